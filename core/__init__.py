@@ -1,0 +1,1 @@
+"""Postwerk core: the framework. Plugins import only :mod:`core.api`."""

@@ -1,0 +1,37 @@
+"""The public face of the core for plugins.
+
+A plugin imports from here and nowhere else in ``core`` -- the built-in
+plugins included -- so a third-party plugin has exactly the same tools.
+"""
+from __future__ import annotations
+
+from .events import PayloadError, emit
+from .extensions import db
+from .models.types import UTCDateTime, utcnow
+from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
+from .specs import EventSpec, Recipient, Role, RuleSpec, TemplateSpec, TenantRef, Variable
+from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
+from .web.menu import MenuEntry
+
+
+class Plugin:
+    """Base class for plugins (optional: any object with hookimpls works).
+
+    The entry point of a plugin names its class; Postwerk instantiates it
+    once at start-up. Attributes:
+    """
+
+    #: One line shown on the plugins page (default: the class docstring's first line).
+    description: str = ""
+    #: Folder of the plugin's Alembic branch, if it has tables; its first
+    #: revision sets ``branch_labels = ("NAME",)`` and ``depends_on = "core"``.
+    migrations: str | None = None
+    #: Essential plugins cannot be disabled.
+    essential: bool = False
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "EventSpec", "MenuEntry", "PayloadError", "Plugin", "PluginDisabledError", "Recipient",
+    "Role", "RuleSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "Variable",
+    "admin_required", "current_tenant_id", "db", "emit", "hookimpl", "plugin_enabled_required", "utcnow",
+]

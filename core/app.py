@@ -1,0 +1,87 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+
+from . import config as config_module
+from .crypto import check_keys
+from .events import install_session_hooks
+from .extensions import babel, csrf, db, login_manager, migrate
+from .plugins import PluginRegistry
+
+log = logging.getLogger(__name__)
+CORE_MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides the environment (tests);
+    ``extra_plugins`` registers plugin objects that are not installed as
+    packages (tests and embedding), next to the entry-point ones."""
+    app = Flask("postwerk", instance_path=str(Path.cwd() / "instance"), instance_relative_config=False)
+    settings = config_module.from_environment()
+    settings.update(config or {})
+    app.config.update(config_module.finalise(settings, app.instance_path))
+    check_keys(app.config["ENCRYPTION_KEYS"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app)
+    install_session_hooks()
+
+    registry = PluginRegistry()
+    from .builtin import CorePlugin
+
+    registry.register("core", CorePlugin(), essential=True, source="core")
+    if not app.config.get("POSTWERK_SKIP_ENTRY_POINTS"):
+        registry.load_entry_points()
+    for name, obj in (extra_plugins or {}).items():
+        registry.register(name, obj, source="extra")
+    registry.finish_loading()
+    app.extensions["postwerk.plugins"] = registry
+
+    from .web import register_web
+
+    register_web(app, registry)
+    return app
+
+
+@migrate.configure
+def _plugin_migrations(alembic_config):
+    """Each plugin with tables owns an Alembic branch in its own folder."""
+    from flask import current_app
+
+    registry = current_app.extensions["postwerk.plugins"]
+    locations = [str(Path(CORE_MIGRATIONS) / "versions")]
+    locations += [info.migrations for info in registry.plugins.values() if info.migrations]
+    alembic_config.set_main_option("version_locations", os.pathsep.join(locations))
+    return alembic_config
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Several processes write one SQLite file: wait for the lock instead of
+        # failing, and keep readers off the writers' backs (WAL).
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+@sa_event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,251 @@
+"""The ``postwerk`` command line."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .app import create_app
+
+
+class Context:
+    def __init__(self) -> None:
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            self._app = create_app()
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+def main() -> None:
+    """Postwerk: mail automation for multi-tenant business applications."""
+
+
+# --- processes -----------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="RQ worker processes")
+@click.option("--mail-catcher-port", default=1025, show_default=True, help="SMTP port of the development mail catcher")
+def serve(host: str, port: int, workers: int, mail_catcher_port: int) -> None:
+    """Run everything for development: web, workers, scheduler, Redis, mail catcher."""
+    from .serve import serve as run
+
+    sys.exit(run(host=host, port=port, workers=workers, catcher_port=mail_catcher_port))
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="stop when the queue is empty")
+@click.option("--name", default=None)
+@pass_ctx
+def worker(ctx: Context, burst: bool, name: str | None) -> None:
+    """Run one RQ worker (with RQ's scheduler for retries) on Postwerk's queue."""
+    from .worker import make_worker
+
+    w = make_worker(ctx.app, name=name)
+    w.work(burst=burst, with_scheduler=True)
+
+
+@main.command()
+@click.option("--interval", default=15.0, show_default=True, help="seconds between sweeps")
+@click.option("--once", is_flag=True)
+@pass_ctx
+def scheduler(ctx: Context, interval: float, once: bool) -> None:
+    """Run the sweeper periodically (re-queues whatever Redis lost)."""
+    import time
+
+    from .mail.sweeper import sweep
+
+    while True:
+        with ctx.app.app_context():
+            try:
+                result = sweep()
+                if any(result.values()):
+                    click.echo(f"sweep: {result}")
+            except Exception as exc:  # the database may be briefly away: try again next round
+                click.echo(f"sweep failed: {exc}", err=True)
+        if once:
+            return
+        time.sleep(interval)
+
+
+# --- database ------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database migrations (Alembic; one branch per plugin)."""
+
+
+@db.command()
+@click.argument("revision", default="heads")
+@pass_ctx
+def upgrade(ctx: Context, revision: str) -> None:
+    """Upgrade to REVISION (default: every branch's head)."""
+    from flask_migrate import upgrade as run_upgrade
+
+    with ctx.app.app_context():
+        run_upgrade(revision=revision)
+
+
+@db.command()
+@click.option("--branch", default="core", show_default=True, help="core or a plugin's name")
+@click.option("-m", "--message", required=True)
+@pass_ctx
+def revision(ctx: Context, branch: str, message: str) -> None:
+    """Autogenerate a revision for one branch."""
+    from flask_migrate import migrate as run_revision
+
+    with ctx.app.app_context():
+        run_revision(message=message, head=f"{branch}@head", x_arg=[f"branch={branch}"])
+
+
+@db.command()
+@pass_ctx
+def current(ctx: Context) -> None:
+    """Show the database's current revisions."""
+    from flask_migrate import current as run_current
+
+    with ctx.app.app_context():
+        run_current()
+
+
+# --- tenants and plugins -------------------------------------------------------
+
+@main.group()
+def tenants() -> None:
+    """Tenants and their admins."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--admin-email", required=True)
+@click.option("--admin-password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@pass_ctx
+def tenants_create(ctx: Context, slug, name, admin_email, admin_password, language) -> None:
+    from .tenancy import create_tenant
+
+    with ctx.app.app_context():
+        tenant = create_tenant(slug, name, admin_email=admin_email, admin_password=admin_password,
+                               language=language)
+        click.echo(f"tenant {tenant.slug} (id {tenant.id}) created with admin {admin_email}")
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins and their state per tenant."""
+
+
+@plugins.command("list")
+@click.option("--tenant", default=None, help="show enabled state for this tenant (slug)")
+@pass_ctx
+def plugins_list(ctx: Context, tenant: str | None) -> None:
+    from .plugins import registry
+    from .tenancy import get_tenant
+
+    with ctx.app.app_context():
+        reg = registry()
+        enabled = reg.enabled_plugins(get_tenant(tenant).id) if tenant else None
+        for name, info in reg.plugins.items():
+            state = "" if enabled is None else ("  enabled" if name in enabled else "  disabled")
+            events = ", ".join(e.key for e in info.events) or "-"
+            click.echo(f"{name:<14} {info.version or '-':<8} {info.description}{state}\n{'':<14} events: {events}")
+
+
+def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:
+    from .extensions import db as database
+    from .plugin_state import set_enabled
+    from .plugins import PluginError
+    from .tenancy import get_tenant
+
+    with ctx.app.app_context():
+        try:
+            set_enabled(get_tenant(tenant).id, name, enabled, actor="cli")
+        except (PluginError, LookupError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+        click.echo(f"{name} {'enabled' if enabled else 'disabled'} for {tenant}")
+
+
+@plugins.command("enable")
+@click.argument("tenant")
+@click.argument("name")
+@pass_ctx
+def plugins_enable(ctx: Context, tenant: str, name: str) -> None:
+    _set_plugin(ctx, tenant, name, True)
+
+
+@plugins.command("disable")
+@click.argument("tenant")
+@click.argument("name")
+@pass_ctx
+def plugins_disable(ctx: Context, tenant: str, name: str) -> None:
+    _set_plugin(ctx, tenant, name, False)
+
+
+# --- events ----------------------------------------------------------------------
+
+@main.group()
+def events() -> None:
+    """Emit events by hand (integration and support)."""
+
+
+@events.command("emit")
+@click.argument("tenant")
+@click.argument("event")
+@click.option("--payload", default="{}", help="JSON object")
+@pass_ctx
+def events_emit(ctx: Context, tenant: str, event: str, payload: str) -> None:
+    from .events import PayloadError, emit
+    from .extensions import db as database
+    from .plugins import PluginDisabledError, UnknownEventError
+
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from exc
+    with ctx.app.app_context():
+        try:
+            row = emit(tenant, event, data)
+            database.session.commit()
+        except (UnknownEventError, PluginDisabledError, PayloadError, LookupError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"event {row.id} {event} recorded for {tenant}")
+
+
+# --- keys --------------------------------------------------------------------------
+
+@main.group()
+def keys() -> None:
+    """Encryption keys for secrets at rest."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key for POSTWERK_ENCRYPTION_KEY."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
+@keys.command("rotate")
+@pass_ctx
+def keys_rotate(ctx: Context) -> None:
+    """Re-encrypt every stored secret with the first configured key."""
+    from .secrets_store import rotate_all
+
+    with ctx.app.app_context():
+        click.echo(f"{rotate_all()} secrets re-encrypted")
+
+
+if __name__ == "__main__":
+    main()

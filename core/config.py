@@ -1,0 +1,82 @@
+"""Configuration from the environment.
+
+Every setting a deployment changes comes from a ``POSTWERK_*`` environment
+variable; tests pass a mapping to ``create_app`` instead.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# (environment variable, config key, default, description) -- the README's
+# configuration table is checked against this list by a test.
+SETTINGS: list[tuple[str, str, str | None, str]] = [
+    ("POSTWERK_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None,
+     "SQLAlchemy URL; default: SQLite file postwerk.sqlite3 in the instance folder"),
+    ("POSTWERK_REDIS_URL", "REDIS_URL", "redis://127.0.0.1:6379/0",
+     "Redis (or Valkey) used by the RQ queues"),
+    ("POSTWERK_SECRET_KEY", "SECRET_KEY", None,
+     "Flask session and CSRF signing key; required outside development"),
+    ("POSTWERK_ENCRYPTION_KEY", "ENCRYPTION_KEYS", None,
+     "Fernet key(s) for secrets at rest, comma-separated, newest first (rotation); required outside development"),
+    ("POSTWERK_ENV", "POSTWERK_ENV", "production",
+     "'development' allows generated throwaway keys; anything else demands real ones"),
+    ("POSTWERK_QUEUE_PREFIX", "QUEUE_PREFIX", "postwerk",
+     "prefix of the RQ queue names and Redis keys, so several installations can share one Redis"),
+    ("POSTWERK_SMTP_TIMEOUT", "SMTP_TIMEOUT", "30",
+     "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
+]
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; raised at start-up, never later."""
+
+
+def from_environment(environ: os._Environ | dict | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    config: dict = {}
+    for var, key, default, _ in SETTINGS:
+        value = environ.get(var, default)
+        if value is not None:
+            config[key] = value
+    return config
+
+
+def finalise(config: dict, instance_path: str) -> dict:
+    """Fill derived defaults and refuse unsafe combinations."""
+    development = config.get("POSTWERK_ENV") == "development" or config.get("TESTING")
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(instance_path) / "postwerk.sqlite3")
+    if not config.get("SECRET_KEY"):
+        if not development:
+            raise ConfigError("POSTWERK_SECRET_KEY is not set (set POSTWERK_ENV=development for a throwaway key)")
+        config["SECRET_KEY"] = os.urandom(32).hex()
+    keys = config.get("ENCRYPTION_KEYS")
+    if isinstance(keys, str):
+        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    if not keys:
+        if not development:
+            raise ConfigError(
+                "POSTWERK_ENCRYPTION_KEY is not set: secrets at rest cannot be encrypted "
+                "(generate one with `postwerk keys generate`)")
+        keys = [_development_key(instance_path)]
+    config["ENCRYPTION_KEYS"] = keys
+    config["SMTP_TIMEOUT"] = float(config.get("SMTP_TIMEOUT", 30))
+    config.setdefault("DELIVERY_JOB_TIMEOUT", 600)
+    if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
+        raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
+    return config
+
+
+def _development_key(instance_path: str) -> str:
+    """A development key kept in the instance folder, so restarts can still
+    decrypt what an earlier run stored. Never used outside development."""
+    from cryptography.fernet import Fernet
+
+    path = Path(instance_path) / "development-encryption.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,72 @@
+"""``emit()``: the one way an event enters Postwerk.
+
+It only writes the event row in the caller's transaction (the outbox) and
+remembers to wake the expander after that transaction commits. A rolled-back
+transaction therefore sends nothing, and Redis being down never fails the
+caller: the sweeper picks the event up later.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from .extensions import db
+from .models import Event, Tenant
+from .plugins import PluginDisabledError, registry
+from .specs import TenantRef
+from .tenancy import get_tenant
+
+_WAKE = "postwerk_wake_expander"
+
+
+class PayloadError(ValueError):
+    """The payload cannot be stored (not a JSON object)."""
+
+
+def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, Any], *,
+         actor_user_id: int | None = None) -> Event:
+    """Record ``event`` for ``tenant``; mail follows after the caller commits.
+
+    Raises ``UnknownEventError`` when no installed plugin declares the event,
+    ``PluginDisabledError`` when its plugin is disabled for the tenant and
+    ``PayloadError`` when the payload is not a JSON object.
+    """
+    reg = registry()
+    _, owner = reg.event(event)
+    tenant_id = tenant.id if isinstance(tenant, (Tenant, TenantRef)) else get_tenant(tenant).id
+    if owner not in reg.enabled_plugins(tenant_id):
+        raise PluginDisabledError(f"the plugin {owner!r} is disabled for this tenant, so {event} is not accepted")
+    if not isinstance(payload, dict):
+        raise PayloadError(f"the payload of {event} must be a JSON object, not {type(payload).__name__}")
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"the payload of {event} is not JSON: {exc}") from exc
+    row = Event(tenant_id=tenant_id, key=event, payload=payload, actor_user_id=actor_user_id)
+    db.session.add(row)
+    db.session.info.setdefault(_WAKE, set()).add(tenant_id)
+    return row
+
+
+def _after_commit(session: Session) -> None:
+    tenants = session.info.pop(_WAKE, None)
+    if not tenants:
+        return
+    from .mail import jobs  # late: jobs imports the whole mail stack
+
+    for tenant_id in tenants:
+        jobs.wake_expander(tenant_id)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WAKE, None)
+
+
+def install_session_hooks() -> None:
+    """Listen on every SQLAlchemy session (idempotent)."""
+    if not sa_event.contains(Session, "after_commit", _after_commit):
+        sa_event.listen(Session, "after_commit", _after_commit)
+        sa_event.listen(Session, "after_rollback", _after_rollback)

@@ -1,0 +1,117 @@
+"""The hooks a Postwerk plugin implements.
+
+This module is the plugin author's reference: every docstring here is the
+documentation of its hook (``docs/plugins.md`` is checked against it by a
+test). Implement a hook by decorating a method of your plugin class with
+``core.api.hookimpl`` and naming it exactly like the spec; a misspelled
+``postwerk_*`` method fails at start-up.
+
+Hooks are called only on plugins enabled for the tenant at hand, except the
+registration hooks marked "all installed plugins", which describe what a
+plugin offers whether or not a tenant uses it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+    from .specs import EventSpec, Recipient, RuleSpec, TemplateSpec, TenantRef
+
+PROJECT = "postwerk"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+# --- Events ------------------------------------------------------------------
+
+@hookspec
+def postwerk_register_events() -> list[EventSpec]:
+    """Return the events this plugin emits (all installed plugins).
+
+    Each :class:`~core.api.EventSpec` lists the variables the event offers
+    (with a sample value and a description, shown in the template editor and
+    used by previews and dry runs) and the recipient roles it knows. Event
+    keys are global: two plugins declaring the same key fail at start-up, and
+    emitting a key nobody declared is an error.
+    """
+
+
+# --- Recipients --------------------------------------------------------------
+
+@hookspec
+def postwerk_resolve_recipients(
+    tenant: TenantRef, event: str, role: str, payload: dict[str, Any]
+) -> list[Recipient] | None:
+    """Return the recipients for ``role`` of an ``event``, or ``None`` when the
+    role is not yours.
+
+    Called on every enabled plugin; the lists are merged in plugin order and
+    duplicate addresses dropped. A plugin may answer for roles of another
+    plugin's events (for example a caretaker role on ticket events). Set
+    ``Recipient.language`` to choose the template language for that person.
+    """
+
+
+# --- Template variables ------------------------------------------------------
+
+@hookspec
+def postwerk_template_variables(
+    tenant: TenantRef, event: str, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Return placeholder values for an event as a nested dict, e.g.
+    ``{"ticket": {"id": 7, "title": "Heizung"}}`` for ``{{ ticket.title }}``.
+
+    Called on every enabled plugin and merged; two plugins returning the same
+    top-level name for one event is an error (namespaces belong to one
+    plugin). Values must be plain data (str, numbers, bools, dates, lists,
+    dicts): templates run in a sandbox and never see ORM objects.
+    """
+
+
+# --- Defaults a plugin ships -------------------------------------------------
+
+@hookspec
+def postwerk_default_templates() -> list[TemplateSpec]:
+    """Return default templates, one per key and language (``de``, ``en``).
+
+    Copied into a tenant when the plugin is enabled there; a tenant's own
+    edits are never overwritten.
+    """
+
+
+@hookspec
+def postwerk_default_rules() -> list[RuleSpec]:
+    """Return default rules; they are created inactive when the plugin is
+    enabled for a tenant, so nothing is sent before an admin says so."""
+
+
+# --- Web -------------------------------------------------------------------
+
+@hookspec
+def postwerk_blueprints() -> list[Blueprint]:
+    """Return Flask blueprints to register at start-up (all installed plugins).
+
+    Views must check that the plugin is enabled for the tenant of the
+    request: decorate them with ``core.api.plugin_enabled_required(NAME)``.
+    """
+
+
+# --- Delivery ----------------------------------------------------------------
+
+@hookspec
+def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, detail: str) -> None:
+    """Called after a message reached a final state: ``SENT``, ``FAILED`` or
+    ``UNKNOWN``, with the server's words in ``detail``.
+
+    Runs inside the delivery worker after the state was committed; an
+    exception here is logged and does not change the message.
+    """
+
+
+@hookspec
+def postwerk_admin_menu() -> list:
+    """Return navigation entries (``core.api.MenuEntry(label, endpoint)``)
+    shown to users of tenants that enabled this plugin."""

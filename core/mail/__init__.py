@@ -1,0 +1,1 @@
+"""Outgoing mail: rendering, expansion of events, the queue and delivery."""

@@ -1,0 +1,161 @@
+"""From an event to messages: rules -> recipients -> variables -> render.
+
+``plan()`` is pure (it reads, never writes) and serves both the real
+expansion and the admin's dry run, so the dry run shows exactly what would
+happen.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import inscriptis
+
+from .. import recipients as recipient_refs
+from ..extensions import db
+from ..models import Event, EventStatus, MailSettings, Message, MessageStatus, Rule, Template, User
+from ..models.types import utcnow
+from ..plugins import registry
+from ..specs import Recipient, TenantRef
+from ..tenancy import get_tenant, tenant_ref
+from . import mime, rendering, variables
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedMail:
+    recipient: Recipient
+    language: str
+    template_key: str
+    subject: str = ""
+    body_text: str = ""
+    body_html: str = ""
+    error: str | None = None
+
+
+@dataclass
+class RulePlan:
+    rule: Rule
+    fires: bool
+    reason: str = ""
+    mails: list[PlannedMail] = field(default_factory=list)
+
+
+class TemplateSet:
+    """The tenant's templates, loaded once per expansion batch."""
+
+    def __init__(self, tenant_id: int):
+        rows = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id)).scalars()
+        self.by_key: dict[str, dict[str, Template]] = {}
+        for t in rows:
+            self.by_key.setdefault(t.key, {})[t.language] = t
+
+    def pick(self, key: str, language: str, fallback: str) -> Template | None:
+        versions = self.by_key.get(key, {})
+        return versions.get(language) or versions.get(fallback) or next(iter(versions.values()), None)
+
+
+def render_mail(template: Template, values: dict[str, Any], recipient: Recipient, language: str) -> PlannedMail:
+    mail = PlannedMail(recipient=recipient, language=language, template_key=template.key)
+    scoped = dict(values, recipient={"address": recipient.address, "name": recipient.name, "language": language})
+    try:
+        mail.subject = " ".join(rendering.render(template.subject, scoped).split())
+        mime.check_header("subject", mail.subject)
+        mail.body_html = rendering.render(template.body_html, scoped, html=True)
+        mail.body_text = rendering.render(template.body_text, scoped) if template.body_text else ""
+        if not mail.body_text and mail.body_html:
+            mail.body_text = inscriptis.get_text(mail.body_html).strip() + "\n"
+    except (rendering.TemplateError, mime.HeaderError) as exc:
+        mail.error = f"template '{template.key}' ({template.language}): {exc}"
+    return mail
+
+
+def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[Rule] | None = None,
+         templates: TemplateSet | None = None) -> list[RulePlan]:
+    reg = registry()
+    _, owner = reg.event(event)
+    if rules is None:
+        rules = list(db.session.execute(
+            db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == event).order_by(Rule.id)).scalars())
+    templates = templates or TemplateSet(tenant.id)
+    if owner not in reg.enabled_plugins(tenant.id):
+        return [RulePlan(r, False, f"the plugin '{owner}' is disabled for this tenant") for r in rules]
+    plans: list[RulePlan] = []
+    values: dict[str, Any] | None = None
+    for rule in rules:
+        if not rule.active:
+            plans.append(RulePlan(rule, False, "the rule is switched off"))
+            continue
+        if values is None:
+            values = variables.collect(tenant, event, payload)
+        result = RulePlan(rule, True)
+        try:
+            people = recipient_refs.resolve(tenant, event, rule.recipient, payload)
+        except recipient_refs.RecipientError as exc:
+            result.fires, result.reason = False, str(exc)
+            plans.append(result)
+            continue
+        if not people:
+            result.fires, result.reason = False, f"no recipient found for {rule.recipient}"
+        for person in people:
+            language = person.language or tenant.language
+            template = templates.pick(rule.template_key, language, tenant.language)
+            if template is None:
+                result.mails.append(PlannedMail(person, language, rule.template_key,
+                                                error=f"the template '{rule.template_key}' does not exist"))
+                continue
+            result.mails.append(render_mail(template, values, person, template.language))
+        plans.append(result)
+    return plans
+
+
+class ExpansionContext:
+    """What one batch of events of a tenant shares: loaded once, not per event."""
+
+    def __init__(self, tenant_id: int):
+        self.tenant = get_tenant(tenant_id)
+        self.ref = tenant_ref(self.tenant)
+        self.settings = db.session.get(MailSettings, tenant_id)
+        self.templates = TemplateSet(tenant_id)
+        self.rules: dict[str, list[Rule]] = {}
+        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id).order_by(Rule.id)
+                                       ).scalars():
+            self.rules.setdefault(rule.event, []).append(rule)
+
+    def sender_for(self, event: Event) -> tuple[str, str]:
+        s = self.settings
+        address = s.sender_address if s else ""
+        name = (s.sender_name if s else "") or self.tenant.name
+        if s and s.sender_mode == "user" and event.actor_user_id:
+            user = db.session.get(User, event.actor_user_id)
+            if user is not None and user.tenant_id == self.tenant.id:
+                return user.email, user.name
+        return address, name
+
+
+def expand(event: Event, ctx: ExpansionContext) -> list[Message]:
+    """Write the messages of one event (the caller commits)."""
+    plans = plan(ctx.ref, event.key, event.payload, rules=ctx.rules.get(event.key, []), templates=ctx.templates)
+    sender, sender_name = ctx.sender_for(event)
+    domain_source = sender or f"postwerk@{ctx.tenant.slug}.postwerk.invalid"
+    reply_to = ctx.settings.reply_to if ctx.settings else ""
+    now = utcnow()
+    created = []
+    for rule_plan in plans:
+        for mail in rule_plan.mails:
+            message = Message(
+                tenant_id=ctx.tenant.id, event_id=event.id, rule_id=rule_plan.rule.id, event_key=event.key,
+                template_key=mail.template_key, language=mail.language,
+                message_id=mime.new_message_id(domain_source), sender=sender, sender_name=sender_name,
+                reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
+                body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
+                next_attempt_at=now,
+                status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
+                last_error=mail.error)
+            created.append(message)
+    db.session.add_all(created)
+    event.status = EventStatus.EXPANDED
+    event.expanded_at = now
+    return created

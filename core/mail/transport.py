@@ -1,0 +1,296 @@
+"""SMTP transport: one connection, reused for many messages of one tenant.
+
+Outcomes are sorted into four kinds that decide the message's fate:
+temporary (retry later), permanent (FAILED now), configuration (the tenant's
+settings are wrong: stop and tell the admin) and unknown (the link broke after
+the message was handed over and before the server answered: RFC 1047).
+"""
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Security(str, Enum):
+    NONE = "none"                            # plain text; internal relays only
+    STARTTLS = "starttls"                    # required: no fallback, no AUTH in clear
+    STARTTLS_OPTIONAL = "starttls_optional"  # upgrade when offered
+    SSL = "ssl"                              # implicit TLS on connect
+
+
+DEFAULT_PORTS = {Security.NONE: 25, Security.STARTTLS: 587, Security.STARTTLS_OPTIONAL: 587, Security.SSL: 465}
+
+
+class DeliveryError(Exception):
+    kind = "temporary"
+
+    def __init__(self, text: str, code: int | None = None, *, connection_lost: bool = False):
+        super().__init__(text)
+        self.code = code
+        self.text = text
+        # The connection cannot be used for the next message.
+        self.connection_lost = connection_lost
+
+
+class TemporaryError(DeliveryError):
+    kind = "temporary"
+
+
+class PermanentError(DeliveryError):
+    kind = "permanent"
+
+
+class ConfigurationError(DeliveryError):
+    """Only the admin can fix this (credentials, TLS, certificates)."""
+
+    kind = "configuration"
+
+
+class UnknownOutcome(DeliveryError):
+    """The server may or may not have the message."""
+
+    kind = "unknown"
+
+
+@dataclass
+class SmtpConfig:
+    host: str
+    port: int
+    security: Security = Security.STARTTLS
+    username: str = ""
+    password: str = ""
+    timeout: float = 30.0
+    trusted_ca_pem: str | None = None
+    local_hostname: str = "postwerk.localhost"
+    # "password" or "xoauth2" (password then holds the access token).
+    auth_mechanism: str = "password"
+
+
+def _describe(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}".strip()
+
+
+def _classify(code: int, text: bytes | str, *, what: str) -> DeliveryError:
+    words = f"{what}: {_describe(code, text)}"
+    if code == 421:
+        return TemporaryError(words, code, connection_lost=True)
+    if code == 535 or code == 530 or b"5.7.139" in (text if isinstance(text, bytes) else text.encode()):
+        return ConfigurationError(words, code)
+    if 400 <= code < 500:
+        return TemporaryError(words, code)
+    return PermanentError(words, code)
+
+
+_PERIOD_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib's client with a DATA that knows when the final dot went out."""
+
+    dot_sent = False
+
+    def data_bytes(self, payload: bytes) -> tuple[int, bytes]:
+        self.dot_sent = False
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            return code, reply
+        body = _PERIOD_AT_LINE_START.sub(b"..", payload)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body + b".\r\n")
+        self.dot_sent = True
+        return self.getreply()
+
+
+class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
+    pass
+
+
+def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
+    """Always verifying: the system's CAs, plus one the admin chose to trust."""
+    context = ssl.create_default_context()
+    if trusted_ca_pem:
+        context.load_verify_locations(cadata=trusted_ca_pem)
+    return context
+
+
+def _tls_error(exc: ssl.SSLError, config: SmtpConfig) -> ConfigurationError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConfigurationError(
+            f"the certificate of {config.host} was not accepted: {exc.verify_message}. "
+            "Upload the server's CA certificate if this is an internal server, or check the host name.")
+    return ConfigurationError(f"TLS with {config.host}:{config.port} failed: {exc}. Check port and security mode.")
+
+
+class SmtpTransport:
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+        self.smtp: _SMTP | None = None
+        self.smtputf8 = False
+
+    # -- connection ---------------------------------------------------------
+    def open(self) -> None:
+        cfg = self.config
+        if not cfg.host:
+            raise ConfigurationError("no SMTP server is configured")
+        context = tls_context(cfg.trusted_ca_pem)
+        try:
+            if cfg.security == Security.SSL:
+                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
+                                 context=context)
+            else:
+                smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+            self.smtp = smtp
+            smtp.ehlo()
+            if cfg.security in (Security.STARTTLS, Security.STARTTLS_OPTIONAL):
+                if smtp.has_extn("starttls"):
+                    code, text = smtp.starttls(context=context)
+                    if code != 220:
+                        raise ConfigurationError(f"STARTTLS refused: {_describe(code, text)}")
+                    smtp.ehlo()
+                elif cfg.security == Security.STARTTLS:
+                    raise ConfigurationError(
+                        f"{cfg.host} does not offer STARTTLS, which the settings require; nothing was sent "
+                        "(choose SSL/TLS on port 465, or STARTTLS-if-available only for a trusted network)")
+            self.smtputf8 = smtp.has_extn("smtputf8")
+            if cfg.username:
+                self._login(smtp)
+        except ssl.SSLError as exc:
+            self.close()
+            raise _tls_error(exc, cfg) from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()
+            raise ConfigurationError(f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}",
+                                     exc.smtp_code) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            self.close()
+            raise ConfigurationError(f"{cfg.host}: {exc}") from exc
+        except smtplib.SMTPConnectError as exc:
+            self.close()
+            raise _classify(exc.smtp_code, exc.smtp_error, what=f"connecting to {cfg.host}") from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise _classify(exc.smtp_code, exc.smtp_error, what=f"{cfg.host}") from exc
+        except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError) as exc:
+            self.close()
+            raise TemporaryError(f"{cfg.host}:{cfg.port} did not answer in time or closed the connection: "
+                                 f"{exc or type(exc).__name__}", connection_lost=True) from exc
+        except OSError as exc:
+            self.close()
+            raise TemporaryError(f"cannot connect to {cfg.host}:{cfg.port}: {exc.strerror or exc}",
+                                 connection_lost=True) from exc
+        except DeliveryError:
+            self.close()
+            raise
+
+    def _login(self, smtp: _SMTP) -> None:
+        cfg = self.config
+        if not smtp.has_extn("auth"):
+            raise ConfigurationError(f"{cfg.host} offers no AUTH; remove the login or check the security mode")
+        if cfg.auth_mechanism == "xoauth2":
+            token = f"user={cfg.username}\x01auth=Bearer {cfg.password}\x01\x01"
+            smtp.auth("XOAUTH2", lambda challenge=None: token, initial_response_ok=True)
+        else:
+            smtp.login(cfg.username, cfg.password)
+
+    @property
+    def is_open(self) -> bool:
+        return self.smtp is not None
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def __enter__(self) -> "SmtpTransport":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- one message ----------------------------------------------------------
+    def send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False
+             ) -> dict[str, str]:
+        """Send one message; returns the per-recipient answers of the server.
+
+        Raises a :class:`DeliveryError` subclass when nobody received it.
+        Recipients refused while others were accepted are reported in the
+        returned dict (their answer starts with 4 or 5) and do not raise.
+        """
+        if self.smtp is None:
+            self.open()
+        smtp = self.smtp
+        assert smtp is not None
+        options = []
+        if needs_smtputf8:
+            if not self.smtputf8:
+                raise PermanentError(f"{self.config.host} does not support SMTPUTF8, which this message's "
+                                     "international address needs")
+            options.append("SMTPUTF8")
+        if smtp.has_extn("size"):
+            options.append(f"SIZE={len(payload)}")
+        phase = "MAIL FROM"
+        try:
+            code, text = smtp.mail(sender, options)
+            if code != 250:
+                self._reset()
+                raise _classify(code, text, what="sender refused")
+            phase = "RCPT TO"
+            results: dict[str, str] = {}
+            accepted = []
+            for rcpt in recipients:
+                code, text = smtp.rcpt(rcpt)
+                results[rcpt] = _describe(code, text)
+                if code in (250, 251):
+                    accepted.append(rcpt)
+                elif code == 421:
+                    raise _classify(code, text, what=f"recipient {rcpt}")
+            if not accepted:
+                self._reset()
+                worst = min(int(r[:3]) for r in results.values())
+                error = _classify(worst, "; ".join(f"{k}: {v}" for k, v in results.items()),
+                                  what="all recipients refused")
+                raise error
+            phase = "DATA"
+            code, text = smtp.data_bytes(payload)
+            if code != 250:
+                if code != 421:
+                    self._reset()
+                raise _classify(code, text, what="message refused")
+            for rcpt in accepted:
+                results[rcpt] = _describe(code, text)
+            return results
+        except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+            dot_sent = smtp.dot_sent
+            self.smtp = None
+            smtp.close()
+            if phase == "DATA" and dot_sent:
+                raise UnknownOutcome(
+                    f"the connection to {self.config.host} broke after the message was handed over and before "
+                    f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
+                    connection_lost=True) from exc
+            raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
+                                 connection_lost=True) from exc
+        except DeliveryError as exc:
+            if exc.connection_lost:
+                self.smtp = None
+                smtp.close()
+            raise
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()

@@ -1,0 +1,77 @@
+"""What a tenant configures: how mail is sent, what it looks like, when it goes out."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class MailSettings(db.Model):
+    """One row per tenant: the outgoing server and the sender."""
+
+    __tablename__ = "mail_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    port: Mapped[int] = mapped_column(Integer, default=587)
+    # none | starttls | starttls_optional | ssl  (core.mail.transport.Security)
+    security: Mapped[str] = mapped_column(String(20), default="starttls")
+    # none | password | inbound | pop_before_smtp | oauth2
+    auth: Mapped[str] = mapped_column(String(20), default="none")
+    username: Mapped[str] = mapped_column(String(255), default="")
+    # Fernet ciphertext (core.crypto); never the plain password.
+    password_encrypted: Mapped[str | None] = mapped_column(Text)
+    # PEM of a CA the admin trusts for an internal server (public data).
+    trusted_ca_pem: Mapped[str | None] = mapped_column(Text)
+    sender_address: Mapped[str] = mapped_column(String(254), default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    # system | user: whose address mails caused by a user carry.
+    sender_mode: Mapped[str] = mapped_column(String(10), default="system")
+    encoding: Mapped[str] = mapped_column(String(20), default="utf-8")
+    max_connections: Mapped[int] = mapped_column(Integer, default=10)
+    # Set when sending failed for a reason only the admin can fix (535, ...).
+    broken_reason: Mapped[str | None] = mapped_column(Text)
+    last_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_test_result: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Template(db.Model):
+    """A mail template; one key has one version per language."""
+
+    __tablename__ = "template"
+    __table_args__ = (UniqueConstraint("tenant_id", "key", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(2))
+    subject: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Rule(db.Model):
+    """On EVENT send to RECIPIENT using TEMPLATE.
+
+    ``recipient`` is a recipient reference (core.recipients): ``role:NAME``,
+    ``address:a@b.example[,c@d.example]`` or ``list:NAME``.
+    """
+
+    __tablename__ = "rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    event: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(Text)
+    template_key: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,64 @@
+"""The mail queue: one row per mail, the source of truth for its state."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class MessageStatus:
+    PENDING = "PENDING"   # waiting for its (next) attempt
+    SENDING = "SENDING"   # claimed by a worker until lease_until
+    SENT = "SENT"
+    FAILED = "FAILED"     # permanent; reason in last_error
+    # The link broke after the data was handed over and before the server's
+    # reply (RFC 1047): the server may have it. Shown, never silently resent.
+    UNKNOWN = "UNKNOWN"
+
+    ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN)
+
+
+class Message(db.Model):
+    __tablename__ = "message"
+    __table_args__ = (
+        # Claiming due mail: WHERE status='PENDING' AND next_attempt_at <= now.
+        Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
+        # The admin's queue page: newest first per tenant, keyset pagination.
+        Index("ix_message_tenant_id_desc", "tenant_id", "id"),
+        Index("ix_message_tenant_status_id", "tenant_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rule.id", ondelete="SET NULL"))
+    event_key: Mapped[str | None] = mapped_column(String(100))
+    template_key: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(2))
+    # Fixed once at creation: the same on every attempt, so the receiving side
+    # and our own tests can count deliveries per message.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    sender: Mapped[str] = mapped_column(String(254))
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    recipients: Mapped[list] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default=MessageStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Random token of the claim; a worker only finishes what it still holds.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Per-recipient outcome of the last attempt: {"addr": "250 ok" | "550 ..."}.
+    rcpt_results: Mapped[dict | None] = mapped_column(JSON)
+    resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,79 @@
+"""RQ queues and the wake-up signal.
+
+Redis only wakes workers; the database holds the truth (DESIGN invariant 1).
+A wake is deduplicated with a short-lived Redis key per (job, tenant): the job
+deletes its key *before* it reads the database, so anything committed after
+that moment wakes a new job, and anything committed before is seen by it.
+If Redis is unreachable the wake is dropped and the sweeper catches up.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+log = logging.getLogger(__name__)
+
+WAKE_TTL_SECONDS = 300  # a lost job can block wakes at most this long; the sweeper covers it
+
+
+def redis() -> Redis:
+    conn = current_app.extensions.get("postwerk.redis")
+    if conn is None:
+        conn = Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2,
+                              health_check_interval=30)
+        current_app.extensions["postwerk.redis"] = conn
+    return conn
+
+
+def queue_name(kind: str = "mail") -> str:
+    return f"{current_app.config['QUEUE_PREFIX']}-{kind}"
+
+
+def queue(kind: str = "mail") -> Queue:
+    return Queue(queue_name(kind), connection=redis())
+
+
+def wake_key(job_name: str, tenant_id: int) -> str:
+    return f"{current_app.config['QUEUE_PREFIX']}:wake:{job_name}:{tenant_id}"
+
+
+def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None) -> bool:
+    """Enqueue ``func(tenant_id)`` unless such a job is already waiting.
+
+    Returns whether a job was enqueued. Never raises for Redis trouble.
+    """
+    name = func.__name__
+    key = wake_key(name, tenant_id)
+    if delay:
+        # Delayed wakes (retries) are deduplicated per second of due time.
+        key += f":at:{int(time.time() + delay)}"
+    try:
+        conn = redis()
+        if not conn.set(key, 1, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
+            return False
+        q = queue()
+        kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"],
+                      result_ttl=0, failure_ttl=24 * 3600, description=f"{name}(tenant={tenant_id})")
+        if delay:
+            q.enqueue_in(timedelta(seconds=delay), func, tenant_id, key, **kwargs)
+        else:
+            q.enqueue(func, tenant_id, key, **kwargs)
+        return True
+    except RedisError as exc:
+        log.warning("could not wake %s for tenant %s (Redis: %s); the sweeper will", name, tenant_id, exc)
+        return False
+
+
+def clear_wake(key: str | None) -> None:
+    if not key:
+        return
+    try:
+        redis().delete(key)
+    except RedisError as exc:
+        log.warning("could not clear wake key %s: %s", key, exc)

@@ -1,0 +1,49 @@
+"""Recipient references of rules: ``role:NAME``, ``address:a@x[,b@y]``.
+
+Roles are resolved by plugins through ``postwerk_resolve_recipients``; fixed
+addresses by the core.
+"""
+from __future__ import annotations
+
+from .mail.mime import HeaderError, check_address
+from .plugins import registry
+from .specs import Recipient, TenantRef
+
+KINDS = ("role", "address")
+
+
+class RecipientError(ValueError):
+    pass
+
+
+def parse(ref: str) -> tuple[str, str]:
+    kind, sep, value = (ref or "").partition(":")
+    kind, value = kind.strip(), value.strip()
+    if not sep or kind not in KINDS or not value:
+        raise RecipientError(f"recipient {ref!r} must look like role:NAME or address:someone@example.org")
+    if kind == "address":
+        for address in _split(value):
+            try:
+                check_address(address, field="recipient")
+            except HeaderError as exc:
+                raise RecipientError(str(exc)) from exc
+    return kind, value
+
+
+def _split(value: str) -> list[str]:
+    return [a.strip() for a in value.replace(";", ",").split(",") if a.strip()]
+
+
+def resolve(tenant: TenantRef, event: str, ref: str, payload: dict) -> list[Recipient]:
+    kind, value = parse(ref)
+    if kind == "address":
+        found = [Recipient(address=a) for a in _split(value)]
+    else:
+        found = []
+        for answer in registry().hook("postwerk_resolve_recipients", tenant.id)(
+                tenant=tenant, event=event, role=value, payload=payload):
+            found.extend(answer or ())
+    unique: dict[str, Recipient] = {}
+    for r in found:
+        unique.setdefault(r.address.lower(), r)
+    return list(unique.values())

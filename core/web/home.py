@@ -1,0 +1,26 @@
+"""The start page after log-in."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import func
+
+from ..extensions import db
+from ..models import MailSettings, Message
+from ..plugins import registry
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index():
+    tenant_id = current_user.tenant_id
+    counts = dict(db.session.execute(
+        db.select(Message.status, func.count()).where(Message.tenant_id == tenant_id).group_by(Message.status)).all())
+    enabled = registry().enabled_plugins(tenant_id)
+    recent = db.session.execute(db.select(Message).where(Message.tenant_id == tenant_id)
+                                .order_by(Message.id.desc()).limit(10)).scalars().all()
+    settings = db.session.get(MailSettings, tenant_id)
+    return render_template("home.html", counts=counts, enabled=sorted(enabled - {"core"}), recent=recent,
+                           settings=settings)

@@ -1,0 +1,1 @@
+"""Tickets: the ticket plugin of Postwerk (a built-in, ordinary plugin)."""

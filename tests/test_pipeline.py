@@ -1,0 +1,120 @@
+"""One event from a plugin to an inbox, end to end, against real servers."""
+from __future__ import annotations
+
+import pytest
+
+from core.events import emit
+from core.extensions import db
+from core.models import Event, EventStatus, Message, MessageStatus, Rule
+from core.plugin_state import set_enabled
+from core.plugins import PluginDisabledError, UnknownEventError
+from plugins.ticket.service import create_ticket
+from tests.helpers import make_tenant
+
+
+def _ticket(tenant_id, **kw):
+    values = dict(title="Heizung fällt aus", description="Bad kalt", reporter_name="Erika Mustermann",
+                  reporter_email="erika@example.org", reporter_language="de")
+    values.update(kw)
+    ticket = create_ticket(tenant_id, **values)
+    db.session.commit()
+    return ticket
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_ticket_created_reaches_the_inbox_with_the_stored_message_id(tenant, smtp_sink, run_worker):
+    ticket = _ticket(tenant.id)
+    run_worker()
+    received = smtp_sink.wait_for(1)
+    assert len(received) == 1
+    stored = db.session.execute(db.select(Message)).scalar_one()
+    assert stored.status == MessageStatus.SENT
+    mail = received[0]
+    assert mail.rcpt_tos == ["erika@example.org"]
+    assert mail.message["Message-ID"] == stored.message_id
+    assert mail.message["Subject"] == f"[#{ticket.id}] Ihre Meldung: Heizung fällt aus"
+    assert mail.message["Auto-Submitted"] == "auto-generated"
+    text = mail.message.get_body(("plain",)).get_content()
+    assert "Hallo Erika Mustermann" in text and "Acme GmbH" in text
+    html = mail.message.get_body(("html",)).get_content()
+    assert "<strong>[#%d] Heizung fällt aus</strong>" % ticket.id in html
+
+
+def test_reporter_language_picks_the_english_template(tenant, smtp_sink, run_worker):
+    _ticket(tenant.id, reporter_language="en", title="Heating broken")
+    run_worker()
+    (mail,) = smtp_sink.wait_for(1)
+    assert mail.message["Subject"].endswith("Your report: Heating broken")
+
+
+def test_placeholder_values_are_escaped_in_html_but_not_in_text(tenant, smtp_sink, run_worker):
+    _ticket(tenant.id, title="<script>alert(1)</script> & Co")
+    run_worker()
+    (mail,) = smtp_sink.wait_for(1)
+    assert "&lt;script&gt;" in mail.message.get_body(("html",)).get_content()
+    assert "<script>alert(1)</script> & Co" in mail.message.get_body(("plain",)).get_content()
+
+
+def test_inactive_rule_sends_nothing(tenant, smtp_sink, run_worker):
+    for rule in db.session.execute(db.select(Rule)).scalars():
+        rule.active = False
+    db.session.commit()
+    _ticket(tenant.id)
+    run_worker()
+    assert db.session.execute(db.select(Message)).first() is None
+    assert db.session.execute(db.select(Event)).scalar_one().status == EventStatus.EXPANDED
+    assert smtp_sink.messages == []
+
+
+def test_disabled_plugin_refuses_its_events(tenant, smtp_sink):
+    set_enabled(tenant.id, "ticket", False)
+    db.session.commit()
+    with pytest.raises(PluginDisabledError, match="ticket"):
+        emit(tenant, "TICKET_CREATED", {"ticket": {}})
+    set_enabled(tenant.id, "ticket", True)
+    db.session.commit()
+    assert emit(tenant, "TICKET_CREATED", {"ticket": {}}).key == "TICKET_CREATED"
+
+
+def test_unknown_event_is_an_error(tenant):
+    with pytest.raises(UnknownEventError, match="TICKET_CREATD"):
+        emit(tenant, "TICKET_CREATD", {})
+
+
+def test_rolled_back_producer_sends_nothing(tenant, smtp_sink, run_worker):
+    create_ticket(tenant.id, title="x", description="", reporter_name="A", reporter_email="a@example.org")
+    db.session.rollback()
+    run_worker()
+    assert db.session.execute(db.select(Event)).first() is None
+    assert smtp_sink.messages == []
+
+
+def test_pipeline_keeps_tenants_apart(tenant, smtp_sink, run_worker):
+    from tests.support.smtp_sink import SmtpSink
+
+    with SmtpSink() as other_sink:
+        other = make_tenant("globex", other_sink)
+        _ticket(tenant.id, reporter_email="a@acme.example")
+        _ticket(other.id, reporter_email="b@globex.example")
+        run_worker()
+        (mine,) = smtp_sink.wait_for(1)
+        (theirs,) = other_sink.wait_for(1)
+    assert mine.rcpt_tos == ["a@acme.example"] and "Acme GmbH" in mine.message.get_body(("plain",)).get_content()
+    assert theirs.rcpt_tos == ["b@globex.example"]
+    assert "Globex GmbH" in theirs.message.get_body(("plain",)).get_content()
+    by_tenant = dict(db.session.execute(db.select(Message.tenant_id, Message.recipients)).all())
+    assert by_tenant == {tenant.id: ["a@acme.example"], other.id: ["b@globex.example"]}
+
+
+def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink, run_worker):
+    from core.models import Template
+
+    template = db.session.execute(db.select(Template).where(Template.language == "de")).scalar_one()
+    template.subject = "{{ ''.__class__.__mro__ }}"
+    db.session.commit()
+    _ticket(tenant.id)
+    run_worker()
+    message = db.session.execute(db.select(Message)).scalar_one()
+    assert message.status == MessageStatus.FAILED
+    assert "not allowed" in message.last_error and "__class__" in message.last_error
+    assert smtp_sink.messages == []
