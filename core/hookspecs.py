@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import EventSpec, Recipient, RuleSpec, TemplateSpec, TenantRef
+    from .specs import EventSpec, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -99,6 +99,12 @@ def postwerk_blueprints() -> list[Blueprint]:
     """
 
 
+@hookspec
+def postwerk_admin_menu() -> list:
+    """Return navigation entries (``core.api.MenuEntry(label, endpoint)``)
+    shown to users of tenants that enabled this plugin."""
+
+
 # --- Delivery ----------------------------------------------------------------
 
 @hookspec
@@ -111,7 +117,11 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
     """
 
 
+# --- AUTOMATE ----------------------------------------------------------------
+
 @hookspec
-def postwerk_admin_menu() -> list:
-    """Return navigation entries (``core.api.MenuEntry(label, endpoint)``)
-    shown to users of tenants that enabled this plugin."""
+def postwerk_tasks() -> list[TaskSpec]:
+    """Return the periodic tasks this plugin brings to AUTOMATE, the task
+    scheduler (all installed plugins; a task runs only for tenants that
+    enabled the plugin, while AUTOMATE is active and the task enabled)."""
+

@@ -97,3 +97,20 @@ class TenantRef:
     language: str
     colour: str = "#1f6feb"
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A periodic task AUTOMATE runs per tenant (e.g. the inbound poller).
+
+    ``function`` is an importable module-level function taking the tenant id
+    (RQ jobs take primary keys); its return value is shown as the run's
+    result. ``interval`` is the default in seconds; admins may change it.
+    """
+
+    key: str
+    label: str
+    function: str
+    interval: int = 60
+    enabled_by_default: bool = True
+    description: str = ""
