@@ -9,7 +9,7 @@ from .events import PayloadError, emit
 from .extensions import db
 from .models.types import UTCDateTime, utcnow
 from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
-from .specs import EventSpec, Recipient, Role, RuleSpec, TaskSpec, TemplateSpec, TenantRef, Variable
+from .specs import EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec, TemplateSpec, TenantRef, Variable
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
 
@@ -31,7 +31,7 @@ class Plugin:
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "EventSpec", "MenuEntry", "PayloadError", "Plugin", "PluginDisabledError", "Recipient",
+    "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry", "PayloadError", "Plugin", "PluginDisabledError", "Recipient",
     "Role", "RuleSpec", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "Variable",
     "admin_required", "current_tenant_id", "db", "emit", "hookimpl", "plugin_enabled_required", "utcnow",
 ]

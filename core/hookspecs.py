@@ -19,7 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import EventSpec, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
+    from .specs import EventSpec, InboundMail, InboundResult, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -124,4 +124,17 @@ def postwerk_tasks() -> list[TaskSpec]:
     """Return the periodic tasks this plugin brings to AUTOMATE, the task
     scheduler (all installed plugins; a task runs only for tenants that
     enabled the plugin, while AUTOMATE is active and the task enabled)."""
+
+
+# --- Inbound mail ------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult | None:
+    """Handle one inbound mail, or return ``None`` when it is not yours.
+
+    The first plugin (in registration order) that returns a result wins.
+    Called inside a database transaction that the caller commits together
+    with the record that this mail was processed, so a crash never creates a
+    ticket twice. Auto-replies, bulk and list mail never reach this hook.
+    """
 

@@ -114,3 +114,43 @@ class TaskSpec:
     interval: int = 60
     enabled_by_default: bool = True
     description: str = ""
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A received mail as plain, already-sanitised data (never raw MIME).
+
+    ``authenticated`` is True only when the receiving server's
+    Authentication-Results (from a trusted host) show DMARC/SPF/DKIM passing
+    for the From domain; never attribute an unauthenticated mail to a known
+    user.
+    """
+
+    mailbox: str
+    message_id: str
+    from_address: str
+    from_name: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str = ""
+    authenticated: bool = False
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    attachments: tuple["InboundAttachment", ...] = ()
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What a plugin made of an inbound mail, e.g. ("ticket", "123")."""
+
+    kind: str
+    reference: str
+    detail: str = ""
