@@ -97,7 +97,7 @@ def _leaf(
     issuer_key: ec.EllipticCurvePrivateKey,
 ) -> x509.Certificate:
     # Backdated an hour so a slightly skewed clock does not make it "not yet valid".
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     issuer_ski = x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key())
     return (
         x509.CertificateBuilder()
@@ -130,7 +130,7 @@ def _leaf(
 
 
 def _ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = _name("Postwerk Test CA")
     return (
         x509.CertificateBuilder()

@@ -118,7 +118,7 @@ class PostgresServer:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         if self.external_url:
             self._check_connection(timeout=10)
             return self
@@ -302,7 +302,7 @@ class PostgresServer:
     def log(self) -> str:
         return log_tail(self.log_path)
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

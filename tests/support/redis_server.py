@@ -60,7 +60,7 @@ class RedisServer:
             raise RuntimeError("RedisServer is not started")
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         binary = _redis_binary()  # before anything else: a missing binary is a skip
         if self._proc is not None and self._proc.poll() is None:
             return self
@@ -107,7 +107,7 @@ class RedisServer:
     def log(self) -> str:
         return log_tail(self.log_path)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

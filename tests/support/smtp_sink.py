@@ -17,6 +17,9 @@ Implementation notes (aiosmtpd 1.4.6):
   ``handler.auth_MECH(server, args)`` where ``args`` is the AUTH command line
   split on spaces; it must return an ``AuthResult``. ``server.challenge_auth()``
   sends a ``334`` continuation and returns the client's decoded answer.
+- ``AuthResult.handled`` defaults to True, meaning "I already sent the reply":
+  a failed AuthResult without ``handled=False`` leaves the client waiting
+  for a reply that never comes.
 - Hooks (``handle_MAIL`` ...) that return a reply string replace aiosmtpd's own
   handling; returning ``MISSING`` keeps aiosmtpd's default (which records the
   address in the envelope).
@@ -33,6 +36,7 @@ import collections
 import email.policy
 import functools
 import json
+import logging
 import math
 import ssl
 import threading
@@ -44,7 +48,9 @@ from email.parser import BytesParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, TLSSetupException
+
+log = logging.getLogger("mail.log")  # aiosmtpd's own logger
 
 # A reply setting may be a str (used every time), None (behave normally), or
 # a list consumed one entry per command (None entries = behave normally), e.g.
@@ -110,8 +116,8 @@ class Behaviour:
 class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
-    raw: bytes
-    message: EmailMessage
+    raw: bytes  # exactly as received (CRLF line ends, dot-unstuffed)
+    message: EmailMessage  # parsed with policy.default, line ends normalised to LF
     message_id: str | None
     #: "accepted" (250 sent), "dropped" (connection closed before the reply),
     #: "hung" (reply delayed by hang_after_data).
@@ -155,7 +161,7 @@ class _Handler:
     so this class must not have other attributes with those prefixes.
     """
 
-    def __init__(self, sink: "SmtpSink") -> None:
+    def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -167,6 +173,13 @@ class _Handler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Enforced here rather than with aiosmtpd's auth_required=True, which
+        # emits a UserWarning ("Requiring AUTH while not requiring TLS") from
+        # the server thread on every connection: under -W error that breaks
+        # the session, and silencing it there would race with pytest's own
+        # warning filters (they are process-wide).
+        if self.sink._auth is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         reply = self.sink.behaviour.take("mail_reply")
         if reply is None or reply.startswith("2"):
             if reply is not None:  # a custom 2xx still has to fill the envelope
@@ -193,6 +206,15 @@ class _Handler:
         await _sleep(hang)
         return reply or f"250 2.0.0 Ok: queued as {len(self.sink._messages)}"
 
+    async def handle_exception(self, error: Exception) -> str:
+        # A client refusing our certificate is an expected outcome of the TLS
+        # tests, not a server fault: answer without aiosmtpd's traceback
+        # (aiosmtpd closes the connection after a failed handshake anyway).
+        if isinstance(error, TLSSetupException):
+            return "454 4.7.0 TLS handshake failed"
+        log.exception("SMTP sink session exception")
+        return f"500 Error: ({type(error).__name__}) {error}"
+
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         """SASL XOAUTH2 as Gmail/Outlook speak it.
 
@@ -218,13 +240,15 @@ class _Handler:
         answer = await server.challenge_auth(error)
         if answer is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+        )
 
 
 class _SinkSMTP(SMTP):
     """SMTP session with connection accounting and greeting misbehaviour."""
 
-    def __init__(self, handler: _Handler, sink: "SmtpSink", **kwargs: Any) -> None:
+    def __init__(self, handler: _Handler, sink: SmtpSink, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._sink = sink
 
@@ -276,7 +300,7 @@ class _SinkSMTP(SMTP):
 
 
 class _Controller(Controller):
-    def __init__(self, sink: "SmtpSink", handler: _Handler, **kwargs: Any) -> None:
+    def __init__(self, sink: SmtpSink, handler: _Handler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._sink = sink
 
@@ -332,7 +356,7 @@ class SmtpSink:
             raise RuntimeError("SmtpSink is not started")
         return self._port
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         if self._controller is not None:
             return self
         if self._auth is None:
@@ -354,8 +378,8 @@ class SmtpSink:
             ready_timeout=10,
             tls_context=self._starttls_context,
             require_starttls=self._require_starttls,
-            auth_required=self._auth is not None,
             # Allow AUTH on plain connections: tests cover that case too.
+            # (AUTH is enforced in handle_MAIL, see there.)
             auth_require_tls=False,
             auth_exclude_mechanism=excluded,
             authenticator=self._authenticate,
@@ -381,7 +405,7 @@ class SmtpSink:
                 controller.loop.call_soon_threadsafe(session.transport.close)
         controller.stop()
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -438,11 +462,14 @@ class SmtpSink:
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
         ok = login in users and users[login] == password
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False on failure: aiosmtpd then sends its 535 itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     def _record(self, server, session, envelope, outcome: str) -> None:
         raw = bytes(envelope.original_content or b"")
-        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        # Parse with LF line ends, as the email package expects (CRLF would
+        # leave "\r" in every body line); ``raw`` keeps the exact wire bytes.
+        message = BytesParser(policy=email.policy.default).parsebytes(raw.replace(b"\r\n", b"\n"))
         message_id = message.get("Message-ID")
         # session.auth_data holds what the authenticator returned (LoginPassword
         # or _Login); session.login_data is deprecated and logs a warning.

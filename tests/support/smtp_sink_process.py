@@ -148,7 +148,7 @@ class SinkProcess:
             self._process.close()
             self._process = None
 
-    def __enter__(self) -> "SinkProcess":
+    def __enter__(self) -> SinkProcess:
         self.start()
         return self
 
