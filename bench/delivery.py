@@ -1,0 +1,135 @@
+"""End-to-end delivery against the raw SMTP ceiling, in one run.
+
+(a) ceiling: raw smtplib sends pre-built messages over one reused connection
+    into an SMTP sink running in its own process;
+(b) Postwerk: N events (each matching one rule) emitted one per transaction,
+    as a web request would, and delivered by the recommended workers into
+    the same sink; plus what ``emit()`` adds to the caller.
+
+    python -m bench.delivery [--n 2000] [--workers 1] [--database URL]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from bench.common import environment, percentile, redis_url
+from tests.support.smtp_sink_process import SinkProcess
+
+
+def raw_ceiling(port: int, n: int) -> float:
+    messages = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "bench@example.org", "to@example.org", f"[#{i}] Raw ceiling"
+        msg["Message-ID"] = f"<raw-{i}@bench.example>"
+        msg.set_content("Hallo,\n\nvielen Dank für Ihre Meldung.\n" * 5)
+        messages.append(msg.as_bytes())
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        started = time.perf_counter()
+        for data in messages:
+            smtp.sendmail("bench@example.org", ["to@example.org"], data)
+        elapsed = time.perf_counter() - started
+    return n / elapsed
+
+
+def postwerk(port: int, n: int, workers: int, database_url: str, redis: str, sink: SinkProcess) -> dict:
+    env = environment(database_url, redis)
+    os.environ.update(env)
+    from flask_migrate import upgrade
+
+    from core.app import create_app
+    from core.events import emit
+    from core.extensions import db
+    from core.models import MailSettings, Rule
+    from core.plugin_state import set_enabled
+    from core.tenancy import create_tenant
+
+    app = create_app()
+    with app.app_context():
+        upgrade(revision="heads")
+        tenant = create_tenant("bench", "Bench GmbH", admin_email="admin@bench.example",
+                               admin_password="bench-password")
+        set_enabled(tenant.id, "ticket", True)
+        for rule in db.session.execute(db.select(Rule)).scalars():
+            rule.active = True
+        db.session.add(MailSettings(tenant_id=tenant.id, host="127.0.0.1", port=port, security="none",
+                                    sender_address="noreply@bench.example"))
+        db.session.commit()
+        tenant_id = tenant.id
+        db.engine.dispose()
+
+    procs = [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}"],
+                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i in range(workers)]
+    time.sleep(2.0)  # workers up and listening before the clock starts
+    base = sink.count()
+    emit_ms, commit_ms = [], []
+    try:
+        with app.app_context():
+            started = time.perf_counter()
+            for i in range(n):
+                payload = {"ticket": {"id": i, "title": f"Heizung {i}", "description": "kalt", "status": "open",
+                                      "reporter": {"name": "Erika Mustermann", "email": f"mieter{i}@example.org",
+                                                   "language": "de"}}}
+                t0 = time.perf_counter()
+                emit(tenant_id, "TICKET_CREATED", payload)
+                t1 = time.perf_counter()
+                db.session.commit()  # the wake-up of the workers happens here, after commit
+                t2 = time.perf_counter()
+                emit_ms.append((t1 - t0) * 1000)
+                commit_ms.append((t2 - t1) * 1000)
+            emitted = time.perf_counter()
+            deadline = emitted + 600
+            while sink.count() - base < n:
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"only {sink.count() - base} of {n} mails arrived in 600 s")
+                time.sleep(0.01)
+            finished = time.perf_counter()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    return {
+        "mails_per_s": n / (finished - started),
+        "emit_p50_ms": percentile(emit_ms, 50), "emit_p95_ms": percentile(emit_ms, 95),
+        "commit_p50_ms": percentile(commit_ms, 50), "commit_p95_ms": percentile(commit_ms, 95),
+        "emit_phase_s": emitted - started, "total_s": finished - started,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (README recommends 1 per core)")
+    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
+        port = sink.port or sink.start()
+        database_url = args.database or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        raw = raw_ceiling(port, args.n)
+        result = postwerk(port, args.n, args.workers, database_url, redis, sink)
+    ratio = result["mails_per_s"] / raw
+    print(f"raw smtplib, one connection      {raw:8.0f} mails/s")
+    print(f"Postwerk end to end ({args.workers} worker)   {result['mails_per_s']:8.0f} mails/s  "
+          f"(ratio {ratio:.2f}; {args.n} events in {result['total_s']:.2f} s)")
+    print(f"emit()                           p50 {result['emit_p50_ms']:.3f} ms   p95 {result['emit_p95_ms']:.3f} ms")
+    print(f"commit incl. worker wake-up      p50 {result['commit_p50_ms']:.3f} ms   p95 {result['commit_p95_ms']:.3f} ms")
+    print(json.dumps({"postwerk_mails_per_s": round(result["mails_per_s"], 1), "raw_mails_per_s": round(raw, 1),
+                      "ratio": round(ratio, 3), "emit_p50_ms": round(result["emit_p50_ms"], 3),
+                      "emit_p95_ms": round(result["emit_p95_ms"], 3),
+                      "commit_p50_ms": round(result["commit_p50_ms"], 3),
+                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": args.n, "workers": args.workers}))
+
+
+if __name__ == "__main__":
+    main()
