@@ -1,8 +1,8 @@
 """The hooks a Postwerk plugin implements.
 
 This module is the plugin author's reference: every docstring here is the
-documentation of its hook (``docs/plugins.md`` is checked against it by a
-test). Implement a hook by decorating a method of your plugin class with
+documentation of its hook (``docs/hooks.md`` is rendered from it by
+``python -m core.hookdocs``, and a test keeps the two equal). Implement a hook by decorating a method of your plugin class with
 ``core.api.hookimpl`` and naming it exactly like the spec; a misspelled
 ``postwerk_*`` method fails at start-up.
 

@@ -118,3 +118,43 @@ def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink
     assert message.status == MessageStatus.FAILED
     assert "not allowed" in message.last_error and "__class__" in message.last_error
     assert smtp_sink.messages == []
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    from tests.support.certs import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+def test_starttls_with_a_trusted_certificate_delivers(ctx, certs, run_worker):
+    from tests.helpers import point_at
+    from tests.support.smtp_sink import SmtpSink
+
+    with SmtpSink(starttls_context=certs.server_context("ca_signed"), require_starttls=True) as sink:
+        tenant = make_tenant("tls")
+        point_at(tenant.id, sink, host="localhost", security="starttls",
+                 trusted_ca_pem=certs.ca_cert.read_text())
+        _ticket(tenant.id)
+        run_worker()
+        (mail,) = sink.wait_for(1)
+    assert mail.tls
+    assert db.session.execute(db.select(Message.status)).scalar_one() == MessageStatus.SENT
+
+
+def test_starttls_with_an_untrusted_certificate_holds_the_mail_and_says_why(ctx, certs, run_worker):
+    from core.models import MailSettings
+    from tests.helpers import point_at
+    from tests.support.smtp_sink import SmtpSink
+
+    with SmtpSink(starttls_context=certs.server_context("selfsigned"), require_starttls=True) as sink:
+        tenant = make_tenant("tls")
+        point_at(tenant.id, sink, host="localhost", security="starttls")
+        _ticket(tenant.id)
+        run_worker()
+        assert sink.messages == []
+    message = db.session.execute(db.select(Message)).scalar_one()
+    assert message.status == MessageStatus.PENDING and "certificate" in message.last_error
+    settings = db.session.get(MailSettings, tenant.id)
+    db.session.refresh(settings)
+    assert "certificate" in settings.broken_reason

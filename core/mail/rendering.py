@@ -190,6 +190,8 @@ class Validation:
 
 
 _UNSAFE_FILTERS = {"attr"}
+# Names Jinja itself provides inside templates (loop inside for, caller in macros).
+_BUILTIN_NAMES = {"loop", "range", "caller", "varargs", "kwargs"}
 
 
 def validate(source: str, known_variables: Iterable[str], *, html: bool = False) -> Validation:
@@ -203,7 +205,7 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
         result.problems.append(Problem(f"syntax error: {exc.message}", exc.lineno, "syntax"))
         return result
     known = set(known_variables)
-    roots = {name.split(".")[0] for name in known} | {"range", "loop"}
+    roots = {name.split(".")[0] for name in known}
     locally_bound = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
 
     for node in ast.find_all(nodes.Getattr):
@@ -222,7 +224,7 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
 
     for dotted, lineno in _placeholders(ast):
         root = dotted.split(".")[0]
-        if root in locally_bound:
+        if root in locally_bound or root in _BUILTIN_NAMES:
             continue
         if dotted in known or root in roots and any(k.startswith(dotted + ".") for k in known):
             continue

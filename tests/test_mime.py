@@ -1,0 +1,64 @@
+"""Messages as bytes: parsed back by the email package, nothing lost or injected."""
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser, Parser
+
+import pytest
+
+from core.mail.mime import HeaderError, build
+
+
+def _parse(data: bytes):
+    return BytesParser(policy=policy.default).parsebytes(data)
+
+
+def _build(**kw):
+    values = dict(sender="noreply@acme.example", sender_name="Hausverwaltung Müller & Söhne",
+                  recipients=["erika@example.org"], subject="[#7] Heizung fällt aus", body_text="Grüße\n.\nEnde",
+                  body_html="<p>Grüße — ü</p>", message_id="<m1@acme.example>", reply_to="office@acme.example")
+    values.update(kw)
+    return build(**values)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
+def test_non_ascii_names_subjects_and_bodies_round_trip(encoding):
+    msg = _parse(_build(encoding=encoding))
+    assert msg.defects == []
+    assert msg["From"].addresses[0].display_name == "Hausverwaltung Müller & Söhne"
+    assert msg["Subject"] == "[#7] Heizung fällt aus"
+    assert msg["Reply-To"] == "office@acme.example"
+    assert msg["Message-ID"] == "<m1@acme.example>"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Grüße\n.\nEnde\n"
+    html = msg.get_body(("html",))
+    assert html.get_content_charset() == encoding
+    expected = "<p>Grüße — ü</p>" if encoding == "utf-8" else "<p>Grüße ? ü</p>"
+    assert html.get_content().strip() == expected
+
+
+def test_long_subject_is_folded_and_lines_stay_short():
+    subject = "Ein sehr langer Betreff " * 12
+    data = _build(subject=subject.strip(), body_text="x" * 5000)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert _parse(data)["Subject"] == subject.strip()
+
+
+@pytest.mark.parametrize("field,value", [
+    ("subject", "Hallo\r\nBcc: evil@example.net"),
+    ("sender_name", "x\nBcc: evil@example.net"),
+    ("recipients", ["a@example.org\r\nBcc: evil@example.net"]),
+    ("reply_to", "a@example.org\x00"),
+])
+def test_line_breaks_in_header_values_are_refused(field, value):
+    with pytest.raises(HeaderError):
+        _build(**{field: value})
+
+
+def test_international_address_uses_utf8_headers():
+    data = _build(recipients=["jürgen@müller.example"])
+    # RFC 6532: raw UTF-8 in the header, no encoded words.
+    assert "To: jürgen@müller.example\r\n".encode() in data
+    parsed = Parser(policy=policy.default).parsestr(data.decode("utf-8"))
+    assert parsed["To"].addresses[0].username == "jürgen"
+    assert parsed["Subject"] == "[#7] Heizung fällt aus"

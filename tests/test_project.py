@@ -1,0 +1,59 @@
+"""Checks that keep the project honest: docs equal code, layering holds,
+migrations equal models."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from core import config, hookdocs
+from core.extensions import db
+from core.plugins import ENTRY_POINT_GROUP
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docs_hooks_is_rendered_from_the_hookspecs():
+    assert (ROOT / "docs" / "hooks.md").read_text() == hookdocs.render(), \
+        "docs/hooks.md is stale: run `python -m core.hookdocs > docs/hooks.md`"
+
+
+def test_entry_point_group_is_one_name_everywhere():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert list(project["entry-points"]) == [ENTRY_POINT_GROUP]
+    for doc in ROOT.glob("docs/*.md"):
+        for group in re.findall(r"entry[- ]point group `([^`]+)`", doc.read_text()):
+            assert group == ENTRY_POINT_GROUP, doc
+
+
+def test_readme_configuration_table_lists_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    for variable, *_ in config.SETTINGS:
+        assert f"`{variable}`" in readme, f"{variable} is missing from the README's configuration table"
+
+
+def _python_files(folder: str):
+    return [p for p in (ROOT / folder).rglob("*.py") if "migrations" not in p.parts]
+
+
+def test_core_never_imports_a_plugin():
+    for path in _python_files("core"):
+        assert not re.search(r"^\s*(from|import) plugins\b", path.read_text(), re.M), path
+
+
+def test_plugins_use_only_the_public_api_of_the_core():
+    for path in _python_files("plugins"):
+        for module in re.findall(r"^\s*from (core[\w.]*) import", path.read_text(), re.M):
+            assert module == "core.api", f"{path.relative_to(ROOT)} imports {module}; use core.api"
+        assert not re.search(r"^\s*import core\b", path.read_text(), re.M), path
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_migrations_create_exactly_the_models(ctx):
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
