@@ -59,7 +59,7 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
     # A plain INSERT in the caller's transaction: emit() sits on the hot path
     # of every request that causes mail, and the ORM's unit of work for one
     # row cost twice as much.
-    event_id = db.session.execute(_INSERT_EVENT, {
+    event_id = db.session.connection().execute(_INSERT_EVENT, {
         "tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
         "status": EventStatus.NEW, "created_at": utcnow()}).scalar_one()
     db.session.info.setdefault(_WAKE, set()).add(tenant_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 
 from ..crypto import decrypt
 from ..extensions import db
@@ -67,34 +67,42 @@ def why_held(settings: MailSettings | None) -> str | None:
     return None
 
 
-def claim(tenant_id: int, limit: int) -> tuple[str, list[int]]:
+def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
     PostgreSQL so concurrent claimers do not queue behind each other)."""
+    if conn is None:
+        with db.engine.connect() as own:
+            return claim(tenant_id, limit, own)
     now = utcnow()
     token = secrets.token_hex(16)
-    due = (db.select(Message.id)
-           .where(Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
-                  Message.next_attempt_at <= now)
-           .order_by(Message.next_attempt_at, Message.id).limit(limit))
-    if db.session.get_bind().dialect.name == "postgresql":
+    table = Message.__table__
+    due = (db.select(table.c.id)
+           .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING,
+                  table.c.next_attempt_at <= now)
+           .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + 60)
-    ids = db.session.execute(
-        update(Message)
-        .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.PENDING)
+    ids = conn.execute(
+        update(table)
+        .where(table.c.id.in_(due.scalar_subquery()), table.c.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now)
-        .returning(Message.id)
+        .returning(table.c.id)
     ).scalars().all()
-    db.session.commit()
+    conn.commit()
     return token, sorted(ids)
 
 
 _finish_statements: dict[tuple[str, ...], object] = {}
 
 
-def _finish(message_id: int, token: str, **values) -> bool:
-    """Write an outcome only if we still hold the claim."""
+def _finish(conn: Connection, message_id: int, token: str, **values) -> bool:
+    """Write an outcome only if we still hold the claim, and commit it at once.
+
+    A Core connection of its own, not the ORM session: an UPDATE plus COMMIT
+    through the session cost four times as much, once per message sent.
+    """
     values.setdefault("updated_at", utcnow())
     values.update(claim_token=None, lease_until=None)
     names = tuple(sorted(values))
@@ -102,12 +110,12 @@ def _finish(message_id: int, token: str, **values) -> bool:
     if statement is None:
         # Built once per set of columns: constructing an UPDATE per message
         # cost more than running it.
-        statement = (update(Message).where(Message.id == bindparam("_id"), Message.claim_token == bindparam("_token"))
-                     .values({name: bindparam(name) for name in names})
-                     .execution_options(synchronize_session=False))
+        table = Message.__table__
+        statement = (update(table).where(table.c.id == bindparam("_id"), table.c.claim_token == bindparam("_token"))
+                     .values({name: bindparam(name) for name in names}))
         _finish_statements[names] = statement
-    done = db.session.execute(statement, {"_id": message_id, "_token": token, **values}).rowcount
-    db.session.commit()
+    done = conn.execute(statement, {"_id": message_id, "_token": token, **values}).rowcount
+    conn.commit()
     return bool(done)
 
 
@@ -156,23 +164,27 @@ class Delivery:
         self.default_sender = settings.sender_address
         self.transport = SmtpTransport(smtp_config(settings))
         self.stats = DeliveryStats()
+        self.conn: Connection | None = None
 
     def run(self) -> DeliveryStats:
         started = time.monotonic()
+        self.conn = db.engine.connect()
         try:
             while True:
                 if time.monotonic() - started > JOB_BUDGET_SECONDS:
                     self.stats.more = True
                     break
-                token, ids = claim(self.tenant_id, BATCH_SIZE)
+                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
                 if not ids:
                     break
-                batch = [Outgoing.of(row) for row in db.session.execute(
+                batch = [Outgoing.of(row) for row in self.conn.execute(
                     db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id))]
+                self.conn.commit()
                 if not self._send_batch(batch, token):
                     break
         finally:
             self.transport.close()
+            self.conn.close()
         return self.stats
 
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
@@ -193,12 +205,12 @@ class Delivery:
                 self._record_failure(message, token, exc)
                 if isinstance(exc, ConfigurationError):
                     for rest in messages[index + 1:]:
-                        _finish(rest.id, token, status=MessageStatus.PENDING)
+                        _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                     return False
                 continue
             refused = {r: a for r, a in results.items() if not a.startswith("25")}
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
-            if _finish(message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
+            if _finish(self.conn, message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
                        attempts=message.attempts + 1, rcpt_results=results, last_error=note):
                 self.stats.sent += 1
                 self._outcome(message, MessageStatus.SENT, note or "delivered")
@@ -224,12 +236,12 @@ class Delivery:
         if isinstance(exc, ConfigurationError):
             # Hold the mail (nothing is lost) and stop the tenant's sending
             # until an admin fixes the settings, instead of burning retries.
-            _finish(message.id, token, status=MessageStatus.PENDING, last_error=exc.text)
+            _finish(self.conn, message.id, token, status=MessageStatus.PENDING, last_error=exc.text)
             mark_broken(self.tenant_id, exc.text)
             stats.held = exc.text
             return
         if isinstance(exc, UnknownOutcome):
-            if _finish(message.id, token, status=MessageStatus.UNKNOWN, attempts=message.attempts + 1,
+            if _finish(self.conn, message.id, token, status=MessageStatus.UNKNOWN, attempts=message.attempts + 1,
                        last_error=exc.text):
                 stats.unknown += 1
                 notify(message.tenant_id, "warning", f"Message {message.id} to {', '.join(message.recipients)}: "
@@ -241,12 +253,12 @@ class Delivery:
         delays = current_app.config.get("RETRY_DELAYS", RETRY_DELAYS)
         if isinstance(exc, TemporaryError) and attempts_done <= len(delays):
             delay = delays[attempts_done - 1]
-            if _finish(message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
+            if _finish(self.conn, message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
                        next_attempt_at=now + timedelta(seconds=delay), last_error=exc.text):
                 stats.retried += 1
                 stats.retry_delays.add(delay)
             return
-        if _finish(message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text):
+        if _finish(self.conn, message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text):
             stats.failed += 1
             record_permanent_failure(message, exc.text)
             db.session.commit()
