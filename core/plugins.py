@@ -146,8 +146,9 @@ class PluginRegistry:
         call to the plugins enabled for that tenant."""
         enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
         answers = []
-        # get_hookimpls() lists in reverse call order; keep registration order.
-        for impl in reversed(getattr(self.pm.hook, name).get_hookimpls()):
+        # get_hookimpls() lists in registration order (pluggy calls them in
+        # reverse); answers come back in plugin order, as the docs promise.
+        for impl in getattr(self.pm.hook, name).get_hookimpls():
             if enabled is not None and impl.plugin_name not in enabled:
                 continue
             answers.append((impl.plugin_name, impl.function(**kwargs)))

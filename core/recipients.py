@@ -40,8 +40,8 @@ def resolve(tenant: TenantRef, event: str, ref: str, payload: dict) -> list[Reci
         found = [Recipient(address=a) for a in _split(value)]
     else:
         found = []
-        for answer in registry().hook("postwerk_resolve_recipients", tenant.id)(
-                tenant=tenant, event=event, role=value, payload=payload):
+        for _, answer in registry().call_each("postwerk_resolve_recipients", tenant.id,
+                                              tenant=tenant, event=event, role=value, payload=payload):
             found.extend(answer or ())
     unique: dict[str, Recipient] = {}
     for r in found:
