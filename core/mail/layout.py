@@ -1,5 +1,5 @@
 """The frame of the default templates: the tenant's name and brand colour
-around a plugin's content. Plugins use it for the templates they ship, so
+above a plugin's content. Plugins use it for the templates they ship, so
 every default mail looks the same; admins may edit the result freely."""
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ _HTML = """<div style="font-family:Arial,Helvetica,sans-serif;max-width:560px;ma
     <strong style="font-size:18px;color:{{ tenant.colour }}">{{ tenant.name }}</strong>
   </div>
 __CONTENT__
-  <p style="color:#667085;font-size:12px;border-top:1px solid #e4e7ec;padding-top:8px;margin-top:24px">{{ tenant.name }}</p>
 </div>"""
-
-_TEXT = """__CONTENT__
-
---
-{{ tenant.name }}
-"""
 
 
 def branded_html(content: str) -> str:
@@ -24,5 +17,5 @@ def branded_html(content: str) -> str:
 
 
 def branded_text(content: str) -> str:
-    """Append the tenant's signature to a plain-text template fragment."""
-    return _TEXT.replace("__CONTENT__", content.strip("\n"))
+    """A plain-text template fragment, tidied (no leading blank lines, one final newline)."""
+    return content.strip("\n") + "\n"
