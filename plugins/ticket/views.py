@@ -7,6 +7,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.api import current_tenant_id, db, plugin_enabled_required, users_of
@@ -22,12 +23,12 @@ class TicketForm(FlaskForm):
     description = TextAreaField("Description")
     reporter_name = StringField("Reporter", validators=[DataRequired(), Length(max=200)])
     reporter_email = EmailField("Reporter's e-mail", validators=[DataRequired(), Email()])
-    reporter_language = SelectField("Language", choices=[("de", "Deutsch"), ("en", "English")])
+    reporter_language = SelectField("Language", choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
     assignee = SelectField("Assignee", choices=[], validate_choice=False)
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("Status", choices=[(s, s.replace("_", " ")) for s in STATUSES])
+    status = SelectField("Status", choices=[SelectChoice(s, s.replace("_", " ")) for s in STATUSES])
 
 
 class AssignForm(FlaskForm):
@@ -48,8 +49,8 @@ class PlainForm(FlaskForm):
     pass
 
 
-def _user_choices(tenant_id: int) -> list[tuple[str, str]]:
-    return [("", "nobody")] + [(str(u.id), f"{u.name} <{u.email}>") for u in users_of(tenant_id)]
+def _user_choices(tenant_id: int) -> list[SelectChoice]:
+    return [SelectChoice("", "nobody")] + [SelectChoice(str(u.id), f"{u.name} <{u.email}>") for u in users_of(tenant_id)]
 
 
 def _user_id(value: str | None) -> int | None:

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.api import current_tenant_id, db, plugin_enabled_required
@@ -13,7 +14,7 @@ from . import service
 from .models import NAME, PARTIES, Contract
 
 bp = Blueprint(NAME, __name__, url_prefix="/contracts", template_folder="templates")
-LANGUAGES = [("de", "Deutsch"), ("en", "English")]
+LANGUAGES = [SelectChoice("de", "Deutsch"), SelectChoice("en", "English")]
 
 
 class ContractForm(FlaskForm):
