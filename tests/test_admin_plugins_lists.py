@@ -139,3 +139,14 @@ def test_list_pages_crud_and_tenant_isolation(tenant, client):
     assert client.post(f"/settings/admin/mail/lists/{foreign.id}/delete", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/settings/admin/mail/lists/{row.id}/delete", data={"csrf_token": token}).status_code == 302
     assert db.session.execute(db.select(DistributionList.tenant_id)).scalars().all() == [other.id]
+
+
+def test_paused_events_name_the_disabled_plugin(tenant):
+    from core.plugin_state import paused_events, set_enabled
+
+    paused = paused_events(tenant.id)
+    assert "TICKET_CREATED" not in paused
+    assert paused["CONTRACT_SIGNED"] == "paused: the plugin 'vertrag' is disabled for this tenant"
+    set_enabled(tenant.id, "ticket", False)
+    db.session.commit()
+    assert "TICKET_COMMENTED" in paused_events(tenant.id)

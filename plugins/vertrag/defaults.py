@@ -53,11 +53,11 @@ def _value(path: str) -> str:
 def _template(key: str, lang: str) -> TemplateSpec:
     subject, lead = _WORDS[key][lang]
     facts = list(_FACTS[lang]) + ([(_END[lang], "vertrag.end")] if key == "contract_terminated" else [])
-    rows = "\n".join(f'    <tr><td style="padding:2px 12px 2px 0;color:#667085">{label}</td><td>{_value(p)}</td></tr>'
+    rows = "\n".join(f'    <tr><td style="padding:3px 12px;color:#667085">{label}</td><td style="padding:3px 12px 3px 0">{_value(p)}</td></tr>'
                      for label, p in facts)
     html = branded_html(f"""  <p>{_HELLO[lang]}</p>
   <p>{lead}</p>
-  <table style="border-collapse:collapse;background:#f6f7f9;border-radius:6px;padding:8px">
+  <table style="border-collapse:collapse;background:#f6f7f9">
 {rows}
   </table>
   <p>{_CLOSING[lang]}<br>{{{{ tenant.name }}}}</p>""")
