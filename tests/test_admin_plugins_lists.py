@@ -1,8 +1,6 @@
 """The plugins page, the command line's plugins commands, and distribution lists."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from click.testing import CliRunner
 

@@ -10,7 +10,7 @@ from core.api import EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec,
 from core.app import create_app
 from core.extensions import db
 from core.models import Rule
-from tests.helpers import by_recipient, csrf_token, login, make_tenant, drain
+from tests.helpers import by_recipient, csrf_token, drain, login, make_tenant
 
 PARKING_BOOKED = EventSpec(
     key="PARKING_BOOKED", label="Parking space booked",
