@@ -13,7 +13,6 @@ from core.api import InboundResult
 from . import service
 
 NUMBER = re.compile(r"\[#(\d{1,12})\]")
-REOPEN = ("waiting", "closed")
 
 
 def ticket_number(subject: str) -> int | None:
@@ -55,9 +54,6 @@ def handle(tenant, mail) -> InboundResult:
             comment = service.add_comment(tenant.id, ticket.id, author_name=mail.from_name or mail.from_address,
                                           author_email=mail.from_address, body=body or "(empty mail)",
                                           source="mail", attachments=files)
-            # A reply from outside wakes up a ticket that was waiting for it or done.
-            if ticket.status in REOPEN:
-                service.change_status(tenant.id, ticket.id, "open")
             return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}")
     subject = NUMBER.sub("", mail.subject or "").strip() or "(no subject)"
     ticket = service.create_ticket(tenant.id, title=subject, description=body,
