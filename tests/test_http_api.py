@@ -171,3 +171,29 @@ def test_admin_creates_a_token_shown_once_and_revokes_it(tenant, client):
                        data={"csrf_token": csrf_token(listing)}).status_code == 302
     assert _post(client, value, {"event": "TICKET_CREATED", "payload": TICKET}).status_code == 401
     assert _post(client, foreign_value, {"event": "TICKET_CREATED", "payload": TICKET}).status_code == 202
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_concurrent_retries_with_one_key_emit_once(app, tenant, token):
+    import threading
+
+    body = {"event": "TICKET_CREATED", "payload": TICKET}
+    barrier = threading.Barrier(6)
+    results = []
+
+    def call():
+        client = app.test_client()
+        barrier.wait()
+        response = _post(client, token, body, **{"Idempotency-Key": "race"})
+        results.append((response.status_code, response.json["event_id"]))
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6
+    assert len({event_id for _, event_id in results}) == 1
+    assert sorted(code for code, _ in results) == [200] * 5 + [202]
+    db.session.expire_all()
+    assert len(_events()) == 1
