@@ -37,6 +37,11 @@ def _error(status: int, message: str, field: str | None = None, **headers):
     return response
 
 
+def _no_constants(name: str):
+    # NaN and Infinity are not JSON (PostgreSQL's json type refuses them).
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _token():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -60,7 +65,7 @@ def post_event():
     if len(raw) > MAX_BODY:
         return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constants)
     except ValueError as exc:
         return _error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):

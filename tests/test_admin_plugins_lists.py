@@ -67,6 +67,8 @@ def test_cli_lists_enables_and_disables_per_tenant(tenant, config):
     lines = {line.split()[0]: line for line in listing.output.splitlines() if line and not line[0].isspace()}
     assert lines["homepage"].endswith("enabled") and lines["vertrag"].endswith("disabled")
     assert "NEW_INQUIRY" in listing.output
+    verbose = runner.invoke(main, ["plugins", "list", "-v"], env=env)
+    assert "CONTRACT_SIGNED: placeholders vertrag.id," in verbose.output and "roles mieter, vermieter" in verbose.output
     assert runner.invoke(main, ["plugins", "disable", "acme", "homepage"], env=env).exit_code == 0
     bad = runner.invoke(main, ["plugins", "enable", "acme", "nosuch"], env=env)
     assert bad.exit_code != 0 and "no plugin named 'nosuch'" in bad.output

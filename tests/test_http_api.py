@@ -91,6 +91,9 @@ def test_malformed_body_and_wrong_content_type(tenant, token, client):
     headers = {"Authorization": f"Bearer {token}"}
     bad = client.post("/api/v1/events", data="{nope", headers=headers, content_type="application/json")
     assert bad.status_code == 400 and "not valid JSON" in bad.json["error"]
+    nan = client.post("/api/v1/events", data='{"event": "TICKET_CREATED", "payload": NaN}', headers=headers,
+                      content_type="application/json")
+    assert nan.status_code == 400 and "NaN is not a JSON value" in nan.json["error"]
     form = client.post("/api/v1/events", data={"event": "x"}, headers=headers)
     assert form.status_code == 415
 
