@@ -66,6 +66,8 @@ def post_event():
         return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
     try:
         body = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        return _error(400, "the body is nested too deeply")
     except ValueError as exc:
         return _error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):

@@ -94,6 +94,8 @@ def test_malformed_body_and_wrong_content_type(tenant, token, client):
     nan = client.post("/api/v1/events", data='{"event": "TICKET_CREATED", "payload": NaN}', headers=headers,
                       content_type="application/json")
     assert nan.status_code == 400 and "NaN is not a JSON value" in nan.json["error"]
+    deep = client.post("/api/v1/events", data="[" * 100_000, headers=headers, content_type="application/json")
+    assert deep.status_code == 400
     form = client.post("/api/v1/events", data={"event": "x"}, headers=headers)
     assert form.status_code == 415
 
