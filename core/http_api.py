@@ -25,6 +25,8 @@ csrf.exempt(bp)
 
 MAX_BODY = 256 * 1024
 MAX_KEY = 200
+# How long a retry with the same Idempotency-Key is recognised.
+IDEMPOTENCY_DAYS = 7
 
 
 def _error(status: int, message: str, field: str | None = None, **headers):
@@ -136,6 +138,15 @@ def _accepted(event_id: int, key: str, status: int):
     response = jsonify({"event_id": event_id, "event": key, "status": "accepted"})
     response.status_code = status
     return response
+
+
+def expire_idempotency_keys(now=None) -> int:
+    """Forget keys older than IDEMPOTENCY_DAYS (the events stay); returns how
+    many. Meant for a periodic task; the caller commits."""
+    from datetime import timedelta
+
+    cutoff = (now or utcnow()) - timedelta(days=IDEMPOTENCY_DAYS)
+    return db.session.execute(db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
 
 
 @bp.get("/openapi.json")

@@ -202,3 +202,19 @@ def test_concurrent_retries_with_one_key_emit_once(app, tenant, token):
     assert sorted(code for code, _ in results) == [200] * 5 + [202]
     db.session.expire_all()
     assert len(_events()) == 1
+
+
+def test_old_idempotency_keys_are_forgotten_but_events_stay(tenant, token, client):
+    from datetime import timedelta
+
+    from core.http_api import IDEMPOTENCY_DAYS, expire_idempotency_keys
+    from core.models.types import utcnow
+
+    body = {"event": "TICKET_CREATED", "payload": TICKET}
+    assert _post(client, token, body, **{"Idempotency-Key": "k1"}).status_code == 202
+    assert expire_idempotency_keys() == 0
+    later = utcnow() + timedelta(days=IDEMPOTENCY_DAYS, seconds=1)
+    assert expire_idempotency_keys(now=later) == 1
+    db.session.commit()
+    assert len(_events()) == 1
+    assert _post(client, token, body, **{"Idempotency-Key": "k1"}).status_code == 202
