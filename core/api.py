@@ -5,11 +5,19 @@ plugins included -- so a third-party plugin has exactly the same tools.
 """
 from __future__ import annotations
 
+from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
 from .extensions import db
+from .mail.layout import branded_html, branded_text
+from .mail.mime import HeaderError as AddressError
+from .mail.mime import check_address
 from .models.types import UTCDateTime, utcnow
 from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
-from .specs import EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec, TemplateSpec, TenantRef, Variable
+from .ratelimit import allow as rate_limit
+from .ratelimit import client_address
+from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec,
+                    TemplateSpec, TenantRef, UserRef, Variable)
+from .tenancy import tenant_by_slug, tenant_ref_by_id, user_of, users_of
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
 
@@ -24,14 +32,25 @@ class Plugin:
     #: One line shown on the plugins page (default: the class docstring's first line).
     description: str = ""
     #: Folder of the plugin's Alembic branch, if it has tables; its first
-    #: revision sets ``branch_labels = ("NAME",)`` and ``depends_on = "core"``.
+    #: revision sets ``branch_labels = ("NAME",)`` and ``depends_on = "c0001"``.
     migrations: str | None = None
     #: Essential plugins cannot be disabled.
     essential: bool = False
 
 
+def plugin_enabled(tenant_id: int, plugin: str) -> bool:
+    """Whether ``plugin`` is enabled for the tenant right now (public pages
+    that are not behind ``plugin_enabled_required`` check this themselves)."""
+    from .plugins import registry
+
+    return plugin in registry().enabled_plugins(tenant_id)
+
+
 __all__ = [
-    "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry", "PayloadError", "Plugin", "PluginDisabledError", "Recipient",
-    "Role", "RuleSpec", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "Variable",
-    "admin_required", "current_tenant_id", "db", "emit", "hookimpl", "plugin_enabled_required", "utcnow",
+    "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
+    "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "TaskSpec", "TemplateSpec",
+    "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
+    "admin_required", "branded_html", "branded_text", "check_address", "client_address", "current_tenant_id", "db",
+    "distribution_list", "emit", "hookimpl", "plugin_enabled", "plugin_enabled_required", "rate_limit",
+    "tenant_by_slug", "tenant_ref_by_id", "user_of", "users_of", "utcnow",
 ]

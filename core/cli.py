@@ -188,8 +188,9 @@ def plugins() -> None:
 
 @plugins.command("list")
 @click.option("--tenant", default=None, help="show enabled state for this tenant (slug)")
+@click.option("-v", "--verbose", is_flag=True, help="also list each event's placeholders and recipient roles")
 @pass_ctx
-def plugins_list(ctx: Context, tenant: str | None) -> None:
+def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
     from .plugins import registry
     from .tenancy import get_tenant
 
@@ -200,6 +201,9 @@ def plugins_list(ctx: Context, tenant: str | None) -> None:
             state = "" if enabled is None else ("  enabled" if name in enabled else "  disabled")
             events = ", ".join(e.key for e in info.events) or "-"
             click.echo(f"{name:<14} {info.version or '-':<8} {info.description}{state}\n{'':<14} events: {events}")
+            for event in info.events if verbose else ():
+                click.echo(f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
+                           f"roles {', '.join(r.name for r in event.roles) or '-'}")
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:

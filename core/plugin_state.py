@@ -50,3 +50,13 @@ def _install_defaults(tenant_id: int, plugin: str) -> None:
             if (spec.event, spec.recipient, spec.template_key) not in rules:
                 db.session.add(Rule(tenant_id=tenant_id, name=spec.name, event=spec.event, recipient=spec.recipient,
                                     template_key=spec.template_key, active=False))
+
+
+def paused_events(tenant_id: int) -> dict[str, str]:
+    """Event keys whose rules do not fire for this tenant because their
+    plugin is disabled, with the reason to show next to such rules (the
+    rules page and the plugins page use it)."""
+    reg = registry()
+    enabled = reg.enabled_plugins(tenant_id)
+    return {key: f"paused: the plugin '{owner}' is disabled for this tenant"
+            for key, (_, owner) in reg.events.items() if owner not in enabled}

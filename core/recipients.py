@@ -1,7 +1,8 @@
-"""Recipient references of rules: ``role:NAME``, ``address:a@x[,b@y]``.
+"""Recipient references of rules: ``role:NAME``, ``address:a@x[,b@y]``,
+``list:NAME``.
 
 Roles are resolved by plugins through ``postwerk_resolve_recipients``; fixed
-addresses by the core.
+addresses and the tenant's distribution lists by the core.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .mail.mime import HeaderError, check_address
 from .plugins import registry
 from .specs import Recipient, TenantRef
 
-KINDS = ("role", "address")
+KINDS = ("role", "address", "list")
 
 
 class RecipientError(ValueError):
@@ -20,7 +21,7 @@ def parse(ref: str) -> tuple[str, str]:
     kind, sep, value = (ref or "").partition(":")
     kind, value = kind.strip(), value.strip()
     if not sep or kind not in KINDS or not value:
-        raise RecipientError(f"recipient {ref!r} must look like role:NAME or address:someone@example.org")
+        raise RecipientError(f"recipient {ref!r} must look like role:NAME, list:NAME or address:someone@example.org")
     if kind == "address":
         for address in _split(value):
             try:
@@ -38,6 +39,13 @@ def resolve(tenant: TenantRef, event: str, ref: str, payload: dict) -> list[Reci
     kind, value = parse(ref)
     if kind == "address":
         found = [Recipient(address=a) for a in _split(value)]
+    elif kind == "list":
+        from .distribution_lists import addresses
+
+        members = addresses(tenant.id, value)
+        if not members:
+            raise RecipientError(f"there is no distribution list named {value!r} (or it is empty)")
+        found = [Recipient(address=a) for a in members]
     else:
         found = []
         for _, answer in registry().call_each("postwerk_resolve_recipients", tenant.id,

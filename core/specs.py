@@ -100,6 +100,16 @@ class TenantRef:
 
 
 @dataclass(frozen=True)
+class UserRef:
+    """A user of a tenant as plugins see it (never an ORM object)."""
+
+    id: int
+    name: str
+    email: str
+    language: str = ""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A periodic task AUTOMATE runs per tenant (e.g. the inbound poller).
 

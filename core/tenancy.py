@@ -6,7 +6,7 @@ import re
 from .extensions import db
 from .models import Tenant, User
 from .notify import audit
-from .specs import TenantRef
+from .specs import TenantRef, UserRef
 
 
 class UnknownTenantError(LookupError):
@@ -51,3 +51,33 @@ def create_tenant(slug: str, name: str, *, admin_email: str, admin_password: str
     audit(tenant.id, "system", "tenant.created", "tenant", tenant.id)
     db.session.commit()
     return tenant
+
+
+def tenant_by_slug(slug: str) -> TenantRef | None:
+    """The tenant with this short name, or None (public pages: 404)."""
+    found = db.session.execute(db.select(Tenant).where(Tenant.slug == (slug or "").strip())).scalar_one_or_none()
+    return tenant_ref(found) if found is not None else None
+
+
+def tenant_ref_by_id(tenant_id: int) -> TenantRef:
+    return tenant_ref(get_tenant(tenant_id))
+
+
+def _user_ref(user: User) -> UserRef:
+    return UserRef(id=user.id, name=user.name, email=user.email, language=user.language or "")
+
+
+def users_of(tenant_id: int) -> list[UserRef]:
+    """The users of a tenant, by name (e.g. to pick a ticket's assignee)."""
+    rows = db.session.execute(db.select(User).where(User.tenant_id == tenant_id).order_by(User.name, User.id))
+    return [_user_ref(u) for u in rows.scalars()]
+
+
+def user_of(tenant_id: int, user_id: int | None) -> UserRef | None:
+    """A user of this tenant by id; another tenant's user is None."""
+    if user_id is None:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        return None
+    return _user_ref(user)

@@ -75,3 +75,14 @@ def login(client, slug="acme", email=None, password=ADMIN_PASSWORD):
                                            "email": email or f"admin@{slug}.example", "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
+
+
+def by_recipient(received) -> dict:
+    """Received sink messages keyed by their single recipient: {address: (subject, text, html)}."""
+    result = {}
+    for mail in received:
+        (rcpt,) = mail.rcpt_tos
+        msg = mail.message
+        result[rcpt] = (str(msg["Subject"]), msg.get_body(("plain",)).get_content(),
+                        msg.get_body(("html",)).get_content())
+    return result

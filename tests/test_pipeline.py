@@ -109,7 +109,8 @@ def test_pipeline_keeps_tenants_apart(tenant, smtp_sink, run_worker):
 def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink, run_worker):
     from core.models import Template
 
-    template = db.session.execute(db.select(Template).where(Template.language == "de")).scalar_one()
+    template = db.session.execute(db.select(Template).where(Template.language == "de",
+                                                          Template.key == "ticket_created")).scalar_one()
     template.subject = "{{ ''.__class__.__mro__ }}"
     db.session.commit()
     _ticket(tenant.id)

@@ -7,11 +7,14 @@ from ..plugins import PluginRegistry
 
 
 def register_web(app: Flask, registry: PluginRegistry) -> None:
-    from . import auth, home
+    from .. import http_api
+    from . import admin_lists, admin_plugins, admin_tokens, auth, home
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    for blueprint in (admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp):
+        app.register_blueprint(blueprint)
     @app.context_processor
     def _menu():
         from .menu import menu_entries

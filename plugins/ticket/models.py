@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.api import UTCDateTime, db, utcnow
 
+NAME = "ticket"
 STATUSES = ("open", "in_progress", "waiting", "closed")
+SOURCES = ("web", "mail")
+_INFO = {"info": {"plugin": NAME}}
 
 
 class Ticket(db.Model):
     __tablename__ = "ticket_ticket"
-    __table_args__ = {"info": {"plugin": "ticket"}}
+    __table_args__ = _INFO
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
@@ -23,12 +26,66 @@ class Ticket(db.Model):
     reporter_name: Mapped[str] = mapped_column(String(200))
     reporter_email: Mapped[str] = mapped_column(String(254))
     reporter_language: Mapped[str] = mapped_column(String(2), default="de")
+    # A core user of the same tenant (checked by the service, not by the FK).
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    def snapshot(self) -> dict:
-        """The event payload: the ticket as it was when the event happened."""
+    watchers: Mapped[list["TicketWatcher"]] = relationship(order_by="TicketWatcher.id", cascade="all, delete-orphan")
+
+    def snapshot(self, assignee=None) -> dict:
+        """The event payload: the ticket as it was when the event happened.
+
+        ``assignee`` is the assignee's ``UserRef`` (the service looks it up).
+        """
         return {"ticket": {
             "id": self.id, "title": self.title, "description": self.description, "status": self.status,
             "reporter": {"name": self.reporter_name, "email": self.reporter_email,
                          "language": self.reporter_language},
+            "assignee": ({"name": assignee.name, "email": assignee.email, "language": assignee.language or None}
+                         if assignee is not None else None),
+            "watchers": [w.email for w in self.watchers],
         }}
+
+
+class TicketWatcher(db.Model):
+    """Someone who follows a ticket's news without reporting or handling it."""
+
+    __tablename__ = "ticket_watcher"
+    __table_args__ = (UniqueConstraint("ticket_id", "email"), _INFO)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket_ticket.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class TicketComment(db.Model):
+    __tablename__ = "ticket_comment"
+    __table_args__ = (Index("ix_ticket_comment_ticket_id_id", "ticket_id", "id"), _INFO)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket_ticket.id", ondelete="CASCADE"))
+    author_name: Mapped[str] = mapped_column(String(200))
+    author_email: Mapped[str] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10), default="web")  # web | mail
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketAttachment(db.Model):
+    """A file on a ticket, kept in the database (size-capped by the service)."""
+
+    __tablename__ = "ticket_attachment"
+    __table_args__ = _INFO
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket_ticket.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_comment.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""The ticket plugin's hooks: its events, placeholders, recipients, pages."""
+"""The ticket plugin's hooks: its events, placeholders, recipients, pages, inbound mail."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,43 +7,85 @@ from core.api import EventSpec, MenuEntry, Plugin, Recipient, Role, Variable, ho
 
 from . import defaults, models  # noqa: F401  (models: tables known before migrations run)
 
-TICKET_CREATED = EventSpec(
-    key="TICKET_CREATED",
-    label="Ticket created",
-    description="A new ticket was reported.",
-    variables=(
-        Variable("ticket.id", "number of the ticket", 123),
-        Variable("ticket.title", "title of the ticket", "Heizung im Bad fällt aus"),
-        Variable("ticket.description", "what the reporter wrote", "Seit gestern bleibt der Heizkörper kalt."),
-        Variable("ticket.status", "status: open, in_progress, waiting, closed", "open"),
-        Variable("ticket.reporter.name", "name of the person who reported it", "Erika Mustermann"),
-        Variable("ticket.reporter.email", "e-mail address of the reporter", "erika@example.org"),
-    ),
-    roles=(Role("reporter", "the person who reported the ticket"),),
+_TICKET = (
+    Variable("ticket.id", "number of the ticket (shown as [#123] in subjects)", 123),
+    Variable("ticket.title", "title of the ticket", "Heizung im Bad fällt aus"),
+    Variable("ticket.description", "what the reporter wrote", "Seit gestern bleibt der Heizkörper kalt."),
+    Variable("ticket.status", "status: open, in_progress, waiting, closed", "open"),
+    Variable("ticket.reporter.name", "name of the person who reported it", "Erika Mustermann"),
+    Variable("ticket.reporter.email", "e-mail address of the reporter", "erika@example.org"),
+    Variable("ticket.reporter.language", "language of the reporter (de or en)", "de"),
+    Variable("ticket.assignee.name", "name of the assigned staff member (may be empty)", "Max Hausmeister"),
+    Variable("ticket.assignee.email", "e-mail address of the assignee", "max@example.org"),
+    Variable("ticket.assignee.language", "language of the assignee", "de"),
+    Variable("ticket.watchers", "addresses of the ticket's watchers", ["verwaltung@example.org"]),
 )
+_ROLES = (
+    Role("reporter", "the person who reported the ticket"),
+    Role("assignee", "the staff member the ticket is assigned to"),
+    Role("watchers", "everyone watching the ticket"),
+)
+
+TICKET_CREATED = EventSpec(
+    key="TICKET_CREATED", label="Ticket created", description="A new ticket was reported.",
+    variables=_TICKET, roles=_ROLES)
+
+TICKET_STATUS_CHANGED = EventSpec(
+    key="TICKET_STATUS_CHANGED", label="Ticket status changed",
+    description="A ticket moved from one status to another.",
+    variables=_TICKET + (Variable("ticket.old_status", "the status before the change", "open"),),
+    roles=_ROLES)
+
+TICKET_COMMENTED = EventSpec(
+    key="TICKET_COMMENTED", label="Ticket commented",
+    description="Someone commented on a ticket, on the web or by replying to a mail.",
+    variables=_TICKET + (
+        Variable("comment.id", "number of the comment", 5),
+        Variable("comment.author_name", "who wrote the comment", "Max Hausmeister"),
+        Variable("comment.author_email", "the author's e-mail address", "max@example.org"),
+        Variable("comment.body", "the comment's text", "Der Techniker kommt am Montag."),
+        Variable("comment.source", "where it came from: web or mail", "web"),
+    ),
+    roles=_ROLES)
+
+EVENTS = (TICKET_CREATED, TICKET_STATUS_CHANGED, TICKET_COMMENTED)
+_KEYS = {e.key for e in EVENTS}
 
 
 class TicketPlugin(Plugin):
-    """Tickets with status, reporter and comments."""
+    """Tickets with status, reporter, assignee, watchers, comments and attachments."""
 
     migrations = str(Path(__file__).parent / "migrations")
 
     @hookimpl
     def postwerk_register_events(self):
-        return [TICKET_CREATED]
+        return list(EVENTS)
 
     @hookimpl
     def postwerk_template_variables(self, tenant, event, payload):
-        if event.startswith("TICKET_"):
-            return {"ticket": payload["ticket"]}
-        return None
+        if event not in _KEYS:
+            return None
+        values = {"ticket": payload["ticket"]}
+        if "comment" in payload:
+            values["comment"] = payload["comment"]
+        return values
 
     @hookimpl
     def postwerk_resolve_recipients(self, tenant, event, role, payload):
-        if not event.startswith("TICKET_") or role != "reporter":
+        if event not in _KEYS:
             return None
-        reporter = payload["ticket"]["reporter"]
-        return [Recipient(address=reporter["email"], name=reporter["name"], language=reporter.get("language"))]
+        ticket = payload.get("ticket") or {}
+        if role == "reporter":
+            people = [_person(ticket.get("reporter"))]
+        elif role == "assignee":
+            people = [_person(ticket.get("assignee"))]
+        elif role == "watchers":
+            people = [Recipient(address=a) for a in ticket.get("watchers") or () if a]
+        else:
+            return None
+        # Nobody is told about their own comment.
+        author = ((payload.get("comment") or {}).get("author_email") or "").lower()
+        return [p for p in people if p is not None and p.address.lower() != author]
 
     @hookimpl
     def postwerk_default_templates(self):
@@ -62,3 +104,15 @@ class TicketPlugin(Plugin):
     @hookimpl
     def postwerk_admin_menu(self):
         return [MenuEntry("Tickets", "ticket.index")]
+
+    @hookimpl
+    def postwerk_inbound_mail(self, tenant, mail):
+        from .inbound import handle
+
+        return handle(tenant, mail)
+
+
+def _person(data) -> Recipient | None:
+    if not data or not data.get("email"):
+        return None
+    return Recipient(address=data["email"], name=data.get("name") or "", language=data.get("language") or None)

@@ -1,0 +1,212 @@
+"""The HTTP API other systems use to emit events: ``POST /api/v1/events``.
+
+Authenticated by a per-tenant bearer token (no session, so no CSRF);
+payloads are checked against the event's declared variables; an
+``Idempotency-Key`` header makes a client's retry return the first event.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy.exc import IntegrityError
+
+from . import api_tokens
+from .events import emit
+from .extensions import csrf, db
+from .models import IdempotencyKey
+from .models.types import utcnow
+from .payloads import PayloadInvalid, json_schema, validate
+from .plugins import registry
+
+bp = Blueprint("http_api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_BODY = 256 * 1024
+MAX_KEY = 200
+# How long a retry with the same Idempotency-Key is recognised.
+IDEMPOTENCY_DAYS = 7
+
+
+def _error(status: int, message: str, field: str | None = None, **headers):
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _no_constants(name: str):
+    # NaN and Infinity are not JSON (PostgreSQL's json type refuses them).
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _token():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return api_tokens.authenticate(token.strip())
+
+
+@bp.post("/events")
+def post_event():
+    token = _token()
+    if token is None:
+        return _error(401, "a valid API token is required: Authorization: Bearer <token>",
+                      **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
+    tenant_id = token.tenant_id
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
+    if not request.is_json:
+        return _error(415, "send JSON with Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        return _error(400, "the body is nested too deeply")
+    except ValueError as exc:
+        return _error(400, f"the body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(422, "the body must be a JSON object with 'event' and 'payload'")
+    unknown = sorted(set(body) - {"event", "payload"})
+    if unknown:
+        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event' and 'payload'", unknown[0])
+    key = body.get("event")
+    if not isinstance(key, str) or not key:
+        return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
+    reg = registry()
+    if key not in reg.events:
+        return _error(422, f"no installed plugin declares the event {key!r}", "event")
+    spec, owner = reg.events[key]
+    if owner not in reg.enabled_plugins(tenant_id):
+        return _error(409, f"the plugin {owner!r} is disabled for this tenant, so {key} is not accepted", "event")
+    if "payload" not in body:
+        return _error(422, "'payload' is required", "payload")
+    try:
+        payload = validate(spec, body["payload"])
+    except PayloadInvalid as exc:
+        return _error(422, exc.message, exc.field)
+
+    idem_key = request.headers.get("Idempotency-Key", "").strip()
+    if len(idem_key) > MAX_KEY:
+        return _error(400, f"Idempotency-Key is longer than {MAX_KEY} characters", "Idempotency-Key")
+    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    if idem_key:
+        earlier = _earlier(tenant_id, idem_key, request_hash)
+        if earlier is not None:
+            return earlier
+    token.last_used_at = utcnow()
+    event = emit(tenant_id, key, payload)
+    db.session.flush()
+    if idem_key:
+        db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
+                                      event_id=event.id))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: its event stands.
+        db.session.rollback()
+        earlier = _earlier(tenant_id, idem_key, request_hash)
+        if earlier is not None:
+            return earlier
+        raise
+    return _accepted(event.id, key, 202)
+
+
+def _earlier(tenant_id: int, key: str, request_hash: str):
+    row = db.session.execute(db.select(IdempotencyKey).where(
+        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        return _error(422, "this Idempotency-Key was used with a different request body", "Idempotency-Key")
+    from .models import Event
+
+    event = db.session.get(Event, row.event_id)
+    response = _accepted(row.event_id, event.key if event else "", 200)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _accepted(event_id: int, key: str, status: int):
+    response = jsonify({"event_id": event_id, "event": key, "status": "accepted"})
+    response.status_code = status
+    return response
+
+
+def expire_idempotency_keys(now=None) -> int:
+    """Forget keys older than IDEMPOTENCY_DAYS (the events stay); returns how
+    many. Meant for a periodic task; the caller commits."""
+    from datetime import timedelta
+
+    cutoff = (now or utcnow()) - timedelta(days=IDEMPOTENCY_DAYS)
+    return db.session.execute(db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+def openapi_document() -> dict:
+    """OpenAPI 3.1, built from the events the installed plugins declare."""
+    reg = registry()
+    bodies = []
+    for key in sorted(reg.events):
+        spec, owner = reg.events[key]
+        bodies.append({
+            "title": key,
+            "description": f"{spec.label} (plugin {owner}). {spec.description}".strip(),
+            "type": "object",
+            "properties": {"event": {"const": key}, "payload": json_schema(spec)},
+            "required": ["event", "payload"],
+            "additionalProperties": False,
+        })
+    error = {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+             "required": ["error"]}
+    accepted = {"type": "object", "properties": {"event_id": {"type": "integer"}, "event": {"type": "string"},
+                                                 "status": {"const": "accepted"}}}
+
+    def err(text):
+        return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Postwerk events API", "version": "1",
+                 "description": "Emit events of a tenant from another system. Create a token on the admin's "
+                                "API tokens page; the token decides the tenant."},
+        "servers": [{"url": url_for("http_api.post_event", _external=True).rsplit("/events", 1)[0]}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": error, "Accepted": accepted, "EventRequest": {"oneOf": bodies}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {"/events": {"post": {
+            "operationId": "emitEvent",
+            "summary": "Emit an event for the token's tenant",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string", "maxLength": MAX_KEY},
+                            "description": "A retry with the same key and body returns the first event "
+                                           "(status 200) instead of emitting again."}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/EventRequest"}}}},
+            "responses": {
+                "202": {"description": "Accepted; mail follows",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "200": {"description": "A retry: the event of the first request with this Idempotency-Key",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "400": err("Malformed JSON or header"),
+                "401": err("Missing, unknown or revoked token"),
+                "409": err("The event's plugin is disabled for this tenant"),
+                "413": err("Body too large"),
+                "415": err("Not JSON"),
+                "422": err("Validation failed; 'field' names the offending field, e.g. payload.ticket.id"),
+            },
+        }}},
+    }

@@ -1,0 +1,116 @@
+"""Checking an event payload against the variables its event declares.
+
+The declared variables (``ticket.reporter.email``) describe a nested object;
+the sample value's type is the expected type. Used where payloads enter from
+outside (the HTTP API), so a mistake is named where it is made.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .specs import EventSpec
+
+_TYPES: list[tuple[type, str, str]] = [
+    # (python type of the sample, JSON Schema type, words for the error)
+    (bool, "boolean", "true or false"),
+    (int, "integer", "an integer"),
+    (float, "number", "a number"),
+    (str, "string", "a string"),
+    (list, "array", "a list"),
+    (dict, "object", "an object"),
+]
+
+
+class PayloadInvalid(ValueError):
+    """``field`` is the dotted path of the offending value, e.g. ``payload.ticket.id``."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def shape(spec: EventSpec) -> dict[str, Any]:
+    """The variables as a tree: leaves are the sample values."""
+    tree: dict[str, Any] = {}
+    for var in spec.variables:
+        node = tree
+        *parents, leaf = var.name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _Leaf(var.sample, var.description)
+    return tree
+
+
+class _Leaf:
+    def __init__(self, sample: Any, description: str):
+        self.sample, self.description = sample, description
+
+
+def _type_of(sample: Any) -> tuple[type, str, str] | None:
+    for entry in _TYPES:
+        if isinstance(sample, entry[0]):
+            return entry
+    return None  # a None sample accepts anything
+
+
+def validate(spec: EventSpec, payload: Any) -> dict:
+    """Return the payload if it matches, else raise :class:`PayloadInvalid`.
+
+    Every declared variable must be present (``null`` is allowed: the
+    placeholder is then empty); unknown keys and wrong types are refused.
+    """
+    if not isinstance(payload, dict):
+        raise PayloadInvalid("payload", "must be a JSON object")
+    _check(shape(spec), payload, "payload", spec.key)
+    return payload
+
+
+def _check(tree: dict, value: dict, path: str, event: str) -> None:
+    for key in value:
+        if key not in tree:
+            known = ", ".join(sorted(tree)) or "none"
+            raise PayloadInvalid(f"{path}.{key}", f"{event} has no variable {key!r} here (known: {known})")
+    for key, expected in tree.items():
+        where = f"{path}.{key}"
+        if key not in value:
+            raise PayloadInvalid(where, "is required")
+        given = value[key]
+        if given is None:
+            continue
+        if isinstance(expected, dict):
+            if not isinstance(given, dict):
+                raise PayloadInvalid(where, "must be an object")
+            _check(expected, given, where, event)
+            continue
+        wanted = _type_of(expected.sample)
+        if wanted is None:
+            continue
+        kind, _, words = wanted
+        ok = isinstance(given, kind) and not (kind is not bool and isinstance(given, bool))
+        if kind is float:
+            ok = isinstance(given, (int, float)) and not isinstance(given, bool)
+        if not ok:
+            raise PayloadInvalid(where, f"must be {words}, not {type(given).__name__}")
+
+
+def json_schema(spec: EventSpec) -> dict:
+    """The payload of ``spec`` as JSON Schema (for the OpenAPI description)."""
+    return _schema(shape(spec))
+
+
+def _schema(tree: dict) -> dict:
+    props = {}
+    for key, node in tree.items():
+        if isinstance(node, dict):
+            props[key] = _schema(node)
+            props[key]["type"] = ["object", "null"]
+            continue
+        wanted = _type_of(node.sample)
+        entry: dict[str, Any] = {"description": node.description}
+        if wanted is not None:
+            entry["type"] = [wanted[1], "null"]
+        if node.sample is not None:
+            entry["examples"] = [node.sample]
+        props[key] = entry
+    return {"type": "object", "properties": props, "required": sorted(tree), "additionalProperties": False}

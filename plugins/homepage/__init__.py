@@ -1,0 +1,1 @@
+"""The homepage plugin: a public inquiry form per tenant (a built-in, ordinary plugin)."""
