@@ -12,6 +12,9 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     auth.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    from ..automate.views import bp as automate_bp
+
+    app.register_blueprint(automate_bp)
     @app.context_processor
     def _menu():
         from .menu import menu_entries
