@@ -22,6 +22,8 @@ import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
@@ -47,6 +49,18 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one run did (plain data: it outlives the session)."""
+
+    tenant_id: int
+    task_key: str
+    trigger: str
+    ok: bool
+    result: str
+    started_at: datetime
 
 
 class Scheduler:
@@ -87,7 +101,7 @@ class Scheduler:
             pass
 
     # -- one round -----------------------------------------------------------
-    def tick(self) -> list[TaskRun]:
+    def tick(self) -> list[RunRecord]:
         """Run whatever is due now; returns the runs this scheduler made."""
         with self.app.app_context():
             try:
@@ -97,8 +111,7 @@ class Scheduler:
             finally:
                 db.session.remove()
 
-    def _run_due(self) -> list[TaskRun]:
-        now = utcnow()
+    def _run_due(self) -> list[RunRecord]:
         paused = set(db.session.execute(select(AutomateState.tenant_id).where(AutomateState.paused)).scalars())
         tenant_ids = db.session.execute(select(Tenant.id).order_by(Tenant.id)).scalars().all()
         runs = []
@@ -106,7 +119,9 @@ class Scheduler:
             if tenant_id in paused or self.stopping.is_set():
                 continue
             specs = task_specs(tenant_id)
-            for key, task in ensure_tasks(tenant_id, specs).items():
+            tasks = ensure_tasks(tenant_id, specs)
+            now = utcnow()  # after ensure_tasks: new rows are due at once
+            for key, task in tasks.items():
                 due = task.enabled and task.next_run_at is not None and task.next_run_at <= now
                 if due or task.run_requested:
                     run = self._claim_and_run(task, specs[key], now)
@@ -114,7 +129,7 @@ class Scheduler:
                         runs.append(run)
         return runs
 
-    def _claim_and_run(self, task: TaskState, spec, now) -> TaskRun | None:
+    def _claim_and_run(self, task: TaskState, spec, now) -> RunRecord | None:
         manual = task.run_requested
         # Still due and nobody ran it since we looked: only then is it ours.
         still_due = or_(TaskState.run_requested, and_(TaskState.enabled, TaskState.next_run_at <= now))
@@ -145,7 +160,7 @@ class Scheduler:
         db.session.execute(update(TaskState).where(TaskState.id == task.id).values(last_ok=ok, last_result=text))
         _prune(tenant_id, key, run_id)
         db.session.commit()
-        return db.session.get(TaskRun, run_id)
+        return RunRecord(tenant_id, key, "manual" if manual else "schedule", ok, text, now)
 
     # -- the loop ------------------------------------------------------------
     def run_forever(self) -> None:
