@@ -125,11 +125,9 @@ def _prepare(config: dict, port: int, messages: int, tenants: int) -> list[int]:
     return ids
 
 
-def _wake_all(config: dict, tenant_ids: list[int]) -> None:
-    from core.app import create_app
+def _wake_all(app, tenant_ids: list[int]) -> None:
     from core.mail.jobs import wake_deliverer
 
-    app = create_app(config)
     with app.app_context():
         for tenant_id in tenant_ids:
             wake_deliverer(tenant_id)
@@ -162,9 +160,12 @@ def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -
             if time.monotonic() > deadline:
                 raise RuntimeError(f"workers did not start; see {logs}")
             time.sleep(0.1)
+        from core.app import create_app
+
+        app = create_app(config)  # outside the clock: building an app is start-up cost
         before = sink.count()
         started = time.perf_counter()
-        _wake_all(config, tenant_ids)
+        _wake_all(app, tenant_ids)
         deadline = time.monotonic() + 600
         while sink.count() - before < messages:
             if time.monotonic() > deadline:
@@ -201,7 +202,10 @@ def main(argv: list[str] | None = None) -> dict:
     postgres = PostgresServer(workdir / "postgres").start() if "postgresql" in backends else None
     sink = SinkProcess()
     sink.start()
-    figures: dict = {"messages": args.messages, "tenants": args.tenants}
+    # Worker processes scale with CPUs: on a machine with two, four workers
+    # cannot be twice as fast as two. Say so next to the figures.
+    figures: dict = {"messages": args.messages, "tenants": args.tenants, "cpus": os.cpu_count(),
+                     "load_average_1min": round(os.getloadavg()[0], 2)}
     try:
         figures["sink_ceiling_1_connection"] = round(sink_ceiling(sink.port, args.messages, 1), 1)
         figures["sink_ceiling_4_connections"] = round(sink_ceiling(sink.port, args.messages, 4), 1)

@@ -40,6 +40,7 @@ from .tasks import resolve, task_specs
 log = logging.getLogger(__name__)
 
 HISTORY_PER_TASK = 100
+SYNC_EVERY_TICKS = 12
 RESULT_LIMIT = 2000
 
 # Renew the lock only if we still hold it.
@@ -70,6 +71,7 @@ class Scheduler:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.use_lock = use_lock
         self.stopping = threading.Event()
+        self._ticks = 0
 
     # -- the lock ------------------------------------------------------------
     def _lock_key(self) -> str:
@@ -113,7 +115,15 @@ class Scheduler:
 
     def _run_due(self) -> list[RunRecord]:
         paused = set(db.session.execute(select(AutomateState.tenant_id).where(AutomateState.paused)).scalars())
-        tenant_ids = db.session.execute(select(Tenant.id).order_by(Tenant.id)).scalars().all()
+        # Task rows of new tenants and newly enabled plugins are created every
+        # so many ticks; in between only tenants with something due are visited.
+        self._ticks += 1
+        if self._ticks % SYNC_EVERY_TICKS == 1:
+            tenant_ids = db.session.execute(select(Tenant.id).order_by(Tenant.id)).scalars().all()
+        else:
+            tenant_ids = db.session.execute(
+                select(TaskState.tenant_id).where(or_(TaskState.run_requested, and_(
+                    TaskState.enabled, TaskState.next_run_at <= utcnow()))).distinct()).scalars().all()
         runs = []
         for tenant_id in tenant_ids:
             if tenant_id in paused or self.stopping.is_set():
