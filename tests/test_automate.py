@@ -27,6 +27,7 @@ from plugins.ticket.service import create_ticket
 from tests.helpers import csrf_token, drain, login, make_tenant
 
 RUNS: list[int] = []
+OUTCOMES: list[tuple[int, str]] = []
 _RUNS_LOCK = threading.Lock()
 
 
@@ -48,6 +49,10 @@ class CountingPlugin:
         return [TaskSpec(key="counting", label="Counting", function="tests.test_automate:count_run", interval=3600),
                 TaskSpec(key="failing", label="Failing", function="tests.test_automate.failing_task", interval=3600)]
 
+    @hookimpl
+    def postwerk_delivery_outcome(self, tenant, message_id, status, detail):
+        OUTCOMES.append((message_id, status))
+
 
 @pytest.fixture
 def app(config):
@@ -62,6 +67,7 @@ def acme(tenant):
     set_enabled(tenant.id, "counting", True)
     db.session.commit()
     RUNS.clear()
+    OUTCOMES.clear()
     return tenant
 
 
@@ -343,6 +349,8 @@ def test_sweeper_reclaims_by_the_markers(acme):
     assert status[accepted.id] == (MessageStatus.SENT, RECONCILED)
     assert status[in_flight.id] == (MessageStatus.UNKNOWN, POSSIBLY_SENT)
     assert status[alive.id][0] == MessageStatus.SENDING
+    # Plugins hear of the final states the sweeper decided, as from a worker.
+    assert sorted(OUTCOMES) == [(accepted.id, MessageStatus.SENT), (in_flight.id, MessageStatus.UNKNOWN)]
     assert sweep(acme.id)["reclaimed"] == 0  # idempotent
 
 

@@ -20,6 +20,8 @@ from ..extensions import db
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify
+from ..plugins import registry
+from ..tenancy import get_tenant, tenant_ref
 from ..queueing import rewake
 from . import jobs, markers
 
@@ -66,6 +68,7 @@ def reclaim(tenant_id: int | None = None) -> dict:
         log.warning("not reclaiming %d expired message(s) while Redis is unreachable: %s", len(expired), exc)
         db.session.rollback()
         return counts
+    finished: list[tuple[int, int, str, str]] = []
     for row in expired:
         outcome = found[row.id]
         claimed = update(Message).where(Message.id == row.id, Message.claim_token == row.claim_token,
@@ -75,6 +78,9 @@ def reclaim(tenant_id: int | None = None) -> dict:
             done = db.session.execute(claimed.values(status=MessageStatus.SENT, sent_at=now, last_error=RECONCILED,
                                                      attempts=Message.attempts + 1, **common)).rowcount
             counts["reconciled"] += done
+            if done:
+                audit(row.tenant_id, "system", "mail.sent_reconciled", "message", row.id, reason=RECONCILED)
+                finished.append((row.tenant_id, row.id, MessageStatus.SENT, RECONCILED))
         elif outcome == "attempted":
             done = db.session.execute(claimed.values(status=MessageStatus.UNKNOWN, last_error=POSSIBLY_SENT,
                                                      attempts=Message.attempts + 1, **common)).rowcount
@@ -83,8 +89,21 @@ def reclaim(tenant_id: int | None = None) -> dict:
                 notify(row.tenant_id, "warning", f"Message {row.id} to {', '.join(row.recipients)}: {POSSIBLY_SENT}.",
                        row.id)
                 audit(row.tenant_id, "system", "mail.unknown", "message", row.id, reason=POSSIBLY_SENT)
+                finished.append((row.tenant_id, row.id, MessageStatus.UNKNOWN, POSSIBLY_SENT))
         else:
             counts["reclaimed"] += db.session.execute(
                 claimed.values(status=MessageStatus.PENDING, last_error=RECLAIMED, **common)).rowcount
     db.session.commit()
+    for tenant_id, message_pk, status, detail in finished:
+        _tell_plugins(tenant_id, message_pk, status, detail)
     return counts
+
+
+def _tell_plugins(tenant_id: int, message_pk: int, status: str, detail: str) -> None:
+    """The same postwerk_delivery_outcome call a worker makes, after commit."""
+    try:
+        tenant = tenant_ref(get_tenant(tenant_id))
+        registry().hook("postwerk_delivery_outcome", tenant_id)(
+            tenant=tenant, message_id=message_pk, status=status, detail=detail)
+    except Exception:  # a plugin's bug must not touch the committed outcome
+        log.exception("postwerk_delivery_outcome failed for message %s", message_pk)
