@@ -1,13 +1,14 @@
 """Delivery guarantees under faults, with real processes on loopback.
 
-Each test starts `postwerk worker` processes and one `postwerk scheduler`
+Each test starts `postwerk worker` processes and `postwerk scheduler`
 (AUTOMATE, whose sweeper repairs what a fault broke) against its own Redis,
 the test's database and an SMTP sink, produces mail, breaks something
 mid-run, waits (bounded) until nothing is PENDING or SENDING, and then checks
 what the SMTP server counted by Message-ID: every SENT message exactly once,
 every other message UNKNOWN or FAILED with its reason, nothing lost, nothing
 twice. The test plays the process supervisor (systemd, Kubernetes): a worker
-that exits is started again.
+that exits is started again. Two schedulers run, as if started twice by
+mistake; no task slot may run twice.
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ class Cluster:
         self.logdir = logdir
         self.size = workers
         self.workers: list[subprocess.Popen] = []
-        self.scheduler: subprocess.Popen | None = None
+        # Two schedulers, as if started twice by mistake: they must not run a task slot twice.
+        self.schedulers: list[subprocess.Popen] = []
         self.started = 0
         self.killed = 0
         self.env = {
@@ -75,7 +77,7 @@ class Cluster:
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> "Cluster":
-        self.scheduler = self._spawn("scheduler", "--interval", "0.5")
+        self.schedulers = [self._spawn("scheduler", "--interval", "0.5", "--name", f"s{i}") for i in range(2)]
         self.workers = [self._spawn("worker", "--name", f"w{i}-{os.getpid()}") for i in range(self.size)]
         return self
 
@@ -84,8 +86,9 @@ class Cluster:
         for index, proc in enumerate(self.workers):
             if proc.poll() is not None:
                 self.workers[index] = self._spawn("worker", "--name", f"w{index}-{self.started}")
-        if self.scheduler is not None and self.scheduler.poll() is not None:
-            self.scheduler = self._spawn("scheduler", "--interval", "0.5")
+        for index, proc in enumerate(self.schedulers):
+            if proc.poll() is not None:
+                self.schedulers[index] = self._spawn("scheduler", "--interval", "0.5", "--name", f"s{index}")
 
     def kill_one(self, rng: random.Random) -> None:
         proc = rng.choice(self.workers)
@@ -95,12 +98,11 @@ class Cluster:
             self.killed += 1
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.scheduler]:
-            if proc is not None and proc.poll() is None:
+        for proc in [*self.workers, *self.schedulers]:
+            if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-        for proc in [*self.workers, self.scheduler]:
-            if proc is not None:
-                proc.wait(10)
+        for proc in [*self.workers, *self.schedulers]:
+            proc.wait(10)
 
     def logs(self) -> str:
         tails = []
@@ -224,9 +226,25 @@ def _check(smtp_sink, expected: int) -> dict[str, int]:
         else:
             pytest.fail(f"message {m.id} lost in {m.status}")
     assert set(counts) <= {m.message_id for m in messages}, "the server got mail nobody asked for"
+    _check_no_slot_ran_twice()
     by_status["taken_back"] = _taken_back()
     print(f"\n{by_status}")
     return by_status
+
+
+def _check_no_slot_ran_twice() -> None:
+    """Each run moves the task's next run one interval past its start, so two
+    runs of one task closer than its interval mean one slot ran twice."""
+    intervals = {(t.tenant_id, t.task_key): t.interval_seconds
+                 for t in db.session.execute(select(TaskState)).scalars()}
+    runs: dict[tuple[int, str], list] = {}
+    for run in db.session.execute(select(TaskRun).where(TaskRun.trigger == "schedule")
+                                  .order_by(TaskRun.started_at)).scalars():
+        runs.setdefault((run.tenant_id, run.task_key), []).append(run.started_at)
+    assert runs, "the schedulers ran nothing"
+    for key, starts in runs.items():
+        for earlier, later in zip(starts, starts[1:]):
+            assert (later - earlier).total_seconds() >= intervals[key] - 0.01, f"{key} ran twice at {earlier}"
 
 
 def _taken_back() -> int:
