@@ -208,6 +208,7 @@ def test_admin_page_pauses_toggles_runs_and_shows_history(app, acme, client):
     login(client)
     page = client.get("/settings/admin/automate/").get_data(as_text=True)
     assert "Mail-Versand" in page and "Jetzt ausführen" in page  # the tenant speaks German
+    assert "Versendet fällige Mails" in page
     token = csrf_token(page)
     assert client.post("/settings/admin/automate/pause", data={"action": "pause"}).status_code == 400  # no CSRF
     response = client.post("/settings/admin/automate/pause", data={"action": "pause", "csrf_token": token})
@@ -252,6 +253,22 @@ def test_admin_page_is_per_tenant_and_english_for_english_tenants(app, acme, cli
     client.post("/settings/admin/automate/pause", data={"action": "resume", "csrf_token": token})
     db.session.expire_all()
     assert db.session.get(AutomateState, acme.id).paused  # acme's pause is acme's
+
+
+def test_every_core_task_and_page_word_has_german():
+    import re
+    from pathlib import Path
+
+    from core.automate import labels
+    from core.automate.tasks import CORE_TASKS
+
+    for spec in CORE_TASKS:
+        assert spec.label in labels.DE
+        assert spec.description in labels.DE
+    folder = Path(labels.__file__).parent / "templates" / "automate"
+    for page in folder.glob("*.html"):
+        for text in re.findall(r't\("([^"]+)"\)', page.read_text()):
+            assert text in labels.DE or text == "AUTOMATE", f"{page.name}: {text!r} has no German"
 
 
 # --- retention -----------------------------------------------------------------------------

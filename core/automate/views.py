@@ -9,18 +9,24 @@ from ..extensions import db
 from ..models import Tenant
 from ..web.auth import admin_required, current_tenant_id
 from . import state as automate
-from .labels import task_label, words
+from .labels import translator
 from .models import TaskRun
 from .status import why_mail_waits
 from .tasks import SWEEPER, task_specs
 
+LANGUAGES = ("de", "en")
 bp = Blueprint("automate", __name__, url_prefix="/settings/admin/automate", template_folder="templates")
 
 
 def _language() -> str:
-    if current_user.language:
+    """The admin's own language, else the browser's, else the tenant's."""
+    if current_user.language in LANGUAGES:
         return current_user.language
-    return db.session.get(Tenant, current_tenant_id()).language
+    return request.accept_languages.best_match(LANGUAGES) or db.session.get(Tenant, current_tenant_id()).language
+
+
+def _t(text: str) -> str:
+    return translator(_language())(text)
 
 
 def _task_or_404(tenant_id: int, key: str):
@@ -38,12 +44,12 @@ def _actor() -> str:
 @admin_required
 def index():
     tenant_id = current_tenant_id()
-    lang = _language()
+    t = translator(_language())
     specs = task_specs(tenant_id)
     rows = automate.ensure_tasks(tenant_id, specs)
-    tasks = [dict(key=key, label=task_label(key, spec.label, lang), description=spec.description, row=rows[key])
+    tasks = [dict(key=key, label=t(spec.label), description=t(spec.description), row=rows[key])
              for key, spec in specs.items()]
-    return render_template("automate/index.html", t=words(lang), tasks=tasks,
+    return render_template("automate/index.html", t=t, tasks=tasks,
                            state=automate.automate_state(tenant_id), waits=why_mail_waits(tenant_id),
                            sweeper=SWEEPER)
 
@@ -54,7 +60,8 @@ def pause():
     tenant_id = current_tenant_id()
     paused = request.form.get("action") == "pause"
     automate.set_paused(tenant_id, paused, actor=_actor())
-    flash(words(_language())["now_paused" if paused else "now_active"], "success")
+    flash(_t("AUTOMATE is paused: mail waits as PENDING." if paused
+             else "AUTOMATE is active again; waiting mail goes out."), "success")
     return redirect(url_for(".index"))
 
 
@@ -64,7 +71,7 @@ def retention():
     tenant_id = current_tenant_id()
     try:
         automate.set_retention(tenant_id, int(request.form.get("retention_days", "")), actor=_actor())
-        flash(words(_language())["saved"], "success")
+        flash(_t("Saved."), "success")
     except ValueError as exc:
         flash(str(exc) if isinstance(exc, automate.ScheduleError) else "a whole number of days, please", "error")
     return redirect(url_for(".index"))
@@ -76,7 +83,7 @@ def set_enabled(key: str):
     tenant_id = current_tenant_id()
     _task_or_404(tenant_id, key)
     automate.set_task_enabled(tenant_id, key, request.form.get("enabled") == "1", actor=_actor())
-    flash(words(_language())["saved"], "success")
+    flash(_t("Saved."), "success")
     return redirect(url_for(".index"))
 
 
@@ -94,7 +101,7 @@ def schedule(key: str):
     try:
         automate.set_schedule(tenant_id, key, interval_seconds=interval, cron=request.form.get("cron"),
                               actor=_actor())
-        flash(words(_language())["saved"], "success")
+        flash(_t("Saved."), "success")
     except automate.ScheduleError as exc:
         flash(str(exc), "error")
     return redirect(url_for(".index"))
@@ -106,7 +113,7 @@ def run_now(key: str):
     tenant_id = current_tenant_id()
     _task_or_404(tenant_id, key)
     automate.request_run(tenant_id, key, actor=_actor())
-    flash(words(_language())["run_requested"], "success")
+    flash(_t("Runs at the scheduler's next tick."), "success")
     return redirect(url_for(".index"))
 
 
@@ -115,8 +122,7 @@ def run_now(key: str):
 def history(key: str):
     tenant_id = current_tenant_id()
     spec = _task_or_404(tenant_id, key)
-    lang = _language()
+    t = translator(_language())
     runs = db.session.execute(select(TaskRun).where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key)
                               .order_by(TaskRun.id.desc()).limit(50)).scalars().all()
-    return render_template("automate/history.html", t=words(lang), label=task_label(key, spec.label, lang),
-                           runs=runs)
+    return render_template("automate/history.html", t=t, label=t(spec.label), runs=runs)
