@@ -422,3 +422,32 @@ def test_database_lost_after_the_server_accepted_never_resends(app, acme, smtp_s
     (message,) = _messages()
     assert message.status == MessageStatus.SENT and message.last_error == RECONCILED
     assert smtp_sink.count_by_message_id() == {message.message_id: 1}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_two_deliverers_at_once_send_each_message_once(app, acme, smtp_sink):
+    """Two jobs for one tenant at the same moment (a duplicate wake, "send
+    now" pressed twice, two workers): every message reaches the server once."""
+    from core.mail.delivery import deliver_due
+
+    tenant_id = acme.id
+    for _ in range(250):  # more than one claim batch each
+        _old_message(tenant_id, MessageStatus.PENDING, 0)
+    db.session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    sent = []
+
+    def deliverer():
+        with app.app_context():
+            barrier.wait(timeout=10)
+            sent.append(deliver_due(tenant_id).sent)
+
+    threads = [threading.Thread(target=deliverer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(sent) == 250
+    counts = smtp_sink.count_by_message_id()
+    assert len(counts) == 250 and set(counts.values()) == {1}
