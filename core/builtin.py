@@ -1,5 +1,5 @@
-"""The core's own plugin: placeholders every event has. Essential: it cannot
-be disabled, like pytest's essential plugins."""
+"""The core's own plugin: placeholders every event has and AUTOMATE's core
+tasks. Essential: it cannot be disabled, like pytest's essential plugins."""
 from __future__ import annotations
 
 from .models.types import utcnow
@@ -17,3 +17,15 @@ class CorePlugin:
             "tenant": {"name": tenant.name, "slug": tenant.slug, "colour": tenant.colour},
             "now": utcnow(),
         }
+
+    @hookimpl
+    def postwerk_admin_menu(self):
+        from .web.menu import MenuEntry
+
+        return [MenuEntry("AUTOMATE", "automate.index")]
+
+    @hookimpl
+    def postwerk_tasks(self):
+        from .automate.tasks import CORE_TASKS
+
+        return list(CORE_TASKS)

@@ -96,26 +96,23 @@ def worker(ctx: Context, burst: bool, name: str | None) -> None:
 
 
 @main.command()
-@click.option("--interval", default=15.0, show_default=True, help="seconds between sweeps")
-@click.option("--once", is_flag=True)
+@click.option("--interval", default=5.0, show_default=True, help="seconds between ticks")
+@click.option("--once", is_flag=True, help="one tick, then exit")
+@click.option("--name", default=None, help="name in the task history (default host:pid)")
 @pass_ctx
-def scheduler(ctx: Context, interval: float, once: bool) -> None:
-    """Run the sweeper periodically (re-queues whatever Redis lost)."""
-    import time
+def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> None:
+    """Run AUTOMATE: every due task of every tenant (safe to run twice)."""
+    import signal
 
-    from .mail.sweeper import sweep
+    from .automate.scheduler import Scheduler
 
-    while True:
-        with ctx.app.app_context():
-            try:
-                result = sweep()
-                if any(result.values()):
-                    click.echo(f"sweep: {result}")
-            except Exception as exc:  # the database may be briefly away: try again next round
-                click.echo(f"sweep failed: {exc}", err=True)
-        if once:
-            return
-        time.sleep(interval)
+    runner = Scheduler(ctx.app, tick=interval, name=name)
+    if once:
+        for run in runner.tick():
+            click.echo(f"{run.task_key} (tenant {run.tenant_id}): {'ok' if run.ok else 'failed'} {run.result}")
+        return
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    runner.run_forever()
 
 
 # --- database ------------------------------------------------------------------

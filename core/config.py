@@ -25,6 +25,10 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "prefix of the RQ queue names and Redis keys, so several installations can share one Redis"),
     ("POSTWERK_SMTP_TIMEOUT", "SMTP_TIMEOUT", "30",
      "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
+    ("POSTWERK_DELIVERY_JOB_TIMEOUT", "DELIVERY_JOB_TIMEOUT", "600",
+     "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
+    ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
+     "largest clock difference between the machines running workers and the scheduler"),
 ]
 
 
@@ -63,7 +67,8 @@ def finalise(config: dict, instance_path: str) -> dict:
         keys = [_development_key(instance_path)]
     config["ENCRYPTION_KEYS"] = keys
     config["SMTP_TIMEOUT"] = float(config.get("SMTP_TIMEOUT", 30))
-    config.setdefault("DELIVERY_JOB_TIMEOUT", 600)
+    config["DELIVERY_JOB_TIMEOUT"] = int(config.get("DELIVERY_JOB_TIMEOUT", 600))
+    config["CLOCK_SKEW_SECONDS"] = int(config.get("CLOCK_SKEW_SECONDS", 60))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     return config

@@ -123,7 +123,13 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
 def postwerk_tasks() -> list[TaskSpec]:
     """Return the periodic tasks this plugin brings to AUTOMATE, the task
     scheduler (all installed plugins; a task runs only for tenants that
-    enabled the plugin, while AUTOMATE is active and the task enabled)."""
+    enabled the plugin, while AUTOMATE is active and the task enabled).
+
+    Each :class:`~core.api.TaskSpec` names a module-level function
+    ``"package.module:function"`` that takes the tenant id; its return value
+    (a short text) is the run's result, an exception a failed run. The core's
+    own tasks (mail worker, sweeper, retention) come through this hook too.
+    """
 
 
 # --- Inbound mail ------------------------------------------------------------

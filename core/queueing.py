@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import timedelta
 
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +56,15 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
     if delay:
         # Delayed wakes (retries) are deduplicated per second of due time.
         key += f":at:{int(time.time() + delay)}"
+    # The key holds the job's id, so the sweeper can tell a waiting job from
+    # a key left behind by a job that died (see ``rewake``).
+    job_id = f"{name}-{tenant_id}-{uuid.uuid4().hex}"
     try:
         conn = redis()
-        if not conn.set(key, 1, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
+        if not conn.set(key, job_id, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
             return False
         q = queue()
-        kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"],
+        kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"], job_id=job_id,
                       result_ttl=0, failure_ttl=24 * 3600, description=f"{name}(tenant={tenant_id})")
         if delay:
             q.enqueue_in(timedelta(seconds=delay), func, tenant_id, key, **kwargs)
@@ -77,3 +83,41 @@ def clear_wake(key: str | None) -> None:
         redis().delete(key)
     except RedisError as exc:
         log.warning("could not clear wake key %s: %s", key, exc)
+
+
+def rewake(func, tenant_id: int) -> bool:
+    """Wake ``func(tenant_id)`` unless a live job for it is already waiting.
+
+    For the sweeper: a wake key whose job is gone (Redis lost it, or its
+    worker was killed after taking it and before clearing the key) would
+    otherwise block every wake until the key expires. Returns whether a job
+    was enqueued; never raises for Redis trouble.
+    """
+    key = wake_key(func.__name__, tenant_id)
+    try:
+        conn = redis()
+        job_id = conn.get(key)
+        if job_id is not None:
+            if _job_is_live(job_id.decode(), conn):
+                return False
+            conn.delete(key)
+    except RedisError as exc:
+        log.warning("could not check the wake of %s for tenant %s: %s", func.__name__, tenant_id, exc)
+        return False
+    return wake(func, tenant_id)
+
+
+def _job_is_live(job_id: str, conn: Redis) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    if status == JobStatus.STARTED and job.started_at is not None:
+        # Started but the key is still there: the worker died before the job
+        # cleared it, unless it is younger than a job may run.
+        age = time.time() - job.started_at.timestamp()
+        return age < (job.timeout or current_app.config["DELIVERY_JOB_TIMEOUT"])
+    return False

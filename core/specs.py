@@ -113,9 +113,11 @@ class UserRef:
 class TaskSpec:
     """A periodic task AUTOMATE runs per tenant (e.g. the inbound poller).
 
-    ``function`` is an importable module-level function taking the tenant id
-    (RQ jobs take primary keys); its return value is shown as the run's
-    result. ``interval`` is the default in seconds; admins may change it.
+    ``function`` names an importable module-level function taking the tenant
+    id, as ``"package.module:function"`` (RQ jobs take primary keys); its
+    return value is shown as the run's result, an exception as a failed run.
+    ``interval`` is the default in seconds; admins may change it or set a
+    cron expression instead. ``key`` is unique per tenant across plugins.
     """
 
     key: str

@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import Connection, bindparam, update
 
+from ..automate.status import hold_reason
 from ..crypto import decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
@@ -24,7 +25,7 @@ from ..models.types import utcnow
 from ..notify import audit, notify
 from ..plugins import registry
 from ..tenancy import get_tenant, tenant_ref
-from . import mime
+from . import markers, mime
 from .transport import (ConfigurationError, DeliveryError, PermanentError, Security, SmtpConfig,
                         SmtpTransport, TemporaryError, UnknownOutcome)
 
@@ -83,7 +84,11 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
            .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + 60)
+    # The job cannot outlive its timeout (RQ stops it), so a lease this long
+    # only expires when the worker is gone; the margin covers clocks of
+    # different machines disagreeing (the sweeper compares with its own).
+    lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"]
+                            + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
     ids = conn.execute(
         update(table)
         .where(table.c.id.in_(due.scalar_subquery()), table.c.status == MessageStatus.PENDING)
@@ -146,6 +151,11 @@ _OUTGOING_COLUMNS = [getattr(Message, f.name) for f in fields(Outgoing)]
 
 
 def deliver_due(tenant_id: int) -> DeliveryStats:
+    # AUTOMATE paused or its mail worker task off: hold before claiming, so
+    # the mail stays PENDING and leaves when AUTOMATE wakes delivery again.
+    held = hold_reason(tenant_id)
+    if held:
+        return DeliveryStats(held=held)
     settings = db.session.get(MailSettings, tenant_id)
     held = why_held(settings)
     if held:
@@ -171,7 +181,8 @@ class Delivery:
         self.conn = db.engine.connect()
         try:
             while True:
-                if time.monotonic() - started > JOB_BUDGET_SECONDS:
+                if time.monotonic() - started > min(JOB_BUDGET_SECONDS,
+                                                    current_app.config["DELIVERY_JOB_TIMEOUT"] / 2):
                     self.stats.more = True
                     break
                 token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
@@ -199,6 +210,7 @@ class Delivery:
                 for rest in messages[index:]:
                     self._record_failure(rest, token, exc)
                 return False
+            markers.attempting(message.id, token)
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
@@ -208,6 +220,7 @@ class Delivery:
                         _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                     return False
                 continue
+            markers.sent(message.id)  # before the database hears of it: see markers.py
             refused = {r: a for r, a in results.items() if not a.startswith("25")}
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
             if _finish(self.conn, message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),

@@ -11,3 +11,9 @@ __all__ = [
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
     "Message", "MessageStatus", "PluginState", "Tenant", "User",
 ]
+
+# AUTOMATE's tables live with AUTOMATE; imported here so every table is known
+# to the metadata (migrations, tests) as soon as core.models is.
+from ..automate.models import AutomateState, TaskRun, TaskState  # noqa: E402
+
+__all__ += ["AutomateState", "TaskRun", "TaskState"]

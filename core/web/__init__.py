@@ -15,6 +15,10 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     app.register_blueprint(home.bp)
     for blueprint in (admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp):
         app.register_blueprint(blueprint)
+    from ..automate.views import bp as automate_bp
+
+    app.register_blueprint(automate_bp)
+
     @app.context_processor
     def _menu():
         from .menu import menu_entries

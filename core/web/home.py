@@ -5,6 +5,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
+from ..automate.status import why_mail_waits
 from ..extensions import db
 from ..models import MailSettings, Message
 from ..plugins import registry
@@ -23,4 +24,4 @@ def index():
                                 .order_by(Message.id.desc()).limit(10)).scalars().all()
     settings = db.session.get(MailSettings, tenant_id)
     return render_template("home.html", counts=counts, enabled=sorted(enabled - {"core"}), recent=recent,
-                           settings=settings)
+                           settings=settings, waits=why_mail_waits(tenant_id))

@@ -1,0 +1,73 @@
+"""Delivery markers in Redis: what a worker did that the database may not know.
+
+SMTP gives no way to take a mail back, so the dangerous moment is after the
+server accepted a message and before ``SENT`` is committed: if the database
+is away then (or the worker dies), the message stays ``SENDING`` and the
+sweeper would later hand it out again (the Odoo and django-post_office
+duplicate sends). Two markers close that gap:
+
+- ``attempt:{id}`` = claim token, written just before the message is handed
+  to the server;
+- ``sent:{id}``, written as soon as the server accepted it, before the
+  database is told.
+
+When a lease expires, the sweeper reads them: ``sent`` -> the message is
+recorded SENT (never resent); an ``attempt`` of the very claim that expired
+without ``sent`` -> UNKNOWN (the worker died while the server had the data:
+RFC 1047's window, shown to the admin); neither -> PENDING, it was never
+handed over. A Redis error while writing a marker is logged and sending goes
+on: Redis being away must not stop mail (the window is then the classic one).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from ..queueing import redis
+
+log = logging.getLogger(__name__)
+
+MARKER_TTL_SECONDS = 7 * 24 * 3600  # far longer than any lease
+
+
+def _key(kind: str, message_pk: int) -> str:
+    return f"{current_app.config['QUEUE_PREFIX']}:{kind}:{message_pk}"
+
+
+def _set(kind: str, message_pk: int, value: str) -> None:
+    try:
+        redis().set(_key(kind, message_pk), value, ex=MARKER_TTL_SECONDS)
+    except RedisError as exc:
+        log.warning("could not write the %s marker of message %s: %s", kind, message_pk, exc)
+
+
+def attempting(message_pk: int, token: str) -> None:
+    _set("attempt", message_pk, token)
+
+
+def sent(message_pk: int) -> None:
+    _set("sent", message_pk, "1")
+
+
+def outcomes(claims: list[tuple[int, str | None]]) -> dict[int, str | None]:
+    """For (message pk, claim token) pairs: "sent", "attempted" (by that
+    claim) or None. Raises RedisError: without the markers nobody can tell."""
+    if not claims:
+        return {}
+    pipe = redis().pipeline(transaction=False)
+    for pk, _ in claims:
+        pipe.get(_key("sent", pk))
+        pipe.get(_key("attempt", pk))
+    values = pipe.execute()
+    result: dict[int, str | None] = {}
+    for index, (pk, token) in enumerate(claims):
+        was_sent, attempt = values[2 * index], values[2 * index + 1]
+        if was_sent is not None:
+            result[pk] = "sent"
+        elif attempt is not None and token is not None and attempt.decode() == token:
+            result[pk] = "attempted"
+        else:
+            result[pk] = None
+    return result
