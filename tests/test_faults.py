@@ -38,7 +38,9 @@ pytestmark = pytest.mark.faults
 
 BOUND_SECONDS = 60
 JOB_TIMEOUT = 12
-POSTWERK = str(Path(sys.executable).parent / "postwerk")
+# The console script next to this interpreter; `python -m core.cli` where it is not installed as one.
+_SCRIPT = Path(sys.executable).parent / "postwerk"
+POSTWERK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
 
 
 def _workers_for(backend: str) -> int:
@@ -73,7 +75,7 @@ class Cluster:
         self.started += 1
         log = open(self.logdir / f"{args[0]}-{self.started}.log", "wb")
         with log:
-            return subprocess.Popen([POSTWERK, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+            return subprocess.Popen([*POSTWERK, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> "Cluster":
