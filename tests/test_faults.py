@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from core.app import create_app
 from core.automate.models import TaskRun, TaskState
 from core.automate.state import ensure_tasks
 from core.automate.tasks import MAIL_WORKER, SWEEPER

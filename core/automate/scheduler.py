@@ -19,8 +19,6 @@ import logging
 import os
 import socket
 import threading
-import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -162,7 +160,6 @@ class Scheduler:
             db.session.rollback()
             log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
             ok, text = False, f"{type(exc).__name__}: {exc}"
-            log.debug("%s", traceback.format_exc())
         text = text[:RESULT_LIMIT]
         finished = utcnow()
         db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=finished, ok=ok,
