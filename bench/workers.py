@@ -36,7 +36,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-POSTWERK = str(Path(sys.executable).parent / "postwerk")
+# The console script next to this interpreter; `python -m core.cli` where it is not installed as one.
+_SCRIPT = Path(sys.executable).parent / "postwerk"
+POSTWERK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
 
 
 def _mail(i: int) -> bytes:
@@ -152,7 +154,7 @@ def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -
     procs = []
     for i in range(workers):
         with open(logs / f"worker-{setup.runs}-{i}.log", "wb") as log:
-            procs.append(subprocess.Popen([POSTWERK, "worker", "--name", f"bench-{setup.runs}-{i}"], env=env,
+            procs.append(subprocess.Popen([*POSTWERK, "worker", "--name", f"bench-{setup.runs}-{i}"], env=env,
                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
         deadline = time.monotonic() + 60

@@ -253,6 +253,26 @@ def test_admin_page_is_per_tenant_and_english_for_english_tenants(app, acme, cli
     client.post("/settings/admin/automate/pause", data={"action": "resume", "csrf_token": token})
     db.session.expire_all()
     assert db.session.get(AutomateState, acme.id).paused  # acme's pause is acme's
+    # Histories are per tenant: acme's runs never show on globex's page.
+    automate.set_paused(acme.id, False, actor="test")
+    Scheduler(app, use_lock=False).tick()
+    acme_runs = db.session.execute(select(TaskRun).where(TaskRun.tenant_id == acme.id,
+                                                         TaskRun.task_key == RETENTION)).scalars().all()
+    assert acme_runs
+    db.session.execute(update(TaskRun).where(TaskRun.tenant_id == acme.id).values(result="acme-only result"))
+    db.session.commit()
+    assert "acme-only" not in client.get(f"/settings/admin/automate/tasks/{RETENTION}/history").get_data(as_text=True)
+
+
+def test_automate_page_is_for_admins_only(acme, client):
+    from core.models import User
+
+    clerk = User(tenant_id=acme.id, email="clerk@acme.example", name="Clerk", is_admin=False)
+    clerk.set_password("another password")
+    db.session.add(clerk)
+    db.session.commit()
+    login(client, email="clerk@acme.example", password="another password")
+    assert client.get("/settings/admin/automate/").status_code == 403
 
 
 def test_every_core_task_and_page_word_has_german():

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from core.app import create_app
 from core.automate.models import TaskRun, TaskState
 from core.automate.state import ensure_tasks
 from core.automate.tasks import MAIL_WORKER, SWEEPER
@@ -38,7 +37,9 @@ pytestmark = pytest.mark.faults
 
 BOUND_SECONDS = 60
 JOB_TIMEOUT = 12
-POSTWERK = str(Path(sys.executable).parent / "postwerk")
+# The console script next to this interpreter; `python -m core.cli` where it is not installed as one.
+_SCRIPT = Path(sys.executable).parent / "postwerk"
+POSTWERK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
 
 
 def _workers_for(backend: str) -> int:
@@ -73,7 +74,7 @@ class Cluster:
         self.started += 1
         log = open(self.logdir / f"{args[0]}-{self.started}.log", "wb")
         with log:
-            return subprocess.Popen([POSTWERK, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+            return subprocess.Popen([*POSTWERK, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> "Cluster":

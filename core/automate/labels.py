@@ -55,6 +55,10 @@ DE = {
     "Re-queues events and mail whose wake-up Redis lost; takes back mail of workers that died.":
         "Stellt Ereignisse und Mails neu ein, deren Weckruf Redis verloren hat; holt Mails abgestürzter "
         "Worker zurück.",
+    # The inbound mail plugin's poller (its TaskSpec label and description).
+    "Inbound mail poller": "Posteingang abrufen",
+    "Reads the tenant's mailboxes and turns new mail into tickets and comments.":
+        "Liest die Postfächer des Mandanten und macht aus neuen Mails Tickets und Kommentare.",
     "Deletes SENT messages and their events older than the retention period.":
         "Löscht versendete Mails und ihre Ereignisse, die älter als die Aufbewahrungsfrist sind.",
 }

@@ -19,18 +19,16 @@ import logging
 import os
 import socket
 import threading
-import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..extensions import db
-from ..models import Tenant
+from ..models import PluginState, Tenant
 from ..models.types import utcnow
 from ..queueing import redis
 from .models import AutomateState, TaskRun, TaskState
@@ -72,6 +70,7 @@ class Scheduler:
         self.use_lock = use_lock
         self.stopping = threading.Event()
         self._ticks = 0
+        self._seen: tuple | None = None
 
     # -- the lock ------------------------------------------------------------
     def _lock_key(self) -> str:
@@ -115,10 +114,14 @@ class Scheduler:
 
     def _run_due(self) -> list[RunRecord]:
         paused = set(db.session.execute(select(AutomateState.tenant_id).where(AutomateState.paused)).scalars())
-        # Task rows of new tenants and newly enabled plugins are created every
-        # so many ticks; in between only tenants with something due are visited.
+        # Every tenant is visited (creating task rows for new tenants and newly
+        # enabled plugins) when tenants or plugin switches changed, and every
+        # so many ticks; in between only tenants with something due.
         self._ticks += 1
-        if self._ticks % SYNC_EVERY_TICKS == 1:
+        seen = (tuple(db.session.execute(select(func.count(Tenant.id), func.max(Tenant.id))).one()),
+                db.session.execute(select(func.max(PluginState.updated_at))).scalar())
+        if seen != self._seen or self._ticks % SYNC_EVERY_TICKS == 1:
+            self._seen = seen
             tenant_ids = db.session.execute(select(Tenant.id).order_by(Tenant.id)).scalars().all()
         else:
             tenant_ids = db.session.execute(
@@ -162,7 +165,6 @@ class Scheduler:
             db.session.rollback()
             log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
             ok, text = False, f"{type(exc).__name__}: {exc}"
-            log.debug("%s", traceback.format_exc())
         text = text[:RESULT_LIMIT]
         finished = utcnow()
         db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=finished, ok=ok,
