@@ -17,16 +17,18 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import update
 
-from ..crypto import decrypt
+from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify
 from ..plugins import registry
 from ..tenancy import get_tenant, tenant_ref
-from . import mime
-from .transport import (ConfigurationError, DeliveryError, PermanentError, Security, SmtpConfig,
-                        SmtpTransport, TemporaryError, UnknownOutcome)
+from . import mime, oauth
+from .connection_limit import ConnectionLimit
+from .dkim import DkimError, DkimKey, signed
+from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
+                        SmtpConfig, SmtpTransport, TemporaryError, UnknownOutcome)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 # (app.config["RETRY_DELAYS"] overrides it, for tests.)
 RETRY_DELAYS = (5, 30, 300)
 BATCH_SIZE = 100
+# A job that finds all of its tenant's connection slots taken tries again
+# after this many seconds (app.config["CONNECTION_WAIT"] overrides it).
+CONNECTION_WAIT = 2
 # A job stops claiming after this long and wakes a successor, so one tenant
 # with a slow server cannot hold a worker for ever.
 JOB_BUDGET_SECONDS = 120
@@ -46,16 +51,62 @@ class DeliveryStats:
     failed: int = 0
     unknown: int = 0
     held: str | None = None   # why nothing was attempted
+    waited: int = 0           # claimed messages put back: no connection slot free
     more: bool = False        # the time budget ran out with mail still due
     retry_delays: set[int] = field(default_factory=set)
 
 
 def smtp_config(settings: MailSettings) -> SmtpConfig:
-    password = decrypt(settings.password_encrypted) if settings.password_encrypted else ""
-    return SmtpConfig(host=settings.host, port=settings.port, security=Security(settings.security),
-                      username=settings.username if settings.auth != "none" else "",
-                      password=password, timeout=current_app.config["SMTP_TIMEOUT"],
-                      trusted_ca_pem=settings.trusted_ca_pem)
+    """The connection settings of a tenant, secrets decrypted, tokens fresh.
+
+    Raises ConfigurationError when the chosen login cannot be assembled.
+    """
+    cfg = SmtpConfig(host=settings.host, port=settings.port or DEFAULT_PORTS[Security(settings.security)],
+                     security=Security(settings.security), timeout=current_app.config["SMTP_TIMEOUT"],
+                     trusted_ca_pem=settings.trusted_ca_pem)
+    auth = settings.auth or "none"
+    if auth == "password":
+        cfg.username = settings.username
+        cfg.password = decrypt(settings.password_encrypted) if settings.password_encrypted else ""
+    elif auth == "inbound":
+        credentials = mailbox_credentials(settings.tenant_id)
+        if not credentials:
+            raise ConfigurationError("'same login as the incoming mailbox' is chosen, but no incoming mailbox "
+                                     "with a login is configured")
+        cfg.username, cfg.password = credentials
+    elif auth == "pop_before_smtp":
+        if not settings.pop3_host or not settings.pop3_username:
+            raise ConfigurationError("POP-before-SMTP needs the POP3 server and its login")
+        cfg.pop_before_smtp = PopLogin(
+            host=settings.pop3_host, port=settings.pop3_port, username=settings.pop3_username,
+            password=decrypt(settings.pop3_password_encrypted) if settings.pop3_password_encrypted else "",
+            security=settings.pop3_security)
+    elif auth == "oauth2":
+        if not settings.username:
+            raise ConfigurationError("OAuth2 needs the mailbox address as user name")
+        try:
+            token = oauth.access_token(settings)
+        except oauth.OAuthError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        cfg.username, cfg.password, cfg.auth_mechanism = settings.username, token, "xoauth2"
+    elif auth != "none":
+        raise ConfigurationError(f"unknown authentication {auth!r}")
+    return cfg
+
+
+def mailbox_credentials(tenant_id: int) -> tuple[str, str] | None:
+    """The tenant's incoming-mailbox login, from whichever plugin keeps it."""
+    answer = registry().hook("postwerk_mailbox_credentials", tenant_id)(tenant=tenant_ref(get_tenant(tenant_id)))
+    if not answer:
+        return None
+    username, password = answer
+    return (username, password) if username else None
+
+
+def dkim_key(settings: MailSettings) -> DkimKey | None:
+    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_encrypted):
+        return None
+    return DkimKey(settings.dkim_domain, settings.dkim_selector, decrypt(settings.dkim_private_key_encrypted))
 
 
 def why_held(settings: MailSettings | None) -> str | None:
@@ -141,8 +192,16 @@ class Delivery:
         self.tenant = tenant_ref(get_tenant(settings.tenant_id))
         self.encoding = settings.encoding
         self.default_sender = settings.sender_address
-        self.transport = SmtpTransport(smtp_config(settings))
+        self.system_sender_only = settings.system_sender_only
+        self.transport: SmtpTransport | None = None
+        self.slots = ConnectionLimit.for_tenant(self.tenant_id, settings.max_connections)
         self.stats = DeliveryStats()
+        self.dkim: DkimKey | None = None
+        self._dkim_error: str | None = None
+        try:
+            self.dkim = dkim_key(settings)
+        except Exception as exc:  # noqa: BLE001 - a bad stored key is the admin's to fix
+            self._dkim_error = f"the DKIM key cannot be used: {exc}"
 
     def run(self) -> DeliveryStats:
         started = time.monotonic()
@@ -160,25 +219,58 @@ class Delivery:
                 if not self._send_batch(batch, token):
                     break
         finally:
-            self.transport.close()
+            self._close()
         return self.stats
+
+    def _close(self) -> None:
+        try:
+            if self.transport is not None:
+                self.transport.close()
+        finally:
+            self.slots.release()
+
+    def _open(self) -> None:
+        """Open the connection inside a connection slot of the tenant."""
+        if self._dkim_error:
+            raise ConfigurationError(self._dkim_error)
+        if self.transport is None:
+            # Built here, not in __init__: an OAuth token is refreshed only
+            # when a connection is really needed.
+            try:
+                self.transport = SmtpTransport(smtp_config(self.settings))
+            except SecretError as exc:
+                raise ConfigurationError(str(exc)) from exc
+        self.transport.open()
 
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
-            try:
-                if not self.transport.is_open:
-                    self.transport.open()
-            except DeliveryError as exc:
-                # Nothing will get through this connection: the same answer for
-                # every message still held, instead of N timeouts in a row.
-                for rest in messages[index:]:
-                    self._record_failure(rest, token, exc)
-                return False
+            if self.transport is None or not self.transport.is_open:
+                if not self.slots.acquire():
+                    # All slots busy elsewhere: put the mail back untouched and
+                    # come back shortly; the holders are sending meanwhile.
+                    for rest in messages[index:]:
+                        _finish(rest.id, token, status=MessageStatus.PENDING)
+                    self.stats.waited += len(messages) - index
+                    self.stats.retry_delays.add(current_app.config.get("CONNECTION_WAIT", CONNECTION_WAIT))
+                    return False
+                try:
+                    self._open()
+                except DeliveryError as exc:
+                    self.slots.release()
+                    # Nothing will get through this connection: the same answer
+                    # for every message still held, instead of N timeouts in a row.
+                    for rest in messages[index:]:
+                        self._record_failure(rest, token, exc)
+                    return False
+            else:
+                self.slots.renew()
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
                 self._record_failure(message, token, exc)
+                if not self.transport.is_open:
+                    self.slots.release()
                 if isinstance(exc, ConfigurationError):
                     for rest in messages[index + 1:]:
                         _finish(rest.id, token, status=MessageStatus.PENDING)
@@ -189,22 +281,37 @@ class Delivery:
             if _finish(message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
                        attempts=message.attempts + 1, rcpt_results=results, last_error=note):
                 self.stats.sent += 1
+                if refused:
+                    record_refused_recipients(message, refused)
+                    db.session.commit()
                 self._outcome(message, MessageStatus.SENT, note or "delivered")
         return True
 
     def _send_one(self, message: Outgoing) -> dict[str, str]:
-        sender = message.sender or self.default_sender
+        system = self.default_sender
+        # The header sender: the user's address only where the tenant wants it
+        # and the server allows it; the envelope sender stays the system one,
+        # so bounces reach the tenant's own mailbox.
+        sender = message.sender if (message.sender and not self.system_sender_only) else system
+        envelope_from = system or sender
         if not sender:
             raise ConfigurationError("no sender address is configured")
         try:
+            recipients = [mime.transport_address(r) for r in message.recipients]
+            envelope = [mime.transport_address(envelope_from)] + recipients
+            needs_utf8 = any(flag for _, flag in envelope) or not all(
+                a.isascii() for a in (sender, message.reply_to or ""))
             msg = mime.build(sender=sender, sender_name=message.sender_name, recipients=message.recipients,
                              subject=message.subject, body_text=message.body_text, body_html=message.body_html,
                              message_id=message.message_id, reply_to=message.reply_to, encoding=self.encoding)
-            needs_utf8 = not all(a.isascii() for a in [sender, *message.recipients])
             payload = mime.as_bytes(msg, smtputf8=needs_utf8)
         except (mime.HeaderError, ValueError) as exc:
             raise PermanentError(f"the message cannot be built: {exc}") from exc
-        return self.transport.send(sender, message.recipients, payload, needs_smtputf8=needs_utf8)
+        try:
+            payload = signed(payload, self.dkim, sender)
+        except DkimError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8)
 
     def _record_failure(self, message: Outgoing, token: str, exc: DeliveryError) -> None:
         now = utcnow()
@@ -255,6 +362,14 @@ def mark_broken(tenant_id: int, reason: str) -> None:
         notify(tenant_id, "error", f"Sending stopped: {reason}")
         audit(tenant_id, "system", "mail.sending_broken", "mail_settings", tenant_id, reason=reason)
     db.session.commit()
+
+
+def record_refused_recipients(message: Outgoing, refused: dict[str, str]) -> None:
+    """Some recipients refused for good while others got the message."""
+    reason = "; ".join(f"{r}: {a}" for r, a in refused.items())
+    audit(message.tenant_id, "system", "mail.recipients_refused", "message", message.id, reason=reason,
+          recipients=list(refused))
+    notify(message.tenant_id, "warning", f"Message {message.id} was delivered, but not to {reason}", message.id)
 
 
 def record_permanent_failure(message: Message | Outgoing, reason: str) -> None:

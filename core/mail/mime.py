@@ -46,8 +46,26 @@ def new_message_id(sender: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
+def transport_address(address: str) -> tuple[str, bool]:
+    """The form of an address on the wire, and whether it needs SMTPUTF8.
+
+    An international domain with an ASCII local part goes out in its IDNA
+    (punycode) form and needs nothing special; only a non-ASCII local part
+    needs a server that offers SMTPUTF8 (RFC 6531).
+    """
+    if address.isascii():
+        return address, False
+    try:
+        result = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise HeaderError(f"{address!r} is not a valid e-mail address: {exc}") from exc
+    if result.ascii_email:
+        return result.ascii_email, False
+    return result.normalized, True
+
+
 def _address(address: str, name: str = "") -> Address:
-    local, _, domain = address.rpartition("@")
+    local, _, domain = transport_address(address)[0].rpartition("@")
     return Address(display_name=name or "", username=local, domain=domain)
 
 
