@@ -339,7 +339,9 @@ class Delivery:
             if _finish(message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
                        next_attempt_at=now + timedelta(seconds=delay), last_error=exc.text):
                 stats.retried += 1
-                stats.retry_delays.add(delay)
+                # Wake a second later than due: a job woken exactly on time
+                # can run a few milliseconds early, find nothing due and end.
+                stats.retry_delays.add(delay + 1)
             return
         if _finish(message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text):
             stats.failed += 1

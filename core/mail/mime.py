@@ -91,10 +91,17 @@ def build(*, sender: str, sender_name: str, recipients: list[str], subject: str,
         msg[name] = check_header(name, value)
     text = body_text or ""
     # The content manager picks 7bit, quoted-printable or base64 by content.
-    msg.set_content(_encodable(text, charset), charset=charset)
+    msg.set_content(_encodable(text, charset), charset=charset, cte=_cte(text))
     if body_html:
-        msg.add_alternative(_encodable(body_html, charset), subtype="html", charset=charset)
+        msg.add_alternative(_encodable(body_html, charset), subtype="html", charset=charset, cte=_cte(body_html))
     return msg
+
+
+def _cte(text: str) -> str | None:
+    """7-bit transfer encoding always: policy.SMTP would pick 8bit, which a
+    server without 8BITMIME must not get. None lets the library choose among
+    7bit (ASCII) and the rest."""
+    return None if text.isascii() else "quoted-printable"
 
 
 def _encodable(text: str, charset: str) -> str:

@@ -12,6 +12,7 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     auth.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    from . import oauth; app.register_blueprint(oauth.bp)  # noqa: E702 - issue 4: OAuth link, presets, notification log
     @app.context_processor
     def _menu():
         from .menu import menu_entries

@@ -438,7 +438,9 @@ class SmtpSink:
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
         ok = login in users and users[login] == password
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: aiosmtpd then answers a failure with 535 itself
+        # (with the default handled=True it sends nothing and the client hangs).
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     def _record(self, server, session, envelope, outcome: str) -> None:
         raw = bytes(envelope.original_content or b"")
