@@ -239,7 +239,11 @@ class SmtpTransport:
             raise ConfigurationError(f"{cfg.host} offers no AUTH; remove the login or check the security mode")
         if cfg.auth_mechanism == "xoauth2":
             token = f"user={cfg.username}\x01auth=Bearer {cfg.password}\x01\x01"
-            smtp.auth("XOAUTH2", lambda challenge=None: token, initial_response_ok=True)
+            # On a bad token the server sends a 334 with an error (JSON) and
+            # expects an empty answer before its 535 (Google's and Microsoft's
+            # documented XOAUTH2 exchange).
+            smtp.auth("XOAUTH2", lambda challenge=None: token if challenge is None else "",
+                      initial_response_ok=True)
         else:
             smtp.login(cfg.username, cfg.password)
 

@@ -218,7 +218,7 @@ class _Handler:
         answer = await server.challenge_auth(error)
         if answer is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
 
 
 class _SinkSMTP(SMTP):
