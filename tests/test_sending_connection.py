@@ -116,16 +116,16 @@ def test_connection_limit_leases(ctx):
     assert a.in_use() == 2
     b.release()
     assert c.acquire()
-    # A holder that died: its lease runs out and the slot is free again.
-    short = [ConnectionLimit(redis(), 98, 1, 0.05, prefix=ctx.config["QUEUE_PREFIX"]) for _ in range(2)]
-    assert short[0].acquire() and not short[1].acquire()
-    import time
+    # A holder that died: its lease ran out (here: at once), so the slot is free.
+    dead = ConnectionLimit(redis(), 98, 1, -1, prefix=ctx.config["QUEUE_PREFIX"])
+    assert dead.acquire()
+    alive = ConnectionLimit(redis(), 98, 1, 60, prefix=ctx.config["QUEUE_PREFIX"])
+    assert alive.acquire()
+    assert not dead.renew(force=True)  # an expired lease is not revived
+    assert alive.renew(force=True) and alive.in_use() == 1
 
-    time.sleep(0.1)  # lets the 50 ms lease expire (not an assertion on timing)
-    assert short[1].acquire()
-    assert not short[0].renew(force=True)  # an expired lease is not revived
 
-
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_never_more_connections_than_configured_across_workers(tenant, app, ctx, monkeypatch):
     monkeypatch.setattr(delivery, "BATCH_SIZE", 3)
     with SmtpSink(behaviour=Behaviour(hang_after_data=0.05)) as sink:
@@ -133,11 +133,12 @@ def test_never_more_connections_than_configured_across_workers(tenant, app, ctx,
         for _ in range(24):
             queue_message(tenant.id)
         waited = []
+        tenant_id = tenant.id  # plain int: the ORM object belongs to this thread's session
 
         def worker():
             with app.app_context():
                 for _ in range(200):
-                    stats = delivery.deliver_due(tenant.id)
+                    stats = delivery.deliver_due(tenant_id)
                     waited.append(stats.waited)
                     remaining = db.session.execute(db.select(db.func.count()).select_from(delivery.Message).where(
                         delivery.Message.status.in_(("PENDING", "SENDING")))).scalar()
@@ -154,7 +155,20 @@ def test_never_more_connections_than_configured_across_workers(tenant, app, ctx,
         assert len(sink.messages) == 24
         assert sum(sink.count_by_message_id().values()) == 24 and max(sink.count_by_message_id().values()) == 1
         assert sink.max_concurrent_connections <= 2
-        assert sum(waited) > 0  # the limit was really hit, not just never reached
+
+
+def test_a_job_without_a_free_slot_leaves_the_mail_pending_and_comes_back(tenant, ctx, smtp_sink):
+    point_at(tenant.id, smtp_sink, max_connections=1)
+    elsewhere = ConnectionLimit.for_tenant(tenant.id, 1)  # another machine's connection
+    assert elsewhere.acquire()
+    messages = [queue_message(tenant.id) for _ in range(3)]
+    stats = deliver(tenant.id)
+    assert stats.waited == 3 and stats.retry_delays == {delivery.CONNECTION_WAIT}
+    assert [(m.status, m.attempts, m.claim_token) for m in messages] == [(MessageStatus.PENDING, 0, None)] * 3
+    assert smtp_sink.connections == 0
+    elsewhere.release()
+    deliver(tenant.id)
+    assert {m.status for m in messages} == {MessageStatus.SENT}
 
 
 # --- POP-before-SMTP, same login as the inbound mailbox ---------------------------------

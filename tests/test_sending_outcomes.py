@@ -67,6 +67,13 @@ def test_greeting_that_never_comes_times_out_and_frees_the_worker(tenant, ctx, a
     assert smtp_sink.count_by_message_id()[message.message_id] == 1
 
 
+def test_one_connection_carries_all_due_mail_of_the_tenant(tenant, ctx, smtp_sink):
+    messages = [queue_message(tenant.id) for _ in range(5)]
+    deliver(tenant.id)
+    assert {m.status for m in messages} == {MessageStatus.SENT}
+    assert smtp_sink.connections == 1
+
+
 # --- 2. 4xx retry, 5xx FAILED at once, per-recipient results ------------------
 
 def test_4xx_is_retried_and_then_delivered_once(tenant, ctx, smtp_sink):
