@@ -268,3 +268,13 @@ def test_a_broken_dkim_key_stops_sending_as_a_configuration_error(tenant, ctx, s
     assert message.status == MessageStatus.PENDING
     assert "DKIM" in db.session.get(MailSettings, tenant.id).broken_reason
     assert smtp_sink.messages == []
+
+
+def test_check_connection_logs_in_and_sends_nothing(tenant, ctx):
+    with SmtpSink(auth={"user": "pw"}) as sink:
+        settings = point_at(tenant.id, sink, auth="password", username="user", password_encrypted=encrypt("pw"))
+        assert "logged in as user" in delivery.check_connection(settings)
+        settings.password_encrypted = encrypt("wrong")
+        with pytest.raises(delivery.ConfigurationError, match="535"):
+            delivery.check_connection(settings)
+        assert sink.messages == []

@@ -109,6 +109,23 @@ def dkim_key(settings: MailSettings) -> DkimKey | None:
     return DkimKey(settings.dkim_domain, settings.dkim_selector, decrypt(settings.dkim_private_key_encrypted))
 
 
+def check_connection(settings: MailSettings) -> str:
+    """Connect, log in and quit, for the settings page's "test" button.
+
+    Returns a one-line success text; raises a DeliveryError subclass whose
+    ``kind`` and text say what is wrong. Sends nothing.
+    """
+    try:
+        config = smtp_config(settings)
+    except SecretError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    transport = SmtpTransport(config)
+    with transport:
+        utf8 = "with" if transport.smtputf8 else "without"
+        login = f"logged in as {config.username}" if config.username else "no login"
+        return f"{config.host}:{config.port} answered ({config.security.value}, {login}, {utf8} SMTPUTF8)"
+
+
 def why_held(settings: MailSettings | None) -> str | None:
     """Why a tenant's mail cannot go out now, or None."""
     if settings is None or not settings.host:
