@@ -321,3 +321,16 @@ def test_user_sender_mode_uses_the_users_address_unless_the_server_forbids_it(te
     (mail,) = smtp_sink.messages
     assert mail.message["From"].addresses[0].addr_spec == "system@acme.example"
     assert mail.message["Reply-To"].addresses[0].addr_spec == "hausmeister@acme.example"
+
+
+def test_server_refusing_the_users_address_forces_the_system_sender(tenant, ctx, smtp_sink):
+    point_at(tenant.id, smtp_sink, sender_address="system@acme.example", sender_mode="user")
+    smtp_sink.behaviour.data_reply = ["554 5.2.252 SendAsDenied; system@acme.example not allowed to send as "
+                                      "hausmeister@acme.example"]
+    message = queue_message(tenant.id, sender="hausmeister@acme.example")
+    deliver(tenant.id)
+    assert message.status == MessageStatus.SENT, message.last_error
+    (mail,) = smtp_sink.messages
+    assert mail.message["From"].addresses[0].addr_spec == "system@acme.example"
+    assert db.session.get(MailSettings, tenant.id).system_sender_only is True
+    assert audits(tenant.id, "mail.system_sender_forced")

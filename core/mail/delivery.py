@@ -9,6 +9,7 @@ Odoo and django-post_office).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 # (app.config["RETRY_DELAYS"] overrides it, for tests.)
 RETRY_DELAYS = (5, 30, 300)
 BATCH_SIZE = 100
+# Replies of servers that accept only their own account as From:
+# Exchange Online (5.7.60 SendAsDenied, 5.2.252), Postfix with
+# reject_sender_login_mismatch ("not owned by user").
+SENDER_REFUSED = re.compile(r"5\.7\.60|5\.2\.252|SendAsDenied|not owned by user", re.IGNORECASE)
 # A job that finds all of its tenant's connection slots taken tries again
 # after this many seconds (app.config["CONNECTION_WAIT"] overrides it).
 CONNECTION_WAIT = 2
@@ -310,6 +315,29 @@ class Delivery:
         # and the server allows it; the envelope sender stays the system one,
         # so bounces reach the tenant's own mailbox.
         sender = message.sender if (message.sender and not self.system_sender_only) else system
+        try:
+            return self._send_as(message, sender)
+        except PermanentError as exc:
+            if not (system and sender != system and SENDER_REFUSED.search(exc.text)):
+                raise
+            # The server demands its own account as sender (Exchange's
+            # SendAsDenied): from now on this tenant sends as the system
+            # address, and this message goes out that way right now (a 5xx
+            # means the server did not take it).
+            self.force_system_sender(exc.text)
+            return self._send_as(message, system)
+
+    def force_system_sender(self, reason: str) -> None:
+        self.system_sender_only = True
+        settings = db.session.get(MailSettings, self.tenant_id)
+        settings.system_sender_only = True
+        notify(self.tenant_id, "warning", f"The server refused user addresses as sender ({reason}); mail is now "
+               "sent from the system address.")
+        audit(self.tenant_id, "system", "mail.system_sender_forced", "mail_settings", self.tenant_id, reason=reason)
+        db.session.commit()
+
+    def _send_as(self, message: Outgoing, sender: str) -> dict[str, str]:
+        system = self.default_sender
         envelope_from = system or sender
         if not sender:
             raise ConfigurationError("no sender address is configured")
