@@ -123,6 +123,13 @@ def test_connection_limit_leases(ctx):
     assert alive.acquire()
     assert not dead.renew(force=True)  # an expired lease is not revived
     assert alive.renew(force=True) and alive.in_use() == 1
+    # Redis unreachable: no slot (the mail waits) rather than no limit.
+    from redis import Redis
+
+    from tests.support.ports import free_port
+
+    gone = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    assert not ConnectionLimit(gone, 97, 5, 60, prefix="x").acquire()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)

@@ -10,11 +10,15 @@ only until its lease expires.
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 # KEYS[1] = set; ARGV = now, expires_at, limit, lease id
 _ACQUIRE = """
@@ -66,7 +70,14 @@ class ConnectionLimit:
             return True
         lease_id = secrets.token_hex(8)
         now = time.time()
-        if self.conn.eval(_ACQUIRE, 1, self.key, now, now + self.lease_seconds, self.limit, lease_id):
+        try:
+            granted = self.conn.eval(_ACQUIRE, 1, self.key, now, now + self.lease_seconds, self.limit, lease_id)
+        except RedisError as exc:
+            # Without Redis the limit cannot be kept: no connection (the mail
+            # waits, nothing is lost) rather than an unbounded number.
+            log.warning("connection limit unavailable (Redis: %s); not connecting", exc)
+            return False
+        if granted:
             self.lease_id = lease_id
             self._renewed_at = time.monotonic()
             return True
@@ -79,7 +90,11 @@ class ConnectionLimit:
             return False
         if not force and time.monotonic() - self._renewed_at < self.lease_seconds / 3:
             return True
-        ok = bool(self.conn.eval(_RENEW, 1, self.key, time.time() + self.lease_seconds, self.lease_id))
+        try:
+            ok = bool(self.conn.eval(_RENEW, 1, self.key, time.time() + self.lease_seconds, self.lease_id))
+        except RedisError as exc:
+            log.warning("could not renew the connection lease (Redis: %s)", exc)
+            return False
         if ok:
             self._renewed_at = time.monotonic()
         else:
@@ -89,7 +104,10 @@ class ConnectionLimit:
     def release(self) -> None:
         lease_id, self.lease_id = self.lease_id, None
         if lease_id is not None:
-            self.conn.zrem(self.key, lease_id)
+            try:
+                self.conn.zrem(self.key, lease_id)
+            except RedisError as exc:  # the lease expires by itself
+                log.warning("could not release the connection lease (Redis: %s)", exc)
 
     def in_use(self) -> int:
         return self.conn.zcount(self.key, time.time(), "+inf")

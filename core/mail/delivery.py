@@ -267,6 +267,10 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
+            if self.transport is not None and self.transport.is_open and not self.slots.renew():
+                # The lease ran out (a long stall): the slot may be another
+                # worker's by now, so this connection must go.
+                self.transport.close()
             if self.transport is None or not self.transport.is_open:
                 if not self.slots.acquire():
                     # All slots busy elsewhere: put the mail back untouched and
@@ -285,8 +289,6 @@ class Delivery:
                     for rest in messages[index:]:
                         self._record_failure(rest, token, exc)
                     return False
-            else:
-                self.slots.renew()
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
