@@ -334,3 +334,15 @@ def test_server_refusing_the_users_address_forces_the_system_sender(tenant, ctx,
     assert mail.message["From"].addresses[0].addr_spec == "system@acme.example"
     assert db.session.get(MailSettings, tenant.id).system_sender_only is True
     assert audits(tenant.id, "mail.system_sender_forced")
+
+
+def test_a_job_past_its_time_budget_hands_the_rest_to_a_successor(tenant, ctx, app, smtp_sink, monkeypatch):
+    # The first message stalls for a whole socket timeout (0.5 s), which is
+    # more than the whole job budget (0.2 s): the other two must not wait.
+    app.config["SMTP_TIMEOUT"] = 0.5
+    monkeypatch.setattr(delivery, "JOB_BUDGET_SECONDS", 0.2)
+    smtp_sink.behaviour.hang_after_data = math.inf
+    first, *rest = [queue_message(tenant.id) for _ in range(3)]
+    stats = deliver(tenant.id)
+    assert stats.more and first.status == MessageStatus.UNKNOWN
+    assert [(m.status, m.attempts, m.claim_token) for m in rest] == [(MessageStatus.PENDING, 0, None)] * 2

@@ -226,7 +226,7 @@ class Delivery:
             self._dkim_error = f"the DKIM key cannot be used: {exc}"
 
     def run(self) -> DeliveryStats:
-        started = time.monotonic()
+        self.started = started = time.monotonic()
         try:
             while True:
                 if time.monotonic() - started > JOB_BUDGET_SECONDS:
@@ -267,6 +267,13 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
+            if time.monotonic() - self.started > JOB_BUDGET_SECONDS:
+                # A server that stalls on every message must not keep this job
+                # past its timeout: hand the rest to a successor job.
+                for rest in messages[index:]:
+                    _finish(rest.id, token, status=MessageStatus.PENDING)
+                self.stats.more = True
+                return False
             if self.transport is not None and self.transport.is_open and not self.slots.renew():
                 # The lease ran out (a long stall): the slot may be another
                 # worker's by now, so this connection must go.
