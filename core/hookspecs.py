@@ -144,3 +144,19 @@ def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult
     ticket twice. Auto-replies, bulk and list mail never reach this hook.
     """
 
+
+
+# --- Outgoing mail -------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def postwerk_mailbox_credentials(tenant: TenantRef) -> tuple[str, str] | None:
+    """Return ``(username, password)`` of the tenant's incoming mailbox, or
+    ``None`` when you keep none for it.
+
+    Used when a tenant chooses "same login as the incoming mailbox" for
+    outgoing mail: the SMTP server is then logged into with exactly these
+    credentials. The plugin that manages incoming mailboxes implements it
+    (the core never imports a plugin); the first answer that is not ``None``
+    wins. Return the plain password (decrypt it yourself); it is used for
+    one connection and never stored or logged by the core.
+    """

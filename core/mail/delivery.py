@@ -9,6 +9,7 @@ Odoo and django-post_office).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field, fields
@@ -18,16 +19,18 @@ from flask import current_app
 from sqlalchemy import Connection, bindparam, update
 
 from ..automate.status import hold_reason
-from ..crypto import decrypt
+from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify
 from ..plugins import registry
 from ..tenancy import get_tenant, tenant_ref
-from . import markers, mime
-from .transport import (ConfigurationError, DeliveryError, PermanentError, Security, SmtpConfig,
-                        SmtpTransport, TemporaryError, UnknownOutcome)
+from . import markers, mime, oauth
+from .connection_limit import ConnectionLimit
+from .dkim import DkimError, DkimKey, signed
+from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
+                        SmtpConfig, SmtpTransport, TemporaryError, UnknownOutcome)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,13 @@ log = logging.getLogger(__name__)
 # (app.config["RETRY_DELAYS"] overrides it, for tests.)
 RETRY_DELAYS = (5, 30, 300)
 BATCH_SIZE = 100
+# Replies of servers that accept only their own account as From:
+# Exchange Online (5.7.60 SendAsDenied, 5.2.252), Postfix with
+# reject_sender_login_mismatch ("not owned by user").
+SENDER_REFUSED = re.compile(r"5\.7\.60|5\.2\.252|SendAsDenied|not owned by user", re.IGNORECASE)
+# A job that finds all of its tenant's connection slots taken tries again
+# after this many seconds (app.config["CONNECTION_WAIT"] overrides it).
+CONNECTION_WAIT = 2
 # A job stops claiming after this long and wakes a successor, so one tenant
 # with a slow server cannot hold a worker for ever.
 JOB_BUDGET_SECONDS = 120
@@ -47,16 +57,79 @@ class DeliveryStats:
     failed: int = 0
     unknown: int = 0
     held: str | None = None   # why nothing was attempted
+    waited: int = 0           # claimed messages put back: no connection slot free
     more: bool = False        # the time budget ran out with mail still due
     retry_delays: set[int] = field(default_factory=set)
 
 
 def smtp_config(settings: MailSettings) -> SmtpConfig:
-    password = decrypt(settings.password_encrypted) if settings.password_encrypted else ""
-    return SmtpConfig(host=settings.host, port=settings.port, security=Security(settings.security),
-                      username=settings.username if settings.auth != "none" else "",
-                      password=password, timeout=current_app.config["SMTP_TIMEOUT"],
-                      trusted_ca_pem=settings.trusted_ca_pem)
+    """The connection settings of a tenant, secrets decrypted, tokens fresh.
+
+    Raises ConfigurationError when the chosen login cannot be assembled.
+    """
+    cfg = SmtpConfig(host=settings.host, port=settings.port or DEFAULT_PORTS[Security(settings.security)],
+                     security=Security(settings.security), timeout=current_app.config["SMTP_TIMEOUT"],
+                     trusted_ca_pem=settings.trusted_ca_pem)
+    auth = settings.auth or "none"
+    if auth == "password":
+        cfg.username = settings.username
+        cfg.password = decrypt(settings.password_encrypted) if settings.password_encrypted else ""
+    elif auth == "inbound":
+        credentials = mailbox_credentials(settings.tenant_id)
+        if not credentials:
+            raise ConfigurationError("'same login as the incoming mailbox' is chosen, but no incoming mailbox "
+                                     "with a login is configured")
+        cfg.username, cfg.password = credentials
+    elif auth == "pop_before_smtp":
+        if not settings.pop3_host or not settings.pop3_username:
+            raise ConfigurationError("POP-before-SMTP needs the POP3 server and its login")
+        cfg.pop_before_smtp = PopLogin(
+            host=settings.pop3_host, port=settings.pop3_port, username=settings.pop3_username,
+            password=decrypt(settings.pop3_password_encrypted) if settings.pop3_password_encrypted else "",
+            security=settings.pop3_security)
+    elif auth == "oauth2":
+        if not settings.username:
+            raise ConfigurationError("OAuth2 needs the mailbox address as user name")
+        try:
+            token = oauth.access_token(settings)
+        except oauth.OAuthError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        cfg.username, cfg.password, cfg.auth_mechanism = settings.username, token, "xoauth2"
+    elif auth != "none":
+        raise ConfigurationError(f"unknown authentication {auth!r}")
+    return cfg
+
+
+def mailbox_credentials(tenant_id: int) -> tuple[str, str] | None:
+    """The tenant's incoming-mailbox login, from whichever plugin keeps it."""
+    answer = registry().hook("postwerk_mailbox_credentials", tenant_id)(tenant=tenant_ref(get_tenant(tenant_id)))
+    if not answer:
+        return None
+    username, password = answer
+    return (username, password) if username else None
+
+
+def dkim_key(settings: MailSettings) -> DkimKey | None:
+    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_encrypted):
+        return None
+    return DkimKey(settings.dkim_domain, settings.dkim_selector, decrypt(settings.dkim_private_key_encrypted))
+
+
+def check_connection(settings: MailSettings) -> str:
+    """Connect, log in and quit, for the settings page's "test" button.
+
+    Returns a one-line success text; raises a DeliveryError subclass whose
+    ``kind`` and text say what is wrong. Sends nothing.
+    """
+    try:
+        config = smtp_config(settings)
+    except SecretError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    transport = SmtpTransport(config)
+    with transport:
+        utf8 = "with" if transport.smtputf8 else "without"
+        login = f"logged in as {config.username}" if config.username else "no login"
+        return f"{config.host}:{config.port} answered ({config.security.value}, {login}, {utf8} SMTPUTF8)"
 
 
 def why_held(settings: MailSettings | None) -> str | None:
@@ -172,17 +245,27 @@ class Delivery:
         self.tenant = tenant_ref(get_tenant(settings.tenant_id))
         self.encoding = settings.encoding
         self.default_sender = settings.sender_address
-        self.transport = SmtpTransport(smtp_config(settings))
+        self.system_sender_only = settings.system_sender_only
+        self.transport: SmtpTransport | None = None
+        self.slots = ConnectionLimit.for_tenant(self.tenant_id, settings.max_connections)
         self.stats = DeliveryStats()
+        self.dkim: DkimKey | None = None
+        self._dkim_error: str | None = None
+        try:
+            self.dkim = dkim_key(settings)
+        except Exception as exc:  # noqa: BLE001 - a bad stored key is the admin's to fix
+            self._dkim_error = f"the DKIM key cannot be used: {exc}"
+        # Half the job timeout at most: the rest is the margin for the
+        # message in flight when the budget runs out.
+        self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
 
     def run(self) -> DeliveryStats:
-        started = time.monotonic()
+        self.started = time.monotonic()
         self.conn = db.engine.connect()
         try:
             while True:
-                if time.monotonic() - started > min(JOB_BUDGET_SECONDS,
-                                                    current_app.config["DELIVERY_JOB_TIMEOUT"] / 2):
+                if self._out_of_time():
                     self.stats.more = True
                     break
                 token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
@@ -194,27 +277,72 @@ class Delivery:
                 if not self._send_batch(batch, token):
                     break
         finally:
-            self.transport.close()
-            self.conn.close()
+            self._close()
         return self.stats
+
+    def _out_of_time(self) -> bool:
+        return time.monotonic() - self.started > self.budget
+
+    def _close(self) -> None:
+        try:
+            if self.transport is not None:
+                self.transport.close()
+        finally:
+            self.slots.release()
+            self.conn.close()
+
+    def _open(self) -> None:
+        """Open the connection inside a connection slot of the tenant."""
+        if self._dkim_error:
+            raise ConfigurationError(self._dkim_error)
+        if self.transport is None:
+            # Built here, not in __init__: an OAuth token is refreshed only
+            # when a connection is really needed.
+            try:
+                self.transport = SmtpTransport(smtp_config(self.settings))
+            except SecretError as exc:
+                raise ConfigurationError(str(exc)) from exc
+        self.transport.open()
 
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
-            try:
-                if not self.transport.is_open:
-                    self.transport.open()
-            except DeliveryError as exc:
-                # Nothing will get through this connection: the same answer for
-                # every message still held, instead of N timeouts in a row.
+            if self._out_of_time():
+                # A server that stalls on every message must not keep this job
+                # past its timeout: hand the rest to a successor job.
                 for rest in messages[index:]:
-                    self._record_failure(rest, token, exc)
+                    _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
+                self.stats.more = True
                 return False
+            if self.transport is not None and self.transport.is_open and not self.slots.renew():
+                # The lease ran out (a long stall): the slot may be another
+                # worker's by now, so this connection must go.
+                self.transport.close()
+            if self.transport is None or not self.transport.is_open:
+                if not self.slots.acquire():
+                    # All slots busy elsewhere: put the mail back untouched and
+                    # come back shortly; the holders are sending meanwhile.
+                    for rest in messages[index:]:
+                        _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
+                    self.stats.waited += len(messages) - index
+                    self.stats.retry_delays.add(current_app.config.get("CONNECTION_WAIT", CONNECTION_WAIT))
+                    return False
+                try:
+                    self._open()
+                except DeliveryError as exc:
+                    self.slots.release()
+                    # Nothing will get through this connection: the same answer
+                    # for every message still held, instead of N timeouts in a row.
+                    for rest in messages[index:]:
+                        self._record_failure(rest, token, exc)
+                    return False
             markers.attempting(message.id, token)
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
                 self._record_failure(message, token, exc)
+                if not self.transport.is_open:
+                    self.slots.release()
                 if isinstance(exc, ConfigurationError):
                     for rest in messages[index + 1:]:
                         _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
@@ -226,22 +354,60 @@ class Delivery:
             if _finish(self.conn, message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
                        attempts=message.attempts + 1, rcpt_results=results, last_error=note):
                 self.stats.sent += 1
+                if refused:
+                    record_refused_recipients(message, refused)
+                    db.session.commit()
                 self._outcome(message, MessageStatus.SENT, note or "delivered")
         return True
 
     def _send_one(self, message: Outgoing) -> dict[str, str]:
-        sender = message.sender or self.default_sender
+        system = self.default_sender
+        # The header sender: the user's address only where the tenant wants it
+        # and the server allows it; the envelope sender stays the system one,
+        # so bounces reach the tenant's own mailbox.
+        sender = message.sender if (message.sender and not self.system_sender_only) else system
+        try:
+            return self._send_as(message, sender)
+        except PermanentError as exc:
+            if not (system and sender != system and SENDER_REFUSED.search(exc.text)):
+                raise
+            # The server demands its own account as sender (Exchange's
+            # SendAsDenied): from now on this tenant sends as the system
+            # address, and this message goes out that way right now (a 5xx
+            # means the server did not take it).
+            self.force_system_sender(exc.text)
+            return self._send_as(message, system)
+
+    def force_system_sender(self, reason: str) -> None:
+        self.system_sender_only = True
+        settings = db.session.get(MailSettings, self.tenant_id)
+        settings.system_sender_only = True
+        notify(self.tenant_id, "warning", f"The server refused user addresses as sender ({reason}); mail is now "
+               "sent from the system address.")
+        audit(self.tenant_id, "system", "mail.system_sender_forced", "mail_settings", self.tenant_id, reason=reason)
+        db.session.commit()
+
+    def _send_as(self, message: Outgoing, sender: str) -> dict[str, str]:
+        system = self.default_sender
+        envelope_from = system or sender
         if not sender:
             raise ConfigurationError("no sender address is configured")
         try:
+            recipients = [mime.transport_address(r) for r in message.recipients]
+            envelope = [mime.transport_address(envelope_from)] + recipients
+            needs_utf8 = any(flag for _, flag in envelope) or mime.needs_smtputf8(
+                sender, message.recipients, message.reply_to)
             payload = mime.build(sender=sender, sender_name=message.sender_name, recipients=message.recipients,
                                  subject=message.subject, body_text=message.body_text,
                                  body_html=message.body_html, message_id=message.message_id,
                                  reply_to=message.reply_to, encoding=self.encoding)
-            needs_utf8 = mime.needs_smtputf8(sender, message.recipients, message.reply_to)
         except (mime.HeaderError, ValueError) as exc:
             raise PermanentError(f"the message cannot be built: {exc}") from exc
-        return self.transport.send(sender, message.recipients, payload, needs_smtputf8=needs_utf8)
+        try:
+            payload = signed(payload, self.dkim, sender)
+        except DkimError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8)
 
     def _record_failure(self, message: Outgoing, token: str, exc: DeliveryError) -> None:
         now = utcnow()
@@ -269,7 +435,9 @@ class Delivery:
             if _finish(self.conn, message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
                        next_attempt_at=now + timedelta(seconds=delay), last_error=exc.text):
                 stats.retried += 1
-                stats.retry_delays.add(delay)
+                # Wake a second later than due: a job woken exactly on time
+                # can run a few milliseconds early, find nothing due and end.
+                stats.retry_delays.add(delay + 1)
             return
         if _finish(self.conn, message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text):
             stats.failed += 1
@@ -292,6 +460,14 @@ def mark_broken(tenant_id: int, reason: str) -> None:
         notify(tenant_id, "error", f"Sending stopped: {reason}")
         audit(tenant_id, "system", "mail.sending_broken", "mail_settings", tenant_id, reason=reason)
     db.session.commit()
+
+
+def record_refused_recipients(message: Outgoing, refused: dict[str, str]) -> None:
+    """Some recipients refused for good while others got the message."""
+    reason = "; ".join(f"{r}: {a}" for r, a in refused.items())
+    audit(message.tenant_id, "system", "mail.recipients_refused", "message", message.id, reason=reason,
+          recipients=list(refused))
+    notify(message.tenant_id, "warning", f"Message {message.id} was delivered, but not to {reason}", message.id)
 
 
 def record_permanent_failure(message: Message | Outgoing, reason: str) -> None:

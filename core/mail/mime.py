@@ -18,6 +18,7 @@ from email.utils import formataddr, formatdate
 
 from email_validator import EmailNotValidError, validate_email
 
+CRLF = "\r\n"
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 ENCODINGS = {"utf-8": "utf-8", "iso-8859-1": "iso-8859-1"}
 
@@ -46,8 +47,26 @@ def new_message_id(sender: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
+def transport_address(address: str) -> tuple[str, bool]:
+    """The form of an address on the wire, and whether it needs SMTPUTF8.
+
+    An international domain with an ASCII local part goes out in its IDNA
+    (punycode) form and needs nothing special; only a non-ASCII local part
+    needs a server that offers SMTPUTF8 (RFC 6531).
+    """
+    if address.isascii():
+        return address, False
+    try:
+        result = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise HeaderError(f"{address!r} is not a valid e-mail address: {exc}") from exc
+    if result.ascii_email:
+        return result.ascii_email, False
+    return result.normalized, True
+
+
 def _address(address: str, name: str = "") -> Address:
-    local, _, domain = address.rpartition("@")
+    local, _, domain = transport_address(address)[0].rpartition("@")
     return Address(display_name=name or "", username=local, domain=domain)
 
 
@@ -74,6 +93,9 @@ def build(*, sender: str, sender_name: str, recipients: list[str], subject: str,
     if needs_smtputf8(sender, recipients, reply_to):
         return _build_international(sender, sender_name, recipients, subject, body_text, body_html, reply_to,
                                     charset, headers)
+    # International domains with ASCII local parts travel as punycode.
+    sender, reply_to = transport_address(sender)[0], transport_address(reply_to)[0] if reply_to else ""
+    recipients = [transport_address(r)[0] for r in recipients]
     return _assemble(sender, sender_name, recipients, subject, body_text or "", body_html, reply_to, charset,
                      headers)
 
@@ -87,11 +109,11 @@ def _assemble(sender, sender_name, recipients, subject, body_text, body_html, re
     cs = Charset(charset)
     cs.header_encoding = QP
     cs.body_encoding = QP
-    lines = [_header("From", formataddr((_encodable(sender_name, charset), sender), cs), cs, encoded=True),
+    lines = [_header("From", formataddr((sender_name, sender), _header_charset(sender_name, cs)), cs, encoded=True),
              _header("To", ", ".join(recipients), cs)]
     if reply_to:
         lines.append(_header("Reply-To", reply_to, cs))
-    lines.append(_header("Subject", _encodable(subject, charset), cs))
+    lines.append(_header("Subject", subject, cs))
     lines += [_header(name, value, cs) for name, value in headers.items()]
     lines.append("MIME-Version: 1.0\r\n")
     text_part = _part("plain", body_text, cs)
@@ -106,10 +128,23 @@ def _assemble(sender, sender_name, recipients, subject, body_text, body_html, re
     return ("".join(lines) + body).encode("ascii")
 
 
+def _header_charset(value: str, cs: Charset) -> Charset:
+    """The chosen charset where it can carry the text, else UTF-8: an encoded
+    word may use any charset, so a header never loses a character."""
+    try:
+        value.encode(cs.input_charset)
+        return cs
+    except UnicodeEncodeError:
+        utf8 = Charset("utf-8")
+        utf8.header_encoding = QP
+        return utf8
+
+
 def _header(name: str, value: str, cs: Charset, *, encoded: bool = False) -> str:
     if encoded or (value.isascii() and len(name) + len(value) < 76):
         return f"{name}: {value}\r\n"
-    return f"{name}: {Header(value, cs if not value.isascii() else 'us-ascii', header_name=name).encode(linesep=chr(13) + chr(10))}\r\n"
+    charset = "us-ascii" if value.isascii() else _header_charset(value, cs)
+    return f"{name}: {Header(value, charset, header_name=name).encode(linesep=CRLF)}\r\n"
 
 
 def _part(subtype: str, content: str, cs: Charset) -> str:
@@ -131,15 +166,24 @@ def _build_international(sender, sender_name, recipients, subject, body_text, bo
     msg["Subject"] = subject
     for name, value in headers.items():
         msg[name] = value
-    # The content manager picks 7bit, quoted-printable or base64 by content.
-    msg.set_content(_encodable(body_text or "", charset), charset=charset)
+    text = body_text or ""
+    msg.set_content(_encodable(text, charset), charset=charset, cte=_cte(text))
     if body_html:
-        msg.add_alternative(_encodable(body_html, charset), subtype="html", charset=charset)
+        msg.add_alternative(_encodable(body_html, charset), subtype="html", charset=charset, cte=_cte(body_html))
     return msg.as_bytes(policy=policy.SMTPUTF8)
 
 
+def _cte(text: str) -> str | None:
+    """7-bit transfer encoding always: policy.SMTP would pick 8bit, which a
+    server without 8BITMIME must not get. None lets the library choose among
+    7bit (ASCII) and the rest."""
+    return None if text.isascii() else "quoted-printable"
+
+
 def needs_smtputf8(sender: str, recipients: list[str], reply_to: str = "") -> bool:
-    return not all(a.isascii() for a in (sender, reply_to, *recipients))
+    """Only a non-ASCII local part needs SMTPUTF8 (RFC 6531); an
+    international domain goes out as punycode."""
+    return any(transport_address(a)[1] for a in (sender, reply_to, *recipients) if a)
 
 
 def _encodable(text: str, charset: str) -> str:

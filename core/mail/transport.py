@@ -7,6 +7,7 @@ the message was handed over and before the server answered: RFC 1047).
 """
 from __future__ import annotations
 
+import poplib
 import re
 import smtplib
 import socket
@@ -57,6 +58,18 @@ class UnknownOutcome(DeliveryError):
 
 
 @dataclass
+class PopLogin:
+    """POP-before-SMTP: some providers open SMTP relaying for an address for
+    a while after a successful POP3 login from it."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    security: str = "ssl"  # ssl | starttls | none
+
+
+@dataclass
 class SmtpConfig:
     host: str
     port: int
@@ -68,6 +81,7 @@ class SmtpConfig:
     local_hostname: str = "postwerk.localhost"
     # "password" or "xoauth2" (password then holds the access token).
     auth_mechanism: str = "password"
+    pop_before_smtp: PopLogin | None = None
 
 
 def _describe(code: int, text: bytes | str) -> str:
@@ -121,12 +135,12 @@ def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
     return context
 
 
-def _tls_error(exc: ssl.SSLError, config: SmtpConfig) -> ConfigurationError:
+def _tls_error(exc: ssl.SSLError, host: str, port: int) -> ConfigurationError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ConfigurationError(
-            f"the certificate of {config.host} was not accepted: {exc.verify_message}. "
+            f"the certificate of {host} was not accepted: {exc.verify_message}. "
             "Upload the server's CA certificate if this is an internal server, or check the host name.")
-    return ConfigurationError(f"TLS with {config.host}:{config.port} failed: {exc}. Check port and security mode.")
+    return ConfigurationError(f"TLS with {host}:{port} failed: {exc}. Check port and security mode.")
 
 
 class SmtpTransport:
@@ -141,6 +155,8 @@ class SmtpTransport:
         if not cfg.host:
             raise ConfigurationError("no SMTP server is configured")
         context = tls_context(cfg.trusted_ca_pem)
+        if cfg.pop_before_smtp is not None:
+            self._pop_login(cfg.pop_before_smtp, context)
         try:
             if cfg.security == Security.SSL:
                 smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
@@ -164,7 +180,7 @@ class SmtpTransport:
                 self._login(smtp)
         except ssl.SSLError as exc:
             self.close()
-            raise _tls_error(exc, cfg) from exc
+            raise _tls_error(exc, cfg.host, cfg.port) from exc
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
             raise ConfigurationError(f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}",
@@ -190,13 +206,44 @@ class SmtpTransport:
             self.close()
             raise
 
+    def _pop_login(self, pop: PopLogin, context: ssl.SSLContext) -> None:
+        timeout = self.config.timeout
+        client = None
+        try:
+            if pop.security == "ssl":
+                client = poplib.POP3_SSL(pop.host, pop.port, timeout=timeout, context=context)
+            else:
+                client = poplib.POP3(pop.host, pop.port, timeout=timeout)
+                if pop.security == "starttls":
+                    client.stls(context=context)
+            client.user(pop.username)
+            client.pass_(pop.password)
+            client.quit()
+            client = None
+        except ssl.SSLError as exc:
+            raise _tls_error(exc, pop.host, pop.port) from exc
+        except poplib.error_proto as exc:
+            text = str(exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes)
+                       else exc)
+            raise ConfigurationError(f"POP-before-SMTP login at {pop.host} refused: {text}") from exc
+        except OSError as exc:
+            raise TemporaryError(f"POP-before-SMTP: cannot reach {pop.host}:{pop.port}: {exc.strerror or exc}",
+                                 connection_lost=True) from exc
+        finally:
+            if client is not None:
+                client.close()
+
     def _login(self, smtp: _SMTP) -> None:
         cfg = self.config
         if not smtp.has_extn("auth"):
             raise ConfigurationError(f"{cfg.host} offers no AUTH; remove the login or check the security mode")
         if cfg.auth_mechanism == "xoauth2":
             token = f"user={cfg.username}\x01auth=Bearer {cfg.password}\x01\x01"
-            smtp.auth("XOAUTH2", lambda challenge=None: token, initial_response_ok=True)
+            # On a bad token the server sends a 334 with an error (JSON) and
+            # expects an empty answer before its 535 (Google's and Microsoft's
+            # documented XOAUTH2 exchange).
+            smtp.auth("XOAUTH2", lambda challenge=None: token if challenge is None else "",
+                      initial_response_ok=True)
         else:
             smtp.login(cfg.username, cfg.password)
 

@@ -38,6 +38,35 @@ class MailSettings(db.Model):
     broken_reason: Mapped[str | None] = mapped_column(Text)
     last_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_test_result: Mapped[str | None] = mapped_column(Text)
+    # Set by presets whose servers only accept the authenticated account as
+    # sender (Gmail, Microsoft 365): "user" sender mode then falls back to
+    # the system address.
+    system_sender_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # --- OAuth2 (auth == "oauth2"); core.mail.oauth -------------------------
+    # microsoft | google
+    oauth_provider: Mapped[str] = mapped_column(String(20), default="")
+    # Microsoft Entra directory (tenant) id or "common"/"organizations".
+    oauth_tenant: Mapped[str] = mapped_column(String(100), default="")
+    oauth_client_id: Mapped[str] = mapped_column(String(255), default="")
+    oauth_client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Space-separated; empty means the provider's defaults.
+    oauth_scopes: Mapped[str] = mapped_column(Text, default="")
+    # Identity provider base URL; empty means the provider's public one.
+    oauth_authority: Mapped[str] = mapped_column(String(255), default="")
+    oauth_access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- DKIM (core.mail.dkim) -------------------------------------------------
+    dkim_domain: Mapped[str] = mapped_column(String(253), default="")
+    dkim_selector: Mapped[str] = mapped_column(String(63), default="")
+    dkim_private_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    # --- POP-before-SMTP (auth == "pop_before_smtp") ---------------------------
+    pop3_host: Mapped[str] = mapped_column(String(255), default="")
+    pop3_port: Mapped[int] = mapped_column(Integer, default=995)
+    # ssl | starttls | none
+    pop3_security: Mapped[str] = mapped_column(String(20), default="ssl")
+    pop3_username: Mapped[str] = mapped_column(String(255), default="")
+    pop3_password_encrypted: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

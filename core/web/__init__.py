@@ -18,6 +18,9 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     from ..automate.views import bp as automate_bp
 
     app.register_blueprint(automate_bp)
+    from . import oauth
+
+    app.register_blueprint(oauth.bp)
 
     @app.context_processor
     def _menu():

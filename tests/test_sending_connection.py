@@ -1,0 +1,287 @@
+"""Connection security, logins and the per-tenant connection limit:
+RELIABILITY cases 11, 12, 13 (OAuth), 14, plus POP-before-SMTP, the
+inbound-login hook and DKIM."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.api import hookimpl
+from core.app import create_app
+from core.crypto import encrypt
+from core.extensions import db
+from core.mail import delivery
+from core.mail.connection_limit import ConnectionLimit
+from core.models import MailSettings, MessageStatus
+from core.plugin_state import set_enabled
+from core.queueing import redis
+from tests.helpers import make_tenant, point_at
+from tests.sending_helpers import deliver, queue_message
+from tests.support.certs import make_certs
+from tests.support.smtp_sink import Behaviour, SmtpSink
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+def _recording(sink: SmtpSink) -> list:
+    """Record every AUTH attempt the sink sees (call before start())."""
+    attempts = []
+    original = sink._authenticate
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        attempts.append((mechanism, server.transport.get_extra_info("ssl_object") is not None))
+        return original(server, session, envelope, mechanism, auth_data)
+
+    sink._authenticate = authenticate
+    return attempts
+
+
+# --- 11. STARTTLS ----------------------------------------------------------------
+
+def test_required_starttls_not_offered_is_a_hard_error_without_auth_in_clear(tenant, ctx):
+    sink = SmtpSink(auth={"user": "pw"})
+    attempts = _recording(sink)
+    with sink:
+        point_at(tenant.id, sink, security="starttls", auth="password", username="user",
+                 password_encrypted=encrypt("pw"))
+        message = queue_message(tenant.id)
+        deliver(tenant.id)
+        assert message.status == MessageStatus.PENDING and message.attempts == 0
+        reason = db.session.get(MailSettings, tenant.id).broken_reason
+        assert "does not offer STARTTLS" in reason
+        assert attempts == [] and sink.messages == []
+
+
+def test_starttls_with_a_trusted_internal_ca_logs_in_over_tls(tenant, ctx, certs):
+    sink = SmtpSink(auth={"user": "pw"}, starttls_context=certs.server_context("ca_signed"))
+    attempts = _recording(sink)
+    with sink:
+        point_at(tenant.id, sink, host="localhost", security="starttls", auth="password", username="user",
+                 password_encrypted=encrypt("pw"), trusted_ca_pem=certs.ca_cert.read_text())
+        message = queue_message(tenant.id)
+        deliver(tenant.id)
+        assert message.status == MessageStatus.SENT, message.last_error
+        (mail,) = sink.messages
+        assert mail.tls and mail.login == "user"
+        assert attempts == [("PLAIN", True)]
+
+
+def test_starttls_if_available_falls_back_to_plain_only_when_not_offered(tenant, ctx, smtp_sink):
+    point_at(tenant.id, smtp_sink, security="starttls_optional")
+    message = queue_message(tenant.id)
+    deliver(tenant.id)
+    assert message.status == MessageStatus.SENT
+    assert smtp_sink.messages[0].tls is False
+
+
+def test_implicit_tls(tenant, ctx, certs):
+    with SmtpSink(implicit_tls_context=certs.server_context("ca_signed")) as sink:
+        point_at(tenant.id, sink, host="localhost", security="ssl", trusted_ca_pem=certs.ca_cert.read_text())
+        message = queue_message(tenant.id)
+        deliver(tenant.id)
+        assert message.status == MessageStatus.SENT, message.last_error
+        assert sink.messages[0].tls
+
+
+# --- 12. certificates -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, trust_ca, words", [
+    ("selfsigned", False, "self-signed certificate"),
+    ("ca_signed", False, "unable to get local issuer certificate"),   # internal CA not uploaded
+    ("wronghost", True, "Hostname mismatch"),
+])
+def test_untrusted_or_wrong_certificate_is_a_clear_error_and_nothing_is_sent(tenant, ctx, certs, kind, trust_ca,
+                                                                             words):
+    with SmtpSink(starttls_context=certs.server_context(kind)) as sink:
+        point_at(tenant.id, sink, host="localhost", security="starttls",
+                 trusted_ca_pem=certs.ca_cert.read_text() if trust_ca else None)
+        message = queue_message(tenant.id)
+        deliver(tenant.id)
+        assert message.status == MessageStatus.PENDING and message.attempts == 0
+        reason = db.session.get(MailSettings, tenant.id).broken_reason
+        assert "certificate of localhost was not accepted" in reason and words in reason
+        assert sink.messages == []
+
+
+# --- 14. connection limit ------------------------------------------------------------
+
+def test_connection_limit_leases(ctx):
+    a, b, c = (ConnectionLimit(redis(), 99, 2, 60, prefix=ctx.config["QUEUE_PREFIX"]) for _ in range(3))
+    assert a.acquire() and b.acquire()
+    assert not c.acquire()
+    assert a.in_use() == 2
+    b.release()
+    assert c.acquire()
+    # A holder that died: its lease ran out (here: at once), so the slot is free.
+    dead = ConnectionLimit(redis(), 98, 1, -1, prefix=ctx.config["QUEUE_PREFIX"])
+    assert dead.acquire()
+    alive = ConnectionLimit(redis(), 98, 1, 60, prefix=ctx.config["QUEUE_PREFIX"])
+    assert alive.acquire()
+    assert not dead.renew(force=True)  # an expired lease is not revived
+    assert alive.renew(force=True) and alive.in_use() == 1
+    # Redis unreachable: no slot (the mail waits) rather than no limit.
+    from redis import Redis
+
+    from tests.support.ports import free_port
+
+    gone = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    assert not ConnectionLimit(gone, 97, 5, 60, prefix="x").acquire()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_never_more_connections_than_configured_across_workers(tenant, app, ctx, monkeypatch):
+    monkeypatch.setattr(delivery, "BATCH_SIZE", 3)
+    with SmtpSink(behaviour=Behaviour(hang_after_data=0.05)) as sink:
+        point_at(tenant.id, sink, max_connections=2)
+        for _ in range(24):
+            queue_message(tenant.id)
+        waited = []
+        tenant_id = tenant.id  # plain int: the ORM object belongs to this thread's session
+
+        def worker():
+            with app.app_context():
+                for _ in range(200):
+                    stats = delivery.deliver_due(tenant_id)
+                    waited.append(stats.waited)
+                    remaining = db.session.execute(db.select(db.func.count()).select_from(delivery.Message).where(
+                        delivery.Message.status.in_(("PENDING", "SENDING")))).scalar()
+                    db.session.rollback()
+                    if not remaining:
+                        break
+                db.session.remove()
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(sink.messages) == 24
+        assert sum(sink.count_by_message_id().values()) == 24 and max(sink.count_by_message_id().values()) == 1
+        assert sink.max_concurrent_connections <= 2
+
+
+def test_a_job_without_a_free_slot_leaves_the_mail_pending_and_comes_back(tenant, ctx, smtp_sink):
+    point_at(tenant.id, smtp_sink, max_connections=1)
+    elsewhere = ConnectionLimit.for_tenant(tenant.id, 1)  # another machine's connection
+    assert elsewhere.acquire()
+    messages = [queue_message(tenant.id) for _ in range(3)]
+    stats = deliver(tenant.id)
+    assert stats.waited == 3 and stats.retry_delays == {delivery.CONNECTION_WAIT}
+    assert [(m.status, m.attempts, m.claim_token) for m in messages] == [(MessageStatus.PENDING, 0, None)] * 3
+    assert smtp_sink.connections == 0
+    elsewhere.release()
+    deliver(tenant.id)
+    assert {m.status for m in messages} == {MessageStatus.SENT}
+
+
+# --- POP-before-SMTP, same login as the inbound mailbox ---------------------------------
+
+@pytest.fixture
+def dovecot(tmp_path):
+    from tests.support import ServerUnavailable
+    from tests.support.dovecot import DovecotServer
+
+    server = DovecotServer(tmp_path / "dovecot", {"box": "boxpw"})
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("password, outcome", [("boxpw", MessageStatus.SENT), ("nope", MessageStatus.PENDING)])
+def test_pop_before_smtp_logs_into_the_mailbox_first(tenant, ctx, smtp_sink, dovecot, password, outcome):
+    point_at(tenant.id, smtp_sink, auth="pop_before_smtp", pop3_host=dovecot.host, pop3_port=dovecot.pop3_port,
+             pop3_security="none", pop3_username="box", pop3_password_encrypted=encrypt(password))
+    message = queue_message(tenant.id)
+    deliver(tenant.id)
+    assert message.status == outcome
+    if outcome == MessageStatus.PENDING:
+        assert "POP-before-SMTP login at 127.0.0.1 refused" in db.session.get(MailSettings, tenant.id).broken_reason
+        assert smtp_sink.connections == 0
+
+
+class InboundPlugin:
+    """Stands in for the inbound_mail plugin."""
+
+    @hookimpl
+    def postwerk_mailbox_credentials(self, tenant):
+        return ("box@acme.example", "inbound-pw") if tenant.slug == "acme" else None
+
+
+def test_same_login_as_the_incoming_mailbox(config):
+    app = create_app(config, extra_plugins={"inbound_test": InboundPlugin()})
+    with app.app_context():
+        sink = SmtpSink(auth={"box@acme.example": "inbound-pw"})
+        with sink:
+            tenant = make_tenant("acme", sink)
+            point_at(tenant.id, sink, auth="inbound")
+            message = queue_message(tenant.id)
+            deliver(tenant.id)
+            # Not enabled for the tenant: no credentials, a clear configuration error.
+            assert message.status == MessageStatus.PENDING
+            assert "incoming mailbox" in db.session.get(MailSettings, tenant.id).broken_reason
+            set_enabled(tenant.id, "inbound_test", True)
+            point_at(tenant.id, sink, auth="inbound", broken_reason=None)
+            with app.app_context():  # a new job: sees the plugin enabled
+                deliver(tenant.id)
+                db.session.remove()
+            db.session.expire_all()
+            assert message.status == MessageStatus.SENT, (message.last_error,
+                                                          db.session.get(MailSettings, tenant.id).broken_reason)
+            assert sink.messages[0].login == "box@acme.example"
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- DKIM ---------------------------------------------------------------------------------
+
+def test_dkim_signature_verifies_with_the_published_key(tenant, ctx, smtp_sink):
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.DER,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+    point_at(tenant.id, smtp_sink, sender_address="post@acme.example", dkim_domain="acme.example",
+             dkim_selector="pw1", dkim_private_key_encrypted=encrypt(pem))
+    queue_message(tenant.id, subject="Grüße", body="Schöne Grüße")
+    deliver(tenant.id)
+    (mail,) = smtp_sink.messages
+    assert mail.message["DKIM-Signature"]
+
+    def dns(name, timeout=5):
+        assert name == b"pw1._domainkey.acme.example."
+        return b"v=DKIM1; k=rsa; p=" + public
+
+    assert dkim.verify(mail.raw, dnsfunc=dns)
+
+
+def test_a_broken_dkim_key_stops_sending_as_a_configuration_error(tenant, ctx, smtp_sink):
+    point_at(tenant.id, smtp_sink, sender_address="post@acme.example", dkim_domain="acme.example",
+             dkim_selector="pw1", dkim_private_key_encrypted=encrypt("not a key"))
+    message = queue_message(tenant.id)
+    deliver(tenant.id)
+    assert message.status == MessageStatus.PENDING
+    assert "DKIM" in db.session.get(MailSettings, tenant.id).broken_reason
+    assert smtp_sink.messages == []
+
+
+def test_check_connection_logs_in_and_sends_nothing(tenant, ctx):
+    with SmtpSink(auth={"user": "pw"}) as sink:
+        settings = point_at(tenant.id, sink, auth="password", username="user", password_encrypted=encrypt("pw"))
+        assert "logged in as user" in delivery.check_connection(settings)
+        settings.password_encrypted = encrypt("wrong")
+        with pytest.raises(delivery.ConfigurationError, match="535"):
+            delivery.check_connection(settings)
+        assert sink.messages == []
