@@ -5,6 +5,7 @@ plugins included -- so a third-party plugin has exactly the same tools.
 """
 from __future__ import annotations
 
+from .crypto import SecretError, decrypt, encrypt
 from .events import PayloadError, emit
 from .extensions import db
 from .models.types import UTCDateTime, utcnow
@@ -12,6 +13,24 @@ from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, 
 from .specs import EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec, TemplateSpec, TenantRef, Variable
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
+
+
+def plugin_enabled(tenant_id: int, plugin: str) -> bool:
+    """Whether ``plugin`` is enabled for the tenant (read at use time)."""
+    from .plugins import registry
+
+    return plugin in registry().enabled_plugins(tenant_id)
+
+
+def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
+    """Offer an inbound mail to the tenant's enabled plugins
+    (``postwerk_inbound_mail``, first result wins). Runs in the caller's
+    transaction; the caller commits."""
+    from .plugins import registry
+    from .tenancy import get_tenant, tenant_ref
+
+    ref = tenant_ref(get_tenant(tenant_id))
+    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
 
 
 class Plugin:
@@ -34,4 +53,5 @@ __all__ = [
     "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry", "PayloadError", "Plugin", "PluginDisabledError", "Recipient",
     "Role", "RuleSpec", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "Variable",
     "admin_required", "current_tenant_id", "db", "emit", "hookimpl", "plugin_enabled_required", "utcnow",
+    "SecretError", "call_inbound", "decrypt", "encrypt", "plugin_enabled",
 ]
