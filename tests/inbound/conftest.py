@@ -1,0 +1,55 @@
+"""Fixtures for the inbound mail plugin: one real Dovecot per session, a
+fresh mail user per test, and a recording plugin that makes real tickets."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from core.app import create_app
+from core.extensions import db
+from tests.conftest import _unavailable
+from tests.support import ServerUnavailable
+from tests.support.dovecot import DovecotServer
+
+from .support import USERS, RecordingPlugin
+
+
+_next_user = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def dovecot(servers_dir):
+    server = DovecotServer(servers_dir / "dovecot", USERS)
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_user(dovecot) -> str:
+    """A Dovecot user whose mailbox no other test has touched."""
+    return f"user{next(_next_user)}"
+
+
+@pytest.fixture
+def recorder() -> RecordingPlugin:
+    return RecordingPlugin()
+
+
+@pytest.fixture
+def app(config, recorder):
+    app = create_app(config, extra_plugins={"inbound_test": recorder})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def acme(ctx):
+    from tests.helpers import make_tenant
+
+    return make_tenant("acme", plugins=("ticket", "inbound_mail", "inbound_test"))
