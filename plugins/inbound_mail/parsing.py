@@ -126,7 +126,9 @@ def sender(msg: EmailMessage) -> tuple[str, str]:
         addresses = getattr(header, "addresses", ())
     except Exception:
         return "", ""
-    if len(addresses) != 1 or not addresses[0].addr_spec or "@" not in addresses[0].addr_spec:
+    spec = addresses[0].addr_spec if len(addresses) == 1 else ""
+    # Cut to length, an address would be another address: refuse it instead.
+    if not spec or "@" not in spec or len(spec) > 254:
         return "", ""
     return clean_header(addresses[0].addr_spec, 254).lower(), clean_header(addresses[0].display_name, 200)
 
