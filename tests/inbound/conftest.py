@@ -36,6 +36,11 @@ def mail_user(dovecot) -> str:
 
 
 @pytest.fixture
+def other_user(dovecot) -> str:
+    return f"user{next(_next_user)}"
+
+
+@pytest.fixture
 def recorder() -> RecordingPlugin:
     return RecordingPlugin()
 
@@ -46,6 +51,11 @@ def app(config, recorder):
     yield app
     with app.app_context():
         db.engine.dispose()
+    # Handled mail makes tickets, whose events wake the queue through Redis:
+    # close that connection here, not in a garbage collector's warning.
+    redis = app.extensions.get("postwerk.redis")
+    if redis is not None:
+        redis.connection_pool.disconnect()
 
 
 @pytest.fixture

@@ -123,6 +123,7 @@ def test_two_pollers_at_once_make_each_ticket_once(app, acme, dovecot, mail_user
     assert outcomes(mailbox_id) == ["handled"] * 6
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_crash_after_the_ticket_insert_neither_duplicates_nor_loses(acme, dovecot, mail_user, monkeypatch):
     dovecot.deliver(mail_user, mail("Absturz"))
     mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
