@@ -24,7 +24,8 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     """Build the app. ``config`` overrides the environment (tests);
     ``extra_plugins`` registers plugin objects that are not installed as
     packages (tests and embedding), next to the entry-point ones."""
-    app = Flask("postwerk", instance_path=str(Path.cwd() / "instance"), instance_relative_config=False)
+    app = Flask("core", instance_path=str(Path.cwd() / "instance"), template_folder="web/templates",
+                static_folder="web/static")
     settings = config_module.from_environment()
     settings.update(config or {})
     app.config.update(config_module.finalise(settings, app.instance_path))

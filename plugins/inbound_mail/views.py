@@ -7,6 +7,7 @@ import ssl
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from core.api import SecretError, admin_required, current_tenant_id, db, plugin_enabled_required
@@ -29,10 +30,10 @@ def _protected(view):
 
 class MailboxForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    protocol = SelectField("Protocol", choices=[(p, _PROTOCOL_LABELS[p]) for p in PROTOCOLS])
+    protocol = SelectField("Protocol", choices=[SelectChoice(p, _PROTOCOL_LABELS[p]) for p in PROTOCOLS])
     host = StringField("Server", validators=[DataRequired(), Length(max=255)])
     port = IntegerField("Port", validators=[DataRequired(), NumberRange(1, 65535)])
-    security = SelectField("Security", choices=[(s, _SECURITY_LABELS[s]) for s in SECURITIES])
+    security = SelectField("Security", choices=[SelectChoice(s, _SECURITY_LABELS[s]) for s in SECURITIES])
     username = StringField("User name", validators=[Length(max=255)])
     password = PasswordField("Password (empty keeps the stored one)")
     oauth_access_token = PasswordField("OAuth access token for Exchange (empty keeps the stored one)")
