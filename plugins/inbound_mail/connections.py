@@ -23,6 +23,10 @@ class MailboxError(RuntimeError):
     """The server cannot be reached or refuses us; the words are the admin's to read."""
 
 
+class Vanished(LookupError):
+    """The mail was removed from the server (by a person or another poller) after it was listed."""
+
+
 @dataclass(frozen=True)
 class ServerMail:
     """One mail on the server: its stable key and its size in bytes."""
@@ -96,11 +100,17 @@ class ImapSource:
     def fetch(self, mail: ServerMail) -> bytes:
         # PEEK: polling must not mark mail read for the people using the mailbox.
         data = self.client.fetch([mail.uid], ["BODY.PEEK[]"])
-        return bytes(data[mail.uid][b"BODY[]"])
+        content = data.get(mail.uid, {}).get(b"BODY[]")
+        if content is None:  # gone, or NIL from a server that saw it expunged
+            raise Vanished(mail.key)
+        return bytes(content)
 
     def fetch_header(self, mail: ServerMail) -> bytes:
         data = self.client.fetch([mail.uid], ["BODY.PEEK[HEADER]"])
-        return bytes(data[mail.uid][b"BODY[HEADER]"])
+        content = data.get(mail.uid, {}).get(b"BODY[HEADER]")
+        if content is None:  # gone, or NIL from a server that saw it expunged
+            raise Vanished(mail.key)
+        return bytes(content)
 
     def delete(self, mails: Iterable[ServerMail]) -> None:
         uids = [m.uid for m in mails]

@@ -18,7 +18,7 @@ from imapclient.exceptions import IMAPClientError
 from core.api import SecretError, db, plugin_enabled, utcnow
 
 from . import parsing
-from .connections import DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, open_source
+from .connections import DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
 from .intake import DELETABLE, take_in
 from .models import Mailbox, SeenMail
 
@@ -140,6 +140,8 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
                                                      "the mail stays on the server")
         else:
             raw = source.fetch(item)
+    except Vanished:
+        return "vanished before it was read"
     except _SERVER_ERRORS as exc:
         raise MailboxError(_server_words(exc)) from None
     if rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:

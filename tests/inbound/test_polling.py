@@ -141,3 +141,30 @@ def test_crash_after_the_ticket_insert_neither_duplicates_nor_loses(acme, doveco
     assert [t.title for t in tickets(acme.id)] == ["Absturz"]
     assert "1 handled" not in poll_mailbox(mailbox.id)
     assert len(tickets(acme.id)) == 1
+
+
+def test_mail_removed_between_listing_and_reading_is_skipped(acme, dovecot, mail_user, monkeypatch):
+    from imapclient import IMAPClient
+
+    from plugins.inbound_mail.connections import ImapSource
+
+    from .support import USERS
+
+    dovecot.deliver(mail_user, mail("Weg"))
+    dovecot.deliver(mail_user, mail("Da"))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+    listed = ImapSource.pending
+
+    def pending_then_someone_deletes(self, watermark, known=None):
+        found = listed(self, watermark, known)
+        with IMAPClient(dovecot.host, port=dovecot.imap_port, ssl=False) as other:
+            other.login(mail_user, USERS[mail_user])
+            other.select_folder("INBOX")
+            other.delete_messages([found[0].uid])
+            other.expunge()
+        return found
+
+    monkeypatch.setattr(ImapSource, "pending", pending_then_someone_deletes)
+    result = poll_mailbox(mailbox.id)
+    assert "1 handled" in result and "1 vanished before it was read" in result
+    assert [t.title for t in tickets(acme.id)] == ["Da"]
