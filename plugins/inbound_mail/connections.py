@@ -78,12 +78,12 @@ class ImapSource:
             else:
                 self.client.login(mailbox.username, mailbox.password)
             info = self.client.select_folder(mailbox.folder or "INBOX", readonly=mailbox.leave_on_server)
-        except MailboxError:
-            self.close()
-            raise
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(_describe(exc, mailbox)) from None
+        except BaseException:  # MailboxError, SecretError, ...: never leave the socket open
+            self.close()
+            raise
         self.uidvalidity = int(info[b"UIDVALIDITY"])
 
     def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
@@ -175,6 +175,9 @@ class Pop3Source:
         except (OSError, poplib.error_proto) as exc:
             self.close(commit=False)
             raise MailboxError(_describe(exc, mailbox)) from None
+        except BaseException:  # SecretError, ...: never leave the socket open
+            self.close(commit=False)
+            raise
 
     def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
         # Message numbers change between sessions; the UIDL does not.

@@ -156,3 +156,18 @@ def test_a_mailbox_in_backoff_is_polled_again_when_due(acme, dovecot, mail_user)
     box.next_poll_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert "1 handled" in poller.poll_tenant(acme.id)
+
+
+def test_a_secret_that_cannot_be_decrypted_fails_that_mailbox_only(acme, dovecot, mail_user, other_user):
+    from cryptography.fernet import Fernet
+
+    broken = make_mailbox(acme.id, dovecot, mail_user, "pop3", name="broken")
+    # Encrypted under a key this installation no longer has.
+    broken.password_encrypted = Fernet(Fernet.generate_key()).encrypt(b"old").decode()
+    db.session.commit()
+    dovecot.deliver(other_user, mail("Trotzdem"))
+    make_mailbox(acme.id, dovecot, other_user, "imap", name="fine")
+
+    result = poller.poll_tenant(acme.id)
+
+    assert "fine: 1 handled" in result and "broken: failed: a stored secret cannot be decrypted" in result
