@@ -80,11 +80,15 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     reason = automatic.automatic_reason(msg)
     if reason:
         return _record(claim, "automatic", reason)
+    if not from_address:
+        # Nobody to answer or attribute it to; a person can look at it.
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "no_sender", "the mail has no single, readable From address"), limits, complete)
     if not senders.allowed(mailbox.sender_pattern, from_address):
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "sender_refused", f"{from_address or 'no single From address'} does not match the allowed senders"),
+            "sender_refused", f"{from_address} does not match the allowed senders"),
             limits, complete)
-    if from_address and _recent_from(mailbox, from_address, claim.id) >= LOOP_LIMIT:
+    if _recent_from(mailbox, from_address, claim.id) >= LOOP_LIMIT:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "loop", f"more than {LOOP_LIMIT} mails from {from_address} within an hour"), limits, complete)
     try:

@@ -127,7 +127,7 @@ def test_catastrophic_sender_pattern_is_bounded_and_no_match(acme, dovecot, mail
     mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap", sender_pattern="(a+)+$")
 
     assert "2 quarantined" in poll_mailbox(mailbox.id)
-    assert set(kept(mailbox.id)) == {"sender_refused"} and recorder.mails == []
+    assert set(kept(mailbox.id)) == {"sender_refused", "no_sender"} and recorder.mails == []
 
 
 def test_sender_pattern_allows_and_refuses(acme, dovecot, mail_user):
@@ -139,6 +139,14 @@ def test_sender_pattern_allows_and_refuses(acme, dovecot, mail_user):
 
     assert titles(acme.id) == ["Erlaubt"]
     assert kept(mailbox.id)["sender_refused"].from_address == "spam@elsewhere.example"
+
+
+def test_mail_without_a_single_sender_is_kept_aside(acme, dovecot, mail_user, recorder):
+    dovecot.deliver(mail_user, b"From: a@x.example, b@y.example\r\nSubject: Zwei\r\n\r\nbody\r\n")
+    dovecot.deliver(mail_user, b"Subject: Niemand\r\n\r\nbody\r\n")
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+    assert "2 quarantined" in poll_mailbox(mailbox.id)
+    assert set(kept(mailbox.id)) == {"no_sender"} and recorder.mails == []
 
 
 @pytest.mark.parametrize("pattern", ["(", "a{2,1}", "x" * 501])
