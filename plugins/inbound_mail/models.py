@@ -97,7 +97,10 @@ class SeenMail(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
-    mailbox_id: Mapped[int] = mapped_column(ForeignKey("inbound_mailbox.id", ondelete="CASCADE"), index=True)
+    # Kept (as NULL) when the mailbox is removed: its fingerprints still stop
+    # the same mails from making tickets again if the mailbox is added anew.
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mailbox.id", ondelete="SET NULL"),
+                                                   index=True)
     # IMAP UIDVALIDITY; 0 for POP3.
     uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
     # IMAP UID as text, or the POP3 UIDL.

@@ -168,3 +168,16 @@ def test_mail_removed_between_listing_and_reading_is_skipped(acme, dovecot, mail
     result = poll_mailbox(mailbox.id)
     assert "1 handled" in result and "1 vanished before it was read" in result
     assert [t.title for t in tickets(acme.id)] == ["Da"]
+
+
+def test_a_mailbox_removed_and_added_again_makes_no_second_tickets(acme, dovecot, mail_user):
+    dovecot.deliver(mail_user, mail("Einmal"))
+    dovecot.deliver(mail_user, b"From: x@mieter.example\r\nSubject: Ohne Message-ID\r\n\r\nbody\r\n")
+    first = make_mailbox(acme.id, dovecot, mail_user, "pop3")
+    assert "2 handled" in poll_mailbox(first.id)
+    db.session.delete(first)
+    db.session.commit()
+
+    again = make_mailbox(acme.id, dovecot, mail_user, "imap")
+    assert poll_mailbox(again.id) == "2 duplicate"
+    assert [t.title for t in tickets(acme.id)] == ["Einmal", "Ohne Message-ID"]
