@@ -13,6 +13,7 @@ from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from core.api import call_inbound, db, utcnow
@@ -88,9 +89,10 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "sender_refused", f"{from_address} does not match the allowed senders"),
             limits, complete)
-    if _recent_from(mailbox, from_address, claim.id) >= LOOP_LIMIT:
+    loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
+    if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "loop", f"more than {LOOP_LIMIT} mails from {from_address} within an hour"), limits, complete)
+            "loop", f"more than {loop_limit} mails from {from_address} within an hour"), limits, complete)
     try:
         authenticated = authentication.is_authenticated(msg, from_address, mailbox.trusted_authserv_id)
         mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated)

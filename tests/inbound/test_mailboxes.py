@@ -171,3 +171,18 @@ def test_a_secret_that_cannot_be_decrypted_fails_that_mailbox_only(acme, dovecot
     result = poller.poll_tenant(acme.id)
 
     assert "fine: 1 handled" in result and "broken: failed: a stored secret cannot be decrypted" in result
+
+
+def test_tls_always_verifies_and_trusts_an_admins_ca(tmp_path):
+    import ssl
+
+    from plugins.inbound_mail.connections import tls_context
+    from tests.support.certs import make_certs
+
+    plain = tls_context(None)
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    certs = make_certs(tmp_path / "certs")
+    trusting = tls_context(certs.ca_cert.read_text())
+    assert trusting.verify_mode == ssl.CERT_REQUIRED and trusting.check_hostname
+    assert any(c["subject"] == ((("organizationName", "Postwerk tests"),), (("commonName", "Postwerk Test CA"),))
+               for c in trusting.get_ca_certs())
