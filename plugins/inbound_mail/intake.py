@@ -60,7 +60,8 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     from_address = parsing.sender(header_msg)[0] if header_msg is not None else ""
     claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
                      server_key=item.key, uid=item.uid, message_id=msg_id, from_address=from_address,
-                     fingerprint=parsing.fingerprint(msg_id, raw if complete else parsing.header_block(raw)),
+                     fingerprint=parsing.fingerprint(msg_id, from_address,
+                                                     raw if complete else parsing.header_block(raw)),
                      outcome="pending")
     db.session.add(claim)
     try:
@@ -69,15 +70,15 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         db.session.rollback()
         return Outcome("taken", "another poller took this mail")
 
+    # The same mail under another key: a new UIDVALIDITY, a second mailbox.
+    earlier = db.session.execute(db.select(SeenMail.id).where(
+        SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
+        SeenMail.id != claim.id, SeenMail.outcome != "pending").limit(1)).scalar()
+    if earlier is not None:
+        return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
     if rejected is not None:
         return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
     assert msg is not None
-    earlier = db.session.execute(db.select(SeenMail.id).where(
-        SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
-        SeenMail.id != claim.id, SeenMail.outcome.in_(("handled", "automatic", "duplicate")),
-    ).limit(1)).scalar()
-    if earlier is not None:
-        return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
     reason = automatic.automatic_reason(msg)
     if reason:
         return _record(claim, "automatic", reason)

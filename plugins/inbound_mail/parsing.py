@@ -100,10 +100,13 @@ def _check_structure(msg: EmailMessage, limits: Limits) -> None:
             stack.extend((child, depth + 1) for child in part.get_payload())
 
 
-def fingerprint(msg_id: str, raw: bytes) -> str:
-    """Identity of a mail independent of where the server keeps it."""
+def fingerprint(msg_id: str, from_address: str, raw: bytes) -> str:
+    """Identity of a mail independent of where the server keeps it: its
+    Message-ID with its sender (so a stranger reusing an ID does not make a
+    person's mail a "duplicate"), else a hash of its bytes."""
     if msg_id:
-        return "mid:" + hashlib.sha256(msg_id.encode("utf-8", "surrogateescape")).hexdigest()
+        key = f"{msg_id}\0{from_address}".encode("utf-8", "surrogateescape")
+        return "mid:" + hashlib.sha256(key).hexdigest()
     return "sha:" + hashlib.sha256(raw).hexdigest()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from core.extensions import db
 from plugins.inbound_mail import intake
-from plugins.inbound_mail.models import Mailbox, SeenMail
+from plugins.inbound_mail.models import QuarantinedMail, SeenMail
 from plugins.inbound_mail.poller import poll_mailbox, poll_tenant
 from plugins.ticket.models import Ticket
 
@@ -82,6 +82,8 @@ def _change_uidvalidity(dovecot, user: str) -> None:
 def test_uidvalidity_change_makes_no_duplicate(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Eins"))
     dovecot.deliver(mail_user, mail("Zwei"))
+    dovecot.deliver(mail_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\n"
+                               b"Content-Type: multipart/mixed\r\n\r\nfoo\r\n")
     mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
     assert "2 handled" in poll_mailbox(mailbox.id)
 
@@ -89,7 +91,8 @@ def test_uidvalidity_change_makes_no_duplicate(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Drei"))
 
     result = poll_mailbox(mailbox.id)
-    assert "2 duplicate" in result and "1 handled" in result
+    assert "3 duplicate" in result and "1 handled" in result
+    assert db.session.execute(db.select(db.func.count()).select_from(QuarantinedMail)).scalar() == 1
     assert [t.title for t in tickets(acme.id)] == ["Eins", "Zwei", "Drei"]
     assert len(set(db.session.execute(db.select(SeenMail.uidvalidity)).scalars())) == 2
 

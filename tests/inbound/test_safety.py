@@ -205,6 +205,16 @@ def test_header_values_cannot_carry_line_breaks():
     assert "\r" not in inbound.subject and "\n" not in inbound.subject
 
 
+def test_a_reused_message_id_from_a_stranger_is_no_duplicate(acme, dovecot, mail_user):
+    headers = {"Message-ID": "<same@mieter.example>"}
+    dovecot.deliver(mail_user, mail("Echt", sender="erika@mieter.example", msgid=False, headers=headers))
+    dovecot.deliver(mail_user, mail("Fremd", sender="eve@elsewhere.example", msgid=False, headers=headers))
+    dovecot.deliver(mail_user, mail("Echt", sender="erika@mieter.example", msgid=False, headers=headers))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+    assert poll_mailbox(mailbox.id) == "1 duplicate, 2 handled"
+    assert titles(acme.id) == ["Echt", "Fremd"]
+
+
 def test_seen_mail_records_every_outcome(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("A"))
     dovecot.deliver(mail_user, mail("B", headers={"Precedence": "list"}))
