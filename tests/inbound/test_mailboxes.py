@@ -25,13 +25,11 @@ def ticket_count(tenant_id: int) -> int:
 
 def test_a_failing_mailbox_backs_off_alone_and_nothing_is_deleted(acme, dovecot, mail_user, other_user):
     down = make_mailbox(acme.id, dovecot, "nobody-home", "imap", name="down", port=free_port())
-    wrong_user = mail_user
-    dovecot.deliver(wrong_user, mail("Bleibt liegen"))
-    refused = make_mailbox(acme.id, dovecot, wrong_user, "pop3", name="refused", password="wrong",
+    dovecot.deliver(mail_user, mail("Bleibt liegen"))
+    refused = make_mailbox(acme.id, dovecot, mail_user, "pop3", name="refused", password="wrong",
                            leave_on_server=False)
-    ok_user = other_user
-    dovecot.deliver(ok_user, mail("Geht durch"))
-    working = make_mailbox(acme.id, dovecot, ok_user, "imap", name="working")
+    dovecot.deliver(other_user, mail("Geht durch"))
+    make_mailbox(acme.id, dovecot, other_user, "imap", name="working")
 
     result = poller.poll_tenant(acme.id)
 
@@ -41,9 +39,9 @@ def test_a_failing_mailbox_backs_off_alone_and_nothing_is_deleted(acme, dovecot,
     for box, words in ((down, "refused the connection"), (refused, "auth")):
         db.session.refresh(box)
         assert box.failures == 1 and box.next_poll_at > utcnow() and words in box.last_error.lower()
-    assert len(files_on_server(dovecot, wrong_user)) == 1  # leave_on_server is off, yet nothing went
+    assert len(files_on_server(dovecot, mail_user)) == 1  # leave_on_server is off, yet nothing went
 
-    dovecot.deliver(ok_user, mail("Noch eine"))
+    dovecot.deliver(other_user, mail("Noch eine"))
     result = poller.poll_tenant(acme.id)
     assert result == "working: 1 handled"  # the failing ones wait out their backoff
     assert ticket_count(acme.id) == 2
