@@ -63,3 +63,21 @@ def acme(ctx):
     from tests.helpers import make_tenant
 
     return make_tenant("acme", plugins=("ticket", "inbound_mail", "inbound_test"))
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(servers_dir):
+    """Dovecot accepting XOAUTH2 tokens ``valid-USER`` (see tests/inbound/oauth.py)."""
+    from .oauth import Introspection, OAuthDovecot
+
+    introspection = Introspection().start()
+    server = OAuthDovecot(servers_dir / "dovecot-oauth", {"exchange": "unused-password"}, introspection.url)
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        introspection.stop()
+        _unavailable(str(exc))
+    server.introspection = introspection
+    yield server
+    server.stop()
+    introspection.stop()

@@ -2,7 +2,6 @@
 deleting processed mail; Exchange's XOAUTH2; the AUTOMATE task."""
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from importlib import import_module
 
@@ -106,21 +105,27 @@ def test_mail_whose_handling_keeps_failing_is_kept_aside_after_three_tries(acme,
     assert aside.reason == "handler_failed" and "cannot digest" in aside.detail
 
 
-def test_exchange_logs_in_with_xoauth2(acme, dovecot, mail_user):
-    # Dovecot here offers no XOAUTH2, so the server refuses: the path up to the
-    # AUTHENTICATE command is exercised, the token check is Microsoft's.
+def test_exchange_logs_in_with_the_stored_token_over_xoauth2(acme, oauth_dovecot):
     assert xoauth2_string("a@b.example", "tok") == "user=a@b.example\x01auth=Bearer tok\x01\x01"
-    box = make_mailbox(acme.id, dovecot, mail_user, "exchange")
+    oauth_dovecot.deliver("exchange", mail("Über Exchange"))
+    box = make_mailbox(acme.id, oauth_dovecot, "exchange", "exchange", password="")
     assert "no OAuth access token" in poller.poll_mailbox(box.id)
 
     box = db.session.get(Mailbox, box.id)
-    box.oauth_access_token = "ya29.test-token"
-    box.failures, box.next_poll_at = 0, None
+    box.oauth_access_token = "valid-exchange"
+    db.session.commit()
+    assert poller.poll_mailbox(box.id) == "1 handled"
+    assert oauth_dovecot.introspection.seen[-1] == "valid-exchange"  # checked by the token endpoint
+    assert ticket_count(acme.id) == 1
+
+    # An expired or revoked token: the login fails, the mailbox backs off, the token stays secret.
+    box = db.session.get(Mailbox, box.id)
+    box.oauth_access_token = "expired-token"
     db.session.commit()
     result = poller.poll_mailbox(box.id)
-    assert result.startswith("failed:") and "ya29" not in result
-    assert "ya29" not in (db.session.get(Mailbox, box.id).oauth_access_token_encrypted or "")
-    assert base64.b64encode(xoauth2_string("u", "t").encode()) == b"dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ=="
+    assert result.startswith("failed:") and "AUTHENTICATIONFAILED" in result and "expired-token" not in result
+    box = db.session.get(Mailbox, box.id)
+    assert box.failures == 1 and "expired-token" not in box.oauth_access_token_encrypted
 
 
 def test_the_poller_is_an_automate_task(acme, dovecot, mail_user):
