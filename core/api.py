@@ -15,24 +15,6 @@ from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
 
 
-def plugin_enabled(tenant_id: int, plugin: str) -> bool:
-    """Whether ``plugin`` is enabled for the tenant (read at use time)."""
-    from .plugins import registry
-
-    return plugin in registry().enabled_plugins(tenant_id)
-
-
-def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
-    """Offer an inbound mail to the tenant's enabled plugins
-    (``postwerk_inbound_mail``, first result wins). Runs in the caller's
-    transaction; the caller commits."""
-    from .plugins import registry
-    from .tenancy import get_tenant, tenant_ref
-
-    ref = tenant_ref(get_tenant(tenant_id))
-    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
-
-
 class Plugin:
     """Base class for plugins (optional: any object with hookimpls works).
 
@@ -47,6 +29,25 @@ class Plugin:
     migrations: str | None = None
     #: Essential plugins cannot be disabled.
     essential: bool = False
+
+
+def plugin_enabled(tenant_id: int, plugin: str) -> bool:
+    """Whether ``plugin`` is enabled for the tenant right now (public pages
+    that are not behind ``plugin_enabled_required`` check this themselves)."""
+    from .plugins import registry
+
+    return plugin in registry().enabled_plugins(tenant_id)
+
+
+def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
+    """Offer an inbound mail to the tenant's enabled plugins
+    (``postwerk_inbound_mail``, first result wins). Runs in the caller's
+    transaction; the caller commits."""
+    from .plugins import registry
+    from .tenancy import get_tenant, tenant_ref
+
+    ref = tenant_ref(get_tenant(tenant_id))
+    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
 
 
 __all__ = [
