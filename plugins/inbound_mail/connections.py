@@ -216,7 +216,13 @@ class Pop3Source:
                 pass
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> Source:
+    if mailbox.security == "none" and mailbox.host.strip().lower() not in LOOPBACK:
+        # The password would cross the network in clear.
+        raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
     if mailbox.protocol == "pop3":
         return Pop3Source(mailbox, timeout=timeout)
     return ImapSource(mailbox, timeout=timeout)

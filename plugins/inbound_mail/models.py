@@ -25,7 +25,7 @@ class Mailbox(db.Model):
     protocol: Mapped[str] = mapped_column(String(10), default="imap")
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(Integer, default=993)
-    # ssl | starttls | none; certificates are always verified.
+    # ssl | starttls | none (loopback only); certificates are always verified.
     security: Mapped[str] = mapped_column(String(10), default="ssl")
     # PEM of a CA the admin trusts for an internal server (public data).
     trusted_ca_pem: Mapped[str | None] = mapped_column(Text)

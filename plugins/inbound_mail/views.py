@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from core.api import SecretError, admin_required, current_tenant_id, db, plugin_enabled_required
 
 from . import senders
-from .connections import MailboxError, tls_context
+from .connections import LOOPBACK, MailboxError, tls_context
 from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail
 from .poller import check_connection, poll_mailbox
 
@@ -51,6 +51,11 @@ class MailboxForm(FlaskForm):
             field.data = senders.validate(field.data or "")
         except senders.PatternError as exc:
             raise ValidationError(str(exc)) from None
+
+    def validate_security(self, field):
+        if field.data == "none" and (self.host.data or "").strip().lower() not in LOOPBACK:
+            raise ValidationError("without TLS the password would cross the network in clear; "
+                                  "choose TLS or STARTTLS (none is only for a server on this machine)")
 
     def validate_trusted_ca_pem(self, field):
         if field.data and field.data.strip():

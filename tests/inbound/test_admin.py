@@ -50,6 +50,20 @@ def test_an_invalid_sender_pattern_is_refused_at_save(acme, client):
     assert db.session.execute(db.select(Mailbox)).first() is None
 
 
+def test_no_tls_is_refused_for_a_remote_server(acme, client, dovecot, mail_user):
+    from plugins.inbound_mail.poller import poll_mailbox
+
+    login(client)
+    page = client.get("/settings/admin/inbound/new").get_data(as_text=True)
+    response = client.post("/settings/admin/inbound/new",
+                           data=form(page, host="mail.acme.example", port="143", security="none"))
+    assert "would cross the network in clear" in response.get_data(as_text=True)
+    assert db.session.execute(db.select(Mailbox)).first() is None
+    # Stored before this check existed, or written directly: refused at connect.
+    box = make_mailbox(acme.id, dovecot, mail_user, "imap", host="mail.acme.example")
+    assert "only allowed on this machine" in poll_mailbox(box.id)
+
+
 def test_test_connection_poll_now_and_the_kept_aside_list(acme, client, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Hallo"))
     dovecot.deliver(mail_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\n"
