@@ -16,7 +16,11 @@ import authres
 
 def _results(msg: EmailMessage, authserv_id: str) -> list:
     found = []
-    for value in msg.get_all("authentication-results", []):
+    try:
+        values = msg.get_all("authentication-results", [])
+    except Exception:  # unreadable headers prove nothing
+        return []
+    for value in values:
         try:
             header = authres.AuthenticationResultsHeader.parse_value(str(value))
         except Exception:  # unparsable: it proves nothing

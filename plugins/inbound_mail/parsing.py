@@ -165,6 +165,15 @@ def _attachment(part) -> InboundAttachment:
 
 def to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
     """The plain, sanitised data a plugin sees; raises :class:`Rejected`."""
+    try:
+        return _to_inbound(msg, mailbox=mailbox, authenticated=authenticated)
+    except Rejected:
+        raise
+    except Exception as exc:  # the email package's lenient parsing has corners that raise
+        raise Rejected("malformed", f"a header or part cannot be read ({type(exc).__name__})") from None
+
+
+def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
     from_address, from_name = sender(msg)
     body = msg.get_body(("plain", "html"))
     text = html = ""
