@@ -5,6 +5,7 @@ plugins included -- so a third-party plugin has exactly the same tools.
 """
 from __future__ import annotations
 
+from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
 from .extensions import db
@@ -46,11 +47,23 @@ def plugin_enabled(tenant_id: int, plugin: str) -> bool:
     return plugin in registry().enabled_plugins(tenant_id)
 
 
+def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
+    """Offer an inbound mail to the tenant's enabled plugins
+    (``postwerk_inbound_mail``: the first answer wins, in pluggy's calling
+    order, and later plugins are not asked). Runs in the caller's
+    transaction; the caller commits."""
+    from .plugins import registry
+    from .tenancy import get_tenant, tenant_ref
+
+    ref = tenant_ref(get_tenant(tenant_id))
+    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
+
+
 __all__ = [
     "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
-    "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "TaskSpec", "TemplateSpec",
-    "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
-    "admin_required", "branded_html", "branded_text", "check_address", "client_address", "current_tenant_id", "db",
-    "distribution_list", "emit", "hookimpl", "plugin_enabled", "plugin_enabled_required", "rate_limit",
-    "tenant_by_slug", "tenant_ref_by_id", "user_of", "users_of", "utcnow",
+    "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
+    "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
+    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
+    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
+    "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "user_of", "users_of", "utcnow",
 ]

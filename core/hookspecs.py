@@ -138,7 +138,9 @@ def postwerk_tasks() -> list[TaskSpec]:
 def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult | None:
     """Handle one inbound mail, or return ``None`` when it is not yours.
 
-    The first plugin (in registration order) that returns a result wins.
+    The first result wins and the plugins after it are not asked, in
+    pluggy's calling order: the plugin registered last is asked first (mark
+    your hookimpl ``tryfirst=True`` or ``trylast=True`` to change that).
     Called inside a database transaction that the caller commits together
     with the record that this mail was processed, so a crash never creates a
     ticket twice. Auto-replies, bulk and list mail never reach this hook.
@@ -157,6 +159,6 @@ def postwerk_mailbox_credentials(tenant: TenantRef) -> tuple[str, str] | None:
     outgoing mail: the SMTP server is then logged into with exactly these
     credentials. The plugin that manages incoming mailboxes implements it
     (the core never imports a plugin); the first answer that is not ``None``
-    wins. Return the plain password (decrypt it yourself); it is used for
+    wins (pluggy's calling order, as for ``postwerk_inbound_mail``). Return the plain password (decrypt it yourself); it is used for
     one connection and never stored or logged by the core.
     """

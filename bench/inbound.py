@@ -1,0 +1,106 @@
+"""Inbound mail: parse time of hostile mail under the caps, and polling speed
+against a real Dovecot (IMAP and POP3), in one run.
+
+    python -m bench.inbound [--n 300]
+
+The handler is a no-op plugin, so the figures are the poller's own cost:
+fetching, parsing, the claim and its commit (SQLite).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from core.api import InboundResult, hookimpl
+
+
+class NoopPlugin:
+    @hookimpl
+    def postwerk_inbound_mail(self, tenant, mail):
+        return InboundResult("noop", mail.message_id)
+
+
+def parse_figures(rounds: int = 3) -> dict[str, float]:
+    from plugins.inbound_mail import parsing
+    from tests.inbound.test_safety import HOSTILE
+
+    figures = {}
+    for code, build in HOSTILE.items():
+        raw = build()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            try:
+                parsing.parse(raw, parsing.Limits())
+            except parsing.Rejected:
+                pass
+            times.append(time.perf_counter() - start)
+        figures[f"parse_{code}_ms"] = round(statistics.median(times) * 1000, 2)
+    return figures
+
+
+def poll_figures(n: int) -> dict[str, float]:
+    from flask_migrate import upgrade
+
+    from core.app import create_app
+    from core.extensions import db
+    from plugins.inbound_mail.poller import poll_mailbox
+    from tests.helpers import make_tenant
+    from tests.inbound.support import USERS, mail, make_mailbox
+    from tests.support.dovecot import DovecotServer
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        users = {"imap": "bench-imap", "pop3": "bench-pop3"}
+        dovecot = DovecotServer(Path(tmp) / "dovecot", {u: USERS["user0"] for u in users.values()}).start()
+        try:
+            # Distinct mails per mailbox: the same mail twice would be a duplicate.
+            for protocol, user in users.items():
+                for n_mail in range(n):
+                    dovecot.deliver(user, mail(f"Bench {n_mail}", sender=f"mieter{n_mail}@mieter.example",
+                                               body="Die Heizung ist kalt.\n" * 40))
+            app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
+                              "SECRET_KEY": "bench", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                              "REDIS_URL": "redis://127.0.0.1:1/0"}, extra_plugins={"noop": NoopPlugin()})
+            with app.app_context():
+                upgrade(revision="heads")
+                tenant = make_tenant("bench", plugins=("inbound_mail", "noop"))
+                for protocol in ("imap", "pop3"):
+                    box = make_mailbox(tenant.id, dovecot, users[protocol], protocol, password=USERS["user0"])
+                    start = time.perf_counter()
+                    result = poll_mailbox(box.id)
+                    elapsed = time.perf_counter() - start
+                    assert result == f"{n} handled", result
+                    figures[f"{protocol}_mails_per_s"] = round(n / elapsed, 1)
+                    start = time.perf_counter()
+                    poll_mailbox(box.id)
+                    figures[f"{protocol}_idle_poll_ms"] = round((time.perf_counter() - start) * 1000, 1)
+                db.engine.dispose()
+        finally:
+            dovecot.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=300, help="mails in the mailbox")
+    args = parser.parse_args()
+    figures = parse_figures()
+    for key, value in figures.items():
+        print(f"{key:32} {value:>10}")
+    polled = poll_figures(args.n)
+    for key, value in polled.items():
+        print(f"{key:32} {value:>10}")
+    figures.update(polled)
+    figures["n"] = args.n
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

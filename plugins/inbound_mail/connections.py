@@ -1,0 +1,246 @@
+"""Talking to mail servers: IMAP (imapclient), POP3 (poplib), Exchange (IMAP + XOAUTH2).
+
+A source lists the mails not seen yet with their sizes, fetches one mail or
+only its header, and deletes mails. Certificates are always verified
+(``ssl.create_default_context``, plus a CA the admin trusted); the standard
+library does not verify unless given such a context.
+"""
+from __future__ import annotations
+
+import poplib
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class MailboxError(RuntimeError):
+    """The server cannot be reached or refuses us; the words are the admin's to read."""
+
+
+class Vanished(LookupError):
+    """The mail was removed from the server (by a person or another poller) after it was listed."""
+
+
+@dataclass(frozen=True)
+class ServerMail:
+    """One mail on the server: its stable key and its size in bytes."""
+
+    key: str
+    size: int
+    uid: int | None = None  # IMAP
+    number: int | None = None  # POP3, valid in this session only
+
+
+class Source(Protocol):
+    uidvalidity: int
+
+    def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]: ...
+    def fetch(self, mail: ServerMail) -> bytes: ...
+    def fetch_header(self, mail: ServerMail) -> bytes: ...
+    def delete(self, mails: Iterable[ServerMail]) -> None: ...
+    def close(self) -> None: ...
+
+
+def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if trusted_ca_pem:
+        context.load_verify_locations(cadata=trusted_ca_pem)
+    return context
+
+
+def xoauth2_string(username: str, access_token: str) -> str:
+    """The SASL XOAUTH2 initial response (Google/Microsoft), before base64."""
+    return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
+
+
+class ImapSource:
+    def __init__(self, mailbox, *, timeout: float) -> None:
+        context = tls_context(mailbox.trusted_ca_pem)
+        try:
+            self.client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
+                                     ssl_context=context, timeout=timeout)
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxError(_describe(exc, mailbox)) from None
+        try:
+            if mailbox.security == "starttls":
+                self.client.starttls(context)
+            if mailbox.protocol == "exchange":
+                token = mailbox.oauth_access_token
+                if not token:
+                    raise MailboxError("no OAuth access token stored for this Exchange mailbox")
+                self.client.oauth2_login(mailbox.username, token)
+            else:
+                self.client.login(mailbox.username, mailbox.password)
+            info = self.client.select_folder(mailbox.folder or "INBOX", readonly=mailbox.leave_on_server)
+        except (OSError, IMAPClientError) as exc:
+            self.close()
+            raise MailboxError(_describe(exc, mailbox)) from None
+        except BaseException:  # MailboxError, SecretError, ...: never leave the socket open
+            self.close()
+            raise
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+
+    def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
+        # "n:*" always matches the highest UID, even below n: filter here.
+        uids = sorted(u for u in self.client.search(["UID", f"{watermark + 1}:*"]) if u > watermark)
+        found: list[ServerMail] = []
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
+            found += [ServerMail(key=str(uid), uid=uid, size=int(sizes[uid][b"RFC822.SIZE"]))
+                      for uid in chunk if uid in sizes]
+        return found
+
+    def fetch(self, mail: ServerMail) -> bytes:
+        # PEEK: polling must not mark mail read for the people using the mailbox.
+        data = self.client.fetch([mail.uid], ["BODY.PEEK[]"])
+        content = data.get(mail.uid, {}).get(b"BODY[]")
+        if content is None:  # gone, or NIL from a server that saw it expunged
+            raise Vanished(mail.key)
+        return bytes(content)
+
+    def fetch_header(self, mail: ServerMail) -> bytes:
+        data = self.client.fetch([mail.uid], ["BODY.PEEK[HEADER]"])
+        content = data.get(mail.uid, {}).get(b"BODY[HEADER]")
+        if content is None:  # gone, or NIL from a server that saw it expunged
+            raise Vanished(mail.key)
+        return bytes(content)
+
+    def delete(self, mails: Iterable[ServerMail]) -> None:
+        uids = [m.uid for m in mails]
+        if not uids:
+            return
+        self.client.delete_messages(uids)
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # already gone: nothing left to close
+            try:
+                self.client.shutdown()
+            except Exception:
+                pass
+
+
+class _POP3(poplib.POP3):
+    # poplib refuses lines over 2048 bytes and then loses its place in the
+    # stream; real mail has longer lines. The size cap bounds the whole mail.
+    line_limit = 1024 * 1024
+
+    def _getline(self):
+        line = self.file.readline(self.line_limit + 1)
+        if len(line) > self.line_limit:
+            raise poplib.error_proto("line too long")
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        octets = len(line)
+        if line[-2:] == poplib.CRLF:
+            return line[:-2], octets
+        if line[:1] == poplib.CR:
+            return line[1:-1], octets
+        return line[:-1], octets
+
+
+class _POP3_SSL(_POP3, poplib.POP3_SSL):
+    pass
+
+
+class Pop3Source:
+    uidvalidity = 0
+
+    def __init__(self, mailbox, *, timeout: float) -> None:
+        context = tls_context(mailbox.trusted_ca_pem)
+        try:
+            if mailbox.security == "ssl":
+                self.pop = _POP3_SSL(mailbox.host, mailbox.port, timeout=timeout, context=context)
+            else:
+                self.pop = _POP3(mailbox.host, mailbox.port, timeout=timeout)
+        except (OSError, poplib.error_proto) as exc:
+            raise MailboxError(_describe(exc, mailbox)) from None
+        try:
+            if mailbox.security == "starttls":
+                self.pop.stls(context)
+            self.pop.user(mailbox.username)
+            self.pop.pass_(mailbox.password)
+        except (OSError, poplib.error_proto) as exc:
+            self.close(commit=False)
+            raise MailboxError(_describe(exc, mailbox)) from None
+        except BaseException:  # SecretError, ...: never leave the socket open
+            self.close(commit=False)
+            raise
+
+    def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
+        # Message numbers change between sessions; the UIDL does not.
+        sizes = {}
+        for line in self.pop.list()[1]:
+            number, size = line.split()[:2]
+            sizes[int(number)] = int(size)
+        found = []
+        for line in self.pop.uidl()[1]:
+            number, uidl = line.split()[:2]
+            key = uidl.decode("ascii", "replace")
+            found.append(ServerMail(key=key, number=int(number), size=sizes.get(int(number), 0)))
+        return found
+
+    def fetch(self, mail: ServerMail) -> bytes:
+        return b"\r\n".join(self.pop.retr(mail.number)[1]) + b"\r\n"
+
+    def fetch_header(self, mail: ServerMail) -> bytes:
+        return b"\r\n".join(self.pop.top(mail.number, 0)[1]) + b"\r\n"
+
+    def delete(self, mails: Iterable[ServerMail]) -> None:
+        for mail in mails:
+            self.pop.dele(mail.number)
+
+    def close(self, commit: bool = True) -> None:
+        # QUIT commits DELEs; a session that breaks before it deletes nothing.
+        try:
+            if commit:
+                self.pop.quit()
+            else:
+                self.pop.close()
+        except Exception:
+            try:
+                self.pop.close()
+            except Exception:
+                pass
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> Source:
+    if mailbox.security == "none" and mailbox.host.strip().lower() not in LOOPBACK:
+        # The password would cross the network in clear.
+        raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
+    if mailbox.protocol == "pop3":
+        return Pop3Source(mailbox, timeout=timeout)
+    return ImapSource(mailbox, timeout=timeout)
+
+
+def _describe(exc: BaseException, mailbox) -> str:
+    where = f"{mailbox.host}:{mailbox.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the certificate of {where} is not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"{where} did not answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where} refused the connection"
+    if isinstance(exc, OSError):
+        return f"cannot reach {where}: {exc.strerror or exc}"
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{where}: {text}"[:500]

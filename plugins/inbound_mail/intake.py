@@ -1,0 +1,146 @@
+"""Taking in one mail: claim it, sort it, hand it over, record it -- once.
+
+The claim (a SeenMail row with a unique key) is written before anything else
+and committed together with the handling plugin's work. A second poller
+fails on the unique key before it calls the hook; a crash before the commit
+rolls back claim and work together, and the next poll takes the mail again.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from core.api import call_inbound, db, utcnow
+
+from . import automatic, authentication, parsing, senders
+from .connections import ServerMail
+from .models import Mailbox, QuarantinedMail, SeenMail
+
+log = logging.getLogger(__name__)
+
+#: More mails than this from one address within LOOP_WINDOW are kept aside:
+#: the last line against a system that answers everything without saying so.
+LOOP_LIMIT = 20
+LOOP_WINDOW = timedelta(hours=1)
+
+#: Outcomes after which the mail may be deleted from the server (when the
+#: mailbox does not leave mail there); kept-aside mail always stays.
+DELETABLE = ("handled", "automatic", "duplicate")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # handled | automatic | duplicate | quarantined | taken
+    detail: str = ""
+
+
+def _commit() -> None:
+    # One name for the commit that makes a mail "processed" (tests put a crash here).
+    db.session.commit()
+
+
+def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
+            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None) -> Outcome:
+    """Process one mail; commits. ``complete=False`` means ``raw`` is only the
+    header of a mail that was too large to fetch (``rejected`` says so)."""
+    msg = None
+    if rejected is None:
+        try:
+            msg = parsing.parse(raw, limits)
+        except parsing.Rejected as exc:
+            rejected = exc
+    header_msg = msg if msg is not None else _header_only(raw, limits)
+    msg_id = parsing.message_id(header_msg) if header_msg is not None else ""
+    from_address = parsing.sender(header_msg)[0] if header_msg is not None else ""
+    claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
+                     server_key=item.key, uid=item.uid, message_id=msg_id, from_address=from_address,
+                     fingerprint=parsing.fingerprint(msg_id, from_address,
+                                                     raw if complete else parsing.header_block(raw)),
+                     outcome="pending")
+    db.session.add(claim)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return Outcome("taken", "another poller took this mail")
+
+    # The same mail under another key: a new UIDVALIDITY, a second mailbox.
+    earlier = db.session.execute(db.select(SeenMail.id).where(
+        SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
+        SeenMail.id != claim.id, SeenMail.outcome != "pending").limit(1)).scalar()
+    if earlier is not None:
+        return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
+    if rejected is not None:
+        return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
+    assert msg is not None
+    reason = automatic.automatic_reason(msg)
+    if reason:
+        return _record(claim, "automatic", reason)
+    if not from_address:
+        # Nobody to answer or attribute it to; a person can look at it.
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "no_sender", "the mail has no single, readable From address"), limits, complete)
+    if not senders.allowed(mailbox.sender_pattern, from_address):
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "sender_refused", f"{from_address} does not match the allowed senders"),
+            limits, complete)
+    loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
+    if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "loop", f"more than {loop_limit} mails from {from_address} within an hour"), limits, complete)
+    try:
+        authenticated = authentication.is_authenticated(msg, from_address, mailbox.trusted_authserv_id)
+        mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated)
+    except parsing.Rejected as exc:
+        return _quarantine(mailbox, claim, msg, raw, item, exc, limits, complete)
+    result = call_inbound(mailbox.tenant_id, mail)
+    if result is None:
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "unhandled", "no enabled plugin took this mail"), limits, complete)
+    return _record(claim, "handled", f"{result.kind} {result.reference}".strip())
+
+
+def _header_only(raw: bytes, limits: parsing.Limits):
+    block = parsing.header_block(raw)
+    if len(block) > limits.max_header_bytes:
+        return None
+    try:
+        return BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+    except Exception:  # only used for names on the quarantine list
+        return None
+
+
+def _recent_from(mailbox: Mailbox, address: str, own_id: int) -> int:
+    return db.session.execute(db.select(db.func.count()).select_from(SeenMail).where(
+        SeenMail.mailbox_id == mailbox.id, SeenMail.from_address == address, SeenMail.id != own_id,
+        SeenMail.processed_at >= utcnow() - LOOP_WINDOW)).scalar()
+
+
+def _record(claim: SeenMail, outcome: str, detail: str) -> Outcome:
+    claim.outcome, claim.detail, claim.processed_at = outcome, detail[:2000], utcnow()
+    _commit()
+    return Outcome(outcome, detail)
+
+
+def _quarantine(mailbox: Mailbox, claim: SeenMail, msg, raw: bytes, item: ServerMail,
+                rejected: parsing.Rejected, limits: parsing.Limits, complete: bool) -> Outcome:
+    subject = ""
+    if msg is not None:
+        try:
+            subject = parsing.clean_header(msg.get("subject", ""), 300)
+        except Exception:  # an undecodable subject is shown as none
+            subject = ""
+    kept = raw[: limits.keep_raw_bytes]
+    db.session.add(QuarantinedMail(
+        tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, seen_id=claim.id, reason=rejected.code,
+        detail=rejected.detail[:2000], subject=subject, from_address=claim.from_address,
+        message_id=claim.message_id, size=item.size or len(raw), raw=kept,
+        raw_complete=complete and len(kept) == len(raw)))
+    log.info("inbound mail kept aside (mailbox %s, key %s): %s", mailbox.id, item.key, rejected.code)
+    return _record(claim, "quarantined", f"{rejected.code}: {rejected.detail}")

@@ -1,0 +1,207 @@
+"""From raw bytes to an InboundMail, within caps.
+
+Every cap is checked before the work it bounds: the size before download,
+the header block and the number of parts by a linear scan of the bytes before
+the MIME parser runs, the nesting depth right after it. A mail over a cap is
+not parsed further: it raises :class:`Rejected`, and the caller keeps it aside.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from email import errors, policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+import nh3
+from inscriptis import get_text
+
+from core.api import InboundAttachment, InboundMail
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for one mail; an admin's server may allow more, we do not."""
+
+    max_bytes: int = 25 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_parts: int = 200
+    max_depth: int = 8
+    #: How much of a mail kept aside is stored in the database.
+    keep_raw_bytes: int = 2 * 1024 * 1024
+
+
+class Rejected(Exception):
+    """A mail that is kept aside instead of handled: ``code`` and the words."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# Defects after which the structure we would read is a guess.
+_FATAL_DEFECTS = (
+    errors.NoBoundaryInMultipartDefect,
+    errors.StartBoundaryNotFoundDefect,
+    errors.MultipartInvariantViolationDefect,
+    errors.InvalidMultipartContentTransferEncodingDefect,
+)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_PART_HEADER = re.compile(rb"(?im)^content-type:")
+_BOUNDARY_LINE = re.compile(rb"(?m)^--\S")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_block(raw: bytes) -> bytes:
+    match = _HEADER_END.search(raw)
+    return raw[: match.start()] if match else raw
+
+
+def check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_bytes:
+        raise Rejected("too_large", f"{size} bytes; the limit is {limits.max_bytes} bytes")
+
+
+def parse(raw: bytes, limits: Limits) -> EmailMessage:
+    """Parse within the caps, or raise :class:`Rejected`."""
+    check_size(len(raw), limits)
+    match = _HEADER_END.search(raw, 0, limits.max_header_bytes + 4)
+    if match is None and len(raw) > limits.max_header_bytes:
+        raise Rejected("header_too_large", f"the header is longer than {limits.max_header_bytes} bytes")
+    # A cheap upper bound on the parts before the parser builds them all.
+    declared = sum(1 for _ in _PART_HEADER.finditer(raw))
+    boundaries = sum(1 for _ in _BOUNDARY_LINE.finditer(raw))
+    if declared > limits.max_parts or boundaries > 2 * limits.max_parts + 2:
+        raise Rejected("too_many_parts", f"more than {limits.max_parts} MIME parts")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as exc:  # RecursionError included; the parser is lenient; anything it raises is malformed input
+        raise Rejected("malformed", f"the MIME structure cannot be read ({type(exc).__name__})") from None
+    _check_structure(msg, limits)
+    return msg
+
+
+def _check_structure(msg: EmailMessage, limits: Limits) -> None:
+    parts, stack = 0, [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        parts += 1
+        if parts > limits.max_parts:
+            raise Rejected("too_many_parts", f"more than {limits.max_parts} MIME parts")
+        if depth > limits.max_depth:
+            raise Rejected("too_deep", f"MIME parts nested deeper than {limits.max_depth} levels")
+        fatal = [d for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
+        if fatal:
+            raise Rejected("malformed", f"malformed MIME: {type(fatal[0]).__name__}")
+        if part.is_multipart():
+            stack.extend((child, depth + 1) for child in part.get_payload())
+
+
+def fingerprint(msg_id: str, from_address: str, raw: bytes) -> str:
+    """Identity of a mail independent of where the server keeps it: its
+    Message-ID with its sender (so a stranger reusing an ID does not make a
+    person's mail a "duplicate"), else a hash of its bytes."""
+    if msg_id:
+        key = f"{msg_id}\0{from_address}".encode("utf-8", "surrogateescape")
+        return "mid:" + hashlib.sha256(key).hexdigest()
+    return "sha:" + hashlib.sha256(raw).hexdigest()
+
+
+def clean_header(value: object, limit: int = 998) -> str:
+    """A header value as one safe line: no CR, LF, NUL or other controls."""
+    return _UNSAFE.sub(" ", str(value or "")).strip()[:limit]
+
+
+def message_id(msg: EmailMessage) -> str:
+    try:
+        return clean_header(msg.get("message-id", ""), 255)
+    except Exception:  # an unreadable header is no identity
+        return ""
+
+
+def sender(msg: EmailMessage) -> tuple[str, str]:
+    """(address, display name) of the single From address, else ("", "")."""
+    try:
+        header = msg["from"]
+        addresses = getattr(header, "addresses", ())
+    except Exception:
+        return "", ""
+    spec = addresses[0].addr_spec if len(addresses) == 1 else ""
+    # Cut to length, an address would be another address: refuse it instead.
+    if not spec or "@" not in spec or len(spec) > 254:
+        return "", ""
+    return clean_header(addresses[0].addr_spec, 254).lower(), clean_header(addresses[0].display_name, 200)
+
+
+def _addresses(msg: EmailMessage, *names: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in names:
+        for header in msg.get_all(name, []):
+            for address in getattr(header, "addresses", ()):
+                if address.addr_spec and "@" in address.addr_spec:
+                    found.append(clean_header(address.addr_spec, 254).lower())
+    return tuple(found)
+
+
+def _text_of(part) -> str:
+    try:
+        return part.get_content()
+    except LookupError:
+        raise Rejected("unknown_charset", f"unknown charset {part.get_content_charset()!r}") from None
+
+
+def _attachment(part) -> InboundAttachment:
+    filename = os.path.basename(clean_header(part.get_filename() or "", 255).replace("\\", "/"))
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        content = inner[0].as_bytes(policy=policy.default) if inner else b""
+    else:
+        content = part.get_payload(decode=True) or b""
+    return InboundAttachment(filename=filename, content_type=part.get_content_type(), content=content)
+
+
+def to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
+    """The plain, sanitised data a plugin sees; raises :class:`Rejected`."""
+    try:
+        return _to_inbound(msg, mailbox=mailbox, authenticated=authenticated)
+    except Rejected:
+        raise
+    except Exception as exc:  # the email package's lenient parsing has corners that raise
+        raise Rejected("malformed", f"a header or part cannot be read ({type(exc).__name__})") from None
+
+
+def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
+    from_address, from_name = sender(msg)
+    body = msg.get_body(("plain", "html"))
+    text = html = ""
+    if body is not None:
+        if body.get_content_type() == "text/plain":
+            text = _text_of(body)
+            alternative = msg.get_body(("html",))
+            if alternative is not None:
+                html = nh3.clean(_text_of(alternative))
+        else:
+            html = nh3.clean(_text_of(body))
+            text = get_text(html)
+    try:
+        attachments = tuple(_attachment(p) for p in msg.iter_attachments())
+    except LookupError as exc:
+        raise Rejected("unknown_charset", str(exc)) from None
+    references = tuple(clean_header(msg.get("references", ""), 10000).split())
+    return InboundMail(
+        mailbox=mailbox,
+        message_id=message_id(msg),
+        from_address=from_address,
+        from_name=from_name,
+        to=_addresses(msg, "to", "cc"),
+        subject=clean_header(msg.get("subject", ""), 998),
+        text=text.replace("\r\n", "\n"),
+        html=html,
+        authenticated=authenticated and bool(from_address),
+        in_reply_to=clean_header(msg.get("in-reply-to", ""), 255),
+        references=references,
+        attachments=attachments,
+    )

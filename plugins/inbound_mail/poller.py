@@ -1,0 +1,204 @@
+"""The poller AUTOMATE runs per tenant: every mailbox due, each on its own.
+
+A mailbox that cannot be reached or refuses the login backs off
+(1, 2, 4, ... minutes, at most an hour) without holding up the others.
+Nothing is deleted from a server unless the mailbox is set not to leave mail
+there, and then only mail whose processing was committed.
+"""
+from __future__ import annotations
+
+import logging
+import poplib
+from collections import Counter
+from datetime import timedelta
+
+from flask import current_app
+from imapclient.exceptions import IMAPClientError
+
+from core.api import SecretError, db, plugin_enabled, utcnow
+
+from . import parsing
+from .connections import DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
+from .intake import DELETABLE, take_in
+from .models import Mailbox, SeenMail
+
+log = logging.getLogger(__name__)
+
+PLUGIN = "inbound_mail"
+BACKOFF_BASE = 60  # seconds
+BACKOFF_CAP = 3600
+#: A mail whose handling raised this often in a row is kept aside.
+MAX_STUCK_ATTEMPTS = 3
+_SERVER_ERRORS = (OSError, IMAPClientError, poplib.error_proto)
+
+
+class HandlerError(RuntimeError):
+    """Handling a mail raised; the mail is retried at the next poll."""
+
+
+def limits() -> parsing.Limits:
+    return parsing.Limits(max_bytes=int(current_app.config.get("INBOUND_MAX_BYTES", parsing.Limits.max_bytes)))
+
+
+def poll_tenant(tenant_id: int) -> str:
+    """Poll every enabled mailbox of the tenant that is due (AUTOMATE task)."""
+    if not plugin_enabled(tenant_id, PLUGIN):
+        return "inbound mail is not enabled for this tenant"
+    now = utcnow()
+    due = db.session.execute(db.select(Mailbox.id, Mailbox.name).where(
+        Mailbox.tenant_id == tenant_id, Mailbox.enabled,
+        db.or_(Mailbox.next_poll_at.is_(None), Mailbox.next_poll_at <= now)).order_by(Mailbox.id)).all()
+    db.session.rollback()  # end the read; each mailbox runs its own transactions
+    results = []
+    for mailbox_id, name in due:
+        try:
+            results.append(f"{name}: {poll_mailbox(mailbox_id)}")
+        except Exception as exc:  # one mailbox must never stop the others
+            db.session.rollback()
+            log.exception("polling mailbox %s failed", mailbox_id)
+            results.append(f"{name}: failed: {_failed(mailbox_id, f'internal error: {type(exc).__name__}')}")
+    return "; ".join(results) or "no mailbox due"
+
+
+def poll_mailbox(mailbox_id: int) -> str:
+    """Poll one mailbox now (whether due or not) and return a short summary."""
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    if mailbox is None:
+        return "mailbox gone"
+    timeout = float(current_app.config.get("INBOUND_TIMEOUT", DEFAULT_TIMEOUT))
+    try:
+        source = open_source(mailbox, timeout=timeout)
+    except (MailboxError, SecretError) as exc:
+        db.session.rollback()
+        return "failed: " + _failed(mailbox_id, str(exc))
+    counts: Counter[str] = Counter()
+    try:
+        _poll(mailbox_id, source, counts)
+    except (MailboxError, HandlerError) as exc:
+        db.session.rollback()
+        return "failed: " + _failed(mailbox_id, str(exc), counts)
+    except _SERVER_ERRORS as exc:
+        db.session.rollback()
+        return "failed: " + _failed(mailbox_id, _server_words(exc), counts)
+    finally:
+        source.close()
+    summary = _summary(counts)
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    mailbox.failures, mailbox.next_poll_at, mailbox.last_error = 0, None, None
+    mailbox.stuck_key, mailbox.stuck_attempts = None, 0
+    mailbox.last_poll_at, mailbox.last_result = utcnow(), summary
+    db.session.commit()
+    return summary
+
+
+def check_connection(mailbox: Mailbox) -> str:
+    """Log in and count the mails waiting; raises MailboxError with the reason."""
+    timeout = float(current_app.config.get("INBOUND_TIMEOUT", DEFAULT_TIMEOUT))
+    source = open_source(mailbox, timeout=timeout)
+    try:
+        waiting = len(source.pending(0))
+    except _SERVER_ERRORS as exc:
+        raise MailboxError(_server_words(exc)) from None
+    finally:
+        source.close()
+    return f"connected and logged in; {waiting} mail(s) in {'the mailbox' if mailbox.protocol == 'pop3' else mailbox.folder}"
+
+
+def _poll(mailbox_id: int, source: Source, counts: Counter) -> None:
+    caps = limits()
+    uidvalidity = source.uidvalidity
+    watermark = 0
+    if source.uidvalidity:
+        watermark = db.session.execute(db.select(db.func.max(SeenMail.uid)).where(
+            SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity)).scalar() or 0
+    items = source.pending(watermark)
+    known = _known_keys(mailbox_id, uidvalidity, [item.key for item in items])
+    db.session.rollback()
+    deletable: list[ServerMail] = []
+    for item in items:
+        if item.key in known:
+            continue
+        outcome = _take(mailbox_id, source, item, uidvalidity, caps)
+        counts[outcome] += 1
+        if outcome in DELETABLE:
+            deletable.append(item)
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    if not mailbox.leave_on_server and deletable:
+        source.delete(deletable)
+        counts["deleted from server"] += len(deletable)
+
+
+def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits) -> str:
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    rejected = None
+    complete = True
+    try:
+        if item.size > caps.max_bytes:
+            # Not downloaded: the header tells the admin which mail it was.
+            raw, complete = source.fetch_header(item), False
+            rejected = parsing.Rejected("too_large", f"{item.size} bytes; the limit is {caps.max_bytes} bytes; "
+                                                     "the mail stays on the server")
+        else:
+            raw = source.fetch(item)
+    except Vanished:
+        return "vanished before it was read"
+    except _SERVER_ERRORS as exc:
+        raise MailboxError(_server_words(exc)) from None
+    if rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
+        rejected = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
+                                                      f"{mailbox.last_error or 'unknown error'}")
+    try:
+        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete, rejected=rejected).kind
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("handling inbound mail %s of mailbox %s failed", item.key, mailbox_id)
+        _note_stuck(mailbox_id, item.key)
+        raise HandlerError(f"handling mail {item.key} failed: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        known.update(db.session.execute(db.select(SeenMail.server_key).where(
+            SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity,
+            SeenMail.server_key.in_(keys[start:start + 500]))).scalars())
+    return known
+
+
+def _note_stuck(mailbox_id: int, key: str) -> None:
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    if mailbox.stuck_key == key:
+        mailbox.stuck_attempts += 1
+    else:
+        mailbox.stuck_key, mailbox.stuck_attempts = key, 1
+    db.session.commit()
+
+
+def _failed(mailbox_id: int, reason: str, counts: Counter | None = None) -> str:
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    if mailbox is None:
+        return reason
+    mailbox.failures = (mailbox.failures or 0) + 1
+    delay = min(BACKOFF_BASE * 2 ** (mailbox.failures - 1), BACKOFF_CAP)
+    now = utcnow()
+    mailbox.next_poll_at = now + timedelta(seconds=delay)
+    mailbox.last_error = reason[:2000]
+    mailbox.last_poll_at = now
+    mailbox.last_result = _summary(counts or Counter()) + f"; failed: {reason}"[:2000]
+    db.session.commit()
+    log.warning("mailbox %s failed (%s in a row), next try in %s s: %s",
+                mailbox_id, mailbox.failures, delay, reason)
+    return f"{reason} (attempt {mailbox.failures}; next try in {delay} s)"
+
+
+def _summary(counts: Counter) -> str:
+    if not counts:
+        return "no new mail"
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def _server_words(exc: BaseException) -> str:
+    text = exc.args[0] if exc.args else str(exc) or type(exc).__name__
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"server error: {text}"[:500]

@@ -1,0 +1,169 @@
+"""Admin pages: mailboxes (list, new, edit, delete, test, poll now) and the
+mail kept aside. Stored secrets are never shown back; an empty field keeps them."""
+from __future__ import annotations
+
+import ssl
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from core.api import SecretError, admin_required, current_tenant_id, db, plugin_enabled_required
+
+from . import senders
+from .connections import LOOPBACK, MailboxError, tls_context
+from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail
+from .poller import check_connection, poll_mailbox
+
+bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
+
+_PROTOCOL_LABELS = {"imap": "IMAP", "pop3": "POP3", "exchange": "Exchange (IMAP with OAuth 2)"}
+_SECURITY_LABELS = {"ssl": "TLS (implicit, port 993/995)", "starttls": "STARTTLS (port 143/110)",
+                    "none": "none (loopback or trusted network only)"}
+
+
+def _protected(view):
+    return admin_required(plugin_enabled_required("inbound_mail")(view))
+
+
+class MailboxForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    protocol = SelectField("Protocol", choices=[SelectChoice(p, _PROTOCOL_LABELS[p]) for p in PROTOCOLS])
+    host = StringField("Server", validators=[DataRequired(), Length(max=255)])
+    port = IntegerField("Port", validators=[DataRequired(), NumberRange(1, 65535)])
+    security = SelectField("Security", choices=[SelectChoice(s, _SECURITY_LABELS[s]) for s in SECURITIES])
+    username = StringField("User name", validators=[Length(max=255)])
+    password = PasswordField("Password (empty keeps the stored one)")
+    oauth_access_token = PasswordField("OAuth access token for Exchange (empty keeps the stored one)")
+    folder = StringField("IMAP folder", default="INBOX", validators=[Length(max=255)])
+    leave_on_server = BooleanField("Leave mail on the server", default=True)
+    sender_pattern = StringField("Allowed senders (regular expression on the address; empty allows all)",
+                                 validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
+    trusted_authserv_id = StringField("Trusted Authentication-Results host (authserv-id)",
+                                      validators=[Optional(), Length(max=255)])
+    trusted_ca_pem = TextAreaField("Trusted CA certificate (PEM, for an internal server)", validators=[Optional()])
+    enabled = BooleanField("Poll this mailbox", default=True)
+
+    def validate_sender_pattern(self, field):
+        try:
+            field.data = senders.validate(field.data or "")
+        except senders.PatternError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_security(self, field):
+        if field.data == "none" and (self.host.data or "").strip().lower() not in LOOPBACK:
+            raise ValidationError("without TLS the password would cross the network in clear; "
+                                  "choose TLS or STARTTLS (none is only for a server on this machine)")
+
+    def validate_trusted_ca_pem(self, field):
+        if field.data and field.data.strip():
+            try:
+                tls_context(field.data.strip())
+            except (ssl.SSLError, ValueError):
+                raise ValidationError("this is not a PEM certificate") from None
+
+
+def _mailbox(mailbox_id: int) -> Mailbox:
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    if mailbox is None or mailbox.tenant_id != current_tenant_id():
+        abort(404)
+    return mailbox
+
+
+def _name_taken(tenant_id: int, name: str, own_id: int | None) -> bool:
+    other = db.session.execute(db.select(Mailbox.id).where(
+        Mailbox.tenant_id == tenant_id, Mailbox.name == name)).scalar()
+    return other is not None and other != own_id
+
+
+@bp.route("/")
+@_protected
+def index():
+    tenant_id = current_tenant_id()
+    mailboxes = db.session.execute(db.select(Mailbox).where(Mailbox.tenant_id == tenant_id)
+                                   .order_by(Mailbox.name)).scalars().all()
+    kept = db.session.execute(db.select(QuarantinedMail).where(QuarantinedMail.tenant_id == tenant_id)
+                              .order_by(QuarantinedMail.id.desc()).limit(100)).scalars().all()
+    names = {m.id: m.name for m in mailboxes}
+    return render_template("inbound_mail/index.html", mailboxes=mailboxes, kept=kept, names=names)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@bp.route("/<int:mailbox_id>/edit", methods=["GET", "POST"])
+@_protected
+def edit(mailbox_id: int | None = None):
+    tenant_id = current_tenant_id()
+    mailbox = _mailbox(mailbox_id) if mailbox_id is not None else None
+    form = MailboxForm(obj=mailbox)
+    if mailbox is None and not form.is_submitted():
+        form.port.data = 993
+    if form.validate_on_submit():
+        if _name_taken(tenant_id, form.name.data.strip(), mailbox.id if mailbox else None):
+            form.name.errors.append("another mailbox has this name")
+        else:
+            if mailbox is None:
+                mailbox = Mailbox(tenant_id=tenant_id)
+                db.session.add(mailbox)
+            for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
+                          "sender_pattern", "trusted_authserv_id", "enabled"):
+                value = getattr(form, field).data
+                setattr(mailbox, field, value.strip() if isinstance(value, str) else value)
+            mailbox.name = form.name.data.strip()
+            mailbox.folder = mailbox.folder or "INBOX"
+            mailbox.trusted_ca_pem = (form.trusted_ca_pem.data or "").strip() or None
+            if form.password.data:
+                mailbox.password = form.password.data
+            if form.oauth_access_token.data:
+                mailbox.oauth_access_token = form.oauth_access_token.data
+            # Changed settings deserve a poll now, not after the backoff.
+            mailbox.failures, mailbox.next_poll_at = 0, None
+            db.session.commit()
+            flash(f"Mailbox {mailbox.name} saved.", "success")
+            return redirect(url_for("inbound_mail.index"))
+    return render_template("inbound_mail/edit.html", form=form, mailbox=mailbox)
+
+
+@bp.route("/<int:mailbox_id>/delete", methods=["POST"])
+@_protected
+def delete(mailbox_id: int):
+    mailbox = _mailbox(mailbox_id)
+    name = mailbox.name
+    db.session.delete(mailbox)
+    db.session.commit()
+    flash(f"Mailbox {name} removed; the mail on its server is untouched.", "success")
+    return redirect(url_for("inbound_mail.index"))
+
+
+@bp.route("/<int:mailbox_id>/test", methods=["POST"])
+@_protected
+def test(mailbox_id: int):
+    mailbox = _mailbox(mailbox_id)
+    try:
+        flash(f"{mailbox.name}: {check_connection(mailbox)}.", "success")
+    except (MailboxError, SecretError) as exc:
+        flash(f"{mailbox.name}: {exc}", "error")
+    return redirect(url_for("inbound_mail.index"))
+
+
+@bp.route("/<int:mailbox_id>/poll", methods=["POST"])
+@_protected
+def poll(mailbox_id: int):
+    mailbox = _mailbox(mailbox_id)
+    name = mailbox.name
+    result = poll_mailbox(mailbox.id)
+    flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
+    return redirect(url_for("inbound_mail.index"))
+
+
+@bp.route("/kept/<int:kept_id>.eml")
+@_protected
+def raw(kept_id: int):
+    kept = db.session.get(QuarantinedMail, kept_id)
+    if kept is None or kept.tenant_id != current_tenant_id():
+        abort(404)
+    # Served as a download, never rendered: the bytes are untrusted.
+    return Response(kept.raw, mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="kept-{kept.id}.eml"',
+                             "X-Content-Type-Options": "nosniff"})
