@@ -306,6 +306,7 @@ class Delivery:
 
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
+        announced = None  # the message whose attempt marker is already written
         for index, message in enumerate(messages):
             if self._out_of_time():
                 # A server that stalls on every message must not keep this job
@@ -336,7 +337,8 @@ class Delivery:
                     for rest in messages[index:]:
                         self._record_failure(rest, token, exc)
                     return False
-            markers.attempting(message.id, token)
+            if announced != message.id:
+                markers.attempting(message.id, token)
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
@@ -348,7 +350,10 @@ class Delivery:
                         _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                     return False
                 continue
-            markers.sent(message.id)  # before the database hears of it: see markers.py
+            # Before the database hears of it: see markers.py.
+            following = messages[index + 1] if index + 1 < len(messages) else None
+            markers.sent(message.id, next_attempt=(following.id, token) if following else None)
+            announced = following.id if following else None
             refused = {r: a for r, a in results.items() if not a.startswith("25")}
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
             if _finish(self.conn, message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
