@@ -24,7 +24,11 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     """Build the app. ``config`` overrides the environment (tests);
     ``extra_plugins`` registers plugin objects that are not installed as
     packages (tests and embedding), next to the entry-point ones."""
-    app = Flask("postwerk", instance_path=str(Path.cwd() / "instance"), instance_relative_config=False)
+    # root_path is the core package: "postwerk" is not an importable module,
+    # so Flask would otherwise look for templates and static files in the cwd.
+    app = Flask("postwerk", root_path=str(Path(__file__).parent), template_folder="web/templates",
+                static_folder="web/static", instance_path=str(Path.cwd() / "instance"),
+                instance_relative_config=False)
     settings = config_module.from_environment()
     settings.update(config or {})
     app.config.update(config_module.finalise(settings, app.instance_path))
@@ -35,7 +39,10 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    babel.init_app(app)
+    from .web.i18n import TRANSLATIONS, select_locale
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
+    babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
     registry = PluginRegistry()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
 from core.api import current_tenant_id, db, plugin_enabled_required
@@ -20,7 +20,7 @@ class TicketForm(FlaskForm):
     description = TextAreaField("Description")
     reporter_name = StringField("Reporter", validators=[DataRequired(), Length(max=200)])
     reporter_email = EmailField("Reporter's e-mail", validators=[DataRequired(), Email()])
-    reporter_language = SelectField("Language", choices=[("de", "Deutsch"), ("en", "English")])
+    reporter_language = SelectField("Language", choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
 
 
 @bp.route("/", methods=["GET", "POST"])
