@@ -77,9 +77,14 @@ class SmtpSettingsForm(FlaskForm):
         self.auth.choices = options(AUTH_CHOICES)
         self.security.choices = options(SECURITY_CHOICES)
 
-    def validate_username(self, field):
-        if self.auth.data == "password" and not field.data:
-            raise ValidationError(_l("A login needs a user name."))
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Optional() ends the field's own chain when empty, so this cross-field
+        # rule is checked here.
+        if self.auth.data == "password" and not (self.username.data or "").strip():
+            self.username.errors = [*self.username.errors, _l("A login needs a user name.")]
+            valid = False
+        return valid
 
     def validate_host(self, field):
         if field.data and any(c.isspace() for c in field.data.strip()):

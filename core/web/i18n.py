@@ -20,6 +20,9 @@ def select_locale() -> str:
 
 
 def init_app(app) -> None:
-    from flask_babel import get_locale
+    from flask_babel import get_locale, refresh
 
     app.jinja_env.globals["get_locale"] = get_locale
+    # Flask-Babel caches the locale on ``g``; a request inside an already
+    # pushed app context (tests, embedding) must choose again.
+    app.before_request(refresh)

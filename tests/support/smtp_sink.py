@@ -438,7 +438,9 @@ class SmtpSink:
         login = auth_data.login.decode("utf-8", "replace")
         password = auth_data.password.decode("utf-8", "replace")
         ok = login in users and users[login] == password
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: aiosmtpd then answers 535 itself (its default, True,
+        # means "already answered" and the client would wait for ever).
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     def _record(self, server, session, envelope, outcome: str) -> None:
         raw = bytes(envelope.original_content or b"")
