@@ -176,5 +176,5 @@ class QueueFilterForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[], validate_choice=False)
     recipient = StringField(_l("Recipient"))
     event = StringField(_l("Event"))
-    date_from = StringField(_l("From (YYYY-MM-DD)"))
-    date_to = StringField(_l("To (YYYY-MM-DD)"))
+    date_from = StringField(_l("Created from"))
+    date_to = StringField(_l("Created until"))

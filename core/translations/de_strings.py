@@ -54,8 +54,8 @@ DE = {
     "What to try": "Was ausprobieren",
     "With the values of": "Mit den Werten von",
     "Status": "Status",
-    "From (YYYY-MM-DD)": "Von (JJJJ-MM-TT)",
-    "To (YYYY-MM-DD)": "Bis (JJJJ-MM-TT)",
+    "Created from": "Erstellt ab",
+    "Created until": "Erstellt bis",
     "all": "alle",
     "Only a waiting (PENDING) message can be sent now; this one is %(status)s.":
         "Nur eine wartende (PENDING) Nachricht kann sofort gesendet werden; diese ist %(status)s.",
