@@ -79,9 +79,11 @@
         const frame = document.getElementById("preview-html");
         const text = document.getElementById("preview-text");
         if (!answer.preview) return;
+        const error = document.getElementById("preview-error");
+        if (error) { error.hidden = !answer.preview.error; error.textContent = answer.preview.error || ""; }
         document.getElementById("preview-subject").textContent = answer.preview.subject;
-        frame.hidden = false; frame.srcdoc = answer.preview.html;
-        text.hidden = false; text.textContent = answer.preview.text;
+        frame.hidden = !answer.preview.html; frame.srcdoc = answer.preview.html;
+        text.hidden = !answer.preview.text; text.textContent = answer.preview.text;
       });
   }
 })();
