@@ -115,6 +115,7 @@ def time_pages(app, count: int, requests: int) -> dict:
         "deep_page": f"/settings/admin/mail/queue?before={deep}",
         "failed_first_page": "/settings/admin/mail/queue?status=FAILED",
         "failed_deep_page": f"/settings/admin/mail/queue?status=FAILED&before={deep}",
+        "event_first_page": "/settings/admin/mail/queue?event=TICKET_CREATED",
         "message_body": f"/settings/admin/mail/queue/body?id={deep}",
     }
     figures = {}

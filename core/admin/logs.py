@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 
 from ..extensions import db
-from ..models import AuditEntry, Notification
+from ..models import AuditEntry, Notification, User
 from . import bp
 from .scope import tenant_id
 
@@ -29,5 +29,10 @@ def notification_log():
 @bp.route("/audit")
 def audit_log():
     entries, more = _page(AuditEntry, request.args.get("before"))
-    return render_template("admin/audit.html", entries=entries,
+    # "user:12" -> the user's e-mail, for this tenant's users only.
+    ids = {int(e.actor[5:]) for e in entries if e.actor.startswith("user:") and e.actor[5:].isdigit()}
+    users = dict(db.session.execute(db.select(User.id, User.email).where(
+        User.tenant_id == tenant_id(), User.id.in_(ids))).all()) if ids else {}
+    names = {f"user:{uid}": email for uid, email in users.items()}
+    return render_template("admin/audit.html", entries=entries, names=names,
                            older_url=url_for("admin.audit_log", before=more) if more else None)

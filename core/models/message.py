@@ -30,6 +30,9 @@ class Message(db.Model):
         # The admin's queue page: newest first per tenant, keyset pagination.
         Index("ix_message_tenant_id_desc", "tenant_id", "id"),
         Index("ix_message_tenant_status_id", "tenant_id", "status", "id"),
+        # The queue page's event filter (revision c0301).
+        Index("ix_message_tenant_event_id", "tenant_id", "event_key", "id"),
+        Index("ix_message_resend_of_id", "resend_of_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

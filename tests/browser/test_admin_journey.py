@@ -184,3 +184,10 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     page.click("nav.subnav >> text=Audit")
     expect(page.locator("body")).to_contain_text("message.resend")
     shoot("audit")
+
+    # The same admin with a German browser.
+    page.set_extra_http_headers({"Accept-Language": "de-DE,de;q=0.9"})
+    page.goto(live_server + MAIL)
+    expect(page.locator("nav.subnav")).to_contain_text("Warteschlange")
+    expect(page.locator("body")).to_contain_text("Letzte Fehler")
+    shoot("overview-german")
