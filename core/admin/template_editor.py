@@ -110,7 +110,10 @@ def templates_new():
 @bp.route("/templates/edit")
 def templates_edit():
     template = get_owned(Template, request.args.get("id"))
-    return _editor(_form(template), template)
+    form = _form(template)
+    problems = check(form) if form.event.data else []
+    shown = preview(form) if form.event.data and not any(p["kind"] == "syntax" for p in problems) else None
+    return _editor(form, template, problems, shown)
 
 
 @bp.route("/templates/save", methods=["POST"])
