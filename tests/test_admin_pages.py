@@ -501,3 +501,16 @@ def test_the_ui_follows_the_browser_and_the_users_setting(client, tenant):
     user.language = "en"
     db.session.commit()
     assert "Warteschlange" not in client.get(BASE, headers={"Accept-Language": "de"}).get_data(as_text=True)
+
+
+def test_the_overview_counts_the_queue_by_status_with_a_cap(admin, tenant, monkeypatch):
+    from core.admin import overview
+
+    for n in range(3):
+        make_message(tenant.id, n, status=MessageStatus.SENT)
+    make_message(tenant.id, 9, status=MessageStatus.FAILED)
+    html = page(admin, BASE)
+    assert re.search(r"<strong>3</strong> <span class=\"badge status-sent\">", html)
+    assert re.search(r"<strong>1</strong> <span class=\"badge status-failed\">", html)
+    monkeypatch.setattr(overview, "COUNT_CAP", 2)
+    assert re.search(r"<strong>2\+</strong> <span class=\"badge status-sent\">", page(admin, BASE))
