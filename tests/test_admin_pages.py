@@ -514,3 +514,15 @@ def test_the_overview_counts_the_queue_by_status_with_a_cap(admin, tenant, monke
     assert re.search(r"<strong>1</strong> <span class=\"badge status-failed\">", html)
     monkeypatch.setattr(overview, "COUNT_CAP", 2)
     assert re.search(r"<strong>2\+</strong> <span class=\"badge status-sent\">", page(admin, BASE))
+
+
+def test_the_user_chooses_the_language(admin, tenant):
+    from core.models import User
+
+    html = page(admin, BASE + "/queue")
+    response = admin.post("/language", data={"csrf_token": csrf_token(html), "language": "de",
+                                             "next": BASE + "/queue"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(BASE + "/queue")
+    assert db.session.execute(db.select(User.language)).scalars().first() == "de"
+    assert "Warteschlange" in admin.get(BASE, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert admin.post("/language", data={"csrf_token": csrf_token(html), "language": "fr"}).status_code == 400

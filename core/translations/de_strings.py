@@ -201,4 +201,6 @@ DE = {
     "Changed": "Geändert",
     "No templates yet.": "Noch keine Vorlagen.",
     "Log out": "Abmelden",
+    "as the browser": "wie der Browser",
+    "Switch": "Wechseln",
 }

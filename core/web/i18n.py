@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import request
-from flask_login import current_user
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from ..extensions import db
 
 LANGUAGES = ("de", "en")
 # Compiled catalogues (.mo) are committed next to their .po sources, so a
@@ -19,6 +21,24 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "en"
 
 
+bp = Blueprint("i18n", __name__)
+
+
+@bp.route("/language", methods=["POST"])
+@login_required
+def choose_language():
+    """The user's own choice: "de", "en" or "" (follow the browser)."""
+    language = request.form.get("language", "")
+    if language not in ("", *LANGUAGES):
+        abort(400)
+    current_user.language = language
+    db.session.commit()
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("home.index")
+    return redirect(target)
+
+
 def init_app(app) -> None:
     from flask_babel import get_locale, refresh
 
@@ -26,3 +46,4 @@ def init_app(app) -> None:
     # Flask-Babel caches the locale on ``g``; a request inside an already
     # pushed app context (tests, embedding) must choose again.
     app.before_request(refresh)
+    app.register_blueprint(bp)
