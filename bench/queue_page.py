@@ -128,17 +128,22 @@ def time_pages(app, count: int, requests: int) -> dict:
     for name, url in urls.items():
         for _ in range(3):  # warm caches
             client.get(url)
-        samples = []
+        samples, cpu = [], []
         for _ in range(requests):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             response = client.get(url)
             samples.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.thread_time() - started_cpu) * 1000)
             assert response.status_code == 200
         html = response.get_data(as_text=True)
         shown = len(re.findall(r'id="message-\d+"', html))
         samples.sort()
+        cpu.sort()
+        # Wall time is what a user waits; this thread's CPU time shows the
+        # work itself when other processes compete for the machine.
         figures[name] = {"p50_ms": round(statistics.median(samples), 2),
-                         "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2), "rows": shown}
+                         "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+                         "cpu_p95_ms": round(cpu[int(len(cpu) * 0.95) - 1], 2), "rows": shown}
     return figures
 
 
@@ -197,7 +202,10 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     args = parser.parse_args(argv)
-    results = {"messages": args.messages, "requests": args.requests}
+    import os
+
+    results = {"messages": args.messages, "requests": args.requests, "cpus": os.cpu_count(),
+               "load_average_at_start": round(os.getloadavg()[0], 2)}
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         runner = run_sqlite if backend == "sqlite" else run_postgres
@@ -206,7 +214,7 @@ def main(argv=None) -> int:
         for name, figure in results[backend].items():
             if isinstance(figure, dict):
                 print(f"  {name:<18} p50 {figure['p50_ms']:>7} ms   p95 {figure['p95_ms']:>7} ms   "
-                      f"({figure['rows']} rows)", file=sys.stderr)
+                      f"CPU p95 {figure['cpu_p95_ms']:>7} ms   ({figure['rows']} rows)", file=sys.stderr)
     print(json.dumps(results))
     return 0
 

@@ -11,9 +11,9 @@ from . import bp
 from .scope import tenant_id
 
 
-# Counting is capped: a queue of millions is "100000+" at a glance, and the
+# Counting is capped: a queue of millions is "10000+" at a glance, and the
 # page stays fast (each count is a bounded walk of (tenant_id, status, id)).
-COUNT_CAP = 100_000
+COUNT_CAP = 10_000
 
 
 def capped_count(tenant_id: int, status: str) -> str:

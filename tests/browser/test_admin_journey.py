@@ -95,6 +95,7 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     page.click("button[value=save]")
     expect(page.get_by_text("Template saved.")).to_be_visible()
     expect(page.locator("#preview-subject")).to_have_text("Thanks for ticket #123")  # rendered by the server
+    expect(page.frame_locator("#preview-html").locator("body")).to_contain_text("we got Heizung im Bad")
     shoot("template-saved-with-preview")
 
     # A rule: on TICKET_CREATED send ticket_thanks to the reporter.
