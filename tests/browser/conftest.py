@@ -49,9 +49,18 @@ def shoot(browser_page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
 
-    def take(name: str) -> Path:
+    def take(name: str, page=None) -> Path:
+        page = page or browser_page
         path = SCREENSHOTS / f"{next(counter):02d}-{name}.png"
-        browser_page.screenshot(path=str(path), full_page=True)
+        # Headless Chromium does not paint sandboxed iframes below the
+        # viewport in a full-page screenshot: grow the viewport instead.
+        viewport = page.viewport_size
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
+        for frame in page.locator("iframe:visible").all():
+            frame.content_frame.locator("body").wait_for()
+        page.screenshot(path=str(path))
+        page.set_viewport_size(viewport)
         return path
 
     return take

@@ -194,5 +194,5 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     page.goto(live_server + MAIL)
     expect(page.locator("nav.subnav")).to_contain_text("Warteschlange")
     expect(page.locator("body")).to_contain_text("Letzte Fehler")
-    page.screenshot(path=str(shoot("overview").with_name("20-overview-german.png")), full_page=True)
+    shoot("overview-german", page)
     german.close()
