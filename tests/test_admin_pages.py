@@ -58,6 +58,14 @@ def test_anonymous_is_sent_to_the_login(client, tenant):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def test_log_out_ends_the_admin_session(admin, tenant):
+    html = page(admin, BASE)
+    response = admin.post("/logout", data={"csrf_token": csrf_token(html)})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+    response = admin.get(BASE)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
 def test_a_user_who_is_not_admin_is_refused(client, tenant):
     from core.models import User
 
@@ -407,6 +415,7 @@ def test_the_body_is_shown_sandboxed(admin, tenant):
     assert "Text 0" in html
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_resend_creates_a_new_message_once(admin, tenant, smtp_sink, run_worker):
     failed = make_message(tenant.id, status=MessageStatus.FAILED, recipients=["again@example.org"])
     post(admin, BASE + "/queue/resend", {"id": failed.id}, token_from=BASE + "/queue")
