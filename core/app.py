@@ -36,7 +36,10 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    babel.init_app(app)
+    from .web.i18n import TRANSLATIONS, select_locale
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
+    babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
     registry = PluginRegistry()

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from core import config, hookdocs
 from core.extensions import db
-from core.plugins import ENTRY_POINT_GROUP
+from core.plugins import ENTRY_POINT_GROUP, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +57,17 @@ def test_migrations_create_exactly_the_models(ctx):
     with db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_every_migration_branch_has_one_head(app):
+    """One line of history per branch: a second head means two changes were
+    merged without being put in order."""
+    from alembic.script import ScriptDirectory
+
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        heads = ScriptDirectory.from_config(config).get_revisions("heads")
+        with_tables = {name for name, info in registry().plugins.items() if info.migrations}
+    labels = [label for head in heads for label in head.branch_labels]
+    assert sorted(labels) == sorted(set(labels)), f"a branch has several heads: {[h.revision for h in heads]}"
+    assert set(labels) == {"core"} | with_tables

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -30,6 +30,11 @@ class Message(db.Model):
         # The admin's queue page: newest first per tenant, keyset pagination.
         Index("ix_message_tenant_id_desc", "tenant_id", "id"),
         Index("ix_message_tenant_status_id", "tenant_id", "status", "id"),
+        # The queue page's event filter (revision c0301).
+        Index("ix_message_tenant_event_id", "tenant_id", "event_key", "id"),
+        # Resends of a message (partial: nearly all rows are NULL there).
+        Index("ix_message_resend_of_id", "resend_of_id", sqlite_where=text("resend_of_id IS NOT NULL"),
+              postgresql_where=text("resend_of_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

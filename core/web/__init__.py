@@ -8,19 +8,16 @@ from ..plugins import PluginRegistry
 
 def register_web(app: Flask, registry: PluginRegistry) -> None:
     from .. import http_api
-    from . import admin_lists, admin_plugins, admin_tokens, auth, home
-
-    auth.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(home.bp)
-    for blueprint in (admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp):
-        app.register_blueprint(blueprint)
+    from ..admin import register as register_admin
     from ..automate.views import bp as automate_bp
+    from . import admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth
 
-    app.register_blueprint(automate_bp)
-    from . import oauth
-
-    app.register_blueprint(oauth.bp)
+    i18n.init_app(app)
+    auth.init_app(app)
+    for blueprint in (auth.bp, home.bp, admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp,
+                      automate_bp, oauth.bp):
+        app.register_blueprint(blueprint)
+    register_admin(app)
 
     @app.context_processor
     def _menu():

@@ -1,14 +1,14 @@
 """distribution lists, API tokens, idempotency keys (issue 5)
 
 Revision ID: c0501
-Revises: c0001
+Revises: c0401
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "c0501"
-down_revision = "c0001"
+down_revision = "c0401"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """mail settings for sending: OAuth2, DKIM, POP-before-SMTP, forced system sender
 
-Revision ID: c401
-Revises: c0001
+Revision ID: c0401
+Revises: c0301
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "c401"
-down_revision = "c0001"
+revision = "c0401"
+down_revision = "c0301"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """AUTOMATE tables: automate_state, automate_task, automate_run
 
-Revision ID: c601
-Revises: c0001
+Revision ID: c0601
+Revises: c0501
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "c601"
-down_revision = "c0001"
+revision = "c0601"
+down_revision = "c0501"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,38 @@
+"""The notification log (permanent failures, warnings) and the audit trail."""
+from __future__ import annotations
+
+from flask import render_template, request, url_for
+
+from ..extensions import db
+from ..models import AuditEntry, Notification, User
+from . import bp
+from .scope import tenant_id
+
+PAGE_SIZE = 50
+
+
+def _page(model, before: str | None):
+    query = db.select(model).where(model.tenant_id == tenant_id())
+    if before and before.isdigit():
+        query = query.where(model.id < int(before))
+    rows = db.session.execute(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1)).scalars().all()
+    return rows[:PAGE_SIZE], (rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None)
+
+
+@bp.route("/log")
+def notification_log():
+    entries, more = _page(Notification, request.args.get("before"))
+    return render_template("admin/log.html", entries=entries,
+                           older_url=url_for("admin.notification_log", before=more) if more else None)
+
+
+@bp.route("/audit")
+def audit_log():
+    entries, more = _page(AuditEntry, request.args.get("before"))
+    # "user:12" -> the user's e-mail, for this tenant's users only.
+    ids = {int(e.actor[5:]) for e in entries if e.actor.startswith("user:") and e.actor[5:].isdigit()}
+    users = dict(db.session.execute(db.select(User.id, User.email).where(
+        User.tenant_id == tenant_id(), User.id.in_(ids))).all()) if ids else {}
+    names = {f"user:{uid}": email for uid, email in users.items()}
+    return render_template("admin/audit.html", entries=entries, names=names,
+                           older_url=url_for("admin.audit_log", before=more) if more else None)

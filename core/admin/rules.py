@@ -1,0 +1,137 @@
+"""Rules: on EVENT send to RECIPIENT using TEMPLATE."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from .. import recipients as recipient_refs
+from ..extensions import db
+from ..models import Rule, Template
+from ..notify import audit
+from . import bp
+from .catalogue import enabled_events, event_spec, grouped_event_choices, why_not_firing
+from .forms import ActionForm, RuleForm, grouped, options
+from .scope import actor, get_owned, tenant_id
+
+FIELDS = ("name", "event", "recipient", "template_key", "active")
+
+
+def _template_keys() -> list[str]:
+    return list(db.session.execute(db.select(Template.key).where(Template.tenant_id == tenant_id())
+                                   .distinct().order_by(Template.key)).scalars())
+
+
+def _role_choices() -> dict[str, list[tuple[str, str]]]:
+    """Roles grouped by event (one <optgroup> each): no JavaScript needed to pick."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for specs in enabled_events().values():
+        for spec in specs:
+            if spec.roles:
+                grouped[spec.label] = [(role.name, f"{role.name} — {role.description}") for role in spec.roles]
+    return grouped
+
+
+def _form(rule: Rule | None = None) -> RuleForm:
+    form = RuleForm(obj=rule) if rule is not None else RuleForm()
+    events = grouped_event_choices()
+    if rule is not None and why_not_firing(rule.event):
+        # Keep a rule of a disabled plugin editable without losing its event.
+        events.setdefault(_("not firing"), []).append((rule.event, rule.event))
+    form.event.choices = grouped(events)
+    keys = _template_keys()
+    if rule is not None and rule.template_key not in keys:
+        keys.append(rule.template_key)
+    form.template_key.choices = options((k, k) for k in keys)
+    form.recipient_role.choices = grouped(_role_choices())
+    if rule is not None and request.method == "GET":
+        form.fill_recipient(rule.recipient)
+    return form
+
+
+def _editor(form: RuleForm, rule: Rule | None, status: int = 200):
+    return render_template("admin/rule_edit.html", form=form, rule=rule,
+                           reason=why_not_firing(rule.event) if rule else None), status
+
+
+@bp.route("/rules")
+def rules_list():
+    rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id())
+                               .order_by(Rule.event, Rule.id)).scalars().all()
+    reasons = {rule.id: why_not_firing(rule.event) for rule in rules}
+    labels = {rule.id: (spec.label if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
+    return render_template("admin/rules.html", rules=rules, reasons=reasons, labels=labels,
+                           action_form=ActionForm())
+
+
+@bp.route("/rules/new")
+def rules_new():
+    return _editor(_form(), None)
+
+
+@bp.route("/rules/edit")
+def rules_edit():
+    rule = get_owned(Rule, request.args.get("id"))
+    return _editor(_form(rule), rule)
+
+
+def _check_recipient(form: RuleForm) -> str | None:
+    ref = form.recipient_ref()
+    kind = form.recipient_kind.data
+    field = getattr(form, f"recipient_{kind}", None)
+    try:
+        recipient_refs.parse(ref)
+    except recipient_refs.RecipientError as exc:
+        if field is not None:
+            field.errors = [*field.errors, str(exc)]
+        return None
+    if kind == "role":
+        spec = event_spec(form.event.data)
+        roles = {r.name for r in spec.roles} if spec else set()
+        if form.recipient_role.data not in roles:
+            form.recipient_role.errors = [*form.recipient_role.errors, _(
+                "The event %(event)s offers these roles: %(roles)s",
+                event=form.event.data, roles=", ".join(sorted(roles)) or "—")]
+            return None
+    return ref
+
+
+@bp.route("/rules/save", methods=["POST"])
+def rules_save():
+    rule_id = request.form.get("id")
+    rule = get_owned(Rule, rule_id) if rule_id else None
+    form = _form(rule)
+    if not form.validate_on_submit():
+        return _editor(form, rule, status=400)
+    ref = _check_recipient(form)
+    if ref is None:
+        return _editor(form, rule, status=400)
+    created = rule is None
+    if created:
+        rule = Rule(tenant_id=tenant_id())
+        db.session.add(rule)
+    before = {name: getattr(rule, name) for name in FIELDS} if not created else {}
+    rule.name = (form.name.data or "").strip()
+    rule.event = form.event.data
+    rule.recipient = ref
+    rule.template_key = form.template_key.data
+    rule.active = bool(form.active.data)
+    db.session.flush()
+    after = {name: getattr(rule, name) for name in FIELDS}
+    audit(tenant_id(), actor(), "rule.created" if created else "rule.saved", "rule", rule.id,
+          changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v})
+    db.session.commit()
+    flash(_("Rule saved."), "success")
+    return redirect(url_for("admin.rules_list"))
+
+
+@bp.route("/rules/delete", methods=["POST"])
+def rules_delete():
+    form = ActionForm()
+    if form.validate_on_submit():
+        rule = get_owned(Rule, form.id.data)
+        audit(tenant_id(), actor(), "rule.deleted", "rule", rule.id, event=rule.event, recipient=rule.recipient,
+              template_key=rule.template_key)
+        db.session.delete(rule)
+        db.session.commit()
+        flash(_("Rule deleted."), "success")
+    return redirect(url_for("admin.rules_list"))

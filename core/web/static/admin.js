@@ -1,0 +1,89 @@
+/* The template editor's live preview and placeholder insertion.
+   Everything else in the admin works without JavaScript. */
+(function () {
+  "use strict";
+  const form = document.getElementById("template-form");
+  if (!form) return;
+  const csrf = form.querySelector("input[name=csrf_token]").value;
+  const eventSelect = document.querySelector("select[name=event]");
+  const list = document.getElementById("placeholders");
+  let target = form.querySelector("textarea[name=body_html]");
+  let timer = null;
+
+  form.querySelectorAll("input[name=subject], textarea").forEach(function (el) {
+    el.addEventListener("focus", function () { target = el; });
+    el.addEventListener("input", schedule);
+  });
+
+  function insert(text) {
+    const start = target.selectionStart ?? target.value.length;
+    const end = target.selectionEnd ?? start;
+    target.value = target.value.slice(0, start) + text + target.value.slice(end);
+    target.focus();
+    target.selectionStart = target.selectionEnd = start + text.length;
+    schedule();
+  }
+
+  list.addEventListener("click", function (e) {
+    const chip = e.target.closest("[data-insert]");
+    if (chip) { e.preventDefault(); insert(chip.dataset.insert); }
+  });
+
+  function renderPlaceholders(items) {
+    list.replaceChildren();
+    items.forEach(function (p) {
+      const li = document.createElement("li");
+      const chip = document.createElement("button");
+      chip.type = "button"; chip.className = "chip"; chip.textContent = p.name;
+      chip.dataset.insert = "{{ " + p.name + " }}"; chip.title = p.description;
+      const note = document.createElement("small");
+      note.className = "muted"; note.textContent = " " + p.description + (p.sample ? " · " + p.sample : "");
+      li.append(chip, note);
+      list.append(li);
+    });
+  }
+
+  eventSelect.addEventListener("change", function () {
+    fetch(form.dataset.placeholdersUrl + "?event=" + encodeURIComponent(eventSelect.value))
+      .then(function (r) { return r.json(); }).then(renderPlaceholders);
+    schedule();
+  });
+
+  function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 350); }
+
+  function showProblems(problems) {
+    let box = document.getElementById("live-problems");
+    if (!box) {
+      box = document.createElement("ul");
+      box.id = "live-problems"; box.className = "flash error live-problems";
+      document.getElementById("preview").prepend(box);
+    }
+    box.replaceChildren();
+    box.hidden = problems.length === 0;
+    problems.forEach(function (p) {
+      const li = document.createElement("li");
+      li.textContent = (p.line ? "line " + p.line + ": " : "") + p.message;
+      box.append(li);
+    });
+  }
+
+  function refresh() {
+    const data = new FormData(form);
+    data.set("action", "preview");
+    fetch(form.dataset.previewUrl, {method: "POST", body: data, headers: {"X-CSRFToken": csrf}})
+      .then(function (r) { return r.json(); })
+      .then(function (answer) {
+        showProblems(answer.problems);
+        const empty = document.getElementById("preview-empty");
+        if (empty) empty.hidden = !!answer.preview;
+        const frame = document.getElementById("preview-html");
+        const text = document.getElementById("preview-text");
+        if (!answer.preview) return;
+        const error = document.getElementById("preview-error");
+        if (error) { error.hidden = !answer.preview.error; error.textContent = answer.preview.error || ""; }
+        document.getElementById("preview-subject").textContent = answer.preview.subject;
+        frame.hidden = !answer.preview.html; frame.srcdoc = answer.preview.html;
+        text.hidden = !answer.preview.text; text.textContent = answer.preview.text;
+      });
+  }
+})();
