@@ -45,6 +45,11 @@ SENDER_REFUSED = re.compile(r"5\.7\.60|5\.2\.252|SendAsDenied|not owned by user"
 # A job that finds all of its tenant's connection slots taken tries again
 # after this many seconds (app.config["CONNECTION_WAIT"] overrides it).
 CONNECTION_WAIT = 2
+# SENT is written to the database in groups, once the Redis marker of each
+# message is stored (a dead worker's messages are then reconciled from the
+# markers): at most this many, or after this many seconds.
+SENT_GROUP_SIZE = 50
+SENT_GROUP_SECONDS = 0.25
 # A job stops claiming after this long and wakes a successor, so one tenant
 # with a slow server cannot hold a worker for ever.
 JOB_BUDGET_SECONDS = 120
@@ -183,18 +188,22 @@ def _finish(conn: Connection, message_id: int, token: str, **values) -> bool:
     """
     values.setdefault("updated_at", utcnow())
     values.update(claim_token=None, lease_until=None)
-    names = tuple(sorted(values))
+    done = conn.execute(_finish_statement(tuple(sorted(values))),
+                        {"_id": message_id, "_token": token, **values}).rowcount
+    conn.commit()
+    return bool(done)
+
+
+def _finish_statement(names: tuple[str, ...]):
+    """UPDATE of these columns for one claimed message, built once per set of
+    columns: constructing an UPDATE per message cost more than running it."""
     statement = _finish_statements.get(names)
     if statement is None:
-        # Built once per set of columns: constructing an UPDATE per message
-        # cost more than running it.
         table = Message.__table__
         statement = (update(table).where(table.c.id == bindparam("_id"), table.c.claim_token == bindparam("_token"))
                      .values({name: bindparam(name) for name in names}))
         _finish_statements[names] = statement
-    done = conn.execute(statement, {"_id": message_id, "_token": token, **values}).rowcount
-    conn.commit()
-    return bool(done)
+    return statement
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,9 @@ class Delivery:
         # message in flight when the budget runs out.
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
+        # (message, token, values) of sent messages not yet written as SENT.
+        self._sent: list[tuple[Outgoing, str, dict]] = []
+        self._sent_since = 0.0
 
     def run(self) -> DeliveryStats:
         self.started = time.monotonic()
@@ -276,8 +288,12 @@ class Delivery:
                 self.conn.commit()
                 if not self._send_batch(batch, token):
                     break
+                self._write_sent()
         finally:
-            self._close()
+            try:
+                self._write_sent()
+            finally:
+                self._close()
         return self.stats
 
     def _out_of_time(self) -> bool:
@@ -352,18 +368,46 @@ class Delivery:
                 continue
             # Before the database hears of it: see markers.py.
             following = messages[index + 1] if index + 1 < len(messages) else None
-            markers.sent(message.id, next_attempt=(following.id, token) if following else None)
+            marked = markers.sent(message.id, next_attempt=(following.id, token) if following else None)
             announced = following.id if following else None
-            refused = {r: a for r, a in results.items() if not a.startswith("25")}
+            refused = _refused(results)
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
-            if _finish(self.conn, message.id, token, status=MessageStatus.SENT, sent_at=utcnow(),
-                       attempts=message.attempts + 1, rcpt_results=results, last_error=note):
-                self.stats.sent += 1
-                if refused:
-                    record_refused_recipients(message, refused)
-                    db.session.commit()
-                self._outcome(message, MessageStatus.SENT, note or "delivered")
+            self._sent.append((message, token, dict(status=MessageStatus.SENT, sent_at=utcnow(),
+                                                    attempts=message.attempts + 1, rcpt_results=results,
+                                                    last_error=note)))
+            if not self._sent_since:
+                self._sent_since = time.monotonic()
+            # Without its marker a sent message must reach the database now:
+            # nothing else would remember it if this worker died.
+            if (not marked or len(self._sent) >= SENT_GROUP_SIZE
+                    or time.monotonic() - self._sent_since > SENT_GROUP_SECONDS):
+                self._write_sent()
         return True
+
+    def _write_sent(self) -> None:
+        """One short transaction for the group: the write lock is held for
+        microseconds, never across an SMTP exchange, and a busy SQLite is
+        asked once per group instead of once per message."""
+        group, self._sent, self._sent_since = self._sent, [], 0.0
+        if not group:
+            return
+        values = group[0][2]
+        statement = _finish_statement(tuple(sorted({*values, "updated_at", "claim_token", "lease_until"})))
+        now = utcnow()
+        for message, token, row in group:
+            row.update(updated_at=now, claim_token=None, lease_until=None)
+            if self.conn.execute(statement, {"_id": message.id, "_token": token, **row}).rowcount:
+                self.stats.sent += 1
+            else:
+                log.warning("message %s was sent, but its claim had been taken back; the sweeper decides "
+                            "from its marker", message.id)
+        self.conn.commit()
+        for message, _, row in group:
+            refused = _refused(row["rcpt_results"])
+            if refused:
+                record_refused_recipients(message, refused)
+                db.session.commit()
+            self._outcome(message, MessageStatus.SENT, row["last_error"] or "delivered")
 
     def _send_one(self, message: Outgoing) -> dict[str, str]:
         system = self.default_sender
@@ -456,6 +500,11 @@ class Delivery:
                 tenant=self.tenant, message_id=message.id, status=status, detail=detail)
         except Exception:  # a plugin's bug must not touch the committed outcome
             log.exception("postwerk_delivery_outcome failed for message %s", message.id)
+
+
+def _refused(results: dict[str, str]) -> dict[str, str]:
+    """The recipients whose RCPT answer was not a 25x."""
+    return {rcpt: answer for rcpt, answer in results.items() if not answer.startswith("25")}
 
 
 def mark_broken(tenant_id: int, reason: str) -> None:

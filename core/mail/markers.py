@@ -47,20 +47,25 @@ def attempting(message_pk: int, token: str) -> None:
     _set("attempt", message_pk, token)
 
 
-def sent(message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> None:
+def sent(message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> bool:
     """Mark ``message_pk`` sent and, in the same round trip, announce the
     attempt of the next message of the batch (one Redis round trip per mail
     instead of two). Should the worker die between this and handing over the
     next message, that one turns UNKNOWN rather than PENDING: the safe side,
-    never a second send."""
+    never a second send.
+
+    Returns whether the marker is stored: the caller may delay writing SENT
+    to the database only while it is."""
     try:
         pipe = redis().pipeline(transaction=False)
         pipe.set(_key("sent", message_pk), "1", ex=MARKER_TTL_SECONDS)
         if next_attempt is not None:
             pipe.set(_key("attempt", next_attempt[0]), next_attempt[1], ex=MARKER_TTL_SECONDS)
         pipe.execute()
+        return True
     except RedisError as exc:
         log.warning("could not write the sent marker of message %s: %s", message_pk, exc)
+        return False
 
 
 def outcomes(claims: list[tuple[int, str | None]]) -> dict[int, str | None]:
