@@ -10,6 +10,11 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 
+def recommended_workers() -> int:
+    """The README's advice: one `postwerk worker` per CPU core (at most 4 here)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

@@ -6,7 +6,7 @@
     as a web request would, and delivered by the recommended workers into
     the same sink; plus what ``emit()`` adds to the caller.
 
-    python -m bench.delivery [--n 2000] [--workers 1] [--database URL]
+    python -m bench.delivery [--n 2000] [--workers N] [--database URL]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from bench.common import environment, percentile, redis_url
+from bench.common import environment, percentile, recommended_workers, redis_url
 from tests.support.smtp_sink_process import SinkProcess
 
 
@@ -110,7 +110,8 @@ def postwerk(port: int, n: int, workers: int, database_url: str, redis: str, sin
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (README recommends 1 per core)")
+    parser.add_argument("--workers", type=int, default=recommended_workers(),
+                        help="worker processes (default: what the README recommends, one per CPU core, at most 4)")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
@@ -120,7 +121,7 @@ def main() -> None:
         result = postwerk(port, args.n, args.workers, database_url, redis, sink)
     ratio = result["mails_per_s"] / raw
     print(f"raw smtplib, one connection      {raw:8.0f} mails/s")
-    print(f"Postwerk end to end ({args.workers} worker)   {result['mails_per_s']:8.0f} mails/s  "
+    print(f"Postwerk end to end ({args.workers} workers)  {result['mails_per_s']:8.0f} mails/s  "
           f"(ratio {ratio:.2f}; {args.n} events in {result['total_s']:.2f} s)")
     print(f"emit()                           p50 {result['emit_p50_ms']:.3f} ms   p95 {result['emit_p95_ms']:.3f} ms")
     print(f"commit incl. worker wake-up      p50 {result['commit_p50_ms']:.3f} ms   p95 {result['commit_p95_ms']:.3f} ms")

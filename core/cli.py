@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -33,7 +34,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--workers", default=1, show_default=True, help="RQ worker processes")
+@click.option("--workers", type=int, default=lambda: max(1, min(4, os.cpu_count() or 1)),
+              show_default="one per CPU core, at most 4",
+              help="RQ worker processes")
 @click.option("--mail-catcher-port", default=1025, show_default=True, help="SMTP port of the development mail catcher")
 @click.option("--mail-catcher-http-port", default=1080, show_default=True, help="page of the caught mail")
 def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catcher_http_port: int) -> None:
