@@ -37,7 +37,7 @@ class SendingSettingsForm(SmtpSettingsForm):
     preset = SelectField(_l("Provider preset"), choices=[], validate_choice=False)
     system_sender_only = BooleanField(_l("Send as the system address only"))
     pop3_host = StringField(_l("POP3 server"), validators=[Optional(), Length(max=255)])
-    pop3_port = IntegerField(_l("POP3 port"), validators=[Optional(), NumberRange(1, 65535)], default=995)
+    pop3_port = IntegerField(_l("POP3 port"), validators=[Optional(), NumberRange(1, 65535)])
     pop3_security = SelectField(_l("POP3 security"), choices=options(POP3_SECURITY_CHOICES), default="ssl")
     pop3_username = StringField(_l("POP3 user name"), validators=[Optional(), Length(max=255)])
     pop3_password = PasswordField(_l("POP3 password"), validators=[Optional(), Length(max=1000)])

@@ -102,7 +102,7 @@ def settings_save():
     new = {name: _clean(getattr(form, name).data) for name in (*PLAIN_FIELDS, "port")}
     new["oauth_scopes"] = scopes
     # Fields a client did not send (older forms, scripts) keep sensible values.
-    new["pop3_port"] = new["pop3_port"] or settings.pop3_port or 995
+    new["pop3_port"] = new["pop3_port"] or (995 if new["pop3_security"] == "ssl" else 110)
     new.update({name: "" for name, value in new.items() if value is None})
     changed = [name for name, value in new.items() if getattr(settings, name) != value]
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted

@@ -24,6 +24,14 @@
     previous = security.value;
   });
 
+  const popSecurity = form.elements.pop3_security, popPort = form.elements.pop3_port;
+  const popPorts = {ssl: 995, starttls: 110, none: 110};
+  let popPrevious = popSecurity.value;
+  popSecurity.addEventListener("change", function () {
+    if (!popPort.value || Number(popPort.value) === popPorts[popPrevious]) popPort.value = popPorts[popSecurity.value];
+    popPrevious = popSecurity.value;
+  });
+
   const preset = form.elements.preset, note = document.getElementById("preset-note");
   preset.addEventListener("change", function () {
     if (!preset.value) { note.textContent = ""; return; }
