@@ -59,6 +59,8 @@ DE_SENDING = {
     "access token valid until": "Zugriffstoken gültig bis",
     "Not linked": "Nicht verknüpft",
     "Save the settings, then link the account.": "Einstellungen speichern, dann das Konto verknüpfen.",
+    "Link the account: you sign in with the mailbox at the identity provider.":
+        "Konto verknüpfen: Sie melden sich beim Identitätsanbieter mit dem Postfach an.",
     "Link account again": "Konto erneut verknüpfen",
     "Link account": "Konto verknüpfen",
     "Remove the link": "Verknüpfung entfernen",
