@@ -1,7 +1,9 @@
 """SMTP settings, the test mail and removing the stored password.
 
-The form lives in ``forms.SmtpSettingsForm``; ``apply()`` copies it onto the
-row, so more fields (OAuth2, presets, DKIM) are added in one place.
+The form is ``sending_form.SendingSettingsForm`` (the basic fields plus the
+other logins, DKIM and the forced system sender); ``settings_save`` copies
+it onto the row. Presets, the connection check and removing the DKIM key
+live in ``sending.py``.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from wtforms.validators import ValidationError
 from ..crypto import encrypt
 from ..extensions import db
 from ..mail import mime
-from ..mail.delivery import smtp_config
+from ..crypto import SecretError
+from ..mail.delivery import dkim_key, smtp_config
+from ..mail.dkim import signed
 from ..mail.jobs import wake_deliverer
 from ..mail.transport import ConfigurationError, DeliveryError, SmtpTransport
 from ..models import MailSettings
@@ -20,12 +24,20 @@ from ..models.types import utcnow
 from ..notify import audit
 from ..tenancy import get_tenant
 from . import bp
-from .forms import ActionForm, SmtpSettingsForm, TestMailForm
+from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
+from .sending_form import SendingSettingsForm, default_scopes, resolve_port
 
-# Columns the form edits directly (the password and CA are handled apart).
-PLAIN_FIELDS = ("host", "port", "security", "auth", "username", "sender_address", "sender_name", "reply_to",
-                "sender_mode", "encoding", "max_connections")
+# Columns the form edits directly (the port, scopes and secrets are handled apart).
+PLAIN_FIELDS = ("host", "security", "auth", "username", "sender_address", "sender_name", "reply_to",
+                "sender_mode", "encoding", "max_connections", "system_sender_only",
+                "pop3_host", "pop3_port", "pop3_security", "pop3_username",
+                "oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id", "dkim_domain", "dkim_selector")
+# Changing any of these makes the linked account's tokens useless.
+OAUTH_IDENTITY = ("oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id")
+# Secret inputs: an empty field keeps the stored value; audited by name only.
+SECRETS = {"password": "password_encrypted", "pop3_password": "pop3_password_encrypted",
+           "oauth_client_secret": "oauth_client_secret_encrypted"}
 
 
 def current_settings() -> MailSettings:
@@ -33,42 +45,81 @@ def current_settings() -> MailSettings:
     if settings is None:
         settings = MailSettings(tenant_id=tenant_id(), host="", port=587, security="starttls", auth="none",
                                 username="", sender_address="", sender_name="", reply_to="",
-                                sender_mode="system", encoding="utf-8", max_connections=10)
+                                sender_mode="system", encoding="utf-8", max_connections=10,
+                                system_sender_only=False, pop3_host="", pop3_port=995, pop3_security="ssl",
+                                pop3_username="", oauth_provider="", oauth_authority="", oauth_tenant="",
+                                oauth_client_id="", oauth_scopes="", dkim_domain="", dkim_selector="")
     return settings
 
 
-def _page(form: SmtpSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
-          test_outcome: dict | None = None, status: int = 200):
+def form_for(settings: MailSettings) -> SendingSettingsForm:
+    """The form filled from the stored row (secrets never)."""
+    form = SendingSettingsForm(obj=settings)
+    form.oauth_provider.data = settings.oauth_provider or "microsoft"
+    # Empty scopes mean the provider's defaults: show them, so the admin sees what is asked for.
+    form.oauth_scopes.data = settings.oauth_scopes or default_scopes(form.oauth_provider.data)
+    return form
+
+
+def _page(form: SendingSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
+          test_outcome: dict | None = None, status: int = 200, preset=None):
+    from .sending import page_extras
+
     return render_template("admin/settings.html", form=form, settings=settings,
                            test_form=test_form or TestMailForm(), action_form=ActionForm(),
-                           test_outcome=test_outcome), status
+                           test_outcome=test_outcome, preset=preset, **page_extras(settings)), status
 
 
 @bp.route("/settings", methods=["GET"])
 def settings_page():
     settings = current_settings()
-    return _page(SmtpSettingsForm(obj=settings), settings)
+    return _page(form_for(settings), settings)
 
 
 @bp.route("/settings", methods=["POST"])
 def settings_save():
     settings = current_settings()
-    form = SmtpSettingsForm()
-    pem = None
+    form = SendingSettingsForm()
+    if "apply_preset" in request.form:
+        from .sending import apply_preset
+
+        return apply_preset(form, settings)
+    pem = dkim_pem = None
     valid = form.validate()
     if valid:
         try:
             pem = form.trusted_ca_pem()
+            dkim_pem = form.dkim_pem()
         except ValidationError:
             valid = False
     if not valid:
         return _page(form, settings, status=400)
-    changed = [name for name in PLAIN_FIELDS if getattr(settings, name) != _clean(getattr(form, name).data)]
-    for name in PLAIN_FIELDS:
-        setattr(settings, name, _clean(getattr(form, name).data))
-    if form.password.data:
-        settings.password_encrypted = encrypt(form.password.data)
-        changed.append("password")
+    form.port.data = resolve_port(form.port.data, form.security.data, previous_port=settings.port,
+                                  previous_security=settings.security or "starttls")
+    scopes = " ".join((form.oauth_scopes.data or "").split())
+    if scopes == default_scopes(form.oauth_provider.data):
+        scopes = ""  # the provider's defaults, also after switching provider
+    new = {name: _clean(getattr(form, name).data) for name in (*PLAIN_FIELDS, "port")}
+    new["oauth_scopes"] = scopes
+    # Fields a client did not send (older forms, scripts) keep sensible values.
+    new["pop3_port"] = new["pop3_port"] or (995 if new["pop3_security"] == "ssl" else 110)
+    new.update({name: "" for name, value in new.items() if value is None})
+    changed = [name for name, value in new.items() if getattr(settings, name) != value]
+    linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
+    if linked and any(name in changed for name in OAUTH_IDENTITY):
+        # Another app or directory: the stored tokens belong to the old one.
+        settings.oauth_access_token_encrypted = settings.oauth_refresh_token_encrypted = None
+        settings.oauth_expires_at = None
+        changed.append("oauth tokens removed")
+    for name, value in new.items():
+        setattr(settings, name, value)
+    for field_name, column in SECRETS.items():
+        if getattr(form, field_name).data:
+            setattr(settings, column, encrypt(getattr(form, field_name).data))
+            changed.append(field_name)
+    if dkim_pem is not None:
+        settings.dkim_private_key_encrypted = encrypt(dkim_pem)
+        changed.append("dkim_private_key")
     if pem is not None:
         settings.trusted_ca_pem = pem
         changed.append("trusted_ca_pem")
@@ -131,6 +182,8 @@ def send_test_mail(settings: MailSettings, recipient: str) -> dict:
                              body_text=_("This test mail shows that %(tenant)s can send mail.", tenant=tenant.name),
                              body_html="", message_id=mime.new_message_id(sender), reply_to=settings.reply_to,
                              encoding=settings.encoding)
+        # Signed like real mail, so the test also shows that DKIM works.
+        payload = signed(payload, dkim_key(settings), sender)
         needs_utf8 = mime.needs_smtputf8(sender, [recipient], settings.reply_to)
         envelope_from, envelope_to = mime.transport_address(sender)[0], mime.transport_address(recipient)[0]
         with SmtpTransport(smtp_config(settings)) as transport:
@@ -138,7 +191,7 @@ def send_test_mail(settings: MailSettings, recipient: str) -> dict:
         answer = results.get(envelope_to, "")
     except DeliveryError as exc:
         return {"ok": False, "words": exc.text, "hint": hint_for(exc)}
-    except ValueError as exc:  # e.g. a stored CA that no longer parses, or a bad address
+    except (ValueError, SecretError) as exc:  # a stored CA or DKIM key that no longer works, a bad address
         return {"ok": False, "words": str(exc), "hint": _("Check the settings above.")}
     if not answer.startswith("25"):
         return {"ok": False, "words": answer, "hint": _("The server refused the recipient.")}
@@ -153,7 +206,7 @@ def settings_test():
         flash(_("Save the SMTP settings first."), "error")
         return redirect(url_for("admin.settings_page"))
     if not form.validate_on_submit():
-        return _page(SmtpSettingsForm(obj=settings), settings, test_form=form, status=400)
+        return _page(form_for(settings), settings, test_form=form, status=400)
     outcome = send_test_mail(settings, form.recipient.data.strip())
     settings.last_test_at = utcnow()
     settings.last_test_result = ("OK: " if outcome["ok"] else "FAILED: ") + outcome["words"]
@@ -161,4 +214,4 @@ def settings_test():
           answer=outcome["words"])
     db.session.commit()
     current_app.logger.info("test mail for tenant %s: %s", tenant_id(), settings.last_test_result)
-    return _page(SmtpSettingsForm(obj=settings), settings, test_form=form, test_outcome=outcome)
+    return _page(form_for(settings), settings, test_form=form, test_outcome=outcome)

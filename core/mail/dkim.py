@@ -45,3 +45,26 @@ def signed(payload: bytes, key: DkimKey | None, sender: str) -> bytes:
     if key is None or not key.applies_to(sender):
         return payload
     return key.sign(payload) + payload
+
+
+def dns_record(key: DkimKey) -> tuple[str, str] | None:
+    """(name, value) of the TXT record to publish for ``key``; None when the
+    public key cannot be derived (then the admin publishes it from elsewhere)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    try:
+        private = serialization.load_pem_private_key(key.private_key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return None
+    public = private.public_key()
+    if isinstance(private, rsa.RSAPrivateKey):
+        kind, raw = "rsa", public.public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    elif isinstance(private, ed25519.Ed25519PrivateKey):
+        kind, raw = "ed25519", public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        return None
+    return f"{key.selector}._domainkey.{key.domain}", f"v=DKIM1; k={kind}; p={base64.b64encode(raw).decode()}"

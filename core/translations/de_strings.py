@@ -204,3 +204,9 @@ DE = {
     "as the browser": "wie der Browser",
     "Switch": "Wechseln",
 }
+
+# The sending options of the SMTP settings live in their own file.
+import runpy as _runpy  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sending.py")))["DE_SENDING"])

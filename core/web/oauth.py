@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
@@ -21,7 +22,8 @@ from .auth import admin_required
 # has no template folder of its own).
 bp = Blueprint("mail_oauth", __name__, url_prefix="/settings/admin/mail", template_folder="templates")
 
-SETTINGS_PATH = "/settings/admin/mail"
+# Back to the SMTP settings page, where the Link button is.
+SETTINGS_PATH = "/settings/admin/mail/settings"
 _SESSION_KEY = "postwerk_oauth"
 PAGE_SIZE = 100
 
@@ -44,7 +46,7 @@ def link():
     try:
         target = oauth.authorize_url(settings, redirect_uri=redirect_uri, state=state, code_challenge=challenge)
     except oauth.OAuthError as exc:
-        flash(f"Cannot link the account: {exc}", "error")
+        flash(_("Cannot link the account: %(error)s", error=exc), "error")
         return redirect(SETTINGS_PATH)
     # The state ties the callback to this admin, this tenant and this attempt.
     session[_SESSION_KEY] = {"state": state, "verifier": verifier, "tenant_id": current_user.tenant_id,
@@ -61,7 +63,7 @@ def callback():
         abort(400, "This sign-in answer does not belong to a link started here; start again.")
     if request.args.get("error"):
         reason = request.args.get("error_description") or request.args["error"]
-        flash(f"The identity provider refused: {reason}", "error")
+        flash(_("The identity provider refused: %(error)s", error=reason), "error")
         return redirect(SETTINGS_PATH)
     code = request.args.get("code", "")
     if not code:
@@ -71,12 +73,12 @@ def callback():
         oauth.exchange_code(settings, code=code, redirect_uri=pending["redirect_uri"], verifier=pending["verifier"])
     except oauth.OAuthError as exc:
         db.session.rollback()
-        flash(f"Linking the account failed: {exc}", "error")
+        flash(_("Linking the account failed: %(error)s", error=exc), "error")
         return redirect(SETTINGS_PATH)
     audit(settings.tenant_id, f"user:{current_user.id}", "mail.oauth_linked", "mail_settings", settings.tenant_id,
           provider=settings.oauth_provider)
     db.session.commit()
-    flash("The account is linked; mail will be sent with it.", "success")
+    flash(_("The account is linked; mail will be sent with it."), "success")
     return redirect(SETTINGS_PATH)
 
 

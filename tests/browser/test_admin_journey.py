@@ -58,7 +58,7 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     page.select_option("select[name=security]", "none")
     page.fill("input[name=sender_address]", "noreply@acme.example")
     page.fill("input[name=sender_name]", "Acme Hausverwaltung")
-    page.click("#smtp-settings button[type=submit]")
+    page.click("#save-settings")
     expect(page.get_by_text("Settings saved.")).to_be_visible()
 
     # A test mail, and it arrives.

@@ -1,0 +1,120 @@
+"""The settings page's helpers for the sending options: provider presets
+(server-side, so they work without JavaScript), the connection check,
+removing the DKIM key or the linked OAuth account, and what the page shows
+about them (DNS record, linked account, why the system sender was forced).
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, url_for
+from flask_babel import gettext as _
+
+from ..crypto import SecretError, decrypt
+from ..extensions import db
+from ..mail.delivery import check_connection
+from ..mail.dkim import DkimKey, dns_record
+from ..mail.presets import BY_KEY
+from ..mail.transport import DEFAULT_PORTS, DeliveryError, Security
+from ..models import AuditEntry, MailSettings
+from ..models.types import utcnow
+from ..notify import audit
+from . import bp
+from .forms import ActionForm, TestMailForm
+from .scope import actor, tenant_id
+from .sending_form import SendingSettingsForm, default_scopes
+
+
+def apply_preset(form: SendingSettingsForm, settings: MailSettings):
+    """Fill the posted form with the chosen preset and show it again, unsaved:
+    the admin still enters the credentials and saves."""
+    from .settings import _page
+
+    chosen = BY_KEY.get(form.preset.data or "")
+    if chosen is None:
+        flash(_("Choose a provider preset first."), "error")
+        return _page(form, settings, status=400)
+    form.host.data, form.port.data, form.security.data = chosen.host, chosen.port, chosen.security
+    form.port.raw_data = None  # else the posted port is shown again
+    form.auth.data = chosen.auth
+    form.system_sender_only.data = chosen.system_sender_only or bool(form.system_sender_only.data)
+    if chosen.oauth_provider:
+        form.oauth_provider.data = chosen.oauth_provider
+        form.oauth_scopes.data = default_scopes(chosen.oauth_provider)
+    flash(_("Preset “%(name)s” filled in: check the fields, enter the login and save.", name=chosen.label), "info")
+    return _page(form, settings, preset=chosen)
+
+
+def page_extras(settings: MailSettings) -> dict:
+    return {"dkim_dns": _dkim_dns(settings), "forced_reason": _forced_reason(settings),
+            "oauth_linked": bool(settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted),
+            "default_ports": {s.value: port for s, port in DEFAULT_PORTS.items()},
+            "check_form": ActionForm(id="check")}
+
+
+def _dkim_dns(settings: MailSettings) -> tuple[str, str] | None:
+    if not (settings.dkim_private_key_encrypted and settings.dkim_domain and settings.dkim_selector):
+        return None
+    try:
+        pem = decrypt(settings.dkim_private_key_encrypted)
+    except SecretError:
+        return None
+    return dns_record(DkimKey(settings.dkim_domain, settings.dkim_selector, pem))
+
+
+def _forced_reason(settings: MailSettings) -> str | None:
+    """The server's answer that made delivery switch to the system sender."""
+    if not settings.system_sender_only or settings.tenant_id is None:
+        return None
+    entry = db.session.execute(
+        db.select(AuditEntry).where(AuditEntry.tenant_id == settings.tenant_id,
+                                    AuditEntry.action == "mail.system_sender_forced")
+        .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+    return (entry.detail or {}).get("reason") if entry else None
+
+
+@bp.route("/settings/check", methods=["POST"])
+def settings_check():
+    """Connect, log in and quit: shows the server's words; sends nothing."""
+    from .settings import _page, form_for, hint_for
+
+    settings = db.session.get(MailSettings, tenant_id())
+    if settings is None or not settings.host:
+        flash(_("Save the SMTP settings first."), "error")
+        return redirect(url_for("admin.settings_page"))
+    try:
+        outcome = {"ok": True, "words": check_connection(settings), "hint": "", "check": True}
+    except DeliveryError as exc:
+        outcome = {"ok": False, "words": exc.text, "hint": hint_for(exc), "check": True}
+    except ValueError as exc:  # a stored CA certificate that no longer parses
+        outcome = {"ok": False, "words": str(exc), "hint": _("Check the settings above."), "check": True}
+    settings.last_test_at = utcnow()
+    settings.last_test_result = ("OK: " if outcome["ok"] else "FAILED: ") + outcome["words"]
+    audit(tenant_id(), actor(), "mail_settings.checked", "mail_settings", tenant_id(), ok=outcome["ok"],
+          answer=outcome["words"])
+    db.session.commit()
+    current_app.logger.info("connection check for tenant %s: %s", tenant_id(), settings.last_test_result)
+    return _page(form_for(settings), settings, test_form=TestMailForm(), test_outcome=outcome)
+
+
+def _remove(columns: tuple[str, ...], action: str, message: str):
+    form = ActionForm()
+    if form.validate_on_submit():
+        settings = db.session.get(MailSettings, tenant_id())
+        if settings is not None and any(getattr(settings, c) for c in columns):
+            for column in columns:
+                setattr(settings, column, None)
+            audit(tenant_id(), actor(), action, "mail_settings", tenant_id())
+            db.session.commit()
+            flash(message, "success")
+    return redirect(url_for("admin.settings_page"))
+
+
+@bp.route("/settings/delete-dkim-key", methods=["POST"])
+def settings_delete_dkim_key():
+    return _remove(("dkim_private_key_encrypted",), "mail_settings.dkim_key_deleted",
+                   _("The DKIM key was removed; mail is no longer signed."))
+
+
+@bp.route("/settings/unlink-oauth", methods=["POST"])
+def settings_unlink_oauth():
+    return _remove(("oauth_access_token_encrypted", "oauth_refresh_token_encrypted", "oauth_expires_at"),
+                   "mail_settings.oauth_unlinked", _("The linked account was removed from Postwerk."))
