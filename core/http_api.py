@@ -140,13 +140,16 @@ def _accepted(event_id: int, key: str, status: int):
     return response
 
 
-def expire_idempotency_keys(now=None) -> int:
+def expire_idempotency_keys(now=None, tenant_id: int | None = None) -> int:
     """Forget keys older than IDEMPOTENCY_DAYS (the events stay); returns how
-    many. Meant for a periodic task; the caller commits."""
+    many. AUTOMATE's retention task calls it per tenant; the caller commits."""
     from datetime import timedelta
 
     cutoff = (now or utcnow()) - timedelta(days=IDEMPOTENCY_DAYS)
-    return db.session.execute(db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+    old = db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
+    if tenant_id is not None:
+        old = old.where(IdempotencyKey.tenant_id == tenant_id)
+    return db.session.execute(old).rowcount
 
 
 @bp.get("/openapi.json")

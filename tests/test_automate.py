@@ -320,13 +320,38 @@ def test_retention_deletes_old_sent_mail_and_its_events_only(acme):
     young = _old_message(acme.id, MessageStatus.SENT, 10)
     db.session.commit()
     ids = {gone.id, resend.id, failed.id, young.id}
-    assert "deleted 1 message(s) and 1 event(s) older than 90 days" == run_retention(acme.id)
+    assert run_retention(acme.id).startswith("deleted 1 message(s) and 1 event(s) older than 90 days")
     left = {m.id for m in _messages()}
     assert left == ids - {gone.id}
     automate.set_retention(acme.id, 5, actor="test")
     assert run_retention(acme.id).startswith("deleted 1 message(s)")  # the 10 days old one
     assert {m.id for m in _messages()} == {failed.id, resend.id}
     assert db.session.get(Event, kept_event.id) is not None
+
+
+def test_retention_expires_api_idempotency_keys_and_keeps_the_events_they_hold(acme):
+    from core.models import IdempotencyKey
+
+    def event(days):
+        row = Event(tenant_id=acme.id, key="TICKET_CREATED", payload={}, status=EventStatus.EXPANDED,
+                    created_at=utcnow() - timedelta(days=days))
+        db.session.add(row)
+        db.session.flush()
+        return row
+
+    held, freed = event(100), event(100)
+    db.session.add_all([
+        IdempotencyKey(tenant_id=acme.id, key="young", request_hash="0" * 64, event_id=held.id,
+                       created_at=utcnow() - timedelta(days=1)),
+        IdempotencyKey(tenant_id=acme.id, key="old", request_hash="0" * 64, event_id=freed.id,
+                       created_at=utcnow() - timedelta(days=10)),
+    ])
+    db.session.commit()
+    held_id, freed_id = held.id, freed.id
+    assert run_retention(acme.id).endswith("1 expired API idempotency key(s)")
+    assert [k.key for k in db.session.execute(db.select(IdempotencyKey)).scalars()] == ["young"]
+    assert db.session.get(Event, held_id) is not None  # a retry within days must still find it
+    assert db.session.get(Event, freed_id) is None
 
 
 # --- claiming and the sweeper ------------------------------------------------------------

@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import delete, exists, select, update
 
 from ..extensions import db
-from ..models import Event, EventStatus, Message, MessageStatus
+from ..http_api import expire_idempotency_keys
+from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus
 from ..models.types import utcnow
 from ..plugins import registry
 from ..specs import TaskSpec
@@ -86,12 +87,18 @@ def run_retention(tenant_id: int) -> str:
     db.session.execute(update(Message).where(Message.tenant_id == tenant_id, Message.resend_of_id.in_(old))
                        .values(resend_of_id=None))
     messages = db.session.execute(delete(Message).where(Message.id.in_(old))).rowcount
-    # Events are deleted once old and no message (FAILED, UNKNOWN, ...) still points at them.
+    # API idempotency keys are kept for days, not months: forget the old ones
+    # here, so they neither pile up nor hold their events.
+    keys = expire_idempotency_keys(tenant_id=tenant_id)
+    # Events are deleted once old and no message (FAILED, UNKNOWN, ...) or
+    # idempotency key still points at them.
     events = db.session.execute(delete(Event).where(
         Event.tenant_id == tenant_id, Event.created_at < cutoff, Event.status != EventStatus.NEW,
-        ~exists().where(Message.event_id == Event.id))).rowcount
+        ~exists().where(Message.event_id == Event.id),
+        ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
     db.session.commit()
-    return f"deleted {messages} message(s) and {events} event(s) older than {days} days"
+    return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
+            f"{keys} expired API idempotency key(s)")
 
 
 __all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "resolve", "task_specs"]
