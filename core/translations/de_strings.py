@@ -203,4 +203,37 @@ DE = {
     "Log out": "Abmelden",
     "as the browser": "wie der Browser",
     "Switch": "Wechseln",
+    # Integration: distribution lists in rules, AUTOMATE on the overview, one navigation.
+    "paused: the plugin '%(plugin)s' is disabled for this tenant":
+        "pausiert: das Plugin '%(plugin)s' ist für diesen Mandanten deaktiviert",
+    "no installed plugin declares the event %(event)s": "kein installiertes Plugin kennt das Ereignis %(event)s",
+    "A distribution list": "Ein Verteiler",
+    "List": "Verteiler",
+    "AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed":
+        "AUTOMATE ist pausiert: Mails warten als PENDING und gehen hinaus, sobald es fortgesetzt wird",
+    "the mail worker task is switched off in AUTOMATE: mail waits as PENDING until it is switched on":
+        "die Aufgabe Mail-Versand ist in AUTOMATE ausgeschaltet: Mails warten als PENDING, bis sie "
+        "eingeschaltet wird",
+    "no SMTP server is configured": "es ist kein SMTP-Server eingerichtet",
+    "%(name)s (missing)": "%(name)s (fehlt)",
+    "There is no distribution list named %(name)s; create it under Lists first.":
+        "Es gibt keinen Verteiler namens %(name)s; legen Sie ihn zuerst unter Verteiler an.",
+    "Tickets": "Tickets",
+    "Contracts": "Verträge",
+    "Inquiries": "Anfragen",
+    "Inbound mail": "Posteingang",
+    "Settings": "Einstellungen",
+    "Logs": "Protokolle",
+    "Lists": "Verteiler",
+    "Plugins": "Plugins",
+    "API tokens": "API-Tokens",
+    "Mail is waiting": "Mails warten",
+    "No SMTP server is configured.": "Es ist kein SMTP-Server eingerichtet.",
+    "paused": "pausiert",
+    "Mail worker task": "Aufgabe Mail-Versand",
+    "on": "an",
+    "Open AUTOMATE": "AUTOMATE öffnen",
+    "%(count)s active rule(s) do not fire": "%(count)s aktive Regel(n) feuern nicht",
+    "No lists yet.": "Noch keine Verteiler.",
+    "Manage distribution lists": "Verteiler verwalten",
 }

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from ..extensions import db
 from ..mail.variables import CORE_VARIABLES
 from ..models import Rule
-from ..plugin_state import set_enabled
+from ..plugin_state import paused_events, set_enabled
 from ..plugins import PluginError, registry
 from .auth import admin_required
 
@@ -28,11 +28,14 @@ def index():
     enabled = reg.enabled_plugins(tenant_id)
     rule_counts = dict(db.session.execute(
         db.select(Rule.event, func.count()).where(Rule.tenant_id == tenant_id, Rule.active).group_by(Rule.event)).all())
+    paused = paused_events(tenant_id)
     rows = []
     for name, info in reg.plugins.items():
         rows.append({
             "name": name, "info": info, "enabled": name in enabled,
             "active_rules": sum(rule_counts.get(e.key, 0) for e in info.events),
+            # The rules page shows the same words next to each such rule.
+            "paused": next((paused[e.key] for e in info.events if e.key in paused), None),
         })
     return render_template("admin/plugins.html", rows=rows, form=ToggleForm(), core_variables=CORE_VARIABLES)
 
