@@ -236,4 +236,50 @@ DE = {
     "%(count)s active rule(s) do not fire": "%(count)s aktive Regel(n) feuern nicht",
     "No lists yet.": "Noch keine Verteiler.",
     "Manage distribution lists": "Verteiler verwalten",
+    # The plugins, lists and API token pages.
+    "Addresses (one per line, or separated by commas)": "Adressen (eine pro Zeile oder durch Kommas getrennt)",
+    "List %(name)s saved: rules reach it as list:%(name)s.":
+        "Verteiler %(name)s gespeichert: Regeln erreichen ihn als list:%(name)s.",
+    "List %(name)s deleted. Rules that named it no longer find recipients.":
+        "Verteiler %(name)s gelöscht. Regeln, die ihn nennen, finden keine Empfänger mehr.",
+    "%(name)s is enabled. Its default rules were created switched off: review and activate them.":
+        "%(name)s ist aktiviert. Seine Standardregeln wurden ausgeschaltet angelegt: prüfen und aktivieren Sie sie.",
+    "%(name)s is disabled. Its data and rules are kept; its events are refused and its rules do not fire.":
+        "%(name)s ist deaktiviert. Seine Daten und Regeln bleiben erhalten; seine Ereignisse werden abgelehnt und "
+        "seine Regeln feuern nicht.",
+    "Name (which system uses it?)": "Name (welches System nutzt es?)",
+    "Token %(name)s revoked.": "Token %(name)s widerrufen.",
+    "Save list": "Verteiler speichern",
+    "List %(name)s": "Verteiler %(name)s",
+    "Distribution lists": "Verteiler",
+    "Use in a rule": "In einer Regel",
+    "Addresses": "Adressen",
+    "A list named %(name)s also receives the homepage's inquiry notifications.":
+        "Ein Verteiler namens %(name)s erhält auch die Anfragen der Homepage.",
+    "New list": "Neuer Verteiler",
+    "Every installed plugin, built-in or third-party. Enabling takes effect at once; disabling keeps the plugin's "
+    "data and rules, but its events are refused and its rules do not fire until it is enabled again.":
+        "Alle installierten Plugins, eingebaut oder von Dritten. Aktivieren wirkt sofort; Deaktivieren behält die "
+        "Daten und Regeln des Plugins, aber seine Ereignisse werden abgelehnt und seine Regeln feuern nicht, bis es "
+        "wieder aktiviert wird.",
+    "always on": "immer an",
+    "enabled": "aktiviert",
+    "disabled": "deaktiviert",
+    "Disable %(name)s": "%(name)s deaktivieren",
+    "Enable %(name)s": "%(name)s aktivieren",
+    "Recipient roles": "Empfängerrollen",
+    "Placeholders for every event": "Platzhalter für jedes Ereignis",
+    "Other systems emit events with": "Andere Systeme melden Ereignisse mit",
+    "and": "und",
+    "The API is described in": "Die API ist beschrieben in",
+    "New token": "Neues Token",
+    "Copy it now: it is stored only as a hash and cannot be shown again.":
+        "Kopieren Sie es jetzt: es wird nur als Hash gespeichert und kann nicht erneut angezeigt werden.",
+    "Tokens": "Tokens",
+    "Starts with": "Beginnt mit",
+    "Last used": "Zuletzt benutzt",
+    "revoked": "widerrufen",
+    "Revoke": "Widerrufen",
+    "No tokens yet.": "Noch keine Tokens.",
+    "Create token": "Token erzeugen",
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func
@@ -55,9 +56,9 @@ def toggle(name: str, action: str):
         return redirect(url_for(".index"))
     db.session.commit()
     if action == "enable":
-        flash(f"{name} is enabled. Its default rules were created switched off: review and activate them.",
-              "success")
+        flash(_("%(name)s is enabled. Its default rules were created switched off: review and activate them.",
+                name=name), "success")
     else:
-        flash(f"{name} is disabled. Its data and rules are kept; its events are refused and its rules do not fire.",
-              "success")
+        flash(_("%(name)s is disabled. Its data and rules are kept; its events are refused and its rules do not "
+                "fire.", name=name), "success")
     return redirect(url_for(".index"))
