@@ -103,7 +103,7 @@ DE = {
     "Dry run": "Probelauf",
     "Queue": "Warteschlange",
     "Notifications": "Meldungen",
-    "Audit": "Protokoll",
+    "Audit": "Änderungen",
     "When": "Wann",
     "Who": "Wer",
     "Action": "Aktion",
