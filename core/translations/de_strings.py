@@ -418,4 +418,5 @@ DE = {
     'Terminate': 'Kündigen',
     'Terminated': 'Gekündigt',
     'All contracts': 'Alle Verträge',
+    "TLS (implicit, port 993/995)": "TLS (implizit, Port 993/995)",
 }

@@ -21,7 +21,7 @@ from .poller import check_connection, poll_mailbox
 bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
 
 _PROTOCOL_LABELS = {"imap": "IMAP", "pop3": "POP3", "exchange": _l("Exchange (IMAP with OAuth 2)")}
-_SECURITY_LABELS = {"ssl": "TLS (implicit, port 993/995)", "starttls": "STARTTLS (port 143/110)",
+_SECURITY_LABELS = {"ssl": _l("TLS (implicit, port 993/995)"), "starttls": "STARTTLS (port 143/110)",
                     "none": _l("none (loopback or trusted network only)")}
 
 
