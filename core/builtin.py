@@ -22,7 +22,7 @@ class CorePlugin:
     def postwerk_admin_menu(self):
         from .web.menu import MenuEntry
 
-        return [MenuEntry("AUTOMATE", "automate.index")]
+        return [MenuEntry("AUTOMATE", "automate.index", area="settings")]
 
     @hookimpl
     def postwerk_tasks(self):

@@ -102,7 +102,8 @@ def postwerk_blueprints() -> list[Blueprint]:
 @hookspec
 def postwerk_admin_menu() -> list:
     """Return navigation entries (``core.api.MenuEntry(label, endpoint)``)
-    shown to users of tenants that enabled this plugin."""
+    shown to users of tenants that enabled this plugin; ``area="settings"``
+    puts an admin page under Settings instead of the top bar."""
 
 
 # --- Delivery ----------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Enabling and disabling plugins per tenant (data, effective at once)."""
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from .extensions import db
 from .models import PluginState, Rule, Template
 from .notify import audit
@@ -55,8 +57,9 @@ def _install_defaults(tenant_id: int, plugin: str) -> None:
 def paused_events(tenant_id: int) -> dict[str, str]:
     """Event keys whose rules do not fire for this tenant because their
     plugin is disabled, with the reason to show next to such rules (the
-    rules page and the plugins page use it)."""
+    rules page and the plugins page use it). In the request's language;
+    English outside a request."""
     reg = registry()
     enabled = reg.enabled_plugins(tenant_id)
-    return {key: f"paused: the plugin '{owner}' is disabled for this tenant"
+    return {key: gettext("paused: the plugin '%(plugin)s' is disabled for this tenant", plugin=owner)
             for key, (_, owner) in reg.events.items() if owner not in enabled}

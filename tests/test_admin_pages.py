@@ -321,6 +321,66 @@ def test_a_rule_of_a_disabled_plugin_shows_as_not_firing(admin, tenant):
     assert "TICKET_CREATED" not in page(admin, BASE + "/rules/new")
 
 
+def test_a_rule_sends_to_a_distribution_list(admin, tenant):
+    from core import distribution_lists
+
+    html = page(admin, BASE + "/rules/new")
+    assert "A distribution list" in html and "No lists yet." in html
+    # A list that does not exist is named in the error, next to the list field.
+    html = post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="office"),
+                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    assert "There is no distribution list named office" in html
+    distribution_lists.save(tenant.id, "office", "office@acme.example, boss@acme.example")
+    other = make_tenant("other")
+    distribution_lists.save(other.id, "secret", "x@other.example")
+    db.session.commit()
+    html = page(admin, BASE + "/rules/new")
+    assert '<option value="office">office</option>' in html and "secret" not in html
+    # Another tenant's list is as unknown as one that never existed.
+    html = post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="secret"),
+                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    assert "There is no distribution list named secret" in html
+    post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="office"),
+         token_from=BASE + "/rules/new")
+    rule = db.session.execute(db.select(Rule).where(Rule.name == "Copy to the office")).scalar_one()
+    assert rule.recipient == "list:office"
+    edit = page(admin, f"{BASE}/rules/edit?id={rule.id}")
+    assert re.search(r'<input checked [^>]*value="list"', edit) and '<option selected value="office">office</option>' in edit
+    # The dry run resolves the list to its addresses.
+    dry = post(admin, BASE + "/rules/dryrun", {"target": f"rule:{rule.id}", "source": "sample"},
+               token_from=BASE + "/rules/dryrun", status=200).get_data(as_text=True)
+    assert "boss@acme.example" in dry
+
+
+def test_rules_page_and_plugins_page_give_the_same_reason(admin, tenant):
+    from core.plugin_state import paused_events, set_enabled
+
+    rule = Rule(tenant_id=tenant.id, name="Contract copy", event="CONTRACT_SIGNED",
+                recipient="address:office@acme.example", template_key="ticket_created", active=True)
+    db.session.add(rule)
+    db.session.commit()
+    reason = paused_events(tenant.id)["CONTRACT_SIGNED"]
+    assert reason == "paused: the plugin 'vertrag' is disabled for this tenant"
+    # The event is not offered for new rules, but the rule is listed with the reason.
+    assert "CONTRACT_SIGNED" not in page(admin, BASE + "/rules/new")
+    escaped = reason.replace("'", "&#39;")
+    rules = page(admin, BASE + "/rules")
+    assert "Contract copy" in rules and escaped in rules
+    edit = page(admin, f"{BASE}/rules/edit?id={rule.id}")
+    assert escaped in edit and '<option selected value="CONTRACT_SIGNED">' in edit
+    # Saving it keeps its event, though the event is no longer in the select's normal groups.
+    post(admin, BASE + "/rules/save", rule_data(id=str(rule.id), event="CONTRACT_SIGNED", name="Renamed"),
+         token_from=f"{BASE}/rules/edit?id={rule.id}")
+    db.session.expire_all()
+    assert db.session.get(Rule, rule.id).event == "CONTRACT_SIGNED"
+    set_enabled(tenant.id, "vertrag", True)
+    set_enabled(tenant.id, "ticket", False)
+    db.session.commit()
+    plugins = page(admin, "/settings/admin/plugins/")
+    ticket_reason = paused_events(tenant.id)["TICKET_CREATED"].replace("'", "&#39;")
+    assert ticket_reason in plugins and ticket_reason in page(admin, BASE + "/rules")
+
+
 # --- dry run ------------------------------------------------------------------------
 
 def _counts():
@@ -536,3 +596,47 @@ def test_the_user_chooses_the_language(admin, tenant):
     assert db.session.execute(db.select(User.language)).scalars().first() == "de"
     assert "Warteschlange" in admin.get(BASE, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert admin.post("/language", data={"csrf_token": csrf_token(html), "language": "fr"}).status_code == 400
+
+
+def test_the_overview_shows_automate_and_why_mail_waits(admin, tenant):
+    from core.automate.state import set_task_enabled
+    from core.automate.tasks import MAIL_WORKER
+
+    html = page(admin, BASE)
+    assert 'href="/settings/admin/automate/"' in html and 'id="waits"' not in html
+    # Paused through AUTOMATE's own page, as an admin would.
+    admin.post("/settings/admin/automate/pause", data={"csrf_token": csrf_token(html), "action": "pause"})
+    html = page(admin, BASE)
+    assert "Mail is waiting: AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed" in html
+    assert '<span class="badge status-failed">paused</span>' in html
+    german = admin.get(BASE, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Mails warten: AUTOMATE ist pausiert" in german
+    admin.post("/settings/admin/automate/pause", data={"csrf_token": csrf_token(html), "action": "resume"})
+    set_task_enabled(tenant.id, MAIL_WORKER, False, actor="test")
+    db.session.commit()
+    html = page(admin, BASE)
+    assert "the mail worker task is switched off in AUTOMATE" in html
+    assert re.search(r'Mail worker task: <span class="badge status-failed">off</span>', html)
+
+
+def test_one_navigation_top_bar_and_settings(admin, tenant):
+    from core.plugin_state import set_enabled
+
+    home = page(admin, "/")
+    top = home[home.index('<header'):home.index('</header>')]
+    assert "Tickets" in top and "Settings" in top
+    for admin_page in ("Plugins", "API tokens", "AUTOMATE", ">Mail<", "Lists"):
+        assert admin_page not in top
+    settings = page(admin, "/settings/admin/plugins/")
+    sub = settings[settings.index('class="subnav"'):]
+    for entry in ("Mail", "Lists", "Plugins", "AUTOMATE", "API tokens"):
+        assert f">{entry}</a>" in sub
+    assert "Inbound mail" not in sub
+    set_enabled(tenant.id, "inbound_mail", True)
+    db.session.commit()
+    assert ">Inbound mail</a>" in page(admin, "/settings/admin/automate/")
+    # The mail pages add their own row, with the logs as one entry.
+    mail = page(admin, BASE + "/audit")
+    assert 'aria-current="page">Logs</a>' in mail and 'aria-current="page">Mail</a>' in mail
+    german = admin.get("/settings/admin/plugins/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert ">Einstellungen</a>" in german and ">Verteiler</a>" in german

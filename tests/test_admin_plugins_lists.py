@@ -37,7 +37,7 @@ def test_enabling_and_disabling_from_the_page_takes_effect_at_once(tenant, clien
     # Disable the ticket plugin: its active rule is shown as paused, its pages are gone.
     client.post("/settings/admin/plugins/ticket/disable", data={"csrf_token": token})
     page = client.get("/settings/admin/plugins/").get_data(as_text=True)
-    assert "6 active rule(s) for its events are paused" in page
+    assert "6 active rule(s) do not fire — paused: the plugin &#39;ticket&#39; is disabled" in page
     assert client.get("/tickets/").status_code == 404
     assert client.post("/settings/admin/plugins/core/disable", data={"csrf_token": token}).status_code == 302
     assert "essential" in client.get("/settings/admin/plugins/").get_data(as_text=True)

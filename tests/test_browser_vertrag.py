@@ -50,16 +50,26 @@ def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server}/")
 
-    page.click("text=Plugins")
+    page.click("header nav >> text=Settings")
+    page.click("nav.subnav >> text=Plugins")
     page.click("#plugin-vertrag button:has-text('Enable vertrag')")
     page.wait_for_selector('#plugin-vertrag[data-enabled="yes"]')
     assert "default rules were created switched off" in page.inner_text("main")
 
-    # The rules page belongs to the mail admin (issue 3); switch the new rules on here.
-    for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id,
-                                                         Rule.event.like("CONTRACT_%"))).scalars():
-        rule.active = True
-    db.session.commit()
+    # Switch the new (inactive) contract rules on, one by one on the rules page.
+    page.click("nav.subnav >> text=Mail")
+    page.click("nav.subnav >> text=Rules")
+    edits = page.locator("tr:has-text('CONTRACT_') a:has-text('Edit')")
+    urls = [edits.nth(i).get_attribute("href") for i in range(edits.count())]
+    assert urls
+    for url in urls:
+        page.goto(live_server + url)
+        page.check("input[name=active]")
+        page.click("#rule-form button[type=submit]")
+        page.wait_for_selector("text=Rule saved.")
+    db.session.expire_all()
+    assert all(db.session.execute(db.select(Rule.active).where(Rule.tenant_id == tenant.id,
+                                                               Rule.event.like("CONTRACT_%"))).scalars())
 
     page.click("nav >> text=Contracts")
     form = page.locator("#new-contract")
@@ -76,10 +86,15 @@ def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_
     page.wait_for_selector("#contract-status:has-text('signed')")
 
     run_worker()
-    page.click("nav >> text=Overview")
-    recent = page.locator("section:has(h2:has-text('Recent mail')) tbody").inner_text()
-    assert "jane@example.org\tRental contract MV-2026-017 signed\tSENT" in recent
-    assert "hans@example.org\tMietvertrag MV-2026-017 unterschrieben\tSENT" in recent
+    page.click("header nav >> text=Settings")
+    page.click("nav.subnav >> text=Queue")
+    page.fill("#queue-filter input[name=event]", "CONTRACT_SIGNED")
+    page.click("#queue-filter button[type=submit]")
+    queue = page.locator("table.queue tbody")
+    jane = queue.locator("tr:has-text('jane@example.org')")
+    hans = queue.locator("tr:has-text('hans@example.org')")
+    assert "Rental contract MV-2026-017 signed" in jane.inner_text() and "SENT" in jane.inner_text()
+    assert "Mietvertrag MV-2026-017 unterschrieben" in hans.inner_text() and "SENT" in hans.inner_text()
     signed = db.session.execute(db.select(Message.recipients, Message.status).where(
         Message.event_key == "CONTRACT_SIGNED")).all()
     assert sorted(signed) == [(["hans@example.org"], MessageStatus.SENT), (["jane@example.org"], MessageStatus.SENT)]

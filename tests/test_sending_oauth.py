@@ -185,7 +185,10 @@ def test_presets_and_notification_log_pages(tenant, ctx, client, smtp_sink):
                                                                             "starttls", "oauth2")
     notify(tenant.id, "error", "Message 7 to x@example.org failed: 550 no such user")
     db.session.commit()
-    page = client.get("/settings/admin/mail/notifications").get_data(as_text=True)
+    # The old address of the notification log leads to the mail admin's log.
+    moved = client.get("/settings/admin/mail/notifications?before=99")
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/settings/admin/mail/log?before=99")
+    page = client.get(moved.headers["Location"]).get_data(as_text=True)
     assert "550 no such user" in page
 
 

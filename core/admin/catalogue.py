@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from ..mail import variables
+from ..plugin_state import paused_events
 from ..plugins import registry
 from ..specs import EventSpec
 from .scope import tenant_id
@@ -54,11 +57,10 @@ def placeholders(event: str) -> list[Placeholder]:
 
 
 def why_not_firing(event: str) -> str | None:
-    """Why rules of ``event`` cannot fire for this tenant, or None."""
-    found = registry().events.get(event)
-    if found is None:
-        return f"no installed plugin declares the event {event}"
-    owner = found[1]
-    if owner not in registry().enabled_plugins(tenant_id()):
-        return f"the plugin '{owner}' is disabled for this tenant"
-    return None
+    """Why rules of ``event`` cannot fire for this tenant, or None.
+
+    A disabled plugin's reason comes from ``paused_events``, so the rules
+    page and the plugins page say the same thing."""
+    if event not in registry().events:
+        return gettext("no installed plugin declares the event %(event)s", event=event)
+    return paused_events(tenant_id()).get(event)

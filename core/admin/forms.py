@@ -126,11 +126,11 @@ class TemplateForm(FlaskForm):
 
 
 # Recipient kinds a rule can address. Each kind has one form field named
-# ``recipient_<kind>``; distribution lists ("list") are one more entry here
-# plus a field on RuleForm.
+# ``recipient_<kind>``.
 RECIPIENT_KINDS = [
     ("role", _l("A role of the event")),
     ("address", _l("Fixed addresses")),
+    ("list", _l("A distribution list")),
 ]
 
 
@@ -141,6 +141,8 @@ class RuleForm(FlaskForm):
     recipient_kind = RadioField(_l("Recipient"), choices=options(RECIPIENT_KINDS), default="role")
     recipient_role = SelectField(_l("Role"), choices=[], validate_choice=False)
     recipient_address = StringField(_l("Addresses (comma-separated)"))
+    # The tenant's lists; a missing list is reported by name (rules.py), not as "not a valid choice".
+    recipient_list = SelectField(_l("List"), choices=[], validate_choice=False)
     template_key = SelectField(_l("Template"), choices=[], validators=[DataRequired()])
     active = BooleanField(_l("Active"), default=True)
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from flask import render_template
+from flask_babel import gettext as _
 from sqlalchemy import func
 
+from ..automate import status as automate_status
+from ..automate.state import is_paused, task_enabled
+from ..automate.tasks import MAIL_WORKER
 from ..extensions import db
-from ..mail.delivery import why_held
 from ..models import MailSettings, Message, MessageStatus
 from . import bp
 from .scope import tenant_id
@@ -22,6 +25,17 @@ def capped_count(tenant_id: int, status: str) -> str:
     return f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
 
 
+def explain(reason: str | None) -> str | None:
+    """The worker's reason (English, also in logs) in the admin's language."""
+    known = {
+        automate_status.PAUSED: _("AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed"),
+        automate_status.MAIL_WORKER_OFF: _("the mail worker task is switched off in AUTOMATE: mail waits as "
+                                           "PENDING until it is switched on"),
+        "no SMTP server is configured": _("no SMTP server is configured"),
+    }
+    return known.get(reason, reason) if reason else None
+
+
 @bp.route("")
 @bp.route("/")
 def overview():
@@ -31,5 +45,7 @@ def overview():
     failures = db.session.execute(
         db.select(Message).where(Message.tenant_id == tid, Message.status == MessageStatus.FAILED)
         .order_by(Message.id.desc()).limit(10)).scalars().all()
-    return render_template("admin/overview.html", settings=settings, held=why_held(settings), counts=counts,
+    automate = {"paused": is_paused(tid), "mail_worker": task_enabled(tid, MAIL_WORKER)}
+    return render_template("admin/overview.html", settings=settings,
+                           held=explain(automate_status.why_mail_waits(tid)), automate=automate, counts=counts,
                            statuses=MessageStatus.ALL, failures=failures)

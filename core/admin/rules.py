@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from .. import distribution_lists
 from .. import recipients as recipient_refs
 from ..extensions import db
-from ..models import Rule, Template
+from ..models import DistributionList, Rule, Template
 from ..notify import audit
 from . import bp
 from .catalogue import enabled_events, event_spec, grouped_event_choices, why_not_firing
@@ -31,6 +32,11 @@ def _role_choices() -> dict[str, list[tuple[str, str]]]:
     return grouped
 
 
+def _list_names() -> list[str]:
+    return list(db.session.execute(db.select(DistributionList.name).where(DistributionList.tenant_id == tenant_id())
+                                   .order_by(DistributionList.name)).scalars())
+
+
 def _form(rule: Rule | None = None) -> RuleForm:
     form = RuleForm(obj=rule) if rule is not None else RuleForm()
     events = grouped_event_choices()
@@ -43,6 +49,12 @@ def _form(rule: Rule | None = None) -> RuleForm:
         keys.append(rule.template_key)
     form.template_key.choices = options((k, k) for k in keys)
     form.recipient_role.choices = grouped(_role_choices())
+    names = _list_names()
+    form.recipient_list.choices = options((name, name) for name in names)
+    if rule is not None and rule.recipient.startswith("list:") and rule.recipient[5:] not in names:
+        # A rule whose list was deleted keeps showing the name it refers to.
+        missing = rule.recipient[5:]
+        form.recipient_list.choices += options([(missing, _("%(name)s (missing)", name=missing))])
     if rule is not None and request.method == "GET":
         form.fill_recipient(rule.recipient)
     return form
@@ -92,6 +104,11 @@ def _check_recipient(form: RuleForm) -> str | None:
                 "The event %(event)s offers these roles: %(roles)s",
                 event=form.event.data, roles=", ".join(sorted(roles)) or "—")]
             return None
+    if kind == "list" and distribution_lists.get(tenant_id(), form.recipient_list.data or "") is None:
+        form.recipient_list.errors = [*form.recipient_list.errors, _(
+            "There is no distribution list named %(name)s; create it under Lists first.",
+            name=form.recipient_list.data or "—")]
+        return None
     return ref
 
 

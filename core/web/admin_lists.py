@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -17,8 +18,8 @@ bp = Blueprint("admin_lists", __name__, url_prefix="/settings/admin/mail/lists")
 
 
 class ListForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
-    addresses = TextAreaField("Addresses (one per line, or separated by commas)", validators=[DataRequired()])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
+    addresses = TextAreaField(_l("Addresses (one per line, or separated by commas)"), validators=[DataRequired()])
 
 
 class DeleteForm(FlaskForm):
@@ -42,7 +43,7 @@ def _save(form: ListForm, list_id: int | None):
     audit(current_user.tenant_id, f"user:{current_user.id}", "list.saved", "distribution_list", row.id,
           name=row.name, count=len(row.addresses))
     db.session.commit()
-    flash(f"List {row.name} saved: rules reach it as list:{row.name}.", "success")
+    flash(_("List %(name)s saved: rules reach it as list:%(name)s.", name=row.name), "success")
     return redirect(url_for(".index"))
 
 
@@ -81,5 +82,5 @@ def delete(list_id: int):
           name=row.name)
     db.session.delete(row)
     db.session.commit()
-    flash(f"List {row.name} deleted. Rules that named it no longer find recipients.", "success")
+    flash(_("List %(name)s deleted. Rules that named it no longer find recipients.", name=row.name), "success")
     return redirect(url_for(".index"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func
@@ -9,7 +10,7 @@ from sqlalchemy import func
 from ..extensions import db
 from ..mail.variables import CORE_VARIABLES
 from ..models import Rule
-from ..plugin_state import set_enabled
+from ..plugin_state import paused_events, set_enabled
 from ..plugins import PluginError, registry
 from .auth import admin_required
 
@@ -28,11 +29,14 @@ def index():
     enabled = reg.enabled_plugins(tenant_id)
     rule_counts = dict(db.session.execute(
         db.select(Rule.event, func.count()).where(Rule.tenant_id == tenant_id, Rule.active).group_by(Rule.event)).all())
+    paused = paused_events(tenant_id)
     rows = []
     for name, info in reg.plugins.items():
         rows.append({
             "name": name, "info": info, "enabled": name in enabled,
             "active_rules": sum(rule_counts.get(e.key, 0) for e in info.events),
+            # The rules page shows the same words next to each such rule.
+            "paused": next((paused[e.key] for e in info.events if e.key in paused), None),
         })
     return render_template("admin/plugins.html", rows=rows, form=ToggleForm(), core_variables=CORE_VARIABLES)
 
@@ -52,9 +56,9 @@ def toggle(name: str, action: str):
         return redirect(url_for(".index"))
     db.session.commit()
     if action == "enable":
-        flash(f"{name} is enabled. Its default rules were created switched off: review and activate them.",
-              "success")
+        flash(_("%(name)s is enabled. Its default rules were created switched off: review and activate them.",
+                name=name), "success")
     else:
-        flash(f"{name} is disabled. Its data and rules are kept; its events are refused and its rules do not fire.",
-              "success")
+        flash(_("%(name)s is disabled. Its data and rules are kept; its events are refused and its rules do not "
+                "fire.", name=name), "success")
     return redirect(url_for(".index"))

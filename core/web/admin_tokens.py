@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -15,7 +16,7 @@ bp = Blueprint("admin_tokens", __name__, url_prefix="/settings/admin/api-tokens"
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Name (which system uses it?)", validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Name (which system uses it?)"), validators=[DataRequired(), Length(max=100)])
 
 
 class RevokeForm(FlaskForm):
@@ -47,5 +48,5 @@ def revoke(token_id: int):
     if row is None:
         abort(404)
     db.session.commit()
-    flash(f"Token {row.name} revoked.", "success")
+    flash(_("Token %(name)s revoked.", name=row.name), "success")
     return redirect(url_for(".index"))

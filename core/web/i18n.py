@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, has_request_context, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
@@ -16,6 +16,9 @@ TRANSLATIONS = str(Path(__file__).resolve().parent.parent / "translations")
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        # Workers and the CLI: their texts go into logs and are English.
+        return "en"
     if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
         return current_user.language
     return request.accept_languages.best_match(LANGUAGES) or "en"

@@ -1,9 +1,14 @@
-"""The navigation: the core's pages plus what enabled plugins add."""
+"""The navigation: the core's pages plus what enabled plugins add.
+
+Two areas: ``main`` (the top bar: the business pages everyone uses) and
+``settings`` (the admin's sub-navigation under "Settings").
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from flask import url_for
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 
 from ..plugins import registry
@@ -13,16 +18,26 @@ from ..plugins import registry
 class MenuEntry:
     label: str
     endpoint: str
+    area: str = "main"
 
     @property
     def url(self) -> str:
         return url_for(self.endpoint)
 
+    @property
+    def text(self) -> str:
+        """The label in the user's language (bundled plugins' labels are in the core's catalogue)."""
+        return gettext(self.label)
 
-def menu_entries() -> list[MenuEntry]:
+
+# The bundled plugins' labels, so the catalogue extraction finds them.
+BUNDLED_LABELS = (_l("Tickets"), _l("Contracts"), _l("Inquiries"), _l("Inbound mail"))
+
+
+def menu_entries(area: str = "main") -> list[MenuEntry]:
     if not current_user.is_authenticated:
         return []
     entries: list[MenuEntry] = []
     for answer in registry().hook("postwerk_admin_menu", current_user.tenant_id)():
-        entries.extend(answer or ())
+        entries.extend(entry for entry in answer or () if entry.area == area)
     return entries

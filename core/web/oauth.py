@@ -1,4 +1,4 @@
-"""The admin's OAuth2 account linking, provider presets and notification log.
+"""The admin's OAuth2 account linking and provider presets.
 
 Only these routes live here; the mail settings form itself is a page of its
 own (``/settings/admin/mail``).
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
 from ..mail import oauth
 from ..mail.presets import PRESETS
-from ..models import MailSettings, Notification
+from ..models import MailSettings
 from ..notify import audit
 from .auth import admin_required
 
@@ -25,7 +25,6 @@ bp = Blueprint("mail_oauth", __name__, url_prefix="/settings/admin/mail", templa
 # Back to the SMTP settings page, where the Link button is.
 SETTINGS_PATH = "/settings/admin/mail/settings"
 _SESSION_KEY = "postwerk_oauth"
-PAGE_SIZE = 100
 
 
 def _settings() -> MailSettings:
@@ -91,12 +90,6 @@ def presets():
 @bp.get("/notifications")
 @admin_required
 def notifications():
-    query = db.select(Notification).where(Notification.tenant_id == current_user.tenant_id)
-    before = request.args.get("before", type=int)
-    if before:
-        query = query.where(Notification.id < before)
-    rows = db.session.execute(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1)).scalars().all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return render_template("admin/notifications_log.html", rows=rows,
-                           next_before=rows[-1].id if more and rows else None)
+    """The notification log lives at ``/settings/admin/mail/log`` (the mail
+    admin's page); this older address keeps working for bookmarks."""
+    return redirect(url_for("admin.notification_log", **request.args), code=301)

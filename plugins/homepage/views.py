@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
@@ -96,7 +97,7 @@ def thanks(slug: str):
 # --- the office's side ------------------------------------------------------------
 
 class OfficeForm(FlaskForm):
-    office_email = EmailField("Office address for notifications (empty: the distribution list 'office')",
+    office_email = EmailField(_l("Office address for notifications (empty: the distribution list 'office')"),
                               validators=[Optional(), Length(max=254)])
 
 
@@ -143,5 +144,6 @@ def settings():
             return redirect(url_for(".index"))
     service.set_office_address(current_tenant_id(), address)
     db.session.commit()
-    flash("Office address saved." if address else "Notifications go to the distribution list 'office'.", "success")
+    flash(_("Office address saved.") if address else _("Notifications go to the distribution list 'office'."),
+          "success")
     return redirect(url_for(".index"))

@@ -47,4 +47,4 @@ class InboundMailPlugin(Plugin):
 
     @hookimpl
     def postwerk_admin_menu(self):
-        return [MenuEntry("Inbound mail", "inbound_mail.index")]
+        return [MenuEntry("Inbound mail", "inbound_mail.index", area="settings")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
@@ -19,9 +20,9 @@ from .poller import check_connection, poll_mailbox
 
 bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
 
-_PROTOCOL_LABELS = {"imap": "IMAP", "pop3": "POP3", "exchange": "Exchange (IMAP with OAuth 2)"}
-_SECURITY_LABELS = {"ssl": "TLS (implicit, port 993/995)", "starttls": "STARTTLS (port 143/110)",
-                    "none": "none (loopback or trusted network only)"}
+_PROTOCOL_LABELS = {"imap": "IMAP", "pop3": "POP3", "exchange": _l("Exchange (IMAP with OAuth 2)")}
+_SECURITY_LABELS = {"ssl": _l("TLS (implicit, port 993/995)"), "starttls": "STARTTLS (port 143/110)",
+                    "none": _l("none (loopback or trusted network only)")}
 
 
 def _protected(view):
@@ -29,22 +30,22 @@ def _protected(view):
 
 
 class MailboxForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    protocol = SelectField("Protocol", choices=[SelectChoice(p, _PROTOCOL_LABELS[p]) for p in PROTOCOLS])
-    host = StringField("Server", validators=[DataRequired(), Length(max=255)])
-    port = IntegerField("Port", validators=[DataRequired(), NumberRange(1, 65535)])
-    security = SelectField("Security", choices=[SelectChoice(s, _SECURITY_LABELS[s]) for s in SECURITIES])
-    username = StringField("User name", validators=[Length(max=255)])
-    password = PasswordField("Password (empty keeps the stored one)")
-    oauth_access_token = PasswordField("OAuth access token for Exchange (empty keeps the stored one)")
-    folder = StringField("IMAP folder", default="INBOX", validators=[Length(max=255)])
-    leave_on_server = BooleanField("Leave mail on the server", default=True)
-    sender_pattern = StringField("Allowed senders (regular expression on the address; empty allows all)",
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    protocol = SelectField(_l("Protocol"), choices=[SelectChoice(p, _PROTOCOL_LABELS[p]) for p in PROTOCOLS])
+    host = StringField(_l("Server"), validators=[DataRequired(), Length(max=255)])
+    port = IntegerField(_l("Port"), validators=[DataRequired(), NumberRange(1, 65535)])
+    security = SelectField(_l("Security"), choices=[SelectChoice(s, _SECURITY_LABELS[s]) for s in SECURITIES])
+    username = StringField(_l("User name"), validators=[Length(max=255)])
+    password = PasswordField(_l("Password (empty keeps the stored one)"))
+    oauth_access_token = PasswordField(_l("OAuth access token for Exchange (empty keeps the stored one)"))
+    folder = StringField(_l("IMAP folder"), default="INBOX", validators=[Length(max=255)])
+    leave_on_server = BooleanField(_l("Leave mail on the server"), default=True)
+    sender_pattern = StringField(_l("Allowed senders (regular expression on the address; empty allows all)"),
                                  validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
-    trusted_authserv_id = StringField("Trusted Authentication-Results host (authserv-id)",
+    trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id)"),
                                       validators=[Optional(), Length(max=255)])
-    trusted_ca_pem = TextAreaField("Trusted CA certificate (PEM, for an internal server)", validators=[Optional()])
-    enabled = BooleanField("Poll this mailbox", default=True)
+    trusted_ca_pem = TextAreaField(_l("Trusted CA certificate (PEM, for an internal server)"), validators=[Optional()])
+    enabled = BooleanField(_l("Poll this mailbox"), default=True)
 
     def validate_sender_pattern(self, field):
         try:
@@ -120,7 +121,7 @@ def edit(mailbox_id: int | None = None):
             # Changed settings deserve a poll now, not after the backoff.
             mailbox.failures, mailbox.next_poll_at = 0, None
             db.session.commit()
-            flash(f"Mailbox {mailbox.name} saved.", "success")
+            flash(_("Mailbox %(name)s saved.", name=mailbox.name), "success")
             return redirect(url_for("inbound_mail.index"))
     return render_template("inbound_mail/edit.html", form=form, mailbox=mailbox)
 
@@ -132,7 +133,7 @@ def delete(mailbox_id: int):
     name = mailbox.name
     db.session.delete(mailbox)
     db.session.commit()
-    flash(f"Mailbox {name} removed; the mail on its server is untouched.", "success")
+    flash(_("Mailbox %(name)s removed; the mail on its server is untouched.", name=name), "success")
     return redirect(url_for("inbound_mail.index"))
 
 

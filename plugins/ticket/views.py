@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import EmailField, SelectField, StringField, TextAreaField
@@ -19,30 +20,30 @@ bp = Blueprint("ticket", __name__, url_prefix="/tickets", template_folder="templ
 
 
 class TicketForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description")
-    reporter_name = StringField("Reporter", validators=[DataRequired(), Length(max=200)])
-    reporter_email = EmailField("Reporter's e-mail", validators=[DataRequired(), Email()])
-    reporter_language = SelectField("Language", choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
-    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Description"))
+    reporter_name = StringField(_l("Reporter"), validators=[DataRequired(), Length(max=200)])
+    reporter_email = EmailField(_l("Reporter's e-mail"), validators=[DataRequired(), Email()])
+    reporter_language = SelectField(_l("Language"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
+    assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("Status", choices=[SelectChoice(s, s.replace("_", " ")) for s in STATUSES])
+    status = SelectField(_l("Status"), choices=[SelectChoice(s, s.replace("_", " ")) for s in STATUSES])
 
 
 class AssignForm(FlaskForm):
-    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+    assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
 class CommentForm(FlaskForm):
-    body = TextAreaField("Comment")
-    attachment = FileField("Attachment")
+    body = TextAreaField(_l("Comment"))
+    attachment = FileField(_l("Attachment"))
 
 
 class WatcherForm(FlaskForm):
-    email = EmailField("Watcher's e-mail", validators=[DataRequired(), Email()])
-    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    email = EmailField(_l("Watcher's e-mail"), validators=[DataRequired(), Email()])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
 
 
 class PlainForm(FlaskForm):
@@ -81,7 +82,7 @@ def index():
             form.title.errors.append(str(exc))
         else:
             db.session.commit()
-            flash(f"Ticket #{ticket.id} created.", "success")
+            flash(_("Ticket #%(id)s created.", id=ticket.id), "success")
             return redirect(url_for("ticket.index"))
     tickets = db.session.execute(db.select(Ticket).where(Ticket.tenant_id == tenant_id)
                                  .order_by(Ticket.id.desc()).limit(50)).scalars().all()
@@ -125,7 +126,7 @@ def status(ticket_id: int):
         return _render_show(ticket, status_form=form), 400
     service.change_status(tenant_id, ticket.id, form.status.data, actor_user_id=current_user.id)
     db.session.commit()
-    flash(f"Ticket #{ticket.id} is now {form.status.data.replace('_', ' ')}.", "success")
+    flash(_("Ticket #%(id)s is now %(status)s.", id=ticket.id, status=form.status.data.replace('_', ' ')), "success")
     return redirect(url_for("ticket.show", ticket_id=ticket.id))
 
 
@@ -144,7 +145,7 @@ def assign(ticket_id: int):
         flash(str(exc), "error")
         return redirect(url_for("ticket.show", ticket_id=ticket.id))
     db.session.commit()
-    flash("Assignee saved.", "success")
+    flash(_("Assignee saved."), "success")
     return redirect(url_for("ticket.show", ticket_id=ticket.id))
 
 
@@ -170,7 +171,7 @@ def comment(ticket_id: int):
         form.body.errors.append(str(exc))
         return _render_show(ticket, comment_form=form), 422
     db.session.commit()
-    flash("Comment added.", "success")
+    flash(_("Comment added."), "success")
     return redirect(url_for("ticket.show", ticket_id=ticket.id))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
@@ -18,20 +19,20 @@ LANGUAGES = [SelectChoice("de", "Deutsch"), SelectChoice("en", "English")]
 
 
 class ContractForm(FlaskForm):
-    number = StringField("Contract number", validators=[DataRequired(), Length(max=50)])
-    property_address = StringField("Property address", validators=[DataRequired(), Length(max=300)])
-    start_date = DateField("Start", validators=[DataRequired()])
-    end_date = DateField("End (empty: open-ended)", validators=[Optional()])
-    rent = StringField("Monthly rent (EUR)", validators=[DataRequired(), Length(max=20)])
-    mieter_salutation = StringField("Renter: salutation", validators=[Optional(), Length(max=50)])
-    mieter_name = StringField("Renter: name", validators=[DataRequired(), Length(max=200)])
-    mieter_email = EmailField("Renter: e-mail", validators=[DataRequired(), Email()])
-    mieter_language = SelectField("Renter: language", choices=LANGUAGES)
-    vermieter_salutation = StringField("Landlord: salutation", validators=[Optional(), Length(max=50)])
-    vermieter_name = StringField("Landlord: name", validators=[DataRequired(), Length(max=200)])
-    vermieter_email = EmailField("Landlord: e-mail", validators=[DataRequired(), Email()])
-    vermieter_language = SelectField("Landlord: language", choices=LANGUAGES)
-    notes = TextAreaField("Notes", validators=[Optional()])
+    number = StringField(_l("Contract number"), validators=[DataRequired(), Length(max=50)])
+    property_address = StringField(_l("Property address"), validators=[DataRequired(), Length(max=300)])
+    start_date = DateField(_l("Start"), validators=[DataRequired()])
+    end_date = DateField(_l("End (empty: open-ended)"), validators=[Optional()])
+    rent = StringField(_l("Monthly rent (EUR)"), validators=[DataRequired(), Length(max=20)])
+    mieter_salutation = StringField(_l("Renter: salutation"), validators=[Optional(), Length(max=50)])
+    mieter_name = StringField(_l("Renter: name"), validators=[DataRequired(), Length(max=200)])
+    mieter_email = EmailField(_l("Renter: e-mail"), validators=[DataRequired(), Email()])
+    mieter_language = SelectField(_l("Renter: language"), choices=LANGUAGES)
+    vermieter_salutation = StringField(_l("Landlord: salutation"), validators=[Optional(), Length(max=50)])
+    vermieter_name = StringField(_l("Landlord: name"), validators=[DataRequired(), Length(max=200)])
+    vermieter_email = EmailField(_l("Landlord: e-mail"), validators=[DataRequired(), Email()])
+    vermieter_language = SelectField(_l("Landlord: language"), choices=LANGUAGES)
+    notes = TextAreaField(_l("Notes"), validators=[Optional()])
 
     def values(self) -> dict:
         return {name: field.data if field.data is not None else ("" if name != "end_date" else None)
@@ -43,8 +44,8 @@ class SignForm(FlaskForm):
 
 
 class TerminateForm(FlaskForm):
-    end_date = DateField("Last day of the tenancy", validators=[DataRequired()])
-    reason = TextAreaField("Reason (optional)", validators=[Optional(), Length(max=2000)])
+    end_date = DateField(_l("Last day of the tenancy"), validators=[DataRequired()])
+    reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=2000)])
 
 
 def _contract_or_404(contract_id: int) -> Contract:
@@ -67,7 +68,7 @@ def index():
             flash(str(exc), "error")
         else:
             db.session.commit()
-            flash(f"Contract {contract.number} created.", "success")
+            flash(_("Contract %(number)s created.", number=contract.number), "success")
             return redirect(url_for(".show", contract_id=contract.id))
     rows = db.session.execute(db.select(Contract).where(Contract.tenant_id == tenant_id)
                               .order_by(Contract.id.desc()).limit(100)).scalars().all()
@@ -87,7 +88,7 @@ def show(contract_id: int):
             flash(str(exc), "error")
         else:
             db.session.commit()
-            flash("Contract saved.", "success")
+            flash(_("Contract saved."), "success")
             return redirect(url_for(".show", contract_id=contract.id))
     return render_template("vertrag/show.html", contract=contract, form=form, sign_form=SignForm(),
                            terminate_form=TerminateForm(formdata=None))
@@ -111,7 +112,7 @@ def sign(contract_id: int):
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash(f"Contract {contract.number} is signed.", "success")
+        flash(_("Contract %(number)s is signed.", number=contract.number), "success")
     return redirect(url_for(".show", contract_id=contract.id))
 
 
@@ -121,7 +122,7 @@ def terminate(contract_id: int):
     contract = _contract_or_404(contract_id)
     form = TerminateForm()
     if not form.validate_on_submit():
-        flash("Give the last day of the tenancy.", "error")
+        flash(_("Give the last day of the tenancy."), "error")
         return redirect(url_for(".show", contract_id=contract.id))
     try:
         service.terminate(contract.tenant_id, contract.id, end_date=form.end_date.data, reason=form.reason.data or "",
@@ -130,5 +131,5 @@ def terminate(contract_id: int):
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash(f"Contract {contract.number} is terminated.", "success")
+        flash(_("Contract %(number)s is terminated.", number=contract.number), "success")
     return redirect(url_for(".show", contract_id=contract.id))
