@@ -113,7 +113,15 @@ def _job_is_live(job_id: str, conn: Redis) -> bool:
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    if status == JobStatus.QUEUED:
+        # A job taken by a worker that was killed before starting it stays
+        # "queued" in that worker's intermediate list until RQ's maintenance
+        # finds it, and would block every wake meanwhile: it is live only
+        # while it really waits in its queue (or was enqueued a moment ago).
+        if conn.lpos(Queue(job.origin, connection=conn).key, job.id) is not None:
+            return True
+        return job.enqueued_at is not None and time.time() - job.enqueued_at.timestamp() < 5
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
         return True
     if status == JobStatus.STARTED and job.started_at is not None:
         # Started but the key is still there: the worker died before the job

@@ -435,6 +435,32 @@ def test_sweeper_replaces_a_wake_whose_job_is_gone(app, acme, smtp_sink, redis_s
     assert len(queue()) == 1
 
 
+def test_sweeper_replaces_a_queued_job_a_killed_worker_took_but_never_started(app, acme, smtp_sink, redis_server):
+    """RQ moves a job out of its queue when a worker takes it; a worker killed
+    before starting it leaves the job "queued" but nowhere in the queue."""
+    from datetime import datetime, timezone
+
+    from redis import Redis
+    from rq.job import Job
+
+    from core.mail import jobs
+    from core.queueing import queue, wake_key
+
+    _old_message(acme.id, MessageStatus.PENDING, 0)
+    db.session.commit()
+    assert jobs.wake_deliverer(acme.id)
+    conn = Redis.from_url(redis_server.url)
+    job_id = conn.get(wake_key("deliver_messages", acme.id)).decode()
+    conn.lrem(queue().key, 0, job_id)  # taken by a worker that died at once
+    job = Job.fetch(job_id, connection=conn)
+    job.enqueued_at = datetime.now(timezone.utc) - timedelta(seconds=60)
+    job.save()
+    assert sweep(acme.id)["deliver"] == 1
+    assert queue().get_job_ids() != [] and job_id not in queue().get_job_ids()
+    drain(app)
+    assert smtp_sink.wait_for(1)
+
+
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_database_lost_after_the_server_accepted_never_resends(app, acme, smtp_sink, postgres_server, database_url):
     """The Odoo / django-post_office bug: an error after the SMTP server took
