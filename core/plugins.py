@@ -136,10 +136,6 @@ class PluginRegistry:
             self._subset_cache[key] = caller
         return caller
 
-    def all_hook(self, name: str):
-        """The hook caller on every installed plugin (registration hooks)."""
-        return getattr(self.pm.hook, name)
-
     def call_each(self, name: str, tenant_id: int | None = None, **kwargs) -> list[tuple[str, Any]]:
         """Call a hook plugin by plugin and keep who answered what, for
         merges that must name the plugin at fault. ``tenant_id`` restricts the

@@ -1,43 +1,14 @@
 """In a real browser: enable the vertrag plugin, sign a contract, see both parties' mails."""
 from __future__ import annotations
 
-import os
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 from core.extensions import db
 from core.models import Message, MessageStatus, Rule
 from tests.helpers import ADMIN_PASSWORD, make_tenant
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")]
-
-
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
-        page = browser.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        browser.close()
+# live_server and browser_page come from tests/browser/conftest.py.
+pytestmark = pytest.mark.browser
 
 
 def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_server, browser_page, run_worker):
