@@ -29,6 +29,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
     ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
      "largest clock difference between the machines running workers and the scheduler"),
+    ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
+     "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
+     "tenant's connection limit)"),
 ]
 
 
@@ -66,12 +69,25 @@ def finalise(config: dict, instance_path: str) -> dict:
                 "(generate one with `postwerk keys generate`)")
         keys = [_development_key(instance_path)]
     config["ENCRYPTION_KEYS"] = keys
-    config["SMTP_TIMEOUT"] = float(config.get("SMTP_TIMEOUT", 30))
-    config["DELIVERY_JOB_TIMEOUT"] = int(config.get("DELIVERY_JOB_TIMEOUT", 600))
-    config["CLOCK_SKEW_SECONDS"] = int(config.get("CLOCK_SKEW_SECONDS", 60))
+    config["SMTP_TIMEOUT"] = _number(config, "SMTP_TIMEOUT", 30, float)
+    config["DELIVERY_JOB_TIMEOUT"] = _number(config, "DELIVERY_JOB_TIMEOUT", 600, int)
+    config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
+    config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
+    if config["DELIVERY_LANES"] < 1:
+        raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     return config
+
+
+def _number(config: dict, key: str, default, kind):
+    """A numeric setting, or a start-up error naming its variable."""
+    value = config.get(key, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        var = next(v for v, k, _, _ in SETTINGS if k == key)
+        raise ConfigError(f"{var} must be a number, not {value!r}") from None
 
 
 def _development_key(instance_path: str) -> str:

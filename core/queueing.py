@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from flask import current_app
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -42,23 +42,27 @@ def queue(kind: str = "mail") -> Queue:
     return Queue(queue_name(kind), connection=redis())
 
 
-def wake_key(job_name: str, tenant_id: int) -> str:
-    return f"{current_app.config['QUEUE_PREFIX']}:wake:{job_name}:{tenant_id}"
+def wake_key(job_name: str, tenant_id: int, lane: int = 0) -> str:
+    key = f"{current_app.config['QUEUE_PREFIX']}:wake:{job_name}:{tenant_id}"
+    return f"{key}:lane:{lane}" if lane else key
 
 
-def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None) -> bool:
+def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None, lane: int = 0) -> bool:
     """Enqueue ``func(tenant_id)`` unless such a job is already waiting.
 
-    Returns whether a job was enqueued. Never raises for Redis trouble.
+    ``lane`` > 0 asks for a helper job running beside the first one (called
+    as ``func(tenant_id, key, lane)``), deduplicated per lane. Returns whether
+    a job was enqueued. Never raises for Redis trouble.
     """
     name = func.__name__
-    key = wake_key(name, tenant_id)
+    key = wake_key(name, tenant_id, lane)
     if delay:
         # Delayed wakes (retries) are deduplicated per second of due time.
         key += f":at:{int(time.time() + delay)}"
     # The key holds the job's id, so the sweeper can tell a waiting job from
     # a key left behind by a job that died (see ``rewake``).
-    job_id = f"{name}-{tenant_id}-{uuid.uuid4().hex}"
+    lane_part = f"-lane{lane}" if lane else ""
+    job_id = f"{name}-{tenant_id}{lane_part}-{uuid.uuid4().hex}"
     try:
         conn = redis()
         if not conn.set(key, job_id, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
@@ -66,14 +70,57 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
         q = queue()
         kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"], job_id=job_id,
                       result_ttl=0, failure_ttl=24 * 3600, description=f"{name}(tenant={tenant_id})")
+        args = (tenant_id, key, lane) if lane else (tenant_id, key)
         if delay:
-            q.enqueue_in(timedelta(seconds=delay), func, tenant_id, key, **kwargs)
+            q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
         else:
-            q.enqueue(func, tenant_id, key, **kwargs)
+            q.enqueue(func, *args, **kwargs)
         return True
     except RedisError as exc:
         log.warning("could not wake %s for tenant %s (Redis: %s); the sweeper will", name, tenant_id, exc)
         return False
+
+
+class TenantMutex:
+    """At most one job of a kind per tenant at a time, across every worker.
+
+    redis-py's ``Lock`` (SET NX PX with a token, released only by its
+    holder). A job that finds the mutex taken ends at once, so the holder
+    must look for new work once more after releasing (see
+    ``core.mail.jobs.expand_events``). Without Redis the job runs unguarded:
+    the jobs' work is idempotent, at worst done twice. A holder that dies
+    blocks the kind for at most ``ttl`` seconds; a live one renews.
+    """
+
+    def __init__(self, job_name: str, tenant_id: int, ttl: float = 60):
+        key = f"{current_app.config['QUEUE_PREFIX']}:running:{job_name}:{tenant_id}"
+        self._lock = redis().lock(key, timeout=ttl, blocking=False, raise_on_release_error=False)
+        self.held = False
+
+    def acquire(self) -> bool:
+        """Whether this job may go on."""
+        try:
+            self.held = bool(self._lock.acquire(blocking=False))
+            return self.held
+        except RedisError as exc:
+            log.warning("could not take %s (Redis: %s); running unguarded", self._lock.name, exc)
+            return True
+
+    def renew(self) -> None:
+        if self.held:
+            try:
+                self._lock.reacquire()
+            except (RedisError, LockError) as exc:  # expired meanwhile: a second job may run; harmless
+                log.warning("could not renew %s: %s", self._lock.name, exc)
+                self.held = False
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                self._lock.release()
+            except (RedisError, LockError) as exc:  # it expires by itself
+                log.warning("could not release %s: %s", self._lock.name, exc)
 
 
 def clear_wake(key: str | None) -> None:

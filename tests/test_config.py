@@ -30,6 +30,19 @@ def test_malformed_encryption_key_is_a_start_up_error(tmp_path):
                     "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
 
 
+@pytest.mark.parametrize("variable, value, message", [
+    ("POSTWERK_DELIVERY_LANES", "many", "POSTWERK_DELIVERY_LANES must be a number, not 'many'"),
+    ("POSTWERK_DELIVERY_LANES", "0", "POSTWERK_DELIVERY_LANES must be at least 1"),
+    ("POSTWERK_SMTP_TIMEOUT", "30s", "POSTWERK_SMTP_TIMEOUT must be a number, not '30s'"),
+])
+def test_malformed_number_is_a_start_up_error_naming_its_variable(tmp_path, monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        create_app({"SECRET_KEY": "x", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
+    assert str(raised.value) == message
+
+
 def test_rotation_keeps_old_secrets_readable(tmp_path):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     base = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"}

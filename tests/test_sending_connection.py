@@ -4,13 +4,16 @@ inbound-login hook and DKIM."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from rq import Queue
 
 from core.api import hookimpl
 from core.app import create_app
 from core.crypto import encrypt
 from core.extensions import db
+from core import queueing
 from core.mail import delivery
 from core.mail.connection_limit import ConnectionLimit
 from core.models import MailSettings, MessageStatus
@@ -133,6 +136,17 @@ def test_connection_limit_leases(ctx):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_claim_takes_at_most_its_limit_in_due_order(tenant, ctx):
+    messages = [queue_message(tenant.id) for _ in range(12)]
+    ids = [m.id for m in messages]
+    first = delivery.claim(tenant.id, 5)
+    second = delivery.claim(tenant.id, 5)
+    third = delivery.claim(tenant.id, 5)
+    assert (first[1], second[1], third[1]) == (ids[:5], ids[5:10], ids[10:])
+    assert len({first[0], second[0], third[0]}) == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_never_more_connections_than_configured_across_workers(tenant, app, ctx, monkeypatch):
     monkeypatch.setattr(delivery, "BATCH_SIZE", 3)
     with SmtpSink(behaviour=Behaviour(hang_after_data=0.05)) as sink:
@@ -162,6 +176,87 @@ def test_never_more_connections_than_configured_across_workers(tenant, app, ctx,
         assert len(sink.messages) == 24
         assert sum(sink.count_by_message_id().values()) == 24 and max(sink.count_by_message_id().values()) == 1
         assert sink.max_concurrent_connections <= 2
+
+
+def _queued_lanes() -> list[int]:
+    """The lanes of the delivery jobs waiting in the queue."""
+    from core.mail import jobs
+
+    found = []
+    for job in queueing.queue().get_jobs():
+        if job.func_name.endswith(jobs.deliver_messages.__name__):
+            found.append(job.args[2] if len(job.args) > 2 else 0)
+    return found
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_backlog_goes_out_over_a_second_connection_at_once(tenant, app, ctx, monkeypatch):
+    """Lane 0 finds a full batch and wakes lane 1, which another worker runs
+    beside it on its own connection; nothing is sent twice."""
+    from core.mail import jobs
+
+    monkeypatch.setattr(delivery, "BATCH_SIZE", 5)
+    with SmtpSink(behaviour=Behaviour(hang_after_data=0.02)) as sink:
+        point_at(tenant.id, sink, max_connections=2)
+        for _ in range(40):
+            queue_message(tenant.id)
+        tenant_id = tenant.id
+        lane_zero_done = threading.Event()
+        performed = []
+
+        def second_worker():
+            # What another worker process does: take the next job and run it.
+            with app.app_context():
+                q = queueing.queue()
+                while not lane_zero_done.is_set() or q.count:
+                    found = Queue.dequeue_any([q], None, connection=q.connection)
+                    if found is None:
+                        time.sleep(0.005)
+                        continue
+                    performed.append(found[0].id)
+                    found[0].perform()
+                db.session.remove()
+
+        helper = threading.Thread(target=second_worker)
+        helper.start()
+        try:
+            with app.app_context():
+                jobs.deliver_messages(tenant_id)
+        finally:
+            lane_zero_done.set()
+            helper.join(60)
+        assert any("-lane1-" in job_id for job_id in performed), (performed, _queued_lanes())
+        assert sink.max_concurrent_connections == 2
+        assert sorted(sink.count_by_message_id().values()) == [1] * 40
+
+
+@pytest.mark.parametrize("limit, lanes", [(1, 4), (5, 1)])
+def test_no_second_lane_beyond_the_connection_limit_or_the_lanes_setting(tenant, app, ctx, smtp_sink, monkeypatch,
+                                                                         limit, lanes):
+    from core.mail import jobs
+
+    monkeypatch.setattr(delivery, "BATCH_SIZE", 5)
+    monkeypatch.setitem(app.config, "DELIVERY_LANES", lanes)
+    point_at(tenant.id, smtp_sink, max_connections=limit)
+    for _ in range(12):
+        queue_message(tenant.id)
+    assert jobs.deliver_messages(tenant.id)["sent"] == 12
+    assert _queued_lanes() == []
+
+
+def test_a_backlog_wakes_the_next_lane_only_once_per_job(tenant, app, ctx, smtp_sink, monkeypatch):
+    from core.mail import jobs
+
+    monkeypatch.setattr(delivery, "BATCH_SIZE", 5)
+    point_at(tenant.id, smtp_sink, max_connections=3)
+    for _ in range(23):
+        queue_message(tenant.id)
+    assert jobs.deliver_messages(tenant.id)["sent"] == 23
+    assert _queued_lanes() == [1]
+    # The helper of lane 1 finds nothing left and ends without waking lane 2.
+    queued = queueing.queue().get_jobs()[0]
+    assert queued.perform()["sent"] == 0
+    assert _queued_lanes() == [1]  # still only the job just performed (it was never dequeued)
 
 
 def test_a_job_without_a_free_slot_leaves_the_mail_pending_and_comes_back(tenant, ctx, smtp_sink):

@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
@@ -161,7 +162,13 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
                   table.c.next_attempt_at <= now)
            .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
+        # may run the locking subquery again for every row, each run skipping
+        # the rows this UPDATE already changed, and took all due mail at once.
+        due = due.with_for_update(skip_locked=True).cte("due")
+        taken = table.c.id == due.c.id
+    else:
+        taken = table.c.id.in_(due.scalar_subquery())
     # The job cannot outlive its timeout (RQ stops it), so a lease this long
     # only expires when the worker is gone; the margin covers clocks of
     # different machines disagreeing (the sweeper compares with its own).
@@ -169,7 +176,7 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
                             + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
     ids = conn.execute(
         update(table)
-        .where(table.c.id.in_(due.scalar_subquery()), table.c.status == MessageStatus.PENDING)
+        .where(taken, table.c.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now)
         .returning(table.c.id)
     ).scalars().all()
@@ -232,7 +239,11 @@ class Outgoing:
 _OUTGOING_COLUMNS = [getattr(Message, f.name) for f in fields(Outgoing)]
 
 
-def deliver_due(tenant_id: int) -> DeliveryStats:
+def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], object] | None = None
+                ) -> DeliveryStats:
+    """Send what is due for one tenant. ``call_helper`` wakes a job in the
+    next lane; it is called once, when a full batch shows a backlog and the
+    tenant may use another lane."""
     # AUTOMATE paused or its mail worker task off: hold before claiming, so
     # the mail stays PENDING and leaves when AUTOMATE wakes delivery again.
     held = hold_reason(tenant_id)
@@ -242,14 +253,18 @@ def deliver_due(tenant_id: int) -> DeliveryStats:
     held = why_held(settings)
     if held:
         return DeliveryStats(held=held)
-    return Delivery(settings).run()
+    return Delivery(settings, lane=lane, call_helper=call_helper).run()
 
 
 class Delivery:
     """One job's worth of sending for one tenant."""
 
-    def __init__(self, settings: MailSettings):
+    def __init__(self, settings: MailSettings, *, lane: int = 0, call_helper: Callable[[], object] | None = None):
         self.settings = settings
+        # One lane per connection: a tenant's backlog is sent over up to
+        # this many connections at once, one job each.
+        self.lanes = max(1, min(settings.max_connections or 1, current_app.config.get("DELIVERY_LANES", 1)))
+        self._call_helper = call_helper if lane + 1 < self.lanes else None
         self.tenant_id = settings.tenant_id
         self.tenant = tenant_ref(get_tenant(settings.tenant_id))
         self.encoding = settings.encoding
@@ -268,6 +283,7 @@ class Delivery:
         # message in flight when the budget runs out.
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
+        self.markers = markers.Writer()
         # (message, token, values) of sent messages not yet written as SENT.
         self._sent: list[tuple[Outgoing, str, dict]] = []
         self._sent_since = 0.0
@@ -283,6 +299,12 @@ class Delivery:
                 token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
                 if not ids:
                     break
+                if len(ids) == BATCH_SIZE and self._call_helper is not None:
+                    # A full batch: more is waiting than this connection
+                    # sends soon. The helper finds nothing and ends at once
+                    # if this job drains the backlog first.
+                    self._call_helper()
+                    self._call_helper = None
                 batch = [Outgoing.of(row) for row in self.conn.execute(
                     db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id))]
                 self.conn.commit()
@@ -305,6 +327,7 @@ class Delivery:
                 self.transport.close()
         finally:
             self.slots.release()
+            self.markers.close()
             self.conn.close()
 
     def _open(self) -> None:
@@ -354,7 +377,7 @@ class Delivery:
                         self._record_failure(rest, token, exc)
                     return False
             if announced != message.id:
-                markers.attempting(message.id, token)
+                self.markers.attempting(message.id, token)
             try:
                 results = self._send_one(message)
             except DeliveryError as exc:
@@ -368,7 +391,7 @@ class Delivery:
                 continue
             # Before the database hears of it: see markers.py.
             following = messages[index + 1] if index + 1 < len(messages) else None
-            marked = markers.sent(message.id, next_attempt=(following.id, token) if following else None)
+            marked = self.markers.sent(message.id, next_attempt=(following.id, token) if following else None)
             announced = following.id if following else None
             refused = _refused(results)
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None

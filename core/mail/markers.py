@@ -48,24 +48,71 @@ def attempting(message_pk: int, token: str) -> None:
 
 
 def sent(message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> bool:
-    """Mark ``message_pk`` sent and, in the same round trip, announce the
-    attempt of the next message of the batch (one Redis round trip per mail
-    instead of two). Should the worker die between this and handing over the
-    next message, that one turns UNKNOWN rather than PENDING: the safe side,
-    never a second send.
-
-    Returns whether the marker is stored: the caller may delay writing SENT
-    to the database only while it is."""
+    """Mark ``message_pk`` sent (see ``Writer.sent``), on a pooled connection."""
+    writer = Writer()
     try:
-        pipe = redis().pipeline(transaction=False)
-        pipe.set(_key("sent", message_pk), "1", ex=MARKER_TTL_SECONDS)
+        return writer.sent(message_pk, next_attempt=next_attempt)
+    finally:
+        writer.close()
+
+
+class Writer:
+    """The markers of one delivery job, on one Redis connection it holds.
+
+    Written once per message, so the per-command machinery of redis-py
+    (a pipeline object, taking a pooled connection and probing it with a
+    system call) cost more than the round trip; the commands are packed by
+    redis-py and sent on the held connection instead.
+    """
+
+    def __init__(self) -> None:
+        self._pool = redis().connection_pool
+        self._conn = None
+
+    def attempting(self, message_pk: int, token: str) -> bool:
+        return self._write([("SET", _key("attempt", message_pk), token, "EX", MARKER_TTL_SECONDS)],
+                           f"the attempt marker of message {message_pk}")
+
+    def sent(self, message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> bool:
+        """Mark ``message_pk`` sent and, in the same round trip, announce the
+        attempt of the next message of the batch (one Redis round trip per
+        mail instead of two). Should the worker die between this and handing
+        over the next message, that one turns UNKNOWN rather than PENDING:
+        the safe side, never a second send.
+
+        Returns whether the marker is stored: the caller may delay writing
+        SENT to the database only while it is."""
+        commands = [("SET", _key("sent", message_pk), "1", "EX", MARKER_TTL_SECONDS)]
         if next_attempt is not None:
-            pipe.set(_key("attempt", next_attempt[0]), next_attempt[1], ex=MARKER_TTL_SECONDS)
-        pipe.execute()
-        return True
-    except RedisError as exc:
-        log.warning("could not write the sent marker of message %s: %s", message_pk, exc)
-        return False
+            commands.append(("SET", _key("attempt", next_attempt[0]), next_attempt[1], "EX", MARKER_TTL_SECONDS))
+        return self._write(commands, f"the sent marker of message {message_pk}")
+
+    def _write(self, commands: list[tuple], what: str) -> bool:
+        try:
+            if self._conn is None:
+                self._conn = self._pool.get_connection()
+            conn = self._conn
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            for _ in commands:
+                conn.read_response()  # raises for an error reply
+            return True
+        except RedisError as exc:
+            log.warning("could not write %s: %s", what, exc)
+            self._drop()
+            return False
+
+    def _drop(self) -> None:
+        # A connection that failed mid-exchange may hold unread replies:
+        # never give it back to the pool as it is.
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
+            self._pool.release(conn)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.release(conn)
 
 
 def outcomes(claims: list[tuple[int, str | None]]) -> dict[int, str | None]:

@@ -7,6 +7,7 @@ the message was handed over and before the server answered: RFC 1047).
 """
 from __future__ import annotations
 
+import functools
 import poplib
 import re
 import smtplib
@@ -102,12 +103,37 @@ def _classify(code: int, text: bytes | str, *, what: str) -> DeliveryError:
 
 
 _PERIOD_AT_LINE_START = re.compile(rb"(?m)^\.")
+# local@domain without anything smtplib's quoting would change.
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+|")
 
 
 class _SMTP(smtplib.SMTP):
     """smtplib's client with a DATA that knows when the final dot went out."""
 
     dot_sent = False
+
+    # Addresses arrive validated and in transport form (mime.transport_address),
+    # so they are quoted as they are: smtplib's quoteaddr parsed each again
+    # with the email package, a sixth of the client's time per message.
+    # Anything unusual still takes smtplib's own path.
+    def mail(self, sender: str, options=()) -> tuple[int, bytes]:
+        if not _PLAIN_ADDRESS.fullmatch(sender):
+            return super().mail(sender, options)
+        optionlist = ""
+        if options and self.does_esmtp:
+            if any(x.lower() == "smtputf8" for x in options):
+                if not self.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+                self.command_encoding = "utf-8"
+            optionlist = " " + " ".join(options)
+        self.putcmd("mail", f"FROM:<{sender}>{optionlist}")
+        return self.getreply()
+
+    def rcpt(self, recip: str, options=()) -> tuple[int, bytes]:
+        if options or not _PLAIN_ADDRESS.fullmatch(recip):
+            return super().rcpt(recip, options)
+        self.putcmd("rcpt", f"TO:<{recip}>")
+        return self.getreply()
 
     def data_bytes(self, payload: bytes) -> tuple[int, bytes]:
         self.dot_sent = False
@@ -127,8 +153,13 @@ class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
     pass
 
 
+@functools.lru_cache(maxsize=64)
 def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
-    """Always verifying: the system's CAs, plus one the admin chose to trust."""
+    """Always verifying: the system's CAs, plus one the admin chose to trust.
+
+    Cached per trusted CA: loading the system's CAs took about 35 ms, paid
+    again by every delivery job; a context is reusable across connections.
+    """
     context = ssl.create_default_context()
     if trusted_ca_pem:
         context.load_verify_locations(cadata=trusted_ca_pem)
