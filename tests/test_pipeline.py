@@ -159,3 +159,51 @@ def test_starttls_with_an_untrusted_certificate_holds_the_mail_and_says_why(ctx,
     settings = db.session.get(MailSettings, tenant.id)
     db.session.refresh(settings)
     assert "certificate" in settings.broken_reason
+
+
+def test_one_expander_per_tenant_and_nothing_left_behind(tenant, smtp_sink, run_worker, ctx):
+    """A job woken while another expands ends at once and keeps its wake key,
+    so no stream of empty jobs follows; the running one, when done, clears
+    the key and wakes a successor for what arrived meanwhile."""
+    from redis import Redis
+
+    from core import queueing
+    from core.mail import jobs
+
+    _ticket(tenant.id)
+    running = queueing.TenantMutex("expand_events", tenant.id)  # another worker's expander
+    assert running.acquire()
+    key = queueing.wake_key("expand_events", tenant.id)
+    conn = Redis.from_url(ctx.config["REDIS_URL"])
+    conn.set(key, "expand_events-late-job")
+    assert jobs.expand_events(tenant.id, key) == 0
+    assert conn.get(key) == b"expand_events-late-job"  # further wakes still wait for the running one
+    assert not jobs.wake_expander(tenant.id)
+    assert db.session.execute(db.select(Event.status)).scalar_one() == EventStatus.NEW
+    running.release()
+
+    # Now the one expander. Right after its last look a request commits an
+    # event, and that request's wake is swallowed by a key still in place:
+    # only the expander's look after letting go can find the event.
+    original = jobs._new_events
+    looks = []
+
+    def new_events(tenant_id, limit):
+        found = original(tenant_id, limit)
+        looks.append(limit)
+        if limit == jobs.EXPAND_BATCH and not found:
+            conn.set(key, "expand_events-swallowing-job")
+            _ticket(tenant.id, title="Fenster klemmt")
+        return found
+
+    queueing.queue().empty()
+    jobs._new_events = new_events
+    try:
+        assert jobs.expand_events(tenant.id, key) == 1
+    finally:
+        jobs._new_events = original
+    assert looks == [jobs.EXPAND_BATCH, jobs.EXPAND_BATCH, 1]
+    assert conn.get(key) not in (None, b"expand_events-swallowing-job")  # the successor's wake
+    run_worker()
+    assert sorted(m.message["Subject"] for m in smtp_sink.wait_for(2)) == [
+        f"[#{n}] Ihre Meldung: {t}" for n, t in ((1, "Heizung fällt aus"), (2, "Fenster klemmt"))]
