@@ -62,3 +62,19 @@ def test_international_address_uses_utf8_headers():
     parsed = Parser(policy=policy.default).parsestr(data.decode("utf-8"))
     assert parsed["To"].addresses[0].username == "jürgen"
     assert parsed["Subject"] == "[#7] Heizung fällt aus"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
+def test_awkward_bodies_survive_quoted_printable(encoding):
+    """Trailing blanks, tabs, a lone dot, '=' signs, a 300-character word,
+    Windows and old Mac line ends: back exactly (line ends as newline)."""
+    body = ("Zeile mit Leerzeichen am Ende   \r\nTab\tmitten und am Ende\t\r.\n=3D ist kein Code = Gleich\n"
+            + "x" * 300 + "\nÄrger über Öl\n")
+    expected = body.replace("\r\n", "\n").replace("\r", "\n")
+    data = _build(encoding=encoding, body_text=body, body_html="<p>" + body + "</p>")
+    body_lines = data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert max(len(line) for line in body_lines) <= 76  # RFC 2045's limit for quoted-printable
+    msg = _parse(data)
+    assert msg.defects == []
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == expected
+    assert msg.get_body(("html",)).get_content().replace("\r\n", "\n").strip() == "<p>" + expected + "</p>"

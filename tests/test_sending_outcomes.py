@@ -346,3 +346,27 @@ def test_a_job_past_its_time_budget_hands_the_rest_to_a_successor(tenant, ctx, a
     stats = deliver(tenant.id)
     assert stats.more and first.status == MessageStatus.UNKNOWN
     assert [(m.status, m.attempts, m.claim_token) for m in rest] == [(MessageStatus.PENDING, 0, None)] * 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_claim_taken_back_before_sent_is_written_stays_with_the_sweeper(tenant, ctx, smtp_sink, monkeypatch):
+    """The SENT group is written in one statement; should the sweeper have
+    taken one message back meanwhile, only that one is left alone."""
+    messages = [queue_message(tenant.id) for _ in range(4)]
+    taken_back = messages[2]
+    original = delivery.Delivery._write_sent
+
+    def sweeper_first(self):
+        if self._sent:
+            with db.engine.begin() as conn:
+                conn.execute(db.update(delivery.Message).where(delivery.Message.id == taken_back.id)
+                             .values(claim_token="the-sweepers", status=MessageStatus.SENDING))
+        original(self)
+
+    monkeypatch.setattr(delivery.Delivery, "_write_sent", sweeper_first)
+    stats = deliver(tenant.id)
+    assert stats.sent == 3
+    assert [m.status for m in messages] == [MessageStatus.SENT, MessageStatus.SENT, MessageStatus.SENDING,
+                                             MessageStatus.SENT]
+    assert taken_back.claim_token == "the-sweepers" and taken_back.sent_at is None
+    assert len(smtp_sink.messages) == 4

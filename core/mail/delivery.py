@@ -417,13 +417,23 @@ class Delivery:
         values = group[0][2]
         statement = _finish_statement(tuple(sorted({*values, "updated_at", "claim_token", "lease_until"})))
         now = utcnow()
+        params = []
         for message, token, row in group:
             row.update(updated_at=now, claim_token=None, lease_until=None)
-            if self.conn.execute(statement, {"_id": message.id, "_token": token, **row}).rowcount:
-                self.stats.sent += 1
-            else:
-                log.warning("message %s was sent, but its claim had been taken back; the sweeper decides "
-                            "from its marker", message.id)
+            params.append({"_id": message.id, "_token": token, **row})
+        # One executemany for the group. Should a claim have been taken back
+        # meanwhile (the count falls short), undo it and go row by row to
+        # learn which one.
+        if self.conn.execute(statement, params).rowcount == len(group):
+            self.stats.sent += len(group)
+        else:
+            self.conn.rollback()
+            for (message, _, _), one in zip(group, params):
+                if self.conn.execute(statement, one).rowcount:
+                    self.stats.sent += 1
+                else:
+                    log.warning("message %s was sent, but its claim had been taken back; the sweeper decides "
+                                "from its marker", message.id)
         self.conn.commit()
         for message, _, row in group:
             refused = _refused(row["rcpt_results"])
