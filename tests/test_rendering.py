@@ -61,3 +61,12 @@ def test_html_escapes_values_and_text_does_not():
     values = {"ticket": {"title": "<b>&</b>"}}
     assert render("{{ ticket.title }}", values, html=True) == "&lt;b&gt;&amp;&lt;/b&gt;"
     assert render("{{ ticket.title }}", values) == "<b>&</b>"
+
+
+def test_dotted_names_read_dict_items_as_jinja_does():
+    data = {"t": {"title": "Heizung", "items": "shadowed", "reporter": {"name": "Erika"}}}
+    # An item whose name a dict also has as a method stays the method, as in plain Jinja.
+    assert render("{{ t.title }}/{{ t.reporter.name }}/{{ t.items is callable }}/{{ t['items'] }}", data) == \
+        "Heizung/Erika/True/shadowed"
+    with pytest.raises(TemplateError, match="empty placeholder"):
+        render("{{ t.missing }}", data)

@@ -63,6 +63,9 @@ def _bounded_range(*args: int) -> Iterable[int]:
         yield i
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "//", "%"])
 
@@ -72,6 +75,15 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj, attribute):
         _check_deadline()
+        # Placeholders read plain dicts ({{ ticket.reporter.name }}): hand out
+        # the item straight away. Jinja would get there too, but only after
+        # raising and catching an AttributeError on every dot; names a dict
+        # has as attributes (items, keys, ...) still take Jinja's own path.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
         return super().getattr(obj, attribute)
 
     def getitem(self, obj, argument):
