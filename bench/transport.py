@@ -2,8 +2,9 @@
 
     python -m bench.transport [--messages 2000] [--limit-messages 300]
 
-1. raw: smtplib over ONE reused connection, prebuilt messages, into a
-   counting SMTP sink in a separate process -- the ceiling on this machine;
+1. raw: smtplib over ONE reused connection, prebuilt messages (the same
+   text + HTML message Postwerk sends), into a counting SMTP sink in a
+   separate process -- the ceiling on this machine;
 2. postwerk: the same number of PENDING messages in a temporary SQLite
    database, sent by ``deliver_due`` (claim, build MIME, send over a reused
    connection, commit each outcome) into the same sink, in the same run;
@@ -22,8 +23,6 @@ import smtplib
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
-from email import policy
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -38,14 +37,20 @@ def _config(db_path: Path, redis_url: str, key: str) -> dict:
             "POSTWERK_SKIP_ENTRY_POINTS": True, "CONNECTION_WAIT": 0.05}
 
 
+def _fields(i: int) -> dict:
+    """One bench message: the same for the raw ceiling and for Postwerk, so
+    the sink does the same work on both sides."""
+    return dict(sender_name="Bench GmbH", recipients=["r@example.org"],
+                subject=f"[#{i}] Ihre Meldung: Heizung fällt aus",
+                body_text="Guten Tag,\nIhre Meldung ist eingegangen.\n",
+                body_html="<p>Guten Tag,</p><p>Ihre Meldung ist eingegangen.</p>")
+
+
 def raw_smtp(host: str, port: int, n: int) -> float:
-    payloads = []
-    for i in range(n):
-        msg = EmailMessage(policy=policy.SMTP)
-        msg["From"], msg["To"], msg["Subject"] = "noreply@bench.example", "r@example.org", f"Raw {i}"
-        msg["Message-ID"] = f"<raw{i}@bench.example>"
-        msg.set_content("Guten Tag,\nIhre Meldung ist eingegangen.\n")
-        payloads.append(msg.as_bytes())
+    from core.mail import mime
+
+    payloads = [mime.build(sender="noreply@bench.example", message_id=f"<raw{i}@bench.example>", **_fields(i))
+                for i in range(n)]
     started = time.perf_counter()
     with smtplib.SMTP(host, port, timeout=10) as smtp:
         for payload in payloads:
@@ -72,11 +77,9 @@ def _setup_db(config: dict, host: str, port: int, n: int, max_connections: int =
                                     sender_address="noreply@bench.example", max_connections=max_connections))
         now = utcnow()
         db.session.execute(insert(Message), [
-            dict(tenant_id=tenant.id, message_id=f"<pw{i}@bench.example>", sender="", sender_name="Bench GmbH",
-                 reply_to="", recipients=["r@example.org"], subject=f"[#{i}] Ihre Meldung: Heizung fällt aus",
-                 body_text="Guten Tag,\nIhre Meldung ist eingegangen.\n",
-                 body_html="<p>Guten Tag,</p><p>Ihre Meldung ist eingegangen.</p>", status="PENDING",
-                 attempts=0, next_attempt_at=now, created_at=now, updated_at=now) for i in range(n)])
+            dict(tenant_id=tenant.id, message_id=f"<pw{i}@bench.example>", sender="", reply_to="", **_fields(i),
+                 status="PENDING", attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
+            for i in range(n)])
         db.session.commit()
         tenant_id = tenant.id
         db.engine.dispose()

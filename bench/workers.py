@@ -83,7 +83,9 @@ class Setup:
 
     def config(self, database_url: str) -> dict:
         return {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": self.redis_url,
-                "QUEUE_PREFIX": f"bench{os.getpid()}-{self.runs}", "SECRET_KEY": "bench",
+                # Unique per backend and run: jobs a run leaves queued (a helper
+                # lane that was not needed) must not wake in the next run's workers.
+                "QUEUE_PREFIX": f"bench{os.getpid()}-{self.backend}-{self.runs}", "SECRET_KEY": "bench",
                 "ENCRYPTION_KEYS": [self.key], "POSTWERK_ENV": "production"}
 
     def fresh_database(self) -> str:
@@ -171,7 +173,9 @@ def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -
         deadline = time.monotonic() + 600
         while sink.count() - before < messages:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {sink.count() - before}/{messages} delivered; see {logs}")
+                ids = sink.message_ids()[before:]
+                raise RuntimeError(f"only {sink.count() - before}/{messages} delivered ({len(set(ids))} distinct, "
+                                   f"{len(sink.message_ids())} in all); see {logs}")
             time.sleep(0.01)
         return messages / (time.perf_counter() - started)
     finally:
