@@ -207,3 +207,19 @@ def test_one_expander_per_tenant_and_nothing_left_behind(tenant, smtp_sink, run_
     run_worker()
     assert sorted(m.message["Subject"] for m in smtp_sink.wait_for(2)) == [
         f"[#{n}] Ihre Meldung: {t}" for n, t in ((1, "Heizung fällt aus"), (2, "Fenster klemmt"))]
+
+
+def test_redis_down_at_commit_fails_no_request_and_the_sweeper_catches_up(tenant, smtp_sink, run_worker, app,
+                                                                          monkeypatch):
+    from core.mail.sweeper import sweep
+    from tests.support.ports import free_port
+
+    # Redis is away when this process first needs its wake-up connection.
+    monkeypatch.setitem(app.config, "REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.delitem(app.extensions, "postwerk.redis.wake", raising=False)
+    _ticket(tenant.id)  # commits; the wake-up is lost
+    assert db.session.execute(db.select(Event.status)).scalar_one() == EventStatus.NEW
+    monkeypatch.undo()
+    assert sweep(tenant.id)["expand"] == 1
+    run_worker()
+    assert len(smtp_sink.wait_for(1)) == 1
