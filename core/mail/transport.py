@@ -103,7 +103,8 @@ def _classify(code: int, text: bytes | str, *, what: str) -> DeliveryError:
 
 
 _PERIOD_AT_LINE_START = re.compile(rb"(?m)^\.")
-# local@domain without anything smtplib's quoting would change.
+# local@domain without anything smtplib's quoting would change, or the empty
+# sender of a bounce.
 _PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+|")
 
 
