@@ -348,6 +348,29 @@ def test_a_job_past_its_time_budget_hands_the_rest_to_a_successor(tenant, ctx, a
     assert [(m.status, m.attempts, m.claim_token) for m in rest] == [(MessageStatus.PENDING, 0, None)] * 2
 
 
+def test_after_its_fair_share_a_job_makes_way_for_waiting_jobs(tenant, ctx, app, smtp_sink, monkeypatch):
+    """One tenant's backlog must not keep a worker while other tenants' jobs
+    wait: after its share the job sends no further batch and queues its
+    successor behind them; with nobody waiting it goes on."""
+    from core.mail import jobs
+    from core.queueing import queue
+
+    monkeypatch.setattr(delivery, "BATCH_SIZE", 3)
+    monkeypatch.setitem(app.config, "FAIR_SHARE_SECONDS", 0)
+    for _ in range(7):
+        queue_message(tenant.id)
+    assert deliver(tenant.id).sent == 7  # the queue is empty: nobody to make way for
+
+    ids = [queue_message(tenant.id).id for _ in range(7)]
+    other = queue().enqueue(len, [])  # another tenant's job, waiting
+    assert jobs.deliver_messages(tenant.id)["sent"] == 3
+    statuses = db.session.execute(db.select(delivery.Message.status).where(delivery.Message.id.in_(ids))
+                                  .order_by(delivery.Message.id)).scalars().all()
+    assert statuses == [MessageStatus.SENT] * 3 + [MessageStatus.PENDING] * 4
+    waiting = queue().get_job_ids()
+    assert waiting[0] == other.id and waiting[1].startswith("deliver_messages-")  # the successor, behind
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_claim_taken_back_before_sent_is_written_stays_with_the_sweeper(tenant, ctx, smtp_sink, monkeypatch):
     """The SENT group is written in one statement; should the sweeper have

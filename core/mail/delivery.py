@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, bindparam, update
 
 from ..automate.status import hold_reason
@@ -26,6 +27,7 @@ from ..models import MailSettings, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify
 from ..plugins import registry
+from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
 from . import markers, mime, oauth
 from .connection_limit import ConnectionLimit
@@ -54,6 +56,11 @@ SENT_GROUP_SECONDS = 0.25
 # A job stops claiming after this long and wakes a successor, so one tenant
 # with a slow server cannot hold a worker for ever.
 JOB_BUDGET_SECONDS = 120
+# After this long, a job whose worker other jobs are waiting for (another
+# tenant's mail, an expansion) hands its tenant's rest to a successor at the
+# back of the queue: one tenant's backlog, spread over several lanes, must not
+# keep every worker for minutes. (app.config["FAIR_SHARE_SECONDS"] overrides it.)
+FAIR_SHARE_SECONDS = 5
 
 
 @dataclass
@@ -311,6 +318,9 @@ class Delivery:
                 if not self._send_batch(batch, token):
                     break
                 self._write_sent()
+                if self._others_waiting():
+                    self.stats.more = True
+                    break
         finally:
             try:
                 self._write_sent()
@@ -320,6 +330,16 @@ class Delivery:
 
     def _out_of_time(self) -> bool:
         return time.monotonic() - self.started > self.budget
+
+    def _others_waiting(self) -> bool:
+        """Whether this job has had its fair share while other jobs wait."""
+        share = current_app.config.get("FAIR_SHARE_SECONDS", FAIR_SHARE_SECONDS)
+        if time.monotonic() - self.started < share:
+            return False
+        try:
+            return queue().count > 0
+        except RedisError:  # nobody can be woken either; keep sending
+            return False
 
     def _close(self) -> None:
         try:
