@@ -86,13 +86,18 @@ def settings_check():
         outcome = {"ok": False, "words": exc.text, "hint": hint_for(exc), "check": True}
     except ValueError as exc:  # a stored CA certificate that no longer parses
         outcome = {"ok": False, "words": str(exc), "hint": _("Check the settings above."), "check": True}
+    record_test(settings, outcome, "mail_settings.checked", "connection check")
+    return _page(form_for(settings), settings, test_form=TestMailForm(), test_outcome=outcome)
+
+
+def record_test(settings: MailSettings, outcome: dict, action: str, what: str) -> None:
+    """Keep the outcome of a test button on the settings, in the audit log
+    and in the application log, and commit."""
     settings.last_test_at = utcnow()
     settings.last_test_result = ("OK: " if outcome["ok"] else "FAILED: ") + outcome["words"]
-    audit(tenant_id(), actor(), "mail_settings.checked", "mail_settings", tenant_id(), ok=outcome["ok"],
-          answer=outcome["words"])
+    audit(tenant_id(), actor(), action, "mail_settings", tenant_id(), ok=outcome["ok"], answer=outcome["words"])
     db.session.commit()
-    current_app.logger.info("connection check for tenant %s: %s", tenant_id(), settings.last_test_result)
-    return _page(form_for(settings), settings, test_form=TestMailForm(), test_outcome=outcome)
+    current_app.logger.info("%s for tenant %s: %s", what, tenant_id(), settings.last_test_result)
 
 
 def _remove(columns: tuple[str, ...], action: str, message: str):

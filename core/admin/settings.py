@@ -7,7 +7,7 @@ live in ``sending.py``.
 """
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.validators import ValidationError
 
@@ -20,12 +20,12 @@ from ..mail.dkim import signed
 from ..mail.jobs import wake_deliverer
 from ..mail.transport import ConfigurationError, DeliveryError, SmtpTransport
 from ..models import MailSettings
-from ..models.types import utcnow
 from ..notify import audit
 from ..tenancy import get_tenant
 from . import bp
 from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
+from .sending import record_test
 from .sending_form import SendingSettingsForm, default_scopes, resolve_port
 
 # Columns the form edits directly (the port, scopes and secrets are handled apart).
@@ -208,10 +208,5 @@ def settings_test():
     if not form.validate_on_submit():
         return _page(form_for(settings), settings, test_form=form, status=400)
     outcome = send_test_mail(settings, form.recipient.data.strip())
-    settings.last_test_at = utcnow()
-    settings.last_test_result = ("OK: " if outcome["ok"] else "FAILED: ") + outcome["words"]
-    audit(tenant_id(), actor(), "mail_settings.tested", "mail_settings", tenant_id(), ok=outcome["ok"],
-          answer=outcome["words"])
-    db.session.commit()
-    current_app.logger.info("test mail for tenant %s: %s", tenant_id(), settings.last_test_result)
+    record_test(settings, outcome, "mail_settings.tested", "test mail")
     return _page(form_for(settings), settings, test_form=form, test_outcome=outcome)
