@@ -40,26 +40,34 @@ def servers_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("servers")
 
 
-@pytest.fixture(scope="session")
-def redis_server(servers_dir):
-    server = RedisServer(servers_dir / "redis")
+def serving(server):
+    """A test server for the lifetime of the fixture that yields from this.
+    A program that is not installed skips the test (fails it in CI)."""
     try:
         server.start()
     except ServerUnavailable as exc:
         _unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(servers_dir):
+    yield from serving(RedisServer(servers_dir / "redis"))
 
 
 @pytest.fixture(scope="session")
 def postgres_server(servers_dir):
-    server = PostgresServer(servers_dir / "postgres")
-    try:
-        server.start()
-    except ServerUnavailable as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from serving(PostgresServer(servers_dir / "postgres"))
+
+
+@pytest.fixture
+def pop_dovecot(tmp_path):
+    """A Dovecot with one mailbox, box / boxpw: POP-before-SMTP and the
+    incoming mailbox's login."""
+    from tests.support.dovecot import DovecotServer
+
+    yield from serving(DovecotServer(tmp_path / "dovecot", {"box": "boxpw"}))
 
 
 def base_config(database_url: str, redis_url: str) -> dict:

@@ -161,28 +161,14 @@ def test_apply_preset_fills_the_form_without_saving(admin, tenant, smtp_sink):
 
 # --- test mail with the other logins -----------------------------------------------------------
 
-@pytest.fixture
-def dovecot(tmp_path):
-    from tests.support import ServerUnavailable
-    from tests.support.dovecot import DovecotServer
-
-    server = DovecotServer(tmp_path / "dovecot", {"box": "boxpw"})
-    try:
-        server.start()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
-
-
-def test_pop_before_smtp_test_mail(admin, tenant, smtp_sink, dovecot):
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host=dovecot.host, pop3_port=str(dovecot.pop3_port),
-                          pop3_security="none", pop3_username="box", pop3_password="wrong"))
+def test_pop_before_smtp_test_mail(admin, tenant, smtp_sink, pop_dovecot):
+    pop = dict(auth="pop_before_smtp", pop3_host=pop_dovecot.host, pop3_port=str(pop_dovecot.pop3_port),
+               pop3_security="none", pop3_username="box")
+    save(admin, form_data(smtp_sink, **pop, pop3_password="wrong"))
     html = save(admin, {"recipient": "check@example.org"}, status=200, url="/settings/admin/mail/test") \
         .get_data(as_text=True)
     assert "POP-before-SMTP login at 127.0.0.1 refused" in html and smtp_sink.messages == []
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host=dovecot.host, pop3_port=str(dovecot.pop3_port),
-                          pop3_security="none", pop3_username="box", pop3_password="boxpw"))
+    save(admin, form_data(smtp_sink, **pop, pop3_password="boxpw"))
     html = save(admin, {"recipient": "check@example.org"}, status=200, url="/settings/admin/mail/test") \
         .get_data(as_text=True)
     assert "Sent." in html, html

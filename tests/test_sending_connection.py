@@ -275,23 +275,9 @@ def test_a_job_without_a_free_slot_leaves_the_mail_pending_and_comes_back(tenant
 
 # --- POP-before-SMTP, same login as the inbound mailbox ---------------------------------
 
-@pytest.fixture
-def dovecot(tmp_path):
-    from tests.support import ServerUnavailable
-    from tests.support.dovecot import DovecotServer
-
-    server = DovecotServer(tmp_path / "dovecot", {"box": "boxpw"})
-    try:
-        server.start()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("password, outcome", [("boxpw", MessageStatus.SENT), ("nope", MessageStatus.PENDING)])
-def test_pop_before_smtp_logs_into_the_mailbox_first(tenant, ctx, smtp_sink, dovecot, password, outcome):
-    point_at(tenant.id, smtp_sink, auth="pop_before_smtp", pop3_host=dovecot.host, pop3_port=dovecot.pop3_port,
+def test_pop_before_smtp_logs_into_the_mailbox_first(tenant, ctx, smtp_sink, pop_dovecot, password, outcome):
+    point_at(tenant.id, smtp_sink, auth="pop_before_smtp", pop3_host=pop_dovecot.host, pop3_port=pop_dovecot.pop3_port,
              pop3_security="none", pop3_username="box", pop3_password_encrypted=encrypt(password))
     message = queue_message(tenant.id)
     deliver(tenant.id)

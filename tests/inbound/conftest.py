@@ -8,7 +8,7 @@ import pytest
 
 from core.app import create_app
 from core.extensions import db
-from tests.conftest import _unavailable
+from tests.conftest import _unavailable, serving
 from tests.support import ServerUnavailable
 from tests.support.dovecot import DovecotServer
 
@@ -20,13 +20,7 @@ _next_user = itertools.count()
 
 @pytest.fixture(scope="session")
 def dovecot(servers_dir):
-    server = DovecotServer(servers_dir / "dovecot", USERS)
-    try:
-        server.start()
-    except ServerUnavailable as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from serving(DovecotServer(servers_dir / "dovecot", USERS))
 
 
 @pytest.fixture
