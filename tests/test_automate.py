@@ -399,10 +399,12 @@ def test_sweeper_reclaims_by_the_markers(acme):
     alive = _sending(acme.id, "t-alive")
     alive.lease_until = utcnow() + timedelta(minutes=5)
     db.session.commit()
-    markers.attempting(accepted.id, "t-accepted")
-    markers.sent(accepted.id)
-    markers.attempting(in_flight.id, "t-flight")
-    markers.attempting(older_attempt.id, "t-old")  # an earlier claim's attempt, which failed cleanly
+    writer = markers.Writer()
+    writer.attempting(accepted.id, "t-accepted")
+    writer.sent(accepted.id)
+    writer.attempting(in_flight.id, "t-flight")
+    writer.attempting(older_attempt.id, "t-old")  # an earlier claim's attempt, which failed cleanly
+    writer.close()
     result = sweep(acme.id)
     assert result["reclaimed"] == 2 and result["reconciled"] == 1 and result["unknown"] == 1
     db.session.expire_all()

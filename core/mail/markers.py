@@ -32,28 +32,12 @@ log = logging.getLogger(__name__)
 MARKER_TTL_SECONDS = 7 * 24 * 3600  # far longer than any lease
 
 
-def _key(kind: str, message_pk: int) -> str:
-    return f"{current_app.config['QUEUE_PREFIX']}:{kind}:{message_pk}"
+def _prefix() -> str:
+    return f"{current_app.config['QUEUE_PREFIX']}:"
 
 
-def _set(kind: str, message_pk: int, value: str) -> None:
-    try:
-        redis().set(_key(kind, message_pk), value, ex=MARKER_TTL_SECONDS)
-    except RedisError as exc:
-        log.warning("could not write the %s marker of message %s: %s", kind, message_pk, exc)
-
-
-def attempting(message_pk: int, token: str) -> None:
-    _set("attempt", message_pk, token)
-
-
-def sent(message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> bool:
-    """Mark ``message_pk`` sent (see ``Writer.sent``), on a pooled connection."""
-    writer = Writer()
-    try:
-        return writer.sent(message_pk, next_attempt=next_attempt)
-    finally:
-        writer.close()
+def _key(kind: str, message_pk: int, prefix: str | None = None) -> str:
+    return f"{prefix or _prefix()}{kind}:{message_pk}"
 
 
 class Writer:
@@ -70,10 +54,10 @@ class Writer:
     def __init__(self) -> None:
         self._pool = redis().connection_pool
         self._conn = None
-        self._prefix = f"{current_app.config['QUEUE_PREFIX']}:".encode()
+        self._prefix = _prefix()
 
     def attempting(self, message_pk: int, token: str) -> bool:
-        return self._write(_set_command(self._prefix + b"attempt:%d" % message_pk, token.encode()), 1,
+        return self._write(_set_command(self._key("attempt", message_pk), token.encode()), 1,
                            f"the attempt marker of message {message_pk}")
 
     def sent(self, message_pk: int, *, next_attempt: tuple[int, str] | None = None) -> bool:
@@ -85,10 +69,13 @@ class Writer:
 
         Returns whether the marker is stored: the caller may delay writing
         SENT to the database only while it is."""
-        data = _set_command(self._prefix + b"sent:%d" % message_pk, b"1")
+        data = _set_command(self._key("sent", message_pk), b"1")
         if next_attempt is not None:
-            data += _set_command(self._prefix + b"attempt:%d" % next_attempt[0], next_attempt[1].encode())
+            data += _set_command(self._key("attempt", next_attempt[0]), next_attempt[1].encode())
         return self._write(data, 1 + (next_attempt is not None), f"the sent marker of message {message_pk}")
+
+    def _key(self, kind: str, message_pk: int) -> bytes:
+        return _key(kind, message_pk, self._prefix).encode()
 
     def _write(self, data: bytes, replies: int, what: str) -> bool:
         try:
