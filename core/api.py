@@ -12,6 +12,7 @@ from .extensions import db
 from .mail.layout import branded_html, branded_text
 from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
+from .mail.transport import tls_context
 from .models.types import UTCDateTime, utcnow
 from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
 from .ratelimit import allow as rate_limit
@@ -65,5 +66,6 @@ __all__ = [
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
-    "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "user_of", "users_of", "utcnow",
+    "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
+    "utcnow",
 ]

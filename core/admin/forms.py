@@ -15,7 +15,7 @@ from wtforms import (BooleanField, SelectChoice, EmailField, HiddenField, Intege
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..mail.transport import Security
+from ..mail.transport import Security, tls_context
 
 
 
@@ -97,7 +97,7 @@ class SmtpSettingsForm(FlaskForm):
             return None
         pem = upload.read(200_000).decode("ascii", "replace")
         try:
-            ssl.create_default_context().load_verify_locations(cadata=pem)
+            tls_context(pem)
         except (ssl.SSLError, ValueError) as exc:
             self.trusted_ca.errors = [*self.trusted_ca.errors, _l("Not a PEM certificate: %(error)s", error=exc)]
             raise ValidationError(str(exc)) from exc

@@ -3,7 +3,8 @@
 A source lists the mails not seen yet with their sizes, fetches one mail or
 only its header, and deletes mails. Certificates are always verified
 (``ssl.create_default_context``, plus a CA the admin trusted); the standard
-library does not verify unless given such a context.
+library does not verify unless given such a context (``core.api.tls_context``,
+the one the sending side uses).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Iterable, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+
+from core.api import tls_context
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -45,13 +48,6 @@ class Source(Protocol):
     def fetch_header(self, mail: ServerMail) -> bytes: ...
     def delete(self, mails: Iterable[ServerMail]) -> None: ...
     def close(self) -> None: ...
-
-
-def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if trusted_ca_pem:
-        context.load_verify_locations(cadata=trusted_ca_pem)
-    return context
 
 
 def xoauth2_string(username: str, access_token: str) -> str:

@@ -179,7 +179,7 @@ def test_a_secret_that_cannot_be_decrypted_fails_that_mailbox_only(acme, dovecot
 def test_tls_always_verifies_and_trusts_an_admins_ca(tmp_path):
     import ssl
 
-    from plugins.inbound_mail.connections import tls_context
+    from core.api import tls_context
     from tests.support.certs import make_certs
 
     plain = tls_context(None)
