@@ -4,13 +4,28 @@ A non-forking worker (RQ's SimpleWorker): the default forking worker costs a
 fork per job and cannot share the SQLAlchemy pool across the fork. Jobs are
 batches (all due mail of one tenant), so isolation per job buys little.
 Each job runs in a fresh application context.
+
+While a job runs, a thread renews the worker's RQ registration every
+HEARTBEAT_SECONDS with a short expiry (RQ's SimpleWorker would set it to the
+job timeout + 60 s once): a killed worker's registration is gone within
+HEARTBEAT_TTL seconds, and the sweeper takes its claimed mail back then
+instead of after the whole lease (core.mail.sweeper.reclaim).
 """
 from __future__ import annotations
 
+import logging
+import threading
+
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 from . import queueing
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL = 20
 
 
 class PostwerkWorker(SimpleWorker):
@@ -19,8 +34,28 @@ class PostwerkWorker(SimpleWorker):
         self.app = app
 
     def perform_job(self, job, queue):
-        with self.app.app_context():
-            return super().perform_job(job, queue)
+        done = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(done,), name="heartbeat", daemon=True)
+        beating.start()
+        try:
+            with self.app.app_context():
+                return super().perform_job(job, queue)
+        finally:
+            done.set()
+            beating.join()
+            try:  # back to RQ's own expiry for an idle worker
+                self.heartbeat()
+            except RedisError:
+                pass
+
+    def _beat(self, done: threading.Event) -> None:
+        while True:
+            try:
+                self.heartbeat(HEARTBEAT_TTL)
+            except RedisError as exc:  # Redis away: the lease stays the last resort
+                log.warning("worker heartbeat failed: %s", exc)
+            if done.wait(HEARTBEAT_SECONDS):
+                return
 
 
 def make_worker(app: Flask, *, name: str | None = None) -> PostwerkWorker:

@@ -387,6 +387,7 @@ def test_concurrent_claims_never_share_a_message(app, acme, backend):
 def _sending(tenant_id: int, token: str) -> Message:
     m = _old_message(tenant_id, MessageStatus.PENDING, 0)
     m.status, m.claim_token, m.lease_until = MessageStatus.SENDING, token, utcnow() - timedelta(seconds=1)
+    m.claim_epoch = markers.epoch()  # claimed under the Redis that holds its markers
     db.session.commit()
     return m
 

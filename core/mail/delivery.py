@@ -15,9 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from functools import partial
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import get_current_job
+from rq.worker import Worker
 from sqlalchemy import Connection, bindparam, update
 
 from ..automate.status import hold_reason
@@ -181,10 +184,22 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
     # different machines disagreeing (the sweeper compares with its own).
     lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"]
                             + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
+    # Read before the claim, so every marker of the claim is written under
+    # this epoch or a later one (a flush meanwhile makes them differ: the
+    # sweeper then does not trust missing markers; see markers.py). The
+    # worker's name lets the sweeper take the claim back as soon as RQ
+    # knows the worker is dead (sweeper.reclaim).
+    job = get_current_job()
+    worker = job.worker_name if job is not None and job.worker_name else None
+    epoch, registered = markers.claim_epoch(Worker.redis_worker_namespace_prefix + worker if worker else None)
     ids = conn.execute(
         update(table)
         .where(taken, table.c.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now)
+        .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now,
+                # Named only while RQ has the worker registered: a worker
+                # whose registration a flush took looks dead until its next
+                # heartbeat, and its claims must not be taken back early.
+                claim_epoch=epoch, claimed_by=worker if registered else None)
         .returning(table.c.id)
     ).scalars().all()
     conn.commit()
@@ -201,7 +216,7 @@ def _finish(conn: Connection, message_id: int, token: str, **values) -> bool:
     through the session cost four times as much, once per message sent.
     """
     values.setdefault("updated_at", utcnow())
-    values.update(claim_token=None, lease_until=None)
+    values.update(claim_token=None, lease_until=None, claim_epoch=None, claimed_by=None)
     done = conn.execute(_finish_statement(tuple(sorted(values))),
                         {"_id": message_id, "_token": token, **values}).rowcount
     conn.commit()
@@ -365,7 +380,6 @@ class Delivery:
 
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
-        announced = None  # the message whose attempt marker is already written
         for index, message in enumerate(messages):
             if self._out_of_time():
                 # A server that stalls on every message must not keep this job
@@ -396,10 +410,10 @@ class Delivery:
                     for rest in messages[index:]:
                         self._record_failure(rest, token, exc)
                     return False
-            if announced != message.id:
-                self.markers.attempting(message.id, token)
             try:
-                results = self._send_one(message)
+                # The attempt marker goes out after the server's 354, right
+                # before the final dot: UNKNOWN then means "may have been sent".
+                results = self._send_one(message, partial(self.markers.attempting, message.id, token))
             except DeliveryError as exc:
                 self._record_failure(message, token, exc)
                 if not self.transport.is_open:
@@ -410,9 +424,7 @@ class Delivery:
                     return False
                 continue
             # Before the database hears of it: see markers.py.
-            following = messages[index + 1] if index + 1 < len(messages) else None
-            marked = self.markers.sent(message.id, next_attempt=(following.id, token) if following else None)
-            announced = following.id if following else None
+            marked = self.markers.sent(message.id)
             refused = _refused(results)
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
             self._sent.append((message, token, dict(status=MessageStatus.SENT, sent_at=utcnow(),
@@ -435,11 +447,12 @@ class Delivery:
         if not group:
             return
         values = group[0][2]
-        statement = _finish_statement(tuple(sorted({*values, "updated_at", "claim_token", "lease_until"})))
+        statement = _finish_statement(tuple(sorted({*values, "updated_at", "claim_token", "lease_until", "claim_epoch",
+                                                    "claimed_by"})))
         now = utcnow()
         params = []
         for message, token, row in group:
-            row.update(updated_at=now, claim_token=None, lease_until=None)
+            row.update(updated_at=now, claim_token=None, lease_until=None, claim_epoch=None, claimed_by=None)
             params.append({"_id": message.id, "_token": token, **row})
         # One executemany for the group. Should a claim have been taken back
         # meanwhile (the count falls short), undo it and go row by row to
@@ -462,14 +475,14 @@ class Delivery:
                 db.session.commit()
             self._outcome(message, MessageStatus.SENT, row["last_error"] or "delivered")
 
-    def _send_one(self, message: Outgoing) -> dict[str, str]:
+    def _send_one(self, message: Outgoing, before_dot: Callable[[], object]) -> dict[str, str]:
         system = self.default_sender
         # The header sender: the user's address only where the tenant wants it
         # and the server allows it; the envelope sender stays the system one,
         # so bounces reach the tenant's own mailbox.
         sender = message.sender if (message.sender and not self.system_sender_only) else system
         try:
-            return self._send_as(message, sender)
+            return self._send_as(message, sender, before_dot)
         except PermanentError as exc:
             if not (system and sender != system and SENDER_REFUSED.search(exc.text)):
                 raise
@@ -478,7 +491,7 @@ class Delivery:
             # address, and this message goes out that way right now (a 5xx
             # means the server did not take it).
             self.force_system_sender(exc.text)
-            return self._send_as(message, system)
+            return self._send_as(message, system, before_dot)
 
     def force_system_sender(self, reason: str) -> None:
         self.system_sender_only = True
@@ -489,7 +502,7 @@ class Delivery:
         audit(self.tenant_id, "system", "mail.system_sender_forced", "mail_settings", self.tenant_id, reason=reason)
         db.session.commit()
 
-    def _send_as(self, message: Outgoing, sender: str) -> dict[str, str]:
+    def _send_as(self, message: Outgoing, sender: str, before_dot: Callable[[], object]) -> dict[str, str]:
         system = self.default_sender
         envelope_from = system or sender
         if not sender:
@@ -509,7 +522,8 @@ class Delivery:
             payload = signed(payload, self.dkim, sender)
         except DkimError as exc:
             raise ConfigurationError(str(exc)) from exc
-        return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8)
+        return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8,
+                                   before_dot=before_dot)
 
     def _record_failure(self, message: Outgoing, token: str, exc: DeliveryError) -> None:
         now = utcnow()

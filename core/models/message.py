@@ -60,10 +60,19 @@ class Message(db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Random token of the claim; a worker only finishes what it still holds.
     claim_token: Mapped[str | None] = mapped_column(String(32))
+    # Which Redis the claim's delivery markers went to (core.mail.markers.epoch):
+    # a dead claim without markers under another epoch may have been sent.
+    claim_epoch: Mapped[str | None] = mapped_column(String(80))
+    # The RQ worker holding the claim, so the sweeper can take back the
+    # claims of a worker RQ knows is dead before the lease runs out.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
     # Per-recipient outcome of the last attempt: {"addr": "250 ok" | "550 ..."}.
     rcpt_results: Mapped[dict | None] = mapped_column(JSON)
     resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    # The latest resend of this message. Set by a conditional UPDATE (only
+    # from the value the resend saw), so of two resends at once one wins.
+    resent_as_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

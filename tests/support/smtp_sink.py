@@ -82,6 +82,11 @@ class Behaviour:
     #: Seconds of silence after the final dot before the reply (math.inf: never).
     #: The message is recorded when it arrives, before the silence.
     hang_after_data: float = 0.0
+    #: Seconds of silence after a MAIL FROM before its reply (nothing of the
+    #: message has reached the server yet). A list: one entry per MAIL
+    #: command, consumed, e.g. [0, 30] lets the first through and stalls the
+    #: second.
+    hang_after_mail: float | list[float] = 0.0
     #: Accept the TCP connection, then close it without a greeting.
     no_greeting: bool = False
     #: Reply sent instead of the 220 greeting, then the connection is closed,
@@ -180,6 +185,9 @@ class _Handler:
         # warning filters (they are process-wide).
         if self.sink._auth is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        with self.sink._cond:
+            self.sink.mail_commands += 1
+        await _sleep(self.sink.behaviour.take("hang_after_mail") or 0)
         reply = self.sink.behaviour.take("mail_reply")
         if reply is None or reply.startswith("2"):
             if reply is not None:  # a custom 2xx still has to fill the envelope
@@ -341,6 +349,7 @@ class SmtpSink:
         self._sessions: dict[int, _SinkSMTP] = {}  # open sessions by id()
         self._connections = 0
         self._peak = 0
+        self.mail_commands = 0  # MAIL FROM commands seen
         self._counting = False  # off during aiosmtpd's start-up self-test
         self._controller: _Controller | None = None
         self._port: int | None = None
