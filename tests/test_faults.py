@@ -412,3 +412,40 @@ def test_worker_killed_while_sending_then_redis_loses_its_data(ctx, config, smtp
         assert len(unrecorded) <= statuses[MessageStatus.UNKNOWN] <= BATCH_SIZE
     finally:
         cluster.stop()
+
+
+@BACKENDS
+def test_dead_worker_is_taken_back_early_and_precisely(ctx, config, smtp_sink, tmp_path):
+    """The worker dies after one message was accepted and while the next one
+    waits for its MAIL FROM reply: nothing of it reached the server. Its
+    claim comes back as soon as RQ knows the worker is dead (the lease of 10
+    minutes never runs out in this test), the accepted message is recorded
+    SENT from its marker, and the next one is delivered once, not UNKNOWN;
+    the take-back is in the audit with its reason and counts the attempt."""
+    from core.models import AuditEntry
+
+    (logdir := tmp_path / "logs").mkdir()
+    tenant_ids = _tenants(smtp_sink, 1)
+    expected = _produce(tenant_ids, 3)
+    smtp_sink.behaviour.hang_after_mail = [0, 300]  # the second MAIL FROM stalls
+    cluster = Cluster(config, logdir, 1)
+    cluster.env.update(POSTWERK_DELIVERY_JOB_TIMEOUT="600", POSTWERK_SMTP_TIMEOUT="120")
+    cluster.start()
+    try:
+        _wait(lambda: smtp_sink.mail_commands >= 2 and len(smtp_sink.messages) == 1, "the second MAIL FROM",
+              cluster)
+        cluster.kill_one(random.Random(1))
+        _run(cluster, expected)
+        statuses = _check(smtp_sink, expected)
+        assert statuses[MessageStatus.SENT] == expected
+        db.session.remove()
+        first, second, third = db.session.execute(select(Message).order_by(Message.id)).scalars().all()
+        stalled = db.session.execute(select(AuditEntry).where(
+            AuditEntry.action == "mail.reclaimed", AuditEntry.object_id == str(second.id))).scalar_one()
+        assert "dead" in stalled.detail["taken_back"] and stalled.detail["worker"]
+        assert second.attempts == 2  # the taken-back attempt counts
+        reconciled = db.session.execute(select(AuditEntry).where(
+            AuditEntry.action == "mail.sent_reconciled", AuditEntry.object_id == str(first.id))).scalar_one()
+        assert "dead" in reconciled.detail["taken_back"]
+    finally:
+        cluster.stop()
