@@ -640,3 +640,23 @@ def test_one_navigation_top_bar_and_settings(admin, tenant):
     assert 'aria-current="page">Logs</a>' in mail and 'aria-current="page">Mail</a>' in mail
     german = admin.get("/settings/admin/plugins/", headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert ">Einstellungen</a>" in german and ">Verteiler</a>" in german
+
+
+def test_body_page_shows_the_history_of_a_message_taken_back_from_a_dead_worker(admin, tenant):
+    from datetime import timedelta
+
+    from core.mail import markers
+    from core.mail.sweeper import sweep
+    from core.models.types import utcnow
+
+    message = make_message(tenant.id, 0, status=MessageStatus.SENDING, claim_token="t-dead", attempts=1,
+                           lease_until=utcnow() - timedelta(seconds=1), claim_epoch=markers.epoch(),
+                           last_error="451 4.3.0 try later")
+    assert sweep(tenant.id)["reclaimed"] == 1
+    db.session.expire_all()
+    assert (message.status, message.attempts) == (MessageStatus.PENDING, 2)  # the taken-back attempt counts
+    entry = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "mail.reclaimed")).scalar_one()
+    assert entry.object_id == str(message.id) and entry.detail["previous_error"] == "451 4.3.0 try later"
+    html = page(admin, f"{BASE}/queue/body?id={message.id}")
+    assert "Taken back from a stopped worker, queued again" in html
+    assert "its claim expired" in html and "451 4.3.0 try later" in html  # the earlier error stays visible

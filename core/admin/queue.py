@@ -10,13 +10,13 @@ from datetime import datetime, time, timezone
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, update
 from sqlalchemy.orm import defer
 
 from ..extensions import db
 from ..mail import mime
 from ..mail.jobs import wake_deliverer
-from ..models import Message, MessageStatus
+from ..models import AuditEntry, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit
 from . import bp
@@ -26,6 +26,8 @@ from .scope import actor, get_owned, tenant_id
 PAGE_SIZE = 50
 RESENDABLE = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN)
 BULK_RESEND_LIMIT = 1000
+# resent_as_id while the copy of a resend is being written (never committed).
+RESEND_IN_PROGRESS = -1
 
 
 def _date(text: str | None, end: bool = False) -> datetime | None:
@@ -108,12 +110,35 @@ def queue_body():
     message = get_owned(Message, request.args.get("id"))
     resends = sorted(resends_of(message))
     response = make_response(render_template("admin/queue_body.html", message=message, resends=resends,
+                                             history=history_of(message), history_labels=history_labels(),
                                              action_form=ActionForm(), resendable=RESENDABLE))
     # The mail's HTML is shown in a sandboxed iframe without scripts; this
     # page itself needs no scripts either.
     response.headers["Content-Security-Policy"] = ("default-src 'self'; script-src 'none'; img-src 'self' data:; "
                                                    "style-src 'self' 'unsafe-inline'; frame-src 'self'")
     return response
+
+
+def history_of(message: Message) -> list[AuditEntry]:
+    """Everything recorded about ``message``, oldest first: retries, take-backs
+    from dead workers, outcomes, resends, admin actions (its audit entries,
+    through ix_audit_entry_object)."""
+    return db.session.execute(db.select(AuditEntry).where(
+        AuditEntry.tenant_id == message.tenant_id, AuditEntry.object_type == "message",
+        AuditEntry.object_id == str(message.id)).order_by(AuditEntry.id)).scalars().all()
+
+
+def history_labels() -> dict[str, str]:
+    return {
+        "mail.retry": _("Temporary error, tried again later"),
+        "mail.failed": _("Failed"),
+        "mail.unknown": _("Outcome unknown: it may have been delivered"),
+        "mail.reclaimed": _("Taken back from a stopped worker, queued again"),
+        "mail.sent_reconciled": _("Taken back from a stopped worker, recorded as sent"),
+        "mail.recipients_refused": _("Some recipients refused"),
+        "message.resend": _("Resent"),
+        "message.send_now": _("Send now requested"),
+    }
 
 
 def _action_target() -> Message:
@@ -139,7 +164,18 @@ def queue_send_now():
         flash(_("Only a waiting (PENDING) message can be sent now; this one is %(status)s.",
                 status=message.status), "error")
         return _back(message)
-    message.next_attempt_at = utcnow()
+    # Conditional: only a message still PENDING, not yet due, and due when
+    # this request saw it. A worker's claim or a second click meanwhile makes
+    # this a no-op, so exactly one send-now is recorded.
+    now, seen = utcnow(), message.next_attempt_at
+    won = seen is not None and seen > now and db.session.execute(
+        update(Message).where(Message.id == message.id, Message.tenant_id == tenant_id(),
+                              Message.status == MessageStatus.PENDING, Message.next_attempt_at == seen)
+        .values(next_attempt_at=now, updated_at=now).execution_options(synchronize_session=False)).rowcount
+    if not won:
+        db.session.rollback()
+        flash(_("Message %(id)s is already due or being sent; nothing changed.", id=message.id), "info")
+        return _back(message)
     audit(tenant_id(), actor(), "message.send_now", "message", message.id)
     db.session.commit()
     wake_deliverer(tenant_id())
@@ -157,8 +193,23 @@ def resends_of(message: Message) -> list[tuple[int, str]]:
 
 def resend(message: Message) -> Message | None:
     """A new send of ``message`` as a new row (new Message-ID); None when a
-    resend of it is already waiting (a double click sends once)."""
-    if any(status in (MessageStatus.PENDING, MessageStatus.SENDING) for _, status in resends_of(message)):
+    resend of it is already waiting, or another resend of it won the race.
+
+    Exactly one of two simultaneous resends wins, enforced by the database:
+    the original's ``resent_as_id`` is taken by a conditional UPDATE from
+    the value this request saw (a row lock on PostgreSQL, the write lock on
+    SQLite), before the copy is written; the loser changes nothing."""
+    seen = message.resent_as_id
+    if seen is not None:
+        latest = db.session.execute(db.select(Message.status).where(
+            Message.id == seen, Message.tenant_id == message.tenant_id)).scalar()
+        if latest in (MessageStatus.PENDING, MessageStatus.SENDING):
+            return None
+    unchanged = Message.resent_as_id.is_(None) if seen is None else Message.resent_as_id == seen
+    taken = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.tenant_id == message.tenant_id, unchanged)
+        .values(resent_as_id=RESEND_IN_PROGRESS).execution_options(synchronize_session=False)).rowcount
+    if not taken:
         return None
     now = utcnow()
     copy = Message(
@@ -171,6 +222,9 @@ def resend(message: Message) -> Message | None:
         resend_of_id=message.id)
     db.session.add(copy)
     db.session.flush()
+    db.session.execute(update(Message).where(Message.id == message.id).values(resent_as_id=copy.id)
+                       .execution_options(synchronize_session=False))
+    message.resent_as_id = copy.id
     audit(message.tenant_id, actor(), "message.resend", "message", message.id, new_message=copy.id,
           previous_status=message.status)
     return copy
@@ -185,6 +239,7 @@ def queue_resend():
         return _back(message)
     copy = resend(message)
     if copy is None:
+        db.session.rollback()
         flash(_("A resend of message %(id)s is already waiting.", id=message.id), "error")
         return _back(message)
     db.session.commit()
@@ -200,10 +255,22 @@ def queue_delete():
         flash(_("A message being sent right now cannot be deleted."), "error")
         return _back(message)
     message_id, recipients, status = message.id, list(message.recipients), message.status
-    # Resends keep their own history; only the link to the deleted row goes.
+    db.session.expunge(message)
+    # Resends keep their own history; only the links to the deleted row go.
     db.session.execute(db.update(Message).where(Message.tenant_id == tenant_id(), Message.resend_of_id == message_id)
-                       .values(resend_of_id=None))
-    db.session.delete(message)
+                       .values(resend_of_id=None).execution_options(synchronize_session=False))
+    db.session.execute(db.update(Message).where(Message.tenant_id == tenant_id(), Message.resent_as_id == message_id)
+                       .values(resent_as_id=None).execution_options(synchronize_session=False))
+    # Conditional: not while a worker holds it (it may have claimed it since
+    # the page was read), and only once when two admins delete at the same time.
+    gone = db.session.execute(db.delete(Message).where(
+        Message.id == message_id, Message.tenant_id == tenant_id(), Message.status != MessageStatus.SENDING)
+        .execution_options(synchronize_session=False)).rowcount
+    if not gone:
+        db.session.rollback()
+        flash(_("Message %(id)s was deleted or claimed for sending meanwhile; nothing changed.", id=message_id),
+              "error")
+        return redirect(url_for("admin.queue_page"))
     audit(tenant_id(), actor(), "message.deleted", "message", message_id, recipients=recipients, status=status)
     db.session.commit()
     flash(_("Message %(id)s deleted.", id=message_id), "success")
@@ -212,12 +279,15 @@ def queue_delete():
 
 @bp.route("/queue/resend-failed", methods=["POST"])
 def queue_resend_failed():
-    """Resend every FAILED message matching the filter (the filter comes as form fields)."""
+    """Resend every FAILED message matching the filter (the filter comes as
+    form fields) that has no resend yet: pressed twice, the second press
+    finds nothing (each message's resend is taken conditionally, see resend())."""
     if not ActionForm(id="bulk").validate_on_submit():
         abort(400)
     form = QueueFilterForm(request.form)
     form.status.data = MessageStatus.FAILED
-    failed = db.session.execute(filtered(form).order_by(Message.id.desc()).limit(BULK_RESEND_LIMIT)).scalars().all()
+    failed = db.session.execute(filtered(form).where(Message.resent_as_id.is_(None))
+                                .order_by(Message.id.desc()).limit(BULK_RESEND_LIMIT)).scalars().all()
     created = [copy for message in failed if (copy := resend(message)) is not None]
     db.session.commit()
     if created:

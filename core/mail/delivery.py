@@ -541,6 +541,8 @@ class Delivery:
                 stats.unknown += 1
                 notify(message.tenant_id, "warning", f"Message {message.id} to {', '.join(message.recipients)}: "
                        f"{exc.text}. Check with the recipient before resending.", message.id)
+                audit(message.tenant_id, "system", "mail.unknown", "message", message.id, reason=exc.text,
+                      attempt=message.attempts + 1)
                 db.session.commit()
                 self._outcome(message, MessageStatus.UNKNOWN, exc.text)
             return
@@ -551,6 +553,10 @@ class Delivery:
             if _finish(self.conn, message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
                        next_attempt_at=now + timedelta(seconds=delay), last_error=exc.text):
                 stats.retried += 1
+                # The message's history keeps this error: a later SENT clears last_error.
+                audit(message.tenant_id, "system", "mail.retry", "message", message.id, reason=exc.text,
+                      attempt=attempts_done, retry_in_seconds=delay)
+                db.session.commit()
                 # Wake a second later than due: a job woken exactly on time
                 # can run a few milliseconds early, find nothing due and end.
                 stats.retry_delays.add(delay + 1)
