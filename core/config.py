@@ -29,6 +29,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
     ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
      "largest clock difference between the machines running workers and the scheduler"),
+    ("POSTWERK_RETRY_DELAYS", "RETRY_DELAYS", "5,30,300",
+     "seconds to wait before each new attempt after a temporary SMTP error, comma-separated; after the last "
+     "one the message is FAILED"),
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
@@ -75,6 +78,7 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
+    config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     return config
@@ -88,6 +92,19 @@ def _number(config: dict, key: str, default, kind):
     except (TypeError, ValueError):
         var = next(v for v, k, _, _ in SETTINGS if k == key)
         raise ConfigError(f"{var} must be a number, not {value!r}") from None
+
+
+def _delays(value) -> tuple[int, ...]:
+    """POSTWERK_RETRY_DELAYS: whole seconds, comma-separated, each at least 1
+    and at most a week; at least one (a list or tuple is taken as it is)."""
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    try:
+        delays = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"POSTWERK_RETRY_DELAYS must be whole seconds separated by commas, not {value!r}") from None
+    if not delays or any(not 1 <= d <= 7 * 24 * 3600 for d in delays):
+        raise ConfigError(f"POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, not {value!r}")
+    return delays
 
 
 def _development_key(instance_path: str) -> str:

@@ -34,6 +34,9 @@ def test_malformed_encryption_key_is_a_start_up_error(tmp_path):
     ("POSTWERK_DELIVERY_LANES", "many", "POSTWERK_DELIVERY_LANES must be a number, not 'many'"),
     ("POSTWERK_DELIVERY_LANES", "0", "POSTWERK_DELIVERY_LANES must be at least 1"),
     ("POSTWERK_SMTP_TIMEOUT", "30s", "POSTWERK_SMTP_TIMEOUT must be a number, not '30s'"),
+    ("POSTWERK_RETRY_DELAYS", "5,30s", "POSTWERK_RETRY_DELAYS must be whole seconds separated by commas, not '5,30s'"),
+    ("POSTWERK_RETRY_DELAYS", "5,0", "POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, "
+                                     "not '5,0'"),
 ])
 def test_malformed_number_is_a_start_up_error_naming_its_variable(tmp_path, monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
@@ -53,3 +56,14 @@ def test_rotation_keeps_old_secrets_readable(tmp_path):
     with create_app({**base, "ENCRYPTION_KEYS": new}).app_context():
         with pytest.raises(SecretError):
             decrypt(token)
+
+
+def test_retry_delays_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSTWERK_RETRY_DELAYS", " 7, 8 ,900")
+    app = create_app({"SECRET_KEY": "x", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
+    assert app.config["RETRY_DELAYS"] == (7, 8, 900)
+    monkeypatch.delenv("POSTWERK_RETRY_DELAYS")
+    app = create_app({"SECRET_KEY": "x", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
+    assert app.config["RETRY_DELAYS"] == (5, 30, 300)

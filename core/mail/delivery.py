@@ -41,7 +41,7 @@ from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, Perman
 log = logging.getLogger(__name__)
 
 # Delays before the 2nd, 3rd and 4th attempt; after the 4th, FAILED.
-# (app.config["RETRY_DELAYS"] overrides it, for tests.)
+# (POSTWERK_RETRY_DELAYS, app.config["RETRY_DELAYS"], overrides it.)
 RETRY_DELAYS = (5, 30, 300)
 BATCH_SIZE = 100
 # Replies of servers that accept only their own account as From:
