@@ -7,7 +7,12 @@
     as a web request would, and delivered by the recommended workers into
     the same sink; plus what ``emit()`` adds to the caller.
 
-    python -m bench.delivery [--n 2000] [--workers N] [--database URL]
+    python -m bench.delivery [--n 2000] [--workers N] [--database URL] [--redis-aof no|everysec|always]
+
+``--redis-aof`` turns on Redis's append-only file for the run (the delivery
+markers are then on disk: ``everysec`` loses up to a second of them in a
+crash of the machine, ``always`` fsyncs every marker), to measure what that
+persistence costs (docs/reliability.md).
 """
 from __future__ import annotations
 
@@ -140,8 +145,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=recommended_workers(),
                         help="worker processes (default: what the README recommends, one per CPU core, at most 4)")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
+    parser.add_argument("--redis-aof", choices=("no", "everysec", "always"), default="no",
+                        help="Redis append-only file for the run (default: no persistence)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
+        if args.redis_aof != "no":
+            from redis import Redis
+
+            server = Redis.from_url(redis)
+            server.config_set("appendfsync", args.redis_aof)
+            server.config_set("appendonly", "yes")
         port = sink.port or sink.start()
         database_url = args.database or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         app, env, tenant_id = setup(port, database_url, redis)
@@ -165,7 +178,8 @@ def main() -> None:
                       "raw_after_mails_per_s": round(raw_after, 1), "emit_p50_ms": round(result["emit_p50_ms"], 3),
                       "emit_p95_ms": round(result["emit_p95_ms"], 3),
                       "commit_p50_ms": round(result["commit_p50_ms"], 3),
-                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": args.n, "workers": args.workers}))
+                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": args.n, "workers": args.workers,
+                      "redis_aof": args.redis_aof, "load_average_1min": round(os.getloadavg()[0], 2)}))
 
 
 if __name__ == "__main__":
