@@ -241,7 +241,7 @@ def plugins_disable(ctx: Context, tenant: str, name: str) -> None:
 
 @main.group()
 def events() -> None:
-    """Emit events by hand (integration and support)."""
+    """Emit events by hand, run failed ones again (integration and support)."""
 
 
 @events.command("emit")
@@ -265,6 +265,29 @@ def events_emit(ctx: Context, tenant: str, event: str, payload: str) -> None:
         except (UnknownEventError, PluginDisabledError, PayloadError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"event {row.id} {event} recorded for {tenant}")
+
+
+@events.command("retry")
+@click.argument("tenant")
+@click.option("--event", "event_ids", type=int, multiple=True, help="only this event id (repeatable)")
+@pass_ctx
+def events_retry(ctx: Context, tenant: str, event_ids: tuple[int, ...]) -> None:
+    """Run FAILED events again (after their faulty plugin was fixed or disabled)."""
+    from .event_retry import failed_events, retry
+    from .mail.jobs import failure_text
+    from .tenancy import get_tenant
+
+    with ctx.app.app_context():
+        try:
+            tenant_id = get_tenant(tenant).id
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for event in failed_events(tenant_id, limit=1000):
+            if not event_ids or event.id in event_ids:
+                reasons = [failure_text(f) for f in event.failures or ()] or [event.error or ""]
+                click.echo(f"event {event.id} {event.key}: {'; '.join(reasons)}")
+        done = retry(tenant_id, list(event_ids) or None, actor="cli")
+        click.echo(f"{len(done)} event(s) will run again")
 
 
 # --- keys --------------------------------------------------------------------------

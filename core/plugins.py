@@ -38,6 +38,33 @@ class PluginDisabledError(PermissionError):
     """The plugin that owns an event is not enabled for the tenant."""
 
 
+@dataclass(frozen=True)
+class HookFailure:
+    """One plugin's hook raised: who, where, what (shown to the admin)."""
+
+    plugin: str
+    hook: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin '{self.plugin}' failed in {self.hook}: {self.error}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"plugin": self.plugin, "hook": self.hook, "error": self.error}
+
+
+class PluginHookError(RuntimeError):
+    """A plugin's hook raised where the caller keeps no list of failures."""
+
+    def __init__(self, failure: HookFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -71,6 +98,7 @@ class PluginRegistry:
                           source=source, migrations=getattr(obj, "migrations", None))
         self.pm.register(obj, name=name)
         self.plugins[name] = info
+        self._subset_cache.clear()
 
     def load_entry_points(self) -> None:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -136,20 +164,73 @@ class PluginRegistry:
             self._subset_cache[key] = caller
         return caller
 
-    def call_each(self, name: str, tenant_id: int | None = None, **kwargs) -> list[tuple[str, Any]]:
+    def _one_plugin(self, name: str, plugin: str, enabled: frozenset[str] | None):
+        """The hook caller for ``name`` that calls ``plugin``'s hookimpl and
+        no other plugin's (wrappers of enabled plugins still wrap it).
+
+        A pluggy subset caller, so pluggy's calling contract holds: a
+        hookimpl may take a subset of the spec's arguments, wrappers run and
+        ``add_hookcall_monitoring`` sees the call."""
+        key = (name, plugin, enabled)
+        caller = self._subset_cache.get(key)
+        if caller is None:
+            wrappers = {i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
+                        if i.hookwrapper or i.wrapper}
+            removed = [p.obj for n, p in self.plugins.items()
+                       if n != plugin and (n not in wrappers or (enabled is not None and n not in enabled))]
+            caller = self.pm.subset_hook_caller(name, remove_plugins=removed)
+            self._subset_cache[key] = caller
+        return caller
+
+    def implementers(self, name: str, tenant_id: int | None) -> list[str]:
+        """Plugins with a (non-wrapper) hookimpl of ``name``, in registration order."""
+        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        return [i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
+                if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)]
+
+    def call_one(self, name: str, plugin: str, tenant_id: int | None, failures: list[HookFailure] | None,
+                  kwargs: dict) -> tuple[bool, Any]:
+        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        try:
+            return True, self._one_plugin(name, plugin, enabled)(**kwargs)
+        except Exception as exc:  # a faulty plugin fails alone (DESIGN.md, invariant 7)
+            failure = HookFailure(plugin, name, describe(exc))
+            log.error("%s", failure, exc_info=True)
+            if failures is None:
+                raise PluginHookError(failure) from exc
+            failures.append(failure)
+            return False, None
+
+    def call_each(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
+                  **kwargs) -> list[tuple[str, Any]]:
         """Call a hook plugin by plugin and keep who answered what, for
         merges that must name the plugin at fault. ``tenant_id`` restricts the
-        call to the plugins enabled for that tenant."""
-        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        call to the plugins enabled for that tenant.
+
+        A plugin whose hook raises is left out: its failure (plugin, hook,
+        error) is appended to ``failures`` and the other plugins are called
+        all the same. Without a ``failures`` list the first failure raises
+        ``PluginHookError``, which names the plugin."""
         answers = []
         # get_hookimpls() lists in registration order (pluggy calls them in
         # reverse); answers come back in plugin order, as the docs promise.
-        for impl in getattr(self.pm.hook, name).get_hookimpls():
-            if enabled is not None and impl.plugin_name not in enabled:
-                continue
-            answers.append((impl.plugin_name, impl.function(**kwargs)))
+        for plugin in self.implementers(name, tenant_id):
+            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+            if ok:
+                answers.append((plugin, result[0] if result else None))
         return answers
 
+    def call_first(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
+                   **kwargs) -> Any:
+        """Call a ``firstresult`` hook plugin by plugin in pluggy's calling
+        order (last registered first, ``tryfirst``/``trylast`` honoured) and
+        return the first answer that is not ``None``; a plugin that raises is
+        recorded in ``failures`` and the next one asked."""
+        for plugin in reversed(self.implementers(name, tenant_id)):
+            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+            if ok and result is not None:
+                return result
+        return None
 
 def registry() -> PluginRegistry:
     return current_app.extensions["postwerk.plugins"]
