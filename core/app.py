@@ -42,7 +42,7 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
-    registry = PluginRegistry()
+    registry = PluginRegistry(strict=app.config["STRICT_PLUGINS"])
     from .builtin import CorePlugin
 
     registry.register("core", CorePlugin(), essential=True, source="core")

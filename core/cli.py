@@ -199,11 +199,29 @@ def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
         enabled = reg.enabled_plugins(get_tenant(tenant).id) if tenant else None
         for name, info in reg.plugins.items():
             state = "" if enabled is None else ("  enabled" if name in enabled else "  disabled")
+            if info.broken:
+                state = f"  BROKEN: {info.broken}"
             events = ", ".join(e.key for e in info.events) or "-"
             click.echo(f"{name:<14} {info.version or '-':<8} {info.description}{state}\n{'':<14} events: {events}")
             for event in info.events if verbose else ():
                 click.echo(f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
                            f"roles {', '.join(r.name for r in event.roles) or '-'}")
+
+
+@plugins.command("check")
+@pass_ctx
+def plugins_check(ctx: Context) -> None:
+    """Load every installed plugin and name each problem; exit 1 if any
+    (for the CI of plugin authors)."""
+    from .plugins import registry
+
+    with ctx.app.app_context():
+        broken = registry().broken()
+        for name, reason in broken.items():
+            click.echo(f"plugin '{name}': {reason}", err=True)
+        if broken:
+            sys.exit(1)
+        click.echo(f"{len(registry().plugins)} plugin(s) loaded, no problems")
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:

@@ -13,4 +13,6 @@ DE_PLUGINS = {
     "No failed messages.": "Keine fehlgeschlagenen Nachrichten.",
     "%(count)s event(s) will run again.": "%(count)s Ereignis(se) werden erneut ausgeführt.",
     "The dry run failed: %(error)s": "Der Probelauf ist fehlgeschlagen: %(error)s",
+    "broken": "defekt",
+    "Set aside at start-up, its events are refused": "Beim Start beiseitegelegt, seine Ereignisse werden abgelehnt",
 }

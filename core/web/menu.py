@@ -38,6 +38,7 @@ def menu_entries(area: str = "main") -> list[MenuEntry]:
     if not current_user.is_authenticated:
         return []
     entries: list[MenuEntry] = []
-    for answer in registry().hook("postwerk_admin_menu", current_user.tenant_id)():
+    # A plugin whose menu hook raises loses its entries, never the page.
+    for _, answer in registry().call_each("postwerk_admin_menu", current_user.tenant_id, failures=[]):
         entries.extend(entry for entry in answer or () if entry.area == area)
     return entries
