@@ -135,8 +135,12 @@ class PluginRegistry:
             # pluggy's words name the object's repr; ours name the plugin.
             self.set_aside(name, _validation_reason(exc))
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, *, skip: frozenset[str] = frozenset()) -> None:
+        """Register every installed plugin; names in ``skip`` are left out
+        (a test registers its own object under that name)."""
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in skip:
+                continue
             version = ep.dist.version if ep.dist is not None else ""
             try:
                 obj = ep.load()
