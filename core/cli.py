@@ -208,6 +208,27 @@ def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
                            f"roles {', '.join(r.name for r in event.roles) or '-'}")
 
 
+@plugins.command("new")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False), default=None,
+              help="where to create the package (default: ./postwerk-NAME)")
+def plugins_new(name: str, directory: str | None) -> None:
+    """Create a working plugin package NAME to start from (see docs/plugins.md)."""
+    from pathlib import Path
+
+    from .scaffold import ScaffoldError, create
+
+    target = Path(directory or f"postwerk-{name.replace('_', '-')}")
+    try:
+        files = create(name, target)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in files:
+        click.echo(f"created {path}")
+    click.echo(f"\nNext: pip install -e {target}  &&  postwerk db upgrade  &&  "
+               f"postwerk plugins enable TENANT {name}  &&  (cd {target} && pytest)")
+
+
 @plugins.command("check")
 @pass_ctx
 def plugins_check(ctx: Context) -> None:

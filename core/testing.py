@@ -164,12 +164,21 @@ class Postwerk:
         from .events import emit
         from .extensions import db
         from .plugins import registry
-        from .worker import make_worker
 
         spec, _ = registry().event(event)
         before = len(self.outbox)
         emit(self.tenant.id, event, spec.sample_payload() if payload is None else payload)
         db.session.commit()
+        self.deliver()
+        return self.outbox.mails[before:]
+
+    def deliver(self) -> list:
+        """Run a real worker until the queue is empty (what the web app or
+        your code emitted and committed); returns the mails it delivered."""
+        from .extensions import db
+        from .worker import make_worker
+
+        before = len(self.outbox)
         make_worker(self.app).work(burst=True, with_scheduler=False)
         db.session.expire_all()
         return self.outbox.mails[before:]
