@@ -14,7 +14,7 @@ from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
 from .mail.transport import tls_context
 from .models.types import UTCDateTime, utcnow
-from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
+from .plugins import ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, UnknownEventError, hookimpl
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
 from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec,
@@ -85,7 +85,7 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 
 __all__ = [
     "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
-    "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
+    "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",

@@ -16,8 +16,14 @@ from ..plugins import registry
 
 @dataclass(frozen=True)
 class MenuEntry:
+    """A navigation entry a plugin adds (``postwerk_admin_menu``), shown to
+    users of tenants that enabled the plugin."""
+
+    #: The text, in English; translated when the catalogue knows it.
     label: str
+    #: The Flask endpoint, e.g. ``"parking.index"``.
     endpoint: str
+    #: ``"main"``: the top bar; ``"settings"``: the admin's sub-navigation under Settings.
     area: str = "main"
 
     @property
