@@ -14,7 +14,7 @@ from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
 from .mail.transport import tls_context
 from .models.types import UTCDateTime, utcnow
-from .plugins import ENTRY_POINT_GROUP, PluginDisabledError, UnknownEventError, hookimpl
+from .plugins import ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, UnknownEventError, hookimpl
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
 from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec,
@@ -52,17 +52,40 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     """Offer an inbound mail to the tenant's enabled plugins
     (``postwerk_inbound_mail``: the first answer wins, in pluggy's calling
     order, and later plugins are not asked). Runs in the caller's
-    transaction; the caller commits."""
-    from .plugins import registry
+    transaction; the caller commits.
+
+    A plugin whose hook raises fails alone: what it wrote is rolled back
+    (each plugin runs in a savepoint), the admin's notification log names
+    it, and the next plugin is asked. When nobody took the mail and a plugin
+    failed, ``PluginHookError`` is raised, so the mail is not marked
+    processed and is offered again once the plugin is fixed or disabled."""
+    from .notify import notify
+    from .plugins import PluginHookError, registry
     from .tenancy import get_tenant, tenant_ref
 
     ref = tenant_ref(get_tenant(tenant_id))
-    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
+    reg = registry()
+    failures = []
+    for plugin in reversed(reg.implementers("postwerk_inbound_mail", tenant_id)):
+        savepoint = db.session.begin_nested()
+        seen = len(failures)
+        ok, answer = reg.call_one("postwerk_inbound_mail", plugin, tenant_id, failures,
+                                   {"tenant": ref, "mail": mail})
+        if len(failures) > seen:
+            savepoint.rollback()
+            notify(tenant_id, "error", f"Inbound mail {mail.message_id or mail.subject!r}: {failures[-1]}")
+            continue
+        savepoint.commit()
+        if answer is not None:
+            return answer
+    if failures:
+        raise PluginHookError(failures[0])
+    return None
 
 
 __all__ = [
     "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
-    "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
+    "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",

@@ -23,7 +23,8 @@ CORE_MIGRATIONS = str(Path(__file__).parent / "migrations")
 def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides the environment (tests);
     ``extra_plugins`` registers plugin objects that are not installed as
-    packages (tests and embedding), next to the entry-point ones."""
+    packages (tests and embedding), next to the entry-point ones; one named
+    like an installed entry point replaces it."""
     app = Flask("core", instance_path=str(Path.cwd() / "instance"), template_folder="web/templates",
                 static_folder="web/static")
     settings = config_module.from_environment()
@@ -42,12 +43,12 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
-    registry = PluginRegistry()
+    registry = PluginRegistry(strict=app.config["STRICT_PLUGINS"])
     from .builtin import CorePlugin
 
     registry.register("core", CorePlugin(), essential=True, source="core")
     if not app.config.get("POSTWERK_SKIP_ENTRY_POINTS"):
-        registry.load_entry_points()
+        registry.load_entry_points(skip=frozenset(extra_plugins or ()))
     for name, obj in (extra_plugins or {}).items():
         registry.register(name, obj, source="extra")
     registry.finish_loading()

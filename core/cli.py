@@ -199,11 +199,50 @@ def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
         enabled = reg.enabled_plugins(get_tenant(tenant).id) if tenant else None
         for name, info in reg.plugins.items():
             state = "" if enabled is None else ("  enabled" if name in enabled else "  disabled")
+            if info.broken:
+                state = f"  BROKEN: {info.broken}"
             events = ", ".join(e.key for e in info.events) or "-"
             click.echo(f"{name:<14} {info.version or '-':<8} {info.description}{state}\n{'':<14} events: {events}")
             for event in info.events if verbose else ():
                 click.echo(f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
                            f"roles {', '.join(r.name for r in event.roles) or '-'}")
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False), default=None,
+              help="where to create the package (default: ./postwerk-NAME)")
+def plugins_new(name: str, directory: str | None) -> None:
+    """Create a working plugin package NAME to start from (see docs/plugins.md)."""
+    from pathlib import Path
+
+    from .scaffold import ScaffoldError, create
+
+    target = Path(directory or f"postwerk-{name.replace('_', '-')}")
+    try:
+        files = create(name, target)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in files:
+        click.echo(f"created {path}")
+    click.echo(f"\nNext: pip install -e {target}  &&  postwerk db upgrade  &&  "
+               f"postwerk plugins enable TENANT {name}  &&  (cd {target} && pytest)")
+
+
+@plugins.command("check")
+@pass_ctx
+def plugins_check(ctx: Context) -> None:
+    """Load every installed plugin and name each problem; exit 1 if any
+    (for the CI of plugin authors)."""
+    from .plugins import registry
+
+    with ctx.app.app_context():
+        broken = registry().broken()
+        for name, reason in broken.items():
+            click.echo(f"plugin '{name}': {reason}", err=True)
+        if broken:
+            sys.exit(1)
+        click.echo(f"{len(registry().plugins)} plugin(s) loaded, no problems")
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:
@@ -241,7 +280,7 @@ def plugins_disable(ctx: Context, tenant: str, name: str) -> None:
 
 @main.group()
 def events() -> None:
-    """Emit events by hand (integration and support)."""
+    """Emit events by hand, run failed ones again (integration and support)."""
 
 
 @events.command("emit")
@@ -265,6 +304,29 @@ def events_emit(ctx: Context, tenant: str, event: str, payload: str) -> None:
         except (UnknownEventError, PluginDisabledError, PayloadError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"event {row.id} {event} recorded for {tenant}")
+
+
+@events.command("retry")
+@click.argument("tenant")
+@click.option("--event", "event_ids", type=int, multiple=True, help="only this event id (repeatable)")
+@pass_ctx
+def events_retry(ctx: Context, tenant: str, event_ids: tuple[int, ...]) -> None:
+    """Run FAILED events again (after their faulty plugin was fixed or disabled)."""
+    from .event_retry import failed_events, retry
+    from .mail.jobs import failure_text
+    from .tenancy import get_tenant
+
+    with ctx.app.app_context():
+        try:
+            tenant_id = get_tenant(tenant).id
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for event in failed_events(tenant_id, limit=1000):
+            if not event_ids or event.id in event_ids:
+                reasons = [failure_text(f) for f in event.failures or ()] or [event.error or ""]
+                click.echo(f"event {event.id} {event.key}: {'; '.join(reasons)}")
+        done = retry(tenant_id, list(event_ids) or None, actor="cli")
+        click.echo(f"{len(done)} event(s) will run again")
 
 
 # --- keys --------------------------------------------------------------------------

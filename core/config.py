@@ -35,6 +35,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_STRICT_PLUGINS", "STRICT_PLUGINS", "0",
+     "1: a broken plugin stops start-up (for tests and plugin CI); 0: it is set aside, marked broken, and "
+     "everything else starts"),
 ]
 
 
@@ -76,6 +79,7 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_JOB_TIMEOUT"] = _number(config, "DELIVERY_JOB_TIMEOUT", 600, int)
     config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
+    config["STRICT_PLUGINS"] = str(config.get("STRICT_PLUGINS", "0")).strip().lower() in ("1", "true", "yes", "on")
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))

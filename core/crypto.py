@@ -22,10 +22,12 @@ def _fernet() -> MultiFernet:
 
 
 def encrypt(plaintext: str) -> str:
+    """Encrypt a secret for storage (Fernet, the installation's newest key)."""
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
 def decrypt(token: str) -> str:
+    """Decrypt what ``encrypt`` stored; ``SecretError`` when no key fits."""
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:

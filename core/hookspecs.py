@@ -3,8 +3,14 @@
 This module is the plugin author's reference: every docstring here is the
 documentation of its hook (``docs/hooks.md`` is rendered from it by
 ``python -m core.hookdocs``, and a test keeps the two equal). Implement a hook by decorating a method of your plugin class with
-``core.api.hookimpl`` and naming it exactly like the spec; a misspelled
-``postwerk_*`` method fails at start-up.
+``core.api.hookimpl`` and naming it exactly like the spec. A ``postwerk_*``
+method that is misspelled or lacks ``@hookimpl``, a raising registration
+hook or a duplicate event key sets the plugin aside at start-up, marked
+broken with the reason (``postwerk plugins check`` names every problem;
+``POSTWERK_STRICT_PLUGINS=1`` makes it stop start-up instead). A hook that
+raises at run time fails alone: it is recorded with the plugin's name and
+never stops another plugin's or rule's mail (see docs/plugins.md, "When a
+hook raises").
 
 Hooks are called only on plugins enabled for the tenant at hand, except the
 registration hooks marked "all installed plugins", which describe what a
@@ -34,8 +40,8 @@ def postwerk_register_events() -> list[EventSpec]:
     Each :class:`~core.api.EventSpec` lists the variables the event offers
     (with a sample value and a description, shown in the template editor and
     used by previews and dry runs) and the recipient roles it knows. Event
-    keys are global: two plugins declaring the same key fail at start-up, and
-    emitting a key nobody declared is an error.
+    keys are global: of two plugins declaring the same key, the second is
+    set aside as broken, and emitting a key nobody declared is an error.
     """
 
 
@@ -114,7 +120,9 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
     ``UNKNOWN``, with the server's words in ``detail``.
 
     Runs inside the delivery worker after the state was committed; an
-    exception here is logged and does not change the message.
+    exception here is recorded in the notification log with the plugin's
+    name, does not change the message and does not keep other plugins from
+    hearing of it.
     """
 
 

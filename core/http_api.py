@@ -81,6 +81,10 @@ def post_event():
     if not isinstance(key, str) or not key:
         return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
     reg = registry()
+    if key in reg.refused:  # its plugin was set aside as broken at start-up
+        owner = reg.refused[key]
+        return _error(409, f"the plugin '{owner}' is broken ({reg.plugins[owner].broken}), so {key} is not "
+                           "accepted", "event")
     if key not in reg.events:
         return _error(422, f"no installed plugin declares the event {key!r}", "event")
     spec, owner = reg.events[key]
@@ -206,7 +210,7 @@ def openapi_document() -> dict:
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
                 "400": err("Malformed JSON or header"),
                 "401": err("Missing, unknown or revoked token"),
-                "409": err("The event's plugin is disabled for this tenant"),
+                "409": err("The event's plugin is disabled for this tenant, or broken"),
                 "413": err("Body too large"),
                 "415": err("Not JSON"),
                 "422": err("Validation failed; 'field' names the offending field, e.g. payload.ticket.id"),

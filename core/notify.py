@@ -24,3 +24,19 @@ def notify(tenant_id: int, level: str, text: str, message_pk: int | None = None)
     log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
             "tenant %s: %s", tenant_id, text)
     return entry
+
+
+def tell_outcome(tenant_id: int, tenant, message_pk: int, status: str, detail: str) -> None:
+    """``postwerk_delivery_outcome`` on each enabled plugin, after the
+    outcome was committed: a plugin whose hook raises is named in the
+    notification log (committed here) and never keeps the others from
+    hearing of it, nor changes the message."""
+    from .plugins import registry
+
+    failures: list = []
+    registry().call_each("postwerk_delivery_outcome", tenant_id, failures=failures,
+                         tenant=tenant, message_id=message_pk, status=status, detail=detail)
+    for failure in failures:
+        notify(tenant_id, "error", f"Message {message_pk} ({status}): {failure}", message_pk)
+    if failures:
+        db.session.commit()

@@ -83,15 +83,37 @@ def _check(tree: dict, value: dict, path: str, event: str) -> None:
                 raise PayloadInvalid(where, "must be an object")
             _check(expected, given, where, event)
             continue
-        wanted = _type_of(expected.sample)
-        if wanted is None:
-            continue
-        kind, _, words = wanted
-        ok = isinstance(given, kind) and not (kind is not bool and isinstance(given, bool))
-        if kind is float:
-            ok = isinstance(given, (int, float)) and not isinstance(given, bool)
-        if not ok:
-            raise PayloadInvalid(where, f"must be {words}, not {type(given).__name__}")
+        _check_value(expected.sample, given, where, event)
+
+
+def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
+    """``given`` against the type of ``sample``; a list's items against the
+    sample's first item (an object item: the same keys, each typed by the
+    sample item's value)."""
+    wanted = _type_of(sample)
+    if wanted is None:
+        return
+    kind, _, words = wanted
+    ok = isinstance(given, kind) and not (kind is not bool and isinstance(given, bool))
+    if kind is float:
+        ok = isinstance(given, (int, float)) and not isinstance(given, bool)
+    if not ok:
+        raise PayloadInvalid(where, f"must be {words}, not {type(given).__name__}")
+    if kind is list and sample:
+        for i, item in enumerate(given):
+            if item is None:
+                raise PayloadInvalid(f"{where}[{i}]", "must not be null (leave the item out)")
+            _check_value(sample[0], item, f"{where}[{i}]", event)
+    elif kind is dict:
+        for key in given:
+            if key not in sample:
+                known = ", ".join(sorted(sample)) or "none"
+                raise PayloadInvalid(f"{where}.{key}", f"{event} has no variable {key!r} here (known: {known})")
+        for key, value in sample.items():
+            if key not in given:
+                raise PayloadInvalid(f"{where}.{key}", "is required")
+            if given[key] is not None:
+                _check_value(value, given[key], f"{where}.{key}", event)
 
 
 def json_schema(spec: EventSpec) -> dict:
@@ -110,7 +132,26 @@ def _schema(tree: dict) -> dict:
         entry: dict[str, Any] = {"description": node.description}
         if wanted is not None:
             entry["type"] = [wanted[1], "null"]
+            if wanted[0] is list and node.sample:
+                entry["items"] = _item_schema(node.sample[0])
         if node.sample is not None:
             entry["examples"] = [node.sample]
         props[key] = entry
     return {"type": "object", "properties": props, "required": sorted(tree), "additionalProperties": False}
+
+
+def _item_schema(sample: Any) -> dict:
+    wanted = _type_of(sample)
+    if wanted is None:
+        return {}
+    entry: dict[str, Any] = {"type": wanted[1]}
+    if wanted[0] is list and sample:
+        entry["items"] = _item_schema(sample[0])
+    elif wanted[0] is dict:
+        entry.update(properties={k: _nullable(_item_schema(v)) for k, v in sample.items()},
+                     required=sorted(sample), additionalProperties=False)
+    return entry
+
+
+def _nullable(entry: dict) -> dict:
+    return dict(entry, type=[entry["type"], "null"]) if "type" in entry else entry

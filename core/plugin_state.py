@@ -19,6 +19,8 @@ def set_enabled(tenant_id: int, plugin: str, enabled: bool, *, actor: str = "sys
     info = reg.plugins.get(plugin)
     if info is None:
         raise PluginError(f"no plugin named {plugin!r} is installed")
+    if info.broken and enabled:
+        raise PluginError(f"the plugin '{plugin}' is broken and cannot be enabled: {info.broken}")
     if info.essential and not enabled:
         raise PluginError(f"the plugin {plugin!r} is essential and cannot be disabled")
     state = db.session.get(PluginState, (tenant_id, plugin))

@@ -38,6 +38,37 @@ class PluginDisabledError(PermissionError):
     """The plugin that owns an event is not enabled for the tenant."""
 
 
+@dataclass(frozen=True)
+class HookFailure:
+    """One plugin's hook raised: who, where, what (shown to the admin)."""
+
+    plugin: str
+    hook: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin '{self.plugin}' failed in {self.hook}: {self.error}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"plugin": self.plugin, "hook": self.hook, "error": self.error}
+
+
+class PluginBrokenError(PluginDisabledError):
+    """The plugin that owns an event was set aside as broken at start-up."""
+
+
+class PluginHookError(PluginError):
+    """A plugin's hook raised where the caller keeps no list of failures."""
+
+    def __init__(self, failure: HookFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -48,15 +79,42 @@ class PluginInfo:
     source: str = "entry point"
     events: list[EventSpec] = field(default_factory=list)
     migrations: str | None = None
+    #: Why the plugin was set aside at start-up ("" when it works).
+    broken: str = ""
 
 
 class PluginRegistry:
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool = False) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.events: dict[str, tuple[EventSpec, str]] = {}
+        # Events of plugins set aside: refused with the reason.
+        self.refused: dict[str, str] = {}
+        # POSTWERK_STRICT_PLUGINS: a broken plugin stops start-up (tests, CI).
+        self.strict = strict
         self._subset_cache: dict[tuple[str, frozenset[str]], Any] = {}
+
+    def broken(self) -> dict[str, str]:
+        """Plugins set aside at start-up, with the reason."""
+        return {name: info.broken for name, info in self.plugins.items() if info.broken}
+
+    def set_aside(self, name: str, reason: str) -> None:
+        """Mark a plugin broken: it is unregistered (no hook reaches it), its
+        events are refused, everything else goes on. Strict mode raises."""
+        if self.strict:
+            raise PluginError(f"plugin '{name}' is broken: {reason}")
+        log.error("plugin '%s' is set aside as broken: %s", name, reason)
+        info = self.plugins[name]
+        info.broken = info.broken or reason
+        if self.pm.is_registered(info.obj):
+            self.pm.unregister(info.obj)
+        for spec in info.events:
+            if self.events.get(spec.key, (None, None))[1] == name:
+                del self.events[spec.key]
+            if spec.key not in self.events:
+                self.refused.setdefault(spec.key, name)
+        self._subset_cache.clear()
 
     # -- loading -----------------------------------------------------------
     def register(self, name: str, obj: Any, *, version: str = "", essential: bool = False,
@@ -69,39 +127,87 @@ class PluginRegistry:
         info = PluginInfo(name=name, obj=obj, version=version or getattr(obj, "version", ""),
                           description=description, essential=essential or getattr(obj, "essential", False),
                           source=source, migrations=getattr(obj, "migrations", None))
-        self.pm.register(obj, name=name)
         self.plugins[name] = info
+        self._subset_cache.clear()
+        try:
+            self.pm.register(obj, name=name)
+        except pluggy.PluginValidationError as exc:
+            # pluggy's words name the object's repr; ours name the plugin.
+            self.set_aside(name, _validation_reason(exc))
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, *, skip: frozenset[str] = frozenset()) -> None:
+        """Register every installed plugin; names in ``skip`` are left out
+        (a test registers its own object under that name)."""
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in skip:
+                continue
+            version = ep.dist.version if ep.dist is not None else ""
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must be named, not hidden
-                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-            version = ep.dist.version if ep.dist is not None else ""
+                if isinstance(obj, type):
+                    obj = obj()
+            except Exception as exc:  # a broken plugin is named and set aside, never the installation
+                if ep.name in self.plugins:
+                    raise PluginError(f"two plugins are named {ep.name!r}") from exc
+                self.plugins[ep.name] = PluginInfo(name=ep.name, obj=None, version=version, description=ep.value)
+                self.set_aside(ep.name, f"cannot be loaded ({ep.value}): {describe(exc)}")
+                continue
             self.register(ep.name, obj, version=version)
 
     def finish_loading(self) -> None:
-        """Check hook names and collect events; any mistake fails start-up."""
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(str(exc)) from exc
-        for name, specs in self.call_each("postwerk_register_events"):
-            for spec in specs or ():
-                if not isinstance(spec, EventSpec):
-                    raise PluginError(f"plugin {name!r} registered {spec!r}, not an EventSpec")
-                if spec.key in self.events:
-                    other = self.events[spec.key][1]
-                    raise PluginError(f"event {spec.key!r} is declared by both {other!r} and {name!r}")
-                self.events[spec.key] = (spec, name)
-                self.plugins[name].events.append(spec)
+        """Check hook names and collect events; a plugin with a mistake is set
+        aside with the reason (in strict mode, start-up fails)."""
+        failures: list[HookFailure] = []
+        answers = self.call_each("postwerk_register_events", failures=failures)
+        for failure in failures:
+            self.set_aside(failure.plugin, f"postwerk_register_events raised {failure.error}")
+        for name, specs in answers:
+            specs = list(specs or ())
+            wrong = next((spec for spec in specs if not isinstance(spec, EventSpec)), None)
+            taken = next((spec.key for spec in specs if isinstance(spec, EventSpec) and spec.key in self.events), None)
+            if wrong is not None:
+                self.set_aside(name, f"postwerk_register_events returned {wrong!r}, not a core.api.EventSpec")
+            elif taken is not None:
+                self.plugins[name].events.extend(specs)
+                self.set_aside(name, f"declares the event {taken!r}, which the plugin "
+                                     f"'{self.events[taken][1]}' declares too (event keys are global)")
+            elif len({spec.key for spec in specs}) < len(specs):
+                self.plugins[name].events.extend(specs)
+                self.set_aside(name, "declares one event key twice")
+            else:
+                for spec in specs:
+                    self.events[spec.key] = (spec, name)
+                    self.plugins[name].events.append(spec)
+        # After the events are known, so that a plugin set aside here has
+        # its events refused with the reason, not reported unknown.
+        for name, info in list(self.plugins.items()):
+            if not info.broken:
+                problem = self._hook_problem(info.obj)
+                if problem:
+                    self.set_aside(name, problem)
+
+    def _hook_problem(self, obj: Any) -> str:
+        """A misspelled hook, decorated or not (as pytest reports them)."""
+        for caller in self.pm.get_hookcallers(obj) or ():
+            if not caller.has_spec() and not any(i.optionalhook for i in caller.get_hookimpls() if i.plugin is obj):
+                return f"{caller.name} is not a Postwerk hook (misspelled?)"
+        for attr in dir(obj):
+            if attr.startswith("postwerk_") and callable(getattr(obj, attr, None)) \
+                    and self.pm.parse_hookimpl_opts(obj, attr) is None:
+                known = hasattr(self.pm.hook, attr)
+                return (f"{attr} is not marked @hookimpl, so it would never be called" if known
+                        else f"{attr} is not a Postwerk hook (misspelled?) and not marked @hookimpl")
+        return ""
 
     # -- use -----------------------------------------------------------------
     def event(self, key: str) -> tuple[EventSpec, str]:
         try:
             return self.events[key]
         except KeyError:
+            if key in self.refused:
+                owner = self.refused[key]
+                raise PluginBrokenError(f"the plugin '{owner}' is broken ({self.plugins[owner].broken}), "
+                                        f"so {key} is not accepted") from None
             raise UnknownEventError(f"no installed plugin declares the event {key!r}") from None
 
     def enabled_plugins(self, tenant_id: int) -> frozenset[str]:
@@ -117,8 +223,8 @@ class PluginRegistry:
             rows = db.session.execute(
                 db.select(PluginState.plugin).where(PluginState.tenant_id == tenant_id, PluginState.enabled)
             ).scalars()
-            enabled = {name for name in rows if name in self.plugins}
-            enabled.update(n for n, p in self.plugins.items() if p.essential)
+            enabled = {name for name in rows if name in self.plugins and not self.plugins[name].broken}
+            enabled.update(n for n, p in self.plugins.items() if p.essential and not p.broken)
             cache[tenant_id] = frozenset(enabled)
         return cache[tenant_id]
 
@@ -131,24 +237,84 @@ class PluginRegistry:
         key = (name, enabled)
         caller = self._subset_cache.get(key)
         if caller is None:
-            removed = [p.obj for n, p in self.plugins.items() if n not in enabled]
+            removed = [p.obj for n, p in self.plugins.items() if n not in enabled and not p.broken]
             caller = self.pm.subset_hook_caller(name, remove_plugins=removed)
             self._subset_cache[key] = caller
         return caller
 
-    def call_each(self, name: str, tenant_id: int | None = None, **kwargs) -> list[tuple[str, Any]]:
+    def _one_plugin(self, name: str, plugin: str, enabled: frozenset[str] | None):
+        """The hook caller for ``name`` that calls ``plugin``'s hookimpl and
+        no other plugin's (wrappers of enabled plugins still wrap it).
+
+        A pluggy subset caller, so pluggy's calling contract holds: a
+        hookimpl may take a subset of the spec's arguments, wrappers run and
+        ``add_hookcall_monitoring`` sees the call."""
+        key = (name, plugin, enabled)
+        caller = self._subset_cache.get(key)
+        if caller is None:
+            wrappers = {i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
+                        if i.hookwrapper or i.wrapper}
+            removed = [p.obj for n, p in self.plugins.items()
+                       if n != plugin and not p.broken and (n not in wrappers or (enabled is not None and n not in enabled))]
+            caller = self.pm.subset_hook_caller(name, remove_plugins=removed)
+            self._subset_cache[key] = caller
+        return caller
+
+    def implementers(self, name: str, tenant_id: int | None) -> list[str]:
+        """Plugins with a (non-wrapper) hookimpl of ``name``, in registration order."""
+        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        return [i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
+                if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)]
+
+    def call_one(self, name: str, plugin: str, tenant_id: int | None, failures: list[HookFailure] | None,
+                  kwargs: dict) -> tuple[bool, Any]:
+        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        try:
+            return True, self._one_plugin(name, plugin, enabled)(**kwargs)
+        except Exception as exc:  # a faulty plugin fails alone (DESIGN.md, invariant 7)
+            failure = HookFailure(plugin, name, describe(exc))
+            log.error("%s", failure, exc_info=True)
+            if failures is None:
+                raise PluginHookError(failure) from exc
+            failures.append(failure)
+            return False, None
+
+    def call_each(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
+                  **kwargs) -> list[tuple[str, Any]]:
         """Call a hook plugin by plugin and keep who answered what, for
         merges that must name the plugin at fault. ``tenant_id`` restricts the
-        call to the plugins enabled for that tenant."""
-        enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        call to the plugins enabled for that tenant.
+
+        A plugin whose hook raises is left out: its failure (plugin, hook,
+        error) is appended to ``failures`` and the other plugins are called
+        all the same. Without a ``failures`` list the first failure raises
+        ``PluginHookError``, which names the plugin."""
         answers = []
         # get_hookimpls() lists in registration order (pluggy calls them in
         # reverse); answers come back in plugin order, as the docs promise.
-        for impl in getattr(self.pm.hook, name).get_hookimpls():
-            if enabled is not None and impl.plugin_name not in enabled:
-                continue
-            answers.append((impl.plugin_name, impl.function(**kwargs)))
+        for plugin in self.implementers(name, tenant_id):
+            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+            if ok:
+                answers.append((plugin, result[0] if result else None))
         return answers
+
+    def call_first(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
+                   **kwargs) -> Any:
+        """Call a ``firstresult`` hook plugin by plugin in pluggy's calling
+        order (last registered first, ``tryfirst``/``trylast`` honoured) and
+        return the first answer that is not ``None``; a plugin that raises is
+        recorded in ``failures`` and the next one asked."""
+        for plugin in reversed(self.implementers(name, tenant_id)):
+            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+            if ok and result is not None:
+                return result
+        return None
+
+def _validation_reason(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's message without the plugin object's repr."""
+    text = str(exc)
+    _, sep, rest = text.partition("\n")
+    return (rest.strip() if sep else text).replace("\n", " ")
 
 
 def registry() -> PluginRegistry:

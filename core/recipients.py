@@ -7,7 +7,7 @@ addresses and the tenant's distribution lists by the core.
 from __future__ import annotations
 
 from .mail.mime import HeaderError, check_address
-from .plugins import registry
+from .plugins import HookFailure, registry
 from .specs import Recipient, TenantRef
 
 KINDS = ("role", "address", "list")
@@ -35,7 +35,12 @@ def _split(value: str) -> list[str]:
     return [a.strip() for a in value.replace(";", ",").split(",") if a.strip()]
 
 
-def resolve(tenant: TenantRef, event: str, ref: str, payload: dict) -> list[Recipient]:
+def resolve(tenant: TenantRef, event: str, ref: str, payload: dict, *,
+            failures: list[HookFailure] | None = None, skipped: list[str] | None = None) -> list[Recipient]:
+    """The recipients of a rule. A plugin whose role hook raises is left out
+    and recorded in ``failures`` (without that list, ``PluginHookError``).
+    An address a plugin returns is checked like one an admin enters; a bad
+    one is left out and said why in ``skipped``, naming the plugin."""
     kind, value = parse(ref)
     if kind == "address":
         found = [Recipient(address=a) for a in _split(value)]
@@ -48,10 +53,27 @@ def resolve(tenant: TenantRef, event: str, ref: str, payload: dict) -> list[Reci
         found = [Recipient(address=a) for a in members]
     else:
         found = []
-        for _, answer in registry().call_each("postwerk_resolve_recipients", tenant.id,
-                                              tenant=tenant, event=event, role=value, payload=payload):
-            found.extend(answer or ())
+        for plugin, answer in registry().call_each("postwerk_resolve_recipients", tenant.id, failures=failures,
+                                                   tenant=tenant, event=event, role=value, payload=payload):
+            found.extend(_checked(plugin, answer or (), skipped))
     unique: dict[str, Recipient] = {}
     for r in found:
         unique.setdefault(r.address.lower(), r)
     return list(unique.values())
+
+
+def _checked(plugin: str, answer, skipped: list[str] | None) -> list[Recipient]:
+    good = []
+    for person in answer:
+        try:
+            if not isinstance(person, Recipient):
+                raise HeaderError(f"{person!r} is not a core.api.Recipient")
+            check_address(person.address, field="recipient")
+        except HeaderError as exc:
+            reason = f"plugin '{plugin}' returned a recipient that was skipped: {exc}"
+            if skipped is None:
+                raise RecipientError(reason) from exc
+            skipped.append(reason)
+            continue
+        good.append(person)
+    return good

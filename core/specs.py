@@ -15,8 +15,13 @@ class Variable:
     ``sample`` is shown in the editor and used by previews and dry runs.
     """
 
+    #: Dotted placeholder name, ``ticket.title``: the payload's nested keys.
+    #: A list placeholder declares its items by its sample (``["a@x"]``:
+    #: strings; ``[{"name": "Max"}]``: objects with exactly these keys).
     name: str
+    #: One line for the template editor, the plugins page and the API description.
     description: str
+    #: Example value; its type is the type the HTTP API expects (``None``: anything).
     sample: Any
 
 
@@ -24,7 +29,9 @@ class Variable:
 class Role:
     """A recipient role an event knows, e.g. ``reporter``."""
 
+    #: Used in rules as ``role:NAME``.
     name: str
+    #: Shown in the rule editor and on the plugins page.
     description: str
 
 
@@ -33,13 +40,18 @@ class EventSpec:
     """An event a plugin can emit.
 
     ``key`` is global (``TICKET_CREATED``) and must be unique across plugins:
-    a duplicate fails at start-up.
+    the second plugin declaring a key is set aside as broken.
     """
 
+    #: Global key, upper case (``TICKET_CREATED``).
     key: str
+    #: Human name shown to admins.
     label: str
+    #: The placeholders the event offers (its payload contract).
     variables: tuple[Variable, ...] = ()
+    #: The recipient roles it knows.
     roles: tuple[Role, ...] = ()
+    #: Longer text for the plugins page (optional).
     description: str = ""
 
     def sample_payload(self) -> dict:
@@ -58,10 +70,14 @@ class EventSpec:
 class Recipient:
     """One address a mail goes to; ``language`` picks the template version."""
 
+    #: One e-mail address, checked like an admin-entered one (a bad one is
+    #: skipped and reported).
     address: str
+    #: Display name, ``{{ recipient.name }}`` in templates.
     name: str = ""
+    #: ``de`` or ``en`` picks the template version; ``None``: the tenant's language.
     language: str | None = None
-    # For sender selection: the user who caused the event, when relevant.
+    #: For sender selection: the user who caused the event, when relevant.
     user_id: int | None = None
 
 
@@ -70,10 +86,15 @@ class TemplateSpec:
     """A default template a plugin ships; copied into a tenant when the
     plugin is enabled there (never overwriting the tenant's own edits)."""
 
+    #: Template key that rules name (``ticket_created``).
     key: str
+    #: ``de`` or ``en``; ship both.
     language: str
+    #: Jinja subject line (sandboxed, strict undefined).
     subject: str
+    #: Jinja HTML body; wrap it in ``branded_html()``.
     body_html: str = ""
+    #: Jinja text body; empty: derived from the HTML.
     body_text: str = ""
 
 
@@ -81,9 +102,13 @@ class TemplateSpec:
 class RuleSpec:
     """A default rule a plugin ships; created inactive on enabling."""
 
+    #: The event key the rule fires on.
     event: str
+    #: ``role:NAME``, ``address:a@x`` or ``list:NAME``.
     recipient: str
+    #: The template the rule sends.
     template_key: str
+    #: Shown in the rules list.
     name: str = ""
 
 
@@ -91,11 +116,17 @@ class RuleSpec:
 class TenantRef:
     """What hooks learn about the tenant at hand (never an ORM object)."""
 
+    #: The tenant's id (scope every query by it).
     id: int
+    #: Short name, used in URLs.
     slug: str
+    #: Display name.
     name: str
+    #: Default language of the tenant's mail (``de`` or ``en``).
     language: str
+    #: Brand colour ``#rrggbb`` (used by ``branded_html``).
     colour: str = "#1f6feb"
+    #: Further plain data about the tenant (read-only).
     extra: dict = field(default_factory=dict)
 
 
@@ -103,9 +134,13 @@ class TenantRef:
 class UserRef:
     """A user of a tenant as plugins see it (never an ORM object)."""
 
+    #: The user's id.
     id: int
+    #: Display name.
     name: str
+    #: Log-in and mail address.
     email: str
+    #: Preferred language, or empty.
     language: str = ""
 
 
@@ -120,11 +155,17 @@ class TaskSpec:
     cron expression instead. ``key`` is unique per tenant across plugins.
     """
 
+    #: Unique per tenant across plugins.
     key: str
+    #: Shown on the AUTOMATE page.
     label: str
+    #: ``"package.module:function"`` taking the tenant id.
     function: str
+    #: Default seconds between runs (admins may change it or use cron).
     interval: int = 60
+    #: Whether a new tenant's task starts switched on.
     enabled_by_default: bool = True
+    #: One line on the AUTOMATE page.
     description: str = ""
 
 
@@ -138,24 +179,41 @@ class InboundMail:
     user.
     """
 
+    #: Name of the mailbox it came from.
     mailbox: str
+    #: The Message-ID header.
     message_id: str
+    #: The single From address.
     from_address: str
+    #: The From display name.
     from_name: str
+    #: The To addresses.
     to: tuple[str, ...]
+    #: The decoded subject.
     subject: str
+    #: The text body (derived from HTML when there is none).
     text: str
+    #: The sanitised HTML body, or empty.
     html: str = ""
+    #: DMARC/SPF/DKIM passed for the From domain (see above).
     authenticated: bool = False
+    #: The In-Reply-To header.
     in_reply_to: str = ""
+    #: The References header's Message-IDs.
     references: tuple[str, ...] = ()
+    #: The attachments (``InboundAttachment``).
     attachments: tuple["InboundAttachment", ...] = ()
 
 
 @dataclass(frozen=True)
 class InboundAttachment:
+    """One attachment of an inbound mail, decoded."""
+
+    #: The sanitised file name.
     filename: str
+    #: The MIME type, e.g. ``application/pdf``.
     content_type: str
+    #: The decoded bytes.
     content: bytes
 
 
@@ -163,6 +221,9 @@ class InboundAttachment:
 class InboundResult:
     """What a plugin made of an inbound mail, e.g. ("ticket", "123")."""
 
+    #: What was made of it, e.g. ``ticket`` or ``comment``.
     kind: str
+    #: Its id, e.g. ``"123"``.
     reference: str
+    #: A short text for the mailbox's log.
     detail: str = ""

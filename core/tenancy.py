@@ -60,6 +60,7 @@ def tenant_by_slug(slug: str) -> TenantRef | None:
 
 
 def tenant_ref_by_id(tenant_id: int) -> TenantRef:
+    """The ``TenantRef`` of a tenant id (``LookupError`` when there is none)."""
     return tenant_ref(get_tenant(tenant_id))
 
 

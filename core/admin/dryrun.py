@@ -12,7 +12,7 @@ from ..extensions import db
 from ..mail import variables
 from ..mail.expansion import TemplateSet, plan
 from ..models import Event, Rule
-from ..plugins import UnknownEventError
+from ..plugins import UnknownEventError, describe
 from ..tenancy import get_tenant, tenant_ref
 from . import bp
 from .catalogue import event_choices, event_spec, why_not_firing
@@ -108,13 +108,17 @@ def run(target: str, source: str) -> dict:
             return {"error": _("Event #%(id)s is a %(key)s, not a %(event)s.", id=real.id, key=real.key,
                                event=event)}
         payload = real.payload
+    failures: list = []
     try:
         plans = plan(tenant, event, payload, rules=rules)
+        values: dict[str, Any] = {}
+        if why_not_firing(event) is None:
+            values = variables.collect(tenant, event, payload, failures=failures)
     except UnknownEventError as exc:
         return {"error": str(exc)}
-    values: dict[str, Any] = {}
-    if why_not_firing(event) is None:
-        values = variables.collect(tenant, event, payload)
+    except Exception as exc:  # a plugin's bug is shown, never a 500
+        db.session.rollback()
+        return {"error": _("The dry run failed: %(error)s", error=describe(exc))}
     templates = TemplateSet(tenant.id)
     results = []
     for rule_plan in plans:
@@ -128,7 +132,8 @@ def run(target: str, source: str) -> dict:
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
     return {"event": event, "label": spec.label if spec else event, "results": results,
-            "source": _("sample values") if source == "sample" else f"#{source}"}
+            "source": _("sample values") if source == "sample" else f"#{source}",
+            "failures": [str(f) for f in failures]}
 
 
 @bp.route("/rules/dryrun", methods=["GET", "POST"])

@@ -8,7 +8,9 @@ from sqlalchemy import func
 from ..automate import status as automate_status
 from ..automate.state import is_paused, task_enabled
 from ..automate.tasks import MAIL_WORKER
+from ..event_retry import count_failed, failed_events
 from ..extensions import db
+from ..mail.jobs import failure_text
 from ..models import MailSettings, Message, MessageStatus
 from . import bp
 from .scope import tenant_id
@@ -48,4 +50,5 @@ def overview():
     automate = {"paused": is_paused(tid), "mail_worker": task_enabled(tid, MAIL_WORKER)}
     return render_template("admin/overview.html", settings=settings,
                            held=explain(automate_status.why_mail_waits(tid)), automate=automate, counts=counts,
-                           statuses=MessageStatus.ALL, failures=failures)
+                           statuses=MessageStatus.ALL, failures=failures, failed_events=failed_events(tid, 10),
+                           failed_event_count=count_failed(tid), failure_text=failure_text)

@@ -3,6 +3,7 @@ same ``postwerk_tasks`` hook a plugin uses) and how a task is looked up."""
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from ..models.types import utcnow
 from ..plugins import registry
 from ..specs import TaskSpec
 from .models import DEFAULT_RETENTION_DAYS, AutomateState
+
+log = logging.getLogger(__name__)
 
 MAIL_WORKER = "mail_worker"
 SWEEPER = "sweeper"
@@ -32,12 +35,20 @@ CORE_TASKS = [
 
 
 def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
-    """Every task of the plugins enabled for the tenant (the core's included)."""
+    """Every task of the plugins enabled for the tenant (the core's included).
+
+    A plugin whose ``postwerk_tasks`` raises, or answers with something that
+    is not a TaskSpec, is left out (logged with its name); the other
+    plugins' tasks, the core's among them, run on."""
     specs: dict[str, TaskSpec] = {}
-    for plugin, answer in registry().call_each("postwerk_tasks", tenant_id):
+    failures: list = []
+    for plugin, answer in registry().call_each("postwerk_tasks", tenant_id, failures=failures):
+        bad = [spec for spec in answer or () if not isinstance(spec, TaskSpec)]
+        if bad:
+            log.error("plugin '%s' returned %r from postwerk_tasks, not a TaskSpec; its tasks are left out",
+                      plugin, bad[0])
+            continue
         for spec in answer or ():
-            if not isinstance(spec, TaskSpec):
-                raise TypeError(f"plugin {plugin!r} returned {spec!r} from postwerk_tasks, not a TaskSpec")
             specs.setdefault(spec.key, spec)
     return specs
 
@@ -93,7 +104,8 @@ def run_retention(tenant_id: int) -> str:
     # Events are deleted once old and no message (FAILED, UNKNOWN, ...) or
     # idempotency key still points at them.
     events = db.session.execute(delete(Event).where(
-        Event.tenant_id == tenant_id, Event.created_at < cutoff, Event.status != EventStatus.NEW,
+        Event.tenant_id == tenant_id, Event.created_at < cutoff,
+        Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
         ~exists().where(Message.event_id == Event.id),
         ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
     db.session.commit()

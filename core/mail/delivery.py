@@ -28,7 +28,7 @@ from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
 from ..models.types import utcnow
-from ..notify import audit, notify
+from ..notify import audit, notify, tell_outcome
 from ..plugins import registry
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
@@ -569,9 +569,8 @@ class Delivery:
 
     def _outcome(self, message: Outgoing, status: str, detail: str) -> None:
         try:
-            registry().hook("postwerk_delivery_outcome", self.tenant_id)(
-                tenant=self.tenant, message_id=message.id, status=status, detail=detail)
-        except Exception:  # a plugin's bug must not touch the committed outcome
+            tell_outcome(self.tenant_id, self.tenant, message.id, status, detail)
+        except Exception:  # recording the failure failed: the committed outcome stays
             log.exception("postwerk_delivery_outcome failed for message %s", message.id)
 
 

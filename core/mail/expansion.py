@@ -14,9 +14,9 @@ import inscriptis
 
 from .. import recipients as recipient_refs
 from ..extensions import db
-from ..models import Event, MailSettings, MessageStatus, Rule, Template, User
+from ..models import Event, MailSettings, Message, MessageStatus, Rule, Template, User
 from ..models.types import utcnow
-from ..plugins import registry
+from ..plugins import HookFailure, PluginHookError, registry
 from ..specs import Recipient, TenantRef
 from ..tenancy import get_tenant, tenant_ref
 from . import mime, rendering, variables
@@ -41,6 +41,11 @@ class RulePlan:
     fires: bool
     reason: str = ""
     mails: list[PlannedMail] = field(default_factory=list)
+    #: Plugin hooks that raised for this rule: the rule wrote nothing and
+    #: runs again when the event is retried.
+    failures: list[HookFailure] = field(default_factory=list)
+    #: Recipients a plugin returned that were left out, and why.
+    skipped: list[str] = field(default_factory=list)
 
 
 class TemplateSet:
@@ -84,17 +89,27 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
         return [RulePlan(r, False, f"the plugin '{owner}' is disabled for this tenant") for r in rules]
     plans: list[RulePlan] = []
     values: dict[str, Any] | None = None
+    # A plugin whose hook raises fails alone: the rules that need it wait
+    # (recorded, retried later), every other rule goes on.
+    value_failures: list[HookFailure] = []
     for rule in rules:
         if not rule.active:
             plans.append(RulePlan(rule, False, "the rule is switched off"))
             continue
         if values is None:
-            values = variables.collect(tenant, event, payload)
+            values = variables.collect(tenant, event, payload, failures=value_failures)
         result = RulePlan(rule, True)
         try:
-            people = recipient_refs.resolve(tenant, event, rule.recipient, payload)
+            people = recipient_refs.resolve(tenant, event, rule.recipient, payload, failures=result.failures,
+                                            skipped=result.skipped)
         except recipient_refs.RecipientError as exc:
             result.fires, result.reason = False, str(exc)
+            plans.append(result)
+            continue
+        if result.failures:
+            # Some recipients are unknown: mailing only the others would send
+            # them a second copy when the rule runs again.
+            result.fires, result.reason = False, "; ".join(map(str, result.failures))
             plans.append(result)
             continue
         if not people:
@@ -107,6 +122,10 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
                                                 error=f"the template '{rule.template_key}' does not exist"))
                 continue
             result.mails.append(render_mail(template, values, person, template.language))
+        if value_failures and any(m.error for m in result.mails):
+            # The template needs what the faulty plugin did not deliver.
+            result.failures = list(value_failures)
+            result.fires, result.reason, result.mails = False, "; ".join(map(str, value_failures)), []
         plans.append(result)
     return plans
 
@@ -135,10 +154,34 @@ class ExpansionContext:
         return address, name
 
 
-def expand(event: Event, ctx: ExpansionContext) -> list[dict]:
+def rules_to_run(event: Event, ctx: ExpansionContext) -> list[Rule]:
+    """The event's rules, or on a retry only those that failed before."""
+    rules = ctx.rules.get(event.key, [])
+    if not event.failures:
+        return rules
+    wanted = {f.get("rule_id") for f in event.failures}
+    if None in wanted:  # the whole event failed: every rule that wrote nothing
+        done = set(db.session.execute(db.select(Message.rule_id).where(Message.event_id == event.id)).scalars())
+        return [r for r in rules if r.id not in done]
+    return [r for r in rules if r.id in wanted]
+
+
+def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None = None,
+           skipped: list[str] | None = None) -> list[dict]:
     """The message rows of one event, as dicts for one bulk INSERT of the
-    whole batch (the caller writes them and marks the event)."""
-    plans = plan(ctx.ref, event.key, event.payload, rules=ctx.rules.get(event.key, []), templates=ctx.templates)
+    whole batch (the caller writes them and marks the event).
+
+    Rules a faulty plugin held up write nothing; their failures (plugin,
+    hook, error, rule id) go to ``failures`` so the event can run again for
+    just those rules. Without the list, such a failure raises."""
+    plans = plan(ctx.ref, event.key, event.payload, rules=rules_to_run(event, ctx), templates=ctx.templates)
+    for rule_plan in plans:
+        if rule_plan.failures and failures is None:
+            raise PluginHookError(rule_plan.failures[0])
+        for failure in rule_plan.failures:
+            failures.append(dict(failure.as_dict(), rule_id=rule_plan.rule.id))
+        if skipped is not None:
+            skipped.extend(rule_plan.skipped)
     sender, sender_name = ctx.sender_for(event)
     domain_source = sender or f"postwerk@{ctx.tenant.slug}.postwerk.invalid"
     reply_to = ctx.settings.reply_to if ctx.settings else ""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, null, update
 
 from ..extensions import db
 from ..jobs import in_app_context
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
+from ..notify import notify
+from ..plugins import HookFailure, PluginHookError, describe
 from .. import queueing
 from ..queueing import TenantMutex, clear_wake, wake
 from . import delivery, expansion
@@ -73,29 +75,34 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     # Render before taking anything: on SQLite the first write takes the one
     # lock of the whole file, and rendering a batch inside the transaction
     # held it for tens of milliseconds, stalling every web request's emit().
-    results: dict[int, list[dict] | Exception] = {}
+    results: dict[int, tuple[list[dict], list[dict], list[str]]] = {}
     for event in events:
+        failures: list[dict] = []
+        skipped: list[str] = []
         try:
-            results[event.id] = expansion.expand(event, ctx)
-        except Exception as exc:  # a plugin's bug: keep the event, say why, go on
+            results[event.id] = expansion.expand(event, ctx, failures=failures, skipped=skipped), failures, skipped
+        except Exception as exc:  # a bug outside the isolated hooks: keep the event, say why, go on
             log.exception("expanding event %s failed", event.id)
-            results[event.id] = exc
+            failure = exc.failure.as_dict() if isinstance(exc, PluginHookError) else {
+                "plugin": None, "hook": None, "error": describe(exc)}
+            results[event.id] = [], [dict(failure, rule_id=None)], []
     # Taking the events (NEW -> EXPANDED) happens in the same transaction as
     # writing their messages: a concurrent expander finds nothing left to
     # take, and what it took first is left out here (its rendering wasted).
     taken = set(db.session.execute(
         update(Event).where(Event.id.in_([e.id for e in events]), Event.status == EventStatus.NEW)
-        .values(status=EventStatus.EXPANDED, expanded_at=utcnow()).returning(Event.id)
-        .execution_options(synchronize_session=False)).scalars())
+        .values(status=EventStatus.EXPANDED, expanded_at=utcnow(), error=null(), failures=null())
+        .returning(Event.id).execution_options(synchronize_session=False)).scalars())
     rows: list[dict] = []
     for event in events:
-        result = results[event.id]
         if event.id not in taken:
             continue
-        if isinstance(result, Exception):
-            event.status, event.error = EventStatus.FAILED, f"{type(result).__name__}: {result}"
-        else:
-            rows.extend(result)
+        event_rows, failures, skipped = results[event.id]
+        rows.extend(event_rows)
+        for reason in skipped:
+            notify(ctx.tenant.id, "warning", f"Event #{event.id} ({event.key}): {reason}")
+        if failures:
+            _record_failures(ctx.tenant.id, event, failures)
     pending = [r for r in rows if r["status"] == MessageStatus.PENDING]
     failed = [Message(**r) for r in rows if r["status"] != MessageStatus.PENDING]
     if pending:
@@ -111,6 +118,23 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     if pending:
         wake_deliverer(ctx.tenant.id)
     return len(taken)
+
+
+def _record_failures(tenant_id: int, event: Event, failures: list[dict]) -> None:
+    """The event stays FAILED, with each failed part, until it is run again
+    (``core.event_retry``); the admin hears of it in the notification log."""
+    texts = [failure_text(f) for f in failures]
+    db.session.execute(update(Event).where(Event.id == event.id).values(
+        status=EventStatus.FAILED, error="; ".join(dict.fromkeys(texts)), failures=failures)
+        .execution_options(synchronize_session=False))
+    for text in dict.fromkeys(texts):
+        notify(tenant_id, "error", f"Event #{event.id} ({event.key}) was not fully mailed: {text}")
+
+
+def failure_text(failure: dict) -> str:
+    if failure.get("plugin"):
+        return str(HookFailure(failure["plugin"], failure["hook"], failure["error"]))
+    return failure["error"]
 
 
 @in_app_context

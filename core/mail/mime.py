@@ -35,7 +35,10 @@ def check_header(name: str, value: str) -> str:
 
 
 def check_address(address: str, *, field: str = "address") -> str:
-    """Syntax check (no DNS: deliverability is the server's call)."""
+    """Check an address's syntax (no DNS: deliverability is the server's call)
+    and return it normalised (``Erika@Example.ORG`` -> ``Erika@example.org``);
+    raise ``AddressError`` (``HeaderError``), naming ``field``, when it is not
+    one valid address (``"a@x, b@y"`` is two, and refused)."""
     check_header(field, address)
     try:
         return validate_email(address, check_deliverability=False, allow_smtputf8=True).normalized

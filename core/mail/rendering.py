@@ -66,15 +66,24 @@ def _bounded_range(*args: int) -> Iterable[int]:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
+def _empty_if_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "//", "%"])
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(undefined=StrictUndefined, **kwargs)
+        # A null payload value renders empty, as the HTTP API promises, not "None".
+        super().__init__(undefined=StrictUndefined, finalize=_empty_if_none, **kwargs)
         self.globals = {"range": _bounded_range}
 
     def getattr(self, obj, attribute):
         _check_deadline()
+        if obj is None:
+            # Under a null object ("assignee": null) every placeholder is
+            # empty, like a null leaf; a name under a missing one still fails.
+            return None
         # Placeholders read plain dicts ({{ ticket.reporter.name }}): hand out
         # the item straight away. Jinja would get there too, but only after
         # raising and catching an AttributeError on every dot; names a dict

@@ -22,8 +22,7 @@ from sqlalchemy import update
 from ..extensions import db
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
-from ..notify import audit, notify
-from ..plugins import registry
+from ..notify import audit, notify, tell_outcome
 from ..tenancy import get_tenant, tenant_ref
 from ..queueing import redis, rewake
 from . import jobs, markers
@@ -143,7 +142,6 @@ def _tell_plugins(tenant_id: int, message_pk: int, status: str, detail: str) -> 
     """The same postwerk_delivery_outcome call a worker makes, after commit."""
     try:
         tenant = tenant_ref(get_tenant(tenant_id))
-        registry().hook("postwerk_delivery_outcome", tenant_id)(
-            tenant=tenant, message_id=message_pk, status=status, detail=detail)
-    except Exception:  # a plugin's bug must not touch the committed outcome
+        tell_outcome(tenant_id, tenant, message_pk, status, detail)
+    except Exception:  # recording the failure failed: the committed outcome stays
         log.exception("postwerk_delivery_outcome failed for message %s", message_pk)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plugins import registry
+from ..plugins import HookFailure, registry
 from ..specs import TenantRef
 
 
@@ -11,10 +11,14 @@ class VariableConflictError(RuntimeError):
     pass
 
 
-def collect(tenant: TenantRef, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+def collect(tenant: TenantRef, event: str, payload: dict[str, Any], *,
+            failures: list[HookFailure] | None = None) -> dict[str, Any]:
+    """The placeholder values of every enabled plugin, merged. A plugin whose
+    hook raises is left out and recorded in ``failures`` (without that list,
+    ``PluginHookError`` names it)."""
     merged: dict[str, Any] = {}
     owner: dict[str, str] = {}
-    for plugin, answer in registry().call_each("postwerk_template_variables", tenant.id,
+    for plugin, answer in registry().call_each("postwerk_template_variables", tenant.id, failures=failures,
                                                tenant=tenant, event=event, payload=payload):
         for name, value in (answer or {}).items():
             if name in merged:

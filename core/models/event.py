@@ -13,7 +13,8 @@ from .types import UTCDateTime, utcnow
 class EventStatus:
     NEW = "NEW"            # written, not yet expanded into messages
     EXPANDED = "EXPANDED"  # rules evaluated, messages written
-    FAILED = "FAILED"      # expansion failed for good (reason in .error)
+    FAILED = "FAILED"      # expansion failed, wholly or for some rules (reason in .error and .failures);
+                           # kept until it is run again
 
 
 class Event(db.Model):
@@ -28,5 +29,8 @@ class Event(db.Model):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     status: Mapped[str] = mapped_column(String(10), default=EventStatus.NEW)
     error: Mapped[str | None] = mapped_column(Text)
+    # What failed, part by part: [{"plugin", "hook", "error", "rule_id"}]
+    # (rule_id None: the whole event). A retry runs only these rules again.
+    failures: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expanded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,7 @@ from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (what ``UTCDateTime`` columns store)."""
     return datetime.now(timezone.utc)
 
 

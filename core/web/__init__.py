@@ -25,6 +25,12 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
 
         return {"postwerk_menu": menu_entries}
 
-    for _, blueprints in registry.call_each("postwerk_blueprints"):
-        for blueprint in blueprints or ():
-            app.register_blueprint(blueprint)
+    failures: list = []
+    for name, blueprints in registry.call_each("postwerk_blueprints", failures=failures):
+        try:
+            for blueprint in blueprints or ():
+                app.register_blueprint(blueprint)
+        except Exception as exc:  # a clashing name or route: set the plugin aside, not the app
+            registry.set_aside(name, f"its blueprints cannot be registered: {type(exc).__name__}: {exc}")
+    for failure in failures:
+        registry.set_aside(failure.plugin, f"postwerk_blueprints raised {failure.error}")

@@ -9,7 +9,7 @@ from sqlalchemy import func
 
 from ..extensions import db
 from ..mail.variables import CORE_VARIABLES
-from ..models import Rule
+from ..models import PluginState, Rule
 from ..plugin_state import paused_events, set_enabled
 from ..plugins import PluginError, registry
 from .auth import admin_required
@@ -30,10 +30,14 @@ def index():
     rule_counts = dict(db.session.execute(
         db.select(Rule.event, func.count()).where(Rule.tenant_id == tenant_id, Rule.active).group_by(Rule.event)).all())
     paused = paused_events(tenant_id)
+    stored = set(db.session.execute(db.select(PluginState.plugin).where(
+        PluginState.tenant_id == tenant_id, PluginState.enabled)).scalars())
     rows = []
     for name, info in reg.plugins.items():
         rows.append({
             "name": name, "info": info, "enabled": name in enabled,
+            # A broken plugin counts as off, but its stored state can still be switched off.
+            "stored_enabled": bool(info.broken) and name in stored,
             "active_rules": sum(rule_counts.get(e.key, 0) for e in info.events),
             # The rules page shows the same words next to each such rule.
             "paused": next((paused[e.key] for e in info.events if e.key in paused), None),

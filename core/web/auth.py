@@ -61,6 +61,7 @@ def logout():
 
 
 def current_tenant_id() -> int:
+    """The logged-in user's tenant id (401 when nobody is logged in)."""
     if not current_user.is_authenticated:
         abort(401)
     return current_user.tenant_id

@@ -16,8 +16,14 @@ from ..plugins import registry
 
 @dataclass(frozen=True)
 class MenuEntry:
+    """A navigation entry a plugin adds (``postwerk_admin_menu``), shown to
+    users of tenants that enabled the plugin."""
+
+    #: The text, in English; translated when the catalogue knows it.
     label: str
+    #: The Flask endpoint, e.g. ``"parking.index"``.
     endpoint: str
+    #: ``"main"``: the top bar; ``"settings"``: the admin's sub-navigation under Settings.
     area: str = "main"
 
     @property
@@ -38,6 +44,7 @@ def menu_entries(area: str = "main") -> list[MenuEntry]:
     if not current_user.is_authenticated:
         return []
     entries: list[MenuEntry] = []
-    for answer in registry().hook("postwerk_admin_menu", current_user.tenant_id)():
+    # A plugin whose menu hook raises loses its entries, never the page.
+    for _, answer in registry().call_each("postwerk_admin_menu", current_user.tenant_id, failures=[]):
         entries.extend(entry for entry in answer or () if entry.area == area)
     return entries
