@@ -31,7 +31,15 @@ OUTCOMES: list[tuple[int, str]] = []
 _RUNS_LOCK = threading.Lock()
 
 
+# A test may hold the counting task in the middle of its run.
+GATE: threading.Event | None = None
+RUNNING = threading.Event()
+
+
 def count_run(tenant_id: int) -> str:
+    RUNNING.set()
+    if GATE is not None:
+        GATE.wait(30)
     with _RUNS_LOCK:
         RUNS.append(tenant_id)
     return f"counted {len(RUNS)}"
@@ -170,6 +178,30 @@ def test_the_leader_lock_lets_one_scheduler_work(app, acme):
         assert second.tick() == []
         first.release()
         assert second.is_leader()
+
+
+def test_a_long_tick_keeps_the_leader_lock_and_notices_when_it_is_lost(app, acme, monkeypatch):
+    import sys
+    import time
+
+    from core.queueing import redis
+
+    gate = threading.Event()
+    monkeypatch.setattr(sys.modules[__name__], "GATE", gate)
+    RUNNING.clear()
+    first, second = Scheduler(app, tick=0.3, name="a"), Scheduler(app, tick=0.3, name="b")  # a 2 s lock
+    ticking = threading.Thread(target=first.tick)
+    ticking.start()
+    try:
+        assert RUNNING.wait(10)
+        time.sleep(2.5)  # longer than the lock lives without renewal
+        with app.app_context():
+            assert not second.is_leader()  # renewed while the long tick runs
+            redis().delete(first._lock_key())  # lost anyway (say, Redis restarted empty)
+        assert first._lock_lost.wait(5)  # noticed, not lost silently
+    finally:
+        gate.set()
+        ticking.join(30)
 
 
 # --- mail waits while AUTOMATE holds it ----------------------------------------------

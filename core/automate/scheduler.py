@@ -2,8 +2,10 @@
 
 Safe to run twice by mistake (or on purpose, for availability):
 
-- a leader lock in Redis (SET NX PX, renewed each tick) lets one scheduler
-  work while the others stand by, so two do not waste work;
+- a leader lock in Redis (redis-py's ``Lock``, kept alive by a thread while
+  a tick runs, so a long tick cannot lose it silently) lets one scheduler
+  work while the others stand by, so two do not waste work; a scheduler that
+  finds its lock gone stops claiming in the middle of its tick;
 - the guarantee does not rest on the lock: a due run is *claimed* with a
   conditional UPDATE on the task's run counter (``runs = runs + 1 WHERE
   runs = <value read>``). Of two schedulers that both see a task due, one
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask, current_app
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..extensions import db
@@ -41,13 +44,6 @@ HISTORY_PER_TASK = 100
 SYNC_EVERY_TICKS = 12
 RESULT_LIMIT = 2000
 
-# Renew the lock only if we still hold it.
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -71,45 +67,72 @@ class Scheduler:
         self.stopping = threading.Event()
         self._ticks = 0
         self._seen: tuple | None = None
+        self._lock: Lock | None = None
+        self._lock_lost = threading.Event()
 
     # -- the lock ------------------------------------------------------------
     def _lock_key(self) -> str:
         return f"{current_app.config['QUEUE_PREFIX']}:automate:leader"
+
+    def _ttl(self) -> float:
+        return max(self.tick_seconds * 3, 2)
 
     def is_leader(self) -> bool:
         """Take or renew the leader lock. Without Redis, go on: the per-task
         claim in the database still keeps runs single."""
         if not self.use_lock:
             return True
-        ttl_ms = int(max(self.tick_seconds * 3, 2) * 1000)
         try:
-            conn = redis()
-            if conn.set(self._lock_key(), self.name, nx=True, px=ttl_ms):
-                return True
-            return bool(conn.eval(_RENEW, 1, self._lock_key(), self.name, ttl_ms))
+            if self._lock is None:
+                self._lock = Lock(redis(), self._lock_key(), timeout=self._ttl(), thread_local=False)
+            if self._lock.local.token is not None:
+                try:
+                    self._lock.reacquire()
+                    return True
+                except LockError:  # expired or taken meanwhile: try again like anyone
+                    self._lock.local.token = None
+            return self._lock.acquire(blocking=False)
         except RedisError as exc:
             log.warning("leader lock unavailable (%s); relying on the database claims", exc)
             return True
 
+    def _keep_lock(self, done: threading.Event) -> None:
+        """While a tick runs, renew the lock every third of its life; if it is
+        lost anyway (Redis restarted, the process stalled), say so and let the
+        tick stop claiming."""
+        while not done.wait(self._ttl() / 3):
+            try:
+                self._lock.reacquire()
+            except LockError:
+                log.warning("AUTOMATE scheduler %s lost the leader lock during a tick", self.name)
+                self._lock_lost.set()
+                return
+            except RedisError:
+                pass  # Redis away: the database claims still hold
+
     def release(self) -> None:
-        if not self.use_lock:
+        if not self.use_lock or self._lock is None:
             return
         try:
-            conn = redis()
-            if conn.get(self._lock_key()) == self.name.encode():
-                conn.delete(self._lock_key())
-        except RedisError:
+            self._lock.release()
+        except (LockError, RedisError):
             pass
 
     # -- one round -----------------------------------------------------------
     def tick(self) -> list[RunRecord]:
         """Run whatever is due now; returns the runs this scheduler made."""
         with self.app.app_context():
+            done = threading.Event()
             try:
                 if not self.is_leader():
                     return []
+                self._lock_lost.clear()
+                if self.use_lock and self._lock is not None:
+                    threading.Thread(target=self._keep_lock, args=(done,), daemon=True,
+                                     name="postwerk-leader-lock").start()
                 return self._run_due()
             finally:
+                done.set()
                 db.session.remove()
 
     def _run_due(self) -> list[RunRecord]:
@@ -129,6 +152,8 @@ class Scheduler:
                     TaskState.enabled, TaskState.next_run_at <= utcnow()))).distinct()).scalars().all()
         runs = []
         for tenant_id in tenant_ids:
+            if self._lock_lost.is_set():
+                break  # another scheduler may lead now; the database claims keep us apart until then
             if tenant_id in paused or self.stopping.is_set():
                 continue
             specs = task_specs(tenant_id)
