@@ -12,8 +12,11 @@ Safe to run twice by mistake (or on purpose, for availability):
   UPDATE matches and the other's matches nothing, so even two leaders (a
   lock lost in a Redis restart) never run one slot twice.
 
-Tasks run in this process, one after another: the core tasks only wake RQ
-jobs or delete rows, so they are quick; mail itself goes out in the workers.
+The scheduler only claims: each claimed run becomes an RQ job
+(:func:`run_claimed`) that a worker runs and records, so one tenant's stalled
+mailbox holds one worker up to its network deadline, never the scheduler or
+another tenant's runs. A task with a run still in flight is not claimed again
+until that run ends (or its job timeout passes).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app
 from redis.exceptions import LockError, RedisError
@@ -33,7 +36,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from ..extensions import db
 from ..models import PluginState, Tenant
 from ..models.types import utcnow
-from ..queueing import redis
+from ..queueing import queue, redis
 from .models import AutomateState, TaskRun, TaskState
 from .state import ensure_tasks, next_run
 from .tasks import resolve, task_specs
@@ -53,7 +56,7 @@ class RunRecord:
     tenant_id: int
     task_key: str
     trigger: str
-    ok: bool
+    ok: bool | None  # None: queued, the worker records the outcome
     result: str
     started_at: datetime
 
@@ -162,13 +165,19 @@ class Scheduler:
             for key, task in tasks.items():
                 due = task.enabled and task.next_run_at is not None and task.next_run_at <= now
                 if due or task.run_requested:
-                    run = self._claim_and_run(task, specs[key], now)
+                    run = self._claim_and_enqueue(task, now)
                     if run is not None:
                         runs.append(run)
         return runs
 
-    def _claim_and_run(self, task: TaskState, spec, now) -> RunRecord | None:
+    def _claim_and_enqueue(self, task: TaskState, now) -> RunRecord | None:
         manual = task.run_requested
+        job_timeout = current_app.config["DELIVERY_JOB_TIMEOUT"]
+        in_flight = db.session.execute(select(TaskRun.id).where(
+            TaskRun.tenant_id == task.tenant_id, TaskRun.task_key == task.task_key, TaskRun.finished_at.is_(None),
+            TaskRun.started_at > now - timedelta(seconds=job_timeout)).limit(1)).scalar()
+        if in_flight is not None:
+            return None  # its last run is still going (a slow mailbox): never two at once
         # Still due and nobody ran it since we looked: only then is it ours.
         still_due = or_(TaskState.run_requested, and_(TaskState.enabled, TaskState.next_run_at <= now))
         won = db.session.execute(
@@ -178,26 +187,18 @@ class Scheduler:
         db.session.commit()
         if not won:
             return None  # another scheduler took this run
-        run = TaskRun(tenant_id=task.tenant_id, task_key=task.task_key, trigger="manual" if manual else "schedule",
-                      scheduler=self.name, started_at=now)
+        trigger = "manual" if manual else "schedule"
+        run = TaskRun(tenant_id=task.tenant_id, task_key=task.task_key, trigger=trigger, scheduler=self.name,
+                      started_at=now)
         db.session.add(run)
         db.session.commit()
-        tenant_id, key, run_id = task.tenant_id, task.task_key, run.id
         try:
-            result, ok = resolve(spec)(tenant_id), True
-            text = "" if result is None else str(result)
-        except Exception as exc:  # a task's failure is its result, never the scheduler's end
-            db.session.rollback()
-            log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
-            ok, text = False, f"{type(exc).__name__}: {exc}"
-        text = text[:RESULT_LIMIT]
-        finished = utcnow()
-        db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=finished, ok=ok,
-                                                                               result=text))
-        db.session.execute(update(TaskState).where(TaskState.id == task.id).values(last_ok=ok, last_result=text))
-        _prune(tenant_id, key, run_id)
-        db.session.commit()
-        return RunRecord(tenant_id, key, "manual" if manual else "schedule", ok, text, now)
+            queue().enqueue(run_claimed, run.id, job_timeout=job_timeout,
+                            job_id=f"{current_app.config['QUEUE_PREFIX']}-task-run-{run.id}")
+        except RedisError as exc:
+            _record(run.id, False, f"not queued, Redis is unavailable: {exc}")
+            return RunRecord(task.tenant_id, task.task_key, trigger, False, "not queued", now)
+        return RunRecord(task.tenant_id, task.task_key, trigger, None, "queued", now)
 
     # -- the loop ------------------------------------------------------------
     def run_forever(self) -> None:
@@ -215,6 +216,37 @@ class Scheduler:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def run_claimed(run_id: int) -> str:
+    """RQ job: run one claimed task run and record its outcome."""
+    run = db.session.get(TaskRun, run_id)
+    if run is None or run.finished_at is not None:
+        return "nothing to do"
+    tenant_id, key = run.tenant_id, run.task_key
+    spec = task_specs(tenant_id).get(key)
+    try:
+        if spec is None:
+            raise LookupError(f"the task {key!r} is no longer offered (its plugin was switched off)")
+        result, ok = resolve(spec)(tenant_id), True
+        text = "" if result is None else str(result)
+    except Exception as exc:  # a task's failure is its result, never the worker's end
+        db.session.rollback()
+        log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
+        ok, text = False, f"{type(exc).__name__}: {exc}"
+    _record(run_id, ok, text)
+    return text
+
+
+def _record(run_id: int, ok: bool, text: str) -> None:
+    run = db.session.get(TaskRun, run_id)
+    text = text[:RESULT_LIMIT]
+    db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=utcnow(), ok=ok, result=text))
+    db.session.execute(update(TaskState).where(TaskState.tenant_id == run.tenant_id,
+                                               TaskState.task_key == run.task_key)
+                       .values(last_ok=ok, last_result=text))
+    _prune(run.tenant_id, run.task_key, run_id)
+    db.session.commit()
 
 
 def _prune(tenant_id: int, key: str, newest_id: int) -> None:
