@@ -9,6 +9,7 @@ from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
 from .extensions import db
+from .mail.deadline import Deadline
 from .mail.layout import branded_html, branded_text
 from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
@@ -84,7 +85,7 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 
 
 __all__ = [
-    "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
+    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
     "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",

@@ -104,7 +104,7 @@ def worker(ctx: Context, burst: bool, name: str | None) -> None:
 @click.option("--name", default=None, help="name in the task history (default host:pid)")
 @pass_ctx
 def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> None:
-    """Run AUTOMATE: every due task of every tenant (safe to run twice)."""
+    """Run AUTOMATE: queue every due task of every tenant for the workers (safe to run twice)."""
     import signal
 
     from .automate.scheduler import Scheduler
@@ -112,7 +112,8 @@ def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> No
     runner = Scheduler(ctx.app, tick=interval, name=name)
     if once:
         for run in runner.tick():
-            click.echo(f"{run.task_key} (tenant {run.tenant_id}): {'ok' if run.ok else 'failed'} {run.result}")
+            outcome = run.result if run.ok is None else f"{'ok' if run.ok else 'failed'} {run.result}"
+            click.echo(f"{run.task_key} (tenant {run.tenant_id}): {outcome}")
         return
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     runner.run_forever()

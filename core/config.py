@@ -27,6 +27,10 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
     ("POSTWERK_DELIVERY_JOB_TIMEOUT", "DELIVERY_JOB_TIMEOUT", "600",
      "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
+    ("POSTWERK_NETWORK_DEADLINE", "NETWORK_DEADLINE", None,
+     "overall seconds for one step of a network conversation (SMTP login or one message, a mailbox poll, an "
+     "OAuth token call), however slowly the server answers; default 120 or a quarter of the delivery job "
+     "timeout if that is less; must be less than half of it"),
     ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
      "largest clock difference between the machines running workers and the scheduler"),
     ("POSTWERK_RETRY_DELAYS", "RETRY_DELAYS", "5,30,300",
@@ -77,6 +81,8 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["ENCRYPTION_KEYS"] = keys
     config["SMTP_TIMEOUT"] = _number(config, "SMTP_TIMEOUT", 30, float)
     config["DELIVERY_JOB_TIMEOUT"] = _number(config, "DELIVERY_JOB_TIMEOUT", 600, int)
+    config["NETWORK_DEADLINE"] = _number(config, "NETWORK_DEADLINE",
+                                         min(120.0, config["DELIVERY_JOB_TIMEOUT"] / 4), float)
     config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     config["STRICT_PLUGINS"] = str(config.get("STRICT_PLUGINS", "0")).strip().lower() in ("1", "true", "yes", "on")
@@ -85,6 +91,8 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
+    if not 0 < config["NETWORK_DEADLINE"] * 2 < config["DELIVERY_JOB_TIMEOUT"]:
+        raise ConfigError("POSTWERK_NETWORK_DEADLINE must be positive and less than half the delivery job timeout")
     return config
 
 

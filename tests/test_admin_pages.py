@@ -249,6 +249,73 @@ def test_a_template_is_saved_previewed_and_audited(admin, tenant):
     assert db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "template.created")).scalar_one()
 
 
+NESTED_LOOPS = ("{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
+                "{% endfor %}{% endfor %}{% endfor %}")
+RUNAWAY = {
+    "power tower": ("{{ (9**100**100**100**20) > 1 }}", "too large"),
+    "nested loops": (NESTED_LOOPS, "loops more than"),
+    "format width": ("{{ '{:>100000000}'.format('x') }}", "too large"),
+    "3000 parentheses": ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nested too deeply"),
+    "25 nested loops": ("".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "{% endfor %}" * 25,
+                        "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("source,error", RUNAWAY.values(), ids=RUNAWAY.keys())
+def test_the_preview_refuses_a_runaway_template_with_the_budget_error(admin, tenant, source, error):
+    html = page(admin, BASE + "/templates/new")
+    response = admin.post(BASE + "/templates/preview", data=template_data(body_html=source),
+                          headers={"X-CSRFToken": csrf_token(html)})
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert any(p["part"] == "body_html" and error in p["message"] for p in answer["problems"]), answer["problems"]
+    assert answer["preview"] is None or error in answer["preview"]["error"]
+    saved = post(admin, BASE + "/templates/save", template_data(body_html=source),
+                 token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    assert error in saved and "Not saved" in saved
+
+
+def test_a_runaway_template_cannot_be_saved_even_without_an_event(admin, tenant):
+    html = post(admin, BASE + "/templates/save", template_data(body_html=NESTED_LOOPS, event=""),
+                token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    assert "loops more than 100000 times" in html
+    assert db.session.execute(db.select(Template).where(Template.key == "ticket_note")).first() is None
+
+
+def test_another_request_is_answered_while_a_preview_runs_out_its_budget(app, admin, tenant, monkeypatch):
+    """The budget is checked between Python operations, and no operation is
+    one long C call holding the GIL (the power tower held it for 19 s), so the
+    web process goes on serving while a preview runs out its time."""
+    import threading
+
+    from core.admin import template_editor
+    from core.mail import sandbox
+
+    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", 1.0)
+    checking = threading.Event()
+    check = template_editor.check
+
+    def signalling_check(form):
+        checking.set()
+        return check(form)
+
+    monkeypatch.setattr(template_editor, "check", signalling_check)
+    html = page(admin, BASE + "/templates/new")
+    endless = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+    answers = []
+    preview = threading.Thread(target=lambda: answers.append(admin.post(
+        BASE + "/templates/preview", data=template_data(subject="{{ (9**100**100**100**20) > 1 }}",
+                                                       body_html=endless),
+        headers={"X-CSRFToken": csrf_token(html)})))
+    preview.start()
+    assert checking.wait(10)
+    other = app.test_client().get("/login")
+    still_running = preview.is_alive()
+    preview.join()
+    assert other.status_code == 200 and still_running
+    assert any("took longer than 1 s" in p["message"] for p in answers[0].get_json()["problems"])
+
+
 def test_a_second_version_in_the_same_language_is_refused(admin, tenant):
     html = post(admin, BASE + "/templates/save", template_data(key="ticket_created", language="de"),
                 token_from=BASE + "/templates/new", status=400).get_data(as_text=True)

@@ -31,7 +31,15 @@ OUTCOMES: list[tuple[int, str]] = []
 _RUNS_LOCK = threading.Lock()
 
 
+# A test may hold the counting task in the middle of its run.
+GATE: threading.Event | None = None
+RUNNING = threading.Event()
+
+
 def count_run(tenant_id: int) -> str:
+    RUNNING.set()
+    if GATE is not None:
+        GATE.wait(30)
     with _RUNS_LOCK:
         RUNS.append(tenant_id)
     return f"counted {len(RUNS)}"
@@ -97,9 +105,14 @@ def test_core_and_plugin_tasks_are_listed_with_defaults(acme):
 
 
 def test_a_tick_runs_due_tasks_and_records_results(app, acme):
-    runs = {r.task_key: r for r in Scheduler(app, use_lock=False).tick() if r.tenant_id == acme.id}
+    queued = {r.task_key: r for r in Scheduler(app, use_lock=False).tick() if r.tenant_id == acme.id}
+    # The scheduler only claims and queues; a worker runs the task and records it.
+    assert RUNS == [] and queued["counting"].ok is None and queued["counting"].result == "queued"
+    drain(app)
     assert RUNS == [acme.id]
-    assert runs["counting"].ok and runs["counting"].result == "counted 1"
+    db.session.expire_all()
+    runs = {r.task_key: r for r in db.session.execute(select(TaskRun).where(TaskRun.tenant_id == acme.id)).scalars()}
+    assert runs["counting"].ok and runs["counting"].result == "counted 1" and runs["counting"].finished_at
     assert runs["failing"].ok is False and "mailbox unreachable" in runs["failing"].result
     task = db.session.execute(select(TaskState).where(TaskState.task_key == "failing")).scalar_one()
     assert task.last_ok is False and "RuntimeError" in task.last_result
@@ -129,6 +142,7 @@ def test_disabled_and_paused_tasks_do_not_run_but_run_now_does(app, acme):
     assert RUNS == []  # paused: nothing runs, not even by hand
     automate.set_paused(acme.id, False, actor="test")
     runs = Scheduler(app, use_lock=False).tick()
+    drain(app)
     assert RUNS == [acme.id]
     assert [r.trigger for r in runs if r.task_key == "counting"] == ["manual"]
 
@@ -136,7 +150,8 @@ def test_disabled_and_paused_tasks_do_not_run_but_run_now_does(app, acme):
 def test_two_schedulers_never_run_one_slot_twice(app, acme, backend):
     first, second = Scheduler(app, use_lock=False, name="a"), Scheduler(app, use_lock=False, name="b")
     tenant_id = acme.id
-    first.tick()  # creates the rows and runs the first slot
+    first.tick()  # creates the rows and claims the first slot
+    drain(app)
     rounds = 12
     for _ in range(rounds):
         automate.request_run(tenant_id, "counting", actor="test")
@@ -157,6 +172,7 @@ def test_two_schedulers_never_run_one_slot_twice(app, acme, backend):
         for t in threads:
             t.join(30)
         assert not errors
+        drain(app)
     assert len(RUNS) == rounds + 1
     runs = db.session.execute(select(TaskRun).where(TaskRun.task_key == "counting")).scalars().all()
     assert len(runs) == rounds + 1
@@ -170,6 +186,40 @@ def test_the_leader_lock_lets_one_scheduler_work(app, acme):
         assert second.tick() == []
         first.release()
         assert second.is_leader()
+
+
+def test_a_long_tick_keeps_the_leader_lock_and_notices_when_it_is_lost(app, acme, monkeypatch):
+    import sys
+    import time
+
+    from core.queueing import redis
+
+    from core.automate import scheduler
+
+    gate = threading.Event()
+    monkeypatch.setattr(sys.modules[__name__], "GATE", gate)
+    RUNNING.clear()
+    ensure_tasks = scheduler.ensure_tasks
+
+    def slow_ensure_tasks(*args):  # a tick over many tenants, or a slow database
+        RUNNING.set()
+        gate.wait(30)
+        return ensure_tasks(*args)
+
+    monkeypatch.setattr(scheduler, "ensure_tasks", slow_ensure_tasks)
+    first, second = Scheduler(app, tick=0.3, name="a"), Scheduler(app, tick=0.3, name="b")  # a 2 s lock
+    ticking = threading.Thread(target=first.tick)
+    ticking.start()
+    try:
+        assert RUNNING.wait(10)
+        time.sleep(2.5)  # longer than the lock lives without renewal
+        with app.app_context():
+            assert not second.is_leader()  # renewed while the long tick runs
+            redis().delete(first._lock_key())  # lost anyway (say, Redis restarted empty)
+        assert first._lock_lost.wait(5)  # noticed, not lost silently
+    finally:
+        gate.set()
+        ticking.join(30)
 
 
 # --- mail waits while AUTOMATE holds it ----------------------------------------------
@@ -231,6 +281,7 @@ def test_admin_page_pauses_toggles_runs_and_shows_history(app, acme, client):
 
     client.post("/settings/admin/automate/tasks/counting/run", data={"csrf_token": token})
     Scheduler(app, use_lock=False).tick()
+    drain(app)
     assert RUNS == [acme.id]
     history = client.get("/settings/admin/automate/tasks/counting/history").get_data(as_text=True)
     assert "manual" in history and "counted 1" in history

@@ -121,6 +121,34 @@ def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink
     assert smtp_sink.messages == []
 
 
+@pytest.mark.parametrize("part,source,error", [
+    ("subject", "{{ (9**100**100**100**20) > 1 }}", "too large"),
+    ("body_html", "{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
+                  "{% endfor %}{% endfor %}{% endfor %}", "loops more than"),
+    ("body_html", "{{ ('a'*100000)|replace('a', 'b'*1000) }}", "too large"),
+], ids=["power tower", "nested loops", "replace"])
+def test_a_runaway_template_fails_its_mail_and_the_worker_serves_the_other_tenant(tenant, smtp_sink, run_worker,
+                                                                                  part, source, error):
+    """RELIABILITY 16 and 34: the budget holds in the worker all tenants share."""
+    from core.models import Template
+    from tests.support.smtp_sink import SmtpSink
+
+    template = db.session.execute(db.select(Template).where(Template.tenant_id == tenant.id, Template.language == "de",
+                                                          Template.key == "ticket_created")).scalar_one()
+    setattr(template, part, source)  # written past the editor's check, as an older version could have been
+    db.session.commit()
+    with SmtpSink() as other_sink:
+        other = make_tenant("globex", other_sink)
+        _ticket(tenant.id)
+        _ticket(other.id, reporter_email="b@globex.example")
+        run_worker()
+        (theirs,) = other_sink.wait_for(1)
+    assert theirs.rcpt_tos == ["b@globex.example"]
+    mine = db.session.execute(db.select(Message).where(Message.tenant_id == tenant.id)).scalar_one()
+    assert mine.status == MessageStatus.FAILED and error in mine.last_error
+    assert smtp_sink.messages == []
+
+
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     from tests.support.certs import make_certs

@@ -70,3 +70,75 @@ def test_dotted_names_read_dict_items_as_jinja_does():
         "Heizung/Erika/True/shadowed"
     with pytest.raises(TemplateError, match="empty placeholder"):
         render("{{ t.missing }}", data)
+
+
+# --- the budget on every operation (issue 16, item 1; RELIABILITY 34) ---------
+
+NESTED_LOOPS = ("{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
+                "{% endfor %}{% endfor %}{% endfor %}")
+ATTACKS = {
+    "power tower": "{{ (9**100**100**100**20) > 1 }}",
+    "big base": "{{ (10**100)**100 }}",
+    "product": "{% set n = 7**100 %}{{ " + "*".join(["n"] * 50) + " }}",
+    "nested loops": NESTED_LOOPS,
+    "nested loops with a test": "{% for a in 'a'*1000 %}{% for b in 'a'*1000 if b %}{% endfor %}{% endfor %}",
+    "recursive loop": "{% for x in ['a'*1000]*1000 recursive %}{{ loop(x) if x|length > 1 }}{% endfor %}",
+    "tilde": "{% set a = 'a'*100000 %}{% set b = a~a~a~a~a~a~a~a~a~a~a %}{{ b|length }}",
+    "set block": "{% set a %}{{ 'a'*100000 }}{{ 'a'*100000 }}{% endset %}{% set b %}{{a}}{{a}}{{a}}{{a}}{{a}}"
+                 "{% endset %}{% set c %}{{b}}{{b}}{{b}}{{b}}{{b}}{% endset %}{{ c|length }}",
+    "macro": "{% macro d(s) %}{{ s }}{{ s }}{% endmacro %}{{ d(d(d(d(d(d(d(d(d(d(d('a'*1000))))))))))) }}",
+    "center filter": "{{ 'x'|center(100000000) }}",
+    "center method": "{{ 'x'.center(100000000) }}",
+    "ljust method": "{{ 'x'.ljust(100000000) }}",
+    "format filter": "{{ '%100000000s'|format('x') }}",
+    "percent": "{{ '%100000000s' % 'x' }}",
+    "format method": "{{ '{:>100000000}'.format('x') }}",
+    "format method, nested width": "{{ '{:>{}}'.format('x', 100000000) }}",
+    "replace filter": "{{ ('a'*100000)|replace('a', 'b'*1000) }}",
+    "replace method": "{{ ('a'*100000).replace('a', 'b'*1000) }}",
+    "join filter": "{{ ('a'*100000)|join('x'*1000) }}",
+    "join method": "{{ ('x'*1000).join('a'*100000) }}",
+    "indent": "{{ 'a\nb'|indent(100000000) }}",
+    "wordwrap": "{{ ('a '*50000)|wordwrap(1, wrapstring='x'*1000) }}",
+    "batch": "{{ [1]|batch(100000000, 'x')|list|length }}",
+    "slice": "{{ [1]|slice(100000000, 'x')|list|length }}",
+}
+
+
+@pytest.mark.parametrize("source", ATTACKS.values(), ids=ATTACKS.keys())
+def test_every_operation_is_bounded_before_it_runs(source):
+    with pytest.raises(TemplateError) as info:
+        render(source, {})
+    assert info.value.kind == "limit"
+    # Refused at save as well: the template exceeds the budget on its own.
+    assert any(p.kind == "limit" for p in validate(source, []).problems)
+
+
+@pytest.mark.parametrize("source", [
+    "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
+    "".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "x" + "{% endfor %}" * 25,
+], ids=["3000 parentheses", "25 nested loops"])
+def test_deeply_nested_source_is_a_clear_error(source):
+    with pytest.raises(TemplateError, match="nested too deeply") as info:
+        render(source, {})
+    assert info.value.kind == "syntax"
+    (problem,) = validate(source, []).problems
+    assert "nested too deeply" in problem.message
+
+
+def test_a_deadline_bound_template_is_stopped(monkeypatch):
+    from core.mail import sandbox
+
+    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", 0.2)
+    with pytest.raises(TemplateError, match="took longer than") as info:
+        render("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}", {})
+    assert info.value.kind == "limit"
+
+
+def test_ordinary_templates_stay_within_the_budget():
+    items = [{"name": f"Teil {i}", "price": i * 3} for i in range(200)]
+    source = ("{% for i in items %}{{ loop.index }}. {{ i.name|center(20) }} {{ '%8.2f'|format(i.price) }}"
+              "{{ '{:>6}'.format(i.price * 2**10) }}\n{% endfor %}{{ items|map(attribute='name')|join(', ') }}"
+              "{{ (items|sum(attribute='price')) ** 2 }}{{ 'x'|indent(4) }}{{ 'a b c'|replace(' ', '-') }}")
+    assert render(source, {"items": items}).count("Teil") == 400
+    assert validate(source, ["items"]).ok

@@ -2,16 +2,21 @@
 
 Safe to run twice by mistake (or on purpose, for availability):
 
-- a leader lock in Redis (SET NX PX, renewed each tick) lets one scheduler
-  work while the others stand by, so two do not waste work;
+- a leader lock in Redis (redis-py's ``Lock``, kept alive by a thread while
+  a tick runs, so a long tick cannot lose it silently) lets one scheduler
+  work while the others stand by, so two do not waste work; a scheduler that
+  finds its lock gone stops claiming in the middle of its tick;
 - the guarantee does not rest on the lock: a due run is *claimed* with a
   conditional UPDATE on the task's run counter (``runs = runs + 1 WHERE
   runs = <value read>``). Of two schedulers that both see a task due, one
   UPDATE matches and the other's matches nothing, so even two leaders (a
   lock lost in a Redis restart) never run one slot twice.
 
-Tasks run in this process, one after another: the core tasks only wake RQ
-jobs or delete rows, so they are quick; mail itself goes out in the workers.
+The scheduler only claims: each claimed run becomes an RQ job
+(:func:`run_claimed`) that a worker runs and records, so one tenant's stalled
+mailbox holds one worker up to its network deadline, never the scheduler or
+another tenant's runs. A task with a run still in flight is not claimed again
+until that run ends (or its job timeout passes).
 """
 from __future__ import annotations
 
@@ -21,16 +26,17 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..extensions import db
 from ..models import PluginState, Tenant
 from ..models.types import utcnow
-from ..queueing import redis
+from ..queueing import queue, redis
 from .models import AutomateState, TaskRun, TaskState
 from .state import ensure_tasks, next_run
 from .tasks import resolve, task_specs
@@ -41,13 +47,6 @@ HISTORY_PER_TASK = 100
 SYNC_EVERY_TICKS = 12
 RESULT_LIMIT = 2000
 
-# Renew the lock only if we still hold it.
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class RunRecord:
     tenant_id: int
     task_key: str
     trigger: str
-    ok: bool
+    ok: bool | None  # None: queued, the worker records the outcome
     result: str
     started_at: datetime
 
@@ -71,45 +70,72 @@ class Scheduler:
         self.stopping = threading.Event()
         self._ticks = 0
         self._seen: tuple | None = None
+        self._lock: Lock | None = None
+        self._lock_lost = threading.Event()
 
     # -- the lock ------------------------------------------------------------
     def _lock_key(self) -> str:
         return f"{current_app.config['QUEUE_PREFIX']}:automate:leader"
+
+    def _ttl(self) -> float:
+        return max(self.tick_seconds * 3, 2)
 
     def is_leader(self) -> bool:
         """Take or renew the leader lock. Without Redis, go on: the per-task
         claim in the database still keeps runs single."""
         if not self.use_lock:
             return True
-        ttl_ms = int(max(self.tick_seconds * 3, 2) * 1000)
         try:
-            conn = redis()
-            if conn.set(self._lock_key(), self.name, nx=True, px=ttl_ms):
-                return True
-            return bool(conn.eval(_RENEW, 1, self._lock_key(), self.name, ttl_ms))
+            if self._lock is None:
+                self._lock = Lock(redis(), self._lock_key(), timeout=self._ttl(), thread_local=False)
+            if self._lock.local.token is not None:
+                try:
+                    self._lock.reacquire()
+                    return True
+                except LockError:  # expired or taken meanwhile: try again like anyone
+                    self._lock.local.token = None
+            return self._lock.acquire(blocking=False)
         except RedisError as exc:
             log.warning("leader lock unavailable (%s); relying on the database claims", exc)
             return True
 
+    def _keep_lock(self, done: threading.Event) -> None:
+        """While a tick runs, renew the lock every third of its life; if it is
+        lost anyway (Redis restarted, the process stalled), say so and let the
+        tick stop claiming."""
+        while not done.wait(self._ttl() / 3):
+            try:
+                self._lock.reacquire()
+            except LockError:
+                log.warning("AUTOMATE scheduler %s lost the leader lock during a tick", self.name)
+                self._lock_lost.set()
+                return
+            except RedisError:
+                pass  # Redis away: the database claims still hold
+
     def release(self) -> None:
-        if not self.use_lock:
+        if not self.use_lock or self._lock is None:
             return
         try:
-            conn = redis()
-            if conn.get(self._lock_key()) == self.name.encode():
-                conn.delete(self._lock_key())
-        except RedisError:
+            self._lock.release()
+        except (LockError, RedisError):
             pass
 
     # -- one round -----------------------------------------------------------
     def tick(self) -> list[RunRecord]:
         """Run whatever is due now; returns the runs this scheduler made."""
         with self.app.app_context():
+            done = threading.Event()
             try:
                 if not self.is_leader():
                     return []
+                self._lock_lost.clear()
+                if self.use_lock and self._lock is not None:
+                    threading.Thread(target=self._keep_lock, args=(done,), daemon=True,
+                                     name="postwerk-leader-lock").start()
                 return self._run_due()
             finally:
+                done.set()
                 db.session.remove()
 
     def _run_due(self) -> list[RunRecord]:
@@ -129,6 +155,8 @@ class Scheduler:
                     TaskState.enabled, TaskState.next_run_at <= utcnow()))).distinct()).scalars().all()
         runs = []
         for tenant_id in tenant_ids:
+            if self._lock_lost.is_set():
+                break  # another scheduler may lead now; the database claims keep us apart until then
             if tenant_id in paused or self.stopping.is_set():
                 continue
             specs = task_specs(tenant_id)
@@ -137,13 +165,19 @@ class Scheduler:
             for key, task in tasks.items():
                 due = task.enabled and task.next_run_at is not None and task.next_run_at <= now
                 if due or task.run_requested:
-                    run = self._claim_and_run(task, specs[key], now)
+                    run = self._claim_and_enqueue(task, now)
                     if run is not None:
                         runs.append(run)
         return runs
 
-    def _claim_and_run(self, task: TaskState, spec, now) -> RunRecord | None:
+    def _claim_and_enqueue(self, task: TaskState, now) -> RunRecord | None:
         manual = task.run_requested
+        job_timeout = current_app.config["DELIVERY_JOB_TIMEOUT"]
+        in_flight = db.session.execute(select(TaskRun.id).where(
+            TaskRun.tenant_id == task.tenant_id, TaskRun.task_key == task.task_key, TaskRun.finished_at.is_(None),
+            TaskRun.started_at > now - timedelta(seconds=job_timeout)).limit(1)).scalar()
+        if in_flight is not None:
+            return None  # its last run is still going (a slow mailbox): never two at once
         # Still due and nobody ran it since we looked: only then is it ours.
         still_due = or_(TaskState.run_requested, and_(TaskState.enabled, TaskState.next_run_at <= now))
         won = db.session.execute(
@@ -153,26 +187,18 @@ class Scheduler:
         db.session.commit()
         if not won:
             return None  # another scheduler took this run
-        run = TaskRun(tenant_id=task.tenant_id, task_key=task.task_key, trigger="manual" if manual else "schedule",
-                      scheduler=self.name, started_at=now)
+        trigger = "manual" if manual else "schedule"
+        run = TaskRun(tenant_id=task.tenant_id, task_key=task.task_key, trigger=trigger, scheduler=self.name,
+                      started_at=now)
         db.session.add(run)
         db.session.commit()
-        tenant_id, key, run_id = task.tenant_id, task.task_key, run.id
         try:
-            result, ok = resolve(spec)(tenant_id), True
-            text = "" if result is None else str(result)
-        except Exception as exc:  # a task's failure is its result, never the scheduler's end
-            db.session.rollback()
-            log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
-            ok, text = False, f"{type(exc).__name__}: {exc}"
-        text = text[:RESULT_LIMIT]
-        finished = utcnow()
-        db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=finished, ok=ok,
-                                                                               result=text))
-        db.session.execute(update(TaskState).where(TaskState.id == task.id).values(last_ok=ok, last_result=text))
-        _prune(tenant_id, key, run_id)
-        db.session.commit()
-        return RunRecord(tenant_id, key, "manual" if manual else "schedule", ok, text, now)
+            queue().enqueue(run_claimed, run.id, job_timeout=job_timeout,
+                            job_id=f"{current_app.config['QUEUE_PREFIX']}-task-run-{run.id}")
+        except RedisError as exc:
+            _record(run.id, False, f"not queued, Redis is unavailable: {exc}")
+            return RunRecord(task.tenant_id, task.task_key, trigger, False, "not queued", now)
+        return RunRecord(task.tenant_id, task.task_key, trigger, None, "queued", now)
 
     # -- the loop ------------------------------------------------------------
     def run_forever(self) -> None:
@@ -190,6 +216,37 @@ class Scheduler:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def run_claimed(run_id: int) -> str:
+    """RQ job: run one claimed task run and record its outcome."""
+    run = db.session.get(TaskRun, run_id)
+    if run is None or run.finished_at is not None:
+        return "nothing to do"
+    tenant_id, key = run.tenant_id, run.task_key
+    spec = task_specs(tenant_id).get(key)
+    try:
+        if spec is None:
+            raise LookupError(f"the task {key!r} is no longer offered (its plugin was switched off)")
+        result, ok = resolve(spec)(tenant_id), True
+        text = "" if result is None else str(result)
+    except Exception as exc:  # a task's failure is its result, never the worker's end
+        db.session.rollback()
+        log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
+        ok, text = False, f"{type(exc).__name__}: {exc}"
+    _record(run_id, ok, text)
+    return text
+
+
+def _record(run_id: int, ok: bool, text: str) -> None:
+    run = db.session.get(TaskRun, run_id)
+    text = text[:RESULT_LIMIT]
+    db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=utcnow(), ok=ok, result=text))
+    db.session.execute(update(TaskState).where(TaskState.tenant_id == run.tenant_id,
+                                               TaskState.task_key == run.task_key)
+                       .values(last_ok=ok, last_result=text))
+    _prune(run.tenant_id, run.task_key, run_id)
+    db.session.commit()
 
 
 def _prune(tenant_id: int, key: str, newest_id: int) -> None:

@@ -85,7 +85,7 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
     """
     cfg = SmtpConfig(host=settings.host, port=settings.port or DEFAULT_PORTS[Security(settings.security)],
                      security=Security(settings.security), timeout=current_app.config["SMTP_TIMEOUT"],
-                     trusted_ca_pem=settings.trusted_ca_pem)
+                     deadline=current_app.config["NETWORK_DEADLINE"], trusted_ca_pem=settings.trusted_ca_pem)
     auth = settings.auth or "none"
     if auth == "password":
         cfg.username = settings.username

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import secrets
 import urllib.error
@@ -29,6 +30,7 @@ from ..crypto import decrypt, encrypt
 from ..extensions import db
 from ..models import MailSettings
 from ..models.types import utcnow
+from .deadline import Deadline
 
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_AUTHORITY = "https://accounts.google.com"
@@ -43,6 +45,8 @@ DEFAULT_SCOPES = {
 # while, and clocks differ.
 REFRESH_MARGIN = timedelta(minutes=5)
 HTTP_TIMEOUT = 15
+# Overall, however slowly the provider answers; below the refresh lock's life.
+HTTP_DEADLINE = HTTP_TIMEOUT * 1.5
 
 
 class OAuthError(RuntimeError):
@@ -106,22 +110,55 @@ def authorize_url(settings: MailSettings, *, redirect_uri: str, state: str, code
     return endpoints(settings).authorize + "?" + urllib.parse.urlencode(params)
 
 
+def _watched(connection_class, deadline: Deadline):
+    def connection(*args, **kwargs):
+        conn = connection_class(*args, **kwargs)
+        conn._create_connection = lambda address, timeout, source_address=None: deadline.connect(address, timeout)
+        return conn
+    return connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req, context=self._context)
+
+
 def _post(url: str, form: dict) -> dict:
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
+    deadline = Deadline(HTTP_DEADLINE).start()
+    opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+        with opener.open(request, timeout=HTTP_TIMEOUT) as response:
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         try:
             body = json.loads(exc.read().decode("utf-8", "replace"))
-        except ValueError:
+        except (ValueError, OSError, http.client.HTTPException):
             body = {}
         reason = body.get("error_description") or body.get("error") or exc.reason
         raise OAuthError(f"the identity provider refused ({exc.code}): {reason}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        if deadline.expired:
+            raise OAuthError(f"the identity provider at {url} took longer than {HTTP_DEADLINE:g} s in all "
+                             "(it answers too slowly)") from exc
         raise OAuthError(f"the identity provider at {url} cannot be reached: {exc}") from exc
+    finally:
+        deadline.release()
 
 
 def _client_form(settings: MailSettings) -> dict:

@@ -2,130 +2,33 @@
 
 Templates are tenant data written in a browser, so they run in Jinja's
 immutable sandbox with strict undefined values. The sandbox stops attribute
-escapes but bounds neither time nor size; this module adds both: a render
-budget (deadline checked on every attribute access, call and operator, and a
-cap on items produced by ``range``), a cap on string/list growth through
-operators, and a cap on output size (output is streamed and counted).
+escapes but bounds neither time nor size; ``core.mail.sandbox`` adds both (a
+deadline, an iteration budget, and size bounds checked before arithmetic and
+string growth), and this module caps the output size (output is streamed and
+counted). Templates that exceed the budget on their own are refused at save.
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
-import time
 from collections import OrderedDict
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import ChainableUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-MAX_OUTPUT_CHARS = 1_000_000       # per rendered part
-MAX_RENDER_SECONDS = 2.0
-MAX_RANGE_ITEMS = 100_000          # across one render, all loops together
-MAX_OPERAND_SIZE = 100_000         # result length of *, +, ** on sequences
-
-
-class TemplateError(ValueError):
-    """A template cannot be rendered; ``str()`` is meant for the admin."""
-
-    def __init__(self, message: str, *, lineno: int | None = None, kind: str = "error"):
-        super().__init__(message)
-        self.lineno = lineno
-        self.kind = kind
-
-
-@dataclass
-class _Budget:
-    deadline: float
-    range_items: int = 0
-
-
-_budget: ContextVar[_Budget | None] = ContextVar("postwerk_render_budget", default=None)
-
-
-def _check_deadline() -> None:
-    budget = _budget.get()
-    if budget is not None and time.monotonic() > budget.deadline:
-        raise TemplateError(f"template took longer than {MAX_RENDER_SECONDS:g} s to render", kind="limit")
-
-
-def _bounded_range(*args: int) -> Iterable[int]:
-    budget = _budget.get()
-    for i in range(*args):
-        if budget is not None:
-            budget.range_items += 1
-            if budget.range_items > MAX_RANGE_ITEMS:
-                raise TemplateError(f"template loops over more than {MAX_RANGE_ITEMS} items", kind="limit")
-            if budget.range_items % 1000 == 0:
-                _check_deadline()
-        yield i
-
-
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
-def _empty_if_none(value: Any) -> Any:
-    return "" if value is None else value
-
-
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**", "+", "//", "%"])
-
-    def __init__(self, **kwargs: Any) -> None:
-        # A null payload value renders empty, as the HTTP API promises, not "None".
-        super().__init__(undefined=StrictUndefined, finalize=_empty_if_none, **kwargs)
-        self.globals = {"range": _bounded_range}
-
-    def getattr(self, obj, attribute):
-        _check_deadline()
-        if obj is None:
-            # Under a null object ("assignee": null) every placeholder is
-            # empty, like a null leaf; a name under a missing one still fails.
-            return None
-        # Placeholders read plain dicts ({{ ticket.reporter.name }}): hand out
-        # the item straight away. Jinja would get there too, but only after
-        # raising and catching an AttributeError on every dot; names a dict
-        # has as attributes (items, keys, ...) still take Jinja's own path.
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                pass
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj, argument):
-        _check_deadline()
-        return super().getitem(obj, argument)
-
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
-        _check_deadline()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def call_binop(self, context, operator, left, right):
-        _check_deadline()
-        if operator == "**" and isinstance(right, int) and abs(right) > 100:
-            raise TemplateError("exponent too large in template", kind="limit")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_OPERAND_SIZE:
-                    raise TemplateError("template builds a value that is too large", kind="limit")
-        if operator == "%" and isinstance(left, str):
-            # "%" formatting on strings can reach attributes via %(x.__class__)s-like tricks
-            # in other engines; in Jinja it is plain but can build huge strings: bound it.
-            result = super().call_binop(context, operator, left, right)
-            if len(result) > MAX_OPERAND_SIZE:
-                raise TemplateError("template builds a value that is too large", kind="limit")
-            return result
-        result = super().call_binop(context, operator, left, right)
-        if isinstance(result, (str, list, tuple)) and len(result) > MAX_OPERAND_SIZE:
-            raise TemplateError("template builds a value that is too large", kind="limit")
-        return result
-
+from .sandbox import (MAX_OUTPUT_CHARS, MAX_RENDER_SECONDS, BoundedSandbox, TemplateError,  # noqa: F401 (re-exported)
+                      end_budget, start_budget)
 
 _html_env = BoundedSandbox(autoescape=True)
 _text_env = BoundedSandbox(autoescape=False)
+# Save-time trial run: empty placeholders render as nothing, so that only what
+# the template itself builds (loops, arithmetic, strings) meets the budget.
+_trial_envs = {True: BoundedSandbox(autoescape=True, undefined=ChainableUndefined),
+               False: BoundedSandbox(autoescape=False, undefined=ChainableUndefined)}
+
+_TOO_DEEP = "the template is nested too deeply (brackets, blocks or loops)"
 
 
 class _CompiledCache:
@@ -149,13 +52,17 @@ class _CompiledCache:
         return template
 
 
-def _compile(source: str, html: bool):
-    env = _html_env if html else _text_env
+def _compile(source: str, html: bool, env: BoundedSandbox | None = None):
+    env = env or (_html_env if html else _text_env)
     try:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}", lineno=exc.lineno,
                             kind="syntax") from exc
+    except (RecursionError, MemoryError, SyntaxError) as exc:
+        # Jinja's parser recurses per bracket; Python refuses more than 20
+        # nested blocks in the compiled code.
+        raise TemplateError(_TOO_DEEP, kind="syntax") from exc
 
 
 _cache = _CompiledCache()
@@ -166,8 +73,11 @@ def render(source: str, variables: dict[str, Any], *, html: bool = False) -> str
     the admin must fix (syntax, unknown placeholder, unsafe code, limits)."""
     if not source:
         return ""
-    template = _cache.get(source, html)
-    token = _budget.set(_Budget(deadline=time.monotonic() + MAX_RENDER_SECONDS))
+    return _render(_cache.get(source, html), variables)
+
+
+def _render(template, variables: dict[str, Any]) -> str:
+    token = start_budget()
     try:
         out: list[str] = []
         size = 0
@@ -188,7 +98,7 @@ def render(source: str, variables: dict[str, Any], *, html: bool = False) -> str
     except Exception as exc:  # admin code: any runtime error is the admin's to fix
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}", kind="runtime") from exc
     finally:
-        _budget.reset(token)
+        end_budget(token)
 
 
 # --- validation at save time -------------------------------------------------
@@ -225,6 +135,12 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(f"syntax error: {exc.message}", exc.lineno, "syntax"))
         return result
+    except (RecursionError, MemoryError) as exc:
+        result.problems.append(Problem(_TOO_DEEP, None, "syntax"))
+        return result
+    limit = _trial(source, html)
+    if limit is not None:
+        result.problems.append(limit)
     known = set(known_variables)
     roots = {name.split(".")[0] for name in known}
     locally_bound = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
@@ -257,6 +173,18 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
             text += f" — did you mean '{suggestion}'?"
         result.problems.append(Problem(text, lineno, "unknown", suggestion))
     return result
+
+
+def _trial(source: str, html: bool) -> Problem | None:
+    """Run the template once with empty placeholders under the render budget:
+    a template that exceeds it on its own (three nested loops over a long
+    string, a huge power) is refused at save, not found out at send."""
+    try:
+        _render(_compile(source, html, _trial_envs[html]), {})
+    except TemplateError as exc:
+        if exc.kind in ("limit", "syntax"):
+            return Problem(str(exc), exc.lineno, exc.kind)
+    return None
 
 
 def _placeholders(ast) -> list[tuple[str, int]]:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from .deadline import Deadline
+
 
 class Security(str, Enum):
     NONE = "none"                            # plain text; internal relays only
@@ -79,6 +81,9 @@ class SmtpConfig:
     username: str = ""
     password: str = ""
     timeout: float = 30.0
+    # Overall seconds for one step of the conversation (connect and log in,
+    # or one message), however slowly the server dribbles its answers.
+    deadline: float = 120.0
     trusted_ca_pem: str | None = None
     local_hostname: str = "postwerk.localhost"
     # "password" or "xoauth2" (password then holds the access token).
@@ -113,6 +118,15 @@ class _SMTP(smtplib.SMTP):
     """smtplib's client with a DATA that knows when the final dot went out."""
 
     dot_sent = False
+    deadline: Deadline | None = None
+
+    def _get_socket(self, host, port, timeout):
+        # smtplib's own, with the socket watched by the deadline before any
+        # TLS handshake (SMTP_SSL) or greeting is read.
+        sock = self.deadline.connect((host, port), timeout)
+        if isinstance(self, smtplib.SMTP_SSL):
+            sock = self.context.wrap_socket(sock, server_hostname=self._host)
+        return sock
 
     # Addresses arrive validated and in transport form (mime.transport_address),
     # so they are quoted as they are: smtplib's quoteaddr parsed each again
@@ -159,6 +173,22 @@ class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
     pass
 
 
+class _POP3(poplib.POP3):
+    """poplib's client, its socket watched by the deadline from the start."""
+
+    def __init__(self, deadline: Deadline, *args, **kwargs):
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _create_socket(self, timeout):
+        return self.deadline.connect((self.host, self.port), timeout)
+
+
+class _POP3_SSL(_POP3, poplib.POP3_SSL):
+    def _create_socket(self, timeout):
+        return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
+
+
 @functools.lru_cache(maxsize=64)
 def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
     """Always verifying: the system's CAs, plus one the admin chose to trust.
@@ -185,6 +215,7 @@ class SmtpTransport:
         self.config = config
         self.smtp: _SMTP | None = None
         self.smtputf8 = False
+        self.deadline = Deadline(config.deadline)
 
     # -- connection ---------------------------------------------------------
     def open(self) -> None:
@@ -192,15 +223,20 @@ class SmtpTransport:
         if not cfg.host:
             raise ConfigurationError("no SMTP server is configured")
         context = tls_context(cfg.trusted_ca_pem)
+        self.deadline.start()
         if cfg.pop_before_smtp is not None:
             self._pop_login(cfg.pop_before_smtp, context)
         try:
             if cfg.security == Security.SSL:
-                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
-                                 context=context)
+                smtp = _SMTP_SSL(local_hostname=cfg.local_hostname, timeout=cfg.timeout, context=context)
             else:
-                smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+                smtp = _SMTP(local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+            smtp.deadline = self.deadline
+            smtp._host = cfg.host  # for TLS: set by the constructor only when it connects itself
             self.smtp = smtp
+            code, text = smtp.connect(cfg.host, cfg.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, text)
             smtp.ehlo()
             if cfg.security in (Security.STARTTLS, Security.STARTTLS_OPTIONAL):
                 if smtp.has_extn("starttls"):
@@ -215,6 +251,7 @@ class SmtpTransport:
             self.smtputf8 = smtp.has_extn("smtputf8")
             if cfg.username:
                 self._login(smtp)
+            self.deadline.stop()
         except ssl.SSLError as exc:
             self.close()
             raise _tls_error(exc, cfg.host, cfg.port) from exc
@@ -233,24 +270,33 @@ class SmtpTransport:
             raise _classify(exc.smtp_code, exc.smtp_error, what=f"{cfg.host}") from exc
         except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError) as exc:
             self.close()
+            if self.deadline.expired:
+                raise TemporaryError(self._past_deadline("connecting and logging in"), connection_lost=True) from exc
             raise TemporaryError(f"{cfg.host}:{cfg.port} did not answer in time or closed the connection: "
                                  f"{exc or type(exc).__name__}", connection_lost=True) from exc
         except OSError as exc:
             self.close()
+            if self.deadline.expired:
+                raise TemporaryError(self._past_deadline("connecting and logging in"), connection_lost=True) from exc
             raise TemporaryError(f"cannot connect to {cfg.host}:{cfg.port}: {exc.strerror or exc}",
                                  connection_lost=True) from exc
         except DeliveryError:
             self.close()
             raise
 
+    def _past_deadline(self, step: str) -> str:
+        return (f"{self.config.host}:{self.config.port} took longer than {self.config.deadline:g} s in all for "
+                f"{step} (it answers too slowly); the connection was closed")
+
     def _pop_login(self, pop: PopLogin, context: ssl.SSLContext) -> None:
         timeout = self.config.timeout
         client = None
+        deadline = Deadline(self.config.deadline).start()
         try:
             if pop.security == "ssl":
-                client = poplib.POP3_SSL(pop.host, pop.port, timeout=timeout, context=context)
+                client = _POP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
             else:
-                client = poplib.POP3(pop.host, pop.port, timeout=timeout)
+                client = _POP3(deadline, pop.host, pop.port, timeout=timeout)
                 if pop.security == "starttls":
                     client.stls(context=context)
             client.user(pop.username)
@@ -264,11 +310,15 @@ class SmtpTransport:
                        else exc)
             raise ConfigurationError(f"POP-before-SMTP login at {pop.host} refused: {text}") from exc
         except OSError as exc:
+            if deadline.expired:
+                raise TemporaryError(f"POP-before-SMTP: {pop.host}:{pop.port} took longer than "
+                                     f"{self.config.deadline:g} s in all", connection_lost=True) from exc
             raise TemporaryError(f"POP-before-SMTP: cannot reach {pop.host}:{pop.port}: {exc.strerror or exc}",
                                  connection_lost=True) from exc
         finally:
             if client is not None:
                 client.close()
+            deadline.release()
 
     def _login(self, smtp: _SMTP) -> None:
         cfg = self.config
@@ -291,11 +341,18 @@ class SmtpTransport:
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
         if smtp is None:
+            self.deadline.release()
             return
         try:
-            smtp.quit()
+            if not self.deadline.expired:
+                self.deadline.start()  # QUIT, too, within a deadline
+                smtp.quit()
+            else:
+                smtp.close()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+        finally:
+            self.deadline.release()
 
     def __enter__(self) -> "SmtpTransport":
         self.open()
@@ -329,6 +386,7 @@ class SmtpTransport:
         if smtp.has_extn("size"):
             options.append(f"SIZE={len(payload)}")
         phase = "MAIL FROM"
+        self.deadline.start()
         try:
             code, text = smtp.mail(sender, options)
             if code != 250:
@@ -358,11 +416,15 @@ class SmtpTransport:
                 raise _classify(code, text, what="message refused")
             for rcpt in accepted:
                 results[rcpt] = _describe(code, text)
+            self.deadline.stop()
             return results
         except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
             dot_sent = smtp.dot_sent
             self.smtp = None
             smtp.close()
+            self.deadline.release()
+            if self.deadline.expired:
+                exc = TimeoutError(self._past_deadline("one message"))
             if phase == "DATA" and dot_sent:
                 raise UnknownOutcome(
                     f"the connection to {self.config.host} broke after the message was handed over and before "
@@ -371,9 +433,11 @@ class SmtpTransport:
             raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
                                  connection_lost=True) from exc
         except DeliveryError as exc:
+            self.deadline.stop()
             if exc.connection_lost:
                 self.smtp = None
                 smtp.close()
+                self.deadline.release()
             raise
 
     def _reset(self) -> None:

@@ -8,18 +8,20 @@ the one the sending side uses).
 """
 from __future__ import annotations
 
+import functools
 import poplib
 import socket
 import ssl
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import IMAPClientError
 
-from core.api import tls_context
+from core.api import Deadline, tls_context
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 120.0  # overall seconds per step: log in, list, fetch one mail, delete, log out
 
 
 class MailboxError(RuntimeError):
@@ -55,13 +57,72 @@ def xoauth2_string(username: str, access_token: str) -> str:
     return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
 
 
-class ImapSource:
-    def __init__(self, mailbox, *, timeout: float) -> None:
-        context = tls_context(mailbox.trusted_ca_pem)
+def _within_deadline(step):
+    """One step of the conversation, ended by the overall deadline however
+    slowly the server answers (a per-read timeout never fires on a tarpit)."""
+    @functools.wraps(step)
+    def bounded(self, *args, **kwargs):
+        self.deadline.start()
         try:
-            self.client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
-                                     ssl_context=context, timeout=timeout)
+            return step(self, *args, **kwargs)
+        except Exception:
+            if self.deadline.expired:
+                raise MailboxError(_too_slow(self.deadline, self.mailbox)) from None
+            raise
+        finally:
+            self.deadline.stop()
+    return bounded
+
+
+def _too_slow(deadline: Deadline, mailbox) -> str:
+    return (f"{mailbox.host}:{mailbox.port} took longer than {deadline.seconds:g} s in all for one step "
+            "(it answers too slowly); the connection was closed")
+
+
+class _IMAP4(imap4.IMAP4WithTimeout):
+    """imapclient's connection, its socket watched by the deadline from the start."""
+
+    def __init__(self, deadline: Deadline, host: str, port: int, timeout: float | None) -> None:
+        self.deadline = deadline
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout=None):
+        return self.deadline.connect((self.host, self.port), timeout)
+
+
+class _IMAP4_TLS(tls.IMAP4_TLS):
+    def __init__(self, deadline: Deadline, *args) -> None:
+        self.deadline = deadline
+        super().__init__(*args)
+
+    def _create_socket(self, timeout=None):
+        return tls.wrap_socket(self.deadline.connect((self.host, self.port), timeout), self.ssl_context, self.host)
+
+
+class _IMAPClient(IMAPClient):
+    def __init__(self, deadline: Deadline, *args, **kwargs) -> None:
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _create_IMAP4(self):  # noqa: N802 (imapclient's name)
+        connect_timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _IMAP4_TLS(self.deadline, self.host, self.port, self.ssl_context, connect_timeout)
+        return _IMAP4(self.deadline, self.host, self.port, connect_timeout)
+
+
+class ImapSource:
+    def __init__(self, mailbox, *, timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
+        context = tls_context(mailbox.trusted_ca_pem)
+        self.mailbox = mailbox
+        self.deadline = Deadline(deadline).start()
+        try:
+            self.client = _IMAPClient(self.deadline, mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
+                                      ssl_context=context, timeout=timeout)
         except (OSError, IMAPClientError) as exc:
+            self.deadline.release()
+            if self.deadline.expired:
+                raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
         try:
             if mailbox.security == "starttls":
@@ -74,14 +135,18 @@ class ImapSource:
             else:
                 self.client.login(mailbox.username, mailbox.password)
             info = self.client.select_folder(mailbox.folder or "INBOX", readonly=mailbox.leave_on_server)
+            self.deadline.stop()
         except (OSError, IMAPClientError) as exc:
             self.close()
+            if self.deadline.expired:
+                raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
         except BaseException:  # MailboxError, SecretError, ...: never leave the socket open
             self.close()
             raise
         self.uidvalidity = int(info[b"UIDVALIDITY"])
 
+    @_within_deadline
     def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
         # "n:*" always matches the highest UID, even below n: filter here.
         uids = sorted(u for u in self.client.search(["UID", f"{watermark + 1}:*"]) if u > watermark)
@@ -93,6 +158,7 @@ class ImapSource:
                       for uid in chunk if uid in sizes]
         return found
 
+    @_within_deadline
     def fetch(self, mail: ServerMail) -> bytes:
         # PEEK: polling must not mark mail read for the people using the mailbox.
         data = self.client.fetch([mail.uid], ["BODY.PEEK[]"])
@@ -101,6 +167,7 @@ class ImapSource:
             raise Vanished(mail.key)
         return bytes(content)
 
+    @_within_deadline
     def fetch_header(self, mail: ServerMail) -> bytes:
         data = self.client.fetch([mail.uid], ["BODY.PEEK[HEADER]"])
         content = data.get(mail.uid, {}).get(b"BODY[HEADER]")
@@ -108,6 +175,7 @@ class ImapSource:
             raise Vanished(mail.key)
         return bytes(content)
 
+    @_within_deadline
     def delete(self, mails: Iterable[ServerMail]) -> None:
         uids = [m.uid for m in mails]
         if not uids:
@@ -120,18 +188,29 @@ class ImapSource:
 
     def close(self) -> None:
         try:
+            if not self.deadline.expired:
+                self.deadline.start()  # LOGOUT, too, within a deadline
             self.client.logout()
         except Exception:  # already gone: nothing left to close
             try:
                 self.client.shutdown()
             except Exception:
                 pass
+        finally:
+            self.deadline.release()
 
 
 class _POP3(poplib.POP3):
     # poplib refuses lines over 2048 bytes and then loses its place in the
     # stream; real mail has longer lines. The size cap bounds the whole mail.
     line_limit = 1024 * 1024
+
+    def __init__(self, deadline: Deadline, *args, **kwargs) -> None:
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _create_socket(self, timeout):
+        return self.deadline.connect((self.host, self.port), timeout)
 
     def _getline(self):
         line = self.file.readline(self.line_limit + 1)
@@ -148,33 +227,43 @@ class _POP3(poplib.POP3):
 
 
 class _POP3_SSL(_POP3, poplib.POP3_SSL):
-    pass
+    def _create_socket(self, timeout):
+        return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
 
 
 class Pop3Source:
     uidvalidity = 0
 
-    def __init__(self, mailbox, *, timeout: float) -> None:
+    def __init__(self, mailbox, *, timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
         context = tls_context(mailbox.trusted_ca_pem)
+        self.mailbox = mailbox
+        self.deadline = Deadline(deadline).start()
         try:
             if mailbox.security == "ssl":
-                self.pop = _POP3_SSL(mailbox.host, mailbox.port, timeout=timeout, context=context)
+                self.pop = _POP3_SSL(self.deadline, mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
-                self.pop = _POP3(mailbox.host, mailbox.port, timeout=timeout)
+                self.pop = _POP3(self.deadline, mailbox.host, mailbox.port, timeout=timeout)
         except (OSError, poplib.error_proto) as exc:
+            self.deadline.release()
+            if self.deadline.expired:
+                raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
         try:
             if mailbox.security == "starttls":
                 self.pop.stls(context)
             self.pop.user(mailbox.username)
             self.pop.pass_(mailbox.password)
+            self.deadline.stop()
         except (OSError, poplib.error_proto) as exc:
             self.close(commit=False)
+            if self.deadline.expired:
+                raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
         except BaseException:  # SecretError, ...: never leave the socket open
             self.close(commit=False)
             raise
 
+    @_within_deadline
     def pending(self, watermark: int, known: set[str] | None = None) -> list[ServerMail]:
         # Message numbers change between sessions; the UIDL does not.
         sizes = {}
@@ -188,12 +277,15 @@ class Pop3Source:
             found.append(ServerMail(key=key, number=int(number), size=sizes.get(int(number), 0)))
         return found
 
+    @_within_deadline
     def fetch(self, mail: ServerMail) -> bytes:
         return b"\r\n".join(self.pop.retr(mail.number)[1]) + b"\r\n"
 
+    @_within_deadline
     def fetch_header(self, mail: ServerMail) -> bytes:
         return b"\r\n".join(self.pop.top(mail.number, 0)[1]) + b"\r\n"
 
+    @_within_deadline
     def delete(self, mails: Iterable[ServerMail]) -> None:
         for mail in mails:
             self.pop.dele(mail.number)
@@ -201,7 +293,8 @@ class Pop3Source:
     def close(self, commit: bool = True) -> None:
         # QUIT commits DELEs; a session that breaks before it deletes nothing.
         try:
-            if commit:
+            if commit and not self.deadline.expired:
+                self.deadline.start()  # QUIT, too, within a deadline
                 self.pop.quit()
             else:
                 self.pop.close()
@@ -210,18 +303,20 @@ class Pop3Source:
                 self.pop.close()
             except Exception:
                 pass
+        finally:
+            self.deadline.release()
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> Source:
+def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE) -> Source:
     if mailbox.security == "none" and mailbox.host.strip().lower() not in LOOPBACK:
         # The password would cross the network in clear.
         raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
     if mailbox.protocol == "pop3":
-        return Pop3Source(mailbox, timeout=timeout)
-    return ImapSource(mailbox, timeout=timeout)
+        return Pop3Source(mailbox, timeout=timeout, deadline=deadline)
+    return ImapSource(mailbox, timeout=timeout, deadline=deadline)
 
 
 def _describe(exc: BaseException, mailbox) -> str:

@@ -18,7 +18,7 @@ from imapclient.exceptions import IMAPClientError
 from core.api import SecretError, db, plugin_enabled, utcnow
 
 from . import parsing
-from .connections import DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
+from .connections import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
 from .intake import DELETABLE, take_in
 from .models import Mailbox, SeenMail
 
@@ -67,7 +67,7 @@ def poll_mailbox(mailbox_id: int) -> str:
         return "mailbox gone"
     timeout = float(current_app.config.get("INBOUND_TIMEOUT", DEFAULT_TIMEOUT))
     try:
-        source = open_source(mailbox, timeout=timeout)
+        source = open_source(mailbox, timeout=timeout, deadline=_deadline())
     except (MailboxError, SecretError) as exc:
         db.session.rollback()
         return "failed: " + _failed(mailbox_id, str(exc))
@@ -91,10 +91,15 @@ def poll_mailbox(mailbox_id: int) -> str:
     return summary
 
 
+def _deadline() -> float:
+    """The overall deadline of one step of a mailbox conversation (POSTWERK_NETWORK_DEADLINE)."""
+    return float(current_app.config.get("NETWORK_DEADLINE", DEFAULT_DEADLINE))
+
+
 def check_connection(mailbox: Mailbox) -> str:
     """Log in and count the mails waiting; raises MailboxError with the reason."""
     timeout = float(current_app.config.get("INBOUND_TIMEOUT", DEFAULT_TIMEOUT))
-    source = open_source(mailbox, timeout=timeout)
+    source = open_source(mailbox, timeout=timeout, deadline=_deadline())
     try:
         waiting = len(source.pending(0))
     except _SERVER_ERRORS as exc:

@@ -184,3 +184,40 @@ def test_a_mailbox_removed_and_added_again_makes_no_second_tickets(acme, dovecot
     again = make_mailbox(acme.id, dovecot, mail_user, "imap")
     assert poll_mailbox(again.id) == "2 duplicate"
     assert [t.title for t in tickets(acme.id)] == ["Einmal", "Ohne Message-ID"]
+
+
+def test_a_stalled_mailbox_delays_only_its_own_tenant(app, acme, dovecot, mail_user):
+    """Issue 16 item 2: AUTOMATE only claims and queues; the poll runs in a
+    worker and ends at the network deadline, and the other tenant's requested
+    poll runs. (RELIABILITY 33)"""
+    from sqlalchemy import select
+
+    from core.automate import state as automate
+    from core.automate.models import TaskRun
+    from core.automate.scheduler import Scheduler
+    from plugins.inbound_mail.plugin import POLL_TASK
+    from tests.helpers import drain, make_tenant
+    from tests.support.tarpit import Tarpit
+
+    app.config["NETWORK_DEADLINE"] = 1.0
+    other = make_tenant("globex", plugins=("ticket", "inbound_mail", "inbound_test"))
+    with Tarpit(b"* OK " + b"x" * 100_000, give_up=30) as tarpit:
+        make_mailbox(acme.id, dovecot, mail_user, host=tarpit.host, port=tarpit.port)
+        make_mailbox(other.id, dovecot, mail_user)
+        scheduler = Scheduler(app, use_lock=False)
+        scheduler.tick()  # creates the task rows; both polls are due at once
+        db.session.execute(db.delete(TaskRun))
+        db.session.commit()
+        automate.request_run(acme.id, POLL_TASK.key, actor="test")
+        automate.request_run(other.id, POLL_TASK.key, actor="test")
+        queued = [r for r in scheduler.tick() if r.task_key == POLL_TASK.key]
+        assert sorted(r.tenant_id for r in queued) == [acme.id, other.id]
+        # The scheduler did not wait for the tarpit: nothing has run yet.
+        assert tarpit.connections == 0
+        drain(app)  # one RQ worker for both tenants
+        db.session.expire_all()
+        runs = {r.tenant_id: r for r in db.session.execute(
+            select(TaskRun).where(TaskRun.task_key == POLL_TASK.key)).scalars()}
+        assert runs[other.id].ok and "failed" not in runs[other.id].result
+        assert "took longer than 1 s in all" in runs[acme.id].result
+        assert tarpit.wait_dropped(1) == 1
