@@ -107,6 +107,16 @@ def edit(mailbox_id: int | None = None):
             if mailbox is None:
                 mailbox = Mailbox(tenant_id=tenant_id)
                 db.session.add(mailbox)
+            # A stored secret never follows a changed server: without the
+            # secret entered again, the stored one is dropped.
+            moved = mailbox.id is not None and (
+                (mailbox.host or "").strip().lower() != form.host.data.strip().lower()
+                or mailbox.port != form.port.data)
+            if moved and not form.password.data and mailbox.password_encrypted:
+                mailbox.password_encrypted = None
+                flash(_("The server changed, so the stored password was removed: enter it again."), "warning")
+            if moved and not form.oauth_access_token.data:
+                mailbox.oauth_access_token_encrypted = mailbox.oauth_refresh_token_encrypted = None
             for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
                           "sender_pattern", "trusted_authserv_id", "enabled"):
                 value = getattr(form, field).data
