@@ -32,6 +32,11 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", "allow",
+     "'refuse': tenants' SMTP, mailbox and OAuth servers may not be private or loopback addresses "
+     "(link-local and cloud metadata addresses are always refused)"),
+    ("POSTWERK_TARGET_ALLOWLIST", "TARGET_ALLOWLIST", "",
+     "comma-separated addresses, networks (CIDR) or host names always allowed as servers (on-premises)"),
 ]
 
 
@@ -75,9 +80,26 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
+    if config.setdefault("PRIVATE_TARGETS", "allow") not in ("allow", "refuse"):
+        raise ConfigError("POSTWERK_PRIVATE_TARGETS must be 'allow' or 'refuse'")
+    config["TARGET_ALLOWLIST"] = _allowlist(config.get("TARGET_ALLOWLIST", ""))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     return config
+
+
+def _allowlist(value) -> tuple[str, ...]:
+    import ipaddress
+
+    entries = tuple(e.strip() for e in (value.split(",") if isinstance(value, str) else value or ()) if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if any(c.isspace() or c in "/@:" for c in entry):
+                raise ConfigError(f"POSTWERK_TARGET_ALLOWLIST: {entry!r} is neither a network nor a host name") \
+                    from None
+    return entries
 
 
 def _number(config: dict, key: str, default, kind):

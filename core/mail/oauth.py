@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from .. import targets
 from ..crypto import decrypt, encrypt
 from ..extensions import db
 from ..models import MailSettings
@@ -106,12 +107,30 @@ def authorize_url(settings: MailSettings, *, redirect_uri: str, state: str, code
     return endpoints(settings).authorize + "?" + urllib.parse.urlencode(params)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A token endpoint that redirects could lead the client secret anywhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _post(url: str, form: dict) -> dict:
+    try:
+        targets.check_url(url)
+        parts = urllib.parse.urlsplit(url)
+        targets.check_connect(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except targets.TargetRefused as exc:
+        raise OAuthError(f"the identity provider's address is refused: {exc}") from None
+    except OSError as exc:
+        raise OAuthError(f"the identity provider at {url} cannot be reached: {exc}") from None
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+        with _OPENER.open(request, timeout=HTTP_TIMEOUT) as response:
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         try:

@@ -16,6 +16,8 @@ import ssl
 from dataclasses import dataclass
 from enum import Enum
 
+from .. import targets
+
 
 class Security(str, Enum):
     NONE = "none"                            # plain text; internal relays only
@@ -154,6 +156,40 @@ class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
     pass
 
 
+class _POP3(poplib.POP3):
+    def __init__(self, *args, **kwargs):
+        # poplib leaves the socket open when the greeting is not "+OK"
+        # (another service's banner): close it here.
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            for name in ("file", "sock"):
+                if getattr(self, name, None) is not None:
+                    getattr(self, name).close()
+            raise
+
+
+class _POP3_SSL(_POP3, poplib.POP3_SSL):
+    pass
+
+
+def _no_server(what: str, host: str, port: int) -> TemporaryError:
+    """One answer for refused, unreachable, silent and not-that-protocol
+    alike: the connection check must not tell closed ports from open ones,
+    nor show another service's banner (issue 16)."""
+    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered", connection_lost=True)
+
+
+def _check_target(host: str, port: int) -> None:
+    """Refuse a host the installation does not connect to, before connecting."""
+    try:
+        targets.check_connect(host, port)
+    except targets.TargetRefused as exc:
+        raise ConfigurationError(str(exc)) from None
+    except OSError:
+        raise _no_server("SMTP", host, port) from None
+
+
 @functools.lru_cache(maxsize=64)
 def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
     """Always verifying: the system's CAs, plus one the admin chose to trust.
@@ -186,16 +222,31 @@ class SmtpTransport:
         cfg = self.config
         if not cfg.host:
             raise ConfigurationError("no SMTP server is configured")
+        if cfg.username and cfg.security == Security.NONE and not targets.is_loopback(cfg.host):
+            raise ConfigurationError(
+                f"without TLS the password for {cfg.host} would cross the network in clear; nothing was sent "
+                "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)")
         context = tls_context(cfg.trusted_ca_pem)
+        _check_target(cfg.host, cfg.port)
         if cfg.pop_before_smtp is not None:
             self._pop_login(cfg.pop_before_smtp, context)
         try:
-            if cfg.security == Security.SSL:
-                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
-                                 context=context)
-            else:
-                smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+            try:
+                if cfg.security == Security.SSL:
+                    smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
+                                     context=context)
+                else:
+                    smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+            except ssl.SSLError:
+                raise
+            except smtplib.SMTPConnectError as exc:
+                if not 400 <= exc.smtp_code < 600:  # not an SMTP greeting: say nothing of what it was
+                    raise _no_server("SMTP", cfg.host, cfg.port) from None
+                raise
+            except (OSError, smtplib.SMTPServerDisconnected):
+                raise _no_server("SMTP", cfg.host, cfg.port) from None
             self.smtp = smtp
+            targets.check_peer(smtp.sock, cfg.host)
             smtp.ehlo()
             if cfg.security in (Security.STARTTLS, Security.STARTTLS_OPTIONAL):
                 if smtp.has_extn("starttls"):
@@ -207,12 +258,20 @@ class SmtpTransport:
                     raise ConfigurationError(
                         f"{cfg.host} does not offer STARTTLS, which the settings require; nothing was sent "
                         "(choose SSL/TLS on port 465, or STARTTLS-if-available only for a trusted network)")
+                elif cfg.username:
+                    # "If offered" upgrades the mail, never a password: no AUTH in clear.
+                    raise ConfigurationError(
+                        f"{cfg.host} does not offer STARTTLS, and the login is never sent in clear; nothing "
+                        "was sent (choose STARTTLS or SSL/TLS, or no login)")
             self.smtputf8 = smtp.has_extn("smtputf8")
             if cfg.username:
                 self._login(smtp)
         except ssl.SSLError as exc:
             self.close()
             raise _tls_error(exc, cfg.host, cfg.port) from exc
+        except targets.TargetRefused as exc:
+            self.close()
+            raise ConfigurationError(str(exc)) from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
             raise ConfigurationError(f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}",
@@ -241,26 +300,42 @@ class SmtpTransport:
     def _pop_login(self, pop: PopLogin, context: ssl.SSLContext) -> None:
         timeout = self.config.timeout
         client = None
+        if pop.security == "none" and pop.password and not targets.is_loopback(pop.host):
+            raise ConfigurationError(f"without TLS the POP3 password for {pop.host} would cross the network in "
+                                     "clear; choose SSL/TLS or STARTTLS for POP-before-SMTP")
         try:
-            if pop.security == "ssl":
-                client = poplib.POP3_SSL(pop.host, pop.port, timeout=timeout, context=context)
-            else:
-                client = poplib.POP3(pop.host, pop.port, timeout=timeout)
-                if pop.security == "starttls":
-                    client.stls(context=context)
+            targets.check_connect(pop.host, pop.port)
+        except targets.TargetRefused as exc:
+            raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
+        except OSError:
+            raise _no_server("POP3", pop.host, pop.port) from None
+        try:
+            try:
+                if pop.security == "ssl":
+                    client = _POP3_SSL(pop.host, pop.port, timeout=timeout, context=context)
+                else:
+                    client = _POP3(pop.host, pop.port, timeout=timeout)
+            except ssl.SSLError:
+                raise
+            except (OSError, poplib.error_proto):  # refused, silent, or another service's banner
+                raise _no_server("POP3", pop.host, pop.port) from None
+            targets.check_peer(client.sock, pop.host)
+            if pop.security == "starttls":
+                client.stls(context=context)
             client.user(pop.username)
             client.pass_(pop.password)
             client.quit()
             client = None
         except ssl.SSLError as exc:
             raise _tls_error(exc, pop.host, pop.port) from exc
+        except targets.TargetRefused as exc:
+            raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
         except poplib.error_proto as exc:
             text = str(exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes)
                        else exc)
             raise ConfigurationError(f"POP-before-SMTP login at {pop.host} refused: {text}") from exc
-        except OSError as exc:
-            raise TemporaryError(f"POP-before-SMTP: cannot reach {pop.host}:{pop.port}: {exc.strerror or exc}",
-                                 connection_lost=True) from exc
+        except OSError:
+            raise _no_server("POP3", pop.host, pop.port) from None
         finally:
             if client is not None:
                 client.close()

@@ -5,4 +5,11 @@ DE_SECURITY = {
         "bitte erneut eingeben (%(fields)s).",
     "The server changed, so the stored password was removed: enter it again.":
         "Der Server hat sich geändert, deshalb wurde das gespeicherte Passwort entfernt: bitte erneut eingeben.",
+    "Not allowed as server: %(reason)s": "Als Server nicht erlaubt: %(reason)s",
+    "Not allowed as identity provider URL: %(reason)s": "Als Adresse des Identitätsanbieters nicht erlaubt: %(reason)s",
+    "Without TLS the password would cross the network in clear: security “none” with a login is for this machine only.":
+        "Ohne TLS ginge das Passwort im Klartext durchs Netz: Verschlüsselung „Keine“ mit Anmeldung nur für "
+        "diesen Rechner.",
+    "Without TLS the POP3 password would cross the network in clear: “none” is for this machine only.":
+        "Ohne TLS ginge das POP3-Passwort im Klartext durchs Netz: „Keine“ nur für diesen Rechner.",
 }

@@ -17,7 +17,7 @@ from typing import Iterable, Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from core.api import tls_context
+from core.api import TargetRefused, check_target, check_target_peer, is_loopback, tls_context
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -61,9 +61,12 @@ class ImapSource:
         try:
             self.client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
                                      ssl_context=context, timeout=timeout)
-        except (OSError, IMAPClientError) as exc:
+        except ssl.SSLError as exc:
             raise MailboxError(_describe(exc, mailbox)) from None
+        except (OSError, IMAPClientError):  # refused, silent, or another service's banner: all alike
+            raise MailboxError(_no_server("IMAP", mailbox)) from None
         try:
+            check_target_peer(self.client.socket(), mailbox.host)
             if mailbox.security == "starttls":
                 self.client.starttls(context)
             if mailbox.protocol == "exchange":
@@ -77,6 +80,9 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self.close()
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:
+            self.close()
+            raise MailboxError(str(exc)) from None
         except BaseException:  # MailboxError, SecretError, ...: never leave the socket open
             self.close()
             raise
@@ -133,6 +139,17 @@ class _POP3(poplib.POP3):
     # stream; real mail has longer lines. The size cap bounds the whole mail.
     line_limit = 1024 * 1024
 
+    def __init__(self, *args, **kwargs):
+        # poplib leaves the socket open when the greeting is not "+OK"
+        # (another service's banner): close it here.
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            for name in ("file", "sock"):
+                if getattr(self, name, None) is not None:
+                    getattr(self, name).close()
+            raise
+
     def _getline(self):
         line = self.file.readline(self.line_limit + 1)
         if len(line) > self.line_limit:
@@ -161,9 +178,12 @@ class Pop3Source:
                 self.pop = _POP3_SSL(mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
                 self.pop = _POP3(mailbox.host, mailbox.port, timeout=timeout)
-        except (OSError, poplib.error_proto) as exc:
+        except ssl.SSLError as exc:
             raise MailboxError(_describe(exc, mailbox)) from None
+        except (OSError, poplib.error_proto):  # refused, silent, or another service's banner: all alike
+            raise MailboxError(_no_server("POP3", mailbox)) from None
         try:
+            check_target_peer(self.pop.sock, mailbox.host)
             if mailbox.security == "starttls":
                 self.pop.stls(context)
             self.pop.user(mailbox.username)
@@ -171,6 +191,9 @@ class Pop3Source:
         except (OSError, poplib.error_proto) as exc:
             self.close(commit=False)
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:
+            self.close(commit=False)
+            raise MailboxError(str(exc)) from None
         except BaseException:  # SecretError, ...: never leave the socket open
             self.close(commit=False)
             raise
@@ -216,12 +239,24 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT) -> Source:
-    if mailbox.security == "none" and mailbox.host.strip().lower() not in LOOPBACK:
+    if mailbox.security == "none" and not is_loopback(mailbox.host):
         # The password would cross the network in clear.
         raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
+    try:
+        check_target(mailbox.host.strip(), mailbox.port)
+    except TargetRefused as exc:
+        raise MailboxError(str(exc)) from None
+    except OSError:
+        raise MailboxError(_no_server("POP3" if mailbox.protocol == "pop3" else "IMAP", mailbox)) from None
     if mailbox.protocol == "pop3":
         return Pop3Source(mailbox, timeout=timeout)
     return ImapSource(mailbox, timeout=timeout)
+
+
+def _no_server(protocol: str, mailbox) -> str:
+    """Refused, unreachable, silent or another protocol: one answer, so the
+    connection test tells no open port from a closed one (issue 16)."""
+    return f"cannot connect to {mailbox.host}:{mailbox.port}: no {protocol} server answered"
 
 
 def _describe(exc: BaseException, mailbox) -> str:

@@ -11,7 +11,8 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from core.api import SecretError, admin_required, current_tenant_id, db, plugin_enabled_required
+from core.api import (SecretError, TargetRefused, admin_required, check_target_host, current_tenant_id, db,
+                      plugin_enabled_required)
 
 from . import senders
 from .connections import LOOPBACK, MailboxError, tls_context
@@ -51,6 +52,12 @@ class MailboxForm(FlaskForm):
         try:
             field.data = senders.validate(field.data or "")
         except senders.PatternError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_host(self, field):
+        try:
+            check_target_host((field.data or "").strip(), self.port.data or 0)
+        except TargetRefused as exc:
             raise ValidationError(str(exc)) from None
 
     def validate_security(self, field):
