@@ -32,6 +32,12 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
+     "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
+    ("POSTWERK_MAX_RECIPIENTS_PER_EVENT", "MAX_RECIPIENTS_PER_EVENT", "500",
+     "messages one event may make; an event over it fails with that reason and makes none"),
+    ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
+     "requests per minute one API token may make; more get 429"),
     ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", "allow",
      "'refuse': tenants' SMTP, mailbox and OAuth servers may not be private or loopback addresses "
      "(link-local and cloud metadata addresses are always refused)"),
@@ -78,6 +84,12 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_JOB_TIMEOUT"] = _number(config, "DELIVERY_JOB_TIMEOUT", 600, int)
     config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
+    config["MAX_CONTENT_LENGTH"] = _number(config, "MAX_CONTENT_LENGTH", 4194304, int)
+    config["MAX_RECIPIENTS_PER_EVENT"] = _number(config, "MAX_RECIPIENTS_PER_EVENT", 500, int)
+    config["API_RATE_LIMIT"] = _number(config, "API_RATE_LIMIT", 300, int)
+    # Flask's own caps on form parsing, stated here so they are not forgotten.
+    config.setdefault("MAX_FORM_PARTS", 1000)
+    config.setdefault("MAX_FORM_MEMORY_SIZE", 500_000)
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     if config.setdefault("PRIVATE_TARGETS", "allow") not in ("allow", "refuse"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import inscriptis
+from flask import current_app
 
 from .. import recipients as recipient_refs
 from ..extensions import db
@@ -41,6 +42,12 @@ class RulePlan:
     fires: bool
     reason: str = ""
     mails: list[PlannedMail] = field(default_factory=list)
+    # More recipients than one event may have (POSTWERK_MAX_RECIPIENTS_PER_EVENT).
+    over_cap: bool = False
+
+
+class RecipientCapError(RuntimeError):
+    """An event would make more messages than the installation allows."""
 
 
 class TemplateSet:
@@ -84,6 +91,8 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
         return [RulePlan(r, False, f"the plugin '{owner}' is disabled for this tenant") for r in rules]
     plans: list[RulePlan] = []
     values: dict[str, Any] | None = None
+    cap = current_app.config.get("MAX_RECIPIENTS_PER_EVENT", 500)
+    planned = 0
     for rule in rules:
         if not rule.active:
             plans.append(RulePlan(rule, False, "the rule is switched off"))
@@ -99,6 +108,14 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             continue
         if not people:
             result.fires, result.reason = False, f"no recipient found for {rule.recipient}"
+        if planned + len(people) > cap:
+            # Checked before rendering: 5,000 watchers must not cost 5,000 renders first.
+            result.fires, result.over_cap = False, True
+            result.reason = (f"{planned + len(people)} recipients, more than the {cap} one event may have "
+                             "(POSTWERK_MAX_RECIPIENTS_PER_EVENT); no mail is made")
+            plans.append(result)
+            continue
+        planned += len(people)
         for person in people:
             language = person.language or tenant.language
             template = templates.pick(rule.template_key, language, tenant.language)
@@ -139,6 +156,10 @@ def expand(event: Event, ctx: ExpansionContext) -> list[dict]:
     """The message rows of one event, as dicts for one bulk INSERT of the
     whole batch (the caller writes them and marks the event)."""
     plans = plan(ctx.ref, event.key, event.payload, rules=ctx.rules.get(event.key, []), templates=ctx.templates)
+    for rule_plan in plans:
+        if rule_plan.over_cap:
+            # The event fails with the reason (kept, can be looked at); none of its mail goes out.
+            raise RecipientCapError(rule_plan.reason)
     sender, sender_name = ctx.sender_for(event)
     domain_source = sender or f"postwerk@{ctx.tenant.slug}.postwerk.invalid"
     reply_to = ctx.settings.reply_to if ctx.settings else ""
