@@ -38,6 +38,14 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "messages one event may make; an event over it fails with that reason and makes none"),
     ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
      "requests per minute one API token may make; more get 429"),
+    ("POSTWERK_SESSION_IDLE_MINUTES", "SESSION_IDLE_MINUTES", "60",
+     "a log-in session ends after this many minutes without a request"),
+    ("POSTWERK_SESSION_MAX_HOURS", "SESSION_MAX_HOURS", "12",
+     "a log-in session ends this many hours after the log-in, active or not"),
+    ("POSTWERK_LOGIN_LOCKOUT_FAILURES", "LOGIN_LOCKOUT_FAILURES", "5",
+     "wrong passwords for one account that lock it (per client address: 4 times as many, at least 20)"),
+    ("POSTWERK_LOGIN_LOCKOUT_MINUTES", "LOGIN_LOCKOUT_MINUTES", "15",
+     "how long failed log-ins are counted and a lock-out lasts"),
     ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", "allow",
      "'refuse': tenants' SMTP, mailbox and OAuth servers may not be private or loopback addresses "
      "(link-local and cloud metadata addresses are always refused)"),
@@ -87,6 +95,11 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["MAX_CONTENT_LENGTH"] = _number(config, "MAX_CONTENT_LENGTH", 4194304, int)
     config["MAX_RECIPIENTS_PER_EVENT"] = _number(config, "MAX_RECIPIENTS_PER_EVENT", 500, int)
     config["API_RATE_LIMIT"] = _number(config, "API_RATE_LIMIT", 300, int)
+    config["SESSION_IDLE_MINUTES"] = _number(config, "SESSION_IDLE_MINUTES", 60, float)
+    config["SESSION_MAX_HOURS"] = _number(config, "SESSION_MAX_HOURS", 12, float)
+    config["LOGIN_LOCKOUT_FAILURES"] = _number(config, "LOGIN_LOCKOUT_FAILURES", 5, int)
+    config["LOGIN_LOCKOUT_MINUTES"] = _number(config, "LOGIN_LOCKOUT_MINUTES", 15, float)
+    config.setdefault("PERMANENT_SESSION_LIFETIME", int(config["SESSION_MAX_HOURS"] * 3600))
     # Flask's own caps on form parsing, stated here so they are not forgotten.
     config.setdefault("MAX_FORM_PARTS", 1000)
     config.setdefault("MAX_FORM_MEMORY_SIZE", 500_000)

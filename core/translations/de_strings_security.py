@@ -12,4 +12,6 @@ DE_SECURITY = {
         "diesen Rechner.",
     "Without TLS the POP3 password would cross the network in clear: “none” is for this machine only.":
         "Ohne TLS ginge das POP3-Passwort im Klartext durchs Netz: „Keine“ nur für diesen Rechner.",
+    "Too many failed log-ins: this account or your address is locked for a while.":
+        "Zu viele fehlgeschlagene Anmeldungen: dieses Konto oder Ihre Adresse ist für eine Weile gesperrt.",
 }
