@@ -99,6 +99,11 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["SESSION_MAX_HOURS"] = _number(config, "SESSION_MAX_HOURS", 12, float)
     config["LOGIN_LOCKOUT_FAILURES"] = _number(config, "LOGIN_LOCKOUT_FAILURES", 5, int)
     config["LOGIN_LOCKOUT_MINUTES"] = _number(config, "LOGIN_LOCKOUT_MINUTES", 15, float)
+    # The session cookie: never read by scripts, not sent on cross-site
+    # requests, and over HTTPS only outside development and tests.
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("SESSION_COOKIE_SECURE", not development)
     config.setdefault("PERMANENT_SESSION_LIFETIME", int(config["SESSION_MAX_HOURS"] * 3600))
     # Flask's own caps on form parsing, stated here so they are not forgotten.
     config.setdefault("MAX_FORM_PARTS", 1000)

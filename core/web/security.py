@@ -1,13 +1,35 @@
 """The web face's guards that apply to every request (issue 16): body and
-form limits before anything parses the body."""
+form limits before anything parses the body, and the security headers of
+every response."""
 from __future__ import annotations
 
 from flask import Flask, abort, current_app, request
 
 
+# No inline script anywhere: scripts are static files of the app. Inline
+# styles stay allowed (templates and mail previews use them). Mail HTML is
+# shown in sandboxed srcdoc frames, which inherit this policy.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "frame-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'")
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def init_app(app: Flask) -> None:
     # First of all before-request functions: CSRF checking already parses the form.
     app.before_request_funcs.setdefault(None, []).insert(0, _limit_body)
+    app.after_request(_headers)
+
+
+def _headers(response):
+    for name, value in HEADERS.items():
+        # A page may set a stricter policy of its own (the queue's mail body).
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _limit_body() -> None:
