@@ -20,6 +20,11 @@ from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
 from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, Recipient, Role, RuleSpec, TaskSpec,
                     TemplateSpec, TenantRef, UserRef, Variable)
+from .targets import TargetRefused
+from .targets import check_connect as check_target
+from .targets import check_host as check_target_host
+from .targets import check_peer as check_target_peer
+from .targets import is_loopback
 from .tenancy import tenant_by_slug, tenant_ref_by_id, user_of, users_of
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
@@ -85,11 +90,13 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 
 
 __all__ = [
-    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
-    "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
-    "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
-    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
-    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
+    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
+    "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec",
+    "SecretError", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError",
+    "UserRef", "Variable",
+    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "check_target",
+    "check_target_host", "check_target_peer", "client_address",
+    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_loopback", "plugin_enabled",
     "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",
 ]

@@ -57,6 +57,9 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     from .web import register_web
 
     register_web(app, registry)
+    from .web import security
+
+    security.init_app(app)
     return app
 
 

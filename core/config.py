@@ -42,6 +42,25 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_STRICT_PLUGINS", "STRICT_PLUGINS", "0",
      "1: a broken plugin stops start-up (for tests and plugin CI); 0: it is set aside, marked broken, and "
      "everything else starts"),
+    ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
+     "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
+    ("POSTWERK_MAX_RECIPIENTS_PER_EVENT", "MAX_RECIPIENTS_PER_EVENT", "500",
+     "messages one event may make; an event over it fails with that reason and makes none"),
+    ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
+     "requests per minute one API token may make; more get 429"),
+    ("POSTWERK_SESSION_IDLE_MINUTES", "SESSION_IDLE_MINUTES", "60",
+     "a log-in session ends after this many minutes without a request"),
+    ("POSTWERK_SESSION_MAX_HOURS", "SESSION_MAX_HOURS", "12",
+     "a log-in session ends this many hours after the log-in, active or not"),
+    ("POSTWERK_LOGIN_LOCKOUT_FAILURES", "LOGIN_LOCKOUT_FAILURES", "5",
+     "wrong passwords for one account that lock it (per client address: 4 times as many, at least 20)"),
+    ("POSTWERK_LOGIN_LOCKOUT_MINUTES", "LOGIN_LOCKOUT_MINUTES", "15",
+     "how long failed log-ins are counted and a lock-out lasts"),
+    ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", "allow",
+     "'refuse': tenants' SMTP, mailbox and OAuth servers may not be private or loopback addresses "
+     "(link-local and cloud metadata addresses are always refused)"),
+    ("POSTWERK_TARGET_ALLOWLIST", "TARGET_ALLOWLIST", "",
+     "comma-separated addresses, networks (CIDR) or host names always allowed as servers (on-premises)"),
 ]
 
 
@@ -89,11 +108,44 @@ def finalise(config: dict, instance_path: str) -> dict:
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))
+    config["MAX_CONTENT_LENGTH"] = _number(config, "MAX_CONTENT_LENGTH", 4194304, int)
+    config["MAX_RECIPIENTS_PER_EVENT"] = _number(config, "MAX_RECIPIENTS_PER_EVENT", 500, int)
+    config["API_RATE_LIMIT"] = _number(config, "API_RATE_LIMIT", 300, int)
+    config["SESSION_IDLE_MINUTES"] = _number(config, "SESSION_IDLE_MINUTES", 60, float)
+    config["SESSION_MAX_HOURS"] = _number(config, "SESSION_MAX_HOURS", 12, float)
+    config["LOGIN_LOCKOUT_FAILURES"] = _number(config, "LOGIN_LOCKOUT_FAILURES", 5, int)
+    config["LOGIN_LOCKOUT_MINUTES"] = _number(config, "LOGIN_LOCKOUT_MINUTES", 15, float)
+    # The session cookie: never read by scripts, not sent on cross-site
+    # requests, and over HTTPS only outside development and tests.
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("SESSION_COOKIE_SECURE", not development)
+    config.setdefault("PERMANENT_SESSION_LIFETIME", int(config["SESSION_MAX_HOURS"] * 3600))
+    # Flask's own caps on form parsing, stated here so they are not forgotten.
+    config.setdefault("MAX_FORM_PARTS", 1000)
+    config.setdefault("MAX_FORM_MEMORY_SIZE", 500_000)
+    if config.setdefault("PRIVATE_TARGETS", "allow") not in ("allow", "refuse"):
+        raise ConfigError("POSTWERK_PRIVATE_TARGETS must be 'allow' or 'refuse'")
+    config["TARGET_ALLOWLIST"] = _allowlist(config.get("TARGET_ALLOWLIST", ""))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     if not 0 < config["NETWORK_DEADLINE"] * 2 < config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_NETWORK_DEADLINE must be positive and less than half the delivery job timeout")
     return config
+
+
+def _allowlist(value) -> tuple[str, ...]:
+    import ipaddress
+
+    entries = tuple(e.strip() for e in (value.split(",") if isinstance(value, str) else value or ()) if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if any(c.isspace() or c in "/@:" for c in entry):
+                raise ConfigError(f"POSTWERK_TARGET_ALLOWLIST: {entry!r} is neither a network nor a host name") \
+                    from None
+    return entries
 
 
 def _number(config: dict, key: str, default, kind):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import api_tokens
 from .events import emit
@@ -19,6 +20,7 @@ from .models import IdempotencyKey
 from .models.types import utcnow
 from .payloads import PayloadInvalid, json_schema, validate
 from .plugins import registry
+from .ratelimit import allow as rate_limit
 
 bp = Blueprint("http_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -59,11 +61,20 @@ def post_event():
         return _error(401, "a valid API token is required: Authorization: Bearer <token>",
                       **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
     tenant_id = token.tenant_id
+    if not rate_limit(f"api:{token.id}", limit=current_app.config["API_RATE_LIMIT"], window=60):
+        return _error(429, f"more than {current_app.config['API_RATE_LIMIT']} requests a minute with this token",
+                      **{"Retry-After": "60"})
+    # Read at most this much, also from a chunked body (no Content-Length):
+    # Werkzeug stops reading past it with 413 instead of buffering it all.
+    request.max_content_length = MAX_BODY + 1
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
     if not request.is_json:
         return _error(415, "send JSON with Content-Type: application/json")
-    raw = request.get_data(cache=True)
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
     if len(raw) > MAX_BODY:
         return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
     try:

@@ -99,6 +99,8 @@ def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
         ok = isinstance(given, (int, float)) and not isinstance(given, bool)
     if not ok:
         raise PayloadInvalid(where, f"must be {words}, not {type(given).__name__}")
+    if kind is str and _holds_addresses(sample):
+        _check_addresses(given, where)
     if kind is list and sample:
         for i, item in enumerate(given):
             if item is None:
@@ -114,6 +116,31 @@ def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
                 raise PayloadInvalid(f"{where}.{key}", "is required")
             if given[key] is not None:
                 _check_value(value, given[key], f"{where}.{key}", event)
+
+
+def _holds_addresses(sample: Any) -> bool:
+    """A variable whose sample is an e-mail address (or a list of them) holds addresses."""
+    if isinstance(sample, list):
+        return bool(sample) and all(_holds_addresses(item) for item in sample)
+    return isinstance(sample, str) and "@" in sample and " " not in sample.strip()
+
+
+def _check_addresses(given: Any, where: str) -> None:
+    """Each address checked as mail will use it: the To header then never
+    names an address the envelope does not (issue 16)."""
+    from .mail.mime import HeaderError, check_address
+
+    items = given if isinstance(given, list) else [given]
+    for index, item in enumerate(items):
+        at = f"{where}[{index}]" if isinstance(given, list) else where
+        if item is None or item == "":
+            continue
+        if not isinstance(item, str):
+            raise PayloadInvalid(at, f"must be an e-mail address, not {type(item).__name__}")
+        try:
+            check_address(item)
+        except HeaderError:
+            raise PayloadInvalid(at, f"{item[:100]!r} is not an e-mail address") from None
 
 
 def json_schema(spec: EventSpec) -> dict:

@@ -102,6 +102,18 @@ def test_rate_limit_per_client_address_with_real_redis(site, app, client):
     assert db.session.execute(db.select(db.func.count()).select_from(Inquiry)).scalar() == 3
 
 
+def test_confirmations_to_one_address_are_limited_whoever_asks(site, app, client):
+    """Issue 16: one client made Postwerk mail ten confirmations quoting spam
+    to one third party; changing client address does not help."""
+    app.config["HOMEPAGE_INQUIRY_ADDRESS_LIMIT"] = 2
+    assert _send(client, address="198.51.100.1").status_code == 302
+    assert _send(client, address="198.51.100.2").status_code == 302
+    refused = _send(client, address="198.51.100.3", email=FORM["email"].upper())
+    assert refused.status_code == 429 and "Für diese E-Mail-Adresse" in refused.get_data(as_text=True)
+    assert _send(client, address="198.51.100.4", email="someone.else@example.org").status_code == 302
+    assert db.session.execute(db.select(db.func.count()).select_from(Inquiry)).scalar() == 3
+
+
 def test_unknown_tenant_or_disabled_plugin_is_404(site, client):
     other = make_tenant("globex", plugins=())
     assert client.get("/t/nobody/inquiry").status_code == 404

@@ -13,6 +13,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
+from .. import targets
 from ..mail.dkim import DkimError, DkimKey
 from ..mail.oauth import DEFAULT_SCOPES
 from ..mail.presets import PRESETS
@@ -70,20 +71,37 @@ class SendingSettingsForm(SmtpSettingsForm):
                 problems.append((self.pop3_host, _l("POP-before-SMTP needs the POP3 server.")))
             if not (self.pop3_username.data or "").strip():
                 problems.append((self.pop3_username, _l("POP-before-SMTP needs the POP3 user name.")))
+        if auth in ("password", "inbound", "oauth2") and self.security.data == "none" \
+                and not targets.is_loopback(self.host.data or ""):
+            problems.append((self.security, _l("Without TLS the password would cross the network in clear: "
+                                               "security “none” with a login is for this machine only.")))
+        if auth == "pop_before_smtp" and self.pop3_security.data == "none" \
+                and not targets.is_loopback(self.pop3_host.data or ""):
+            problems.append((self.pop3_security, _l("Without TLS the POP3 password would cross the network in "
+                                                    "clear: “none” is for this machine only.")))
         if bool((self.dkim_domain.data or "").strip()) != bool((self.dkim_selector.data or "").strip()):
             problems.append((self.dkim_selector, _l("DKIM needs both the domain and the selector.")))
         for field, message in problems:
             field.errors = [*field.errors, message]
         return valid and not problems
 
+    def validate_host(self, field):
+        super().validate_host(field)
+        _check_target(field.data)
+
     def validate_pop3_host(self, field):
         if field.data and any(c.isspace() for c in field.data.strip()):
             raise ValidationError(_l("A host name has no spaces."))
+        _check_target(field.data)
 
     def validate_oauth_authority(self, field):
         value = (field.data or "").strip()
-        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValidationError(_l("Use an https:// address."))
+        if value:
+            try:
+                targets.check_url(value)
+            except targets.TargetRefused as exc:
+                raise ValidationError(_l("Not allowed as identity provider URL: %(reason)s", reason=str(exc))) \
+                    from None
 
     def validate_dkim_domain(self, field):
         value = (field.data or "").strip().lower().rstrip(".")
@@ -114,6 +132,13 @@ class SendingSettingsForm(SmtpSettingsForm):
                                     _l("This key cannot sign: %(error)s", error=str(exc).rpartition(": ")[2])]
             raise ValidationError(str(exc)) from exc
         return pem
+
+
+def _check_target(host: str | None) -> None:
+    try:
+        targets.check_host((host or "").strip())
+    except targets.TargetRefused as exc:
+        raise ValidationError(_l("Not allowed as server: %(reason)s", reason=str(exc))) from None
 
 
 def default_scopes(provider: str) -> str:

@@ -38,6 +38,12 @@ OAUTH_IDENTITY = ("oauth_provider", "oauth_authority", "oauth_tenant", "oauth_cl
 # Secret inputs: an empty field keeps the stored value; audited by name only.
 SECRETS = {"password": "password_encrypted", "pop3_password": "pop3_password_encrypted",
            "oauth_client_secret": "oauth_client_secret_encrypted"}
+# Where each secret goes: a stored secret never follows a changed server
+# (RELIABILITY 36). Changing one of these without entering the secret again
+# drops the stored one; the OAuth tokens also go to the SMTP server (XOAUTH2).
+SECRET_TARGETS = {"password": ("host", "port"), "pop3_password": ("pop3_host", "pop3_port"),
+                  "oauth_client_secret": ("oauth_provider", "oauth_authority")}
+TOKEN_TARGETS = ("host", "port", "oauth_provider", "oauth_authority")
 
 
 def current_settings() -> MailSettings:
@@ -105,8 +111,9 @@ def settings_save():
     new["pop3_port"] = new["pop3_port"] or (995 if new["pop3_security"] == "ssl" else 110)
     new.update({name: "" for name, value in new.items() if value is None})
     changed = [name for name, value in new.items() if getattr(settings, name) != value]
+    dropped = _drop_moved_secrets(form, settings, changed)
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
-    if linked and any(name in changed for name in OAUTH_IDENTITY):
+    if linked and any(name in changed for name in (*OAUTH_IDENTITY, *TOKEN_TARGETS)):
         # Another app or directory: the stored tokens belong to the old one.
         settings.oauth_access_token_encrypted = settings.oauth_refresh_token_encrypted = None
         settings.oauth_expires_at = None
@@ -135,7 +142,24 @@ def settings_save():
     db.session.commit()
     wake_deliverer(tenant_id())
     flash(_("Settings saved."), "success")
+    if dropped:
+        flash(_("The server changed, so the stored secret was removed: enter it again (%(fields)s).",
+                fields=", ".join(str(getattr(form, name).label.text) for name in dropped)), "warning")
     return redirect(url_for("admin.settings_page"))
+
+
+def _drop_moved_secrets(form: SendingSettingsForm, settings: MailSettings, changed: list[str]) -> list[str]:
+    """Remove each stored secret whose server changed while its field was left
+    empty; returns the names of the form fields concerned."""
+    dropped = []
+    for field_name, targets in SECRET_TARGETS.items():
+        column = SECRETS[field_name]
+        if getattr(settings, column) and not getattr(form, field_name).data \
+                and any(name in changed for name in targets):
+            setattr(settings, column, None)
+            changed.append(f"{field_name} removed (server changed)")
+            dropped.append(field_name)
+    return dropped
 
 
 def _clean(value):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import inscriptis
+from flask import current_app
 
 from .. import recipients as recipient_refs
 from ..extensions import db
@@ -46,6 +47,12 @@ class RulePlan:
     failures: list[HookFailure] = field(default_factory=list)
     #: Recipients a plugin returned that were left out, and why.
     skipped: list[str] = field(default_factory=list)
+    # More recipients than one event may have (POSTWERK_MAX_RECIPIENTS_PER_EVENT).
+    over_cap: bool = False
+
+
+class RecipientCapError(RuntimeError):
+    """An event would make more messages than the installation allows."""
 
 
 class TemplateSet:
@@ -92,6 +99,8 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
     # A plugin whose hook raises fails alone: the rules that need it wait
     # (recorded, retried later), every other rule goes on.
     value_failures: list[HookFailure] = []
+    cap = current_app.config.get("MAX_RECIPIENTS_PER_EVENT", 500)
+    planned = 0
     for rule in rules:
         if not rule.active:
             plans.append(RulePlan(rule, False, "the rule is switched off"))
@@ -114,6 +123,14 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             continue
         if not people:
             result.fires, result.reason = False, f"no recipient found for {rule.recipient}"
+        if planned + len(people) > cap:
+            # Checked before rendering: 5,000 watchers must not cost 5,000 renders first.
+            result.fires, result.over_cap = False, True
+            result.reason = (f"{planned + len(people)} recipients, more than the {cap} one event may have "
+                             "(POSTWERK_MAX_RECIPIENTS_PER_EVENT); no mail is made")
+            plans.append(result)
+            continue
+        planned += len(people)
         for person in people:
             language = person.language or tenant.language
             template = templates.pick(rule.template_key, language, tenant.language)
@@ -182,6 +199,9 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
             failures.append(dict(failure.as_dict(), rule_id=rule_plan.rule.id))
         if skipped is not None:
             skipped.extend(rule_plan.skipped)
+        if rule_plan.over_cap:
+            # The event fails with the reason (kept, can be looked at); none of its mail goes out.
+            raise RecipientCapError(rule_plan.reason)
     sender, sender_name = ctx.sender_for(event)
     domain_source = sender or f"postwerk@{ctx.tenant.slug}.postwerk.invalid"
     reply_to = ctx.settings.reply_to if ctx.settings else ""

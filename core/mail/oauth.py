@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from .. import targets
 from ..crypto import decrypt, encrypt
 from ..extensions import db
 from ..models import MailSettings
@@ -136,12 +137,27 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req, context=self._context)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A token endpoint that redirects could lead the client secret anywhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 def _post(url: str, form: dict) -> dict:
+    try:
+        targets.check_url(url)
+        parts = urllib.parse.urlsplit(url)
+        targets.check_connect(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except targets.TargetRefused as exc:
+        raise OAuthError(f"the identity provider's address is refused: {exc}") from None
+    except OSError as exc:
+        raise OAuthError(f"the identity provider at {url} cannot be reached: {exc}") from None
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
     deadline = Deadline(HTTP_DEADLINE).start()
-    opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+    opener = urllib.request.build_opener(_NoRedirect, _HTTPHandler(deadline), _HTTPSHandler(deadline))
     try:
         with opener.open(request, timeout=HTTP_TIMEOUT) as response:
             return json.loads(response.read().decode("utf-8"))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from .. import targets
 from .deadline import Deadline
 
 
@@ -178,7 +179,15 @@ class _POP3(poplib.POP3):
 
     def __init__(self, deadline: Deadline, *args, **kwargs):
         self.deadline = deadline
-        super().__init__(*args, **kwargs)
+        # poplib leaves the socket open when the greeting is not "+OK"
+        # (another service's banner): close it here.
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            for name in ("file", "sock"):
+                if getattr(self, name, None) is not None:
+                    getattr(self, name).close()
+            raise
 
     def _create_socket(self, timeout):
         return self.deadline.connect((self.host, self.port), timeout)
@@ -187,6 +196,23 @@ class _POP3(poplib.POP3):
 class _POP3_SSL(_POP3, poplib.POP3_SSL):
     def _create_socket(self, timeout):
         return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
+
+
+def _no_server(what: str, host: str, port: int) -> TemporaryError:
+    """One answer for refused, unreachable, silent and not-that-protocol
+    alike: the connection check must not tell closed ports from open ones,
+    nor show another service's banner (issue 16)."""
+    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered", connection_lost=True)
+
+
+def _check_target(host: str, port: int) -> None:
+    """Refuse a host the installation does not connect to, before connecting."""
+    try:
+        targets.check_connect(host, port)
+    except targets.TargetRefused as exc:
+        raise ConfigurationError(str(exc)) from None
+    except OSError:
+        raise _no_server("SMTP", host, port) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -222,7 +248,12 @@ class SmtpTransport:
         cfg = self.config
         if not cfg.host:
             raise ConfigurationError("no SMTP server is configured")
+        if cfg.username and cfg.security == Security.NONE and not targets.is_loopback(cfg.host):
+            raise ConfigurationError(
+                f"without TLS the password for {cfg.host} would cross the network in clear; nothing was sent "
+                "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)")
         context = tls_context(cfg.trusted_ca_pem)
+        _check_target(cfg.host, cfg.port)
         self.deadline.start()
         if cfg.pop_before_smtp is not None:
             self._pop_login(cfg.pop_before_smtp, context)
@@ -234,9 +265,21 @@ class SmtpTransport:
             smtp.deadline = self.deadline
             smtp._host = cfg.host  # for TLS: set by the constructor only when it connects itself
             self.smtp = smtp
-            code, text = smtp.connect(cfg.host, cfg.port)
+            try:
+                code, text = smtp.connect(cfg.host, cfg.port)
+            except ssl.SSLError:
+                raise
+            except (OSError, smtplib.SMTPServerDisconnected):
+                if self.deadline.expired:
+                    raise  # told below as "took longer than N s in all"
+                # Refused, unreachable, silent: one answer, so the connection
+                # check is no port scanner.
+                raise _no_server("SMTP", cfg.host, cfg.port) from None
             if code != 220:
+                if not 400 <= code < 600:  # not an SMTP greeting: say nothing of what it was
+                    raise _no_server("SMTP", cfg.host, cfg.port)
                 raise smtplib.SMTPConnectError(code, text)
+            targets.check_peer(smtp.sock, cfg.host)
             smtp.ehlo()
             if cfg.security in (Security.STARTTLS, Security.STARTTLS_OPTIONAL):
                 if smtp.has_extn("starttls"):
@@ -248,6 +291,11 @@ class SmtpTransport:
                     raise ConfigurationError(
                         f"{cfg.host} does not offer STARTTLS, which the settings require; nothing was sent "
                         "(choose SSL/TLS on port 465, or STARTTLS-if-available only for a trusted network)")
+                elif cfg.username:
+                    # "If offered" upgrades the mail, never a password: no AUTH in clear.
+                    raise ConfigurationError(
+                        f"{cfg.host} does not offer STARTTLS, and the login is never sent in clear; nothing "
+                        "was sent (choose STARTTLS or SSL/TLS, or no login)")
             self.smtputf8 = smtp.has_extn("smtputf8")
             if cfg.username:
                 self._login(smtp)
@@ -255,6 +303,9 @@ class SmtpTransport:
         except ssl.SSLError as exc:
             self.close()
             raise _tls_error(exc, cfg.host, cfg.port) from exc
+        except targets.TargetRefused as exc:
+            self.close()
+            raise ConfigurationError(str(exc)) from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
             raise ConfigurationError(f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}",
@@ -291,20 +342,39 @@ class SmtpTransport:
     def _pop_login(self, pop: PopLogin, context: ssl.SSLContext) -> None:
         timeout = self.config.timeout
         client = None
+        if pop.security == "none" and pop.password and not targets.is_loopback(pop.host):
+            raise ConfigurationError(f"without TLS the POP3 password for {pop.host} would cross the network in "
+                                     "clear; choose SSL/TLS or STARTTLS for POP-before-SMTP")
+        try:
+            targets.check_connect(pop.host, pop.port)
+        except targets.TargetRefused as exc:
+            raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
+        except OSError:
+            raise _no_server("POP3", pop.host, pop.port) from None
         deadline = Deadline(self.config.deadline).start()
         try:
-            if pop.security == "ssl":
-                client = _POP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
-            else:
-                client = _POP3(deadline, pop.host, pop.port, timeout=timeout)
-                if pop.security == "starttls":
-                    client.stls(context=context)
+            try:
+                if pop.security == "ssl":
+                    client = _POP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
+                else:
+                    client = _POP3(deadline, pop.host, pop.port, timeout=timeout)
+            except ssl.SSLError:
+                raise
+            except (OSError, poplib.error_proto):  # refused, silent, or another service's banner
+                if deadline.expired:
+                    raise
+                raise _no_server("POP3", pop.host, pop.port) from None
+            targets.check_peer(client.sock, pop.host)
+            if pop.security == "starttls":
+                client.stls(context=context)
             client.user(pop.username)
             client.pass_(pop.password)
             client.quit()
             client = None
         except ssl.SSLError as exc:
             raise _tls_error(exc, pop.host, pop.port) from exc
+        except targets.TargetRefused as exc:
+            raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
         except poplib.error_proto as exc:
             text = str(exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes)
                        else exc)
@@ -313,8 +383,7 @@ class SmtpTransport:
             if deadline.expired:
                 raise TemporaryError(f"POP-before-SMTP: {pop.host}:{pop.port} took longer than "
                                      f"{self.config.deadline:g} s in all", connection_lost=True) from exc
-            raise TemporaryError(f"POP-before-SMTP: cannot reach {pop.host}:{pop.port}: {exc.strerror or exc}",
-                                 connection_lost=True) from exc
+            raise _no_server("POP3", pop.host, pop.port) from None
         finally:
             if client is not None:
                 client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -11,7 +12,10 @@ from wtforms.validators import DataRequired
 
 from ..extensions import db, login_manager
 from ..models import Tenant, User
+from ..notify import audit, notify
 from ..plugins import registry
+from ..ratelimit import client_address
+from . import sessions
 
 bp = Blueprint("auth", __name__)
 
@@ -22,6 +26,9 @@ def init_app(app) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    # A cookie whose session was ended on the server (logout, idle, too old) is nobody.
+    if not sessions.alive(user_id):
+        return None
     return db.session.get(User, int(user_id))
 
 
@@ -35,21 +42,31 @@ class LoginForm(FlaskForm):
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == form.tenant.data.strip())
-                                    ).scalar_one_or_none()
+        slug, email = form.tenant.data.strip(), form.email.data.strip().lower()
+        account, client = f"{slug}/{email}", client_address()
+        if sessions.locked(account, client):
+            flash(_("Too many failed log-ins: this account or your address is locked for a while."), "error")
+            return render_template("auth/login.html", form=form), 429
+        tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
         user = None
         if tenant is not None:
             user = db.session.execute(db.select(User).where(
-                User.tenant_id == tenant.id, User.email == form.email.data.strip().lower())).scalar_one_or_none()
+                User.tenant_id == tenant.id, User.email == email)).scalar_one_or_none()
+        if user is None:
+            sessions.burn_password_check(form.password.data)
         if user is None or not user.check_password(form.password.data):
+            if sessions.failed(account, client) and tenant is not None:
+                notify(tenant.id, "warning", f"log-ins for {email} are locked for a while after repeated wrong "
+                                             f"passwords (last from {client})")
+                audit(tenant.id, "anonymous", "auth.locked", "user", email, client=client)
+                db.session.commit()
             flash("Unknown tenant, e-mail or password.", "error")
         else:
+            sessions.succeeded(account)
+            sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives
             login_user(user)
-            target = request.args.get("next", "")
-            # Only local paths: never an open redirect.
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("home.index")
-            return redirect(target)
+            # Only same-site paths: never an open redirect.
+            return redirect(sessions.safe_next(request.args.get("next", "")) or url_for("home.index"))
     return render_template("auth/login.html", form=form)
 
 
@@ -57,6 +74,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    sessions.end()
     return redirect(url_for("auth.login"))
 
 

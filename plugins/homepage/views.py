@@ -19,18 +19,24 @@ bp = Blueprint(NAME, __name__, template_folder="templates")
 # Per client address and tenant; app config may override (HOMEPAGE_INQUIRY_LIMIT, _WINDOW).
 DEFAULT_LIMIT = 5
 DEFAULT_WINDOW = 600
+# Confirmations to one address, whoever asks: nobody makes Postwerk mail a
+# third party over and over (HOMEPAGE_INQUIRY_ADDRESS_LIMIT / _WINDOW).
+DEFAULT_ADDRESS_LIMIT = 3
+DEFAULT_ADDRESS_WINDOW = 3600
 
 LABELS = {
     "de": dict(title="Anfrage an {name}", name="Name", email="E-Mail", phone="Telefon (optional)",
                message="Ihre Nachricht", property_ref="Objekt (optional, z. B. Adresse oder Objektnummer)",
                send="Anfrage senden", thanks="Vielen Dank! Ihre Anfrage ist eingegangen; Sie erhalten eine "
                "Bestätigung per E-Mail.", too_many="Zu viele Anfragen von Ihrer Adresse. Bitte versuchen Sie es "
-               "in einigen Minuten erneut.", website="Website (bitte leer lassen)", other="English"),
+               "in einigen Minuten erneut.", too_many_address="Für diese E-Mail-Adresse sind schon mehrere Anfragen "
+               "eingegangen. Bitte versuchen Sie es später erneut.", website="Website (bitte leer lassen)", other="English"),
     "en": dict(title="Inquiry to {name}", name="Name", email="E-mail", phone="Phone (optional)",
                message="Your message", property_ref="Property (optional, e.g. address or object number)",
                send="Send inquiry", thanks="Thank you! Your inquiry has arrived; you will receive a "
                "confirmation by e-mail.", too_many="Too many inquiries from your address. Please try again in a "
-               "few minutes.", website="Website (leave empty)", other="Deutsch"),
+               "few minutes.", too_many_address="Several inquiries for this e-mail address have already arrived. "
+               "Please try again later.", website="Website (leave empty)", other="Deutsch"),
 }
 
 
@@ -75,6 +81,12 @@ def inquiry(slug: str):
                 # A bot: answer like a success so it learns nothing; keep nothing.
                 current_app.logger.info("inquiry for %s dropped: honeypot filled", tenant.slug)
                 return redirect(url_for(".thanks", slug=tenant.slug, lang=lang))
+            address_window = current_app.config.get("HOMEPAGE_INQUIRY_ADDRESS_WINDOW", DEFAULT_ADDRESS_WINDOW)
+            if not rate_limit(f"{NAME}:{tenant.id}:to:{form.email.data.strip().lower()}",
+                              limit=current_app.config.get("HOMEPAGE_INQUIRY_ADDRESS_LIMIT", DEFAULT_ADDRESS_LIMIT),
+                              window=address_window):
+                return render_template("homepage/form.html", tenant=tenant, form=form, words=words, lang=lang,
+                                       error=words["too_many_address"]), 429, {"Retry-After": str(address_window)}
             service.submit_inquiry(
                 tenant.id, name=form.name.data, email=form.email.data, phone=form.phone.data or "",
                 message=form.message.data, property_ref=form.property_ref.data or "", language=lang,

@@ -18,7 +18,7 @@ from typing import Iterable, Protocol
 from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import IMAPClientError
 
-from core.api import Deadline, tls_context
+from core.api import Deadline, TargetRefused, check_target, check_target_peer, is_loopback, tls_context
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 120.0  # overall seconds per step: log in, list, fetch one mail, delete, log out
@@ -119,12 +119,16 @@ class ImapSource:
         try:
             self.client = _IMAPClient(self.deadline, mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
                                       ssl_context=context, timeout=timeout)
-        except (OSError, IMAPClientError) as exc:
+        except ssl.SSLError as exc:
+            self.deadline.release()
+            raise MailboxError(_describe(exc, mailbox)) from None
+        except (OSError, IMAPClientError):  # refused, silent, or another service's banner: all alike
             self.deadline.release()
             if self.deadline.expired:
                 raise MailboxError(_too_slow(self.deadline, mailbox)) from None
-            raise MailboxError(_describe(exc, mailbox)) from None
+            raise MailboxError(_no_server("IMAP", mailbox)) from None
         try:
+            check_target_peer(self.client.socket(), mailbox.host)
             if mailbox.security == "starttls":
                 self.client.starttls(context)
             if mailbox.protocol == "exchange":
@@ -141,6 +145,9 @@ class ImapSource:
             if self.deadline.expired:
                 raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:
+            self.close()
+            raise MailboxError(str(exc)) from None
         except BaseException:  # MailboxError, SecretError, ...: never leave the socket open
             self.close()
             raise
@@ -207,7 +214,15 @@ class _POP3(poplib.POP3):
 
     def __init__(self, deadline: Deadline, *args, **kwargs) -> None:
         self.deadline = deadline
-        super().__init__(*args, **kwargs)
+        # poplib leaves the socket open when the greeting is not "+OK"
+        # (another service's banner): close it here.
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            for name in ("file", "sock"):
+                if getattr(self, name, None) is not None:
+                    getattr(self, name).close()
+            raise
 
     def _create_socket(self, timeout):
         return self.deadline.connect((self.host, self.port), timeout)
@@ -243,12 +258,16 @@ class Pop3Source:
                 self.pop = _POP3_SSL(self.deadline, mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
                 self.pop = _POP3(self.deadline, mailbox.host, mailbox.port, timeout=timeout)
-        except (OSError, poplib.error_proto) as exc:
+        except ssl.SSLError as exc:
+            self.deadline.release()
+            raise MailboxError(_describe(exc, mailbox)) from None
+        except (OSError, poplib.error_proto):  # refused, silent, or another service's banner: all alike
             self.deadline.release()
             if self.deadline.expired:
                 raise MailboxError(_too_slow(self.deadline, mailbox)) from None
-            raise MailboxError(_describe(exc, mailbox)) from None
+            raise MailboxError(_no_server("POP3", mailbox)) from None
         try:
+            check_target_peer(self.pop.sock, mailbox.host)
             if mailbox.security == "starttls":
                 self.pop.stls(context)
             self.pop.user(mailbox.username)
@@ -259,6 +278,9 @@ class Pop3Source:
             if self.deadline.expired:
                 raise MailboxError(_too_slow(self.deadline, mailbox)) from None
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:
+            self.close(commit=False)
+            raise MailboxError(str(exc)) from None
         except BaseException:  # SecretError, ...: never leave the socket open
             self.close(commit=False)
             raise
@@ -311,12 +333,24 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE) -> Source:
-    if mailbox.security == "none" and mailbox.host.strip().lower() not in LOOPBACK:
+    if mailbox.security == "none" and not is_loopback(mailbox.host):
         # The password would cross the network in clear.
         raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
+    try:
+        check_target(mailbox.host.strip(), mailbox.port)
+    except TargetRefused as exc:
+        raise MailboxError(str(exc)) from None
+    except OSError:
+        raise MailboxError(_no_server("POP3" if mailbox.protocol == "pop3" else "IMAP", mailbox)) from None
     if mailbox.protocol == "pop3":
         return Pop3Source(mailbox, timeout=timeout, deadline=deadline)
     return ImapSource(mailbox, timeout=timeout, deadline=deadline)
+
+
+def _no_server(protocol: str, mailbox) -> str:
+    """Refused, unreachable, silent or another protocol: one answer, so the
+    connection test tells no open port from a closed one (issue 16)."""
+    return f"cannot connect to {mailbox.host}:{mailbox.port}: no {protocol} server answered"
 
 
 def _describe(exc: BaseException, mailbox) -> str:

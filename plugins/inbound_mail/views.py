@@ -11,7 +11,8 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from core.api import SecretError, admin_required, current_tenant_id, db, plugin_enabled_required
+from core.api import (SecretError, TargetRefused, admin_required, check_target_host, current_tenant_id, db,
+                      plugin_enabled_required)
 
 from . import senders
 from .connections import LOOPBACK, MailboxError, tls_context
@@ -51,6 +52,12 @@ class MailboxForm(FlaskForm):
         try:
             field.data = senders.validate(field.data or "")
         except senders.PatternError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_host(self, field):
+        try:
+            check_target_host((field.data or "").strip(), self.port.data or 0)
+        except TargetRefused as exc:
             raise ValidationError(str(exc)) from None
 
     def validate_security(self, field):
@@ -107,6 +114,16 @@ def edit(mailbox_id: int | None = None):
             if mailbox is None:
                 mailbox = Mailbox(tenant_id=tenant_id)
                 db.session.add(mailbox)
+            # A stored secret never follows a changed server: without the
+            # secret entered again, the stored one is dropped.
+            moved = mailbox.id is not None and (
+                (mailbox.host or "").strip().lower() != form.host.data.strip().lower()
+                or mailbox.port != form.port.data)
+            if moved and not form.password.data and mailbox.password_encrypted:
+                mailbox.password_encrypted = None
+                flash(_("The server changed, so the stored password was removed: enter it again."), "warning")
+            if moved and not form.oauth_access_token.data:
+                mailbox.oauth_access_token_encrypted = mailbox.oauth_refresh_token_encrypted = None
             for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
                           "sender_pattern", "trusted_authserv_id", "enabled"):
                 value = getattr(form, field).data

@@ -106,13 +106,20 @@ def add_comment(tenant_id: int, ticket_id: int, *, author_name: str, author_emai
     return comment
 
 
+def clean_filename(filename: str | None) -> str:
+    """The last path part, without control characters (CR/LF from an RFC 2231
+    ``filename*`` would break the download's header), at most 255 characters."""
+    name = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in filename or "")
+    return " ".join(name.replace("\\", "/").rsplit("/", 1)[-1].split())[:255] or "attachment"
+
+
 def add_attachment(tenant_id: int, ticket_id: int, filename: str, content_type: str, content: bytes, *,
                    comment_id: int | None = None) -> TicketAttachment:
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise TicketError(f"{filename!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
     ticket = get_ticket(tenant_id, ticket_id)
     # Only the last path part of a name; never a path the download could abuse.
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255] or "attachment"
+    name = clean_filename(filename)
     row = TicketAttachment(tenant_id=tenant_id, ticket_id=ticket.id, comment_id=comment_id, filename=name,
                            content_type=(content_type or "application/octet-stream")[:255], size=len(content),
                            content=content)

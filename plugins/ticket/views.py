@@ -223,5 +223,6 @@ def attachment(ticket_id: int, attachment_id: int):
 def _disposition(filename: str) -> str:
     from urllib.parse import quote
 
+    filename = service.clean_filename(filename)  # rows stored before names were cleaned
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
