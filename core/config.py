@@ -32,7 +32,14 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_SQLITE_SYNCHRONOUS", "SQLITE_SYNCHRONOUS", "FULL",
+     "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
+     "commit; NORMAL is faster but may lose the last commits then"),
 ]
+
+
+# OFF is not offered: it loses commits even when only the process dies badly.
+SQLITE_SYNCHRONOUS_LEVELS = ("FULL", "EXTRA", "NORMAL")
 
 
 class ConfigError(RuntimeError):
@@ -75,6 +82,9 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
+    config["SQLITE_SYNCHRONOUS"] = str(config.get("SQLITE_SYNCHRONOUS") or "FULL").upper()
+    if config["SQLITE_SYNCHRONOUS"] not in SQLITE_SYNCHRONOUS_LEVELS:
+        raise ConfigError("POSTWERK_SQLITE_SYNCHRONOUS must be one of " + ", ".join(SQLITE_SYNCHRONOUS_LEVELS))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     return config
