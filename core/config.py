@@ -32,6 +32,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_LINGER_SECONDS", "LINGER_SECONDS", "0.5",
+     "how long an expansion or delivery job that ran out of work waits for more (keeping its SMTP connection) "
+     "before it ends; 0 ends at once"),
     ("POSTWERK_SQLITE_SYNCHRONOUS", "SQLITE_SYNCHRONOUS", "FULL",
      "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
      "commit; NORMAL is faster but may lose the last commits then"),
@@ -82,6 +85,9 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
+    config["LINGER_SECONDS"] = _number(config, "LINGER_SECONDS", 0.5, float)
+    if not 0 <= config["LINGER_SECONDS"] <= 60:
+        raise ConfigError("POSTWERK_LINGER_SECONDS must be between 0 and 60")
     config["SQLITE_SYNCHRONOUS"] = str(config.get("SQLITE_SYNCHRONOUS") or "FULL").upper()
     if config["SQLITE_SYNCHRONOUS"] not in SQLITE_SYNCHRONOUS_LEVELS:
         raise ConfigError("POSTWERK_SQLITE_SYNCHRONOUS must be one of " + ", ".join(SQLITE_SYNCHRONOUS_LEVELS))

@@ -7,7 +7,7 @@ Each job runs in a fresh application context.
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from rq import SimpleWorker
 
 from . import queueing
@@ -18,8 +18,15 @@ class PostwerkWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.app = app
 
+    def work(self, *args, burst: bool = False, **kwargs):
+        # A burst worker drains the queue and exits: its jobs never linger
+        # for more work (core.mail.jobs.Linger).
+        self.lingers = not burst
+        return super().work(*args, burst=burst, **kwargs)
+
     def perform_job(self, job, queue):
         with self.app.app_context():
+            g.postwerk_linger = getattr(self, "lingers", False)
             return super().perform_job(job, queue)
 
 
