@@ -24,9 +24,13 @@ class PostwerkWorker(SimpleWorker):
         self.lingers = not burst
         return super().work(*args, burst=burst, **kwargs)
 
+    def request_stop(self, signum, frame):
+        self.lingers = False  # a warm shutdown does not wait for a lingering job
+        return super().request_stop(signum, frame)
+
     def perform_job(self, job, queue):
         with self.app.app_context():
-            g.postwerk_linger = getattr(self, "lingers", False)
+            g.postwerk_worker = self
             return super().perform_job(job, queue)
 
 

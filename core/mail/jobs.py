@@ -65,7 +65,8 @@ class Linger:
         job = get_current_job()
         # Only in a long-running worker: a burst worker, a test or the CLI
         # calling the job directly end as soon as nothing is left.
-        self.job_id = job.id if job is not None and g.get("postwerk_linger") else None
+        self.worker = g.get("postwerk_worker")
+        self.job_id = job.id if job is not None and self._worker_lingers() else None
         self.started = time.monotonic()
         self.idle_since: float | None = None
         self.progress = -1
@@ -74,6 +75,9 @@ class Linger:
         self.poll = LINGER_POLL_SECONDS
         self.max = max(LINGER_MAX_SECONDS, 4 * self.idle)
         self.holding = False
+
+    def _worker_lingers(self) -> bool:
+        return bool(getattr(self.worker, "lingers", False))
 
     @property
     def gathers(self) -> bool:
@@ -103,6 +107,8 @@ class Linger:
                 elif time.monotonic() - waiting_since >= QUEUED_WAIT_SECONDS:
                     return False  # jobs wait for a worker: give this one back
                 time.sleep(self.poll)
+                if not self._worker_lingers():
+                    return False  # the worker is asked to stop
                 if self.has_work():
                     return True
         except RedisError:
