@@ -255,12 +255,16 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=100, help="events per emit_many() in bulk mode")
     parser.add_argument("--fanout", type=int, default=0, help="one event to K recipients (distribution lists)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--no-pipelining", action="store_true",
+                        help="the sink does not offer PIPELINING (by default it does, like Postfix and Exchange; "
+                             "raw smtplib never uses it)")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file, or "
                                                          "a private PostgreSQL with --db postgresql)")
     args = parser.parse_args()
     events = 1 if args.fanout else args.n
     postgres = None
-    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
+    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, \
+            SinkProcess(pipelining=not args.no_pipelining) as sink:
         port = sink.port or sink.start()
         try:
             if args.database:
@@ -290,6 +294,7 @@ def main() -> None:
         setting = "sqlite synchronous=" + os.environ.get("POSTWERK_SQLITE_SYNCHRONOUS", "FULL").upper()
     else:
         setting = "postgresql" + (" (test cluster: fsync=off, synchronous_commit=off)" if postgres else "")
+    setting += ", sink " + ("without" if args.no_pipelining else "with") + " PIPELINING"
     raw = (raw_before + raw_after) / 2
     ratio = result["mails_per_s"] / raw
     load = os.getloadavg()
