@@ -137,6 +137,10 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
     clear_wake(wake_key)
     total = 0
     linger = Linger(queueing.wake_key(expand_events.__name__, tenant_id), lambda: _any_new_event(tenant_id))
+    # The context (tenant, settings, templates, rules) stays loaded across
+    # the job's commits: expired after each, it was read again row by row
+    # for every batch, which under a trickle meant a query per few events.
+    db.session().expire_on_commit = False
     try:
         ctx = expansion.ExpansionContext(tenant_id)
         while True:
@@ -149,7 +153,7 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
                     # first batch after a quiet period went at once).
                     time.sleep(EXPAND_GATHER_SECONDS)
                 continue
-            db.session.rollback()  # no read transaction (SQLite's snapshot) held while lingering
+            db.session.commit()  # no read transaction (SQLite's snapshot) held while lingering
             if not linger(total):
                 break
             mutex.renew()
@@ -160,6 +164,7 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
             wake_expander(tenant_id)
     finally:
         mutex.release()
+        db.session().expire_on_commit = True
         db.session.remove()
     return total
 
