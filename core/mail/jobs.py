@@ -84,6 +84,10 @@ class Linger:
         """Whether this job may wait a moment for work to gather."""
         return self.job_id is not None and self.idle > 0
 
+    def too_old(self) -> bool:
+        """Whether a lingering job has lived long enough (LINGER_MAX_SECONDS)."""
+        return self.gathers and time.monotonic() - self.started >= self.max
+
     def __call__(self, progress: int = 0) -> bool:
         """Wait one step for work; False when the job should end."""
         if self.job_id is None or self.idle <= 0:
@@ -147,6 +151,9 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
             ids = _new_events(tenant_id, EXPAND_BATCH)
             if ids:
                 total += _expand_batch(ctx, ids)
+                mutex.renew()
+                if linger.too_old():
+                    break  # a successor (woken below) reads the rules and templates again
                 if len(ids) < EXPAND_BATCH and linger.gathers:
                     # A trickle: let the next events gather for a moment
                     # instead of taking them in batches of one or two (the
