@@ -197,6 +197,25 @@ def _any_due_message(tenant_id: int) -> bool:
             Message.next_attempt_at <= utcnow()).limit(1)).first() is not None
 
 
+def _deliverable(tenant_id: int) -> bool:
+    """Due mail that AUTOMATE does not hold, read afresh: a pause or the mail
+    worker task switched off while a delivery job lingers ends its waiting,
+    as ``deliver_due`` would hold a new job (core.automate.status)."""
+    from ..automate.models import AutomateState, TaskState
+    from ..automate.tasks import MAIL_WORKER
+
+    with db.engine.connect() as conn:
+        if conn.execute(db.select(Message.id).where(
+                Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
+                Message.next_attempt_at <= utcnow()).limit(1)).first() is None:
+            return False
+        paused = conn.execute(db.select(AutomateState.paused).where(
+            AutomateState.tenant_id == tenant_id)).scalar_one_or_none()
+        enabled = conn.execute(db.select(TaskState.enabled).where(
+            TaskState.tenant_id == tenant_id, TaskState.task_key == MAIL_WORKER)).scalar_one_or_none()
+    return not paused and enabled is not False
+
+
 def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     events = db.session.execute(db.select(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW)
                                 .order_by(Event.id)).scalars().all()
@@ -253,7 +272,7 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
     """
     clear_wake(wake_key)
     # Lane 0 lingers (keeping its SMTP connection); helpers end when idle.
-    linger = Linger(queueing.wake_key(deliver_messages.__name__, tenant_id), lambda: _any_due_message(tenant_id)
+    linger = Linger(queueing.wake_key(deliver_messages.__name__, tenant_id), lambda: _deliverable(tenant_id)
                     ) if lane == 0 else None
     try:
         try:
