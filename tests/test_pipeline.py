@@ -232,8 +232,10 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
     import os
     import subprocess
     import sys
+    import time
 
     from redis import Redis
+    from rq import Worker
 
     from core import queueing
 
@@ -248,10 +250,15 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
                for i in range(2)]
     try:
-        _ticket(tenant.id)
-        smtp_sink.wait_for(1, timeout=30)
         conn = Redis.from_url(app.config["REDIS_URL"])
         queue_key = queueing.queue().key
+        # Both listening first: with one, the expander gives its worker to the
+        # queued deliverer (the wait for readiness is not part of the check).
+        ready_by = time.monotonic() + 60
+        while len(Worker.all(queue=queueing.queue())) < 2 and time.monotonic() < ready_by:
+            time.sleep(0.1)
+        _ticket(tenant.id)
+        smtp_sink.wait_for(1, timeout=30)
         _ticket(tenant.id, title="Fenster klemmt")
         assert conn.llen(queue_key) == 0  # the commit's wake found the expander's key held
         received = smtp_sink.wait_for(2, timeout=30)
