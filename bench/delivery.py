@@ -3,11 +3,29 @@
 (a) ceiling: raw smtplib sends pre-built messages (the very bytes Postwerk
     will send for these events) over one reused connection into an SMTP sink
     running in its own process;
-(b) Postwerk: N events (each matching one rule) emitted one per transaction,
-    as a web request would, and delivered by the recommended workers into
-    the same sink; plus what ``emit()`` adds to the caller.
+(b) Postwerk: N events (each matching one rule) delivered by the
+    recommended workers into the same sink; plus what ``emit()`` adds to the
+    caller and the workers' CPU time per mail (from /proc).
 
-    python -m bench.delivery [--n 2000] [--workers N] [--database URL] [--redis-aof no|everysec|always]
+Modes (``--mode``):
+
+- ``single`` (the first version of this benchmark): one producer thread
+  emits one transaction per event while the workers run;
+- ``steady``: ``--producers`` threads (default 4) each emit one transaction
+  per event while the workers run, as web requests do;
+- ``backlog``: every event is committed before the workers start; the clock
+  runs from the workers' start (their start-up included) to the last mail;
+- ``bulk``: ``emit_many()`` in transactions of ``--bulk`` events while the
+  workers run (an importer).
+
+``--fanout K`` replaces the N events by one event to K recipients through
+distribution lists (at most 500 addresses each, the product's cap).
+``--db postgresql`` starts a private PostgreSQL the way the tests do
+(tests/support/postgres_server.py: durability off in that cluster).
+
+    python -m bench.delivery [--n 2000] [--workers N] [--mode steady] [--db sqlite|postgresql]
+                             [--fanout K] [--database URL]
+                             [--redis-aof no|everysec|always]
 
 ``--redis-aof`` turns on Redis's append-only file for the run (the delivery
 markers are then on disk: ``everysec`` loses up to a second of them in a
@@ -23,6 +41,7 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,9 +54,19 @@ def payload(i: int) -> dict:
                        "reporter": {"name": "Erika Mustermann", "email": f"mieter{i}@example.org", "language": "de"}}}
 
 
-def setup(port: int, database_url: str, redis: str):
-    """A migrated database with one tenant whose ticket rule is on."""
+LIST_CAP = 500  # core.distribution_lists.MAX_ADDRESSES
+
+
+def setup(port: int, database_url: str, redis: str, fanout: int = 0):
+    """A migrated database with one tenant whose ticket rule is on (or,
+    with ``fanout``, rules sending each ticket to K list members with a
+    template that has no ``recipient.*`` placeholder)."""
     env = environment(database_url, redis)
+    if fanout > 500:
+        # One event to more recipients than the default cap allows
+        # (POSTWERK_MAX_RECIPIENTS_PER_EVENT): an installation that fans out
+        # this wide raises it the same way.
+        env["POSTWERK_MAX_RECIPIENTS_PER_EVENT"] = str(fanout)
     os.environ.update(env)
     from flask_migrate import upgrade
 
@@ -57,10 +86,40 @@ def setup(port: int, database_url: str, redis: str):
             rule.active = True
         db.session.add(MailSettings(tenant_id=tenant.id, host="127.0.0.1", port=port, security="none",
                                     sender_address="noreply@bench.example"))
+        if fanout:
+            _fanout_rules(tenant.id, fanout)
         db.session.commit()
         tenant_id = tenant.id
         db.engine.dispose()
     return app, env, tenant_id
+
+
+def _fanout_rules(tenant_id: int, k: int) -> None:
+    from core.extensions import db
+    from core.models import DistributionList, Rule, Template
+
+    base = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id,
+                                                        Template.language == "de",
+                                                        Template.key.like("%ticket%created%"))).scalars().first()
+    if base is None:
+        base = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id,
+                                                            Template.language == "de")).scalars().first()
+    strip = [" {{ recipient.name }}", "{% if recipient.name %}", "{% endif %}"]
+    html, text = base.body_html, base.body_text
+    for part in strip:
+        html, text = html.replace(part, ""), text.replace(part, "")
+    if "recipient." in html + text + base.subject:
+        raise SystemExit("the fan-out template still uses recipient.*")
+    db.session.add(Template(tenant_id=tenant_id, key="bench_fanout", language="de", subject=base.subject,
+                            body_html=html, body_text=text))
+    for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id)).scalars():
+        rule.active = False
+    for start in range(0, k, LIST_CAP):
+        name = f"bench{start // LIST_CAP}"
+        db.session.add(DistributionList(tenant_id=tenant_id, name=name, addresses=[
+            f"member{i}@example.org" for i in range(start, min(k, start + LIST_CAP))]))
+        db.session.add(Rule(tenant_id=tenant_id, name=f"fan-out {name}", event="TICKET_CREATED",
+                            recipient=f"list:{name}", template_key="bench_fanout", active=True))
 
 
 def prebuilt(app, tenant_id: int, n: int) -> list[tuple[str, bytes]]:
@@ -83,8 +142,6 @@ def prebuilt(app, tenant_id: int, n: int) -> list[tuple[str, bytes]]:
                                       message_id=mime.new_message_id("noreply@bench.example"))
                     messages.append((mail.recipient.address, data))
         db.session.remove()
-    if len(messages) != n:
-        raise SystemExit(f"the ticket rule produced {len(messages)} mails for {n} events, expected one each")
     return messages
 
 
@@ -97,20 +154,49 @@ def raw_ceiling(port: int, messages: list[tuple[str, bytes]]) -> float:
     return len(messages) / elapsed
 
 
-def postwerk(app, env: dict, tenant_id: int, n: int, workers: int, sink: SinkProcess) -> dict:
-    from core.events import emit
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _jobs_done(app) -> int:
+    """RQ jobs the workers finished (their counters in Redis)."""
+    from rq import Worker
+
+    from core import queueing
+
+    with app.app_context():
+        return sum(w.successful_job_count + w.failed_job_count
+                   for w in Worker.all(connection=queueing.redis()) if w.name.startswith("bench-"))
+
+
+def _start_workers(env: dict, workers: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}-{time.time()}"],
+                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in range(workers)]
+
+
+def _emit_all(app, tenant_id: int, indexes: list[int], bulk: int, emit_ms: list, commit_ms: list) -> None:
+    from core.events import emit, emit_many
     from core.extensions import db
 
-    procs = [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}"],
-                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for i in range(workers)]
-    time.sleep(2.0)  # workers up and listening before the clock starts
-    base = sink.count()
-    emit_ms, commit_ms = [], []
-    try:
-        with app.app_context():
-            started = time.perf_counter()
-            for i in range(n):
+    with app.app_context():
+        if bulk:
+            for start in range(0, len(indexes), bulk):
+                t0 = time.perf_counter()
+                emit_many(tenant_id, "TICKET_CREATED", [payload(i) for i in indexes[start:start + bulk]])
+                t1 = time.perf_counter()
+                db.session.commit()
+                t2 = time.perf_counter()
+                emit_ms.append((t1 - t0) * 1000)
+                commit_ms.append((t2 - t1) * 1000)
+        else:
+            for i in indexes:
                 data = payload(i)
                 t0 = time.perf_counter()
                 emit(tenant_id, "TICKET_CREATED", data)
@@ -119,36 +205,79 @@ def postwerk(app, env: dict, tenant_id: int, n: int, workers: int, sink: SinkPro
                 t2 = time.perf_counter()
                 emit_ms.append((t1 - t0) * 1000)
                 commit_ms.append((t2 - t1) * 1000)
-            emitted = time.perf_counter()
-            deadline = emitted + 600
-            while sink.count() - base < n:
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"only {sink.count() - base} of {n} mails arrived in 600 s")
-                time.sleep(0.01)
-            finished = time.perf_counter()
+        db.session.remove()
+
+
+def postwerk(app, env: dict, tenant_id: int, events: int, mails: int, workers: int, sink: SinkProcess, *,
+             mode: str, producers: int, bulk: int) -> dict:
+    emit_ms: list[float] = []
+    commit_ms: list[float] = []
+    base = sink.count()
+    if mode == "backlog":
+        _emit_all(app, tenant_id, list(range(events)), 0, emit_ms, commit_ms)
+        started = time.perf_counter()
+        procs = _start_workers(env, workers)
+        cpu_before = 0.0
+        emitted = started
+    else:
+        procs = _start_workers(env, workers)
+        time.sleep(2.0)  # workers up and listening before the clock starts
+        cpu_before = _cpu_seconds([p.pid for p in procs])
+        started = time.perf_counter()
+        threads = producers if mode == "steady" else 1
+        parts = [list(range(t, events, threads)) for t in range(threads)]
+        runners = [threading.Thread(target=_emit_all, args=(app, tenant_id, part, bulk if mode == "bulk" else 0,
+                                                              emit_ms, commit_ms)) for part in parts]
+        for r in runners:
+            r.start()
+        for r in runners:
+            r.join()
+        emitted = time.perf_counter()
+    try:
+        deadline = time.perf_counter() + 600
+        while sink.count() - base < mails:
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"only {sink.count() - base} of {mails} mails arrived in 600 s")
+            time.sleep(0.005)
+        finished = time.perf_counter()
+        cpu = _cpu_seconds([p.pid for p in procs]) - cpu_before
+        jobs = _jobs_done(app)
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
     return {
-        "mails_per_s": n / (finished - started),
+        "mails_per_s": mails / (finished - started),
         "emit_p50_ms": percentile(emit_ms, 50), "emit_p95_ms": percentile(emit_ms, 95),
         "commit_p50_ms": percentile(commit_ms, 50), "commit_p95_ms": percentile(commit_ms, 95),
         "emit_phase_s": emitted - started, "total_s": finished - started,
+        "worker_cpu_ms_per_mail": cpu * 1000 / mails, "jobs": jobs,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=2000, help="events (ignored with --fanout)")
     parser.add_argument("--workers", type=int, default=recommended_workers(),
                         help="worker processes (default: what the README recommends, one per CPU core, at most 4)")
-    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
+    parser.add_argument("--mode", choices=("single", "steady", "backlog", "bulk"), default="single")
+    parser.add_argument("--producers", type=int, default=4, help="producer threads in steady mode")
+    parser.add_argument("--bulk", type=int, default=100, help="events per emit_many() in bulk mode")
+    parser.add_argument("--fanout", type=int, default=0, help="one event to K recipients (distribution lists)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--no-pipelining", action="store_true",
+                        help="the sink does not offer PIPELINING (by default it does, like Postfix and Exchange; "
+                             "raw smtplib never uses it)")
+    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file, or "
+                                                         "a private PostgreSQL with --db postgresql)")
     parser.add_argument("--redis-aof", choices=("no", "everysec", "always"), default="no",
                         help="Redis append-only file for the run (default: no persistence)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
+    events = 1 if args.fanout else args.n
+    postgres = None
+    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, \
+            SinkProcess(pipelining=not args.no_pipelining) as sink:
         if args.redis_aof != "no":
             from redis import Redis
 
@@ -156,30 +285,60 @@ def main() -> None:
             server.config_set("appendfsync", args.redis_aof)
             server.config_set("appendonly", "yes")
         port = sink.port or sink.start()
-        database_url = args.database or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        app, env, tenant_id = setup(port, database_url, redis)
-        messages = prebuilt(app, tenant_id, args.n)
-        # The ceiling before and after, averaged: these machines drift, and a
-        # ceiling taken at one moment only can flatter or wrong the ratio.
-        raw_before = raw_ceiling(port, messages)
-        result = postwerk(app, env, tenant_id, args.n, args.workers, sink)
-        raw_after = raw_ceiling(port, messages)
+        try:
+            if args.database:
+                database_url = args.database
+            elif args.db == "postgresql":
+                from tests.support.postgres_server import PostgresServer
+
+                postgres = PostgresServer(Path(tmp) / "postgres").start()
+                database_url = postgres.create_database("bench_delivery")
+            else:
+                database_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            app, env, tenant_id = setup(port, database_url, redis, args.fanout)
+            messages = prebuilt(app, tenant_id, events)
+            mails = len(messages)
+            if mails != (args.fanout or events):
+                raise SystemExit(f"the rules produced {mails} mails, expected {args.fanout or events}")
+            # The ceiling before and after, averaged: these machines drift, and a
+            # ceiling taken at one moment only can flatter or wrong the ratio.
+            raw_before = raw_ceiling(port, messages)
+            result = postwerk(app, env, tenant_id, events, mails, args.workers, sink, mode=args.mode,
+                              producers=args.producers, bulk=args.bulk)
+            raw_after = raw_ceiling(port, messages)
+        finally:
+            if postgres is not None:
+                postgres.stop()
+    if database_url.startswith("sqlite"):
+        setting = "sqlite synchronous=" + os.environ.get("POSTWERK_SQLITE_SYNCHRONOUS", "FULL").upper()
+    else:
+        setting = "postgresql" + (" (test cluster: fsync=off, synchronous_commit=off)" if postgres else "")
+    setting += ", sink " + ("without" if args.no_pipelining else "with") + " PIPELINING"
+    setting += f", redis appendfsync={args.redis_aof}" if args.redis_aof != "no" else ", redis without AOF"
     raw = (raw_before + raw_after) / 2
     ratio = result["mails_per_s"] / raw
+    load = os.getloadavg()
+    what = f"1 event to {mails} recipients" if args.fanout else f"{events} events"
+    print(f"mode {args.mode}, {what}, {args.workers} workers, {setting}, load {load[0]:.2f} {load[1]:.2f}")
     print(f"raw smtplib, one connection      {raw:8.0f} mails/s  (before {raw_before:.0f}, after {raw_after:.0f})")
-    print(f"Postwerk end to end ({args.workers} workers)  {result['mails_per_s']:8.0f} mails/s  "
-          f"(ratio {ratio:.2f}; {args.n} events in {result['total_s']:.2f} s)")
+    print(f"Postwerk end to end              {result['mails_per_s']:8.0f} mails/s  "
+          f"(ratio {ratio:.2f}; {mails} mails in {result['total_s']:.2f} s)")
     print(f"events emitted in {result['emit_phase_s']:.2f} s; the last mail arrived {result['total_s']:.2f} s "
-          "after the first emit")
+          "after the clock started")
+    print(f"worker CPU per mail              {result['worker_cpu_ms_per_mail']:.3f} ms  ({result['jobs']} RQ jobs)")
     print(f"emit()                           p50 {result['emit_p50_ms']:.3f} ms   p95 {result['emit_p95_ms']:.3f} ms")
     print(f"commit incl. worker wake-up      p50 {result['commit_p50_ms']:.3f} ms   p95 {result['commit_p95_ms']:.3f} ms")
-    print(json.dumps({"postwerk_mails_per_s": round(result["mails_per_s"], 1), "raw_mails_per_s": round(raw, 1),
+    print(json.dumps({"mode": args.mode, "db": "sqlite" if database_url.startswith("sqlite") else "postgresql",
+                      "setting": setting, "fanout": args.fanout, "load_average_1min": round(load[0], 2),
+                      "postwerk_mails_per_s": round(result["mails_per_s"], 1), "raw_mails_per_s": round(raw, 1),
                       "ratio": round(ratio, 3), "raw_before_mails_per_s": round(raw_before, 1),
-                      "raw_after_mails_per_s": round(raw_after, 1), "emit_p50_ms": round(result["emit_p50_ms"], 3),
+                      "raw_after_mails_per_s": round(raw_after, 1),
+                      "worker_cpu_ms_per_mail": round(result["worker_cpu_ms_per_mail"], 3), "jobs": result["jobs"],
+                      "emit_p50_ms": round(result["emit_p50_ms"], 3),
                       "emit_p95_ms": round(result["emit_p95_ms"], 3),
                       "commit_p50_ms": round(result["commit_p50_ms"], 3),
-                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": args.n, "workers": args.workers,
-                      "redis_aof": args.redis_aof, "load_average_1min": round(os.getloadavg()[0], 2)}))
+                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": events, "mails": mails,
+                      "workers": args.workers, "redis_aof": args.redis_aof}))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     db.init_app(app)
+    _sqlite_synchronous(app)
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -90,6 +91,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit in WAL mode survives an OS crash or power loss (with
+    # NORMAL the last commits may roll back then); an app may choose
+    # otherwise through POSTWERK_SQLITE_SYNCHRONOUS (see _sqlite_synchronous).
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_synchronous(app: Flask) -> None:
+    """Apply ``POSTWERK_SQLITE_SYNCHRONOUS`` to the app's SQLite engine(s)."""
+    level = app.config["SQLITE_SYNCHRONOUS"]
+    if level == "FULL":
+        return  # what every SQLite connection gets anyway (_sqlite_pragmas)
+    with app.app_context():
+        engines = list(db.engines.values())
+
+    def apply(dbapi_connection, connection_record):
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.execute(f"PRAGMA synchronous={level}")
+
+    for engine in engines:
+        sa_event.listen(engine, "connect", apply)

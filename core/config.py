@@ -61,7 +61,17 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "(link-local and cloud metadata addresses are always refused)"),
     ("POSTWERK_TARGET_ALLOWLIST", "TARGET_ALLOWLIST", "",
      "comma-separated addresses, networks (CIDR) or host names always allowed as servers (on-premises)"),
+    ("POSTWERK_LINGER_SECONDS", "LINGER_SECONDS", "0.5",
+     "how long an expansion or delivery job that ran out of work waits for more (keeping its SMTP connection) "
+     "before it ends; 0 ends at once"),
+    ("POSTWERK_SQLITE_SYNCHRONOUS", "SQLITE_SYNCHRONOUS", "FULL",
+     "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
+     "commit; NORMAL is faster but may lose the last commits then"),
 ]
+
+
+# OFF is not offered: it loses commits even when only the process dies badly.
+SQLITE_SYNCHRONOUS_LEVELS = ("FULL", "EXTRA", "NORMAL")
 
 
 class ConfigError(RuntimeError):
@@ -127,6 +137,12 @@ def finalise(config: dict, instance_path: str) -> dict:
     if config.setdefault("PRIVATE_TARGETS", "allow") not in ("allow", "refuse"):
         raise ConfigError("POSTWERK_PRIVATE_TARGETS must be 'allow' or 'refuse'")
     config["TARGET_ALLOWLIST"] = _allowlist(config.get("TARGET_ALLOWLIST", ""))
+    config["LINGER_SECONDS"] = _number(config, "LINGER_SECONDS", 0.5, float)
+    if not 0 <= config["LINGER_SECONDS"] <= 60:
+        raise ConfigError("POSTWERK_LINGER_SECONDS must be between 0 and 60")
+    config["SQLITE_SYNCHRONOUS"] = str(config.get("SQLITE_SYNCHRONOUS") or "FULL").upper()
+    if config["SQLITE_SYNCHRONOUS"] not in SQLITE_SYNCHRONOUS_LEVELS:
+        raise ConfigError("POSTWERK_SQLITE_SYNCHRONOUS must be one of " + ", ".join(SQLITE_SYNCHRONOUS_LEVELS))
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     if not 0 < config["NETWORK_DEADLINE"] * 2 < config["DELIVERY_JOB_TIMEOUT"]:

@@ -228,3 +228,141 @@ def openapi_document() -> dict:
             },
         }}},
     }
+
+
+# --- The batch form: many events of one kind in one request ---------------
+
+MAX_BATCH_ITEMS = 1000
+MAX_BATCH_BODY = 4 * 1024 * 1024
+
+
+@bp.post("/events/batch")
+def post_events_batch():
+    """``{"event": KEY, "items": [{"payload": {...}, "idempotency_key": "..."}, ...]}``.
+
+    Each item is checked like a single ``POST /events``; the answer (200)
+    lists one result per item, in order: ``accepted`` (202's meaning),
+    ``replayed`` (a retry of an earlier key: its event) or ``rejected`` with
+    ``error`` and ``field``. A rejected item never keeps the others out;
+    the accepted ones are written in one transaction by ``emit_many()``.
+    """
+    token = _token()
+    if token is None:
+        return _error(401, "a valid API token is required: Authorization: Bearer <token>",
+                      **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
+    tenant_id = token.tenant_id
+    if request.content_length is not None and request.content_length > MAX_BATCH_BODY:
+        return _error(413, f"the body is larger than {MAX_BATCH_BODY // 1024} kB")
+    if not request.is_json:
+        return _error(415, "send JSON with Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BATCH_BODY:
+        return _error(413, f"the body is larger than {MAX_BATCH_BODY // 1024} kB")
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        return _error(400, "the body is nested too deeply")
+    except ValueError as exc:
+        return _error(400, f"the body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _error(422, "the body must be a JSON object with 'event' and 'items'")
+    unknown = sorted(set(body) - {"event", "items"})
+    if unknown:
+        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event' and 'items'", unknown[0])
+    key = body.get("event")
+    if not isinstance(key, str) or not key:
+        return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
+    reg = registry()
+    if key not in reg.events:
+        return _error(422, f"no installed plugin declares the event {key!r}", "event")
+    spec, owner = reg.events[key]
+    if owner not in reg.enabled_plugins(tenant_id):
+        return _error(409, f"the plugin {owner!r} is disabled for this tenant, so {key} is not accepted", "event")
+    items = body.get("items")
+    if not isinstance(items, list) or not items:
+        return _error(422, "'items' is required: a list of {\"payload\": ..., \"idempotency_key\": ...}", "items")
+    if len(items) > MAX_BATCH_ITEMS:
+        return _error(413, f"a batch holds at most {MAX_BATCH_ITEMS} items", "items")
+    token.last_used_at = utcnow()
+    for _ in range(2):  # once more if a concurrent retry took one of the keys first
+        results = _batch(tenant_id, key, spec, items)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            continue
+        return jsonify({"event": key, "results": results})
+    raise RuntimeError("the idempotency keys of this batch kept changing under it")
+
+
+def _batch(tenant_id: int, key: str, spec, items: list) -> list[dict]:
+    from .events import emit_many
+    from .models import Event
+
+    results: list[dict] = [{}] * len(items)
+    checked: list[tuple[int, dict, str, str]] = []  # (index, payload, idempotency key, request hash)
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            results[index] = _rejected(index, "an item is an object with 'payload' (and 'idempotency_key')", where)
+            continue
+        unknown = sorted(set(item) - {"payload", "idempotency_key"})
+        if unknown:
+            results[index] = _rejected(index, f"unknown field {unknown[0]!r}", f"{where}.{unknown[0]}")
+            continue
+        idem_key = item.get("idempotency_key") or ""
+        if not isinstance(idem_key, str) or len(idem_key.strip()) > MAX_KEY:
+            results[index] = _rejected(index, f"idempotency_key is a string of at most {MAX_KEY} characters",
+                                       f"{where}.idempotency_key")
+            continue
+        idem_key = idem_key.strip()
+        if idem_key and idem_key in seen:
+            results[index] = _rejected(index, f"the idempotency_key of items[{seen[idem_key]}] again",
+                                       f"{where}.idempotency_key")
+            continue
+        if "payload" not in item:
+            results[index] = _rejected(index, "'payload' is required", f"{where}.payload")
+            continue
+        try:
+            payload = validate(spec, item["payload"])
+        except PayloadInvalid as exc:
+            results[index] = _rejected(index, exc.message, f"{where}.{exc.field}" if exc.field else where)
+            continue
+        if idem_key:
+            seen[idem_key] = index
+        # The same hash as the single form's body, so a retry may switch form.
+        request_hash = hashlib.sha256(json.dumps({"event": key, "payload": item["payload"]},
+                                                 sort_keys=True).encode()).hexdigest()
+        checked.append((index, payload, idem_key, request_hash))
+    earlier = {}
+    keys = [k for _, _, k, _ in checked if k]
+    if keys:
+        earlier = {row.key: row for row in db.session.execute(db.select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key.in_(keys))).scalars()}
+    fresh = []
+    for index, payload, idem_key, request_hash in checked:
+        row = earlier.get(idem_key) if idem_key else None
+        if row is None:
+            fresh.append((index, payload, idem_key, request_hash))
+        elif row.request_hash != request_hash:
+            results[index] = _rejected(index, "this idempotency_key was used with a different payload",
+                                       f"items[{index}].idempotency_key")
+        else:
+            event = db.session.get(Event, row.event_id)
+            results[index] = {"index": index, "status": "replayed", "event_id": row.event_id,
+                              "event": event.key if event else ""}
+    emitted = emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh]) if fresh else []
+    for (index, _, idem_key, request_hash), outcome in zip(fresh, emitted):
+        if isinstance(outcome, Exception):  # checked above already; emit_many's own check
+            results[index] = _rejected(index, str(outcome), f"items[{index}].payload")
+            continue
+        results[index] = {"index": index, "status": "accepted", "event_id": outcome.id, "event": key}
+        if idem_key:
+            db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
+                                          event_id=outcome.id))
+    return results
+
+
+def _rejected(index: int, message: str, field: str) -> dict:
+    return {"index": index, "status": "rejected", "error": message, "field": field}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask
+from flask import Flask, g
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
@@ -33,12 +33,23 @@ class PostwerkWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.app = app
 
+    def work(self, *args, burst: bool = False, **kwargs):
+        # A burst worker drains the queue and exits: its jobs never linger
+        # for more work (core.mail.jobs.Linger).
+        self.lingers = not burst
+        return super().work(*args, burst=burst, **kwargs)
+
+    def request_stop(self, signum, frame):
+        self.lingers = False  # a warm shutdown does not wait for a lingering job
+        return super().request_stop(signum, frame)
+
     def perform_job(self, job, queue):
         done = threading.Event()
         beating = threading.Thread(target=self._beat, args=(done,), name="heartbeat", daemon=True)
         beating.start()
         try:
             with self.app.app_context():
+                g.postwerk_worker = self
                 return super().perform_job(job, queue)
         finally:
             done.set()

@@ -67,3 +67,23 @@ def test_retry_delays_come_from_the_environment(tmp_path, monkeypatch):
     app = create_app({"SECRET_KEY": "x", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"})
     assert app.config["RETRY_DELAYS"] == (5, 30, 300)
+def _synchronous(app) -> int:
+    from sqlalchemy import text
+
+    from core.extensions import db
+
+    with app.app_context():
+        with db.engine.connect() as conn:
+            return conn.execute(text("PRAGMA synchronous")).scalar_one()
+
+
+def test_sqlite_commits_are_durable_by_default_and_the_level_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("POSTWERK_SQLITE_SYNCHRONOUS", raising=False)
+    base = {"SECRET_KEY": "x", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db"}
+    assert _synchronous(create_app(base)) == 2  # FULL: a commit survives a power loss
+    monkeypatch.setenv("POSTWERK_SQLITE_SYNCHRONOUS", "normal")
+    assert _synchronous(create_app(base)) == 1
+    monkeypatch.setenv("POSTWERK_SQLITE_SYNCHRONOUS", "off")
+    with pytest.raises(ConfigError, match="POSTWERK_SQLITE_SYNCHRONOUS must be one of FULL, EXTRA, NORMAL"):
+        create_app(base)

@@ -218,3 +218,57 @@ def test_old_idempotency_keys_are_forgotten_but_events_stay(tenant, token, clien
     db.session.commit()
     assert len(_events()) == 1
     assert _post(client, token, body, **{"Idempotency-Key": "k1"}).status_code == 202
+
+
+def _ticket(number: int) -> dict:
+    return {"ticket": dict(TICKET["ticket"], id=number, title=f"Aufzug {number}")}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_batch_reports_each_item_and_a_bad_one_keeps_no_other_out(tenant, token, client, smtp_sink, run_worker):
+    bad = {"ticket": dict(TICKET["ticket"], id="not a number")}
+    body = {"event": "TICKET_CREATED", "items": [
+        {"payload": _ticket(1), "idempotency_key": "erp-1"},
+        {"payload": bad, "idempotency_key": "erp-2"},
+        {"payload": _ticket(3)},
+        "not an item",
+    ]}
+    response = client.post("/api/v1/events/batch", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.json
+    results = response.json["results"]
+    first, third = _events()
+    assert results[0] == {"index": 0, "status": "accepted", "event_id": first.id, "event": "TICKET_CREATED"}
+    assert results[1]["status"] == "rejected" and results[1]["field"] == "items[1].payload.ticket.id"
+    assert results[2] == {"index": 2, "status": "accepted", "event_id": third.id, "event": "TICKET_CREATED"}
+    assert results[3]["status"] == "rejected" and results[3]["field"] == "items[3]"
+    assert (first.payload, third.payload) == (_ticket(1), _ticket(3))
+
+    # The client retries: the keyed item is the first one's event, not a new one.
+    again = client.post("/api/v1/events/batch", json=body, headers={"Authorization": f"Bearer {token}"}).json
+    assert again["results"][0] == {"index": 0, "status": "replayed", "event_id": first.id,
+                                   "event": "TICKET_CREATED"}
+    assert [r["status"] for r in again["results"]] == ["replayed", "rejected", "accepted", "rejected"]
+    # A key of the single form is the same key; another payload under it is refused.
+    single = _post(client, token, {"event": "TICKET_CREATED", "payload": _ticket(1)}, **{"Idempotency-Key": "erp-1"})
+    assert single.status_code == 200 and single.json["event_id"] == first.id
+    other = client.post("/api/v1/events/batch", headers={"Authorization": f"Bearer {token}"}, json={
+        "event": "TICKET_CREATED", "items": [{"payload": _ticket(9), "idempotency_key": "erp-1"}]}).json
+    assert other["results"][0]["status"] == "rejected" and "different payload" in other["results"][0]["error"]
+    assert len(_events()) == 3
+    run_worker()
+    assert sorted(m.message["Subject"] for m in smtp_sink.wait_for(3)) == [
+        "[#1] Your report: Aufzug 1", "[#3] Your report: Aufzug 3", "[#3] Your report: Aufzug 3"]
+
+
+def test_emit_many_writes_the_good_payloads_and_returns_the_bad_ones(tenant, smtp_sink, run_worker):
+    from core.events import EmittedEvent, PayloadError, emit_many
+
+    results = emit_many(tenant.id, "TICKET_CREATED", [_ticket(1), ["not", "an", "object"], _ticket(2)])
+    db.session.commit()
+    assert isinstance(results[1], PayloadError)
+    first, second = _events()
+    assert results[0] == EmittedEvent(first.id, tenant.id, "TICKET_CREATED")
+    assert results[2] == EmittedEvent(second.id, tenant.id, "TICKET_CREATED")
+    assert [e.payload for e in (first, second)] == [_ticket(1), _ticket(2)]
+    run_worker()  # woken after the commit, like emit()
+    assert len(smtp_sink.wait_for(2)) == 2

@@ -251,3 +251,85 @@ def test_redis_down_at_commit_fails_no_request_and_the_sweeper_catches_up(tenant
     assert sweep(tenant.id)["expand"] == 1
     run_worker()
     assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp_sink, app, tmp_path):
+    """A running `postwerk worker`: the first event goes out at once; the
+    next one, committed while the jobs linger, enqueues no job (the wake
+    key is held) and leaves over the SMTP connection already open."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from redis import Redis
+    from rq import Worker
+
+    from core import queueing
+
+    env = {**os.environ, "POSTWERK_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "POSTWERK_REDIS_URL": app.config["REDIS_URL"], "POSTWERK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEYS"][0],
+           "POSTWERK_SECRET_KEY": app.config["SECRET_KEY"], "POSTWERK_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
+           # Long enough that the test's next commit surely falls inside it.
+           "POSTWERK_LINGER_SECONDS": "10"}
+    log = open(tmp_path / "worker.log", "wb")
+    # Two, as recommended: one lingers as the expander, one as the deliverer.
+    workers = [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"linger-{os.getpid()}-{i}"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+               for i in range(2)]
+    try:
+        conn = Redis.from_url(app.config["REDIS_URL"])
+        queue_key = queueing.queue().key
+        # Both listening first: with one, the expander gives its worker to the
+        # queued deliverer (the wait for readiness is not part of the check).
+        ready_by = time.monotonic() + 60
+        while len(Worker.all(queue=queueing.queue())) < 2 and time.monotonic() < ready_by:
+            time.sleep(0.1)
+        _ticket(tenant.id)
+        smtp_sink.wait_for(1, timeout=30)
+        _ticket(tenant.id, title="Fenster klemmt")
+        assert conn.llen(queue_key) == 0  # the commit's wake found the expander's key held
+        received = smtp_sink.wait_for(2, timeout=30)
+        assert [m.message["Subject"] for m in received] == [
+            "[#1] Ihre Meldung: Heizung fällt aus", "[#2] Ihre Meldung: Fenster klemmt"]
+        assert smtp_sink.connections == 1
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(60)
+        log.close()
+    # Stopped cleanly (a warm shutdown waits for the lingering job): nothing left.
+    db.session.expire_all()
+    assert {m.status for m in db.session.execute(db.select(Message)).scalars()} == {MessageStatus.SENT}
+
+
+def test_a_fan_out_renders_once_when_the_template_never_names_the_recipient(tenant, monkeypatch):
+    from core.mail import expansion, rendering
+    from core.models import DistributionList, Template
+    from core.tenancy import get_tenant, tenant_ref
+
+    members = [f"m{i}@example.org" for i in range(5)]
+    db.session.add(DistributionList(tenant_id=tenant.id, name="all", addresses=members))
+    db.session.add(Template(tenant_id=tenant.id, key="notice", language="de", subject="Neu: {{ ticket.title }}",
+                            body_html="<p>{{ ticket.title }}</p>", body_text="{{ ticket.title }}"))
+    db.session.add(Template(tenant_id=tenant.id, key="greeting", language="de", subject="Hallo {{ recipient.address }}",
+                            body_html="<p>x</p>", body_text="x"))
+    for rule in db.session.execute(db.select(Rule)).scalars():
+        rule.active = False
+    db.session.add(Rule(tenant_id=tenant.id, event="TICKET_CREATED", recipient="list:all", template_key="notice"))
+    db.session.add(Rule(tenant_id=tenant.id, event="TICKET_CREATED", recipient="list:all", template_key="greeting"))
+    db.session.commit()
+    renders = []
+    original = rendering.render
+    monkeypatch.setattr(rendering, "render", lambda source, *a, **kw: renders.append(source) or original(
+        source, *a, **kw))
+    payload = {"ticket": {"id": 1, "title": "Heizung", "description": "", "status": "open",
+                          "reporter": {"name": "E", "email": "e@example.org", "language": "de"},
+                          "assignee": None, "watchers": []}}
+    notice, greeting = [p for p in expansion.plan(tenant_ref(get_tenant(tenant.id)), "TICKET_CREATED", payload)
+                        if p.fires]
+    assert [m.recipient.address for m in notice.mails] == members
+    assert {(m.subject, m.body_text) for m in notice.mails} == {("Neu: Heizung", "Heizung")}
+    assert renders.count("Neu: {{ ticket.title }}") == 1  # once, not once per member
+    assert [m.subject for m in greeting.mails] == [f"Hallo {a}" for a in members]  # per recipient

@@ -393,3 +393,37 @@ def test_a_claim_taken_back_before_sent_is_written_stays_with_the_sweeper(tenant
                                              MessageStatus.SENT]
     assert taken_back.claim_token == "the-sweepers" and taken_back.sent_at is None
     assert len(smtp_sink.messages) == 4
+
+
+# --- PIPELINING (RFC 2920): the same outcomes in one round trip ------------------
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_pipelining_where_offered_keeps_every_outcome(tenant, ctx, smtp_sink, pipelining):
+    smtp_sink.behaviour.pipelining = pipelining
+    smtp_sink.behaviour.rcpt_replies = {"gone@example.org": "550 5.1.1 no such user"}
+    first = queue_message(tenant.id, subject="eins")
+    partly = queue_message(tenant.id, recipients=["a@example.org", "gone@example.org"], subject="zwei")
+    nobody = queue_message(tenant.id, recipients=["gone@example.org"], subject="drei")
+    deferred = queue_message(tenant.id, subject="vier")
+    last = queue_message(tenant.id, subject="fünf")
+    smtp_sink.behaviour.mail_reply = [None, None, None, "451 4.3.0 try later"]  # the fourth MAIL
+    deliver(tenant.id)
+    assert (first.status, partly.status, last.status) == (MessageStatus.SENT,) * 3
+    assert partly.rcpt_results["gone@example.org"].startswith("550 5.1.1")
+    assert nobody.status == MessageStatus.FAILED and "550 5.1.1" in nobody.last_error
+    assert deferred.status == MessageStatus.PENDING and "451 4.3.0" in deferred.last_error
+    # The replies stayed in step: one connection, each accepted message once, nothing of the refused.
+    assert smtp_sink.connections == 1
+    assert [(m.message["Subject"], m.rcpt_tos) for m in smtp_sink.messages] == [
+        ("eins", ["erika@example.org"]), ("zwei", ["a@example.org"]), ("fünf", ["erika@example.org"])]
+    # Without PIPELINING offered the client waits for every reply, as before.
+    assert smtp_sink.pipelined == (5 if pipelining else 0)
+
+
+def test_pipelined_link_lost_after_the_final_dot_is_unknown(tenant, ctx, smtp_sink):
+    smtp_sink.behaviour.pipelining = True
+    smtp_sink.behaviour.drop_after_data = 1
+    message = queue_message(tenant.id)
+    deliver(tenant.id)
+    assert message.status == MessageStatus.UNKNOWN and "may or may not have been delivered" in message.last_error
+    assert smtp_sink.pipelined == 1

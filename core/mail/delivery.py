@@ -261,11 +261,13 @@ class Outgoing:
 _OUTGOING_COLUMNS = [getattr(Message, f.name) for f in fields(Outgoing)]
 
 
-def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], object] | None = None
-                ) -> DeliveryStats:
+def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], object] | None = None,
+                linger: Callable[[int], bool] | None = None) -> DeliveryStats:
     """Send what is due for one tenant. ``call_helper`` wakes a job in the
     next lane; it is called once, when a full batch shows a backlog and the
-    tenant may use another lane."""
+    tenant may use another lane. ``linger(progress)``, called when nothing
+    is due, may wait a moment and return True to look again on the open
+    connection (see ``core.mail.jobs.Linger``)."""
     # AUTOMATE paused or its mail worker task off: hold before claiming, so
     # the mail stays PENDING and leaves when AUTOMATE wakes delivery again.
     held = hold_reason(tenant_id)
@@ -275,14 +277,16 @@ def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], obje
     held = why_held(settings)
     if held:
         return DeliveryStats(held=held)
-    return Delivery(settings, lane=lane, call_helper=call_helper).run()
+    return Delivery(settings, lane=lane, call_helper=call_helper, linger=linger).run()
 
 
 class Delivery:
     """One job's worth of sending for one tenant."""
 
-    def __init__(self, settings: MailSettings, *, lane: int = 0, call_helper: Callable[[], object] | None = None):
+    def __init__(self, settings: MailSettings, *, lane: int = 0, call_helper: Callable[[], object] | None = None,
+                 linger: Callable[[int], bool] | None = None):
         self.settings = settings
+        self._linger = linger
         # One lane per connection: a tenant's backlog is sent over up to
         # this many connections at once, one job each.
         self.lanes = max(1, min(settings.max_connections or 1, current_app.config.get("DELIVERY_LANES", 1)))
@@ -320,6 +324,12 @@ class Delivery:
                     break
                 token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
                 if not ids:
+                    # Under a trickle, wait a moment with the connection
+                    # open instead of ending (the next job would open anew).
+                    self._write_sent()
+                    done = self.stats.sent + self.stats.failed + self.stats.retried + self.stats.unknown
+                    if self._linger is not None and self._linger(done):
+                        continue
                     break
                 if len(ids) == BATCH_SIZE and self._call_helper is not None:
                     # A full batch: more is waiting than this connection

@@ -7,7 +7,7 @@ happen.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import inscriptis
@@ -84,6 +84,12 @@ def render_mail(template: Template, values: dict[str, Any], recipient: Recipient
     return mail
 
 
+def _names_recipient(template: Template) -> bool:
+    """Whether the template may depend on the recipient (conservative: any
+    mention of the name ``recipient`` counts)."""
+    return any("recipient" in (part or "") for part in (template.subject, template.body_html, template.body_text))
+
+
 def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[Rule] | None = None,
          templates: TemplateSet | None = None) -> list[RulePlan]:
     reg = registry()
@@ -131,12 +137,24 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             plans.append(result)
             continue
         planned += len(people)
+        # A template that never names ``recipient`` renders the same for every
+        # recipient: once per template and language (a fan-out to a list).
+        shared: dict[tuple[int, str], PlannedMail] = {}
         for person in people:
             language = person.language or tenant.language
             template = templates.pick(rule.template_key, language, tenant.language)
             if template is None:
                 result.mails.append(PlannedMail(person, language, rule.template_key,
                                                 error=f"the template '{rule.template_key}' does not exist"))
+                continue
+            if len(people) > 1 and not _names_recipient(template):
+                first = shared.get((id(template), template.language))
+                if first is None:
+                    first = shared[(id(template), template.language)] = render_mail(
+                        template, values, person, template.language)
+                    result.mails.append(first)
+                else:
+                    result.mails.append(replace(first, recipient=person))
                 continue
             result.mails.append(render_mail(template, values, person, template.language))
         if value_failures and any(m.error for m in result.mails):

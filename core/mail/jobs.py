@@ -7,7 +7,11 @@ due, so a duplicate or lost job is harmless.
 from __future__ import annotations
 
 import logging
+import time
 
+from flask import current_app, g
+from redis.exceptions import RedisError
+from rq import get_current_job
 from sqlalchemy import insert, null, update
 
 from ..extensions import db
@@ -23,6 +27,20 @@ from . import delivery, expansion
 log = logging.getLogger(__name__)
 
 EXPAND_BATCH = 200
+# Under a trickle (events committed one at a time) a job that ended as soon
+# as it found nothing made one RQ job per few events: each job's overhead,
+# a new SMTP connection per delivery job and batches of 3-6 events. Instead
+# a job that ran out of work waits in steps of LINGER_POLL_SECONDS, up to
+# LINGER_IDLE_SECONDS without new work, before it ends. Only the waiting
+# is added: the first event or mail after a quiet period is taken at once
+# by a fresh job, later ones within one poll step. It never waits while
+# other jobs are queued (another tenant's), nor beyond LINGER_MAX_SECONDS
+# of the job's life (settings and rules are read again by the next job).
+LINGER_IDLE_SECONDS = 0.5  # POSTWERK_LINGER_SECONDS
+LINGER_POLL_SECONDS = 0.02
+LINGER_MAX_SECONDS = 10.0
+EXPAND_GATHER_SECONDS = 0.05
+QUEUED_WAIT_SECONDS = 0.05  # a job queued this long finds no free worker
 
 
 def wake_expander(tenant_id: int) -> bool:
@@ -31,6 +49,82 @@ def wake_expander(tenant_id: int) -> bool:
 
 def wake_deliverer(tenant_id: int, delay: float | None = None, *, lane: int = 0) -> bool:
     return wake(deliver_messages, tenant_id, delay=delay, lane=lane)
+
+
+class Linger:
+    """The waiting of a job that found no work (see LINGER_IDLE_SECONDS).
+
+    While it waits the job holds its wake key (with its own job id and a
+    short expiry renewed at every step), so a producer's commit costs a
+    failed SET NX instead of enqueueing a job, and the sweeper sees a live
+    job. ``release()`` clears the key; the caller then looks for work once
+    more, so nothing committed meanwhile waits for the sweeper.
+    """
+
+    def __init__(self, key: str, has_work):
+        self.key = key
+        self.has_work = has_work
+        job = get_current_job()
+        # Only in a long-running worker: a burst worker, a test or the CLI
+        # calling the job directly end as soon as nothing is left.
+        self.worker = g.get("postwerk_worker")
+        self.job_id = job.id if job is not None and self._worker_lingers() else None
+        self.started = time.monotonic()
+        self.idle_since: float | None = None
+        self.progress = -1
+        config = current_app.config
+        self.idle = config.get("LINGER_SECONDS", LINGER_IDLE_SECONDS)
+        self.poll = LINGER_POLL_SECONDS
+        self.max = max(LINGER_MAX_SECONDS, 4 * self.idle)
+        self.holding = False
+
+    def _worker_lingers(self) -> bool:
+        return bool(getattr(self.worker, "lingers", False))
+
+    @property
+    def gathers(self) -> bool:
+        """Whether this job may wait a moment for work to gather."""
+        return self.job_id is not None and self.idle > 0
+
+    def too_old(self) -> bool:
+        """Whether a lingering job has lived long enough (LINGER_MAX_SECONDS)."""
+        return self.gathers and time.monotonic() - self.started >= self.max
+
+    def __call__(self, progress: int = 0) -> bool:
+        """Wait one step for work; False when the job should end."""
+        if self.job_id is None or self.idle <= 0:
+            return False
+        now = time.monotonic()
+        if progress != self.progress or self.idle_since is None:
+            self.progress, self.idle_since = progress, now
+        if now - self.idle_since >= self.idle or now - self.started >= self.max:
+            return False
+        try:
+            conn = queueing.redis()
+            queue_key = queueing.queue().key
+            conn.set(self.key, self.job_id, ex=max(2, int(self.idle * 4)))
+            self.holding = True
+            waiting_since = None
+            while time.monotonic() - self.idle_since < self.idle:
+                if conn.llen(queue_key) == 0:
+                    waiting_since = None
+                elif waiting_since is None:
+                    waiting_since = time.monotonic()  # a free worker takes it at once (often our own wake)
+                elif time.monotonic() - waiting_since >= QUEUED_WAIT_SECONDS:
+                    return False  # jobs wait for a worker: give this one back
+                time.sleep(self.poll)
+                if not self._worker_lingers():
+                    return False  # the worker is asked to stop
+                if self.has_work():
+                    return True
+        except RedisError:
+            pass
+        return False
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            clear_wake(self.key)
 
 
 @in_app_context
@@ -48,17 +142,38 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
         return 0
     clear_wake(wake_key)
     total = 0
+    linger = Linger(queueing.wake_key(expand_events.__name__, tenant_id), lambda: _any_new_event(tenant_id))
+    # The context (tenant, settings, templates, rules) stays loaded across
+    # the job's commits: expired after each, it was read again row by row
+    # for every batch, which under a trickle meant a query per few events.
+    db.session().expire_on_commit = False
     try:
         ctx = expansion.ExpansionContext(tenant_id)
-        while ids := _new_events(tenant_id, EXPAND_BATCH):
-            total += _expand_batch(ctx, ids)
+        while True:
+            ids = _new_events(tenant_id, EXPAND_BATCH)
+            if ids:
+                total += _expand_batch(ctx, ids)
+                mutex.renew()
+                if linger.too_old():
+                    break  # a successor (woken below) reads the rules and templates again
+                if len(ids) < EXPAND_BATCH and linger.gathers:
+                    # A trickle: let the next events gather for a moment
+                    # instead of taking them in batches of one or two (the
+                    # first batch after a quiet period went at once).
+                    time.sleep(EXPAND_GATHER_SECONDS)
+                continue
+            db.session.commit()  # no read transaction (SQLite's snapshot) held while lingering
+            if not linger(total):
+                break
             mutex.renew()
+        linger.release()
         mutex.release()
         clear_wake(queueing.wake_key(expand_events.__name__, tenant_id))
         if _new_events(tenant_id, 1):
             wake_expander(tenant_id)
     finally:
         mutex.release()
+        db.session().expire_on_commit = True
         db.session.remove()
     return total
 
@@ -67,6 +182,40 @@ def _new_events(tenant_id: int, limit: int) -> list[int]:
     return db.session.execute(
         db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
         .order_by(Event.id).limit(limit)).scalars().all()
+
+
+def _any_new_event(tenant_id: int) -> bool:
+    # Own short connection: the session's objects (the expansion context)
+    # stay loaded, and no read transaction is held between the steps.
+    with db.engine.connect() as conn:
+        return conn.execute(db.select(Event.id).where(
+            Event.tenant_id == tenant_id, Event.status == EventStatus.NEW).limit(1)).first() is not None
+
+
+def _any_due_message(tenant_id: int) -> bool:
+    with db.engine.connect() as conn:
+        return conn.execute(db.select(Message.id).where(
+            Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
+            Message.next_attempt_at <= utcnow()).limit(1)).first() is not None
+
+
+def _deliverable(tenant_id: int) -> bool:
+    """Due mail that AUTOMATE does not hold, read afresh: a pause or the mail
+    worker task switched off while a delivery job lingers ends its waiting,
+    as ``deliver_due`` would hold a new job (core.automate.status)."""
+    from ..automate.models import AutomateState, TaskState
+    from ..automate.tasks import MAIL_WORKER
+
+    with db.engine.connect() as conn:
+        if conn.execute(db.select(Message.id).where(
+                Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
+                Message.next_attempt_at <= utcnow()).limit(1)).first() is None:
+            return False
+        paused = conn.execute(db.select(AutomateState.paused).where(
+            AutomateState.tenant_id == tenant_id)).scalar_one_or_none()
+        enabled = conn.execute(db.select(TaskState.enabled).where(
+            TaskState.tenant_id == tenant_id, TaskState.task_key == MAIL_WORKER)).scalar_one_or_none()
+    return not paused and enabled is not False
 
 
 def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
@@ -146,9 +295,19 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
     allowed (see ``delivery.Delivery.lanes``).
     """
     clear_wake(wake_key)
+    # Lane 0 lingers (keeping its SMTP connection); helpers end when idle.
+    linger = Linger(queueing.wake_key(deliver_messages.__name__, tenant_id), lambda: _deliverable(tenant_id)
+                    ) if lane == 0 else None
     try:
-        stats = delivery.deliver_due(tenant_id, lane=lane,
-                                     call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1))
+        try:
+            stats = delivery.deliver_due(tenant_id, lane=lane, linger=linger,
+                                         call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1))
+        finally:
+            if linger is not None and linger.holding:
+                linger.release()
+                # Committed while the key was held: nobody else was woken.
+                if _any_due_message(tenant_id):
+                    wake_deliverer(tenant_id)
         for delay in sorted(stats.retry_delays):
             wake_deliverer(tenant_id, delay=delay)
         if stats.more:

@@ -170,6 +170,32 @@ class _SMTP(smtplib.SMTP):
         return self.getreply()
 
 
+    def pipeline(self, sender: str, options: list[str], recipients: list[str]
+                 ) -> tuple[tuple[int, bytes], list[tuple[int, bytes]], tuple[int, bytes]]:
+        """MAIL, every RCPT and DATA in one write (RFC 2920), then their
+        replies in order. Only for plain addresses without SMTPUTF8."""
+        self.dot_sent = False
+        optionlist = (" " + " ".join(options)) if options else ""
+        lines = [f"MAIL FROM:<{sender}>{optionlist}\r\n", *(f"RCPT TO:<{r}>\r\n" for r in recipients), "DATA\r\n"]
+        self.send("".join(lines))
+        mail = self.getreply()
+        rcpts = [self.getreply() for _ in recipients]
+        return mail, rcpts, self.getreply()
+
+    def end_data(self, payload: bytes | None, before_dot: Callable[[], object] | None = None
+                 ) -> tuple[int, bytes]:
+        """After a 354: the message (or, when no recipient was accepted, an
+        empty one the server must refuse, RFC 2920 3.1) and the final dot."""
+        body = _PERIOD_AT_LINE_START.sub(b"..", payload) if payload else b""
+        if body and not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        if payload is not None and before_dot is not None:
+            before_dot()  # as in data_bytes: the record of "handed over" (core.mail.markers)
+        self.send(body + b".\r\n")
+        self.dot_sent = payload is not None
+        return self.getreply()
+
+
 class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
     pass
 
@@ -456,6 +482,9 @@ class SmtpTransport:
             options.append(f"SIZE={len(payload)}")
         phase = "MAIL FROM"
         self.deadline.start()
+        if (smtp.has_extn("pipelining") and not needs_smtputf8 and _PLAIN_ADDRESS.fullmatch(sender)
+                and all(_PLAIN_ADDRESS.fullmatch(r) for r in recipients)):
+            return self._send_pipelined(smtp, sender, recipients, payload, options, before_dot)
         try:
             code, text = smtp.mail(sender, options)
             if code != 250:
@@ -479,6 +508,71 @@ class SmtpTransport:
                 raise error
             phase = "DATA"
             code, text = smtp.data_bytes(payload, before_dot)
+            if code != 250:
+                if code != 421:
+                    self._reset()
+                raise _classify(code, text, what="message refused")
+            for rcpt in accepted:
+                results[rcpt] = _describe(code, text)
+            self.deadline.stop()
+            return results
+        except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+            dot_sent = smtp.dot_sent
+            self.smtp = None
+            smtp.close()
+            self.deadline.release()
+            if self.deadline.expired:
+                exc = TimeoutError(self._past_deadline("one message"))
+            if phase == "DATA" and dot_sent:
+                raise UnknownOutcome(
+                    f"the connection to {self.config.host} broke after the message was handed over and before "
+                    f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
+                    connection_lost=True) from exc
+            raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
+                                 connection_lost=True) from exc
+        except DeliveryError as exc:
+            self.deadline.stop()
+            if exc.connection_lost:
+                self.smtp = None
+                smtp.close()
+                self.deadline.release()
+            raise
+
+    def _send_pipelined(self, smtp: _SMTP, sender: str, recipients: list[str], payload: bytes,
+                        options: list[str], before_dot: Callable[[], object] | None) -> dict[str, str]:
+        """``send()`` with MAIL, RCPT and DATA in one round trip (the server
+        offers PIPELINING); the same outcomes as the step-by-step path."""
+        phase = "MAIL FROM"
+        try:
+            (mail_code, mail_text), rcpt_replies, (data_code, data_text) = smtp.pipeline(sender, options,
+                                                                                        recipients)
+            results: dict[str, str] = {}
+            accepted = []
+            for rcpt, (code, text) in zip(recipients, rcpt_replies):
+                results[rcpt] = _describe(code, text)
+                if code in (250, 251):
+                    accepted.append(rcpt)
+            if data_code == 354 and (mail_code != 250 or not accepted):
+                smtp.end_data(None)  # nothing to send: an empty DATA the server refuses
+                data_code = 0
+            if mail_code != 250:
+                if mail_code != 421:
+                    self._reset()
+                raise _classify(mail_code, mail_text, what="sender refused")
+            for rcpt, (code, text) in zip(recipients, rcpt_replies):
+                if code == 421:
+                    raise _classify(code, text, what=f"recipient {rcpt}")
+            if not accepted:
+                self._reset()
+                worst = min(int(r[:3]) for r in results.values())
+                raise _classify(worst, "; ".join(f"{k}: {v}" for k, v in results.items()),
+                                what="all recipients refused")
+            if data_code != 354:
+                if data_code != 421:
+                    self._reset()
+                raise _classify(data_code, data_text, what="message refused")
+            phase = "DATA"
+            code, text = smtp.end_data(payload, before_dot)
             if code != 250:
                 if code != 421:
                     self._reset()

@@ -94,6 +94,14 @@ class Behaviour:
     greeting_reply: str | None = None
     #: More simultaneous sessions than this get "421 4.7.0 Too many connections".
     max_connections: int | None = None
+    #: Offer PIPELINING (RFC 2920) in the EHLO reply. aiosmtpd reads buffered
+    #: commands in order anyway; ``SmtpSink.pipelined`` counts the MAIL
+    #: commands that arrived together with their RCPT (the client did not wait).
+    pipelining: bool = False
+    #: Seconds each reply takes to reach the client, like a network's delay:
+    #: the reply is written that much later, without holding up the commands
+    #: already received behind it (so pipelined commands share one delay).
+    reply_delay: float = 0.0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -175,6 +183,8 @@ class _Handler:
         if self.sink._auth is None:
             # No AUTH configured: do not advertise it at all, like most MTAs.
             responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        if self.sink.behaviour.pipelining:
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -183,6 +193,9 @@ class _Handler:
         # the server thread on every connection: under -W error that breaks
         # the session, and silencing it there would race with pytest's own
         # warning filters (they are process-wide).
+        if b"RCPT" in bytes(getattr(server._reader, "_buffer", b"")).upper():
+            with self.sink._cond:
+                self.sink.pipelined += 1  # its RCPT came before this MAIL's reply went out
         if self.sink._auth is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
         with self.sink._cond:
@@ -298,7 +311,19 @@ class _SinkSMTP(SMTP):
             return
         await super().smtp_DATA(arg)
 
+    @staticmethod
+    def _delayed_write(transport, data: bytes) -> None:
+        if not transport.is_closing():
+            transport.write(data)
+
     async def push(self, status) -> None:
+        delay = self._sink.behaviour.reply_delay
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+        if delay and not text.startswith("421") and self.transport is not None:
+            data = status if isinstance(status, bytes) else status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+            # Later by the delay, in order (equal delays run first in, first out).
+            self.loop.call_later(delay, self._delayed_write, self.transport, data + b"\r\n")
+            return
         await super().push(status)
         # RFC 5321 4.2.2: after a 421 the server closes the channel. Without
         # this, a test answering MAIL/DATA with 421 would leave it open.
@@ -350,6 +375,7 @@ class SmtpSink:
         self._connections = 0
         self._peak = 0
         self.mail_commands = 0  # MAIL FROM commands seen
+        self.pipelined = 0
         self._counting = False  # off during aiosmtpd's start-up self-test
         self._controller: _Controller | None = None
         self._port: int | None = None

@@ -29,7 +29,7 @@ def _message_id(data: bytes) -> str | None:
     return b" ".join(match.group(1).split()).decode("ascii", "replace")
 
 
-def run_sink_process(conn: Connection, counter) -> None:
+def run_sink_process(conn: Connection, counter, pipelining: bool = False, reply_delay: float = 0.0) -> None:
     """Process entry point: serve SMTP, answer commands from ``conn`` until "stop".
 
     Protocol on ``conn``: the child first sends ("port", n) or ("error", text);
@@ -37,6 +37,7 @@ def run_sink_process(conn: Connection, counter) -> None:
     "stop" (answered with "stopped").
     """
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     # aiosmtpd logs every command at INFO; even unprinted records cost time.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -49,12 +50,31 @@ def run_sink_process(conn: Connection, counter) -> None:
             counter.value += 1
             return "250 2.0.0 Ok"
 
+        if pipelining:  # RFC 2920: aiosmtpd reads buffered commands in order; only the offer is missing
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):
+                session.host_name = hostname
+                return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    class DelayedSMTP(SMTP):
+        """Each reply reaches the client ``reply_delay`` later, like over a
+        network, without holding up the commands already received."""
+
+        async def push(self, status):
+            data = status if isinstance(status, bytes) else status.encode("utf-8")
+            transport = self.transport
+            self.loop.call_later(reply_delay, lambda: transport.is_closing() or transport.write(data + b"\r\n"))
+
     class PortZeroController(Controller):
         def _trigger_server(self):
             # Listen on port 0 (no race for a free port); tell aiosmtpd's
             # start-up self-test which port the kernel picked.
             self.port = self.server.sockets[0].getsockname()[1]
             super()._trigger_server()
+
+        def factory(self):
+            if not reply_delay:
+                return super().factory()
+            return DelayedSMTP(self.handler, **self.SMTP_kwargs)
 
     try:
         controller = PortZeroController(
@@ -88,7 +108,8 @@ class SinkProcess:
 
     host = "127.0.0.1"
 
-    def __init__(self, start_timeout: float = 30) -> None:
+    def __init__(self, start_timeout: float = 30, *, pipelining: bool = False, reply_delay: float = 0.0) -> None:
+        self._options = (pipelining, reply_delay)
         self._context = multiprocessing.get_context("spawn")
         self._start_timeout = start_timeout
         # A raw shared integer: the child is the only writer, so no lock is
@@ -101,7 +122,7 @@ class SinkProcess:
     def start(self) -> int:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
-            target=run_sink_process, args=(child, self._counter), name="smtp-sink", daemon=True
+            target=run_sink_process, args=(child, self._counter, *self._options), name="smtp-sink", daemon=True
         )
         self._process.start()
         child.close()  # our copy; lets recv() see EOF if the child dies

@@ -1,0 +1,48 @@
+"""CPU time a worker spends before its first job: interpreter, imports,
+``create_app`` and the RQ worker object (what ``postwerk worker`` does
+before it listens). Median of ``--runs`` fresh processes.
+
+    python -m bench.worker_start [--runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from bench.common import median
+
+CHILD = """
+import resource, sys
+from core.app import create_app
+from core.worker import make_worker
+app = create_app()
+make_worker(app, name="start-bench")
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(u.ru_utime + u.ru_stime)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    from cryptography.fernet import Fernet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "POSTWERK_DATABASE_URL": f"sqlite:///{tmp}/x.sqlite3", "POSTWERK_SECRET_KEY": "bench",
+               "POSTWERK_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+        seconds = [float(subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True,
+                                        text=True).stdout.split()[-1]) for _ in range(args.runs)]
+    load = os.getloadavg()[0]
+    print(f"worker start, CPU before the first job: median {median(seconds):.3f} s "
+          f"(min {min(seconds):.3f}, max {max(seconds):.3f}; {args.runs} runs, load {load:.2f})")
+    print(json.dumps({"worker_start_cpu_s": round(median(seconds), 3), "min_s": round(min(seconds), 3),
+                      "runs": args.runs, "load_average_1min": round(load, 2)}))
+
+
+if __name__ == "__main__":
+    main()
