@@ -56,8 +56,16 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     from .plugins import registry
     from .tenancy import get_tenant, tenant_ref
 
+    from .metrics import INBOUND
+
     ref = tenant_ref(get_tenant(tenant_id))
-    return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
+    try:
+        result = registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
+    except Exception:
+        INBOUND.labels("error").inc()
+        raise
+    INBOUND.labels("handled" if result is not None else "unrouted").inc()
+    return result
 
 
 __all__ = [

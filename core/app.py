@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from . import config as config_module
+from . import logs
 from .crypto import check_keys
 from .events import install_session_hooks
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -31,6 +32,9 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     settings.update(config or {})
     app.config.update(config_module.finalise(settings, app.instance_path))
     check_keys(app.config["ENCRYPTION_KEYS"])
+    logs.redact(app.config["SECRET_KEY"], *app.config["ENCRYPTION_KEYS"])
+    if not app.config.get("TESTING"):
+        logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     db.init_app(app)
@@ -62,6 +66,9 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     from .web import register_web
 
     register_web(app, registry)
+    from .web import operations
+
+    operations.init_app(app)
     return app
 
 

@@ -5,6 +5,7 @@ variable; tests pass a mapping to ``create_app`` instead.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -32,6 +33,22 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
      "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
      "tenant's connection limit)"),
+    ("POSTWERK_LOG_LEVEL", "LOG_LEVEL", "INFO",
+     "DEBUG, INFO, WARNING or ERROR; libraries that log credentials at DEBUG stay at INFO"),
+    ("POSTWERK_LOG_FORMAT", "LOG_FORMAT", "text",
+     "text (one line with time, level, process, tenant, message/event) or json (one object per line)"),
+    ("POSTWERK_PROXY_HOPS", "PROXY_HOPS", "0",
+     "reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host/-Port are trusted "
+     "(Werkzeug's ProxyFix); 0 when clients connect directly"),
+    ("POSTWERK_URL_SCHEME", "PREFERRED_URL_SCHEME", None,
+     "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development"),
+    ("POSTWERK_HSTS_SECONDS", "HSTS_SECONDS", None,
+     "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in "
+     "development"),
+    ("POSTWERK_METRICS_TOKEN", "METRICS_TOKEN", None,
+     "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses"),
+    ("POSTWERK_METRICS_ALLOW", "METRICS_ALLOW", "127.0.0.1/32,::1/128",
+     "client addresses or networks (comma-separated) allowed to read /metrics without the token"),
 ]
 
 
@@ -77,6 +94,25 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     if config["SMTP_TIMEOUT"] * 2 >= config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
+    from .logs import check as check_logging
+
+    config["LOG_LEVEL"] = str(config.get("LOG_LEVEL", "INFO")).upper()
+    config["LOG_FORMAT"] = str(config.get("LOG_FORMAT", "text")).lower()
+    check_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    config["PROXY_HOPS"] = _number(config, "PROXY_HOPS", 0, int)
+    if config["PROXY_HOPS"] < 0:
+        raise ConfigError("POSTWERK_PROXY_HOPS must be 0 or more")
+    config.setdefault("PREFERRED_URL_SCHEME", "http" if development else "https")
+    if config["PREFERRED_URL_SCHEME"] not in ("http", "https"):
+        raise ConfigError("POSTWERK_URL_SCHEME must be http or https")
+    config["HSTS_SECONDS"] = _number(config, "HSTS_SECONDS", 0 if development else 31536000, int)
+    allow = config.get("METRICS_ALLOW", "127.0.0.1/32,::1/128")
+    if isinstance(allow, str):
+        allow = [a.strip() for a in allow.split(",") if a.strip()]
+    try:
+        config["METRICS_ALLOW"] = [ipaddress.ip_network(a, strict=False) for a in allow]
+    except ValueError as exc:
+        raise ConfigError(f"POSTWERK_METRICS_ALLOW: {exc}") from None
     return config
 
 

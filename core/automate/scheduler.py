@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..extensions import db
+from ..metrics import scheduler_ticked
 from ..models import PluginState, Tenant
 from ..models.types import utcnow
 from ..queueing import redis
@@ -108,7 +109,9 @@ class Scheduler:
             try:
                 if not self.is_leader():
                     return []
-                return self._run_due()
+                runs = self._run_due()
+                scheduler_ticked()
+                return runs
             finally:
                 db.session.remove()
 

@@ -10,8 +10,10 @@ import logging
 
 from sqlalchemy import insert, update
 
+from .. import metrics
 from ..extensions import db
 from ..jobs import in_app_context
+from ..logs import bound
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
 from .. import queueing
@@ -76,9 +78,11 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     results: dict[int, list[dict] | Exception] = {}
     for event in events:
         try:
-            results[event.id] = expansion.expand(event, ctx)
+            with bound(event_id=event.id):
+                results[event.id] = expansion.expand(event, ctx)
         except Exception as exc:  # a plugin's bug: keep the event, say why, go on
-            log.exception("expanding event %s failed", event.id)
+            with bound(event_id=event.id):
+                log.exception("expanding event %s failed", event.id)
             results[event.id] = exc
     # Taking the events (NEW -> EXPANDED) happens in the same transaction as
     # writing their messages: a concurrent expander finds nothing left to
@@ -125,6 +129,7 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
     try:
         stats = delivery.deliver_due(tenant_id, lane=lane,
                                      call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1))
+        metrics.count_deliveries(vars(stats))
         for delay in sorted(stats.retry_delays):
             wake_deliverer(tenant_id, delay=delay)
         if stats.more:

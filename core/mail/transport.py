@@ -16,6 +16,8 @@ import ssl
 from dataclasses import dataclass
 from enum import Enum
 
+from ..metrics import SMTP_SECONDS
+
 
 class Security(str, Enum):
     NONE = "none"                            # plain text; internal relays only
@@ -302,6 +304,11 @@ class SmtpTransport:
     # -- one message ----------------------------------------------------------
     def send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False
              ) -> dict[str, str]:
+        with SMTP_SECONDS.time():  # the SMTP latency histogram of /metrics
+            return self._send(sender, recipients, payload, needs_smtputf8=needs_smtputf8)
+
+    def _send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False
+              ) -> dict[str, str]:
         """Send one message; returns the per-recipient answers of the server.
 
         Raises a :class:`DeliveryError` subclass when nobody received it.
