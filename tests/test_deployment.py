@@ -57,7 +57,8 @@ def test_gunicorn_and_rq_worker_with_postwerks_worker_class(tenant, config, envi
     port = free_port()
     with open(tmp_path / "gunicorn.log", "w") as log:
         web = subprocess.Popen([str(bin_dir / "python"), "-m", "gunicorn", "--workers", "2", "--bind",
-                                f"127.0.0.1:{port}", "postwerk:create_app()"],
+                                f"127.0.0.1:{port}", "--config", "python:core.gunicorn_config",
+                                "postwerk:create_app()"],
                                cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for(f"http://127.0.0.1:{port}/healthz", web)

@@ -232,3 +232,13 @@ def test_a_package_adds_commands_through_flask_commands(cli, tmp_path, monkeypat
         assert cli("example").output.strip() == "hello from a plugin"
     finally:
         main.commands.pop("example", None)
+
+
+def test_postwerk_is_the_public_import_name_of_core_api():
+    import core.api
+    import postwerk
+
+    assert set(core.api.__all__) <= set(postwerk.__all__)
+    for name in core.api.__all__:
+        assert getattr(postwerk, name) is getattr(core.api, name), name
+    from postwerk import EventSpec, hookimpl  # noqa: F401  (what docs/plugins.md shows)
