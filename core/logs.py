@@ -127,8 +127,10 @@ def configure(level: str | None = None, fmt: str | None = None, *, role: str | N
     fmt = (fmt or os.environ.get("POSTWERK_LOG_FORMAT") or "text").lower()
     check(level, fmt)
     root = logging.getLogger()
+    if stream is not None and _handler is not None:
+        reset()  # a new destination replaces the old handler
     if _handler is None:
-        _handler = logging.StreamHandler(stream or sys.stderr)
+        _handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
         _handler.addFilter(ContextFilter())
         root.addHandler(_handler)
     _handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -136,6 +138,19 @@ def configure(level: str | None = None, fmt: str | None = None, *, role: str | N
     for name in QUIET_AT_DEBUG:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     return _handler
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner or
+    click's CliRunner may swap it), never to a closed earlier one."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def check(level: str, fmt: str) -> None:
