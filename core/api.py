@@ -69,6 +69,8 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     from .plugins import PluginHookError, registry
     from .tenancy import get_tenant, tenant_ref
 
+    from .metrics import INBOUND
+
     ref = tenant_ref(get_tenant(tenant_id))
     reg = registry()
     failures = []
@@ -83,9 +85,12 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
             continue
         savepoint.commit()
         if answer is not None:
+            INBOUND.labels("handled").inc()
             return answer
     if failures:
+        INBOUND.labels("error").inc()
         raise PluginHookError(failures[0])
+    INBOUND.labels("unrouted").inc()
     return None
 
 

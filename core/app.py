@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from . import config as config_module
+from . import logs
 from .crypto import check_keys
 from .events import install_session_hooks
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -31,10 +33,18 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     settings.update(config or {})
     app.config.update(config_module.finalise(settings, app.instance_path))
     check_keys(app.config["ENCRYPTION_KEYS"])
+    logs.redact(app.config["SECRET_KEY"], *app.config["ENCRYPTION_KEYS"])
+    if not app.config.get("TESTING"):
+        logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     db.init_app(app)
     _sqlite_synchronous(app)
+    with app.app_context():
+        # An app that is dropped (the CLI's, a test's, an embedder's) closes
+        # its pooled connections instead of leaving them to the garbage
+        # collector (Python 3.13: "ResourceWarning: unclosed database").
+        weakref.finalize(app, _dispose, list(db.engines.values()))
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -61,6 +71,9 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     from .web import security
 
     security.init_app(app)
+    from .web import operations
+
+    operations.init_app(app)
     return app
 
 
@@ -74,6 +87,11 @@ def _plugin_migrations(alembic_config):
     locations += [info.migrations for info in registry.plugins.values() if info.migrations]
     alembic_config.set_main_option("version_locations", os.pathsep.join(locations))
     return alembic_config
+
+
+def _dispose(engines) -> None:
+    for engine in engines:
+        engine.dispose()
 
 
 def _engine_options(url: str) -> dict:

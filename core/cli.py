@@ -1,4 +1,9 @@
-"""The ``postwerk`` command line."""
+"""The ``postwerk`` command line: Flask's (``FlaskGroup``), with Postwerk's commands.
+
+So Flask's ``shell`` and ``routes``, Flask-Migrate's whole ``db`` group and
+any command a package registers under the ``flask.commands`` entry point
+group (a plugin's, for instance) are ``postwerk`` commands too.
+"""
 from __future__ import annotations
 
 import json
@@ -6,27 +11,57 @@ import os
 import sys
 
 import click
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
+from . import logs
 from .app import create_app
 
 
 class Context:
+    """The application of this invocation: the one Flask's ScriptInfo loads,
+    so Postwerk's commands and Flask's share it."""
+
     def __init__(self) -> None:
         self._app = None
 
     @property
     def app(self):
         if self._app is None:
-            self._app = create_app()
+            info = click.get_current_context().find_object(ScriptInfo)
+            self._app = info.load_app() if info is not None else create_app()
         return self._app
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 
-@click.group()
-def main() -> None:
+def _create_app():
+    app = create_app()
+    # The engine's pooled connections end with the command, not with the
+    # garbage collector (which warns about each on Python 3.13).
+    from .extensions import db as database
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        def _dispose():
+            with app.app_context():
+                database.engine.dispose()
+
+        ctx.find_root().call_on_close(_dispose)
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
+             set_debug_flag=False)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Postwerk: mail automation for multi-tenant business applications."""
+    # Every process this command line starts logs the same way, under its
+    # role's name (worker, scheduler, web, ...).
+    try:
+        logs.configure(role=ctx.invoked_subcommand)
+    except Exception as exc:  # a bad POSTWERK_LOG_LEVEL / _FORMAT
+        raise click.ClickException(str(exc)) from exc
 
 
 # --- processes -----------------------------------------------------------------
@@ -122,8 +157,13 @@ def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> No
 # --- database ------------------------------------------------------------------
 
 @main.group()
+@with_appcontext
 def db() -> None:
     """Database migrations (Alembic; one branch per plugin)."""
+    from flask import g
+
+    # What Flask-Migrate's own group sets for its commands (added below).
+    g.directory, g.x_arg = None, ()
 
 
 @db.command()
@@ -157,6 +197,19 @@ def current(ctx: Context) -> None:
 
     with ctx.app.app_context():
         run_current()
+
+
+def _add_flask_migrate_commands() -> None:
+    """Flask-Migrate's commands that Postwerk does not define itself:
+    downgrade, stamp, history, heads, branches, show, merge, check, ..."""
+    from flask_migrate.cli import db as flask_migrate_db
+
+    for name, command in flask_migrate_db.commands.items():
+        if name not in db.commands:
+            db.add_command(command, name)
+
+
+_add_flask_migrate_commands()
 
 
 # --- tenants and plugins -------------------------------------------------------

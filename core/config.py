@@ -5,6 +5,7 @@ variable; tests pass a mapping to ``create_app`` instead.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -67,6 +68,22 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_SQLITE_SYNCHRONOUS", "SQLITE_SYNCHRONOUS", "FULL",
      "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
      "commit; NORMAL is faster but may lose the last commits then"),
+    ("POSTWERK_LOG_LEVEL", "LOG_LEVEL", "INFO",
+     "DEBUG, INFO, WARNING or ERROR; libraries that log credentials at DEBUG stay at INFO"),
+    ("POSTWERK_LOG_FORMAT", "LOG_FORMAT", "text",
+     "text (one line with time, level, process, tenant, message/event) or json (one object per line)"),
+    ("POSTWERK_PROXY_HOPS", "PROXY_HOPS", "0",
+     "reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host/-Port are trusted "
+     "(Werkzeug's ProxyFix); 0 when clients connect directly"),
+    ("POSTWERK_URL_SCHEME", "PREFERRED_URL_SCHEME", None,
+     "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development"),
+    ("POSTWERK_HSTS_SECONDS", "HSTS_SECONDS", None,
+     "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in "
+     "development"),
+    ("POSTWERK_METRICS_TOKEN", "METRICS_TOKEN", None,
+     "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses"),
+    ("POSTWERK_METRICS_ALLOW", "METRICS_ALLOW", "127.0.0.1/32,::1/128",
+     "client addresses or networks (comma-separated) allowed to read /metrics without the token"),
 ]
 
 
@@ -147,6 +164,25 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     if not 0 < config["NETWORK_DEADLINE"] * 2 < config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_NETWORK_DEADLINE must be positive and less than half the delivery job timeout")
+    from .logs import check as check_logging
+
+    config["LOG_LEVEL"] = str(config.get("LOG_LEVEL", "INFO")).upper()
+    config["LOG_FORMAT"] = str(config.get("LOG_FORMAT", "text")).lower()
+    check_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    config["PROXY_HOPS"] = _number(config, "PROXY_HOPS", 0, int)
+    if config["PROXY_HOPS"] < 0:
+        raise ConfigError("POSTWERK_PROXY_HOPS must be 0 or more")
+    config.setdefault("PREFERRED_URL_SCHEME", "http" if development else "https")
+    if config["PREFERRED_URL_SCHEME"] not in ("http", "https"):
+        raise ConfigError("POSTWERK_URL_SCHEME must be http or https")
+    config["HSTS_SECONDS"] = _number(config, "HSTS_SECONDS", 0 if development else 31536000, int)
+    allow = config.get("METRICS_ALLOW", "127.0.0.1/32,::1/128")
+    if isinstance(allow, str):
+        allow = [a.strip() for a in allow.split(",") if a.strip()]
+    try:
+        config["METRICS_ALLOW"] = [ipaddress.ip_network(a, strict=False) for a in allow]
+    except ValueError as exc:
+        raise ConfigError(f"POSTWERK_METRICS_ALLOW: {exc}") from None
     return config
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
+from .logs import redact
+
 
 class SecretError(RuntimeError):
     """A stored secret cannot be decrypted with the configured keys."""
@@ -29,10 +31,12 @@ def encrypt(plaintext: str) -> str:
 def decrypt(token: str) -> str:
     """Decrypt what ``encrypt`` stored; ``SecretError`` when no key fits."""
     try:
-        return _fernet().decrypt(token.encode()).decode()
+        plain = _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretError("a stored secret cannot be decrypted: was POSTWERK_ENCRYPTION_KEY changed "
                           "without keeping the old key?") from exc
+    redact(plain)  # whatever happens to it next, it never reaches a log line
+    return plain
 
 
 def rotate(token: str) -> str:

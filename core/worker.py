@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask, g
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from . import queueing
+from . import logs, queueing
+from .metrics import JOB_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,16 @@ HEARTBEAT_TTL = 20
 
 
 class PostwerkWorker(SimpleWorker):
-    def __init__(self, *args, app: Flask, **kwargs):
+    """``app`` defaults to the application built from the environment, so
+    RQ's own command line works too: ``rq worker -w core.worker.PostwerkWorker``
+    (with ``--url`` and the queue name, see docs/operations.md)."""
+
+    def __init__(self, *args, app: Flask | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if app is None:
+            from .jobs import process_app
+
+            app = process_app()
         self.app = app
 
     def work(self, *args, burst: bool = False, **kwargs):
@@ -44,6 +54,12 @@ class PostwerkWorker(SimpleWorker):
         return super().request_stop(signum, frame)
 
     def perform_job(self, job, queue):
+        # Every line the job logs names its tenant and job; its run time goes
+        # to the job duration histogram of /metrics.
+        tenant = job.args[0] if job.args and isinstance(job.args[0], int) else None
+        name = job.func_name.rsplit(".", 1)[-1]
+        token = logs.bind(tenant=tenant, job=job.id)
+        started = time.perf_counter()
         done = threading.Event()
         beating = threading.Thread(target=self._beat, args=(done,), name="heartbeat", daemon=True)
         beating.start()
@@ -58,6 +74,8 @@ class PostwerkWorker(SimpleWorker):
                 self.heartbeat()
             except RedisError:
                 pass
+            JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+            logs.unbind(token)
 
     def _beat(self, done: threading.Event) -> None:
         while True:

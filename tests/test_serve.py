@@ -1,7 +1,9 @@
 """The newcomer's path: `postwerk serve`, log in, create a ticket, see the mail.
 
 Runs the real command as a process tree (embedded Valkey, web, worker,
-scheduler, mail catcher) on free loopback ports and stops it with Ctrl-C.
+scheduler, mail catcher) on free loopback ports and stops it with Ctrl-C --
+from a wheel (not the editable checkout), in a working folder that has a
+``core/`` package of its own, as an operator's project may.
 """
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 
+from tests.support.installed import decoy_core, installed_postwerk
 from tests.support.ports import free_port
 
 
@@ -34,14 +36,15 @@ def _wait_for(url: str, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def test_serve_runs_everything_and_a_ticket_mail_arrives_in_the_catcher(tmp_path):
+def test_serve_runs_everything_and_a_ticket_mail_arrives_in_the_catcher(tmp_path, tmp_path_factory):
+    postwerk = installed_postwerk(tmp_path_factory.getbasetemp()) / "postwerk"
     web, smtp, catcher = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWERK_")}
     with open(tmp_path / "serve.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve", "--port", str(web), "--mail-catcher-port", str(smtp),
+            [str(postwerk), "serve", "--port", str(web), "--mail-catcher-port", str(smtp),
              "--mail-catcher-http-port", str(catcher)],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=decoy_core(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for(f"http://127.0.0.1:{web}/login")
         _wait_for(f"http://127.0.0.1:{catcher}/")

@@ -34,6 +34,7 @@ from redis.lock import Lock
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..extensions import db
+from ..metrics import scheduler_ticked
 from ..models import PluginState, Tenant
 from ..models.types import utcnow
 from ..queueing import queue, redis
@@ -133,7 +134,9 @@ class Scheduler:
                 if self.use_lock and self._lock is not None:
                     threading.Thread(target=self._keep_lock, args=(done,), daemon=True,
                                      name="postwerk-leader-lock").start()
-                return self._run_due()
+                runs = self._run_due()
+                scheduler_ticked()
+                return runs
             finally:
                 done.set()
                 db.session.remove()

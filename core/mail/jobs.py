@@ -14,8 +14,10 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from sqlalchemy import insert, null, update
 
+from .. import metrics
 from ..extensions import db
 from ..jobs import in_app_context
+from ..logs import bound
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import notify
@@ -229,9 +231,11 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
         failures: list[dict] = []
         skipped: list[str] = []
         try:
-            results[event.id] = expansion.expand(event, ctx, failures=failures, skipped=skipped), failures, skipped
+            with bound(event_id=event.id):
+                results[event.id] = expansion.expand(event, ctx, failures=failures, skipped=skipped), failures, skipped
         except Exception as exc:  # a bug outside the isolated hooks: keep the event, say why, go on
-            log.exception("expanding event %s failed", event.id)
+            with bound(event_id=event.id):
+                log.exception("expanding event %s failed", event.id)
             failure = exc.failure.as_dict() if isinstance(exc, PluginHookError) else {
                 "plugin": None, "hook": None, "error": describe(exc)}
             results[event.id] = [], [dict(failure, rule_id=None)], []
@@ -302,6 +306,7 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
         try:
             stats = delivery.deliver_due(tenant_id, lane=lane, linger=linger,
                                          call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1))
+            metrics.count_deliveries(vars(stats))
         finally:
             if linger is not None and linger.holding:
                 linger.release()

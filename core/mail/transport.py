@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .. import targets
+from ..metrics import SMTP_SECONDS
 from .deadline import Deadline
 
 
@@ -459,6 +460,11 @@ class SmtpTransport:
     # -- one message ----------------------------------------------------------
     def send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False,
              before_dot: Callable[[], object] | None = None) -> dict[str, str]:
+        with SMTP_SECONDS.time():  # the SMTP latency histogram of /metrics
+            return self._send(sender, recipients, payload, needs_smtputf8=needs_smtputf8, before_dot=before_dot)
+
+    def _send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False,
+              before_dot: Callable[[], object] | None = None) -> dict[str, str]:
         """Send one message; returns the per-recipient answers of the server.
 
         ``before_dot`` is called after the server's 354, right before the
