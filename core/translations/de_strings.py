@@ -426,3 +426,5 @@ import runpy as _runpy  # noqa: E402
 from pathlib import Path as _Path  # noqa: E402
 
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sending.py")))["DE_SENDING"])
+# The inbound mail plugin's newer pages live in their own file too.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")))["DE_INBOUND"])

@@ -111,9 +111,27 @@ def _header_only(raw: bytes, limits: parsing.Limits):
     if len(block) > limits.max_header_bytes:
         return None
     try:
-        return BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+        msg = BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+        parsing.decode_raw_headers(msg)
+        return msg
     except Exception:  # only used for names on the quarantine list
         return None
+
+
+def set_aside(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, rejected: parsing.Rejected, *,
+              limits: parsing.Limits, complete: bool = True) -> Outcome:
+    """Keep a mail aside with nothing read from its headers: the last resort
+    for a mail whose ordinary claim or handling cannot be written. Commits."""
+    claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
+                     server_key=item.key, uid=item.uid, message_id="", from_address="",
+                     fingerprint=parsing.fingerprint("", "", raw), outcome="pending")
+    db.session.add(claim)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return Outcome("taken", "another poller took this mail")
+    return _quarantine(mailbox, claim, None, raw, item, rejected, limits, complete)
 
 
 def _recent_from(mailbox: Mailbox, address: str, own_id: int) -> int:

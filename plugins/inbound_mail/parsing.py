@@ -7,6 +7,7 @@ not parsed further: it raises :class:`Rejected`, and the caller keeps it aside.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -53,6 +54,8 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _PART_HEADER = re.compile(rb"(?im)^content-type:")
 _BOUNDARY_LINE = re.compile(rb"(?m)^--\S")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+_UNQUOTED_BOUNDARY = re.compile(rb'(?im)(^content-type:[^\r\n]*;\s*boundary=)([^"\s;]*=[^\s;]*)')
 
 
 def header_block(raw: bytes) -> bytes:
@@ -76,12 +79,74 @@ def parse(raw: bytes, limits: Limits) -> EmailMessage:
     boundaries = sum(1 for _ in _BOUNDARY_LINE.finditer(raw))
     if declared > limits.max_parts or boundaries > 2 * limits.max_parts + 2:
         raise Rejected("too_many_parts", f"more than {limits.max_parts} MIME parts")
+    msg = _parse_bytes(raw)
+    if _top_defect(msg) is not None:
+        # Mail clients read an unquoted boundary such as ``----=_Part_1`` (not a
+        # valid token: "=" is a tspecial) as compat32 does; policy.default cuts
+        # it at the "=" and finds no part at all.
+        repaired = _UNQUOTED_BOUNDARY.sub(rb'\1"\2"', raw)
+        if repaired != raw:
+            second = _parse_bytes(repaired)
+            if _top_defect(second) is None:
+                msg = second
+    _check_structure(msg, limits)
+    decode_raw_headers(msg)
+    return msg
+
+
+def _parse_bytes(raw: bytes) -> EmailMessage:
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        return BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:  # RecursionError included; the parser is lenient; anything it raises is malformed input
         raise Rejected("malformed", f"the MIME structure cannot be read ({type(exc).__name__})") from None
-    _check_structure(msg, limits)
-    return msg
+
+
+def _top_defect(msg: EmailMessage):
+    fatal = [d for d in msg.defects if isinstance(d, _FATAL_DEFECTS)]
+    return fatal[0] if fatal else None
+
+
+def _charset_known(name: str | None) -> bool:
+    try:
+        return bool(name) and codecs.lookup(name) is not None
+    except LookupError:
+        return False
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """Raw 8-bit header bytes as text: UTF-8 (RFC 6532), else the charset the
+    body declares, else windows-1252 (which maps every byte but five; those
+    become U+FFFD)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if declared and _charset_known(declared):
+        try:
+            return data.decode(declared)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return data.decode("windows-1252", "replace")
+
+
+def _fix(value: str, declared: str | None) -> str:
+    if not _SURROGATES.search(value):
+        return value
+    return decode_text(value.encode("ascii", "surrogateescape"), declared)
+
+
+def decode_raw_headers(msg: EmailMessage) -> None:
+    """Replace raw 8-bit bytes in every part's headers by the text they mean.
+
+    The parser keeps such bytes as lone surrogates: an address with them
+    cannot be stored, a name with them cannot be shown."""
+    top = msg.get_content_charset()
+    for part in msg.walk():
+        declared = part.get_content_charset() or top
+        # The raw (name, value) list is the only way to rewrite repeated
+        # headers in place, in their order; values are parsed when read.
+        part._headers = [(name, _fix(value, declared) if isinstance(value, str) else value)
+                         for name, value in part._headers]
 
 
 def _check_structure(msg: EmailMessage, limits: Limits) -> None:
@@ -112,7 +177,8 @@ def fingerprint(msg_id: str, from_address: str, raw: bytes) -> str:
 
 def clean_header(value: object, limit: int = 998) -> str:
     """A header value as one safe line: no CR, LF, NUL or other controls."""
-    return _UNSAFE.sub(" ", str(value or "")).strip()[:limit]
+    text = _SURROGATES.sub("\ufffd", str(value or ""))  # raw bytes the parser could not read
+    return _UNSAFE.sub(" ", text).strip()[:limit]
 
 
 def message_id(msg: EmailMessage) -> str:

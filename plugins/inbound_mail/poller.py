@@ -19,7 +19,7 @@ from core.api import SecretError, db, plugin_enabled, utcnow
 
 from . import parsing
 from .connections import DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
-from .intake import DELETABLE, take_in
+from .intake import DELETABLE, set_aside, take_in
 from .models import Mailbox, SeenMail
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,11 @@ def poll_tenant(tenant_id: int) -> str:
     return "; ".join(results) or "no mailbox due"
 
 
-def poll_mailbox(mailbox_id: int) -> str:
-    """Poll one mailbox now (whether due or not) and return a short summary."""
+def poll_mailbox(mailbox_id: int, skip: str | None = None) -> str:
+    """Poll one mailbox now (whether due or not) and return a short summary.
+
+    ``skip``: the server key of a mail the admin chose to skip (the one that
+    keeps failing): it is kept aside unread instead of handled."""
     mailbox = db.session.get(Mailbox, mailbox_id)
     if mailbox is None:
         return "mailbox gone"
@@ -73,7 +76,7 @@ def poll_mailbox(mailbox_id: int) -> str:
         return "failed: " + _failed(mailbox_id, str(exc))
     counts: Counter[str] = Counter()
     try:
-        _poll(mailbox_id, source, counts)
+        _poll(mailbox_id, source, counts, skip)
     except (MailboxError, HandlerError) as exc:
         db.session.rollback()
         return "failed: " + _failed(mailbox_id, str(exc), counts)
@@ -104,7 +107,7 @@ def check_connection(mailbox: Mailbox) -> str:
     return f"connected and logged in; {waiting} mail(s) in {'the mailbox' if mailbox.protocol == 'pop3' else mailbox.folder}"
 
 
-def _poll(mailbox_id: int, source: Source, counts: Counter) -> None:
+def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = None) -> None:
     caps = limits()
     uidvalidity = source.uidvalidity
     watermark = 0
@@ -118,7 +121,7 @@ def _poll(mailbox_id: int, source: Source, counts: Counter) -> None:
     for item in items:
         if item.key in known:
             continue
-        outcome = _take(mailbox_id, source, item, uidvalidity, caps)
+        outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip)
         counts[outcome] += 1
         if outcome in DELETABLE:
             deletable.append(item)
@@ -128,7 +131,8 @@ def _poll(mailbox_id: int, source: Source, counts: Counter) -> None:
         counts["deleted from server"] += len(deletable)
 
 
-def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits) -> str:
+def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits,
+          skip: str | None = None) -> str:
     mailbox = db.session.get(Mailbox, mailbox_id)
     rejected = None
     complete = True
@@ -144,13 +148,27 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         return "vanished before it was read"
     except _SERVER_ERRORS as exc:
         raise MailboxError(_server_words(exc)) from None
-    if rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
-        rejected = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
-                                                      f"{mailbox.last_error or 'unknown error'}")
+    last_resort = None
+    if rejected is None and skip is not None and skip == item.key:
+        last_resort = parsing.Rejected("skipped", "skipped by an admin; last error: "
+                                                  f"{mailbox.last_error or 'none'}")
+    elif rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
+        last_resort = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
+                                                         f"{mailbox.last_error or 'unknown error'}")
     try:
-        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete, rejected=rejected).kind
+        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete,
+                       rejected=rejected or last_resort).kind
     except Exception as exc:
         db.session.rollback()
+        if last_resort is not None:
+            # Even the claim of this mail cannot be written (a header the
+            # database refuses, ...): keep it aside with nothing read from it,
+            # so the mail behind it is not held up for ever.
+            log.exception("keeping inbound mail %s of mailbox %s aside failed; storing it bare", item.key, mailbox_id)
+            mailbox = db.session.get(Mailbox, mailbox_id)
+            return set_aside(mailbox, item, uidvalidity, raw, parsing.Rejected(
+                last_resort.code, f"{last_resort.detail}; then: {type(exc).__name__}: {exc}"[:2000]),
+                limits=caps, complete=complete).kind
         log.exception("handling inbound mail %s of mailbox %s failed", item.key, mailbox_id)
         _note_stuck(mailbox_id, item.key)
         raise HandlerError(f"handling mail {item.key} failed: {type(exc).__name__}: {exc}"[:500]) from exc

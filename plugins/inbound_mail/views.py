@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
@@ -154,6 +154,21 @@ def poll(mailbox_id: int):
     mailbox = _mailbox(mailbox_id)
     name = mailbox.name
     result = poll_mailbox(mailbox.id)
+    flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
+    return redirect(url_for("inbound_mail.index"))
+
+
+@bp.route("/<int:mailbox_id>/skip", methods=["POST"])
+@_protected
+def skip(mailbox_id: int):
+    """Keep the mail that keeps failing aside now, unread, and go on with the rest."""
+    mailbox = _mailbox(mailbox_id)
+    name, key = mailbox.name, mailbox.stuck_key
+    if not key or request.form.get("key") != key:
+        flash(_("%(name)s: no mail is waiting to be skipped (it may have been handled meanwhile).", name=name),
+              "error")
+        return redirect(url_for("inbound_mail.index"))
+    result = poll_mailbox(mailbox.id, skip=key)
     flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
     return redirect(url_for("inbound_mail.index"))
 
