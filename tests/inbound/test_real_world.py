@@ -128,3 +128,144 @@ def test_the_admin_can_skip_the_mail_that_keeps_failing(acme, client, dovecot, m
     outcomes = sorted(db.session.execute(db.select(SeenMail.outcome)
                                          .where(SeenMail.mailbox_id == mailbox_id)).scalars())
     assert outcomes == ["handled", "quarantined"]
+
+
+# --- attachments are never lost ----------------------------------------------
+
+def _signed_with_pdf() -> bytes:
+    # Apple Mail / Outlook S/MIME layout: the attachments sit one multipart down.
+    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Signiert\r\n"
+            b"Message-ID: <signed-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;'
+            b' boundary="OUTER"\r\n\r\n'
+            b"--OUTER\r\nContent-Type: multipart/mixed; boundary=\"INNER\"\r\n\r\n"
+            b"--INNER\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei der Vertrag.\r\n"
+            b"--INNER\r\nContent-Type: application/pdf; name=\"Vertrag.pdf\"\r\n"
+            b"Content-Disposition: attachment; filename=\"Vertrag.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            b"JVBERi0=\r\n--INNER--\r\n"
+            b"--OUTER\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+            b"Content-Disposition: attachment; filename=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            b"MIAGCSqGSIb3DQEHAqCAMIACAQE=\r\n--OUTER--\r\n")
+
+
+def _attachment_only() -> bytes:
+    return (b"From: scanner@mieter.example\r\nTo: service@acme.example\r\nSubject: Scan\r\n"
+            b"Message-ID: <scan-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: application/pdf\r\nContent-Disposition: attachment\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n")
+
+
+def _every_leaf() -> bytes:
+    forwarded = (b"From: alt@mieter.example\r\nSubject: Alte Meldung: Fenster\r\n"
+                 b"Message-ID: <old-1@mieter.example>\r\n\r\nDas Fenster klemmt.\r\n")
+    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Alles dabei\r\n"
+            b"Message-ID: <leaves-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
+            b"--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+            b"--A\r\nContent-Type: text/plain\r\n\r\nText\r\n"
+            b"--A\r\nContent-Type: text/html\r\n\r\n<p>Text</p>\r\n--A--\r\n"
+            b"--M\r\nContent-Type: message/rfc822\r\n\r\n" + forwarded +
+            b"--M\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n"
+            b"--M\r\nContent-Type: application/pdf\r\n"
+            b"Content-Disposition: attachment; filename=\"=?utf-8?q?Nebenkosten_M=C3=A4rz.pdf?=\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+            b"--M\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline\r\n\r\nNachtrag\r\n"
+            b"--M--\r\n")
+
+
+def _boundary_with_equals() -> bytes:
+    # Outlook Express / many mailers: an unquoted boundary with "=" in it.
+    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Unquoted\r\n"
+            b"Message-ID: <unquoted-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed;\r\n\tboundary=----=_NextPart_000_0001_01C2\r\n\r\n"
+            b"------=_NextPart_000_0001_01C2\r\nContent-Type: text/plain\r\n\r\nSiehe Anhang\r\n"
+            b"------=_NextPart_000_0001_01C2\r\nContent-Type: application/pdf; name=Plan.pdf\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+            b"------=_NextPart_000_0001_01C2--\r\n")
+
+
+def _broken_inner_part() -> bytes:
+    # The inner multipart has no boundary: that part is unreadable, the rest is fine.
+    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Halb kaputt\r\n"
+            b"Message-ID: <half-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
+            b"--M\r\nContent-Type: text/plain\r\n\r\nDer Text\r\n"
+            b"--M\r\nContent-Type: multipart/related\r\n\r\nkein boundary hier\r\n"
+            b"--M\r\nContent-Type: application/pdf; name=Gut.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            b"JVBERi0=\r\n--M--\r\n")
+
+
+def _html_only() -> bytes:
+    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Nur HTML\r\n"
+            b"Message-ID: <html-1@mieter.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            b"<html><head><title>Outlook-Vorlage</title><style>p {color: red}</style></head>"
+            b"<body><p>Die T\xc3\xbcr klemmt.</p></body></html>\r\n")
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_attachments_inside_an_smime_signed_mail_are_kept(acme, dovecot, mail_user, recorder, protocol):
+    dovecot.deliver(mail_user, _signed_with_pdf())
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, protocol)
+
+    assert "1 handled" in poll_mailbox(mailbox.id)
+
+    [got] = recorder.mails
+    assert got.text.strip() == "Anbei der Vertrag."
+    assert [(a.filename, a.content_type, a.content) for a in got.attachments] == [
+        ("Vertrag.pdf", "application/pdf", b"%PDF-"),
+        ("smime.p7s", "application/pkcs7-signature", b"0\x80\x06\t*\x86H\x86\xf7\r\x01\x07\x02\xa0\x800\x80\x02\x01\x01")]
+    assert all(a.filename != "attachment" and a.content for a in got.attachments)
+
+
+def test_a_mail_that_is_only_an_attachment_keeps_its_content(acme, dovecot, mail_user, recorder):
+    dovecot.deliver(mail_user, _attachment_only())
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+
+    assert "1 handled" in poll_mailbox(mailbox.id)
+
+    [got] = recorder.mails
+    assert [(a.filename, a.content) for a in got.attachments] == [("attachment-1.pdf", b"%PDF-1.4")]
+
+
+def test_every_leaf_that_is_not_the_body_becomes_a_named_attachment(acme, dovecot, mail_user, recorder):
+    dovecot.deliver(mail_user, _every_leaf())
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+
+    assert "1 handled" in poll_mailbox(mailbox.id)
+
+    [got] = recorder.mails
+    assert got.text.strip() == "Text"
+    names = [a.filename for a in got.attachments]
+    assert names == ["Alte Meldung_ Fenster.eml", "attachment-2.jpg", "Nebenkosten März.pdf", "attachment-4.txt"]
+    eml = got.attachments[0]
+    assert eml.content_type == "message/rfc822" and b"Das Fenster klemmt." in eml.content
+    assert got.attachments[1].content == b"\xff\xd8\xff\xe0" and got.attachments[3].content.strip() == b"Nachtrag"
+
+
+def test_lenient_mime_an_unquoted_boundary_and_one_broken_part(acme, dovecot, mail_user, recorder):
+    dovecot.deliver(mail_user, _boundary_with_equals())
+    dovecot.deliver(mail_user, _broken_inner_part())
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+
+    assert "2 handled" in poll_mailbox(mailbox.id)
+
+    unquoted, half = recorder.mails
+    assert unquoted.text.strip() == "Siehe Anhang"
+    assert [(a.filename, a.content) for a in unquoted.attachments] == [("Plan.pdf", b"%PDF-")]
+    assert half.text.strip() == "Der Text"
+    assert [a.filename for a in half.attachments] == ["attachment-1.bin", "Gut.pdf"]
+    assert b"kein boundary hier" in half.attachments[0].content
+    assert kept(mailbox.id) == []
+
+
+def test_the_description_of_html_only_mail_has_no_head_or_title(acme, dovecot, mail_user, recorder):
+    dovecot.deliver(mail_user, _html_only())
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+
+    assert "1 handled" in poll_mailbox(mailbox.id)
+
+    [got] = recorder.mails
+    assert got.text.strip() == "Die Tür klemmt."
+    assert "Outlook-Vorlage" not in got.html and "color" not in got.html
+    [ticket] = db.session.execute(db.select(Ticket).where(Ticket.tenant_id == acme.id)).scalars()
+    assert "Outlook-Vorlage" not in ticket.description
