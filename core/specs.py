@@ -161,8 +161,13 @@ class InboundAttachment:
 
 @dataclass(frozen=True)
 class InboundResult:
-    """What a plugin made of an inbound mail, e.g. ("ticket", "123")."""
+    """What a plugin made of an inbound mail, e.g. ("ticket", "123").
+
+    ``link``: where an admin sees it, a path inside the application
+    (e.g. ``/tickets/123``); shown in the mailbox's list of processed mail.
+    """
 
     kind: str
     reference: str
     detail: str = ""
+    link: str = ""

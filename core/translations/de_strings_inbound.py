@@ -6,4 +6,9 @@ DE_INBOUND = {
         "Die Mail, die immer wieder scheitert, wird ungelesen zurückgehalten; die Mails dahinter werden verarbeitet.",
     "%(name)s: no mail is waiting to be skipped (it may have been handled meanwhile).":
         "%(name)s: Keine Mail wartet darauf, übersprungen zu werden (sie wurde vielleicht inzwischen verarbeitet).",
+    "Processed mail": "Verarbeitete Mails",
+    "Outcome": "Ergebnis",
+    "duplicate of #%(id)s": "Duplikat von #%(id)s",
+    "kept aside: download": "zurückgehalten: herunterladen",
+    "No processed mail.": "Keine verarbeiteten Mails.",
 }

@@ -62,7 +62,7 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
                      server_key=item.key, uid=item.uid, message_id=msg_id, from_address=from_address,
                      fingerprint=parsing.fingerprint(msg_id, from_address,
                                                      raw if complete else parsing.header_block(raw)),
-                     outcome="pending")
+                     subject=_subject(header_msg), outcome="pending")
     db.session.add(claim)
     try:
         db.session.flush()
@@ -75,6 +75,7 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
         SeenMail.id != claim.id, SeenMail.outcome != "pending").limit(1)).scalar()
     if earlier is not None:
+        claim.duplicate_of = earlier
         return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
     if rejected is not None:
         return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
@@ -103,7 +104,9 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     if result is None:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "unhandled", "no enabled plugin took this mail"), limits, complete)
-    return _record(claim, "handled", f"{result.kind} {result.reference}".strip())
+    claim.link = (result.link or "")[:500]
+    detail = f"{result.kind} {result.reference}".strip() + (f"; {result.detail}" if result.detail else "")
+    return _record(claim, "handled", detail)
 
 
 def _header_only(raw: bytes, limits: parsing.Limits):
@@ -146,14 +149,18 @@ def _record(claim: SeenMail, outcome: str, detail: str) -> Outcome:
     return Outcome(outcome, detail)
 
 
+def _subject(msg) -> str:
+    if msg is None:
+        return ""
+    try:
+        return parsing.clean_header(msg.get("subject", ""), 300)
+    except Exception:  # an undecodable subject is shown as none
+        return ""
+
+
 def _quarantine(mailbox: Mailbox, claim: SeenMail, msg, raw: bytes, item: ServerMail,
                 rejected: parsing.Rejected, limits: parsing.Limits, complete: bool) -> Outcome:
-    subject = ""
-    if msg is not None:
-        try:
-            subject = parsing.clean_header(msg.get("subject", ""), 300)
-        except Exception:  # an undecodable subject is shown as none
-            subject = ""
+    subject = _subject(msg)
     kept = raw[: limits.keep_raw_bytes]
     db.session.add(QuarantinedMail(
         tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, seen_id=claim.id, reason=rejected.code,

@@ -113,6 +113,12 @@ class SeenMail(db.Model):
     # handled | automatic | duplicate | quarantined
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # handled: where the admin sees what it became (InboundResult.link).
+    link: Mapped[str] = mapped_column(String(500), default="")
+    # duplicate: the processed mail it repeats (no foreign key: that record
+    # may belong to a mailbox removed since).
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(300), default="")
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -110,25 +110,37 @@ def check_connection(mailbox: Mailbox) -> str:
 def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = None) -> None:
     caps = limits()
     uidvalidity = source.uidvalidity
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    delete_mode = not mailbox.leave_on_server
     watermark = 0
-    if source.uidvalidity:
+    if source.uidvalidity and not delete_mode:
         watermark = db.session.execute(db.select(db.func.max(SeenMail.uid)).where(
             SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity)).scalar() or 0
+    # In delete mode every mail on the server is listed: mail processed
+    # before (while mail was left there, or in a poll that failed half-way)
+    # is deleted now; the rest of the mailbox is normally small.
     items = source.pending(watermark)
     known = _known_keys(mailbox_id, uidvalidity, [item.key for item in items])
     db.session.rollback()
-    deletable: list[ServerMail] = []
-    for item in items:
-        if item.key in known:
-            continue
-        outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip)
-        counts[outcome] += 1
-        if outcome in DELETABLE:
-            deletable.append(item)
-    mailbox = db.session.get(Mailbox, mailbox_id)
-    if not mailbox.leave_on_server and deletable:
-        source.delete(deletable)
-        counts["deleted from server"] += len(deletable)
+    deletable: list[ServerMail] = [item for item in items if known.get(item.key) in DELETABLE]
+    try:
+        for item in items:
+            if item.key in known:
+                continue
+            outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip)
+            counts[outcome] += 1
+            if outcome in DELETABLE:
+                deletable.append(item)
+    finally:
+        # Mail whose processing was committed goes even when a later mail of
+        # this poll fails: the next poll would not list it again (watermark).
+        if delete_mode and deletable:
+            try:
+                source.delete(deletable)
+                counts["deleted from server"] += len(deletable)
+            except _SERVER_ERRORS:
+                log.warning("mailbox %s: deleting processed mail failed; the next poll tries again",
+                            mailbox_id, exc_info=True)
 
 
 def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits,
@@ -174,12 +186,13 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         raise HandlerError(f"handling mail {item.key} failed: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
-def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> set[str]:
-    known: set[str] = set()
+def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> dict[str, str]:
+    """The keys among ``keys`` this mailbox processed before, with their outcome."""
+    known: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        known.update(db.session.execute(db.select(SeenMail.server_key).where(
+        known.update(db.session.execute(db.select(SeenMail.server_key, SeenMail.outcome).where(
             SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity,
-            SeenMail.server_key.in_(keys[start:start + 500]))).scalars())
+            SeenMail.server_key.in_(keys[start:start + 500]))).all())
     return known
 
 

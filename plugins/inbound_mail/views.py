@@ -15,7 +15,7 @@ from core.api import SecretError, admin_required, current_tenant_id, db, plugin_
 
 from . import senders
 from .connections import LOOPBACK, MailboxError, tls_context
-from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail
+from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail, SeenMail
 from .poller import check_connection, poll_mailbox
 
 bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
@@ -171,6 +171,28 @@ def skip(mailbox_id: int):
     result = poll_mailbox(mailbox.id, skip=key)
     flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
     return redirect(url_for("inbound_mail.index"))
+
+
+OUTCOMES = ("handled", "automatic", "duplicate", "quarantined")
+
+
+@bp.route("/<int:mailbox_id>/mails")
+@_protected
+def mails(mailbox_id: int):
+    """Every mail this mailbox processed, newest first: what it became and why."""
+    mailbox = _mailbox(mailbox_id)
+    outcome = request.args.get("outcome", "")
+    query = db.select(SeenMail).where(SeenMail.tenant_id == mailbox.tenant_id, SeenMail.mailbox_id == mailbox.id)
+    if outcome in OUTCOMES:
+        query = query.where(SeenMail.outcome == outcome)
+    else:
+        outcome = ""
+    rows = db.session.execute(query.order_by(SeenMail.id.desc()).limit(500)).scalars().all()
+    kept = dict(db.session.execute(db.select(QuarantinedMail.seen_id, QuarantinedMail.id).where(
+        QuarantinedMail.tenant_id == mailbox.tenant_id,
+        QuarantinedMail.seen_id.in_([r.id for r in rows if r.outcome == "quarantined"]))).all())
+    return render_template("inbound_mail/mails.html", mailbox=mailbox, rows=rows, outcome=outcome,
+                           outcomes=OUTCOMES, kept=kept)
 
 
 @bp.route("/kept/<int:kept_id>.eml")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from flask import current_app
+
 from core.api import InboundResult
 
 from . import service
@@ -40,6 +42,14 @@ def _attachments(mail) -> tuple[tuple[tuple[str, str, bytes], ...], list[str]]:
     return tuple(kept), skipped
 
 
+def _link(ticket_id: int) -> str:
+    # The poller runs outside a request: build the path from the URL map.
+    try:
+        return current_app.url_map.bind("localhost").build("ticket.show", {"ticket_id": ticket_id})
+    except Exception:  # no such page (yet): the list shows no link
+        return ""
+
+
 def handle(tenant, mail) -> InboundResult:
     files, skipped = _attachments(mail)
     note = f"; attachments left out (too large or too many): {', '.join(skipped)}" if skipped else ""
@@ -54,11 +64,11 @@ def handle(tenant, mail) -> InboundResult:
             comment = service.add_comment(tenant.id, ticket.id, author_name=mail.from_name or mail.from_address,
                                           author_email=mail.from_address, body=body or "(empty mail)",
                                           source="mail", attachments=files)
-            return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}")
+            return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}", link=_link(ticket.id))
     subject = NUMBER.sub("", mail.subject or "").strip() or "(no subject)"
     ticket = service.create_ticket(tenant.id, title=subject, description=body,
                                    reporter_name=mail.from_name or mail.from_address,
                                    reporter_email=mail.from_address, reporter_language=tenant.language)
     for filename, content_type, content in files:
         service.add_attachment(tenant.id, ticket.id, filename, content_type, content)
-    return InboundResult("ticket", str(ticket.id), note.lstrip("; "))
+    return InboundResult("ticket", str(ticket.id), note.lstrip("; "), link=_link(ticket.id))

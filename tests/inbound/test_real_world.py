@@ -269,3 +269,96 @@ def test_the_description_of_html_only_mail_has_no_head_or_title(acme, dovecot, m
     assert "Outlook-Vorlage" not in got.html and "color" not in got.html
     [ticket] = db.session.execute(db.select(Ticket).where(Ticket.tenant_id == acme.id)).scalars()
     assert "Outlook-Vorlage" not in ticket.description
+
+
+# --- delete mode ------------------------------------------------------------
+
+def _fail_for(monkeypatch, title: str) -> None:
+    from . import support
+
+    real = support.create_ticket
+
+    def fails_for_one(tenant_id, **values):
+        if values["title"] == title:
+            raise RuntimeError("handler bug")
+        return real(tenant_id, **values)
+
+    monkeypatch.setattr(support, "create_ticket", fails_for_one)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_delete_mode_deletes_committed_mail_even_when_a_later_one_fails(acme, dovecot, mail_user, monkeypatch,
+                                                                        protocol):
+    from .support import files_on_server
+
+    _fail_for(monkeypatch, "Kaputt")
+    dovecot.deliver(mail_user, mail("Erledigt"))
+    dovecot.deliver(mail_user, mail("Kaputt"))
+    dovecot.deliver(mail_user, mail("Danach"))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, protocol, leave_on_server=False)
+
+    assert poll_mailbox(mailbox.id).startswith("failed: handling mail")
+
+    assert titles(acme.id) == ["Erledigt"]
+    left = [p.read_bytes() for p in files_on_server(dovecot, mail_user)]
+    assert len(left) == 2 and not any(b"Erledigt" in raw for raw in left)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_switching_to_delete_mode_removes_mail_processed_before(acme, dovecot, mail_user, protocol):
+    from .support import files_on_server
+
+    dovecot.deliver(mail_user, mail("Alt 1"))
+    dovecot.deliver(mail_user, mail("Alt 2"))
+    dovecot.deliver(mail_user, mail("Kept", headers={"X-Filler": "x"}, body="x"))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, protocol, sender_pattern=r".*@nobody\.example")
+    assert "3 quarantined" in poll_mailbox(mailbox.id)
+    mailbox.sender_pattern = ""
+    db.session.commit()
+    dovecot.deliver(mail_user, mail("Neu"))
+    assert "1 handled" in poll_mailbox(mailbox.id)
+    assert len(files_on_server(dovecot, mail_user)) == 4
+
+    mailbox.leave_on_server = False
+    db.session.commit()
+    dovecot.deliver(mail_user, mail("Nach dem Umschalten"))
+    result = poll_mailbox(mailbox.id)
+
+    assert "1 handled" in result and "2 deleted from server" in result
+    # Kept-aside mail always stays on the server.
+    assert len(files_on_server(dovecot, mail_user)) == 3
+    assert titles(acme.id) == ["Neu", "Nach dem Umschalten"]
+
+
+# --- the list of processed mail ----------------------------------------------
+
+def test_the_admin_lists_processed_mail_with_outcome_and_filter(ctx, client, dovecot, mail_user, other_user):
+    from tests.helpers import make_tenant
+
+    acme = make_tenant("acme", plugins=("ticket", "inbound_mail"))  # the real ticket plugin: its link
+    dovecot.deliver(mail_user, mail("Ein Ticket", headers={"Message-ID": "<same@mieter.example>"}, msgid=False))
+    dovecot.deliver(mail_user, mail("Abwesend", headers={"Auto-Submitted": "auto-replied"}))
+    first = make_mailbox(acme.id, dovecot, mail_user, "imap")
+    assert "1 handled" in poll_mailbox(first.id)
+    # The same mail reaches a second mailbox of the tenant: a duplicate.
+    dovecot.deliver(other_user, mail("Ein Ticket", headers={"Message-ID": "<same@mieter.example>"}, msgid=False))
+    dovecot.deliver(other_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\nMIME-Version: 1.0\r\n"
+                                b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+    second = make_mailbox(acme.id, dovecot, other_user, "pop3")
+    assert "1 duplicate" in poll_mailbox(second.id)
+    [ticket_id] = db.session.execute(db.select(Ticket.id).where(Ticket.tenant_id == acme.id)).scalars()
+    original = db.session.execute(db.select(SeenMail.id).where(SeenMail.mailbox_id == first.id,
+                                                               SeenMail.outcome == "handled")).scalar_one()
+    first_id, second_id = first.id, second.id
+
+    login(client)
+    page = client.get(f"/settings/admin/inbound/{first_id}/mails").get_data(as_text=True)
+    assert "Ein Ticket" in page and "Abwesend" in page and "Auto-Submitted: auto-replied" in page
+    assert f'href="/tickets/{ticket_id}"' in page
+
+    page = client.get(f"/settings/admin/inbound/{second_id}/mails").get_data(as_text=True)
+    assert f"duplicate of #{original}" in page and "malformed" in page and "kept aside: download" in page
+    duplicates = client.get(f"/settings/admin/inbound/{second_id}/mails?outcome=duplicate").get_data(as_text=True)
+    assert "Ein Ticket" in duplicates and "Kaputt" not in duplicates
+    automatic = client.get(f"/settings/admin/inbound/{first_id}/mails?outcome=automatic").get_data(as_text=True)
+    assert "Abwesend" in automatic and "Ein Ticket" not in automatic
