@@ -5,6 +5,7 @@ plugins included -- so a third-party plugin has exactly the same tools.
 """
 from __future__ import annotations
 
+from .bounces import announce_bounces, record_bounce
 from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
@@ -61,11 +62,11 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 
 
 __all__ = [
-    "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
+    "announce_bounces", "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
     "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
-    "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
+    "plugin_enabled_required", "rate_limit", "record_bounce", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",
 ]

@@ -111,10 +111,12 @@ def postwerk_admin_menu() -> list:
 @hookspec
 def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, detail: str) -> None:
     """Called after a message reached a final state: ``SENT``, ``FAILED`` or
-    ``UNKNOWN``, with the server's words in ``detail``.
+    ``UNKNOWN``, with the server's words in ``detail``; and ``BOUNCED`` when a
+    bounce returned a sent message later (the diagnostic in ``detail``).
 
-    Runs inside the delivery worker after the state was committed; an
-    exception here is logged and does not change the message.
+    Runs inside the delivery worker (for ``BOUNCED``: the inbound poller)
+    after the state was committed; an exception here is logged and does not
+    change the message.
     """
 
 

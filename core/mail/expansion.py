@@ -12,7 +12,7 @@ from typing import Any
 
 import inscriptis
 
-from .. import recipients as recipient_refs
+from .. import bounces, recipients as recipient_refs
 from ..extensions import db
 from ..models import Event, MailSettings, MessageStatus, Rule, Template, User
 from ..models.types import utcnow
@@ -99,8 +99,15 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             continue
         if not people:
             result.fires, result.reason = False, f"no recipient found for {rule.recipient}"
+        blocked = bounces.suppressed(tenant.id, [p.address for p in people])
         for person in people:
             language = person.language or tenant.language
+            if person.address.strip().lower() in blocked:
+                # Kept as a visible, never-sent row: the queue and the dry run say why.
+                result.mails.append(PlannedMail(person, language, rule.template_key, error=(
+                    f"not sent: {person.address} is on the suppression list "
+                    f"({blocked[person.address.strip().lower()]})")[:2000]))
+                continue
             template = templates.pick(rule.template_key, language, tenant.language)
             if template is None:
                 result.mails.append(PlannedMail(person, language, rule.template_key,

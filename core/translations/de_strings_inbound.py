@@ -11,4 +11,17 @@ DE_INBOUND = {
     "duplicate of #%(id)s": "Duplikat von #%(id)s",
     "kept aside: download": "zurückgehalten: herunterladen",
     "No processed mail.": "Keine verarbeiteten Mails.",
+    "Suppression list": "Sperrliste",
+    "Mail is not sent to these addresses: they bounced (a hard bounce, or repeated soft bounces) or an admin added them. Rules skip them; the queue and the dry run say why.":
+        "An diese Adressen wird keine Mail gesendet: Sie kamen als unzustellbar zurück (endgültig oder wiederholt vorübergehend) oder ein Administrator hat sie eingetragen. Regeln überspringen sie; Warteschlange und Probelauf nennen den Grund.",
+    "Add": "Hinzufügen",
+    "Address": "Adresse",
+    "suppressed": "gesperrt",
+    "%(count)s soft bounce(s)": "%(count)s vorübergehende Rückläufer",
+    "No address is suppressed.": "Keine Adresse ist gesperrt.",
+    "Add an address": "Adresse hinzufügen",
+    "added by an admin": "von einem Administrator eingetragen",
+    "Not added: %(error)s": "Nicht hinzugefügt: %(error)s",
+    "%(address)s is on the suppression list.": "%(address)s steht auf der Sperrliste.",
+    "%(address)s was removed from the suppression list.": "%(address)s wurde von der Sperrliste entfernt.",
 }

@@ -16,9 +16,9 @@ from email.parser import BytesParser
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from core.api import call_inbound, db, utcnow
+from core.api import announce_bounces, call_inbound, db, record_bounce, utcnow
 
-from . import automatic, authentication, parsing, senders
+from . import automatic, authentication, bounces, parsing, senders
 from .connections import ServerMail
 from .models import Mailbox, QuarantinedMail, SeenMail
 
@@ -31,12 +31,12 @@ LOOP_WINDOW = timedelta(hours=1)
 
 #: Outcomes after which the mail may be deleted from the server (when the
 #: mailbox does not leave mail there); kept-aside mail always stays.
-DELETABLE = ("handled", "automatic", "duplicate")
+DELETABLE = ("handled", "automatic", "duplicate", "bounce")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # handled | automatic | duplicate | quarantined | taken
+    kind: str  # handled | automatic | bounce | duplicate | quarantined | taken
     detail: str = ""
 
 
@@ -81,6 +81,15 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
     assert msg is not None
     reason = automatic.automatic_reason(msg)
+    try:
+        bounce = bounces.read(msg, reason)
+    except Exception:  # an odd bounce is still automatic mail: never a ticket
+        log.exception("reading a bounce failed (mailbox %s, key %s)", mailbox.id, item.key)
+        bounce = None
+    if bounce is not None:
+        outcome = _record(claim, "bounce", _close_loop(mailbox.tenant_id, bounce))
+        announce_bounces()  # after the commit: postwerk_delivery_outcome(BOUNCED)
+        return outcome
     if reason:
         return _record(claim, "automatic", reason)
     if not from_address:
@@ -107,6 +116,21 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     claim.link = (result.link or "")[:500]
     detail = f"{result.kind} {result.reference}".strip() + (f"; {result.detail}" if result.detail else "")
     return _record(claim, "handled", detail)
+
+
+def _close_loop(tenant_id: int, bounce: bounces.Bounce) -> str:
+    """Hand every failed recipient to the core; the words for the list."""
+    if not bounce.failures:
+        return f"a delivery report without failures ({bounce.how})"
+    words = []
+    for failure in bounce.failures:
+        matched = record_bounce(tenant_id, recipient=failure.recipient, status=failure.status,
+                                diagnostic=failure.diagnostic, message_pk=bounce.message_pk,
+                                message_id=bounce.message_id, final=failure.final)
+        what = f"message {matched}" if matched is not None else "no message of ours"
+        kind = "hard" if failure.status.startswith("5") else "soft"
+        words.append(f"{failure.recipient}: {failure.status} ({kind}) {failure.diagnostic}; {what}".strip())
+    return f"{bounce.how}: " + " | ".join(words)
 
 
 def _header_only(raw: bytes, limits: parsing.Limits):

@@ -110,7 +110,7 @@ class SeenMail(db.Model):
     fingerprint: Mapped[str] = mapped_column(String(120), index=True)
     message_id: Mapped[str] = mapped_column(String(255), default="")
     from_address: Mapped[str] = mapped_column(String(254), default="", index=True)
-    # handled | automatic | duplicate | quarantined
+    # handled | automatic | bounce | duplicate | quarantined
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
     # handled: where the admin sees what it became (InboundResult.link).

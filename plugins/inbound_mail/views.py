@@ -173,7 +173,7 @@ def skip(mailbox_id: int):
     return redirect(url_for("inbound_mail.index"))
 
 
-OUTCOMES = ("handled", "automatic", "duplicate", "quarantined")
+OUTCOMES = ("handled", "automatic", "bounce", "duplicate", "quarantined")
 
 
 @bp.route("/<int:mailbox_id>/mails")
