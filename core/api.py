@@ -61,12 +61,32 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
 
 
+def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
+    """The event (key, payload) behind the newest message Postwerk sent for
+    the tenant whose Message-ID is among ``message_ids`` (e.g. a reply's
+    In-Reply-To and References), or None. Lets a plugin thread replies to
+    the mail it caused."""
+    from .models import Event, Message
+
+    wanted = []
+    for value in message_ids or ():
+        value = (value or "").strip()
+        if value:
+            wanted.append(value if value.startswith("<") else f"<{value}>")
+    if not wanted:
+        return None
+    row = db.session.execute(db.select(Event.key, Event.payload).join(Message, Message.event_id == Event.id).where(
+        Message.tenant_id == tenant_id, Event.tenant_id == tenant_id, Message.message_id.in_(wanted[:100]))
+        .order_by(Message.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 __all__ = [
     "announce_bounces", "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
     "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
     "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
-    "plugin_enabled_required", "rate_limit", "record_bounce", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
+    "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",
 ]

@@ -24,4 +24,5 @@ DE_INBOUND = {
     "Not added: %(error)s": "Nicht hinzugefügt: %(error)s",
     "%(address)s is on the suppression list.": "%(address)s steht auf der Sperrliste.",
     "%(address)s was removed from the suppression list.": "%(address)s wurde von der Sperrliste entfernt.",
+    "sender not verified": "Absender nicht bestätigt",
 }
