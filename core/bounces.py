@@ -10,6 +10,7 @@ for every other final state.
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
@@ -92,6 +93,19 @@ def unsuppress(tenant_id: int, row_id: int) -> SuppressedAddress | None:
         return None
     db.session.delete(row)
     return row
+
+
+_NO_SUCH_USER = re.compile(r"\b5\.1\.(?:1|10)\b")
+
+
+def note_refused_at_rcpt(tenant_id: int, message_pk: int, refused: dict[str, str]) -> None:
+    """A synchronous refusal at RCPT with 5.1.1 (no such user) or 5.1.10
+    (null MX) is as final as a hard bounce: suppress the address. Other 5xx
+    answers (policy, spam) say nothing about the address itself."""
+    for address, answer in refused.items():
+        if _NO_SUCH_USER.search(answer or ""):
+            note(tenant_id, address, hard=True, reason=f"refused at RCPT: {answer}"[:1000] + f" (message {message_pk})",
+                 message_pk=message_pk)
 
 
 def suppressed(tenant_id: int, addresses: list[str]) -> dict[str, str]:
