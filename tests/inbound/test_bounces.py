@@ -3,6 +3,8 @@ mailbox marks the sent message BOUNCED, suppresses the address, and rules
 skip it (against the real Dovecot; every mail built here)."""
 from __future__ import annotations
 
+import pytest
+
 from core.extensions import db
 from core.mail import jobs
 from core.models import Message, MessageStatus
@@ -59,6 +61,7 @@ def exim_bounce(recipient: str, to: str) -> bytes:
             "From: noreply@acme.example\r\nSubject: Ihre Meldung\r\n\r\nHallo\r\n").encode()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_dsn_marks_the_message_bounced_and_suppresses_the_address(acme, dovecot, mail_user, recorder):
     message = sent(acme.id, "weg@mieter.example")
     dovecot.deliver(mail_user, dsn("weg@mieter.example"))
@@ -107,6 +110,7 @@ def test_soft_bounces_are_counted_and_repeated_ones_suppress(acme, dovecot, mail
     assert row.soft_bounces == 3 and row.suppressed and "3 soft bounces" in row.reason
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_rules_skip_a_suppressed_address_with_the_reason_in_queue_and_dry_run(acme, client, dovecot, mail_user):
     sent(acme.id, "weg@mieter.example")
     dovecot.deliver(mail_user, dsn("weg@mieter.example"))

@@ -66,6 +66,7 @@ def test_raw_8bit_display_names_are_decoded_utf8_then_declared_charset_then_wind
     assert recorder.mails[1].text.strip() == "Grüße"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_mail_whose_claim_cannot_be_written_is_kept_aside_after_n_polls(acme, dovecot, mail_user, monkeypatch):
     # A header value the database refuses (here: undecodable bytes, as the
     # parser kept them before they were decoded) makes the claim itself fail.
@@ -332,6 +333,7 @@ def test_switching_to_delete_mode_removes_mail_processed_before(acme, dovecot, m
 
 # --- the list of processed mail ----------------------------------------------
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_the_admin_lists_processed_mail_with_outcome_and_filter(ctx, client, dovecot, mail_user, other_user):
     from tests.helpers import make_tenant
 

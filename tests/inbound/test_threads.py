@@ -37,6 +37,7 @@ def _ticket_by_mail(acme, dovecot, mail_user, **mailbox):
     return box.id, ticket.id  # ids: expand_events ends the session
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_reply_to_a_mail_postwerk_sent_becomes_a_comment_without_the_number(acme, dovecot, mail_user):
     box, ticket_id = _ticket_by_mail(acme, dovecot, mail_user)
     jobs.expand_events(db.session.get(Ticket, ticket_id).tenant_id)  # the confirmation to the reporter, with its Message-ID
@@ -54,6 +55,7 @@ def test_a_reply_to_a_mail_postwerk_sent_becomes_a_comment_without_the_number(ac
     assert (comment.ticket_id, comment.source, comment.body) == (ticket_id, "mail", "Es ist immer noch kalt.")
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_forged_sender_is_marked_not_verified(acme, client, dovecot, mail_user):
     box, ticket_id = _ticket_by_mail(acme, dovecot, mail_user, trusted_authserv_id="mx.acme.example")
     # Anyone can write the reporter's address into From:.
