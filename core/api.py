@@ -61,6 +61,24 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     return registry().hook("postwerk_inbound_mail", tenant_id)(tenant=ref, mail=mail)
 
 
+def is_known_sender(tenant_id: int, address: str) -> bool:
+    """Whether ``address`` is a user of the tenant or a person one of its
+    enabled plugins knows (``postwerk_known_sender``)."""
+    from .models import User
+    from .plugins import registry
+    from .tenancy import get_tenant, tenant_ref
+
+    address = (address or "").strip().lower()
+    if not address:
+        return False
+    if db.session.execute(db.select(User.id).where(User.tenant_id == tenant_id,
+                                                   db.func.lower(User.email) == address).limit(1)).first():
+        return True
+    answers = registry().hook("postwerk_known_sender", tenant_id)(
+        tenant=tenant_ref(get_tenant(tenant_id)), address=address)
+    return any(answer is True for answer in answers or ())
+
+
 def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
     """The event (key, payload) behind the newest message Postwerk sent for
     the tenant whose Message-ID is among ``message_ids`` (e.g. a reply's
@@ -85,7 +103,7 @@ __all__ = [
     "announce_bounces", "AddressError", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult", "MenuEntry",
     "PayloadError", "Plugin", "PluginDisabledError", "Recipient", "Role", "RuleSpec", "SecretError", "TaskSpec",
     "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError", "UserRef", "Variable",
-    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "client_address",
+    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "is_known_sender", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "plugin_enabled",
     "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",

@@ -150,6 +150,15 @@ def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult
     """
 
 
+@hookspec
+def postwerk_known_sender(tenant: TenantRef, address: str) -> bool | None:
+    """Return True when ``address`` (lower case) belongs to a person this
+    plugin knows for the tenant (a ticket's reporter, a contract partner, a
+    contact); else None. Asked for mailboxes that do not allow unknown
+    senders; the tenant's users are known without asking.
+    """
+
+
 
 # --- Outgoing mail -------------------------------------------------------------
 

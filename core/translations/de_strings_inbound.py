@@ -25,4 +25,6 @@ DE_INBOUND = {
     "%(address)s is on the suppression list.": "%(address)s steht auf der Sperrliste.",
     "%(address)s was removed from the suppression list.": "%(address)s wurde von der Sperrliste entfernt.",
     "sender not verified": "Absender nicht bestätigt",
+    "Allow unknown senders (off: only the tenant's users and people its plugins know, e.g. ticket reporters)":
+        "Unbekannte Absender zulassen (aus: nur Benutzer des Mandanten und Personen, die seine Plugins kennen, z. B. Meldende von Tickets)",
 }

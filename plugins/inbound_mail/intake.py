@@ -16,7 +16,7 @@ from email.parser import BytesParser
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from core.api import announce_bounces, call_inbound, db, record_bounce, utcnow
+from core.api import announce_bounces, call_inbound, db, is_known_sender, record_bounce, utcnow
 
 from . import automatic, authentication, bounces, parsing, senders
 from .connections import ServerMail
@@ -100,6 +100,10 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "sender_refused", f"{from_address} does not match the allowed senders"),
             limits, complete)
+    if not mailbox.allow_unknown_senders and not is_known_sender(mailbox.tenant_id, from_address):
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "unknown_sender", f"{from_address} is not known to the tenant, and the mailbox does not allow "
+                              "unknown senders"), limits, complete)
     loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
     if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(

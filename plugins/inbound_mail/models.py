@@ -39,6 +39,9 @@ class Mailbox(db.Model):
     leave_on_server: Mapped[bool] = mapped_column(Boolean, default=True)
     # Only senders whose address matches are turned into tickets; "" = all.
     sender_pattern: Mapped[str] = mapped_column(Text, default="")
+    # Off: only senders the tenant knows (its users, people its plugins know:
+    # core.api.is_known_sender) are handed over; the pattern applies as well.
+    allow_unknown_senders: Mapped[bool] = mapped_column(Boolean, default=True)
     # The authserv-id of the receiving server whose Authentication-Results
     # header is trusted (RFC 8601); "" = trust none, no mail is authenticated.
     trusted_authserv_id: Mapped[str] = mapped_column(String(255), default="")

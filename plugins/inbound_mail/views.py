@@ -42,6 +42,8 @@ class MailboxForm(FlaskForm):
     leave_on_server = BooleanField(_l("Leave mail on the server"), default=True)
     sender_pattern = StringField(_l("Allowed senders (regular expression on the address; empty allows all)"),
                                  validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
+    allow_unknown_senders = BooleanField(_l("Allow unknown senders (off: only the tenant's users and people its "
+                                            "plugins know, e.g. ticket reporters)"), default=True)
     trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id)"),
                                       validators=[Optional(), Length(max=255)])
     trusted_ca_pem = TextAreaField(_l("Trusted CA certificate (PEM, for an internal server)"), validators=[Optional()])
@@ -108,7 +110,7 @@ def edit(mailbox_id: int | None = None):
                 mailbox = Mailbox(tenant_id=tenant_id)
                 db.session.add(mailbox)
             for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
-                          "sender_pattern", "trusted_authserv_id", "enabled"):
+                          "sender_pattern", "allow_unknown_senders", "trusted_authserv_id", "enabled"):
                 value = getattr(form, field).data
                 setattr(mailbox, field, value.strip() if isinstance(value, str) else value)
             mailbox.name = form.name.data.strip()

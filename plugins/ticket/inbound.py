@@ -42,6 +42,21 @@ def _attachments(mail) -> tuple[tuple[tuple[str, str, bytes], ...], list[str]]:
     return tuple(kept), skipped
 
 
+def known_sender(tenant_id: int, address: str) -> bool:
+    """A reporter or watcher of one of the tenant's tickets."""
+    from core.api import db
+
+    from .models import Ticket, TicketWatcher
+
+    reporter = db.session.execute(db.select(Ticket.id).where(
+        Ticket.tenant_id == tenant_id, db.func.lower(Ticket.reporter_email) == address).limit(1)).first()
+    if reporter is not None:
+        return True
+    return db.session.execute(db.select(TicketWatcher.id).where(
+        TicketWatcher.tenant_id == tenant_id, db.func.lower(TicketWatcher.email) == address).limit(1)).first() \
+        is not None
+
+
 def _threaded_ticket(tenant_id: int, mail) -> int | None:
     found = sent_message_event(tenant_id, (mail.in_reply_to, *mail.references))
     if found is None or not found[0].startswith("TICKET_"):

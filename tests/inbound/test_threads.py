@@ -88,3 +88,30 @@ def test_watchers_are_notified_of_a_mail_comment(acme, dovecot, mail_user):
     recipients = [r for m in db.session.execute(db.select(Message).where(
         Message.event_key == "TICKET_COMMENTED")).scalars() for r in m.recipients]
     assert "hausmeister@acme.example" in recipients
+
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_without_unknown_senders_only_known_people_open_tickets(acme, dovecot, mail_user, protocol):
+    from plugins.inbound_mail.models import QuarantinedMail
+    from plugins.ticket.service import create_ticket
+
+    for name, address in (("Erika", "Erika@Mieter.example"), ("Kurt", "kurt@extern.example")):
+        create_ticket(acme.id, title=f"Alt {name}", description="", reporter_name=name, reporter_email=address,
+                      reporter_language="de")
+    db.session.commit()
+    dovecot.deliver(mail_user, _mail("Vom Admin", "x", sender="admin@acme.example", name="Admin"))  # a user
+    dovecot.deliver(mail_user, _mail("Von Erika", "x", sender="erika@mieter.example"))  # a reporter
+    dovecot.deliver(mail_user, _mail("Von Fremden", "x", sender="fremd@mieter.example", name="Fremd"))
+    # Known, but the allowed-senders pattern still applies to everybody.
+    dovecot.deliver(mail_user, _mail("Von Kurt", "x", sender="kurt@extern.example", name="Kurt"))
+    box = make_mailbox(acme.id, dovecot, mail_user, protocol, allow_unknown_senders=False,
+                       sender_pattern=r".*@(acme|mieter)\.example")
+
+    result = poll_mailbox(box.id)
+
+    assert "2 handled" in result and "2 quarantined" in result
+    titles = set(db.session.execute(db.select(Ticket.title)).scalars())
+    assert {"Vom Admin", "Von Erika"} <= titles and not {"Von Fremden", "Von Kurt"} & titles
+    kept = {k.subject: k.reason for k in db.session.execute(db.select(QuarantinedMail)).scalars()}
+    assert kept == {"Von Fremden": "unknown_sender", "Von Kurt": "sender_refused"}
