@@ -5,6 +5,7 @@ plugins included -- so a third-party plugin has exactly the same tools.
 """
 from __future__ import annotations
 
+from .bounces import announce_bounces, record_bounce
 from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
@@ -94,14 +95,54 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     return None
 
 
+def is_known_sender(tenant_id: int, address: str) -> bool:
+    """Whether ``address`` is a user of the tenant or a person one of its
+    enabled plugins knows (``postwerk_known_sender``)."""
+    from .models import User
+    from .plugins import registry
+    from .tenancy import get_tenant, tenant_ref
+
+    address = (address or "").strip().lower()
+    if not address:
+        return False
+    if db.session.execute(db.select(User.id).where(User.tenant_id == tenant_id,
+                                                   db.func.lower(User.email) == address).limit(1)).first():
+        return True
+    answers = registry().hook("postwerk_known_sender", tenant_id)(
+        tenant=tenant_ref(get_tenant(tenant_id)), address=address)
+    return any(answer is True for answer in answers or ())
+
+
+def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
+    """The event (key, payload) behind the newest message Postwerk sent for
+    the tenant whose Message-ID is among ``message_ids`` (e.g. a reply's
+    In-Reply-To and References), or None. Lets a plugin thread replies to
+    the mail it caused."""
+    from .models import Event, Message
+
+    wanted = []
+    for value in message_ids or ():
+        value = (value or "").strip()
+        if value:
+            wanted.append(value if value.startswith("<") else f"<{value}>")
+    if not wanted:
+        return None
+    row = db.session.execute(db.select(Event.key, Event.payload).join(Message, Message.event_id == Event.id).where(
+        Message.tenant_id == tenant_id, Event.tenant_id == tenant_id, Message.message_id.in_(wanted[:100]))
+        .order_by(Message.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 __all__ = [
     "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
     "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec",
     "SecretError", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError",
     "UserRef", "Variable",
-    "admin_required", "branded_html", "branded_text", "call_inbound", "check_address", "check_target",
-    "check_target_host", "check_target_peer", "client_address",
-    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_loopback", "plugin_enabled",
-    "plugin_enabled_required", "rate_limit", "tenant_by_slug", "tenant_ref_by_id", "tls_context", "user_of", "users_of",
+    "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",
+    "check_target", "check_target_host", "check_target_peer", "client_address",
+    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_known_sender",
+    "is_loopback", "plugin_enabled",
+    "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug",
+    "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",
 ]

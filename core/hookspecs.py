@@ -117,12 +117,13 @@ def postwerk_admin_menu() -> list:
 @hookspec
 def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, detail: str) -> None:
     """Called after a message reached a final state: ``SENT``, ``FAILED`` or
-    ``UNKNOWN``, with the server's words in ``detail``.
+    ``UNKNOWN``, with the server's words in ``detail``; and ``BOUNCED`` when a
+    bounce returned a sent message later (the diagnostic in ``detail``).
 
-    Runs inside the delivery worker after the state was committed; an
-    exception here is recorded in the notification log with the plugin's
-    name, does not change the message and does not keep other plugins from
-    hearing of it.
+    Runs inside the delivery worker (for ``BOUNCED``: the inbound poller)
+    after the state was committed; an exception here is recorded in the
+    notification log with the plugin's name, does not change the message and
+    does not keep other plugins from hearing of it.
     """
 
 
@@ -153,6 +154,15 @@ def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult
     Called inside a database transaction that the caller commits together
     with the record that this mail was processed, so a crash never creates a
     ticket twice. Auto-replies, bulk and list mail never reach this hook.
+    """
+
+
+@hookspec
+def postwerk_known_sender(tenant: TenantRef, address: str) -> bool | None:
+    """Return True when ``address`` (lower case) belongs to a person this
+    plugin knows for the tenant (a ticket's reporter, a contract partner, a
+    contact); else None. Asked for mailboxes that do not allow unknown
+    senders; the tenant's users are known without asking.
     """
 
 

@@ -219,7 +219,11 @@ class InboundAttachment:
 
 @dataclass(frozen=True)
 class InboundResult:
-    """What a plugin made of an inbound mail, e.g. ("ticket", "123")."""
+    """What a plugin made of an inbound mail, e.g. ("ticket", "123").
+
+    ``link``: where an admin sees it, a path inside the application
+    (e.g. ``/tickets/123``); shown in the mailbox's list of processed mail.
+    """
 
     #: What was made of it, e.g. ``ticket`` or ``comment``.
     kind: str
@@ -227,3 +231,4 @@ class InboundResult:
     reference: str
     #: A short text for the mailbox's log.
     detail: str = ""
+    link: str = ""

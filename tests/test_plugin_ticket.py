@@ -114,7 +114,10 @@ def test_inbound_reply_with_number_becomes_a_mail_comment(tenant):
                                               attachments=[InboundAttachment("foto.jpg", "image/jpeg", b"\xff\xd8")]))
     db.session.commit()
     comment = db.session.execute(db.select(TicketComment)).scalar_one()
-    assert result == InboundResult("comment", str(comment.id), f"ticket {ticket.id}")
+    # The mail is not authenticated: the comment is marked, and the result says so.
+    assert result == InboundResult("comment", str(comment.id), f"ticket {ticket.id}; sender not verified",
+                                   link=f"/tickets/{ticket.id}")
+    assert comment.sender_verified is False
     assert (comment.source, comment.body, comment.author_email) == ("mail", "Danke, Montag passt.",
                                                                      "erika@example.org")
     attachment = db.session.execute(db.select(TicketAttachment)).scalar_one()

@@ -427,3 +427,19 @@ def test_pipelined_link_lost_after_the_final_dot_is_unknown(tenant, ctx, smtp_si
     deliver(tenant.id)
     assert message.status == MessageStatus.UNKNOWN and "may or may not have been delivered" in message.last_error
     assert smtp_sink.pipelined == 1
+
+
+def test_a_synchronous_5_1_1_at_rcpt_suppresses_the_address(tenant, ctx, smtp_sink):
+    from core.models.suppression import SuppressedAddress
+
+    smtp_sink.behaviour.rcpt_replies = {"gone@example.org": "550 5.1.1 no such user",
+                                        "spam@example.org": "550 5.7.1 policy"}
+    alone = queue_message(tenant.id, recipients=["gone@example.org"])
+    deliver(tenant.id)
+    assert alone.status == MessageStatus.FAILED
+    queue_message(tenant.id, recipients=["a@example.org", "spam@example.org"])
+    deliver(tenant.id)
+
+    rows = db.session.execute(db.select(SuppressedAddress)).scalars().all()
+    assert [(r.address, r.suppressed, r.message_pk) for r in rows] == [("gone@example.org", True, alone.id)]
+    assert "refused at RCPT: " in rows[0].reason and "5.1.1" in rows[0].reason

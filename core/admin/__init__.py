@@ -22,6 +22,7 @@ def _admins_only():
 
 def register(app) -> None:
     # Importing the page modules attaches their routes to ``bp``.
-    from . import dryrun, failed_events, logs, overview, queue, rules, sending, settings, template_editor  # noqa: F401
+    from . import (dryrun, failed_events, logs, overview, queue, rules, sending, settings,  # noqa: F401
+                   suppression, template_editor)
 
     app.register_blueprint(bp)

@@ -23,6 +23,7 @@ from rq import get_current_job
 from rq.worker import Worker
 from sqlalchemy import Connection, bindparam, update
 
+from .. import bounces
 from ..automate.status import hold_reason
 from ..crypto import SecretError, decrypt
 from ..extensions import db
@@ -604,10 +605,12 @@ def record_refused_recipients(message: Outgoing, refused: dict[str, str]) -> Non
     audit(message.tenant_id, "system", "mail.recipients_refused", "message", message.id, reason=reason,
           recipients=list(refused))
     notify(message.tenant_id, "warning", f"Message {message.id} was delivered, but not to {reason}", message.id)
+    bounces.note_refused_at_rcpt(message.tenant_id, message.id, refused)
 
 
 def record_permanent_failure(message: Message | Outgoing, reason: str) -> None:
     audit(message.tenant_id, "system", "mail.failed", "message", message.id, reason=reason,
           recipients=message.recipients)
+    bounces.note_refused_at_rcpt(message.tenant_id, message.id, {r: reason for r in message.recipients})
     notify(message.tenant_id, "error", f"Message {message.id} to {', '.join(message.recipients)} failed: {reason}",
            message.id)

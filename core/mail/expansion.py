@@ -13,7 +13,7 @@ from typing import Any
 import inscriptis
 from flask import current_app
 
-from .. import recipients as recipient_refs
+from .. import bounces, recipients as recipient_refs
 from ..extensions import db
 from ..models import Event, MailSettings, Message, MessageStatus, Rule, Template, User
 from ..models.types import utcnow
@@ -140,8 +140,15 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
         # A template that never names ``recipient`` renders the same for every
         # recipient: once per template and language (a fan-out to a list).
         shared: dict[tuple[int, str], PlannedMail] = {}
+        blocked = bounces.suppressed(tenant.id, [p.address for p in people])
         for person in people:
             language = person.language or tenant.language
+            if person.address.strip().lower() in blocked:
+                # Kept as a visible, never-sent row: the queue and the dry run say why.
+                result.mails.append(PlannedMail(person, language, rule.template_key, error=(
+                    f"not sent: {person.address} is on the suppression list "
+                    f"({blocked[person.address.strip().lower()]})")[:2000]))
+                continue
             template = templates.pick(rule.template_key, language, tenant.language)
             if template is None:
                 result.mails.append(PlannedMail(person, language, rule.template_key,

@@ -18,8 +18,11 @@ class MessageStatus:
     # The link broke after the data was handed over and before the server's
     # reply (RFC 1047): the server may have it. Shown, never silently resent.
     UNKNOWN = "UNKNOWN"
+    # Accepted by the server, then returned: a delivery status notification
+    # matched it (core.bounces); the diagnostic in last_error.
+    BOUNCED = "BOUNCED"
 
-    ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN)
+    ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BOUNCED)
 
 
 class Message(db.Model):

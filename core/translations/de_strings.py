@@ -446,3 +446,5 @@ from pathlib import Path as _Path  # noqa: E402
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sending.py")))["DE_SENDING"])
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_plugins.py")))["DE_PLUGINS"])
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_security.py")))["DE_SECURITY"])
+# The inbound mail plugin's newer pages live in their own file too.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")))["DE_INBOUND"])

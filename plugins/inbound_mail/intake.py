@@ -16,9 +16,9 @@ from email.parser import BytesParser
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from core.api import call_inbound, db, utcnow
+from core.api import announce_bounces, call_inbound, db, is_known_sender, record_bounce, utcnow
 
-from . import automatic, authentication, parsing, senders
+from . import automatic, authentication, bounces, parsing, senders
 from .connections import ServerMail
 from .models import Mailbox, QuarantinedMail, SeenMail
 
@@ -31,12 +31,12 @@ LOOP_WINDOW = timedelta(hours=1)
 
 #: Outcomes after which the mail may be deleted from the server (when the
 #: mailbox does not leave mail there); kept-aside mail always stays.
-DELETABLE = ("handled", "automatic", "duplicate")
+DELETABLE = ("handled", "automatic", "duplicate", "bounce")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # handled | automatic | duplicate | quarantined | taken
+    kind: str  # handled | automatic | bounce | duplicate | quarantined | taken
     detail: str = ""
 
 
@@ -62,7 +62,7 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
                      server_key=item.key, uid=item.uid, message_id=msg_id, from_address=from_address,
                      fingerprint=parsing.fingerprint(msg_id, from_address,
                                                      raw if complete else parsing.header_block(raw)),
-                     outcome="pending")
+                     subject=_subject(header_msg), outcome="pending")
     db.session.add(claim)
     try:
         db.session.flush()
@@ -75,11 +75,21 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
         SeenMail.id != claim.id, SeenMail.outcome != "pending").limit(1)).scalar()
     if earlier is not None:
+        claim.duplicate_of = earlier
         return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
     if rejected is not None:
         return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
     assert msg is not None
     reason = automatic.automatic_reason(msg)
+    try:
+        bounce = bounces.read(msg, reason)
+    except Exception:  # an odd bounce is still automatic mail: never a ticket
+        log.exception("reading a bounce failed (mailbox %s, key %s)", mailbox.id, item.key)
+        bounce = None
+    if bounce is not None:
+        outcome = _record(claim, "bounce", _close_loop(mailbox.tenant_id, bounce))
+        announce_bounces()  # after the commit: postwerk_delivery_outcome(BOUNCED)
+        return outcome
     if reason:
         return _record(claim, "automatic", reason)
     if not from_address:
@@ -90,6 +100,10 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "sender_refused", f"{from_address} does not match the allowed senders"),
             limits, complete)
+    if not mailbox.allow_unknown_senders and not is_known_sender(mailbox.tenant_id, from_address):
+        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
+            "unknown_sender", f"{from_address} is not known to the tenant, and the mailbox does not allow "
+                              "unknown senders"), limits, complete)
     loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
     if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
@@ -103,7 +117,24 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     if result is None:
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "unhandled", "no enabled plugin took this mail"), limits, complete)
-    return _record(claim, "handled", f"{result.kind} {result.reference}".strip())
+    claim.link = (result.link or "")[:500]
+    detail = f"{result.kind} {result.reference}".strip() + (f"; {result.detail}" if result.detail else "")
+    return _record(claim, "handled", detail)
+
+
+def _close_loop(tenant_id: int, bounce: bounces.Bounce) -> str:
+    """Hand every failed recipient to the core; the words for the list."""
+    if not bounce.failures:
+        return f"a delivery report without failures ({bounce.how})"
+    words = []
+    for failure in bounce.failures:
+        matched = record_bounce(tenant_id, recipient=failure.recipient, status=failure.status,
+                                diagnostic=failure.diagnostic, message_pk=bounce.message_pk,
+                                message_id=bounce.message_id, final=failure.final)
+        what = f"message {matched}" if matched is not None else "no message of ours"
+        kind = "hard" if failure.status.startswith("5") else "soft"
+        words.append(f"{failure.recipient}: {failure.status} ({kind}) {failure.diagnostic}; {what}".strip())
+    return f"{bounce.how}: " + " | ".join(words)
 
 
 def _header_only(raw: bytes, limits: parsing.Limits):
@@ -111,9 +142,27 @@ def _header_only(raw: bytes, limits: parsing.Limits):
     if len(block) > limits.max_header_bytes:
         return None
     try:
-        return BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+        msg = BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+        parsing.decode_raw_headers(msg)
+        return msg
     except Exception:  # only used for names on the quarantine list
         return None
+
+
+def set_aside(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, rejected: parsing.Rejected, *,
+              limits: parsing.Limits, complete: bool = True) -> Outcome:
+    """Keep a mail aside with nothing read from its headers: the last resort
+    for a mail whose ordinary claim or handling cannot be written. Commits."""
+    claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
+                     server_key=item.key, uid=item.uid, message_id="", from_address="",
+                     fingerprint=parsing.fingerprint("", "", raw), outcome="pending")
+    db.session.add(claim)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return Outcome("taken", "another poller took this mail")
+    return _quarantine(mailbox, claim, None, raw, item, rejected, limits, complete)
 
 
 def _recent_from(mailbox: Mailbox, address: str, own_id: int) -> int:
@@ -128,14 +177,18 @@ def _record(claim: SeenMail, outcome: str, detail: str) -> Outcome:
     return Outcome(outcome, detail)
 
 
+def _subject(msg) -> str:
+    if msg is None:
+        return ""
+    try:
+        return parsing.clean_header(msg.get("subject", ""), 300)
+    except Exception:  # an undecodable subject is shown as none
+        return ""
+
+
 def _quarantine(mailbox: Mailbox, claim: SeenMail, msg, raw: bytes, item: ServerMail,
                 rejected: parsing.Rejected, limits: parsing.Limits, complete: bool) -> Outcome:
-    subject = ""
-    if msg is not None:
-        try:
-            subject = parsing.clean_header(msg.get("subject", ""), 300)
-        except Exception:  # an undecodable subject is shown as none
-            subject = ""
+    subject = _subject(msg)
     kept = raw[: limits.keep_raw_bytes]
     db.session.add(QuarantinedMail(
         tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, seen_id=claim.id, reason=rejected.code,

@@ -39,6 +39,9 @@ class Mailbox(db.Model):
     leave_on_server: Mapped[bool] = mapped_column(Boolean, default=True)
     # Only senders whose address matches are turned into tickets; "" = all.
     sender_pattern: Mapped[str] = mapped_column(Text, default="")
+    # Off: only senders the tenant knows (its users, people its plugins know:
+    # core.api.is_known_sender) are handed over; the pattern applies as well.
+    allow_unknown_senders: Mapped[bool] = mapped_column(Boolean, default=True)
     # The authserv-id of the receiving server whose Authentication-Results
     # header is trusted (RFC 8601); "" = trust none, no mail is authenticated.
     trusted_authserv_id: Mapped[str] = mapped_column(String(255), default="")
@@ -110,9 +113,15 @@ class SeenMail(db.Model):
     fingerprint: Mapped[str] = mapped_column(String(120), index=True)
     message_id: Mapped[str] = mapped_column(String(255), default="")
     from_address: Mapped[str] = mapped_column(String(254), default="", index=True)
-    # handled | automatic | duplicate | quarantined
+    # handled | automatic | bounce | duplicate | quarantined
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # handled: where the admin sees what it became (InboundResult.link).
+    link: Mapped[str] = mapped_column(String(500), default="")
+    # duplicate: the processed mail it repeats (no foreign key: that record
+    # may belong to a mailbox removed since).
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(300), default="")
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

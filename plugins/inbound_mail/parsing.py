@@ -7,11 +7,14 @@ not parsed further: it raises :class:`Rejected`, and the caller keeps it aside.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import mimetypes
 import os
 import re
 from dataclasses import dataclass
 from email import errors, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -53,6 +56,8 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _PART_HEADER = re.compile(rb"(?im)^content-type:")
 _BOUNDARY_LINE = re.compile(rb"(?m)^--\S")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+_UNQUOTED_BOUNDARY = re.compile(rb'(?im)(^content-type:[^\r\n]*;\s*boundary=)([^"\s;]*=[^\s;]*)')
 
 
 def header_block(raw: bytes) -> bytes:
@@ -76,12 +81,74 @@ def parse(raw: bytes, limits: Limits) -> EmailMessage:
     boundaries = sum(1 for _ in _BOUNDARY_LINE.finditer(raw))
     if declared > limits.max_parts or boundaries > 2 * limits.max_parts + 2:
         raise Rejected("too_many_parts", f"more than {limits.max_parts} MIME parts")
+    msg = _parse_bytes(raw)
+    if _top_defect(msg) is not None:
+        # Mail clients read an unquoted boundary such as ``----=_Part_1`` (not a
+        # valid token: "=" is a tspecial) as compat32 does; policy.default cuts
+        # it at the "=" and finds no part at all.
+        repaired = _UNQUOTED_BOUNDARY.sub(rb'\1"\2"', raw)
+        if repaired != raw:
+            second = _parse_bytes(repaired)
+            if _top_defect(second) is None:
+                msg = second
+    _check_structure(msg, limits)
+    decode_raw_headers(msg)
+    return msg
+
+
+def _parse_bytes(raw: bytes) -> EmailMessage:
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        return BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:  # RecursionError included; the parser is lenient; anything it raises is malformed input
         raise Rejected("malformed", f"the MIME structure cannot be read ({type(exc).__name__})") from None
-    _check_structure(msg, limits)
-    return msg
+
+
+def _top_defect(msg: EmailMessage):
+    fatal = [d for d in msg.defects if isinstance(d, _FATAL_DEFECTS)]
+    return fatal[0] if fatal else None
+
+
+def _charset_known(name: str | None) -> bool:
+    try:
+        return bool(name) and codecs.lookup(name) is not None
+    except LookupError:
+        return False
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """Raw 8-bit header bytes as text: UTF-8 (RFC 6532), else the charset the
+    body declares, else windows-1252 (which maps every byte but five; those
+    become U+FFFD)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if declared and _charset_known(declared):
+        try:
+            return data.decode(declared)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return data.decode("windows-1252", "replace")
+
+
+def _fix(value: str, declared: str | None) -> str:
+    if not _SURROGATES.search(value):
+        return value
+    return decode_text(value.encode("ascii", "surrogateescape"), declared)
+
+
+def decode_raw_headers(msg: EmailMessage) -> None:
+    """Replace raw 8-bit bytes in every part's headers by the text they mean.
+
+    The parser keeps such bytes as lone surrogates: an address with them
+    cannot be stored, a name with them cannot be shown."""
+    top = msg.get_content_charset()
+    for part in msg.walk():
+        declared = part.get_content_charset() or top
+        # The raw (name, value) list is the only way to rewrite repeated
+        # headers in place, in their order; values are parsed when read.
+        part._headers = [(name, _fix(value, declared) if isinstance(value, str) else value)
+                         for name, value in part._headers]
 
 
 def _check_structure(msg: EmailMessage, limits: Limits) -> None:
@@ -94,8 +161,13 @@ def _check_structure(msg: EmailMessage, limits: Limits) -> None:
         if depth > limits.max_depth:
             raise Rejected("too_deep", f"MIME parts nested deeper than {limits.max_depth} levels")
         fatal = [d for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
-        if fatal:
+        if fatal and depth == 0:
             raise Rejected("malformed", f"malformed MIME: {type(fatal[0]).__name__}")
+        if fatal and part.get_content_maintype() == "multipart" and not part.is_multipart():
+            # A broken multipart further down is one leaf with its raw text (an
+            # attachment); the rest of the mail is still good. As "multipart"
+            # get_body() would walk the characters of that text.
+            part.replace_header("content-type", "application/octet-stream")
         if part.is_multipart():
             stack.extend((child, depth + 1) for child in part.get_payload())
 
@@ -112,7 +184,8 @@ def fingerprint(msg_id: str, from_address: str, raw: bytes) -> str:
 
 def clean_header(value: object, limit: int = 998) -> str:
     """A header value as one safe line: no CR, LF, NUL or other controls."""
-    return _UNSAFE.sub(" ", str(value or "")).strip()[:limit]
+    text = _SURROGATES.sub("\ufffd", str(value or ""))  # raw bytes the parser could not read
+    return _UNSAFE.sub(" ", text).strip()[:limit]
 
 
 def message_id(msg: EmailMessage) -> str:
@@ -153,14 +226,66 @@ def _text_of(part) -> str:
         raise Rejected("unknown_charset", f"unknown charset {part.get_content_charset()!r}") from None
 
 
-def _attachment(part) -> InboundAttachment:
-    filename = os.path.basename(clean_header(part.get_filename() or "", 255).replace("\\", "/"))
-    if part.get_content_type() == "message/rfc822":
+#: Extensions for unnamed parts; mimetypes (the system's table) for the rest.
+_EXTENSIONS = {
+    "text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics", "text/csv": ".csv",
+    "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "application/pdf": ".pdf",
+    "message/rfc822": ".eml", "message/delivery-status": ".txt", "text/rfc822-headers": ".txt",
+    "application/pkcs7-signature": ".p7s", "application/x-pkcs7-signature": ".p7s",
+    "application/pkcs7-mime": ".p7m", "application/x-pkcs7-mime": ".p7m",
+    "application/pgp-signature": ".asc", "application/ms-tnef": ".dat", "application/octet-stream": ".bin",
+}
+_NAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+#: The binary form of a message/rfc822 attachment: 8-bit headers stay as they are.
+_EML_POLICY = policy.default.clone(utf8=True)
+
+
+def _extension(content_type: str) -> str:
+    return _EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
+
+
+def _filename(part) -> str:
+    name = part.get_filename() or ""
+    if "=?" in name:
+        # RFC 2047 inside a parameter is not allowed, and what most clients write.
+        try:
+            name = str(make_header(decode_header(name)))
+        except Exception:  # undecodable: keep the name as written
+            pass
+    return os.path.basename(clean_header(name, 255).replace("\\", "/"))
+
+
+def _leaves(part):
+    """Every part that carries content, in order; a message/* part is one leaf."""
+    if part.get_content_maintype() == "message" or not part.is_multipart():
+        yield part
+        return
+    for child in part.iter_parts():
+        yield from _leaves(child)
+
+
+def _attachment(part, number: int) -> InboundAttachment:
+    content_type = part.get_content_type()
+    filename = _filename(part)
+    if content_type == "message/rfc822":
         inner = part.get_payload()
-        content = inner[0].as_bytes(policy=policy.default) if inner else b""
+        inner = inner[0] if isinstance(inner, list) and inner else None
+        content = inner.as_bytes(policy=_EML_POLICY) if inner is not None else (part.get_payload(decode=True) or b"")
+        if not filename:
+            subject = clean_header(inner.get("subject", "") if inner is not None else "", 100)
+            filename = (_NAME_UNSAFE.sub("_", subject).strip(" .") or "message") + ".eml"
+    elif part.get_content_maintype() == "message" and part.is_multipart():
+        content = b"\n".join(block.as_bytes(policy=_EML_POLICY) for block in part.get_payload())
     else:
         content = part.get_payload(decode=True) or b""
-    return InboundAttachment(filename=filename, content_type=part.get_content_type(), content=content)
+    if not filename:
+        filename = f"attachment-{number}{_extension(content_type)}"
+    return InboundAttachment(filename=filename, content_type=content_type, content=content)
+
+
+def _clean_html(html: str) -> str:
+    # <head> and <title> are no part of what the sender wrote to us.
+    return nh3.clean(html, clean_content_tags={"script", "style", "head", "title"})
 
 
 def to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
@@ -177,17 +302,24 @@ def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> Inbo
     from_address, from_name = sender(msg)
     body = msg.get_body(("plain", "html"))
     text = html = ""
+    chosen = set()
     if body is not None:
+        chosen.add(id(body))
         if body.get_content_type() == "text/plain":
             text = _text_of(body)
             alternative = msg.get_body(("html",))
             if alternative is not None:
-                html = nh3.clean(_text_of(alternative))
+                chosen.add(id(alternative))
+                html = _clean_html(_text_of(alternative))
         else:
-            html = nh3.clean(_text_of(body))
+            html = _clean_html(_text_of(body))
             text = get_text(html)
+    # Every leaf that is not the body, however deep (S/MIME-signed mail nests
+    # the real attachments one multipart down), and the mail itself when it is
+    # nothing but an attachment.
     try:
-        attachments = tuple(_attachment(p) for p in msg.iter_attachments())
+        leaves = [p for p in _leaves(msg) if id(p) not in chosen]
+        attachments = tuple(_attachment(p, n) for n, p in enumerate(leaves, 1))
     except LookupError as exc:
         raise Rejected("unknown_charset", str(exc)) from None
     references = tuple(clean_header(msg.get("references", ""), 10000).split())

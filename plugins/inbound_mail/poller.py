@@ -19,7 +19,7 @@ from core.api import SecretError, db, plugin_enabled, utcnow
 
 from . import parsing
 from .connections import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
-from .intake import DELETABLE, take_in
+from .intake import DELETABLE, set_aside, take_in
 from .models import Mailbox, SeenMail
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,11 @@ def poll_tenant(tenant_id: int) -> str:
     return "; ".join(results) or "no mailbox due"
 
 
-def poll_mailbox(mailbox_id: int) -> str:
-    """Poll one mailbox now (whether due or not) and return a short summary."""
+def poll_mailbox(mailbox_id: int, skip: str | None = None) -> str:
+    """Poll one mailbox now (whether due or not) and return a short summary.
+
+    ``skip``: the server key of a mail the admin chose to skip (the one that
+    keeps failing): it is kept aside unread instead of handled."""
     mailbox = db.session.get(Mailbox, mailbox_id)
     if mailbox is None:
         return "mailbox gone"
@@ -73,7 +76,7 @@ def poll_mailbox(mailbox_id: int) -> str:
         return "failed: " + _failed(mailbox_id, str(exc))
     counts: Counter[str] = Counter()
     try:
-        _poll(mailbox_id, source, counts)
+        _poll(mailbox_id, source, counts, skip)
     except (MailboxError, HandlerError) as exc:
         db.session.rollback()
         return "failed: " + _failed(mailbox_id, str(exc), counts)
@@ -109,31 +112,44 @@ def check_connection(mailbox: Mailbox) -> str:
     return f"connected and logged in; {waiting} mail(s) in {'the mailbox' if mailbox.protocol == 'pop3' else mailbox.folder}"
 
 
-def _poll(mailbox_id: int, source: Source, counts: Counter) -> None:
+def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = None) -> None:
     caps = limits()
     uidvalidity = source.uidvalidity
+    mailbox = db.session.get(Mailbox, mailbox_id)
+    delete_mode = not mailbox.leave_on_server
     watermark = 0
-    if source.uidvalidity:
+    if source.uidvalidity and not delete_mode:
         watermark = db.session.execute(db.select(db.func.max(SeenMail.uid)).where(
             SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity)).scalar() or 0
+    # In delete mode every mail on the server is listed: mail processed
+    # before (while mail was left there, or in a poll that failed half-way)
+    # is deleted now; the rest of the mailbox is normally small.
     items = source.pending(watermark)
     known = _known_keys(mailbox_id, uidvalidity, [item.key for item in items])
     db.session.rollback()
-    deletable: list[ServerMail] = []
-    for item in items:
-        if item.key in known:
-            continue
-        outcome = _take(mailbox_id, source, item, uidvalidity, caps)
-        counts[outcome] += 1
-        if outcome in DELETABLE:
-            deletable.append(item)
-    mailbox = db.session.get(Mailbox, mailbox_id)
-    if not mailbox.leave_on_server and deletable:
-        source.delete(deletable)
-        counts["deleted from server"] += len(deletable)
+    deletable: list[ServerMail] = [item for item in items if known.get(item.key) in DELETABLE]
+    try:
+        for item in items:
+            if item.key in known:
+                continue
+            outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip)
+            counts[outcome] += 1
+            if outcome in DELETABLE:
+                deletable.append(item)
+    finally:
+        # Mail whose processing was committed goes even when a later mail of
+        # this poll fails: the next poll would not list it again (watermark).
+        if delete_mode and deletable:
+            try:
+                source.delete(deletable)
+                counts["deleted from server"] += len(deletable)
+            except _SERVER_ERRORS:
+                log.warning("mailbox %s: deleting processed mail failed; the next poll tries again",
+                            mailbox_id, exc_info=True)
 
 
-def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits) -> str:
+def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits,
+          skip: str | None = None) -> str:
     mailbox = db.session.get(Mailbox, mailbox_id)
     rejected = None
     complete = True
@@ -149,24 +165,39 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         return "vanished before it was read"
     except _SERVER_ERRORS as exc:
         raise MailboxError(_server_words(exc)) from None
-    if rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
-        rejected = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
-                                                      f"{mailbox.last_error or 'unknown error'}")
+    last_resort = None
+    if rejected is None and skip is not None and skip == item.key:
+        last_resort = parsing.Rejected("skipped", "skipped by an admin; last error: "
+                                                  f"{mailbox.last_error or 'none'}")
+    elif rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
+        last_resort = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
+                                                         f"{mailbox.last_error or 'unknown error'}")
     try:
-        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete, rejected=rejected).kind
+        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete,
+                       rejected=rejected or last_resort).kind
     except Exception as exc:
         db.session.rollback()
+        if last_resort is not None:
+            # Even the claim of this mail cannot be written (a header the
+            # database refuses, ...): keep it aside with nothing read from it,
+            # so the mail behind it is not held up for ever.
+            log.exception("keeping inbound mail %s of mailbox %s aside failed; storing it bare", item.key, mailbox_id)
+            mailbox = db.session.get(Mailbox, mailbox_id)
+            return set_aside(mailbox, item, uidvalidity, raw, parsing.Rejected(
+                last_resort.code, f"{last_resort.detail}; then: {type(exc).__name__}: {exc}"[:2000]),
+                limits=caps, complete=complete).kind
         log.exception("handling inbound mail %s of mailbox %s failed", item.key, mailbox_id)
         _note_stuck(mailbox_id, item.key)
         raise HandlerError(f"handling mail {item.key} failed: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
-def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> set[str]:
-    known: set[str] = set()
+def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> dict[str, str]:
+    """The keys among ``keys`` this mailbox processed before, with their outcome."""
+    known: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        known.update(db.session.execute(db.select(SeenMail.server_key).where(
+        known.update(db.session.execute(db.select(SeenMail.server_key, SeenMail.outcome).where(
             SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity,
-            SeenMail.server_key.in_(keys[start:start + 500]))).scalars())
+            SeenMail.server_key.in_(keys[start:start + 500]))).all())
     return known
 
 

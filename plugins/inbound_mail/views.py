@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
@@ -16,7 +16,7 @@ from core.api import (SecretError, TargetRefused, admin_required, check_target_h
 
 from . import senders
 from .connections import LOOPBACK, MailboxError, tls_context
-from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail
+from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail, SeenMail
 from .poller import check_connection, poll_mailbox
 
 bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
@@ -43,6 +43,8 @@ class MailboxForm(FlaskForm):
     leave_on_server = BooleanField(_l("Leave mail on the server"), default=True)
     sender_pattern = StringField(_l("Allowed senders (regular expression on the address; empty allows all)"),
                                  validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
+    allow_unknown_senders = BooleanField(_l("Allow unknown senders (off: only the tenant's users and people its "
+                                            "plugins know, e.g. ticket reporters)"), default=True)
     trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id)"),
                                       validators=[Optional(), Length(max=255)])
     trusted_ca_pem = TextAreaField(_l("Trusted CA certificate (PEM, for an internal server)"), validators=[Optional()])
@@ -125,7 +127,7 @@ def edit(mailbox_id: int | None = None):
             if moved and not form.oauth_access_token.data:
                 mailbox.oauth_access_token_encrypted = mailbox.oauth_refresh_token_encrypted = None
             for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
-                          "sender_pattern", "trusted_authserv_id", "enabled"):
+                          "sender_pattern", "allow_unknown_senders", "trusted_authserv_id", "enabled"):
                 value = getattr(form, field).data
                 setattr(mailbox, field, value.strip() if isinstance(value, str) else value)
             mailbox.name = form.name.data.strip()
@@ -173,6 +175,43 @@ def poll(mailbox_id: int):
     result = poll_mailbox(mailbox.id)
     flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
     return redirect(url_for("inbound_mail.index"))
+
+
+@bp.route("/<int:mailbox_id>/skip", methods=["POST"])
+@_protected
+def skip(mailbox_id: int):
+    """Keep the mail that keeps failing aside now, unread, and go on with the rest."""
+    mailbox = _mailbox(mailbox_id)
+    name, key = mailbox.name, mailbox.stuck_key
+    if not key or request.form.get("key") != key:
+        flash(_("%(name)s: no mail is waiting to be skipped (it may have been handled meanwhile).", name=name),
+              "error")
+        return redirect(url_for("inbound_mail.index"))
+    result = poll_mailbox(mailbox.id, skip=key)
+    flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
+    return redirect(url_for("inbound_mail.index"))
+
+
+OUTCOMES = ("handled", "automatic", "bounce", "duplicate", "quarantined")
+
+
+@bp.route("/<int:mailbox_id>/mails")
+@_protected
+def mails(mailbox_id: int):
+    """Every mail this mailbox processed, newest first: what it became and why."""
+    mailbox = _mailbox(mailbox_id)
+    outcome = request.args.get("outcome", "")
+    query = db.select(SeenMail).where(SeenMail.tenant_id == mailbox.tenant_id, SeenMail.mailbox_id == mailbox.id)
+    if outcome in OUTCOMES:
+        query = query.where(SeenMail.outcome == outcome)
+    else:
+        outcome = ""
+    rows = db.session.execute(query.order_by(SeenMail.id.desc()).limit(500)).scalars().all()
+    kept = dict(db.session.execute(db.select(QuarantinedMail.seen_id, QuarantinedMail.id).where(
+        QuarantinedMail.tenant_id == mailbox.tenant_id,
+        QuarantinedMail.seen_id.in_([r.id for r in rows if r.outcome == "quarantined"]))).all())
+    return render_template("inbound_mail/mails.html", mailbox=mailbox, rows=rows, outcome=outcome,
+                           outcomes=OUTCOMES, kept=kept)
 
 
 @bp.route("/kept/<int:kept_id>.eml")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-from core.api import InboundResult
+from flask import current_app
+
+from core.api import InboundResult, sent_message_event
 
 from . import service
 
@@ -40,25 +42,70 @@ def _attachments(mail) -> tuple[tuple[tuple[str, str, bytes], ...], list[str]]:
     return tuple(kept), skipped
 
 
+def known_sender(tenant_id: int, address: str) -> bool:
+    """A reporter or watcher of one of the tenant's tickets."""
+    from core.api import db
+
+    from .models import Ticket, TicketWatcher
+
+    reporter = db.session.execute(db.select(Ticket.id).where(
+        Ticket.tenant_id == tenant_id, db.func.lower(Ticket.reporter_email) == address).limit(1)).first()
+    if reporter is not None:
+        return True
+    return db.session.execute(db.select(TicketWatcher.id).where(
+        TicketWatcher.tenant_id == tenant_id, db.func.lower(TicketWatcher.email) == address).limit(1)).first() \
+        is not None
+
+
+def _threaded_ticket(tenant_id: int, mail) -> int | None:
+    found = sent_message_event(tenant_id, (mail.in_reply_to, *mail.references))
+    if found is None or not found[0].startswith("TICKET_"):
+        return None
+    ticket_id = ((found[1] or {}).get("ticket") or {}).get("id")
+    return ticket_id if isinstance(ticket_id, int) else None
+
+
+def _accepts_unauthenticated(tenant_id: int) -> bool:
+    """The tenant's policy: mail comments from unauthenticated senders count
+    as theirs (setting ``TICKET_TRUST_UNAUTHENTICATED_MAIL``, default off)."""
+    return bool(current_app.config.get("TICKET_TRUST_UNAUTHENTICATED_MAIL", False))
+
+
+def _link(ticket_id: int) -> str:
+    # The poller runs outside a request: build the path from the URL map.
+    try:
+        return current_app.url_map.bind("localhost").build("ticket.show", {"ticket_id": ticket_id})
+    except Exception:  # no such page (yet): the list shows no link
+        return ""
+
+
 def handle(tenant, mail) -> InboundResult:
     files, skipped = _attachments(mail)
     note = f"; attachments left out (too large or too many): {', '.join(skipped)}" if skipped else ""
     body = _body(mail)
     number = ticket_number(mail.subject)
+    if number is None:
+        # A reply to a mail Postwerk sent about a ticket, without [#N].
+        number = _threaded_ticket(tenant.id, mail)
     if number is not None:
         try:
             ticket = service.get_ticket(tenant.id, number)
         except service.TicketNotFound:
             ticket = None
         if ticket is not None:
+            # Anyone can write any From: only an authenticated sender (or a
+            # tenant that accepts unauthenticated mail) speaks as that person.
+            verified = bool(mail.authenticated) or _accepts_unauthenticated(tenant.id)
             comment = service.add_comment(tenant.id, ticket.id, author_name=mail.from_name or mail.from_address,
                                           author_email=mail.from_address, body=body or "(empty mail)",
-                                          source="mail", attachments=files)
-            return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}")
+                                          source="mail", attachments=files, sender_verified=verified)
+            if not verified:
+                note += "; sender not verified"
+            return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}", link=_link(ticket.id))
     subject = NUMBER.sub("", mail.subject or "").strip() or "(no subject)"
     ticket = service.create_ticket(tenant.id, title=subject, description=body,
                                    reporter_name=mail.from_name or mail.from_address,
                                    reporter_email=mail.from_address, reporter_language=tenant.language)
     for filename, content_type, content in files:
         service.add_attachment(tenant.id, ticket.id, filename, content_type, content)
-    return InboundResult("ticket", str(ticket.id), note.lstrip("; "))
+    return InboundResult("ticket", str(ticket.id), note.lstrip("; "), link=_link(ticket.id))

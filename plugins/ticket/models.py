@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.api import UTCDateTime, db, utcnow
@@ -71,6 +71,9 @@ class TicketComment(db.Model):
     author_email: Mapped[str] = mapped_column(String(254))
     body: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(10), default="web")  # web | mail
+    # Mail only: False when the sender was not authenticated (DMARC/DKIM from
+    # the trusted receiving server): shown as "sender not verified".
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

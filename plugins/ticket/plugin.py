@@ -106,6 +106,12 @@ class TicketPlugin(Plugin):
         return [MenuEntry("Tickets", "ticket.index")]
 
     @hookimpl
+    def postwerk_known_sender(self, tenant, address):
+        from .inbound import known_sender
+
+        return known_sender(tenant.id, address) or None
+
+    @hookimpl
     def postwerk_inbound_mail(self, tenant, mail):
         from .inbound import handle
 

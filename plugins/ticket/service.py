@@ -84,7 +84,8 @@ def change_status(tenant_id: int, ticket_id: int, new_status: str, actor_user_id
 
 def add_comment(tenant_id: int, ticket_id: int, *, author_name: str, author_email: str, body: str,
                 source: str = "web", actor_user_id: int | None = None,
-                attachments: tuple[tuple[str, str, bytes], ...] = ()) -> TicketComment:
+                attachments: tuple[tuple[str, str, bytes], ...] = (),
+                sender_verified: bool | None = None) -> TicketComment:
     """Add a comment (with optional attachments as (filename, content type,
     bytes)) and emit TICKET_COMMENTED; the caller commits."""
     if source not in ("web", "mail"):
@@ -94,14 +95,16 @@ def add_comment(tenant_id: int, ticket_id: int, *, author_name: str, author_emai
         raise TicketError("a comment needs a text or an attachment")
     ticket = get_ticket(tenant_id, ticket_id)
     comment = TicketComment(tenant_id=tenant_id, ticket_id=ticket.id, author_name=(author_name or "").strip()[:200],
-                            author_email=(author_email or "").strip()[:254], body=body, source=source)
+                            author_email=(author_email or "").strip()[:254], body=body, source=source,
+                            sender_verified=sender_verified)
     db.session.add(comment)
     db.session.flush()
     for filename, content_type, content in attachments[:MAX_ATTACHMENTS_PER_CHANGE]:
         add_attachment(tenant_id, ticket.id, filename, content_type, content, comment_id=comment.id)
     data = payload(ticket)
     data["comment"] = {"id": comment.id, "author_name": comment.author_name, "author_email": comment.author_email,
-                       "body": comment.body, "source": comment.source}
+                       "body": comment.body, "source": comment.source,
+                       "sender_verified": comment.sender_verified}
     emit(tenant_id, "TICKET_COMMENTED", data, actor_user_id=actor_user_id)
     return comment
 

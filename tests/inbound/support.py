@@ -21,7 +21,12 @@ class RecordingPlugin:
 
     def __init__(self) -> None:
         self.mails = []
+        self.outcomes = []
         self._lock = threading.Lock()
+
+    @hookimpl
+    def postwerk_delivery_outcome(self, tenant, message_id, status, detail):
+        self.outcomes.append((message_id, status, detail))
 
     @hookimpl
     def postwerk_inbound_mail(self, tenant, mail):
