@@ -20,6 +20,9 @@ import click
 
 DEMO_TENANT = "demo"
 DEMO_ADMIN = "admin@demo.postwerk.test"
+# A domain the sender field's validator accepts (it refuses special-use ones such as .test).
+DEMO_SENDER = "noreply@hausverwaltung.example.com"
+OLD_DEMO_SENDERS = {"noreply@demo.postwerk.test"}
 
 
 class Child:
@@ -131,33 +134,57 @@ def _prepare(catcher_port: int) -> str:
 
     from .app import create_app
     from .extensions import db
+
+    app = create_app()
+    instance = Path(app.instance_path)
+    password_file = instance / "demo-login.txt"
+    with app.app_context():
+        upgrade(revision="heads")
+        password = seed_demo(catcher_port, instance / "demo-catcher-port")
+        if password is not None:
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+        db.engine.dispose()
+    return password_file.read_text().strip() if password_file.exists() else "(see instance/demo-login.txt)"
+
+
+def seed_demo(catcher_port: int, port_file: Path) -> str | None:
+    """The demo tenant, created once; returns its new admin password, or None
+    when it already existed.
+
+    Its SMTP settings point at the mail catcher only when seeded, or when they
+    still point at the catcher of an earlier run (whose port ``port_file``
+    remembers): an admin who pointed the demo at a real server keeps it.
+    """
+    from .extensions import db
     from .models import MailSettings, Rule, Tenant
     from .plugin_state import set_enabled
     from .plugins import registry
     from .tenancy import create_tenant
 
-    app = create_app()
-    password_file = Path(app.instance_path) / "demo-login.txt"
-    with app.app_context():
-        upgrade(revision="heads")
-        tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == DEMO_TENANT)).scalar_one_or_none()
-        if tenant is None:
-            password = secrets.token_urlsafe(9)
-            tenant = create_tenant(DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN,
-                                   admin_password=password, admin_name="Demo Admin")
-            password_file.write_text(password)
-            password_file.chmod(0o600)
-            for name, info in registry().plugins.items():
-                if not info.essential:
-                    set_enabled(tenant.id, name, True, actor="serve")
-            for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id)).scalars():
-                rule.active = True
-        settings = db.session.get(MailSettings, tenant.id) or MailSettings(tenant_id=tenant.id)
+    password = None
+    tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == DEMO_TENANT)).scalar_one_or_none()
+    if tenant is None:
+        password = secrets.token_urlsafe(9)
+        tenant = create_tenant(DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN,
+                               admin_password=password, admin_name="Demo Admin")
+        for name, info in registry().plugins.items():
+            if not info.essential:
+                set_enabled(tenant.id, name, True, actor="serve")
+        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id)).scalars():
+            rule.active = True
+    settings = db.session.get(MailSettings, tenant.id)
+    earlier = port_file.read_text().strip() if port_file.exists() else ""
+    if settings is None:
+        settings = MailSettings(tenant_id=tenant.id)
         settings.host, settings.port, settings.security, settings.auth = "127.0.0.1", catcher_port, "none", "none"
-        settings.sender_address = settings.sender_address or "noreply@demo.postwerk.test"
-        settings.sender_name = settings.sender_name or "Demo Hausverwaltung"
-        settings.broken_reason = None
+        settings.sender_name = "Demo Hausverwaltung"
         db.session.add(settings)
-        db.session.commit()
-        db.engine.dispose()
-    return password_file.read_text().strip() if password_file.exists() else "(see instance/demo-login.txt)"
+    elif (settings.host, str(settings.port), settings.security, settings.auth) == ("127.0.0.1", earlier, "none", "none"):
+        settings.port = catcher_port  # still the catcher, which moved
+        settings.broken_reason = None
+    if not settings.sender_address or settings.sender_address in OLD_DEMO_SENDERS:
+        settings.sender_address = DEMO_SENDER
+    db.session.commit()
+    port_file.write_text(str(catcher_port))
+    return password
