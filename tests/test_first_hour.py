@@ -105,3 +105,26 @@ def test_a_refused_save_says_so_at_the_top_and_links_each_field(admin, tenant):
     assert summary < html.index('id="smtp-settings"')
     assert 'href="#sender_address"' in html and 'href="#port"' in html
     assert "Nothing was saved." in html
+
+
+def _post(client, url, data, token_from):
+    html = client.get(token_from).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_token(html), **data})
+
+
+def test_the_dry_run_of_a_rule_still_off_shows_its_mail_marked(admin, tenant):
+    from core.models import Message, Rule
+
+    rule = Rule(tenant_id=tenant.id, name="Not yet", event="TICKET_CREATED", recipient="role:reporter",
+                template_key="ticket_created", active=False)
+    db.session.add(rule)
+    db.session.commit()
+    response = _post(admin, "/settings/admin/mail/rules/dryrun", {"target": f"rule:{rule.id}", "source": "sample"},
+                     "/settings/admin/mail/rules/dryrun")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "(rule is off)" in html and "erika@example.org" in html
+    assert "Heizung im Bad" in html  # the rendered subject of the sample ticket
+    db.session.expire_all()
+    assert db.session.get(Rule, rule.id).active is False
+    assert db.session.execute(db.select(db.func.count()).select_from(Message)).scalar() == 0

@@ -92,8 +92,14 @@ def run(target: str, source: str) -> dict:
     tenant = tenant_ref(get_tenant(tenant_id()))
     kind, _sep, value = target.partition(":")
     rules = None
+    off: set[int] = set()
     if kind == "rule":
         rule = get_owned(Rule, value)
+        if not rule.active:
+            # Checking before switching on is the point: plan it as if on (a copy, never saved).
+            rule = Rule(id=rule.id, tenant_id=rule.tenant_id, name=rule.name, event=rule.event,
+                        recipient=rule.recipient, template_key=rule.template_key, active=True)
+            off.add(rule.id)
         event, rules = rule.event, [rule]
     else:
         event = value
@@ -124,7 +130,7 @@ def run(target: str, source: str) -> dict:
             scoped = dict(values, recipient={"address": mail.recipient.address, "name": mail.recipient.name,
                                              "language": mail.language})
             mails.append({"mail": mail, "empty": empty_placeholders(template, scoped) if template else []})
-        results.append({"plan": rule_plan, "mails": mails})
+        results.append({"plan": rule_plan, "mails": mails, "off": rule_plan.rule.id in off})
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
     return {"event": event, "label": spec.label if spec else event, "results": results,
