@@ -18,6 +18,7 @@ from . import bp
 from .catalogue import event_choices, event_spec, why_not_firing
 from .forms import DryRunForm, grouped, options
 from .scope import get_owned, tenant_id
+from ..web.words import tr
 
 RECENT_EVENTS = 30
 # Parsing only (never rendering), to list the placeholders a template reads.
@@ -29,7 +30,7 @@ def _form() -> DryRunForm:
     rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id()).order_by(Rule.id)).scalars()
     form.target.choices = grouped({
         _("An event with all its rules"): [(f"event:{key}", label) for key, label in event_choices()],
-        _("One rule"): [(f"rule:{r.id}", f"#{r.id} {r.name or r.template_key} ({r.event})") for r in rules],
+        _("One rule"): [(f"rule:{r.id}", f"#{r.id} {tr(r.name) or r.template_key} ({r.event})") for r in rules],
     })
     recent = db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id())
                                 .order_by(Event.id.desc()).limit(RECENT_EVENTS)).scalars()
@@ -133,7 +134,7 @@ def run(target: str, source: str) -> dict:
         results.append({"plan": rule_plan, "mails": mails, "off": rule_plan.rule.id in off})
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
-    return {"event": event, "label": spec.label if spec else event, "results": results,
+    return {"event": event, "label": tr(spec.label) if spec else event, "results": results,
             "source": _("sample values") if source == "sample" else f"#{source}"}
 
 

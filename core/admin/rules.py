@@ -13,6 +13,7 @@ from . import bp
 from .catalogue import enabled_events, event_spec, grouped_event_choices, why_not_firing
 from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
+from ..web.words import tr
 
 FIELDS = ("name", "event", "recipient", "template_key", "active")
 
@@ -28,7 +29,7 @@ def _role_choices() -> dict[str, list[tuple[str, str]]]:
     for specs in enabled_events().values():
         for spec in specs:
             if spec.roles:
-                grouped[spec.label] = [(role.name, f"{role.name} — {role.description}") for role in spec.roles]
+                grouped[tr(spec.label)] = [(role.name, f"{role.name} — {tr(role.description)}") for role in spec.roles]
     return grouped
 
 
@@ -57,6 +58,7 @@ def _form(rule: Rule | None = None) -> RuleForm:
         form.recipient_list.choices += options([(missing, _("%(name)s (missing)", name=missing))])
     if rule is not None and request.method == "GET":
         form.fill_recipient(rule.recipient)
+        form.name.data = tr(rule.name)  # a default rule's name in the admin's language
     return form
 
 
@@ -70,7 +72,7 @@ def rules_list():
     rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id())
                                .order_by(Rule.event, Rule.id)).scalars().all()
     reasons = {rule.id: why_not_firing(rule.event) for rule in rules}
-    labels = {rule.id: (spec.label if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
+    labels = {rule.id: (tr(spec.label) if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
     return render_template("admin/rules.html", rules=rules, reasons=reasons, labels=labels,
                            action_form=ActionForm())
 

@@ -21,6 +21,7 @@ from . import bp
 from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
 from .sending_form import SendingSettingsForm, default_scopes
+from ..web.words import tr
 
 
 def apply_preset(form: SendingSettingsForm, settings: MailSettings):
@@ -39,7 +40,7 @@ def apply_preset(form: SendingSettingsForm, settings: MailSettings):
     if chosen.oauth_provider:
         form.oauth_provider.data = chosen.oauth_provider
         form.oauth_scopes.data = default_scopes(chosen.oauth_provider)
-    flash(_("Preset “%(name)s” filled in: check the fields, enter the login and save.", name=chosen.label), "info")
+    flash(_("Preset “%(name)s” filled in: check the fields, enter the login and save.", name=tr(chosen.label)), "info")
     return _page(form, settings, preset=chosen)
 
 

@@ -426,3 +426,5 @@ import runpy as _runpy  # noqa: E402
 from pathlib import Path as _Path  # noqa: E402
 
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sending.py")))["DE_SENDING"])
+# The admin's first hour (issue 17): log-in, start page, stored messages, plugins' and presets' words.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.py")))["DE_FIRST_HOUR"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -18,6 +20,7 @@ bp = Blueprint("auth", __name__)
 
 def init_app(app) -> None:
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to access this page.")
 
 
 @login_manager.user_loader
@@ -26,9 +29,9 @@ def _load_user(user_id: str) -> User | None:
 
 
 class LoginForm(FlaskForm):
-    tenant = StringField("Tenant", validators=[DataRequired()])
-    email = EmailField("E-mail", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    tenant = StringField(_l("Tenant"), validators=[DataRequired()])
+    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -42,7 +45,7 @@ def login():
             user = db.session.execute(db.select(User).where(
                 User.tenant_id == tenant.id, User.email == form.email.data.strip().lower())).scalar_one_or_none()
         if user is None or not user.check_password(form.password.data):
-            flash("Unknown tenant, e-mail or password.", "error")
+            flash(gettext("Unknown tenant, e-mail or password."), "error")
         else:
             login_user(user)
             target = request.args.get("next", "")
