@@ -128,3 +128,82 @@ def test_the_dry_run_of_a_rule_still_off_shows_its_mail_marked(admin, tenant):
     db.session.expire_all()
     assert db.session.get(Rule, rule.id).active is False
     assert db.session.execute(db.select(db.func.count()).select_from(Message)).scalar() == 0
+
+
+MAIL = "/settings/admin/mail"
+
+
+def _undo_id(html: str) -> str:
+    import re
+
+    match = re.search(r'action="/settings/admin/mail/restore">.*?name="id" value="(\d+)"', html, re.S)
+    assert match, "no Undo in the flash message"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("kind", ["rule", "template", "message"])
+def test_a_delete_can_be_undone_from_the_flash_message_and_restored_from_the_audit(admin, tenant, kind):
+    from core.mail import mime
+    from core.models import AuditEntry, Message, MessageStatus, Rule, Template
+
+    if kind == "rule":
+        row = db.session.execute(db.select(Rule)).scalars().first()
+        model, list_url, delete_url = Rule, MAIL + "/rules", MAIL + "/rules/delete"
+    elif kind == "template":
+        row = Template(tenant_id=tenant.id, key="spare", language="de", subject="Hallo", body_html="<p>x</p>",
+                       body_text="")
+        model, list_url, delete_url = Template, MAIL + "/templates", MAIL + "/templates/delete"
+    else:
+        row = Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
+                      sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
+                      body_text="Text", body_html="<p>x</p>", status=MessageStatus.FAILED, event_key="TICKET_CREATED")
+        model, list_url, delete_url = Message, MAIL + "/queue", MAIL + "/queue/delete"
+    db.session.add(row)
+    db.session.commit()
+    row_id = row.id
+    before = {k: v for k, v in vars(row).items() if not k.startswith("_")}
+    response = _post(admin, delete_url, {"id": str(row_id)}, list_url)
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(model, row_id) is None
+    html = admin.get(response.headers["Location"]).get_data(as_text=True)
+    entry = _undo_id(html)
+    # The audit offers the same.
+    audit_page = admin.get(MAIL + "/audit").get_data(as_text=True)
+    assert "Restore" in audit_page and "snapshot" not in audit_page
+    response = _post(admin, MAIL + "/restore", {"id": entry}, list_url)
+    assert response.status_code == 302
+    db.session.expire_all()
+    again = db.session.get(model, row_id)
+    assert again is not None
+    assert {k: getattr(again, k) for k in before if k in ("subject", "name", "event", "key", "recipients", "status",
+                                                           "message_id", "recipient", "active")} == \
+        {k: v for k, v in before.items() if k in ("subject", "name", "event", "key", "recipients", "status",
+                                                  "message_id", "recipient", "active")}
+    # Once only.
+    _post(admin, MAIL + "/restore", {"id": entry}, list_url)
+    assert db.session.execute(db.select(db.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == f"{kind}.restored")).scalar() == 1
+
+
+def test_the_audit_shows_changes_in_words_and_only_what_the_admin_changed(admin, tenant):
+    from core.models import AuditEntry, Rule
+
+    html = admin.get(SETTINGS).get_data(as_text=True)
+    values = form_values(html, "smtp-settings")
+    values.update(port="2526", sender_address="office@acme.example")
+    assert admin.post(SETTINGS, data=values, content_type="multipart/form-data").status_code == 302
+    entry = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "mail_settings.saved")).scalar_one()
+    assert sorted(entry.detail["changed"]) == ["port", "sender_address"]
+
+    rule = db.session.execute(db.select(Rule)).scalars().first()
+    rule.active = False
+    db.session.commit()
+    edit = admin.get(f"{MAIL}/rules/edit?id={rule.id}").get_data(as_text=True)
+    data = form_values(edit, "rule-form")
+    data["active"] = "y"
+    assert admin.post(MAIL + "/rules/save", data=data).status_code == 302
+    audit = admin.get(MAIL + "/audit").get_data(as_text=True)
+    assert "active: off → on" in audit
+    assert "[False, True]" not in audit and "{" not in audit.split("<main>")[1].split("</main>")[0]

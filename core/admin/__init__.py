@@ -22,6 +22,6 @@ def _admins_only():
 
 def register(app) -> None:
     # Importing the page modules attaches their routes to ``bp``.
-    from . import dryrun, logs, overview, queue, rules, sending, settings, template_editor  # noqa: F401
+    from . import dryrun, logs, overview, queue, rules, sending, settings, template_editor, trash  # noqa: F401
 
     app.register_blueprint(bp)

@@ -19,7 +19,7 @@ from ..mail.jobs import wake_deliverer
 from ..models import Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit
-from . import bp
+from . import bp, trash
 from .forms import ActionForm, QueueFilterForm, options
 from .scope import actor, get_owned, tenant_id
 
@@ -203,10 +203,9 @@ def queue_delete():
     # Resends keep their own history; only the link to the deleted row goes.
     db.session.execute(db.update(Message).where(Message.tenant_id == tenant_id(), Message.resend_of_id == message_id)
                        .values(resend_of_id=None))
-    db.session.delete(message)
-    audit(tenant_id(), actor(), "message.deleted", "message", message_id, recipients=recipients, status=status)
+    trash.delete("message", message, _("Message %(id)s deleted.", id=message_id), recipients=recipients,
+                 status=status)
     db.session.commit()
-    flash(_("Message %(id)s deleted.", id=message_id), "success")
     return redirect(url_for("admin.queue_page"))
 
 

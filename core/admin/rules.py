@@ -9,7 +9,7 @@ from .. import recipients as recipient_refs
 from ..extensions import db
 from ..models import DistributionList, Rule, Template
 from ..notify import audit
-from . import bp
+from . import bp, trash
 from .catalogue import enabled_events, event_spec, grouped_event_choices, why_not_firing
 from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
@@ -148,9 +148,7 @@ def rules_delete():
     form = ActionForm()
     if form.validate_on_submit():
         rule = get_owned(Rule, form.id.data)
-        audit(tenant_id(), actor(), "rule.deleted", "rule", rule.id, event=rule.event, recipient=rule.recipient,
-              template_key=rule.template_key)
-        db.session.delete(rule)
+        trash.delete("rule", rule, _("Rule deleted."), event=rule.event, recipient=rule.recipient,
+                     template_key=rule.template_key)
         db.session.commit()
-        flash(_("Rule deleted."), "success")
     return redirect(url_for("admin.rules_list"))

@@ -104,7 +104,11 @@ def settings_save():
     # Fields a client did not send (older forms, scripts) keep sensible values.
     new["pop3_port"] = new["pop3_port"] or (995 if new["pop3_security"] == "ssl" else 110)
     new.update({name: "" for name, value in new.items() if value is None})
-    changed = [name for name, value in new.items() if getattr(settings, name) != value]
+    if not settings.oauth_provider and new["auth"] != "oauth2" and new["oauth_provider"] == "microsoft":
+        new["oauth_provider"] = ""  # the form shows Microsoft for an empty provider; the admin did not choose it
+    # Only what the admin changed: None and "" are the same empty field.
+    changed = [name for name, value in new.items() if (getattr(settings, name) or "") != (value or "")
+               and getattr(settings, name) != value]
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
     if linked and any(name in changed for name in OAUTH_IDENTITY):
         # Another app or directory: the stored tokens belong to the old one.

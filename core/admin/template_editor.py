@@ -16,7 +16,7 @@ from ..models import Rule, Template
 from ..notify import audit
 from ..specs import Recipient
 from ..tenancy import get_tenant, tenant_ref
-from . import bp
+from . import bp, trash
 from .catalogue import enabled_events, event_choices, event_spec, placeholders
 from .forms import ActionForm, TemplateForm, options
 from .scope import actor, get_owned, tenant_id
@@ -179,9 +179,6 @@ def templates_delete():
                 key=template.key, rules=names), "error")
         return redirect(url_for("admin.templates_list"))
 
-    audit(tenant_id(), actor(), "template.deleted", "template", template.id, key=template.key,
-          language=template.language)
-    db.session.delete(template)
+    trash.delete("template", template, _("Template deleted."), key=template.key, language=template.language)
     db.session.commit()
-    flash(_("Template deleted."), "success")
     return redirect(url_for("admin.templates_list"))

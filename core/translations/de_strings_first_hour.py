@@ -179,4 +179,14 @@ DE_FIRST_HOUR = {
     "Signed contract to the vermieter": "Unterschriebener Vertrag an den Vermieter",
     "Termination to the mieter": "Kündigung an den Mieter",
     "Termination to the vermieter": "Kündigung an den Vermieter",
+    # Deleting softly (core/admin/trash.py) and the audit in words.
+    "Undo": "Rückgängig",
+    "Restore": "Wiederherstellen",
+    "Restored.": "Wiederhergestellt.",
+    "This can no longer be restored (after %(days)s days, or restored already).":
+        "Das lässt sich nicht mehr wiederherstellen (nach %(days)s Tagen, oder schon wiederhergestellt).",
+    "It cannot be restored: another one with the same name exists now.":
+        "Es lässt sich nicht wiederherstellen: inzwischen gibt es ein anderes mit demselben Namen.",
+    "changed: %(fields)s": "geändert: %(fields)s",
+    "restored": "wiederhergestellt",
 }
