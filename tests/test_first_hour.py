@@ -207,3 +207,36 @@ def test_the_audit_shows_changes_in_words_and_only_what_the_admin_changed(admin,
     audit = admin.get(MAIL + "/audit").get_data(as_text=True)
     assert "active: off → on" in audit
     assert "[False, True]" not in audit and "{" not in audit.split("<main>")[1].split("</main>")[0]
+
+
+def test_the_rules_list_says_when_an_active_rule_cannot_fire_and_switches_rules(client, ctx, smtp_sink):
+    from core.models import Rule
+    from tests.helpers import make_tenant
+
+    make_tenant("acme", smtp_sink, plugins=("ticket", "homepage"))
+    login(client)
+    html = client.get(MAIL + "/rules").get_data(as_text=True)
+    office = db.session.execute(db.select(Rule).where(Rule.recipient == "role:office")).scalar_one()
+    row = html.split(f'<td>{office.id}</td>')[1].split("</tr>")[0]
+    assert "active, but cannot fire" in row and "no recipient found for role:office" in row
+    # The switch in the list.
+    response = _post(client, MAIL + "/rules/switch", {"id": str(office.id)}, MAIL + "/rules")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Rule, office.id).active is False
+    assert "active, but cannot fire" not in client.get(MAIL + "/rules").get_data(as_text=True).split(
+        f'<td>{office.id}</td>')[1].split("</tr>")[0]
+
+
+def test_two_active_rules_with_the_same_event_and_recipient_are_warned_about(admin, tenant):
+    from core.models import Rule
+
+    first = db.session.execute(db.select(Rule).where(Rule.event == "TICKET_CREATED")).scalars().first()
+    twin = Rule(tenant_id=tenant.id, name="Another confirmation", event=first.event, recipient=first.recipient,
+                template_key=first.template_key, active=False)
+    db.session.add(twin)
+    db.session.commit()
+    response = _post(admin, MAIL + "/rules/switch", {"id": str(twin.id)}, MAIL + "/rules")
+    html = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "each recipient gets two mails" in html
+    assert f"Same event and recipients as #{first.id}" in html

@@ -189,4 +189,14 @@ DE_FIRST_HOUR = {
         "Es lässt sich nicht wiederherstellen: inzwischen gibt es ein anderes mit demselben Namen.",
     "changed: %(fields)s": "geändert: %(fields)s",
     "restored": "wiederhergestellt",
+    # Rules list: why an active rule cannot fire, the switch, rules that send twice.
+    "active, but cannot fire": "aktiv, kann aber nicht auslösen",
+    "Switch off": "Ausschalten",
+    "Switch on": "Einschalten",
+    "Rule switched on.": "Regel eingeschaltet.",
+    "Rule switched off.": "Regel ausgeschaltet.",
+    "Rule #%(id)s and %(others)s both send %(event)s to %(recipient)s: each recipient gets two mails.":
+        "Regel #%(id)s und %(others)s senden beide %(event)s an %(recipient)s: jeder Empfänger bekommt zwei Mails.",
+    "Same event and recipients as %(others)s: two mails each.":
+        "Gleiches Ereignis und gleiche Empfänger wie %(others)s: je zwei Mails.",
 }
