@@ -240,3 +240,35 @@ def test_two_active_rules_with_the_same_event_and_recipient_are_warned_about(adm
     html = admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "each recipient gets two mails" in html
     assert f"Same event and recipients as #{first.id}" in html
+
+
+def test_the_mail_overview_derives_the_sending_state_from_the_last_attempts(admin, tenant):
+    from core.mail import mime
+    from core.models import Message, MessageStatus
+
+    html = admin.get(MAIL + "/").get_data(as_text=True)
+    assert "Ready to send." not in html and "Not tried yet" in html
+    assert "(none, none)" not in html and "None (internal relay only)" in html and "No login" in html
+    db.session.add(Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
+                           sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
+                           body_text="x", body_html="", status=MessageStatus.PENDING, attempts=2,
+                           event_key="TICKET_CREATED", last_error="cannot connect to 127.0.0.1:1: Connection refused"))
+    db.session.commit()
+    html = admin.get(MAIL + "/").get_data(as_text=True)
+    state = html.split('id="sending-state">')[1].split("</p>")[0]
+    assert "Not sending" in state and "Connection refused" in state
+    failures = html.split("Recent failures")[1]
+    assert "erika@example.org" in failures and "No failures." not in failures
+
+
+def test_after_saving_smtp_settings_the_page_tries_the_connection_by_itself(admin, tenant):
+    from tests.support.ports import free_port
+
+    values = form_values(admin.get(SETTINGS).get_data(as_text=True), "smtp-settings")
+    values.update(port=str(free_port()))  # nothing listens there
+    response = admin.post(SETTINGS, data=values, content_type="multipart/form-data")
+    assert response.status_code == 302 and "saved=1" in response.headers["Location"]
+    html = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="after-save-check"' in html and "admin_settings.js" in html
+    answer = admin.post(MAIL + "/settings/check.json", data={"csrf_token": csrf_token(html), "id": "check"}).get_json()
+    assert answer["ok"] is False and "cannot connect" in answer["words"]

@@ -62,18 +62,19 @@ def form_for(settings: MailSettings) -> SendingSettingsForm:
 
 
 def _page(form: SendingSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
-          test_outcome: dict | None = None, status: int = 200, preset=None):
+          test_outcome: dict | None = None, status: int = 200, preset=None, check_after_save: bool = False):
     from .sending import page_extras
 
     return render_template("admin/settings.html", form=form, settings=settings,
                            test_form=test_form or TestMailForm(), action_form=ActionForm(),
-                           test_outcome=test_outcome, preset=preset, **page_extras(settings)), status
+                           test_outcome=test_outcome, preset=preset, check_after_save=check_after_save,
+                           **page_extras(settings)), status
 
 
 @bp.route("/settings", methods=["GET"])
 def settings_page():
     settings = current_settings()
-    return _page(form_for(settings), settings)
+    return _page(form_for(settings), settings, check_after_save=bool(request.args.get("saved")) and bool(settings.host))
 
 
 @bp.route("/settings", methods=["POST"])
@@ -139,7 +140,8 @@ def settings_save():
     db.session.commit()
     wake_deliverer(tenant_id())
     flash(_("Settings saved."), "success")
-    return redirect(url_for("admin.settings_page"))
+    # The page then tries the connection by itself (admin_settings.js), without holding up the save.
+    return redirect(url_for("admin.settings_page", saved=1) if settings.host else url_for("admin.settings_page"))
 
 
 def _clean(value):

@@ -199,4 +199,16 @@ DE_FIRST_HOUR = {
         "Regel #%(id)s und %(others)s senden beide %(event)s an %(recipient)s: jeder Empfänger bekommt zwei Mails.",
     "Same event and recipients as %(others)s: two mails each.":
         "Gleiches Ereignis und gleiche Empfänger wie %(others)s: je zwei Mails.",
+    # Mail overview: the sending state from the last attempts and tests; the check after a save.
+    "Not sending: %(count)s of the last %(total)s attempts failed: %(error)s":
+        "Der Versand klappt nicht: %(count)s der letzten %(total)s Versuche sind gescheitert: %(error)s",
+    "The last test failed: %(answer)s": "Der letzte Test ist gescheitert: %(answer)s",
+    "Sending works: the last mail went out.": "Der Versand funktioniert: die letzte Mail ist hinausgegangen.",
+    "The last test worked; no mail was sent since.": "Der letzte Test hat geklappt; seitdem wurde keine Mail gesendet.",
+    "Not tried yet: send a test mail to see whether sending works.":
+        "Noch nicht ausprobiert: eine Testmail senden, um zu sehen, ob der Versand funktioniert.",
+    "still retried": "wird weiter versucht",
+    "Login": "Anmeldung",
+    "Trying the connection with the saved settings …": "Verbindung mit den gespeicherten Einstellungen wird geprüft …",
+    "Saved. Use “Test connection” to try the server.": "Gespeichert. Mit „Verbindung testen“ den Server ausprobieren.",
 }
