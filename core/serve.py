@@ -42,8 +42,14 @@ class Child:
         if not self.alive():
             return
         self.proc.terminate()
+        self.wait(time.monotonic() + timeout)
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the (terminated) child until ``deadline``, then kill it."""
+        if self.proc is None:
+            return
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -53,6 +59,49 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def taken_ports(host: str, ports: dict[str, int]) -> list[str]:
+    """The options whose port another program holds, e.g. ``["--port 5000"]``."""
+    taken = []
+    for option, port in ports.items():
+        bind_host = "127.0.0.1" if option.startswith("--mail-catcher") else host
+        with socket.socket() as s:
+            try:
+                s.bind((bind_host, port))
+            except OSError:
+                taken.append(f"{option} {port}")
+    return taken
+
+
+# A child that exits this many times within START_WINDOW seconds of its start
+# is broken, not unlucky: stop everything instead of restarting it for ever.
+MAX_QUICK_EXITS = 3
+START_WINDOW = 10.0
+
+
+def supervise(children: list[Child], stop_requested) -> int:
+    """Restart children that exit, until ``stop_requested()``; 1 when one keeps
+    exiting right after its start (broken, not unlucky), else 0."""
+    started = {child.name: time.monotonic() for child in children}
+    quick: dict[str, int] = {}
+    while not stop_requested():
+        for child in children:
+            if child.alive() or stop_requested():
+                continue
+            if time.monotonic() - started[child.name] < START_WINDOW:
+                quick[child.name] = quick.get(child.name, 0) + 1
+            if quick.get(child.name, 0) >= MAX_QUICK_EXITS:
+                click.echo(f"{child.name} keeps exiting ({child.proc.returncode}) right after its start; "
+                           f"stopping. Its messages are above.", err=True)
+                return 1
+            child.restarts += 1
+            click.echo(f"{child.name} exited ({child.proc.returncode}); restarting", err=True)
+            time.sleep(min(2, child.restarts))
+            child.start()
+            started[child.name] = time.monotonic()
+        time.sleep(0.2)
+    return 0
 
 
 def _wait_for_port(port: int, timeout: float = 20) -> None:
@@ -70,6 +119,14 @@ def _postwerk(*args: str) -> list[str]:
 
 
 def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http_port: int) -> int:
+    # Before anything starts or is printed: a taken port would make the
+    # "running" lines point at another program.
+    taken = taken_ports(host, {"--port": port, "--mail-catcher-port": catcher_port,
+                               "--mail-catcher-http-port": catcher_http_port})
+    if taken:
+        raise click.ClickException(
+            f"these ports are taken by another program: {', '.join(taken)}. Choose free ones, e.g. "
+            f"postwerk serve --port 5001 --mail-catcher-port 1026 --mail-catcher-http-port 1081")
     env = dict(os.environ)
     if not env.get("POSTWERK_SECRET_KEY") or not env.get("POSTWERK_ENCRYPTION_KEY"):
         env.setdefault("POSTWERK_ENV", "development")
@@ -111,21 +168,19 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         f"  try it        create a ticket at http://{host}:{port}/tickets/ and watch the caught mail\n"
         f"Ctrl-C stops everything.\n")
     try:
-        while not stopping:
-            for child in children:
-                if not child.alive() and not stopping:
-                    child.restarts += 1
-                    click.echo(f"{child.name} exited ({child.proc.returncode}); restarting", err=True)
-                    time.sleep(min(5, child.restarts))
-                    child.start()
-            time.sleep(0.5)
+        status = supervise(children, lambda: stopping)
     finally:
         click.echo("stopping ...")
+        # All at once, with one shared deadline: Ctrl-C answers in seconds, not one timeout per child.
         for child in reversed(children):
-            child.stop()
+            if child.alive():
+                child.proc.terminate()
+        deadline = time.monotonic() + 8
+        for child in reversed(children):
+            child.wait(deadline)
         if valkey is not None:
             valkey.stop()
-    return 0
+    return status
 
 
 def _prepare(catcher_port: int) -> str:

@@ -272,3 +272,41 @@ def test_after_saving_smtp_settings_the_page_tries_the_connection_by_itself(admi
     assert 'id="after-save-check"' in html and "admin_settings.js" in html
     answer = admin.post(MAIL + "/settings/check.json", data={"csrf_token": csrf_token(html), "id": "check"}).get_json()
     assert answer["ok"] is False and "cannot connect" in answer["words"]
+
+
+def test_serve_names_the_taken_port_and_its_option_before_printing_anything(tmp_path, monkeypatch):
+    import socket
+
+    from click.testing import CliRunner
+
+    from core.cli import main
+    from tests.support.ports import free_port
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port), "--mail-catcher-port", str(free_port()),
+                                           "--mail-catcher-http-port", str(free_port())])
+    assert result.exit_code != 0
+    assert f"--port {port}" in result.output and "Postwerk is running" not in result.output
+    assert not (tmp_path / "instance").exists()  # nothing was started or prepared
+
+
+def test_serve_stops_a_child_that_keeps_exiting_instead_of_restarting_it_for_ever():
+    import sys
+
+    from core.serve import MAX_QUICK_EXITS, Child, supervise
+
+    child = Child("web", [sys.executable, "-c", "raise SystemExit(1)"], {})
+    child.start()
+    assert supervise([child], lambda: False) == 1
+    assert child.restarts == MAX_QUICK_EXITS - 1
+
+
+def test_the_favicon_is_there(client, tenant):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert b"<svg" in response.get_data()
+    response.close()

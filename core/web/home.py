@@ -1,7 +1,7 @@
 """The start page after log-in."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
@@ -11,6 +11,12 @@ from ..models import MailSettings, Message
 from ..plugins import registry
 
 bp = Blueprint("home", __name__)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it on the first page; an SVG icon, cached for a day."""
+    return current_app.send_static_file("favicon.svg"), 200, {"Cache-Control": "public, max-age=86400"}
 
 
 @bp.route("/")
