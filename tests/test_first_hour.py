@@ -310,3 +310,15 @@ def test_the_favicon_is_there(client, tenant):
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert b"<svg" in response.get_data()
     response.close()
+
+
+def test_the_public_inquiry_form_follows_the_visitors_browser(client, ctx, smtp_sink):
+    from tests.helpers import make_tenant
+
+    make_tenant("acme", smtp_sink, plugins=("homepage",), language="de")
+    english = client.get("/t/acme/inquiry", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    german = client.get("/t/acme/inquiry", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_data(as_text=True)
+    assert '<html lang="en"' in english and '<html lang="de"' in german
+    # The form's own switch wins over the browser.
+    assert '<html lang="de"' in client.get("/t/acme/inquiry?lang=de",
+                                           headers={"Accept-Language": "en"}).get_data(as_text=True)
