@@ -322,3 +322,37 @@ def test_the_public_inquiry_form_follows_the_visitors_browser(client, ctx, smtp_
     # The form's own switch wins over the browser.
     assert '<html lang="de"' in client.get("/t/acme/inquiry?lang=de",
                                            headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_the_mail_catcher_shows_html_text_headers_and_source_by_message_id():
+    import smtplib
+    from email.message import EmailMessage
+
+    from aiosmtpd.controller import Controller
+    from werkzeug.test import Client
+
+    from core.mailcatcher import Catcher
+    from tests.support.ports import free_port
+
+    catcher = Catcher()
+    controller = Controller(catcher, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = "a@example.org", "b@example.org", "Hallo"
+        mail["Message-ID"] = "<abc123@acme.example>"
+        mail.set_content("Der Text-Teil")
+        mail.add_alternative("<p>Der <b>HTML</b>-Teil</p>", subtype="html")
+        with smtplib.SMTP("127.0.0.1", controller.port) as smtp:
+            smtp.send_message(mail)
+    finally:
+        controller.stop()
+    web = Client(catcher.wsgi)
+    listing = web.get("/").get_data(as_text=True)
+    assert "abc123@acme.example" in listing and "/mail/abc123@acme.example" in listing
+    page = web.get("/mail/abc123@acme.example").get_data(as_text=True)
+    assert "srcdoc=" in page and "&lt;b&gt;HTML&lt;/b&gt;" in page  # the HTML part, in a sandboxed frame
+    assert "Der Text-Teil" in page
+    assert "<th>Message-ID</th>" in page and "Content-Type: multipart/alternative" in page
+    source = web.get("/mail/abc123@acme.example/source.eml")
+    assert source.status_code == 200 and b"Der Text-Teil" in source.get_data()
