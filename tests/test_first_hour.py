@@ -356,3 +356,45 @@ def test_the_mail_catcher_shows_html_text_headers_and_source_by_message_id():
     assert "<th>Message-ID</th>" in page and "Content-Type: multipart/alternative" in page
     source = web.get("/mail/abc123@acme.example/source.eml")
     assert source.status_code == 200 and b"Der Text-Teil" in source.get_data()
+
+
+def _template_form(admin, **fields):
+    html = admin.get(MAIL + "/templates/new?event=TICKET_CREATED").get_data(as_text=True)
+    data = {"csrf_token": csrf_token(html), "id": "", "key": "own_confirmation", "language": "de",
+            "subject": "Hallo", "body_html": "<p>Hallo</p>", "body_text": "", "event": "TICKET_CREATED"}
+    data.update(fields)
+    return data
+
+
+def test_the_template_editor_accepts_method_calls_and_macros_and_keeps_did_you_mean(admin, tenant):
+    from core.models import Template
+
+    good = _template_form(admin, body_html="<p>{{ now.strftime('%d.%m.%Y') }}</p>"
+                                           "{% macro hi(n) %}Hallo {{ n }}{% endmacro %}<p>{{ hi(ticket.title) }}</p>")
+    response = admin.post(MAIL + "/templates/save", data=dict(good, action="save"))
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert db.session.execute(db.select(Template).where(Template.key == "own_confirmation")).scalar_one()
+    typo = _template_form(admin, key="typo", subject="{{ ticket.titel }} {{ ticket.titel }}",
+                          body_html="<p>{{ ticket.description }} {{ ticket.titel }}</p>")
+    answer = admin.post(MAIL + "/templates/preview", data=typo).get_json()
+    messages = [(p["field"], p["message"]) for p in answer["problems"]]
+    assert messages == [("Subject", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?"),
+                        ("HTML body", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?")]
+    # The preview renders what it can, the wrong placeholder marked; no developer words.
+    preview = answer["preview"]
+    assert "Seit gestern" in preview["html"] and "⟦titel?⟧" in preview["html"]
+    assert "dict object" not in str(answer) and "has no attribute" not in str(answer)
+
+
+def test_the_template_editor_hints_at_a_near_duplicate_key_and_a_missing_language(admin, tenant):
+    from core.models import Template
+
+    template = db.session.execute(db.select(Template).where(Template.key == "ticket_created",
+                                                            Template.language == "en")).scalar_one()
+    db.session.delete(template)
+    db.session.commit()
+    german = db.session.execute(db.select(Template).where(Template.key == "ticket_created")).scalar_one()
+    html = admin.get(f"{MAIL}/templates/edit?id={german.id}").get_data(as_text=True)
+    assert "exists in DE only: recipients who read EN get this version too" in html
+    answer = admin.post(MAIL + "/templates/preview", data=_template_form(admin, key="Ticket-Created")).get_json()
+    assert any("ticket_created" in note for note in answer["hints"])

@@ -211,4 +211,16 @@ DE_FIRST_HOUR = {
     "Login": "Anmeldung",
     "Trying the connection with the saved settings …": "Verbindung mit den gespeicherten Einstellungen wird geprüft …",
     "Saved. Use “Test connection” to try the server.": "Gespeichert. Mit „Verbindung testen“ den Server ausprobieren.",
+    # Template editor (issue 17).
+    "unknown placeholder '%(name)s' — did you mean '%(suggestion)s'?":
+        "unbekannter Platzhalter „%(name)s“ — meinten Sie „%(suggestion)s“?",
+    "unknown placeholder '%(name)s'": "unbekannter Platzhalter „%(name)s“",
+    "empty placeholder '%(name)s': it is missing or has no value":
+        "leerer Platzhalter „%(name)s“: es gibt ihn nicht, oder er hat keinen Wert",
+    "syntax error: %(why)s": "Syntaxfehler: %(why)s",
+    "The key “%(key)s” differs from the existing “%(other)s” only by '-', '_' or case: rules name one of them exactly.":
+        "Der Schlüssel „%(key)s“ unterscheidet sich vom vorhandenen „%(other)s“ nur durch '-', '_' oder "
+        "Groß-/Kleinschreibung: Regeln nennen genau einen davon.",
+    "This template exists in %(language)s only: recipients who read %(other)s get this version too.":
+        "Diese Vorlage gibt es nur auf %(language)s: Empfänger, die %(other)s lesen, bekommen auch diese Fassung.",
 }
