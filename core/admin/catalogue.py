@@ -9,6 +9,7 @@ from ..mail import variables
 from ..plugin_state import paused_events
 from ..plugins import registry
 from ..specs import EventSpec
+from ..web.words import tr
 from .scope import tenant_id
 
 
@@ -36,12 +37,12 @@ def event_spec(key: str) -> EventSpec | None:
 
 
 def event_choices() -> list[tuple[str, str]]:
-    return [(spec.key, f"{spec.label} ({spec.key})") for specs in enabled_events().values() for spec in specs]
+    return [(spec.key, f"{tr(spec.label)} ({spec.key})") for specs in enabled_events().values() for spec in specs]
 
 
 def grouped_event_choices() -> dict[str, list[tuple[str, str]]]:
     """For a select with one <optgroup> per plugin."""
-    return {plugin: [(spec.key, f"{spec.label} ({spec.key})") for spec in specs]
+    return {plugin: [(spec.key, f"{tr(spec.label)} ({spec.key})") for spec in specs]
             for plugin, specs in enabled_events().items()}
 
 
@@ -50,9 +51,9 @@ def placeholders(event: str) -> list[Placeholder]:
     spec = event_spec(event)
     if spec is None:
         return []
-    found = [Placeholder(v.name, v.description, v.sample) for v in spec.variables]
+    found = [Placeholder(v.name, tr(v.description), v.sample) for v in spec.variables]
     declared = set(variables.declared(event))
-    found += [Placeholder(name, text, "") for name, text in variables.CORE_VARIABLES.items() if name in declared]
+    found += [Placeholder(name, tr(text), "") for name, text in variables.CORE_VARIABLES.items() if name in declared]
     return found
 
 

@@ -18,6 +18,7 @@ from . import bp
 from .catalogue import event_choices, event_spec, why_not_firing
 from .forms import DryRunForm, grouped, options
 from .scope import get_owned, tenant_id
+from ..web.words import tr
 
 RECENT_EVENTS = 30
 # Parsing only (never rendering), to list the placeholders a template reads.
@@ -29,7 +30,7 @@ def _form() -> DryRunForm:
     rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id()).order_by(Rule.id)).scalars()
     form.target.choices = grouped({
         _("An event with all its rules"): [(f"event:{key}", label) for key, label in event_choices()],
-        _("One rule"): [(f"rule:{r.id}", f"#{r.id} {r.name or r.template_key} ({r.event})") for r in rules],
+        _("One rule"): [(f"rule:{r.id}", f"#{r.id} {tr(r.name) or r.template_key} ({r.event})") for r in rules],
     })
     recent = db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id())
                                 .order_by(Event.id.desc()).limit(RECENT_EVENTS)).scalars()
@@ -92,8 +93,14 @@ def run(target: str, source: str) -> dict:
     tenant = tenant_ref(get_tenant(tenant_id()))
     kind, _sep, value = target.partition(":")
     rules = None
+    off: set[int] = set()
     if kind == "rule":
         rule = get_owned(Rule, value)
+        if not rule.active:
+            # Checking before switching on is the point: plan it as if on (a copy, never saved).
+            rule = Rule(id=rule.id, tenant_id=rule.tenant_id, name=rule.name, event=rule.event,
+                        recipient=rule.recipient, template_key=rule.template_key, active=True)
+            off.add(rule.id)
         event, rules = rule.event, [rule]
     else:
         event = value
@@ -128,10 +135,10 @@ def run(target: str, source: str) -> dict:
             scoped = dict(values, recipient={"address": mail.recipient.address, "name": mail.recipient.name,
                                              "language": mail.language})
             mails.append({"mail": mail, "empty": empty_placeholders(template, scoped) if template else []})
-        results.append({"plan": rule_plan, "mails": mails})
+        results.append({"plan": rule_plan, "mails": mails, "off": rule_plan.rule.id in off})
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
-    return {"event": event, "label": spec.label if spec else event, "results": results,
+    return {"event": event, "label": tr(spec.label) if spec else event, "results": results,
             "source": _("sample values") if source == "sample" else f"#{source}",
             "failures": [str(f) for f in failures]}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import render_template, request, url_for
+from flask_babel import gettext
 
 from ..extensions import db
 from ..models import AuditEntry, Notification, User
@@ -9,6 +10,36 @@ from . import bp
 from .scope import tenant_id
 
 PAGE_SIZE = 50
+
+
+def _word(value) -> str:
+    if value is True:
+        return gettext("on")
+    if value is False:
+        return gettext("off")
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def describe(entry: AuditEntry) -> list[str]:
+    """The entry's details in words: "active: off → on", never Python reprs."""
+    lines = []
+    for key, value in (entry.detail or {}).items():
+        if key in ("snapshot", "restored"):
+            continue
+        if key == "changes" and isinstance(value, dict):
+            lines += [f"{name}: {_word(pair[0])} → {_word(pair[1])}" for name, pair in value.items()
+                      if isinstance(pair, list) and len(pair) == 2]
+        elif key == "changed" and isinstance(value, list):
+            lines.append(gettext("changed: %(fields)s", fields=", ".join(value) or "—"))
+        elif value not in (None, "", [], {}):
+            lines.append(f"{key}: {_word(value)}")
+    if (entry.detail or {}).get("restored"):
+        lines.append(gettext("restored"))
+    return lines
 
 
 def _page(model, before: str | None):
@@ -34,5 +65,8 @@ def audit_log():
     users = dict(db.session.execute(db.select(User.id, User.email).where(
         User.tenant_id == tenant_id(), User.id.in_(ids))).all()) if ids else {}
     names = {f"user:{uid}": email for uid, email in users.items()}
-    return render_template("admin/audit.html", entries=entries, names=names,
+    from .trash import restorable
+
+    return render_template("admin/audit.html", entries=entries, names=names, describe=describe,
+                           restorable={e.id for e in entries if restorable(e)},
                            older_url=url_for("admin.audit_log", before=more) if more else None)

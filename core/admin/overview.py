@@ -38,17 +38,66 @@ def explain(reason: str | None) -> str | None:
     return known.get(reason, reason) if reason else None
 
 
+RECENT_OUTCOMES = 5
+
+
+def sending_state(settings: MailSettings | None, held: str | None) -> dict:
+    """What sending looks like from what happened last: the latest delivery
+    attempts and the latest test, never a green light by default.
+
+    ``level`` is ok, warning or error; ``text`` says why."""
+    from ..web.words import said
+
+    if settings is None or not settings.host:
+        return {"level": "error", "text": _("No SMTP server is configured.")}
+    if held:
+        return {"level": "error", "text": held}
+    # Among the newest messages only (by the (tenant_id, id) index), so a big queue stays fast.
+    newest = db.select(Message.id).where(Message.tenant_id == settings.tenant_id).order_by(
+        Message.id.desc()).limit(200).scalar_subquery()
+    recent = db.session.execute(
+        db.select(Message).where(Message.id.in_(newest), Message.attempts > 0)
+        .order_by(Message.updated_at.desc(), Message.id.desc()).limit(RECENT_OUTCOMES)).scalars().all()
+    tested = settings.last_test_result or ""
+    test_failed = tested.startswith("FAILED")
+    last = recent[0] if recent else None
+    if last is not None and settings.last_test_at and last.updated_at and last.updated_at < settings.last_test_at:
+        last = None  # the test is newer than any delivery: it speaks for the current settings
+    if last is not None and last.status != MessageStatus.SENT and last.last_error:
+        failing = sum(1 for m in recent if m.status != MessageStatus.SENT and m.last_error)
+        return {"level": "error", "text": _("Not sending: %(count)s of the last %(total)s attempts failed: %(error)s",
+                                            count=failing, total=len(recent), error=said(last.last_error))}
+    if last is None and test_failed:
+        return {"level": "error", "text": _("The last test failed: %(answer)s",
+                                            answer=said(tested.partition(": ")[2]))}
+    if last is not None and last.status == MessageStatus.SENT:
+        return {"level": "ok", "text": _("Sending works: the last mail went out.")}
+    if tested.startswith("OK"):
+        return {"level": "ok", "text": _("The last test worked; no mail was sent since.")}
+    return {"level": "warning", "text": _("Not tried yet: send a test mail to see whether sending works.")}
+
+
 @bp.route("")
 @bp.route("/")
 def overview():
     tid = tenant_id()
     settings = db.session.get(MailSettings, tid)
     counts = {status: capped_count(tid, status) for status in MessageStatus.ALL}
-    failures = db.session.execute(
-        db.select(Message).where(Message.tenant_id == tid, Message.status == MessageStatus.FAILED)
-        .order_by(Message.id.desc()).limit(10)).scalars().all()
+    # Failed for good, and failing while still retried (PENDING with an error).
+    # Two queries, each on the (tenant_id, status, id) index: a big queue stays fast.
+    failures = [*db.session.execute(
+        db.select(Message).where(Message.tenant_id == tid, Message.status.in_((MessageStatus.FAILED,
+                                                                                MessageStatus.UNKNOWN)))
+        .order_by(Message.id.desc()).limit(10)).scalars(), *db.session.execute(
+        db.select(Message).where(Message.tenant_id == tid, Message.status == MessageStatus.PENDING,
+                                 Message.last_error.is_not(None)).order_by(Message.id.desc()).limit(10)).scalars()]
+    failures = sorted(failures, key=lambda m: m.id, reverse=True)[:10]
     automate = {"paused": is_paused(tid), "mail_worker": task_enabled(tid, MAIL_WORKER)}
-    return render_template("admin/overview.html", settings=settings,
-                           held=explain(automate_status.why_mail_waits(tid)), automate=automate, counts=counts,
-                           statuses=MessageStatus.ALL, failures=failures, failed_events=failed_events(tid, 10),
-                           failed_event_count=count_failed(tid), failure_text=failure_text)
+    held = explain(automate_status.why_mail_waits(tid))
+    from .forms import AUTH_CHOICES, SECURITY_CHOICES
+
+    return render_template("admin/overview.html", settings=settings, held=held, automate=automate, counts=counts,
+                           statuses=MessageStatus.ALL, failures=failures, state=sending_state(settings, held),
+                           security_labels=dict(SECURITY_CHOICES), auth_labels=dict(AUTH_CHOICES),
+                           failed_events=failed_events(tid, 10), failed_event_count=count_failed(tid),
+                           failure_text=failure_text)

@@ -19,7 +19,7 @@ from ..mail.jobs import wake_deliverer
 from ..models import AuditEntry, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit
-from . import bp
+from . import bp, trash
 from .forms import ActionForm, QueueFilterForm, options
 from .scope import actor, get_owned, tenant_id
 
@@ -255,6 +255,7 @@ def queue_delete():
         flash(_("A message being sent right now cannot be deleted."), "error")
         return _back(message)
     message_id, recipients, status = message.id, list(message.recipients), message.status
+    copy = trash.snapshot(message)
     db.session.expunge(message)
     # Resends keep their own history; only the links to the deleted row go.
     db.session.execute(db.update(Message).where(Message.tenant_id == tenant_id(), Message.resend_of_id == message_id)
@@ -271,9 +272,11 @@ def queue_delete():
         flash(_("Message %(id)s was deleted or claimed for sending meanwhile; nothing changed.", id=message_id),
               "error")
         return redirect(url_for("admin.queue_page"))
-    audit(tenant_id(), actor(), "message.deleted", "message", message_id, recipients=recipients, status=status)
+    # Softly: the copy in the audit entry can be restored ("Undo", core.admin.trash).
+    entry = audit(tenant_id(), actor(), "message.deleted", "message", message_id, snapshot=copy,
+                  recipients=recipients, status=status)
+    flash({"text": _("Message %(id)s deleted.", id=message_id), "entry": entry.id}, "undo")
     db.session.commit()
-    flash(_("Message %(id)s deleted.", id=message_id), "success")
     return redirect(url_for("admin.queue_page"))
 
 

@@ -9,10 +9,11 @@ from .. import recipients as recipient_refs
 from ..extensions import db
 from ..models import DistributionList, Rule, Template
 from ..notify import audit
-from . import bp
+from . import bp, trash
 from .catalogue import enabled_events, event_spec, grouped_event_choices, why_not_firing
 from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
+from ..web.words import tr
 
 FIELDS = ("name", "event", "recipient", "template_key", "active")
 
@@ -28,7 +29,7 @@ def _role_choices() -> dict[str, list[tuple[str, str]]]:
     for specs in enabled_events().values():
         for spec in specs:
             if spec.roles:
-                grouped[spec.label] = [(role.name, f"{role.name} — {role.description}") for role in spec.roles]
+                grouped[tr(spec.label)] = [(role.name, f"{role.name} — {tr(role.description)}") for role in spec.roles]
     return grouped
 
 
@@ -57,6 +58,7 @@ def _form(rule: Rule | None = None) -> RuleForm:
         form.recipient_list.choices += options([(missing, _("%(name)s (missing)", name=missing))])
     if rule is not None and request.method == "GET":
         form.fill_recipient(rule.recipient)
+        form.name.data = tr(rule.name)  # a default rule's name in the admin's language
     return form
 
 
@@ -65,14 +67,74 @@ def _editor(form: RuleForm, rule: Rule | None, status: int = 200):
                            reason=why_not_firing(rule.event) if rule else None), status
 
 
+def cannot_fire(rule: Rule) -> str | None:
+    """Why an active rule would send nothing for its event's sample values
+    (no recipient for its role, a missing template), or None."""
+    from ..mail.expansion import plan
+    from ..tenancy import get_tenant, tenant_ref
+
+    spec = event_spec(rule.event)
+    if not rule.active or spec is None:
+        return None
+    try:
+        with db.session.no_autoflush:
+            (result,) = plan(tenant_ref(get_tenant(tenant_id())), rule.event, spec.sample_payload(), rules=[rule])
+    except Exception as exc:  # a faulty plugin: say so, never break the list
+        return str(exc)
+    if not result.fires:
+        return result.reason
+    errors = [mail.error for mail in result.mails if mail.error]
+    return errors[0] if errors else None
+
+
+def twins(rules: list[Rule]) -> dict[int, list[Rule]]:
+    """Active rules that send the same event to the same recipients: each gets two mails."""
+    found: dict[int, list[Rule]] = {}
+    for rule in rules:
+        same = [other for other in rules if other.id != rule.id and other.active and rule.active
+                and other.event == rule.event and other.recipient == rule.recipient]
+        if same:
+            found[rule.id] = same
+    return found
+
+
+def _all_rules() -> list[Rule]:
+    return db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id())
+                              .order_by(Rule.event, Rule.id)).scalars().all()
+
+
 @bp.route("/rules")
 def rules_list():
-    rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id())
-                               .order_by(Rule.event, Rule.id)).scalars().all()
+    rules = _all_rules()
     reasons = {rule.id: why_not_firing(rule.event) for rule in rules}
-    labels = {rule.id: (spec.label if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
-    return render_template("admin/rules.html", rules=rules, reasons=reasons, labels=labels,
-                           action_form=ActionForm())
+    cannot = {rule.id: why for rule in rules if not reasons[rule.id] and (why := cannot_fire(rule))}
+    db.session.rollback()  # planning wrote nothing; make sure of it
+    rules = _all_rules()
+    labels = {rule.id: (tr(spec.label) if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
+    return render_template("admin/rules.html", rules=rules, reasons=reasons, labels=labels, cannot=cannot,
+                           twins=twins(rules), action_form=ActionForm())
+
+
+@bp.route("/rules/switch", methods=["POST"])
+def rules_switch():
+    """The on/off switch in the list."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        rule = get_owned(Rule, form.id.data)
+        rule.active = not rule.active
+        audit(tenant_id(), actor(), "rule.saved", "rule", rule.id, changes={"active": [not rule.active, rule.active]})
+        db.session.commit()
+        flash(_("Rule switched on.") if rule.active else _("Rule switched off."), "success")
+        _warn_twins(rule)
+    return redirect(url_for("admin.rules_list"))
+
+
+def _warn_twins(rule: Rule) -> None:
+    same = twins(_all_rules()).get(rule.id)
+    if same:
+        flash(_("Rule #%(id)s and %(others)s both send %(event)s to %(recipient)s: each recipient gets two mails.",
+                id=rule.id, others=", ".join(f"#{r.id} ({r.template_key})" for r in same), event=rule.event,
+                recipient=rule.recipient), "warning")
 
 
 @bp.route("/rules/new")
@@ -138,6 +200,7 @@ def rules_save():
           changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v})
     db.session.commit()
     flash(_("Rule saved."), "success")
+    _warn_twins(rule)
     return redirect(url_for("admin.rules_list"))
 
 
@@ -146,9 +209,7 @@ def rules_delete():
     form = ActionForm()
     if form.validate_on_submit():
         rule = get_owned(Rule, form.id.data)
-        audit(tenant_id(), actor(), "rule.deleted", "rule", rule.id, event=rule.event, recipient=rule.recipient,
-              template_key=rule.template_key)
-        db.session.delete(rule)
+        trash.delete("rule", rule, _("Rule deleted."), event=rule.event, recipient=rule.recipient,
+                     template_key=rule.template_key)
         db.session.commit()
-        flash(_("Rule deleted."), "success")
     return redirect(url_for("admin.rules_list"))

@@ -5,7 +5,7 @@ about them (DNS record, linked account, why the system sender was forced).
 """
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, url_for
+from flask import current_app, flash, jsonify, redirect, url_for
 from flask_babel import gettext as _
 
 from ..crypto import SecretError, decrypt
@@ -21,6 +21,7 @@ from . import bp
 from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
 from .sending_form import SendingSettingsForm, default_scopes
+from ..web.words import tr
 
 
 def apply_preset(form: SendingSettingsForm, settings: MailSettings):
@@ -39,7 +40,7 @@ def apply_preset(form: SendingSettingsForm, settings: MailSettings):
     if chosen.oauth_provider:
         form.oauth_provider.data = chosen.oauth_provider
         form.oauth_scopes.data = default_scopes(chosen.oauth_provider)
-    flash(_("Preset “%(name)s” filled in: check the fields, enter the login and save.", name=chosen.label), "info")
+    flash(_("Preset “%(name)s” filled in: check the fields, enter the login and save.", name=tr(chosen.label)), "info")
     return _page(form, settings, preset=chosen)
 
 
@@ -80,6 +81,13 @@ def settings_check():
     if settings is None or not settings.host:
         flash(_("Save the SMTP settings first."), "error")
         return redirect(url_for("admin.settings_page"))
+    outcome = _check(settings)
+    return _page(form_for(settings), settings, test_form=TestMailForm(), test_outcome=outcome)
+
+
+def _check(settings: MailSettings) -> dict:
+    from .settings import hint_for
+
     try:
         outcome = {"ok": True, "words": check_connection(settings), "hint": "", "check": True}
     except DeliveryError as exc:
@@ -87,7 +95,23 @@ def settings_check():
     except ValueError as exc:  # a stored CA certificate that no longer parses
         outcome = {"ok": False, "words": str(exc), "hint": _("Check the settings above."), "check": True}
     record_test(settings, outcome, "mail_settings.checked", "connection check")
-    return _page(form_for(settings), settings, test_form=TestMailForm(), test_outcome=outcome)
+    return outcome
+
+
+@bp.route("/settings/check.json", methods=["POST"])
+def settings_check_json():
+    """The check the settings page runs by itself after a save (admin_settings.js):
+    the save never waits for the server; the page shows the answer when it comes."""
+    from ..web.words import said
+
+    if not ActionForm().validate_on_submit():
+        return jsonify({"error": "csrf"}), 400
+    settings = db.session.get(MailSettings, tenant_id())
+    if settings is None or not settings.host:
+        return jsonify({"ok": False, "words": "", "hint": _("Save the SMTP settings first.")})
+    outcome = _check(settings)
+    title = _("Connection works.") if outcome["ok"] else _("No connection.")
+    return jsonify({"ok": outcome["ok"], "title": title, "words": said(outcome["words"]), "hint": outcome["hint"]})
 
 
 def record_test(settings: MailSettings, outcome: dict, action: str, what: str) -> None:

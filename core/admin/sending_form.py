@@ -17,6 +17,7 @@ from .. import targets
 from ..mail.dkim import DkimError, DkimKey
 from ..mail.oauth import DEFAULT_SCOPES
 from ..mail.presets import PRESETS
+from ..web.words import tr
 from ..mail.transport import DEFAULT_PORTS, Security
 from .forms import AUTH_CHOICES, SmtpSettingsForm, options
 
@@ -56,7 +57,7 @@ class SendingSettingsForm(SmtpSettingsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.preset.choices = [("", _l("— choose a provider —"))] + [(p.key, p.label) for p in PRESETS]
+        self.preset.choices = [("", _l("— choose a provider —"))] + [(p.key, tr(p.label)) for p in PRESETS]
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -68,18 +68,19 @@ def form_for(settings: MailSettings) -> SendingSettingsForm:
 
 
 def _page(form: SendingSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
-          test_outcome: dict | None = None, status: int = 200, preset=None):
+          test_outcome: dict | None = None, status: int = 200, preset=None, check_after_save: bool = False):
     from .sending import page_extras
 
     return render_template("admin/settings.html", form=form, settings=settings,
                            test_form=test_form or TestMailForm(), action_form=ActionForm(),
-                           test_outcome=test_outcome, preset=preset, **page_extras(settings)), status
+                           test_outcome=test_outcome, preset=preset, check_after_save=check_after_save,
+                           **page_extras(settings)), status
 
 
 @bp.route("/settings", methods=["GET"])
 def settings_page():
     settings = current_settings()
-    return _page(form_for(settings), settings)
+    return _page(form_for(settings), settings, check_after_save=bool(request.args.get("saved")) and bool(settings.host))
 
 
 @bp.route("/settings", methods=["POST"])
@@ -110,7 +111,11 @@ def settings_save():
     # Fields a client did not send (older forms, scripts) keep sensible values.
     new["pop3_port"] = new["pop3_port"] or (995 if new["pop3_security"] == "ssl" else 110)
     new.update({name: "" for name, value in new.items() if value is None})
-    changed = [name for name, value in new.items() if getattr(settings, name) != value]
+    if not settings.oauth_provider and new["auth"] != "oauth2" and new["oauth_provider"] == "microsoft":
+        new["oauth_provider"] = ""  # the form shows Microsoft for an empty provider; the admin did not choose it
+    # Only what the admin changed: None and "" are the same empty field.
+    changed = [name for name, value in new.items() if (getattr(settings, name) or "") != (value or "")
+               and getattr(settings, name) != value]
     dropped = _drop_moved_secrets(form, settings, changed)
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
     if linked and any(name in changed for name in (*OAUTH_IDENTITY, *TOKEN_TARGETS)):
@@ -145,7 +150,8 @@ def settings_save():
     if dropped:
         flash(_("The server changed, so the stored secret was removed: enter it again (%(fields)s).",
                 fields=", ".join(str(getattr(form, name).label.text) for name in dropped)), "warning")
-    return redirect(url_for("admin.settings_page"))
+    # The page then tries the connection by itself (admin_settings.js), without holding up the save.
+    return redirect(url_for("admin.settings_page", saved=1) if settings.host else url_for("admin.settings_page"))
 
 
 def _drop_moved_secrets(form: SendingSettingsForm, settings: MailSettings, changed: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from ..models import Rule, Template
 from ..notify import audit
 from ..specs import Recipient
 from ..tenancy import get_tenant, tenant_ref
-from . import bp
+from . import bp, trash
 from .catalogue import enabled_events, event_choices, event_spec, placeholders
 from .forms import ActionForm, TemplateForm, options
 from .scope import actor, get_owned, tenant_id
@@ -67,15 +67,38 @@ def known_placeholders(event: str, key: str | None) -> list[str]:
     return sorted(names) or list(variables.CORE_VARIABLES)
 
 
+def _renders(source: str, html: bool, event: str) -> bool:
+    """Whether ``source`` renders with the event's sample values (then no
+    placeholder in it is really unknown, e.g. a macro or a method call)."""
+    spec = event_spec(event or "")
+    if spec is None:
+        return False
+    values = variables.collect(tenant_ref(get_tenant(tenant_id())), spec.key, spec.sample_payload())
+    values = dict(values, recipient={"address": "erika@example.org", "name": "Erika Mustermann", "language": "de"})
+    try:
+        rendering.render(source, values, html=html)
+    except rendering.TemplateError:
+        return False
+    return True
+
+
 def check(form: TemplateForm) -> list[dict]:
-    """Problems of every part, with line and suggestion, for the admin."""
+    """Problems of every part, each once, named by its field, with line and suggestion."""
     known = known_placeholders(form.event.data, form.key.data)
+    labels = {"subject": _("Subject"), "body_html": _("HTML body"), "body_text": _("Text body")}
     problems = []
+    seen = set()
     for part, html in PARTS:
         source = getattr(form, part).data or ""
-        for problem in rendering.validate(source, known, html=html).problems:
-            problems.append({"part": part, "line": problem.lineno, "message": problem.message,
-                             "suggestion": problem.suggestion, "kind": problem.kind})
+        found = rendering.validate(source, known, html=html).problems
+        if any(p.kind == "unknown" for p in found) and _renders(source, html, form.event.data):
+            found = [p for p in found if p.kind != "unknown"]
+        for problem in found:
+            if (part, problem.message) in seen:
+                continue
+            seen.add((part, problem.message))
+            problems.append({"part": part, "field": labels[part], "line": problem.lineno,
+                             "message": problem.message, "suggestion": problem.suggestion, "kind": problem.kind})
     return problems
 
 
@@ -90,13 +113,44 @@ def preview(form: TemplateForm) -> PlannedMail | None:
                      subject=form.subject.data or "", body_html=form.body_html.data or "",
                      body_text=form.body_text.data or "")
     person = Recipient(address="erika@example.org", name="Erika Mustermann", language=draft.language)
-    return render_mail(draft, values, person, draft.language)
+    mail = render_mail(draft, values, person, draft.language)
+    if mail.error:
+        # Show what renders, with the missing placeholder marked where it stands.
+        scoped = dict(values, recipient={"address": person.address, "name": person.name, "language": draft.language})
+        try:
+            marked = [rendering.render_marked(getattr(draft, part), scoped, html=html) for part, html in PARTS]
+        except rendering.TemplateError:
+            return mail
+        mail.subject, mail.body_html, mail.body_text = " ".join(marked[0].split()), marked[1], marked[2]
+        mail.error = mail.error.split(": ", 1)[-1]  # without the "template 'key' (de):" prefix
+    return mail
+
+
+def hints(form: TemplateForm, template: Template | None) -> list[str]:
+    """Notes that are no errors: a key that looks like another one, a missing language."""
+    notes = []
+    key = (form.key.data or "").strip()
+    rows = db.session.execute(db.select(Template.key, Template.language).where(
+        Template.tenant_id == tenant_id())).all()
+    keys = {k for k, _lang in rows}
+    norm = key.lower().replace("-", "_")
+    for other in sorted(keys):
+        if other != key and other.lower().replace("-", "_") == norm:
+            notes.append(_("The key “%(key)s” differs from the existing “%(other)s” only by '-', '_' or case: "
+                           "rules name one of them exactly.", key=key, other=other))
+    languages = {lang for k, lang in rows if k == key}
+    if template is not None and len(languages) == 1:
+        other = "en" if template.language == "de" else "de"
+        notes.append(_("This template exists in %(language)s only: recipients who read %(other)s get this "
+                       "version too.", language=template.language.upper(), other=other.upper()))
+    return notes
 
 
 def _editor(form: TemplateForm, template: Template | None, problems=None, shown=None, status=200):
     event = form.event.data or ""
     return render_template("admin/template_edit.html", form=form, template=template, problems=problems or [],
-                           preview=shown, placeholders=placeholders(event), event=event), status
+                           preview=shown, placeholders=placeholders(event), event=event,
+                           hints=hints(form, template)), status
 
 
 @bp.route("/templates/new")
@@ -156,7 +210,11 @@ def templates_preview():
     form = _form()
     problems = check(form)
     shown = preview(form) if not any(p["kind"] == "syntax" for p in problems) else None
-    return jsonify(problems=problems, preview=None if shown is None else {
+    from ..web.words import said
+
+    for problem in problems:
+        problem["message"] = said(problem["message"])
+    return jsonify(problems=problems, hints=hints(form, None), preview=None if shown is None else {
         "subject": shown.subject, "html": shown.body_html, "text": shown.body_text, "error": shown.error})
 
 
@@ -179,9 +237,6 @@ def templates_delete():
                 key=template.key, rules=names), "error")
         return redirect(url_for("admin.templates_list"))
 
-    audit(tenant_id(), actor(), "template.deleted", "template", template.id, key=template.key,
-          language=template.language)
-    db.session.delete(template)
+    trash.delete("template", template, _("Template deleted."), key=template.key, language=template.language)
     db.session.commit()
-    flash(_("Template deleted."), "success")
     return redirect(url_for("admin.templates_list"))

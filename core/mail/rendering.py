@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -88,7 +89,9 @@ def _render(template, variables: dict[str, Any]) -> str:
             out.append(chunk)
         return "".join(out)
     except UndefinedError as exc:
-        raise TemplateError(f"empty placeholder: {exc.message}", kind="undefined") from exc
+        # Jinja's words ("'dict object' has no attribute 'nmae'") are for developers.
+        name = _undefined_name(exc.message)
+        raise TemplateError(f"empty placeholder '{name}': it is missing or has no value", kind="undefined") from exc
     except SecurityError as exc:
         raise TemplateError(f"not allowed in templates: {exc}", kind="security") from exc
     except TemplateError:
@@ -99,6 +102,38 @@ def _render(template, variables: dict[str, Any]) -> str:
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}", kind="runtime") from exc
     finally:
         end_budget(token)
+
+
+def _undefined_name(message: str | None) -> str:
+    match = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message or "")
+    return (match.group(1) or match.group(2)) if match else (message or "?")
+
+
+class _MarkedUndefined(ChainableUndefined):
+    """In a preview only: a missing placeholder shows as ⟦name?⟧ instead of stopping the render."""
+
+    def __str__(self) -> str:
+        return f"⟦{self._undefined_name}?⟧"
+
+    __html__ = __str__
+
+
+def render_marked(source: str, variables: dict[str, Any], *, html: bool = False) -> str:
+    """Like :func:`render`, but a missing placeholder is marked where it stands
+    (for the editor's preview: it shows what renders and what does not)."""
+    if not source:
+        return ""
+    env = (_html_env if html else _text_env).overlay(undefined=_MarkedUndefined)
+    token = start_budget()
+    try:
+        text = env.from_string(source).render(variables)
+    except Exception as exc:  # anything else stays the admin's to fix; the normal render names it
+        raise TemplateError(str(exc), kind="runtime") from exc
+    finally:
+        end_budget(token)
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise TemplateError(f"rendered text is longer than {MAX_OUTPUT_CHARS} characters", kind="limit")
+    return text
 
 
 # --- validation at save time -------------------------------------------------
@@ -144,6 +179,9 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
     known = set(known_variables)
     roots = {name.split(".")[0] for name in known}
     locally_bound = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    locally_bound |= {n.name for n in ast.find_all(nodes.Macro)}
+    # A method called on a known value ({{ now.strftime('%d.%m.%Y') }}) is not a placeholder of its own.
+    called = {_dotted(call.node) for call in ast.find_all(nodes.Call) if isinstance(call.node, nodes.Getattr)}
 
     for node in ast.find_all(nodes.Getattr):
         if node.attr.startswith("_"):
@@ -166,6 +204,9 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
         if dotted in known or root in roots and any(k.startswith(dotted + ".") for k in known):
             continue
         if dotted in roots:  # a whole namespace, e.g. {{ ticket }}
+            continue
+        if dotted in called and "." in dotted and (dotted.rsplit(".", 1)[0] in known
+                                                   or dotted.rsplit(".", 1)[0] in roots):
             continue
         suggestion = _suggest(dotted, known)
         text = f"unknown placeholder '{dotted}'"

@@ -448,3 +448,5 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_plugins.py")
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_security.py")))["DE_SECURITY"])
 # The inbound mail plugin's newer pages live in their own file too.
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")))["DE_INBOUND"])
+# The admin's first hour (issue 17): log-in, start page, stored messages, plugins' and presets' words.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.py")))["DE_FIRST_HOUR"])

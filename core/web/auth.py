@@ -5,6 +5,7 @@ import functools
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -22,6 +23,7 @@ bp = Blueprint("auth", __name__)
 
 def init_app(app) -> None:
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to access this page.")
 
 
 @login_manager.user_loader
@@ -33,9 +35,9 @@ def _load_user(user_id: str) -> User | None:
 
 
 class LoginForm(FlaskForm):
-    tenant = StringField("Tenant", validators=[DataRequired()])
-    email = EmailField("E-mail", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    tenant = StringField(_l("Tenant"), validators=[DataRequired()])
+    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -60,7 +62,7 @@ def login():
                                              f"passwords (last from {client})")
                 audit(tenant.id, "anonymous", "auth.locked", "user", email, client=client)
                 db.session.commit()
-            flash("Unknown tenant, e-mail or password.", "error")
+            flash(_("Unknown tenant, e-mail or password."), "error")
         else:
             sessions.succeeded(account)
             sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives

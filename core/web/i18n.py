@@ -50,3 +50,6 @@ def init_app(app) -> None:
     # pushed app context (tests, embedding) must choose again.
     app.before_request(refresh)
     app.register_blueprint(bp)
+    from . import words
+
+    words.init_app(app)

@@ -84,7 +84,10 @@ def callback():
 @bp.get("/presets.json")
 @admin_required
 def presets():
-    return jsonify([p.as_dict() for p in PRESETS])
+    from .words import tr
+
+    return jsonify([dict(p.as_dict(), label=tr(p.label), note=tr(p.note), username_hint=tr(p.username_hint))
+                    for p in PRESETS])
 
 
 @bp.get("/notifications")

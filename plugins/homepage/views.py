@@ -60,7 +60,11 @@ def _public_tenant(slug: str):
 
 
 def _language(tenant, wanted: str | None) -> str:
-    return wanted if wanted in LABELS else (tenant.language if tenant.language in LABELS else "de")
+    """?lang= (the form's own switch), else the visitor's browser, else the tenant's language."""
+    if wanted in LABELS:
+        return wanted
+    browser = request.accept_languages.best_match(list(LABELS)) if request.accept_languages else None
+    return browser or (tenant.language if tenant.language in LABELS else "de")
 
 
 @bp.route("/t/<slug>/inquiry", methods=["GET", "POST"])

@@ -135,12 +135,12 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     expand_events(1)  # expansion only: the message is written PENDING, the deliverer has not run
     page.goto(live_server + MAIL + "/queue")
     pending_row = page.locator("tbody tr").first
-    expect(pending_row).to_contain_text("PENDING")
-    expect(page.locator(f"#message-{sent_id}")).to_contain_text("SENT")
+    expect(pending_row).to_contain_text("Waiting")
+    expect(page.locator(f"#message-{sent_id}")).to_contain_text("Sent")
     shoot("queue-pending")
     drain(app)
     page.reload()
-    expect(pending_row).to_contain_text("SENT")
+    expect(pending_row).to_contain_text("Sent")
     shoot("queue-sent")
     assert len(smtp_sink.wait_for(3)) == 3
 
@@ -150,7 +150,7 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     drain(app)
     page.goto(live_server + MAIL + "/queue?status=FAILED")
     failed_row = page.locator("tbody tr").first
-    expect(failed_row).to_contain_text("FAILED")
+    expect(failed_row).to_contain_text("Failed")
     expect(failed_row).to_contain_text("554 5.7.1 Message rejected by policy")
     shoot("queue-failed")
     page.goto(live_server + MAIL)
@@ -164,12 +164,12 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     expect(page.get_by_text(re.compile(r"is sent again as message \d+"))).to_be_visible()
     shoot("message-resent")
     page.goto(live_server + MAIL + "/queue")
-    expect(page.locator("tbody tr").first).to_contain_text("PENDING")
+    expect(page.locator("tbody tr").first).to_contain_text("Waiting")
     drain(app)
     page.reload()
-    expect(page.locator("tbody tr").first).to_contain_text("SENT")
+    expect(page.locator("tbody tr").first).to_contain_text("Sent")
     page.locator("tbody tr").first.locator("td a").first.click()
-    expect(page.locator("h1")).to_contain_text("SENT")
+    expect(page.locator("h1")).to_contain_text("Sent")
     expect(page.locator(".facts")).to_contain_text("Resend of")
     expect(page.frame_locator("iframe.mail-html").locator("body")).to_contain_text("Leaking tap")
     shoot("message-body")

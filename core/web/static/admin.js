@@ -60,9 +60,13 @@
     }
     box.replaceChildren();
     box.hidden = problems.length === 0;
+    if (problems.length === 0) {
+      // Clean again: the "Not saved" boxes of the last refused save no longer apply.
+      document.querySelectorAll("#problems, #form-errors, main > .flash.error").forEach(function (el) { el.hidden = true; });
+    }
     problems.forEach(function (p) {
       const li = document.createElement("li");
-      li.textContent = (p.line ? "line " + p.line + ": " : "") + p.message;
+      li.textContent = (p.field || "") + (p.line ? " (" + p.line + ")" : "") + ": " + p.message;
       box.append(li);
     });
   }
@@ -82,7 +86,9 @@
         const error = document.getElementById("preview-error");
         if (error) { error.hidden = !answer.preview.error; error.textContent = answer.preview.error || ""; }
         document.getElementById("preview-subject").textContent = answer.preview.subject;
-        frame.hidden = !answer.preview.html; frame.srcdoc = answer.preview.html;
+        const frameBox = document.getElementById("preview-html-box");
+        frame.srcdoc = answer.preview.html;
+        if (frameBox) frameBox.hidden = !answer.preview.html; else frame.hidden = !answer.preview.html;
         text.hidden = !answer.preview.text; text.textContent = answer.preview.text;
       });
   }

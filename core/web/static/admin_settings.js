@@ -41,3 +41,32 @@
     });
   });
 })();
+
+/* After a save: try the connection with the saved settings and show the answer
+   next to the form. The save itself never waits for the mail server. */
+(function () {
+  "use strict";
+  const box = document.getElementById("after-save-check");
+  const check = document.getElementById("check-connection");
+  if (!box || !check) return;
+  box.textContent = box.dataset.checking;
+  const data = new FormData(check);
+  fetch(box.dataset.url, {method: "POST", body: data, credentials: "same-origin"})
+    .then(function (r) { return r.json(); })
+    .then(function (answer) {
+      box.className = "flash " + (answer.ok ? "success" : "error");
+      box.textContent = "";
+      const strong = document.createElement("strong");
+      strong.textContent = answer.title || "";
+      const code = document.createElement("code");
+      code.textContent = answer.words || "";
+      box.append(strong, " ", code);
+      if (answer.hint) {
+        const hint = document.createElement("p");
+        hint.className = "hint";
+        hint.textContent = answer.hint;
+        box.append(hint);
+      }
+    })
+    .catch(function () { box.textContent = ""; box.hidden = true; });
+})();

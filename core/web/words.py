@@ -1,0 +1,94 @@
+"""Words that come from data, shown in the reader's language.
+
+Plugins declare their labels and descriptions in English (``EventSpec``,
+``Role``, ``Variable``); ``scripts/translations.py`` puts every registered one
+into the catalogue, and ``tr`` looks it up when it is shown. Messages the
+machinery stores in English (a delivery error, a rule's reason) are matched
+against ``SAID`` and shown translated, with the parts that vary kept as they are.
+"""
+from __future__ import annotations
+
+import re
+
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
+
+
+def tr(text):
+    """``text`` from the catalogue (English when it has no German)."""
+    return gettext(text) if isinstance(text, str) and text else text
+
+
+# (pattern on the stored English text, the same message with %(name)s for each group).
+SAID = [
+    (r"cannot connect to (?P<where>\S+): (?P<why>.+)", _l("cannot connect to %(where)s: %(why)s")),
+    (r"(?P<where>\S+) did not answer in time or closed the connection: (?P<why>.+)",
+     _l("%(where)s did not answer in time or closed the connection: %(why)s")),
+    (r"login refused by (?P<host>\S+): (?P<why>.+)", _l("login refused by %(host)s: %(why)s")),
+    (r"TLS with (?P<where>\S+) failed: (?P<why>.+)\. Check port and security mode\.",
+     _l("TLS with %(where)s failed: %(why)s. Check port and security mode.")),
+    (r"STARTTLS refused: (?P<why>.+)", _l("STARTTLS refused: %(why)s")),
+    (r"connection lost during (?P<phase>\S+): (?P<why>.+)", _l("connection lost during %(phase)s: %(why)s")),
+    (r"no SMTP server is configured", _l("no SMTP server is configured")),
+    (r"no sender address is configured", _l("no sender address is configured")),
+    (r"the rule is switched off", _l("the rule is switched off")),
+    (r"no recipient found for (?P<ref>.+)", _l("no recipient found for %(ref)s")),
+    (r"the plugin '(?P<name>[^']+)' is disabled for this tenant", _l("the plugin '%(name)s' is disabled for this tenant")),
+    (r"paused: the plugin '(?P<name>[^']+)' is disabled for this tenant",
+     _l("paused: the plugin '%(name)s' is disabled for this tenant")),
+    (r"unknown placeholder '(?P<name>[^']+)' — did you mean '(?P<suggestion>[^']+)'\?",
+     _l("unknown placeholder '%(name)s' — did you mean '%(suggestion)s'?")),
+    (r"unknown placeholder '(?P<name>[^']+)'", _l("unknown placeholder '%(name)s'")),
+    (r"empty placeholder '(?P<name>[^']+)': it is missing or has no value",
+     _l("empty placeholder '%(name)s': it is missing or has no value")),
+    (r"syntax error: (?P<why>.+)", _l("syntax error: %(why)s")),
+    (r"the template '(?P<key>[^']+)' does not exist", _l("the template '%(key)s' does not exist")),
+    (r"there is no distribution list named (?P<name>.+) \(or it is empty\)",
+     _l("there is no distribution list named %(name)s (or it is empty)")),
+]
+# The operating system's words inside them.
+OS_WORDS = {
+    "Connection refused": _l("Connection refused"),
+    "Connection reset by peer": _l("Connection reset by peer"),
+    "Name or service not known": _l("Name or service not known"),
+    "timed out": _l("timed out"),
+    "No route to host": _l("No route to host"),
+    "Network is unreachable": _l("Network is unreachable"),
+}
+_COMPILED = [(re.compile(pattern + r"\Z", re.S), message) for pattern, message in SAID]
+
+
+def said(text):
+    """A stored English message in the reader's language, when it is one we know."""
+    if not isinstance(text, str) or not text or str(get_locale() or "en") == "en":
+        return text
+    for pattern, message in _COMPILED:
+        match = pattern.match(text)
+        if match:
+            parts = {name: str(OS_WORDS.get(value, value)) for name, value in match.groupdict().items()}
+            return str(message) % parts
+    return str(OS_WORDS.get(text, text))
+
+
+STATUS_WORDS = {
+    "PENDING": _l("Waiting"),
+    "SENDING": _l("Being sent"),
+    "SENT": _l("Sent"),
+    "FAILED": _l("Failed"),
+    "UNKNOWN": _l("Unknown"),
+    "BOUNCED": _l("Bounced"),
+    "CANCELLED": _l("Cancelled"),
+}
+
+
+def status_word(status) -> str:
+    """PENDING as a word: "Waiting" / "Wartend"."""
+    value = getattr(status, "value", status)
+    word = STATUS_WORDS.get(str(value))
+    return str(word) if word is not None else str(value)
+
+
+def init_app(app) -> None:
+    app.jinja_env.filters["tr"] = tr
+    app.jinja_env.filters["said"] = said
+    app.jinja_env.filters["status_word"] = status_word
