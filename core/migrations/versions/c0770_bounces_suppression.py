@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "c0770"
-down_revision = "c0601"
+down_revision = "c0720"
 branch_labels = None
 depends_on = None
 
