@@ -103,7 +103,8 @@ def _delays(value) -> tuple[int, ...]:
     except (TypeError, ValueError):
         raise ConfigError(f"POSTWERK_RETRY_DELAYS must be whole seconds separated by commas, not {value!r}") from None
     if not delays or any(not 1 <= d <= 7 * 24 * 3600 for d in delays):
-        raise ConfigError(f"POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, not {value!r}")
+        raise ConfigError("POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, "
+                          f"not {value!r}")
     return delays
 
 

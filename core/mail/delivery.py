@@ -32,6 +32,7 @@ from ..notify import audit, notify
 from ..plugins import registry
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
+from ..worker import heartbeat_stale
 from . import markers, mime, oauth
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
@@ -381,9 +382,11 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
-            if self._out_of_time():
+            if self._out_of_time() or heartbeat_stale():
                 # A server that stalls on every message must not keep this job
-                # past its timeout: hand the rest to a successor job.
+                # past its timeout: hand the rest to a successor job. Nor may
+                # a worker whose RQ heartbeat is overdue go on: the sweeper may
+                # take its claim back any moment (sweeper.reclaim).
                 for rest in messages[index:]:
                     _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                 self.stats.more = True
