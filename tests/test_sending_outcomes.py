@@ -393,3 +393,18 @@ def test_a_claim_taken_back_before_sent_is_written_stays_with_the_sweeper(tenant
                                              MessageStatus.SENT]
     assert taken_back.claim_token == "the-sweepers" and taken_back.sent_at is None
     assert len(smtp_sink.messages) == 4
+
+
+def test_a_worker_with_an_overdue_heartbeat_hands_nothing_over(tenant, ctx, smtp_sink, monkeypatch):
+    """Its RQ registration may have expired (Redis unreachable from this
+    worker only): the sweeper may take its claim back any moment, so it must
+    not send what it claimed; the mail goes back to PENDING, untouched."""
+    from core import worker
+
+    messages = [queue_message(tenant.id, subject=f"m{i}") for i in range(3)]
+    monkeypatch.setattr(worker, "_last_beat", worker.time.monotonic() - worker.HEARTBEAT_STALE - 1)
+    stats = deliver(tenant.id)
+    assert smtp_sink.messages == [] and stats.sent == 0 and stats.more
+    assert [(m.status, m.attempts) for m in messages] == [(MessageStatus.PENDING, 0)] * 3
+    monkeypatch.setattr(worker, "_last_beat", worker.time.monotonic())  # a fresh heartbeat
+    assert deliver(tenant.id).sent == 3
