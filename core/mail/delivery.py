@@ -158,13 +158,32 @@ def why_held(settings: MailSettings | None) -> str | None:
     return None
 
 
-def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[str, list[int]]:
+def claimant() -> tuple[str | None, str | None]:
+    """(Redis epoch, RQ worker name or None) for the claims of this job.
+
+    Read before claiming, so every marker of a claim is written under this
+    epoch or a later one (a flush meanwhile makes them differ: the sweeper
+    then does not trust missing markers; see markers.py). Read once per job:
+    an epoch read earlier is only ever older, which errs towards UNKNOWN,
+    never towards a second send. The worker is named only while RQ has it
+    registered: a worker whose registration a flush took looks dead until
+    its next heartbeat, and its claims must not be taken back early
+    (sweeper.reclaim)."""
+    job = get_current_job()
+    worker = job.worker_name if job is not None and job.worker_name else None
+    epoch, registered = markers.claim_epoch(Worker.redis_worker_namespace_prefix + worker if worker else None)
+    return epoch, worker if registered else None
+
+
+def claim(tenant_id: int, limit: int, conn: Connection | None = None,
+          by: tuple[str | None, str | None] | None = None) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
-    PostgreSQL so concurrent claimers do not queue behind each other)."""
+    PostgreSQL so concurrent claimers do not queue behind each other).
+    ``by``: what :func:`claimant` returned for this job (read now if None)."""
     if conn is None:
         with db.engine.connect() as own:
-            return claim(tenant_id, limit, own)
+            return claim(tenant_id, limit, own, by)
     now = utcnow()
     token = secrets.token_hex(16)
     table = Message.__table__
@@ -185,22 +204,12 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
     # different machines disagreeing (the sweeper compares with its own).
     lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"]
                             + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
-    # Read before the claim, so every marker of the claim is written under
-    # this epoch or a later one (a flush meanwhile makes them differ: the
-    # sweeper then does not trust missing markers; see markers.py). The
-    # worker's name lets the sweeper take the claim back as soon as RQ
-    # knows the worker is dead (sweeper.reclaim).
-    job = get_current_job()
-    worker = job.worker_name if job is not None and job.worker_name else None
-    epoch, registered = markers.claim_epoch(Worker.redis_worker_namespace_prefix + worker if worker else None)
+    epoch, worker = by if by is not None else claimant()
     ids = conn.execute(
         update(table)
         .where(taken, table.c.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now,
-                # Named only while RQ has the worker registered: a worker
-                # whose registration a flush took looks dead until its next
-                # heartbeat, and its claims must not be taken back early.
-                claim_epoch=epoch, claimed_by=worker if registered else None)
+                claim_epoch=epoch, claimed_by=worker)
         .returning(table.c.id)
     ).scalars().all()
     conn.commit()
@@ -307,6 +316,7 @@ class Delivery:
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
         self.markers = markers.Writer()
+        self._claimant: tuple[str | None, str | None] | None = None  # read at the first claim
         # (message, token, values) of sent messages not yet written as SENT.
         self._sent: list[tuple[Outgoing, str, dict]] = []
         self._sent_since = 0.0
@@ -319,7 +329,9 @@ class Delivery:
                 if self._out_of_time():
                     self.stats.more = True
                     break
-                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
+                if self._claimant is None:
+                    self._claimant = claimant()
+                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant)
                 if not ids:
                     break
                 if len(ids) == BATCH_SIZE and self._call_helper is not None:
