@@ -26,7 +26,8 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_SMTP_TIMEOUT", "SMTP_TIMEOUT", "30",
      "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
     ("POSTWERK_DELIVERY_JOB_TIMEOUT", "DELIVERY_JOB_TIMEOUT", "600",
-     "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
+     "seconds a delivery job may run; a claim's lease is this plus the clock skew (the last resort: a dead "
+     "worker's claimed mail is taken back about 20 s after its last RQ heartbeat)"),
     ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
      "largest clock difference between the machines running workers and the scheduler"),
     ("POSTWERK_RETRY_DELAYS", "RETRY_DELAYS", "5,30,300",
