@@ -27,7 +27,8 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_SMTP_TIMEOUT", "SMTP_TIMEOUT", "30",
      "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
     ("POSTWERK_DELIVERY_JOB_TIMEOUT", "DELIVERY_JOB_TIMEOUT", "600",
-     "seconds a delivery job may run; a dead worker's claimed mail is taken back after this plus the clock skew"),
+     "seconds a delivery job may run; a claim's lease is this plus the clock skew (the last resort: a dead "
+     "worker's claimed mail is taken back about 20 s after its last RQ heartbeat)"),
     ("POSTWERK_NETWORK_DEADLINE", "NETWORK_DEADLINE", None,
      "overall seconds for one step of a network conversation (SMTP login or one message, a mailbox poll, an "
      "OAuth token call), however slowly the server answers; default 120 or a quarter of the delivery job "
@@ -219,7 +220,8 @@ def _delays(value) -> tuple[int, ...]:
     except (TypeError, ValueError):
         raise ConfigError(f"POSTWERK_RETRY_DELAYS must be whole seconds separated by commas, not {value!r}") from None
     if not delays or any(not 1 <= d <= 7 * 24 * 3600 for d in delays):
-        raise ConfigError(f"POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, not {value!r}")
+        raise ConfigError("POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, "
+                          f"not {value!r}")
     return delays
 
 

@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
 HEARTBEAT_TTL = 20
+# A worker whose last confirmed heartbeat is older than this hands nothing
+# more over: its registration may have expired (Redis unreachable from here,
+# but not from the sweeper), and its claims may be someone else's by now.
+HEARTBEAT_STALE = HEARTBEAT_TTL - HEARTBEAT_SECONDS
+
+_last_beat: float | None = None  # monotonic, before the last heartbeat Redis confirmed; None outside a job
+
+
+def heartbeat_stale() -> bool:
+    """Whether this process runs a job whose heartbeat is overdue (see HEARTBEAT_STALE)."""
+    last = _last_beat
+    return last is not None and time.monotonic() - last > HEARTBEAT_STALE
 
 
 class PostwerkWorker(SimpleWorker):
@@ -60,6 +72,8 @@ class PostwerkWorker(SimpleWorker):
         name = job.func_name.rsplit(".", 1)[-1]
         token = logs.bind(tenant=tenant, job=job.id)
         started = time.perf_counter()
+        global _last_beat
+        _last_beat = time.monotonic()  # RQ registered the worker for this job just now
         done = threading.Event()
         beating = threading.Thread(target=self._beat, args=(done,), name="heartbeat", daemon=True)
         beating.start()
@@ -70,6 +84,7 @@ class PostwerkWorker(SimpleWorker):
         finally:
             done.set()
             beating.join()
+            _last_beat = None
             try:  # back to RQ's own expiry for an idle worker
                 self.heartbeat()
             except RedisError:
@@ -78,9 +93,12 @@ class PostwerkWorker(SimpleWorker):
             logs.unbind(token)
 
     def _beat(self, done: threading.Event) -> None:
+        global _last_beat
         while True:
             try:
+                sent = time.monotonic()
                 self.heartbeat(HEARTBEAT_TTL)
+                _last_beat = sent
             except RedisError as exc:  # Redis away: the lease stays the last resort
                 log.warning("worker heartbeat failed: %s", exc)
             if done.wait(HEARTBEAT_SECONDS):

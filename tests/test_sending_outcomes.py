@@ -443,3 +443,18 @@ def test_a_synchronous_5_1_1_at_rcpt_suppresses_the_address(tenant, ctx, smtp_si
     rows = db.session.execute(db.select(SuppressedAddress)).scalars().all()
     assert [(r.address, r.suppressed, r.message_pk) for r in rows] == [("gone@example.org", True, alone.id)]
     assert "refused at RCPT: " in rows[0].reason and "5.1.1" in rows[0].reason
+
+
+def test_a_worker_with_an_overdue_heartbeat_hands_nothing_over(tenant, ctx, smtp_sink, monkeypatch):
+    """Its RQ registration may have expired (Redis unreachable from this
+    worker only): the sweeper may take its claim back any moment, so it must
+    not send what it claimed; the mail goes back to PENDING, untouched."""
+    from core import worker
+
+    messages = [queue_message(tenant.id, subject=f"m{i}") for i in range(3)]
+    monkeypatch.setattr(worker, "_last_beat", worker.time.monotonic() - worker.HEARTBEAT_STALE - 1)
+    stats = deliver(tenant.id)
+    assert smtp_sink.messages == [] and stats.sent == 0 and stats.more
+    assert [(m.status, m.attempts) for m in messages] == [(MessageStatus.PENDING, 0)] * 3
+    monkeypatch.setattr(worker, "_last_beat", worker.time.monotonic())  # a fresh heartbeat
+    assert deliver(tenant.id).sent == 3

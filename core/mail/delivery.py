@@ -33,6 +33,7 @@ from ..notify import audit, notify, tell_outcome
 from ..plugins import registry
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
+from ..worker import heartbeat_stale
 from . import markers, mime, oauth
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
@@ -158,13 +159,32 @@ def why_held(settings: MailSettings | None) -> str | None:
     return None
 
 
-def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[str, list[int]]:
+def claimant() -> tuple[str | None, str | None]:
+    """(Redis epoch, RQ worker name or None) for the claims of this job.
+
+    Read before claiming, so every marker of a claim is written under this
+    epoch or a later one (a flush meanwhile makes them differ: the sweeper
+    then does not trust missing markers; see markers.py). Read once per job:
+    an epoch read earlier is only ever older, which errs towards UNKNOWN,
+    never towards a second send. The worker is named only while RQ has it
+    registered: a worker whose registration a flush took looks dead until
+    its next heartbeat, and its claims must not be taken back early
+    (sweeper.reclaim)."""
+    job = get_current_job()
+    worker = job.worker_name if job is not None and job.worker_name else None
+    epoch, registered = markers.claim_epoch(Worker.redis_worker_namespace_prefix + worker if worker else None)
+    return epoch, worker if registered else None
+
+
+def claim(tenant_id: int, limit: int, conn: Connection | None = None,
+          by: tuple[str | None, str | None] | None = None) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
-    PostgreSQL so concurrent claimers do not queue behind each other)."""
+    PostgreSQL so concurrent claimers do not queue behind each other).
+    ``by``: what :func:`claimant` returned for this job (read now if None)."""
     if conn is None:
         with db.engine.connect() as own:
-            return claim(tenant_id, limit, own)
+            return claim(tenant_id, limit, own, by)
     now = utcnow()
     token = secrets.token_hex(16)
     table = Message.__table__
@@ -185,22 +205,12 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None) -> tuple[s
     # different machines disagreeing (the sweeper compares with its own).
     lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"]
                             + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
-    # Read before the claim, so every marker of the claim is written under
-    # this epoch or a later one (a flush meanwhile makes them differ: the
-    # sweeper then does not trust missing markers; see markers.py). The
-    # worker's name lets the sweeper take the claim back as soon as RQ
-    # knows the worker is dead (sweeper.reclaim).
-    job = get_current_job()
-    worker = job.worker_name if job is not None and job.worker_name else None
-    epoch, registered = markers.claim_epoch(Worker.redis_worker_namespace_prefix + worker if worker else None)
+    epoch, worker = by if by is not None else claimant()
     ids = conn.execute(
         update(table)
         .where(taken, table.c.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now,
-                # Named only while RQ has the worker registered: a worker
-                # whose registration a flush took looks dead until its next
-                # heartbeat, and its claims must not be taken back early.
-                claim_epoch=epoch, claimed_by=worker if registered else None)
+                claim_epoch=epoch, claimed_by=worker)
         .returning(table.c.id)
     ).scalars().all()
     conn.commit()
@@ -311,6 +321,7 @@ class Delivery:
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
         self.markers = markers.Writer()
+        self._claimant: tuple[str | None, str | None] | None = None  # read at the first claim
         # (message, token, values) of sent messages not yet written as SENT.
         self._sent: list[tuple[Outgoing, str, dict]] = []
         self._sent_since = 0.0
@@ -323,7 +334,9 @@ class Delivery:
                 if self._out_of_time():
                     self.stats.more = True
                     break
-                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn)
+                if self._claimant is None:
+                    self._claimant = claimant()
+                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant)
                 if not ids:
                     # Under a trickle, wait a moment with the connection
                     # open instead of ending (the next job would open anew).
@@ -392,9 +405,11 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
-            if self._out_of_time():
+            if self._out_of_time() or heartbeat_stale():
                 # A server that stalls on every message must not keep this job
-                # past its timeout: hand the rest to a successor job.
+                # past its timeout: hand the rest to a successor job. Nor may
+                # a worker whose RQ heartbeat is overdue go on: the sweeper may
+                # take its claim back any moment (sweeper.reclaim).
                 for rest in messages[index:]:
                     _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                 self.stats.more = True

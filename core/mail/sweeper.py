@@ -57,6 +57,10 @@ def sweep(tenant_id: int | None = None) -> dict:
     return result
 
 
+def _lapsed(row, now) -> bool:
+    return row.lease_until is not None and row.lease_until < now
+
+
 def _dead_workers(names: set[str]) -> set[str]:
     """The workers among ``names`` whose RQ registration expired: a live
     worker renews it while it runs a job (core.worker's heartbeat)."""
@@ -84,10 +88,12 @@ def reclaim(tenant_id: int | None = None) -> dict:
         # Only under the epoch of the claim: after a flush a live worker's
         # registration is missing until its next heartbeat, and must not
         # look dead. (The lease remains the last resort.)
-        suspects = {row.claimed_by for row in sending
-                    if row.lease_until >= now and row.claimed_by and row.claim_epoch == current}
+        def named(row) -> bool:
+            return not _lapsed(row, now) and bool(row.claimed_by) and row.claim_epoch == current
+
+        suspects = {row.claimed_by for row in sending if named(row)}
         dead = _dead_workers(suspects) if suspects else set()
-        expired = [row for row in sending if row.lease_until < now or row.claimed_by in dead]
+        expired = [row for row in sending if _lapsed(row, now) or (named(row) and row.claimed_by in dead)]
         found = markers.outcomes([(row.id, row.claim_token) for row in expired])
     except RedisError as exc:
         # Without the markers we cannot tell sent from unsent: wait for Redis
@@ -98,7 +104,7 @@ def reclaim(tenant_id: int | None = None) -> dict:
     finished: list[tuple[int, int, str, str]] = []
     for row in expired:
         outcome = found[row.id]
-        why = LEASE_EXPIRED if row.lease_until < now else WORKER_DEAD.format(worker=row.claimed_by)
+        why = LEASE_EXPIRED if _lapsed(row, now) else WORKER_DEAD.format(worker=row.claimed_by)
         claimed = update(Message).where(Message.id == row.id, Message.claim_token == row.claim_token,
                                         Message.status == MessageStatus.SENDING)
         # Every take-back counts the attempt, and its audit entry keeps the
