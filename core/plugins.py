@@ -317,5 +317,15 @@ def _validation_reason(exc: pluggy.PluginValidationError) -> str:
     return (rest.strip() if sep else text).replace("\n", " ")
 
 
+def installed_fingerprint() -> tuple:
+    """The installed plugins as (name, value, version) triples: what a
+    process compares to notice a ``pip install``, upgrade or uninstall."""
+    import importlib
+
+    importlib.invalidate_caches()
+    return tuple(sorted((ep.name, ep.value, ep.dist.version if ep.dist is not None else "")
+                        for ep in entry_points(group=ENTRY_POINT_GROUP)))
+
+
 def registry() -> PluginRegistry:
     return current_app.extensions["postwerk.plugins"]
