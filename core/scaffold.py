@@ -53,7 +53,7 @@ A Postwerk plugin: the event `$event` with the placeholders
 the recipient role `role:contact`, German and English default templates, and
 an admin page under Settings.
 
-    pip install -e .             # Postwerk sees it (running processes within seconds)
+    pip install -e .             # a running `postwerk serve` picks it up within seconds
     postwerk db upgrade          # creates the table ${name}_item
     postwerk plugins enable TENANT $name
     pytest                       # the test uses Postwerk's kit (fixture `postwerk`)
