@@ -90,8 +90,7 @@ $event = EventSpec(
 
 TEMPLATES = {
     "de": ("Neuer Eintrag: {{ $name.title }}",
-        return [Recipient(address=contact["email"], name=contact["name"] or "",
-                          language=contact["language"] or "")]
+           "<p>Hallo {{ $name.contact.name }},</p><p>der Eintrag <strong>{{ $name.title }}</strong> wurde angelegt.</p>"),
     "en": ("New entry: {{ $name.title }}",
            "<p>Hello {{ $name.contact.name }},</p><p>the entry <strong>{{ $name.title }}</strong> was created.</p>"),
 }
@@ -167,7 +166,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from core.api import AddressError, admin_required, check_address, current_tenant_id, db, emit, plugin_enabled_required
+from core.api import (AddressError, admin_required, check_address, current_tenant_id, db, emit,
+                      plugin_enabled_required)
 
 from .models import Item
 
