@@ -38,6 +38,10 @@ class Plugin:
     migrations: str | None = None
     #: Essential plugins cannot be disabled.
     essential: bool = False
+    #: The Postwerk versions the plugin supports, as a version specifier
+    #: (``">=0.1,<1"``); on any other version it is set aside as broken,
+    #: with the reason. Empty: any version.
+    requires_postwerk: str = ""
 
 
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:
