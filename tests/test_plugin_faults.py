@@ -244,3 +244,18 @@ def test_retention_never_deletes_a_failed_event(faulty_app, smtp_sink):
     db.session.commit()
     run_retention(tenant.id)
     assert db.session.get(Event, old.id).status == EventStatus.FAILED
+
+
+def test_a_raising_tasks_hook_leaves_the_other_plugins_tasks_running(config):
+    from core.automate.tasks import MAIL_WORKER, task_specs
+
+    class BadTasks:
+        @hookimpl
+        def postwerk_tasks(self):
+            raise RuntimeError("no tasks today")
+
+    app = create_app(config, extra_plugins={"badtasks": BadTasks()})
+    with app.app_context():
+        tenant = make_tenant("acme", plugins=("badtasks",))
+        assert MAIL_WORKER in task_specs(tenant.id)
+        db.engine.dispose()
