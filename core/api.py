@@ -45,6 +45,10 @@ class Plugin:
     migrations: str | None = None
     #: Essential plugins cannot be disabled.
     essential: bool = False
+    #: The Postwerk versions the plugin supports, as a version specifier
+    #: (``">=0.1,<1"``); on any other version it is set aside as broken,
+    #: with the reason. Empty: any version.
+    requires_postwerk: str = ""
 
 
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:
@@ -62,11 +66,11 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     transaction; the caller commits.
 
     A plugin whose hook raises fails alone: what it wrote is rolled back
-    (each plugin runs in a savepoint), the admin's notification log names
-    it, and the next plugin is asked. When nobody took the mail and a plugin
-    failed, ``PluginHookError`` is raised, so the mail is not marked
-    processed and is offered again once the plugin is fixed or disabled."""
-    from .notify import notify
+    (each plugin runs in a savepoint) and ``PluginHookError`` names it. The
+    mail is not handed to the next plugin (a catch-all would file it in the
+    wrong place); it stays unprocessed and the caller offers it again later,
+    once the plugin is fixed or disabled (the inbound mail plugin keeps it
+    aside after repeated failures). Other mails go on."""
     from .plugins import PluginHookError, registry
     from .tenancy import get_tenant, tenant_ref
 
@@ -74,23 +78,19 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 
     ref = tenant_ref(get_tenant(tenant_id))
     reg = registry()
-    failures = []
     for plugin in reversed(reg.implementers("postwerk_inbound_mail", tenant_id)):
+        failures: list = []
         savepoint = db.session.begin_nested()
-        seen = len(failures)
         ok, answer = reg.call_one("postwerk_inbound_mail", plugin, tenant_id, failures,
-                                   {"tenant": ref, "mail": mail})
-        if len(failures) > seen:
+                                  {"tenant": ref, "mail": mail})
+        if failures:
             savepoint.rollback()
-            notify(tenant_id, "error", f"Inbound mail {mail.message_id or mail.subject!r}: {failures[-1]}")
-            continue
+            INBOUND.labels("error").inc()
+            raise PluginHookError(failures[0])
         savepoint.commit()
         if answer is not None:
             INBOUND.labels("handled").inc()
             return answer
-    if failures:
-        INBOUND.labels("error").inc()
-        raise PluginHookError(failures[0])
     INBOUND.labels("unrouted").inc()
     return None
 

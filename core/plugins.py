@@ -129,6 +129,10 @@ class PluginRegistry:
                           source=source, migrations=getattr(obj, "migrations", None))
         self.plugins[name] = info
         self._subset_cache.clear()
+        problem = _incompatible(getattr(obj, "requires_postwerk", "") or "")
+        if problem:
+            self.set_aside(name, problem)
+            return
         try:
             self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
@@ -310,11 +314,46 @@ class PluginRegistry:
                 return result
         return None
 
+def postwerk_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("postwerk")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0"
+
+
+def _incompatible(requires: str) -> str:
+    """Why a plugin's ``requires_postwerk`` rules this installation out, or ""."""
+    if not requires:
+        return ""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        wanted = SpecifierSet(requires)
+    except InvalidSpecifier:
+        return f"requires_postwerk {requires!r} is not a version specifier (e.g. '>=0.1,<1')"
+    have = postwerk_version()
+    if not wanted.contains(have, prereleases=True):
+        return f"it supports Postwerk {requires}, and this is Postwerk {have}"
+    return ""
+
+
 def _validation_reason(exc: pluggy.PluginValidationError) -> str:
     """pluggy's message without the plugin object's repr."""
     text = str(exc)
     _, sep, rest = text.partition("\n")
     return (rest.strip() if sep else text).replace("\n", " ")
+
+
+def installed_fingerprint() -> tuple:
+    """The installed plugins as (name, value, version) triples: what a
+    process compares to notice a ``pip install``, upgrade or uninstall."""
+    import importlib
+
+    importlib.invalidate_caches()
+    return tuple(sorted((ep.name, ep.value, ep.dist.version if ep.dist is not None else "")
+                        for ep in entry_points(group=ENTRY_POINT_GROUP)))
 
 
 def registry() -> PluginRegistry:

@@ -53,7 +53,7 @@ A Postwerk plugin: the event `$event` with the placeholders
 the recipient role `role:contact`, German and English default templates, and
 an admin page under Settings.
 
-    pip install -e .             # Postwerk sees it (running processes within seconds)
+    pip install -e .             # a running `postwerk serve` picks it up within seconds
     postwerk db upgrade          # creates the table ${name}_item
     postwerk plugins enable TENANT $name
     pytest                       # the test uses Postwerk's kit (fixture `postwerk`)
@@ -159,13 +159,15 @@ class Item(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 ''',
     "postwerk_$name/views.py": '''\
-"""The admin page: the entries of the tenant, and a form that adds one and emits $event."""
+"""The admin page: the entries of the tenant, and a form that adds one and emits $event
+to its contact person."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from core.api import admin_required, current_tenant_id, db, emit, plugin_enabled_required
+from core.api import (AddressError, admin_required, check_address, current_tenant_id, db, emit,
+                      plugin_enabled_required)
 
 from .models import Item
 
@@ -177,11 +179,15 @@ bp = Blueprint("$name", __name__, url_prefix="/settings/admin/$name", template_f
 @admin_required
 def index():
     if request.method == "POST" and request.form.get("title", "").strip():
+        try:
+            email = check_address(request.form.get("email", ""), field="contact")
+        except AddressError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
         item = Item(tenant_id=current_tenant_id(), title=request.form["title"].strip()[:200])
         db.session.add(item)
         emit(current_tenant_id(), "$event", {"$name": {
-            "title": item.title,
-            "contact": {"name": current_user.name, "email": current_user.email, "language": ""}}},
+            "title": item.title, "contact": {"name": "", "email": email, "language": ""}}},
             actor_user_id=current_user.id)
         db.session.commit()
         flash(f"{item.title} added", "success")
@@ -199,6 +205,7 @@ def index():
   <form method="post" class="row">
     <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
     <label>Title <input name="title" required maxlength="200"></label>
+    <label>Contact e-mail <input name="email" type="email" required></label>
     <div><button type="submit">Add and send $event</button></div>
   </form>
   <ul id="${name}-items">
@@ -262,9 +269,10 @@ def test_the_templates_render_in_both_languages(postwerk):
 def test_the_admin_page_adds_an_entry_and_the_contact_gets_mail(postwerk):
     page = postwerk.client.get("/settings/admin/$name/")
     assert page.status_code == 200 and "No entries yet." in page.get_data(as_text=True)
-    assert postwerk.client.post("/settings/admin/$name/", data={"title": "Zweiter"}).status_code == 302
+    answer = postwerk.client.post("/settings/admin/$name/", data={"title": "Zweiter", "email": "max@example.org"})
+    assert answer.status_code == 302
     [mail] = postwerk.deliver()
-    assert mail.rcpt_tos == ["admin@acme.example"] and str(mail.message["Subject"]) == "Neuer Eintrag: Zweiter"
+    assert mail.rcpt_tos == ["max@example.org"] and str(mail.message["Subject"]) == "Neuer Eintrag: Zweiter"
 
 
 def test_emit_and_deliver_mails_the_contact(postwerk):

@@ -20,7 +20,13 @@ from pathlib import Path
 
 import click
 
+from .plugins import installed_fingerprint
+
 DEMO_TENANT = "demo"
+# How often serve looks for a newly installed, upgraded or removed plugin.
+PLUGIN_LOOK_SECONDS = 1.0
+# Seconds a worker may take to finish its job before a reload stops it hard.
+PLUGIN_RELOAD_GRACE = 60
 DEMO_ADMIN = "admin@demo.postwerk.test"
 # A domain the sender field's validator accepts (it refuses special-use ones such as .test).
 DEMO_SENDER = "noreply@hausverwaltung.example.com"
@@ -82,12 +88,15 @@ MAX_QUICK_EXITS = 3
 START_WINDOW = 10.0
 
 
-def supervise(children: list[Child], stop_requested) -> int:
+def supervise(children: list[Child], stop_requested, tick=None) -> int:
     """Restart children that exit, until ``stop_requested()``; 1 when one keeps
-    exiting right after its start (broken, not unlucky), else 0."""
+    exiting right after its start (broken, not unlucky), else 0. ``tick`` is
+    called on every round (serve looks for newly installed plugins there)."""
     started = {child.name: time.monotonic() for child in children}
     quick: dict[str, int] = {}
     while not stop_requested():
+        if tick is not None:
+            tick()
         for child in children:
             if child.alive() or stop_requested():
                 continue
@@ -192,8 +201,21 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         f"  caught mail   http://127.0.0.1:{http_port}/\n"
         f"  try it        create a ticket at http://{host}:{port}/tickets/ and watch the caught mail\n"
         f"Ctrl-C stops everything.\n")
+    installed = installed_fingerprint()
+    next_look = time.monotonic() + PLUGIN_LOOK_SECONDS
+
+    def look_for_plugins() -> None:
+        nonlocal installed, next_look
+        if time.monotonic() < next_look:
+            return
+        next_look = time.monotonic() + PLUGIN_LOOK_SECONDS
+        now_installed = installed_fingerprint()
+        if now_installed != installed:
+            _reload_for_plugins(installed, now_installed, children, env)
+            installed = now_installed
+
     try:
-        status = supervise(children, lambda: stopping)
+        status = supervise(children, lambda: stopping, tick=look_for_plugins)
     finally:
         click.echo("stopping ...")
         # All at once, with one shared deadline: Ctrl-C answers in seconds, not one timeout per child.
@@ -206,6 +228,27 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         if valkey is not None:
             valkey.stop()
     return status
+
+
+def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env: dict[str, str]) -> None:
+    """A plugin was installed, upgraded or uninstalled: run the migrations
+    (its Alembic branch), then restart the web server, the scheduler and the
+    workers one by one. A worker stops between jobs (RQ's warm shutdown on
+    SIGTERM), so no job is cut off; events accepted meanwhile wait as rows in
+    the database, so nothing is lost."""
+    added = sorted({name for name, *_ in after} - {name for name, *_ in before})
+    removed = sorted({name for name, *_ in before} - {name for name, *_ in after})
+    changed = sorted({e[0] for e in set(after) ^ set(before)} - set(added) - set(removed))
+    click.echo(f"plugins changed (installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
+               f"upgraded: {', '.join(changed) or '-'}): migrating and reloading", err=True)
+    migrate = subprocess.run(_postwerk("db", "upgrade"), env=env)
+    if migrate.returncode != 0:
+        click.echo("the migrations failed; the processes keep running with the plugins they have", err=True)
+        return
+    for child in children:
+        if child.name != "mailcatcher":
+            child.stop(timeout=PLUGIN_RELOAD_GRACE)
+            child.start()
 
 
 def _prepare(catcher_port: int) -> str:

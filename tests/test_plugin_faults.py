@@ -203,23 +203,30 @@ def test_a_raising_outcome_hook_does_not_keep_other_plugins_from_hearing(faulty_
     assert any("plugin 'boom' failed in postwerk_delivery_outcome: RuntimeError: boom" in t for t in texts)
 
 
-def test_a_raising_inbound_hook_passes_the_mail_to_the_next_plugin(faulty_app, smtp_sink):
+def test_a_raising_inbound_hook_is_rolled_back_and_named_and_the_mail_not_passed_on(faulty_app, smtp_sink):
+    from core.models import AuditEntry
+
     tenant, *_ = _tenant(smtp_sink)
-    mail = InboundMail(mailbox="support", message_id="<1@example.org>", from_address="erika@example.org",
-                       from_name="Erika", to=("support@acme.example",), subject="Hallo", text="Hallo")
-    result = call_inbound(tenant.id, mail)
-    assert result is not None and result.reference == "listener-1"
+    original = BoomPlugin.postwerk_inbound_mail
+
+    def writes_then_raises(self, tenant, mail):
+        db.session.add(AuditEntry(tenant_id=tenant.id, actor="boom", action="half.done"))
+        db.session.flush()
+        raise RuntimeError("boom")
+
+    monkeypatch_impl = [i for i in registry().pm.hook.postwerk_inbound_mail.get_hookimpls() if i.plugin_name == "boom"]
+    monkeypatch_impl[0].function = writes_then_raises.__get__(monkeypatch_impl[0].plugin)
+    try:
+        mail = InboundMail(mailbox="support", message_id="<1@example.org>", from_address="erika@example.org",
+                           from_name="Erika", to=("support@acme.example",), subject="Hallo", text="Hallo")
+        with pytest.raises(PluginHookError, match="plugin 'boom' failed in postwerk_inbound_mail"):
+            call_inbound(tenant.id, mail)
+    finally:
+        monkeypatch_impl[0].function = original.__get__(monkeypatch_impl[0].plugin)
     db.session.commit()
-    texts = [n.text for n in db.session.execute(db.select(Notification)).scalars()]
-    assert any("plugin 'boom' failed in postwerk_inbound_mail" in t for t in texts)
-
-
-def test_without_a_taker_a_failed_inbound_hook_raises_naming_the_plugin(faulty_app, smtp_sink):
-    tenant = make_tenant("acme", smtp_sink, plugins=("boom",))
-    mail = InboundMail(mailbox="support", message_id="<2@example.org>", from_address="erika@example.org",
-                       from_name="Erika", to=("support@acme.example",), subject="Hallo", text="Hallo")
-    with pytest.raises(PluginHookError, match="plugin 'boom' failed in postwerk_inbound_mail"):
-        call_inbound(tenant.id, mail)
+    assert db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "half.done")).first() is None
+    BoomPlugin.broken = False  # fixed: boom declines, the next plugin takes it
+    assert call_inbound(tenant.id, mail).reference == "listener-1"
 
 
 def test_retention_never_deletes_a_failed_event(faulty_app, smtp_sink):
@@ -237,3 +244,18 @@ def test_retention_never_deletes_a_failed_event(faulty_app, smtp_sink):
     db.session.commit()
     run_retention(tenant.id)
     assert db.session.get(Event, old.id).status == EventStatus.FAILED
+
+
+def test_a_raising_tasks_hook_leaves_the_other_plugins_tasks_running(config):
+    from core.automate.tasks import MAIL_WORKER, task_specs
+
+    class BadTasks:
+        @hookimpl
+        def postwerk_tasks(self):
+            raise RuntimeError("no tasks today")
+
+    app = create_app(config, extra_plugins={"badtasks": BadTasks()})
+    with app.app_context():
+        tenant = make_tenant("acme", plugins=("badtasks",))
+        assert MAIL_WORKER in task_specs(tenant.id)
+        db.engine.dispose()

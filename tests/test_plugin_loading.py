@@ -160,3 +160,26 @@ def test_plugins_check_fails_in_strict_mode_too(installed_broken_plugin, cli, ap
     runner = CliRunner()
     result = runner.invoke(main, ["plugins", "check"])
     assert result.exit_code != 0 and "plugin 'broken' is broken" in str(result.exception)
+
+
+@pytest.mark.parametrize("requires, broken", [
+    (">=0.1", ""),
+    (">=99", "it supports Postwerk >=99, and this is Postwerk "),
+    ("soon", "requires_postwerk 'soon' is not a version specifier"),
+])
+def test_a_plugin_declares_the_postwerk_versions_it_supports(config, requires, broken):
+    from core.api import Plugin
+
+    class Versioned(Plugin):
+        requires_postwerk = requires
+
+        @hookimpl
+        def postwerk_register_events(self):
+            return [MINE]
+
+    app = create_app(config, extra_plugins={"versioned": Versioned})
+    with app.app_context():
+        reg = registry()
+        assert reg.plugins["versioned"].broken.startswith(broken) if broken else not reg.plugins["versioned"].broken
+        assert ("MINE_HAPPENED" in reg.events) == (not broken)
+        db.engine.dispose()

@@ -1,0 +1,1 @@
+"""Maintenance notices for the residents of a building."""

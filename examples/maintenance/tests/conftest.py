@@ -1,0 +1,8 @@
+import pytest
+
+from postwerk_maintenance.plugin import MaintenancePlugin
+
+
+@pytest.fixture
+def postwerk_plugins():
+    return {"maintenance": MaintenancePlugin}

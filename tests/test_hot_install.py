@@ -1,0 +1,146 @@
+"""Installing a plugin with pip while `postwerk serve` runs takes effect
+without a restart: serve notices the new entry point, migrates and reloads
+the web server and the workers; the plugin's page answers and its event is
+accepted and mailed. Uninstalling is noticed the same way."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+from tests.support.ports import free_port
+
+PLUGIN = '''\
+from flask import Blueprint
+
+from core.api import EventSpec, Plugin, RuleSpec, TemplateSpec, Variable, hookimpl
+
+bp = Blueprint("hotplug", __name__, url_prefix="/hot")
+
+
+@bp.get("/")
+def index():
+    return "the hot plugin is here"
+
+
+HOT = EventSpec("HOT_EVENT", "Hot", variables=(Variable("hot.word", "a word", "warm"),))
+
+
+class HotPlugin(Plugin):
+    """Installed while Postwerk runs."""
+
+    @hookimpl
+    def postwerk_register_events(self):
+        return [HOT]
+
+    @hookimpl
+    def postwerk_template_variables(self, tenant, event, payload):
+        return {"hot": payload["hot"]} if event == "HOT_EVENT" else None
+
+    @hookimpl
+    def postwerk_default_templates(self):
+        return [TemplateSpec("hot", lang, "Hot {{ hot.word }}", "<p>{{ hot.word }}</p>") for lang in ("de", "en")]
+
+    @hookimpl
+    def postwerk_default_rules(self):
+        return [RuleSpec("HOT_EVENT", "address:hot@example.org", "hot", "Hot mail")]
+
+    @hookimpl
+    def postwerk_blueprints(self):
+        return [bp]
+'''
+
+
+def _wheel(directory) -> str:
+    """A small plugin package as a wheel, built by hand (no build backend, no network)."""
+    files = {
+        "postwerk_hotplug/__init__.py": PLUGIN,
+        "postwerk_hotplug-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: postwerk-hotplug\nVersion: 0.1\n",
+        "postwerk_hotplug-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                                "Tag: py3-none-any\n",
+        "postwerk_hotplug-0.1.dist-info/entry_points.txt": "[postwerk.plugins]\nhotplug = postwerk_hotplug:HotPlugin\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    record.append("postwerk_hotplug-0.1.dist-info/RECORD,,")
+    path = os.path.join(directory, "postwerk_hotplug-0.1-py3-none-any.whl")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+        zf.writestr("postwerk_hotplug-0.1.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def _status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _until(what: str, check, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--no-input", *args],
+                   check=True, timeout=300)
+
+
+def test_a_plugin_installed_with_pip_while_serve_runs_takes_effect_without_a_restart(tmp_path):
+    web, smtp, catcher = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWERK_")}
+    with open(tmp_path / "serve.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "serve", "--workers", "1", "--port", str(web),
+             "--mail-catcher-port", str(smtp), "--mail-catcher-http-port", str(catcher)],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    installed = False
+    try:
+        _until("serve did not start", lambda: _status(f"http://127.0.0.1:{web}/login") == 200)
+        assert _status(f"http://127.0.0.1:{web}/hot/") == 404
+        _pip("install", "--no-deps", "--no-index", _wheel(tmp_path))
+        installed = True
+        _until("the running web app never served the new plugin's page",
+               lambda: _status(f"http://127.0.0.1:{web}/hot/") == 200)
+        cli_env = dict(env, POSTWERK_ENV="development")
+        run = subprocess.run([sys.executable, "-m", "core.cli", "plugins", "enable", "demo", "hotplug"],
+                             cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        with sqlite3.connect(tmp_path / "instance" / "postwerk.sqlite3") as conn:
+            conn.execute("UPDATE rule SET active = 1 WHERE event = 'HOT_EVENT'")
+        run = subprocess.run([sys.executable, "-m", "core.cli", "events", "emit", "demo", "HOT_EVENT",
+                              "--payload", '{"hot": {"word": "sunny"}}'],
+                             cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        _until("the running workers never mailed the new plugin's event",
+               lambda: "Hot sunny" in urllib.request.urlopen(f"http://127.0.0.1:{catcher}/", timeout=2).read()
+               .decode())
+        _pip("uninstall", "-y", "postwerk-hotplug")
+        installed = False
+        _until("the running web app kept the uninstalled plugin's page",
+               lambda: _status(f"http://127.0.0.1:{web}/hot/") == 404)
+    finally:
+        if installed:
+            _pip("uninstall", "-y", "postwerk-hotplug")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    output = (tmp_path / "serve.log").read_text()
+    assert re.search(r"plugins changed \(installed: hotplug;", output), output
+    assert re.search(r"plugins changed \(installed: -; removed: hotplug;", output), output
