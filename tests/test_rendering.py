@@ -128,6 +128,7 @@ TEXT_BOMBS = {
     "map to strings, list": "{{ %s|map('string')|list|length }}" % BOMB,
     "sum of lists": "{{ %s|sum(start=[])|length }}" % BOMB,
     "big numbers in a list": "{{ [(2**100)**90]*3000 }}",
+    "dict view": "{{ {}.fromkeys(range(3000), 'a'*3000).items() }}",
 }
 
 

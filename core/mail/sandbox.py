@@ -84,7 +84,7 @@ def _check_chars(n: int) -> None:
         raise _too_large(f"a text of {n} characters (at most {MAX_OUTPUT_CHARS})")
 
 
-_CONTAINERS = (list, tuple, set, frozenset, dict)
+_CONTAINERS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.values()), type({}.items()))
 
 
 def text_size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
