@@ -114,6 +114,31 @@ def test_every_operation_is_bounded_before_it_runs(source):
     assert any(p.kind == "limit" for p in validate(source, []).problems)
 
 
+# Small objects with a huge text (here 27 MB; with 100000 instead of 3000,
+# 30 GB): sized before str() builds them, so the error names the estimate.
+BOMB = "([[1]*3000]*3000)"
+TEXT_BOMBS = {
+    "output": "{{ %s }}" % BOMB,
+    "tilde": "{{ 'x' ~ %s }}" % BOMB,
+    "format method": "{{ '{}'.format(%s) }}" % BOMB,
+    "percent": "{{ '%%s' %% (%s,) }}" % BOMB,
+    "tojson": "{{ %s|tojson }}" % BOMB,
+    "join": "{{ %s|join }}" % BOMB,
+    "string": "{{ %s|string|length }}" % BOMB,
+    "map to strings, list": "{{ %s|map('string')|list|length }}" % BOMB,
+    "sum of lists": "{{ %s|sum(start=[])|length }}" % BOMB,
+    "big numbers in a list": "{{ [(2**100)**90]*3000 }}",
+    "dict view": "{{ {}.fromkeys(range(3000), 'a'*3000).items() }}",
+}
+
+
+@pytest.mark.parametrize("source", TEXT_BOMBS.values(), ids=TEXT_BOMBS.keys())
+def test_a_huge_text_is_refused_before_it_is_built(source):
+    with pytest.raises(TemplateError, match="template builds a text of") as info:
+        render(source, {})
+    assert info.value.kind == "limit"
+
+
 @pytest.mark.parametrize("source", [
     "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
     "".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "x" + "{% endfor %}" * 25,

@@ -21,12 +21,13 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections import Counter
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from jinja2 import StrictUndefined, nodes
-from jinja2.compiler import CodeGenerator
+from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.filters import FILTERS
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
@@ -81,6 +82,54 @@ def _too_large(what: str = "a value") -> TemplateError:
 def _check_chars(n: int) -> None:
     if n > MAX_OUTPUT_CHARS:
         raise _too_large(f"a text of {n} characters (at most {MAX_OUTPUT_CHARS})")
+
+
+_CONTAINERS = (list, tuple, set, frozenset, dict, type({}.keys()), type({}.values()), type({}.items()))
+
+
+def text_size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
+    """About how many characters ``str(value)`` has, found without building
+    it: ``[[1]*100000]*100000`` is a small object whose text is 30 GB. A
+    container shared many times is sized once and counted each time, as in
+    the text; lists of plain numbers or strings are sized in C."""
+    memo: dict[int, int] = {}
+
+    def size(item: Any, depth: int) -> int:
+        if isinstance(item, str):
+            return len(item) + 2
+        if isinstance(item, int):
+            return item.bit_length() // 3 + 2
+        if not isinstance(item, _CONTAINERS):
+            return 8  # a float, None, a date: about; the output cap has the last word
+        if id(item) in memo:
+            return memo[id(item)]
+        if depth > 100:
+            return limit + 1
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else list(item)
+        total = 2 + 2 * len(children)
+        kinds = set(map(type, children))
+        if kinds <= {int, bool}:
+            total += sum(map(int.bit_length, children)) // 3 + len(children)
+        elif kinds <= {str}:
+            total += sum(map(len, children)) + 2 * len(children)
+        else:
+            distinct = dict(zip(map(id, children), children))
+            times = Counter(map(id, children))
+            for key, child in distinct.items():
+                total += size(child, depth + 1) * times[key]
+                if total > limit:
+                    break
+        memo[id(item)] = total
+        return total
+
+    return size(value, 0)
+
+
+def check_size(value: Any) -> Any:
+    """Refuse a value whose text would pass the cap; returns it unchanged."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS:
+        _check_chars(text_size(value))
+    return value
 
 
 def _bounded_range(*args: int) -> Iterable[int]:
@@ -157,7 +206,7 @@ def check_printf(fmt: str, args: Any) -> None:
 
 def _length_of(args: Any) -> int:
     values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else (args,)
-    return sum(len(v) if isinstance(v, str) else 32 for v in values)
+    return sum(text_size(v) for v in values)
 
 
 _SPEC_NUMBERS = re.compile(r"\d+")
@@ -168,6 +217,7 @@ class _BoundedFormatting:
 
     def format_field(self, value: Any, format_spec: str) -> Any:
         check_deadline()
+        check_size(value)
         for number in _SPEC_NUMBERS.findall(format_spec):
             if int(number) > MAX_OUTPUT_CHARS:
                 raise _too_large()
@@ -209,9 +259,7 @@ def _check_str_method(obj: Any, args: tuple, kwargs: dict) -> tuple:
         count = args[2] if len(args) > 2 and _int(args[2]) else kwargs.get("count")
         _check_chars(_replaced_length(s, args[0], args[1], count if _int(count) else None))
     elif name == "join" and args:
-        items = list(_budgeted(args[0]))
-        _check_chars(len(s) * max(len(items) - 1, 0) + sum(len(i) if isinstance(i, str) else 0 for i in items))
-        args = (items, *args[1:])
+        args = (_collect(args[0], len(s)), *args[1:])
     elif name == "translate" and args and isinstance(args[0], dict):
         longest = max([len(v) for v in args[0].values() if isinstance(v, str)] or [1])
         _check_chars(len(s) * longest)
@@ -225,8 +273,8 @@ def _filter(name: str):
         @functools.wraps(original)  # keeps jinja_pass_arg (eval context, environment)
         def wrapper(*args, **kwargs):
             check_deadline()
-            args = check(*args, **kwargs) or args
-            return original(*args, **kwargs)
+            replaced = check(*args, **kwargs)  # None, or all arguments by position
+            return original(*replaced) if replaced is not None else original(*args, **kwargs)
         return wrapper
     return bounded
 
@@ -258,14 +306,50 @@ def _replace(eval_ctx, s, old, new, count=None):
     _check_chars(_replaced_length(str(s), str(old), str(new), count if _int(count) else None))
 
 
+def _collect(iterable: Any, separator: int = 0) -> list:
+    """The items of an iterable, stopped as soon as their text (with the
+    separators) would pass the cap, before they are all held."""
+    items, total = [], 0
+    for item in _budgeted(iterable):
+        total += text_size(item) + separator
+        _check_chars(total)
+        items.append(item)
+    return items
+
+
 @_filter("join")
 def _join(eval_ctx, value, d="", attribute=None):
-    items = list(_budgeted(value))
     if attribute is None:
-        _check_chars(len(str(d)) * max(len(items) - 1, 0) + sum(len(str(i)) for i in items))
-    else:
-        _check_chars(len(str(d)) * max(len(items) - 1, 0))
+        return (eval_ctx, _collect(value, len(str(d))), d, attribute)
+    items = list(_budgeted(value))
+    _check_chars(len(str(d)) * max(len(items) - 1, 0))
     return (eval_ctx, items, d, attribute)
+
+
+@_filter("list")
+def _list(eval_ctx, value):
+    return (eval_ctx, _collect(value))
+
+
+@_filter("string")
+def _string(value):
+    check_size(value)
+
+
+@_filter("escape")
+def _escape(value):
+    check_size(value)
+
+
+@_filter("pprint")
+def _pprint(value):
+    check_size(value)
+
+
+@_filter("sum")
+def _sum(environment, iterable, attribute=None, start=0):
+    if not isinstance(start, (int, float)):  # sum of lists or strings: their concatenation
+        return (environment, _collect(iterable), attribute, start)
 
 
 @_filter("format")
@@ -277,6 +361,7 @@ def _format(value, *args, **kwargs):
 def _tojson(eval_ctx, value, indent=None):
     if _int(indent) and indent > 100:
         raise _too_large()
+    check_size(value)
 
 
 @_filter("batch")
@@ -286,13 +371,15 @@ def _batch(value, linecount, fill_with=None):
 
 
 @_filter("slice")
-def _slice(environment, value, slices, fill_with=None):  # async_variant passes the environment
+def _slice(eval_ctx, value, slices, fill_with=None):  # async_variant passes the eval context
     if _int(slices) and slices > MAX_OPERAND_SIZE:
         raise _too_large("a list")
 
 
 _BOUNDED_FILTERS = {"center": _center, "indent": _indent, "wordwrap": _wordwrap, "replace": _replace,
-                    "join": _join, "format": _format, "tojson": _tojson, "batch": _batch, "slice": _slice}
+                    "join": _join, "format": _format, "tojson": _tojson, "batch": _batch, "slice": _slice,
+                    "list": _list, "string": _string, "escape": _escape, "e": _escape, "pprint": _pprint,
+                    "sum": _sum}
 
 
 def _bounded_concat(parts: Iterable[Any]) -> str:
@@ -308,28 +395,42 @@ _LOOP_FILTER = "_budgeted"
 
 
 class _BoundedCodeGenerator(CodeGenerator):
+    @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame) -> None:  # noqa: N802
-        self.write("environment.bounded_concat(")
-        super().visit_Concat(node, frame)
-        self.write(")")
+        # Jinja's own, with each part sized before it is turned into text and
+        # the whole checked after.
+        if frame.eval_ctx.volatile:
+            func_name = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            func_name = "markup_join"
+        else:
+            func_name = "str_join"
+        self.write(f"environment.bounded_concat({func_name}((")
+        for arg in node.nodes:
+            self.write("environment.sized(")
+            self.visit(arg, frame)
+            self.write("), ")
+        self.write(")))")
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-def _empty_if_none(value: Any) -> Any:
-    return "" if value is None else value
+def _finalize(value: Any) -> Any:
+    return "" if value is None else check_size(value)
 
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "//", "%"])
     code_generator_class = _BoundedCodeGenerator
     concat = staticmethod(_bounded_concat)
+    sized = staticmethod(check_size)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("undefined", StrictUndefined)
-        # A null payload value renders empty, as the HTTP API promises, not "None".
-        kwargs.setdefault("finalize", _empty_if_none)
+        # Every {{ value }} is sized before it becomes text, and a null payload
+        # value renders empty, as the HTTP API promises, not "None".
+        kwargs.setdefault("finalize", _finalize)
         super().__init__(**kwargs)
         self.globals = {"range": _bounded_range}
         self.filters.update(_BOUNDED_FILTERS)
@@ -368,6 +469,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def getitem(self, obj, argument):
         check_deadline()
         return super().getitem(obj, argument)
+
+    def call_filter(self, *args, **kwargs):  # map('string') and friends, once per item
+        check_deadline()
+        return super().call_filter(*args, **kwargs)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
         check_deadline()
