@@ -237,8 +237,8 @@ class SmtpTransport:
                                      context=context)
                 else:
                     smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
-            except ssl.SSLError:
-                raise
+            except ssl.SSLCertVerificationError:
+                raise  # a TLS server answered: its certificate is the admin's business
             except smtplib.SMTPConnectError as exc:
                 if not 400 <= exc.smtp_code < 600:  # not an SMTP greeting: say nothing of what it was
                     raise _no_server("SMTP", cfg.host, cfg.port) from None
@@ -315,7 +315,7 @@ class SmtpTransport:
                     client = _POP3_SSL(pop.host, pop.port, timeout=timeout, context=context)
                 else:
                     client = _POP3(pop.host, pop.port, timeout=timeout)
-            except ssl.SSLError:
+            except ssl.SSLCertVerificationError:
                 raise
             except (OSError, poplib.error_proto):  # refused, silent, or another service's banner
                 raise _no_server("POP3", pop.host, pop.port) from None

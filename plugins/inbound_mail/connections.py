@@ -61,7 +61,7 @@ class ImapSource:
         try:
             self.client = IMAPClient(mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
                                      ssl_context=context, timeout=timeout)
-        except ssl.SSLError as exc:
+        except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             raise MailboxError(_describe(exc, mailbox)) from None
         except (OSError, IMAPClientError):  # refused, silent, or another service's banner: all alike
             raise MailboxError(_no_server("IMAP", mailbox)) from None
@@ -178,7 +178,7 @@ class Pop3Source:
                 self.pop = _POP3_SSL(mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
                 self.pop = _POP3(mailbox.host, mailbox.port, timeout=timeout)
-        except ssl.SSLError as exc:
+        except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             raise MailboxError(_describe(exc, mailbox)) from None
         except (OSError, poplib.error_proto):  # refused, silent, or another service's banner: all alike
             raise MailboxError(_no_server("POP3", mailbox)) from None
