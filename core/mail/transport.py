@@ -173,11 +173,12 @@ class _POP3_SSL(_POP3, poplib.POP3_SSL):
     pass
 
 
-def _no_server(what: str, host: str, port: int) -> TemporaryError:
+def _no_server(what: str, host: str, port: int, tls: bool = False) -> TemporaryError:
     """One answer for refused, unreachable, silent and not-that-protocol
     alike: the connection check must not tell closed ports from open ones,
     nor show another service's banner (issue 16)."""
-    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered", connection_lost=True)
+    over = " over TLS" if tls else ""
+    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered{over}", connection_lost=True)
 
 
 def _check_target(host: str, port: int) -> None:
@@ -241,10 +242,10 @@ class SmtpTransport:
                 raise  # a TLS server answered: its certificate is the admin's business
             except smtplib.SMTPConnectError as exc:
                 if not 400 <= exc.smtp_code < 600:  # not an SMTP greeting: say nothing of what it was
-                    raise _no_server("SMTP", cfg.host, cfg.port) from None
+                    raise _no_server("SMTP", cfg.host, cfg.port, cfg.security == Security.SSL) from None
                 raise
             except (OSError, smtplib.SMTPServerDisconnected):
-                raise _no_server("SMTP", cfg.host, cfg.port) from None
+                raise _no_server("SMTP", cfg.host, cfg.port, cfg.security == Security.SSL) from None
             self.smtp = smtp
             targets.check_peer(smtp.sock, cfg.host)
             smtp.ehlo()
