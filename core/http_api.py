@@ -104,7 +104,7 @@ def post_event():
     if "payload" not in body:
         return _error(422, "'payload' is required", "payload")
     try:
-        payload = validate(spec, body["payload"])
+        payload = validate(spec, body["payload"], max_addresses=current_app.config["MAX_RECIPIENTS_PER_EVENT"])
     except PayloadInvalid as exc:
         return _error(422, exc.message, exc.field)
 

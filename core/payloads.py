@@ -54,7 +54,7 @@ def _type_of(sample: Any) -> tuple[type, str, str] | None:
     return None  # a None sample accepts anything
 
 
-def validate(spec: EventSpec, payload: Any) -> dict:
+def validate(spec: EventSpec, payload: Any, *, max_addresses: int | None = None) -> dict:
     """Return the payload if it matches, else raise :class:`PayloadInvalid`.
 
     Every declared variable must be present (``null`` is allowed: the
@@ -62,11 +62,15 @@ def validate(spec: EventSpec, payload: Any) -> dict:
     """
     if not isinstance(payload, dict):
         raise PayloadInvalid("payload", "must be a JSON object")
-    _check(shape(spec), payload, "payload", spec.key)
+    addresses: list[str] = []
+    _check(shape(spec), payload, "payload", spec.key, addresses)
+    if max_addresses is not None and len(addresses) > max_addresses:
+        raise PayloadInvalid("payload", f"names {len(addresses)} e-mail addresses, more than the {max_addresses} "
+                                        "one event may have (POSTWERK_MAX_RECIPIENTS_PER_EVENT)")
     return payload
 
 
-def _check(tree: dict, value: dict, path: str, event: str) -> None:
+def _check(tree: dict, value: dict, path: str, event: str, addresses: list[str]) -> None:
     for key in value:
         if key not in tree:
             known = ", ".join(sorted(tree)) or "none"
@@ -81,12 +85,12 @@ def _check(tree: dict, value: dict, path: str, event: str) -> None:
         if isinstance(expected, dict):
             if not isinstance(given, dict):
                 raise PayloadInvalid(where, "must be an object")
-            _check(expected, given, where, event)
+            _check(expected, given, where, event, addresses)
             continue
-        _check_value(expected.sample, given, where, event)
+        _check_value(expected.sample, given, where, event, addresses)
 
 
-def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
+def _check_value(sample: Any, given: Any, where: str, event: str, addresses: list[str]) -> None:
     """``given`` against the type of ``sample``; a list's items against the
     sample's first item (an object item: the same keys, each typed by the
     sample item's value)."""
@@ -100,12 +104,12 @@ def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
     if not ok:
         raise PayloadInvalid(where, f"must be {words}, not {type(given).__name__}")
     if kind is str and _holds_addresses(sample):
-        _check_addresses(given, where)
+        addresses.extend(_check_addresses(given, where))
     if kind is list and sample:
         for i, item in enumerate(given):
             if item is None:
                 raise PayloadInvalid(f"{where}[{i}]", "must not be null (leave the item out)")
-            _check_value(sample[0], item, f"{where}[{i}]", event)
+            _check_value(sample[0], item, f"{where}[{i}]", event, addresses)
     elif kind is dict:
         for key in given:
             if key not in sample:
@@ -115,7 +119,7 @@ def _check_value(sample: Any, given: Any, where: str, event: str) -> None:
             if key not in given:
                 raise PayloadInvalid(f"{where}.{key}", "is required")
             if given[key] is not None:
-                _check_value(value, given[key], f"{where}.{key}", event)
+                _check_value(value, given[key], f"{where}.{key}", event, addresses)
 
 
 def _holds_addresses(sample: Any) -> bool:
@@ -125,7 +129,7 @@ def _holds_addresses(sample: Any) -> bool:
     return isinstance(sample, str) and "@" in sample and " " not in sample.strip()
 
 
-def _check_addresses(given: Any, where: str) -> None:
+def _check_addresses(given: Any, where: str) -> list[str]:
     """Each address checked as mail will use it: the To header then never
     names an address the envelope does not (issue 16)."""
     from .mail.mime import HeaderError, check_address
@@ -141,6 +145,7 @@ def _check_addresses(given: Any, where: str) -> None:
             check_address(item)
         except HeaderError:
             raise PayloadInvalid(at, f"{item[:100]!r} is not an e-mail address") from None
+    return [item for item in items if item]
 
 
 def json_schema(spec: EventSpec) -> dict:

@@ -83,3 +83,16 @@ def test_an_event_over_the_recipient_cap_fails_with_the_reason_and_makes_no_mail
     assert event.status == EventStatus.FAILED
     assert "more than the 5 one event may have" in event.error and "POSTWERK_MAX_RECIPIENTS_PER_EVENT" in event.error
     assert db.session.execute(db.select(Message)).first() is None
+
+
+def test_a_payload_naming_more_addresses_than_the_cap_is_422(tenant, client, app):
+    app.config["MAX_RECIPIENTS_PER_EVENT"] = 5
+    token = _token(tenant.id)
+    payload = {"ticket": {**TICKET["ticket"], "watchers": [f"w{i}@example.org" for i in range(5)]}}
+    response = client.post(API, json={"event": "TICKET_CREATED", "payload": payload},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 422  # 5 watchers + the reporter: 6
+    assert "POSTWERK_MAX_RECIPIENTS_PER_EVENT" in response.json["error"] and response.json["field"] == "payload"
+    payload["ticket"]["watchers"] = payload["ticket"]["watchers"][:4]
+    assert client.post(API, json={"event": "TICKET_CREATED", "payload": payload},
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 202

@@ -75,7 +75,8 @@ def test_oauth_tokens_never_follow_a_changed_smtp_host(admin, tenant, smtp_sink)
     settings = stored(tenant.id)
     settings.oauth_access_token_encrypted = encrypt("access-1")
     db.session.commit()
-    save(admin, form_data(smtp_sink, host="smtp.evil.example", **{**oauth, "oauth_client_secret": ""}))
+    save(admin, form_data(smtp_sink, host="smtp.evil.example", security="starttls",
+                          **{**oauth, "oauth_client_secret": ""}))
     settings = stored(tenant.id)
     assert settings.oauth_access_token_encrypted is None
     # The client secret goes to the identity provider, which did not change.

@@ -135,26 +135,30 @@ def test_private_and_loopback_targets_are_refused_after_dns_when_configured(app,
 
 # --- 6. "Test connection" is no port scanner and no banner grabber ------------------------------------
 
-def test_the_smtp_check_tells_no_closed_port_from_another_services_banner(tenant, ctx, banner):
+@pytest.mark.parametrize("security", ["none", "ssl"])
+def test_the_smtp_check_tells_no_closed_port_from_another_services_banner(tenant, ctx, banner, security):
     words = []
     for port in (banner.port, free_port()):
-        settings = point_at(tenant.id, banner, port=port)
+        settings = point_at(tenant.id, banner, port=port, security=security)
         with pytest.raises(DeliveryError) as caught:
             check_connection(settings)
         words.append(caught.value.text.replace(str(port), "PORT"))
     assert banner.connections == 1
-    assert words[0] == words[1] == "cannot connect to 127.0.0.1:PORT: no SMTP server answered"
+    assert words[0] == words[1] and words[0].startswith("cannot connect to 127.0.0.1:PORT: no SMTP server answered")
+    assert "OpenSSH" not in words[0] and "version" not in words[0]
 
 
-@pytest.mark.parametrize("protocol", ["imap", "pop3"])
-def test_the_mailbox_check_tells_no_closed_port_from_another_services_banner(tenant, ctx, banner, protocol):
+@pytest.mark.parametrize("protocol, security", [("imap", "none"), ("pop3", "none"), ("imap", "ssl"),
+                                                ("pop3", "ssl")])
+def test_the_mailbox_check_tells_no_closed_port_from_another_services_banner(tenant, ctx, banner, protocol,
+                                                                             security):
     from plugins.inbound_mail.connections import MailboxError, open_source
     from plugins.inbound_mail.models import Mailbox
 
     words = []
     for port in (banner.port, free_port()):
         mailbox = Mailbox(tenant_id=tenant.id, name="x", protocol=protocol, host="127.0.0.1", port=port,
-                          security="none", username="u", folder="INBOX", leave_on_server=True)
+                          security=security, username="u", folder="INBOX", leave_on_server=True)
         with pytest.raises(MailboxError) as caught:
             open_source(mailbox, timeout=2)
         words.append(str(caught.value).replace(str(port), "PORT"))

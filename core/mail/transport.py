@@ -225,11 +225,12 @@ class _POP3_SSL(_POP3, poplib.POP3_SSL):
         return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
 
 
-def _no_server(what: str, host: str, port: int) -> TemporaryError:
+def _no_server(what: str, host: str, port: int, tls: bool = False) -> TemporaryError:
     """One answer for refused, unreachable, silent and not-that-protocol
     alike: the connection check must not tell closed ports from open ones,
     nor show another service's banner (issue 16)."""
-    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered", connection_lost=True)
+    over = " over TLS" if tls else ""
+    return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered{over}", connection_lost=True)
 
 
 def _check_target(host: str, port: int) -> None:
@@ -294,17 +295,17 @@ class SmtpTransport:
             self.smtp = smtp
             try:
                 code, text = smtp.connect(cfg.host, cfg.port)
-            except ssl.SSLError:
-                raise
+            except ssl.SSLCertVerificationError:
+                raise  # a TLS server answered: its certificate is the admin's business
             except (OSError, smtplib.SMTPServerDisconnected):
                 if self.deadline.expired:
                     raise  # told below as "took longer than N s in all"
                 # Refused, unreachable, silent: one answer, so the connection
                 # check is no port scanner.
-                raise _no_server("SMTP", cfg.host, cfg.port) from None
+                raise _no_server("SMTP", cfg.host, cfg.port, cfg.security == Security.SSL) from None
             if code != 220:
                 if not 400 <= code < 600:  # not an SMTP greeting: say nothing of what it was
-                    raise _no_server("SMTP", cfg.host, cfg.port)
+                    raise _no_server("SMTP", cfg.host, cfg.port, cfg.security == Security.SSL)
                 raise smtplib.SMTPConnectError(code, text)
             targets.check_peer(smtp.sock, cfg.host)
             smtp.ehlo()
@@ -385,7 +386,7 @@ class SmtpTransport:
                     client = _POP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
                 else:
                     client = _POP3(deadline, pop.host, pop.port, timeout=timeout)
-            except ssl.SSLError:
+            except ssl.SSLCertVerificationError:
                 raise
             except (OSError, poplib.error_proto):  # refused, silent, or another service's banner
                 if deadline.expired:

@@ -119,7 +119,7 @@ class ImapSource:
         try:
             self.client = _IMAPClient(self.deadline, mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
                                       ssl_context=context, timeout=timeout)
-        except ssl.SSLError as exc:
+        except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
         except (OSError, IMAPClientError):  # refused, silent, or another service's banner: all alike
@@ -258,7 +258,7 @@ class Pop3Source:
                 self.pop = _POP3_SSL(self.deadline, mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
                 self.pop = _POP3(self.deadline, mailbox.host, mailbox.port, timeout=timeout)
-        except ssl.SSLError as exc:
+        except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
         except (OSError, poplib.error_proto):  # refused, silent, or another service's banner: all alike
