@@ -88,7 +88,10 @@ def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catch
 @pass_ctx
 def web(ctx: Context, host: str, port: int) -> None:
     """Run the web application (development server; use gunicorn in production)."""
-    ctx.app.run(host=host, port=port, use_reloader=False, threaded=True)
+    from werkzeug.serving import run_simple
+
+    # Not app.run(): Flask ignores that under its own command line (FlaskGroup).
+    run_simple(host, port, ctx.app, use_reloader=False, threaded=True)
 
 
 @main.command(hidden=True)
