@@ -51,7 +51,21 @@ def _create_app():
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
+class PostwerkGroup(FlaskGroup):
+    """Flask's group, but Postwerk's own commands build the application only
+    when they need it (``serve`` must set up the environment first, ``keys
+    generate`` needs none): no app context pushed for every command."""
+
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("with_appcontext", False)
+        return super().command(*args, **kwargs)
+
+    def group(self, *args, **kwargs):
+        kwargs.setdefault("cls", click.Group)
+        return super().group(*args, **kwargs)
+
+
+@click.group(cls=PostwerkGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
              set_debug_flag=False)
 @click.pass_context
 def main(ctx: click.Context) -> None:
