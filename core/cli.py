@@ -51,7 +51,21 @@ def _create_app():
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
+class PostwerkGroup(FlaskGroup):
+    """Flask's group, but Postwerk's own commands build the application only
+    when they need it (``serve`` must set up the environment first, ``keys
+    generate`` needs none): no app context pushed for every command."""
+
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("with_appcontext", False)
+        return super().command(*args, **kwargs)
+
+    def group(self, *args, **kwargs):
+        kwargs.setdefault("cls", click.Group)
+        return super().group(*args, **kwargs)
+
+
+@click.group(cls=PostwerkGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
              set_debug_flag=False)
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -88,7 +102,10 @@ def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catch
 @pass_ctx
 def web(ctx: Context, host: str, port: int) -> None:
     """Run the web application (development server; use gunicorn in production)."""
-    ctx.app.run(host=host, port=port, use_reloader=False, threaded=True)
+    from werkzeug.serving import run_simple
+
+    # Not app.run(): Flask ignores that under its own command line (FlaskGroup).
+    run_simple(host, port, ctx.app, use_reloader=False, threaded=True)
 
 
 @main.command(hidden=True)

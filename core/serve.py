@@ -173,6 +173,13 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         valkey.start()
         env["POSTWERK_REDIS_URL"] = f"redis://127.0.0.1:{valkey_port}/0"
         _wait_for_port(valkey_port)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics of the web child adds up the workers' and the scheduler's
+        # counters (docs/operations.md); emptied at every start.
+        metrics_dir = Path.cwd() / "instance" / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     os.environ.update(env)  # the in-process set-up below reads the same settings
 
     http_port = catcher_http_port
