@@ -626,6 +626,9 @@ def record_refused_recipients(message: Outgoing, refused: dict[str, str]) -> Non
 def record_permanent_failure(message: Message | Outgoing, reason: str) -> None:
     audit(message.tenant_id, "system", "mail.failed", "message", message.id, reason=reason,
           recipients=message.recipients)
-    bounces.note_refused_at_rcpt(message.tenant_id, message.id, {r: reason for r in message.recipients})
+    if "all recipients refused" in reason:
+        # The transport lists "rcpt: answer; rcpt: answer": each address by its own answer.
+        answers = {r: next((part for part in reason.split("; ") if r in part), "") for r in message.recipients}
+        bounces.note_refused_at_rcpt(message.tenant_id, message.id, answers)
     notify(message.tenant_id, "error", f"Message {message.id} to {', '.join(message.recipients)} failed: {reason}",
            message.id)
