@@ -398,3 +398,22 @@ def test_the_template_editor_hints_at_a_near_duplicate_key_and_a_missing_languag
     assert "exists in DE only: recipients who read EN get this version too" in html
     answer = admin.post(MAIL + "/templates/preview", data=_template_form(admin, key="Ticket-Created")).get_json()
     assert any("ticket_created" in note for note in answer["hints"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_queue_times_are_in_the_tenants_time_zone_with_the_zone_named(admin, tenant):
+    from datetime import datetime, timezone
+
+    from core.mail import mime
+    from core.models import Message, MessageStatus
+
+    db.session.add(Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
+                           sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
+                           body_text="x", body_html="", status=MessageStatus.FAILED, event_key="TICKET_CREATED",
+                           created_at=datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)))
+    db.session.commit()
+    assert "2026-12-01 10:30:00 CET" in admin.get(MAIL + "/queue").get_data(as_text=True)
+    overview = admin.get(MAIL + "/").get_data(as_text=True)
+    _post(admin, MAIL + "/timezone", {"id": "timezone", "timezone": "Europe/London"}, MAIL + "/")
+    assert "2026-12-01 09:30:00 GMT" in admin.get(MAIL + "/queue").get_data(as_text=True)
+    assert 'name="timezone"' in overview
