@@ -417,3 +417,19 @@ def test_queue_times_are_in_the_tenants_time_zone_with_the_zone_named(admin, ten
     _post(admin, MAIL + "/timezone", {"id": "timezone", "timezone": "Europe/London"}, MAIL + "/")
     assert "2026-12-01 09:30:00 GMT" in admin.get(MAIL + "/queue").get_data(as_text=True)
     assert 'name="timezone"' in overview
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_the_logs_can_be_searched_and_filtered(admin, tenant):
+    from core.notify import audit, notify
+
+    notify(tenant.id, "error", "mail to erika@example.org failed for good")
+    notify(tenant.id, "warning", "something else")
+    audit(tenant.id, "system", "rule.saved", "rule", 1, changes={"name": ["a", "Office copy"]})
+    audit(tenant.id, "system", "template.saved", "template", 2, key="other")
+    db.session.commit()
+    found = admin.get(MAIL + "/log?q=erika").get_data(as_text=True)
+    assert "erika@example.org" in found and "something else" not in found
+    assert "something else" in admin.get(MAIL + "/log?level=warning").get_data(as_text=True)
+    audit_page = admin.get(MAIL + "/audit?q=office+copy").get_data(as_text=True)
+    assert "rule.saved" in audit_page and "template.saved" not in audit_page

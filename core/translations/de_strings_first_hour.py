@@ -229,4 +229,10 @@ DE_FIRST_HOUR = {
     "Times are shown in %(name)s.": "Zeiten werden in %(name)s angezeigt.",
     "Time zone": "Zeitzone",
     "Times on every page are shown in": "Zeiten auf allen Seiten werden angezeigt in",
+    # Log search.
+    "Search": "Suchen",
+    "e.g. an address, a rule, an error": "z. B. eine Adresse, eine Regel, ein Fehler",
+    "error": "Fehler",
+    "warning": "Warnung",
+    "info": "Info",
 }
