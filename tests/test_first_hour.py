@@ -433,3 +433,19 @@ def test_the_logs_can_be_searched_and_filtered(admin, tenant):
     assert "something else" in admin.get(MAIL + "/log?level=warning").get_data(as_text=True)
     audit_page = admin.get(MAIL + "/audit?q=office+copy").get_data(as_text=True)
     assert "rule.saved" in audit_page and "template.saved" not in audit_page
+
+
+def test_the_template_preview_can_use_a_real_past_event(admin, tenant):
+    from core.models import Event
+    from plugins.ticket.service import create_ticket
+
+    create_ticket(tenant.id, title="Tür klemmt im Keller", description="", reporter_name="Max",
+                  reporter_email="max@example.org", reporter_language="de")
+    db.session.commit()
+    event = db.session.execute(db.select(Event)).scalar_one()
+    page = admin.get(MAIL + "/templates/new?event=TICKET_CREATED").get_data(as_text=True)
+    assert f'<option value="{event.id}"' in page
+    data = _template_form(admin, body_html="<p>{{ ticket.title }}</p>", source=str(event.id))
+    assert "Tür klemmt im Keller" in admin.post(MAIL + "/templates/preview", data=data).get_json()["preview"]["html"]
+    sample = _template_form(admin, body_html="<p>{{ ticket.title }}</p>")
+    assert "Heizung im Bad" in admin.post(MAIL + "/templates/preview", data=sample).get_json()["preview"]["html"]

@@ -235,4 +235,5 @@ DE_FIRST_HOUR = {
     "error": "Fehler",
     "warning": "Warnung",
     "info": "Info",
+    "Preview with": "Vorschau mit",
 }
