@@ -236,4 +236,6 @@ DE_FIRST_HOUR = {
     "warning": "Warnung",
     "info": "Info",
     "Preview with": "Vorschau mit",
+    "worked": "hat geklappt",
+    "failed": "fehlgeschlagen",
 }

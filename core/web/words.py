@@ -70,6 +70,16 @@ def said(text):
     return str(OS_WORDS.get(text, text))
 
 
+def test_result(text):
+    """A stored "OK: ..." / "FAILED: ..." of the last test, in the reader's language."""
+    if not isinstance(text, str) or not text:
+        return text
+    outcome, sep, words = text.partition(": ")
+    if not sep or outcome not in ("OK", "FAILED"):
+        return said(text)
+    return f"{gettext('worked') if outcome == 'OK' else gettext('failed')}: {said(words)}"
+
+
 STATUS_WORDS = {
     "PENDING": _l("Waiting"),
     "SENDING": _l("Being sent"),
@@ -123,4 +133,5 @@ def init_app(app) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["said"] = said
+    app.jinja_env.filters["test_result"] = test_result
     app.jinja_env.filters["status_word"] = status_word
