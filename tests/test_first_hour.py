@@ -398,3 +398,54 @@ def test_the_template_editor_hints_at_a_near_duplicate_key_and_a_missing_languag
     assert "exists in DE only: recipients who read EN get this version too" in html
     answer = admin.post(MAIL + "/templates/preview", data=_template_form(admin, key="Ticket-Created")).get_json()
     assert any("ticket_created" in note for note in answer["hints"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_queue_times_are_in_the_tenants_time_zone_with_the_zone_named(admin, tenant):
+    from datetime import datetime, timezone
+
+    from core.mail import mime
+    from core.models import Message, MessageStatus
+
+    db.session.add(Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
+                           sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
+                           body_text="x", body_html="", status=MessageStatus.FAILED, event_key="TICKET_CREATED",
+                           created_at=datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)))
+    db.session.commit()
+    assert "2026-12-01 10:30:00 CET" in admin.get(MAIL + "/queue").get_data(as_text=True)
+    overview = admin.get(MAIL + "/").get_data(as_text=True)
+    _post(admin, MAIL + "/timezone", {"id": "timezone", "timezone": "Europe/London"}, MAIL + "/")
+    assert "2026-12-01 09:30:00 GMT" in admin.get(MAIL + "/queue").get_data(as_text=True)
+    assert 'name="timezone"' in overview
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_the_logs_can_be_searched_and_filtered(admin, tenant):
+    from core.notify import audit, notify
+
+    notify(tenant.id, "error", "mail to erika@example.org failed for good")
+    notify(tenant.id, "warning", "something else")
+    audit(tenant.id, "system", "rule.saved", "rule", 1, changes={"name": ["a", "Office copy"]})
+    audit(tenant.id, "system", "template.saved", "template", 2, key="other")
+    db.session.commit()
+    found = admin.get(MAIL + "/log?q=erika").get_data(as_text=True)
+    assert "erika@example.org" in found and "something else" not in found
+    assert "something else" in admin.get(MAIL + "/log?level=warning").get_data(as_text=True)
+    audit_page = admin.get(MAIL + "/audit?q=office+copy").get_data(as_text=True)
+    assert "rule.saved" in audit_page and "template.saved" not in audit_page
+
+
+def test_the_template_preview_can_use_a_real_past_event(admin, tenant):
+    from core.models import Event
+    from plugins.ticket.service import create_ticket
+
+    create_ticket(tenant.id, title="Tür klemmt im Keller", description="", reporter_name="Max",
+                  reporter_email="max@example.org", reporter_language="de")
+    db.session.commit()
+    event = db.session.execute(db.select(Event)).scalar_one()
+    page = admin.get(MAIL + "/templates/new?event=TICKET_CREATED").get_data(as_text=True)
+    assert f'<option value="{event.id}"' in page
+    data = _template_form(admin, body_html="<p>{{ ticket.title }}</p>", source=str(event.id))
+    assert "Tür klemmt im Keller" in admin.post(MAIL + "/templates/preview", data=data).get_json()["preview"]["html"]
+    sample = _template_form(admin, body_html="<p>{{ ticket.title }}</p>")
+    assert "Heizung im Bad" in admin.post(MAIL + "/templates/preview", data=sample).get_json()["preview"]["html"]

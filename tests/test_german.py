@@ -99,6 +99,11 @@ def german_admin(client, ctx, smtp_sink):
                            recipients=["max@example.org"], subject="Betreff", body_text="Text", body_html="<p>x</p>",
                            status=MessageStatus.FAILED, event_key="TICKET_CREATED",
                            last_error="cannot connect to 127.0.0.1:1: Connection refused"))
+    from core.models import MailSettings
+    from core.models.types import utcnow
+
+    settings = db.session.get(MailSettings, tenant.id)
+    settings.last_test_at, settings.last_test_result = utcnow(), "FAILED: cannot connect to 127.0.0.1:1: Connection refused"
     db.session.commit()
     login(client)
     page = client.get("/").get_data(as_text=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import render_template, request, url_for
 from flask_babel import gettext
+from sqlalchemy import String, cast, or_
 
 from ..extensions import db
 from ..models import AuditEntry, Notification, User
@@ -42,8 +43,30 @@ def describe(entry: AuditEntry) -> list[str]:
     return lines
 
 
+def _search(model, query):
+    """?q= words anywhere in the entry; ?level= / ?action= exact (GET, bookmarkable)."""
+    words = (request.args.get("q") or "").strip().lower()
+    if words:
+        needle = "%" + words.replace("%", r"\%").replace("_", r"\_") + "%"
+        if model is Notification:
+            columns = [Notification.text, Notification.level]
+        else:
+            columns = [AuditEntry.action, AuditEntry.object_type, AuditEntry.object_id, AuditEntry.actor,
+                       cast(AuditEntry.detail, String)]
+        query = query.where(or_(*[db.func.lower(column).like(needle, escape="\\") for column in columns]))
+    if model is Notification and request.args.get("level"):
+        query = query.where(Notification.level == request.args["level"])
+    if model is AuditEntry and request.args.get("action"):
+        query = query.where(AuditEntry.action == request.args["action"])
+    return query
+
+
+def _filters() -> dict:
+    return {k: v for k in ("q", "level", "action") if (v := request.args.get(k))}
+
+
 def _page(model, before: str | None):
-    query = db.select(model).where(model.tenant_id == tenant_id())
+    query = _search(model, db.select(model).where(model.tenant_id == tenant_id()))
     if before and before.isdigit():
         query = query.where(model.id < int(before))
     rows = db.session.execute(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1)).scalars().all()
@@ -54,7 +77,8 @@ def _page(model, before: str | None):
 def notification_log():
     entries, more = _page(Notification, request.args.get("before"))
     return render_template("admin/log.html", entries=entries,
-                           older_url=url_for("admin.notification_log", before=more) if more else None)
+                           filters=_filters(),
+                           older_url=url_for("admin.notification_log", before=more, **_filters()) if more else None)
 
 
 @bp.route("/audit")
@@ -69,4 +93,5 @@ def audit_log():
 
     return render_template("admin/audit.html", entries=entries, names=names, describe=describe,
                            restorable={e.id for e in entries if restorable(e)},
-                           older_url=url_for("admin.audit_log", before=more) if more else None)
+                           filters=_filters(),
+                           older_url=url_for("admin.audit_log", before=more, **_filters()) if more else None)

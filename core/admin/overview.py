@@ -77,6 +77,34 @@ def sending_state(settings: MailSettings | None, held: str | None) -> dict:
     return {"level": "warning", "text": _("Not tried yet: send a test mail to see whether sending works.")}
 
 
+@bp.route("/timezone", methods=["POST"])
+def timezone_save():
+    """The tenant's time zone, in which every page shows times."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from flask import flash, redirect, request, url_for
+
+    from ..models import Tenant
+    from ..notify import audit
+    from .forms import ActionForm
+    from .scope import actor
+
+    name = (request.form.get("timezone") or "").strip()
+    if ActionForm().validate_on_submit():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            flash(_("Unknown time zone %(name)s: use a name such as Europe/Berlin.", name=name or "—"), "error")
+            return redirect(url_for("admin.overview"))
+        tenant = db.session.get(Tenant, tenant_id())
+        if tenant.timezone != name:
+            audit(tenant_id(), actor(), "tenant.saved", "tenant", tenant_id(), changes={"timezone": [tenant.timezone, name]})
+            tenant.timezone = name
+            db.session.commit()
+        flash(_("Times are shown in %(name)s.", name=name), "success")
+    return redirect(url_for("admin.overview"))
+
+
 @bp.route("")
 @bp.route("/")
 def overview():
@@ -96,7 +124,11 @@ def overview():
     held = explain(automate_status.why_mail_waits(tid))
     from .forms import AUTH_CHOICES, SECURITY_CHOICES
 
+    from ..models import Tenant
+    from .forms import ActionForm
+
     return render_template("admin/overview.html", settings=settings, held=held, automate=automate, counts=counts,
+                           timezone=db.session.get(Tenant, tid).timezone, zone_form=ActionForm(id="timezone"),
                            statuses=MessageStatus.ALL, failures=failures, state=sending_state(settings, held),
                            security_labels=dict(SECURITY_CHOICES), auth_labels=dict(AUTH_CHOICES),
                            failed_events=failed_events(tid, 10), failed_event_count=count_failed(tid),

@@ -69,7 +69,9 @@ def _int_arg(name: str) -> int | None:
 
 def filter_form() -> QueueFilterForm:
     form = QueueFilterForm(request.args)
-    form.status.choices = options([("", _("all"))] + [(s, s) for s in MessageStatus.ALL])
+    from ..web.words import status_word
+
+    form.status.choices = options([("", _("all"))] + [(s, f"{status_word(s)} ({s})") for s in MessageStatus.ALL])
     return form
 
 

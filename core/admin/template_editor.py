@@ -108,7 +108,7 @@ def preview(form: TemplateForm) -> PlannedMail | None:
     if spec is None:
         return None
     tenant = tenant_ref(get_tenant(tenant_id()))
-    values = variables.collect(tenant, spec.key, spec.sample_payload())
+    values = variables.collect(tenant, spec.key, _payload(spec))
     draft = Template(tenant_id=tenant_id(), key=form.key.data or "", language=form.language.data or "de",
                      subject=form.subject.data or "", body_html=form.body_html.data or "",
                      body_text=form.body_text.data or "")
@@ -124,6 +124,28 @@ def preview(form: TemplateForm) -> PlannedMail | None:
         mail.subject, mail.body_html, mail.body_text = " ".join(marked[0].split()), marked[1], marked[2]
         mail.error = mail.error.split(": ", 1)[-1]  # without the "template 'key' (de):" prefix
     return mail
+
+
+def recent_events(event: str) -> list:
+    """The tenant's latest real events of this type, to preview with instead of the samples."""
+    from ..models import Event
+
+    if not event:
+        return []
+    return db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id(), Event.key == event)
+                              .order_by(Event.id.desc()).limit(10)).scalars().all()
+
+
+def _payload(spec) -> dict:
+    """?source=ID (or the posted field): a real past event of this type; else the sample values."""
+    from ..models import Event
+
+    source = request.values.get("source", "")
+    if source.isdigit():
+        event = db.session.get(Event, int(source))
+        if event is not None and event.tenant_id == tenant_id() and event.key == spec.key:
+            return event.payload
+    return spec.sample_payload()
 
 
 def hints(form: TemplateForm, template: Template | None) -> list[str]:
@@ -150,7 +172,8 @@ def _editor(form: TemplateForm, template: Template | None, problems=None, shown=
     event = form.event.data or ""
     return render_template("admin/template_edit.html", form=form, template=template, problems=problems or [],
                            preview=shown, placeholders=placeholders(event), event=event,
-                           hints=hints(form, template)), status
+                           hints=hints(form, template), recent=recent_events(event),
+                           source=request.values.get("source", "")), status
 
 
 @bp.route("/templates/new")

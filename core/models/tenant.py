@@ -21,6 +21,8 @@ class Tenant(db.Model):
     # Brand colour used by the default templates.
     colour: Mapped[str] = mapped_column(String(7), default="#1f6feb")
     language: Mapped[str] = mapped_column(String(2), default="de")
+    # The zone the admin reads times in (an IANA name); stored times stay UTC.
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin", server_default="Europe/Berlin")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -224,4 +224,19 @@ DE_FIRST_HOUR = {
         "Groß-/Kleinschreibung: Regeln nennen genau einen davon.",
     "This template exists in %(language)s only: recipients who read %(other)s get this version too.":
         "Diese Vorlage gibt es nur auf %(language)s: Empfänger, die %(other)s lesen, bekommen auch diese Fassung.",
+    # The tenant's time zone.
+    "Unknown time zone %(name)s: use a name such as Europe/Berlin.":
+        "Unbekannte Zeitzone %(name)s: bitte einen Namen wie Europe/Berlin verwenden.",
+    "Times are shown in %(name)s.": "Zeiten werden in %(name)s angezeigt.",
+    "Time zone": "Zeitzone",
+    "Times on every page are shown in": "Zeiten auf allen Seiten werden angezeigt in",
+    # Log search.
+    "Search": "Suchen",
+    "e.g. an address, a rule, an error": "z. B. eine Adresse, eine Regel, ein Fehler",
+    "error": "Fehler",
+    "warning": "Warnung",
+    "info": "Info",
+    "Preview with": "Vorschau mit",
+    "worked": "hat geklappt",
+    "failed": "fehlgeschlagen",
 }

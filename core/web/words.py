@@ -70,6 +70,16 @@ def said(text):
     return str(OS_WORDS.get(text, text))
 
 
+def test_result(text):
+    """A stored "OK: ..." / "FAILED: ..." of the last test, in the reader's language."""
+    if not isinstance(text, str) or not text:
+        return text
+    outcome, sep, words = text.partition(": ")
+    if not sep or outcome not in ("OK", "FAILED"):
+        return said(text)
+    return f"{gettext('worked') if outcome == 'OK' else gettext('failed')}: {said(words)}"
+
+
 STATUS_WORDS = {
     "PENDING": _l("Waiting"),
     "SENDING": _l("Being sent"),
@@ -88,7 +98,41 @@ def status_word(status) -> str:
     return str(word) if word is not None else str(value)
 
 
+def tenant_zone():
+    """The logged-in user's tenant's time zone (UTC when unknown). Not cached on
+    ``g``: an app context can outlive a request (tests, embedding); the row
+    comes from the session's identity map and ZoneInfo caches its zones."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from flask_login import current_user
+
+    name = "UTC"
+    if current_user and current_user.is_authenticated:
+        from ..extensions import db
+        from ..models import Tenant
+
+        name = db.session.get(Tenant, current_user.tenant_id).timezone or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local(value, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC time in the tenant's zone, with the zone named: "2026-12-01 04:58:17 CET"."""
+    if value is None:
+        return ""
+    from datetime import timezone
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    shown = value.astimezone(tenant_zone())
+    return f"{shown.strftime(fmt)} {shown.tzname()}"
+
+
 def init_app(app) -> None:
+    app.jinja_env.filters["local"] = local
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["said"] = said
+    app.jinja_env.filters["test_result"] = test_result
     app.jinja_env.filters["status_word"] = status_word

@@ -64,8 +64,8 @@ def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_
     queue = page.locator("table.queue tbody")
     jane = queue.locator("tr:has-text('jane@example.org')")
     hans = queue.locator("tr:has-text('hans@example.org')")
-    assert "Rental contract MV-2026-017 signed" in jane.inner_text() and "SENT" in jane.inner_text()
-    assert "Mietvertrag MV-2026-017 unterschrieben" in hans.inner_text() and "SENT" in hans.inner_text()
+    assert "Rental contract MV-2026-017 signed" in jane.inner_text() and "Sent" in jane.inner_text()
+    assert "Mietvertrag MV-2026-017 unterschrieben" in hans.inner_text() and "Sent" in hans.inner_text()
     signed = db.session.execute(db.select(Message.recipients, Message.status).where(
         Message.event_key == "CONTRACT_SIGNED")).all()
     assert sorted(signed) == [(["hans@example.org"], MessageStatus.SENT), (["jane@example.org"], MessageStatus.SENT)]

@@ -50,6 +50,8 @@
   });
 
   function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 350); }
+  const source = document.getElementById("preview-source");
+  if (source) source.addEventListener("change", schedule);
 
   function showProblems(problems) {
     let box = document.getElementById("live-problems");
