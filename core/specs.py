@@ -231,4 +231,5 @@ class InboundResult:
     reference: str
     #: A short text for the mailbox's log.
     detail: str = ""
+    #: Where an admin sees it: a path inside the application, e.g. ``/tickets/123``.
     link: str = ""

@@ -7,7 +7,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "c0780"
-down_revision = "c0601"
+down_revision = "c0770"
 branch_labels = None
 depends_on = None
 
