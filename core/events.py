@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -29,6 +30,31 @@ class PayloadError(ValueError):
     """The payload cannot be stored (not a JSON object)."""
 
 
+class SendAtError(ValueError):
+    """``send_at`` is not a time-zone-aware time within ``MAX_SEND_AHEAD``."""
+
+
+# The latest a mail may be scheduled: later than this is almost certainly a
+# mistake (a year typed wrong, milliseconds taken for seconds).
+MAX_SEND_AHEAD = timedelta(days=366)
+
+
+def check_send_at(send_at: datetime | None, now: datetime | None = None) -> datetime | None:
+    """``send_at`` as UTC, or None for "at once" (also when it lies in the
+    past). Raises ``SendAtError`` for a naive time or one more than
+    ``MAX_SEND_AHEAD`` away."""
+    if send_at is None:
+        return None
+    if not isinstance(send_at, datetime):
+        raise SendAtError(f"send_at must be a datetime, not {type(send_at).__name__}")
+    if send_at.tzinfo is None or send_at.utcoffset() is None:
+        raise SendAtError("send_at must carry a time zone (e.g. 2026-12-24T09:00:00+01:00)")
+    now = now or utcnow()
+    if send_at - now > MAX_SEND_AHEAD:
+        raise SendAtError(f"send_at may be at most {MAX_SEND_AHEAD.days} days ahead")
+    return send_at if send_at > now else None
+
+
 @dataclass(frozen=True)
 class EmittedEvent:
     id: int
@@ -37,13 +63,18 @@ class EmittedEvent:
 
 
 def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, Any], *,
-         actor_user_id: int | None = None) -> EmittedEvent:
+         actor_user_id: int | None = None, send_at: datetime | None = None) -> EmittedEvent:
     """Record ``event`` for ``tenant``; mail follows after the caller commits.
 
-    Raises ``UnknownEventError`` when no installed plugin declares the event,
+    With ``send_at`` (time-zone aware, at most ``MAX_SEND_AHEAD`` ahead) its
+    mail is written at once but waits in the queue, as PENDING rows due at
+    ``send_at``, until then ("scheduled" on the queue page, cancellable).
+
+    Raises ``SendAtError`` for a bad ``send_at``, ``UnknownEventError`` when no installed plugin declares the event,
     ``PluginDisabledError`` when its plugin is disabled for the tenant and
     ``PayloadError`` when the payload is not a JSON object.
     """
+    send_at = check_send_at(send_at)
     reg = registry()
     _, owner = reg.event(event)
     # An id is taken as it is: the foreign key refuses an unknown tenant.
@@ -61,7 +92,7 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
     # row cost twice as much.
     event_id = db.session.connection().execute(_INSERT_EVENT, {
         "tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-        "status": EventStatus.NEW, "created_at": utcnow()}).scalar_one()
+        "status": EventStatus.NEW, "created_at": utcnow(), "send_at": send_at}).scalar_one()
     db.session.info.setdefault(_WAKE, set()).add(tenant_id)
     return EmittedEvent(event_id, tenant_id, event)
 
@@ -71,16 +102,19 @@ _INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id, sort_by
 
 
 def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list[Any], *,
-              actor_user_id: int | None = None) -> list[EmittedEvent | PayloadError]:
+              actor_user_id: int | None = None, send_at: datetime | None = None
+              ) -> list[EmittedEvent | PayloadError]:
     """``emit()`` for many payloads of one event, in the caller's transaction
     (importers, the HTTP API's batch form): one INSERT for all of them.
 
     Each payload is checked like ``emit()`` checks one; the answer holds, in
     the order of ``payloads``, an ``EmittedEvent`` for each accepted item and
     the ``PayloadError`` of each refused one; a refused item never keeps the
-    others out. Raises ``UnknownEventError`` / ``PluginDisabledError`` (they
+    others out. ``send_at`` as for ``emit()``, for every item. Raises
+    ``UnknownEventError`` / ``PluginDisabledError`` / ``SendAtError`` (they
     concern every item).
     """
+    send_at = check_send_at(send_at)
     reg = registry()
     _, owner = reg.event(event)
     tenant_id = tenant if isinstance(tenant, int) else get_tenant(tenant).id
@@ -102,7 +136,7 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
         results.append(None)  # type: ignore[arg-type]  # filled below
         slots.append(index)
         rows.append({"tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-                     "status": EventStatus.NEW, "created_at": now})
+                     "status": EventStatus.NEW, "created_at": now, "send_at": send_at})
     if rows:
         ids = db.session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
         for index, event_id in zip(slots, ids):

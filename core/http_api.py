@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import api_tokens
-from .events import emit
+from .events import MAX_SEND_AHEAD, SendAtError, check_send_at, emit
 from .extensions import csrf, db
 from .models import IdempotencyKey
 from .models.types import utcnow
@@ -85,9 +86,14 @@ def post_event():
         return _error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'payload'")
-    unknown = sorted(set(body) - {"event", "payload"})
+    unknown = sorted(set(body) - {"event", "payload", "send_at"})
     if unknown:
-        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event' and 'payload'", unknown[0])
+        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'payload' and optionally "
+                           "'send_at'", unknown[0])
+    try:
+        send_at = _send_at(body.get("send_at"))
+    except SendAtError as exc:
+        return _error(422, str(exc), "send_at")
     key = body.get("event")
     if not isinstance(key, str) or not key:
         return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
@@ -117,7 +123,7 @@ def post_event():
         if earlier is not None:
             return earlier
     token.last_used_at = utcnow()
-    event = emit(tenant_id, key, payload)
+    event = emit(tenant_id, key, payload, send_at=send_at)
     db.session.flush()
     if idem_key:
         db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
@@ -132,6 +138,21 @@ def post_event():
             return earlier
         raise
     return _accepted(event.id, key, 202)
+
+
+def _send_at(value) -> datetime | None:
+    """The body's ``send_at``: an ISO 8601 time with a time zone, at most
+    ``MAX_SEND_AHEAD`` ahead; null or absent sends at once."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SendAtError("send_at must be an ISO 8601 time with a time zone, e.g. 2026-12-24T09:00:00+01:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SendAtError(f"send_at {value[:40]!r} is not an ISO 8601 time, e.g. 2026-12-24T09:00:00+01:00") from None
+    check_send_at(parsed)
+    return parsed
 
 
 def _earlier(tenant_id: int, key: str, request_hash: str):
@@ -182,7 +203,10 @@ def openapi_document() -> dict:
             "title": key,
             "description": f"{spec.label} (plugin {owner}). {spec.description}".strip(),
             "type": "object",
-            "properties": {"event": {"const": key}, "payload": json_schema(spec)},
+            "properties": {"event": {"const": key}, "payload": json_schema(spec),
+                           "send_at": {"type": ["string", "null"], "format": "date-time",
+                                       "description": "Send the mail later: ISO 8601 with a time zone, at most "
+                                                      f"{MAX_SEND_AHEAD.days} days ahead."}},
             "required": ["event", "payload"],
             "additionalProperties": False,
         })

@@ -144,6 +144,9 @@ class RuleForm(FlaskForm):
     # The tenant's lists; a missing list is reported by name (rules.py), not as "not a valid choice".
     recipient_list = SelectField(_l("List"), choices=[], validate_choice=False)
     template_key = SelectField(_l("Template"), choices=[], validators=[DataRequired()])
+    # "24 hours after the event": at most a year (core.events.MAX_SEND_AHEAD).
+    delay_minutes = IntegerField(_l("Send after (minutes, 0 = at once)"), default=0,
+                                 validators=[Optional(), NumberRange(min=0, max=366 * 24 * 60)])
     active = BooleanField(_l("Active"), default=True)
 
     def __init__(self, *args, **kwargs):

@@ -104,7 +104,7 @@ def queue_page():
     older_url = url_for("admin.queue_page", before=messages[-1].id, **args) if messages and has_older else None
     return render_template("admin/queue.html", form=form, messages=messages, newer_url=newer_url,
                            older_url=older_url, first_url=url_for("admin.queue_page", **args), filter_args=args,
-                           action_form=ActionForm(), resendable=RESENDABLE)
+                           action_form=ActionForm(), resendable=RESENDABLE, now=utcnow())
 
 
 @bp.route("/queue/body")
@@ -113,7 +113,7 @@ def queue_body():
     resends = sorted(resends_of(message))
     response = make_response(render_template("admin/queue_body.html", message=message, resends=resends,
                                              history=history_of(message), history_labels=history_labels(),
-                                             action_form=ActionForm(), resendable=RESENDABLE))
+                                             action_form=ActionForm(), resendable=RESENDABLE, now=utcnow()))
     # The mail's HTML is shown in a sandboxed iframe without scripts; this
     # page itself needs no scripts either.
     response.headers["Content-Security-Policy"] = ("default-src 'self'; script-src 'none'; img-src 'self' data:; "
@@ -140,6 +140,7 @@ def history_labels() -> dict[str, str]:
         "mail.recipients_refused": _("Some recipients refused"),
         "message.resend": _("Resent"),
         "message.send_now": _("Send now requested"),
+        "message.cancelled": _("Cancelled"),
     }
 
 
@@ -182,6 +183,32 @@ def queue_send_now():
     db.session.commit()
     wake_deliverer(tenant_id())
     flash(_("Message %(id)s will be sent now.", id=message.id), "success")
+    return _back(message)
+
+
+@bp.route("/queue/cancel", methods=["POST"])
+def queue_cancel():
+    """Cancel a message that is still waiting (a scheduled one, usually).
+
+    One conditional UPDATE from PENDING: a worker's claim (PENDING ->
+    SENDING, also conditional) and this cannot both win, the database
+    serialises them on the row."""
+    message = _action_target()
+    now = utcnow()
+    won = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.tenant_id == tenant_id(),
+                              Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED, last_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if not won:
+        db.session.rollback()
+        flash(_("Message %(id)s is no longer waiting (it is being sent or was sent); nothing changed.",
+                id=message.id), "error")
+        return _back(message)
+    audit(tenant_id(), actor(), "message.cancelled", "message", message.id,
+          scheduled_for=message.next_attempt_at.isoformat() if message.next_attempt_at else None)
+    db.session.commit()
+    flash(_("Message %(id)s cancelled.", id=message.id), "success")
     return _back(message)
 
 

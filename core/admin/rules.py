@@ -15,7 +15,7 @@ from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
 from ..web.words import tr
 
-FIELDS = ("name", "event", "recipient", "template_key", "active")
+FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "active")
 
 
 def _template_keys() -> list[str]:
@@ -193,6 +193,7 @@ def rules_save():
     rule.event = form.event.data
     rule.recipient = ref
     rule.template_key = form.template_key.data
+    rule.delay_minutes = form.delay_minutes.data or 0
     rule.active = bool(form.active.data)
     db.session.flush()
     after = {name: getattr(rule, name) for name in FIELDS}

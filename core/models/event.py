@@ -33,4 +33,6 @@ class Event(db.Model):
     # (rule_id None: the whole event). A retry runs only these rules again.
     failures: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # emit(..., send_at=): its mail waits until then (revision c0790).
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expanded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

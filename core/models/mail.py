@@ -102,5 +102,8 @@ class Rule(db.Model):
     recipient: Mapped[str] = mapped_column(Text)
     template_key: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "24 hours after TICKET_CREATED": the rule's mail waits this long after
+    # the event (or its send_at); 0 sends at once (revision c0790).
+    delay_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

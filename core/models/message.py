@@ -21,8 +21,11 @@ class MessageStatus:
     # Accepted by the server, then returned: a delivery status notification
     # matched it (core.bounces); the diagnostic in last_error.
     BOUNCED = "BOUNCED"
+    # An admin cancelled it before it was sent (a scheduled mail, usually):
+    # a conditional UPDATE from PENDING, so it never races a worker's claim.
+    CANCELLED = "CANCELLED"
 
-    ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BOUNCED)
+    ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BOUNCED, CANCELLED)
 
 
 class Message(db.Model):

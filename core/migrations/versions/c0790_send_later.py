@@ -1,0 +1,30 @@
+"""Send later: event.send_at (emit(..., send_at=)) and rule.delay_minutes
+
+A delayed mail waits as a PENDING message row whose next_attempt_at is its
+send time (the claim takes only due mail); CANCELLED is a new value of the
+existing message.status string, so it needs no schema change.
+
+Revision ID: c0790
+Revises: c0780
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "c0790"
+down_revision = "c0780"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("event") as batch:
+        batch.add_column(sa.Column("send_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("rule") as batch:
+        batch.add_column(sa.Column("delay_minutes", sa.Integer(), nullable=False, server_default="0"))
+
+
+def downgrade():
+    with op.batch_alter_table("rule") as batch:
+        batch.drop_column("delay_minutes")
+    with op.batch_alter_table("event") as batch:
+        batch.drop_column("send_at")
