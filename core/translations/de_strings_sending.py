@@ -81,4 +81,10 @@ DE_SENDING = {
     "Connects and logs in; sends nothing.": "Verbindet und meldet sich an; sendet nichts.",
     "Connection works.": "Verbindung funktioniert.",
     "No connection.": "Keine Verbindung.",
+    # Send later (issue 13)
+    "Scheduled": "Geplant",
+    "Send after (minutes, 0 = at once)": "Senden nach (Minuten, 0 = sofort)",
+    "Message %(id)s cancelled.": "Nachricht %(id)s storniert.",
+    "Message %(id)s is no longer waiting (it is being sent or was sent); nothing changed.":
+        "Nachricht %(id)s wartet nicht mehr (sie wird gerade gesendet oder wurde gesendet); nichts geändert.",
 }
