@@ -172,5 +172,8 @@ def test_a_claimed_message_cannot_be_cancelled(admin, tenant, run_worker):
     token, taken = claim(tenant.id, 10)
     assert len(taken) == 1
     html = page(admin, BASE + "/queue")
-    admin.post(BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": taken[0]})
+    response = admin.post(BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": taken[0]},
+                          follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "nothing changed" in text or "nichts geändert" in text
     assert _messages()[0].status == MessageStatus.SENDING
