@@ -62,19 +62,31 @@ class EmittedEvent:
     key: str
 
 
+def _check_priority(priority: int | None) -> None:
+    from .models.message import Priority
+
+    if priority is not None and priority not in Priority.ALL:
+        raise ValueError(f"priority must be one of {Priority.ALL} (Priority.SYSTEM, TRANSACTIONAL, BULK)")
+
+
 def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, Any], *,
-         actor_user_id: int | None = None, send_at: datetime | None = None) -> EmittedEvent:
+         actor_user_id: int | None = None, send_at: datetime | None = None,
+         priority: int | None = None) -> EmittedEvent:
     """Record ``event`` for ``tenant``; mail follows after the caller commits.
 
     With ``send_at`` (time-zone aware, at most ``MAX_SEND_AHEAD`` ahead) its
     mail is written at once but waits in the queue, as PENDING rows due at
     ``send_at``, until then ("scheduled" on the queue page, cancellable).
 
-    Raises ``SendAtError`` for a bad ``send_at``, ``UnknownEventError`` when no installed plugin declares the event,
+    ``priority`` (``models.message.Priority``; None: each rule's own) puts
+    its mail ahead of lower-priority mail of the tenant.
+
+    Raises ``SendAtError`` for a bad ``send_at``, ``ValueError`` for an unknown ``priority``, ``UnknownEventError`` when no installed plugin declares the event,
     ``PluginDisabledError`` when its plugin is disabled for the tenant and
     ``PayloadError`` when the payload is not a JSON object.
     """
     send_at = check_send_at(send_at)
+    _check_priority(priority)
     reg = registry()
     _, owner = reg.event(event)
     # An id is taken as it is: the foreign key refuses an unknown tenant.
@@ -92,7 +104,8 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
     # row cost twice as much.
     event_id = db.session.connection().execute(_INSERT_EVENT, {
         "tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-        "status": EventStatus.NEW, "created_at": utcnow(), "send_at": send_at}).scalar_one()
+        "status": EventStatus.NEW, "created_at": utcnow(), "send_at": send_at,
+        "priority": priority}).scalar_one()
     db.session.info.setdefault(_WAKE, set()).add(tenant_id)
     return EmittedEvent(event_id, tenant_id, event)
 
@@ -102,8 +115,8 @@ _INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id, sort_by
 
 
 def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list[Any], *,
-              actor_user_id: int | None = None, send_at: datetime | None = None
-              ) -> list[EmittedEvent | PayloadError]:
+              actor_user_id: int | None = None, send_at: datetime | None = None,
+              priority: int | None = None) -> list[EmittedEvent | PayloadError]:
     """``emit()`` for many payloads of one event, in the caller's transaction
     (importers, the HTTP API's batch form): one INSERT for all of them.
 
@@ -115,6 +128,7 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
     concern every item).
     """
     send_at = check_send_at(send_at)
+    _check_priority(priority)
     reg = registry()
     _, owner = reg.event(event)
     tenant_id = tenant if isinstance(tenant, int) else get_tenant(tenant).id
@@ -136,7 +150,8 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
         results.append(None)  # type: ignore[arg-type]  # filled below
         slots.append(index)
         rows.append({"tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-                     "status": EventStatus.NEW, "created_at": now, "send_at": send_at})
+                     "status": EventStatus.NEW, "created_at": now, "send_at": send_at,
+                     "priority": priority})
     if rows:
         ids = db.session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
         for index, event_id in zip(slots, ids):

@@ -177,3 +177,47 @@ def test_a_claimed_message_cannot_be_cancelled(admin, tenant, run_worker):
     text = response.get_data(as_text=True)
     assert "nothing changed" in text or "nichts geändert" in text
     assert _messages()[0].status == MessageStatus.SENDING
+
+
+# --- the priority lane ---------------------------------------------------------
+
+@BACKENDS
+def test_the_claim_takes_a_system_mail_before_an_older_bulk_backlog(tenant):
+    from core.mail import mime
+    from core.models.message import Priority
+
+    old = utcnow() - timedelta(minutes=10)
+    values = dict(tenant_id=tenant.id, sender="noreply@acme.example", subject="bulk", body_text="x",
+                  status=MessageStatus.PENDING, next_attempt_at=old, priority=Priority.BULK)
+    db.session.execute(db.insert(Message), [dict(values, message_id=mime.new_message_id("acme.example"),
+                                                 recipients=[f"user{n}@example.org"]) for n in range(300)])
+    db.session.commit()
+    emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
+    db.session.commit()
+    from core.mail import jobs
+    jobs.expand_events(tenant.id)
+    db.session.remove()
+    (system,) = db.session.execute(db.select(Message).where(Message.event_id.is_not(None))).scalars().all()
+    assert system.priority == Priority.SYSTEM
+    _, taken = claim(tenant.id, 10, by=(None, None))
+    assert system.id in taken and len(taken) == 10
+
+
+def test_a_rule_priority_is_set_in_the_form_and_carried_to_its_mail(admin, tenant, run_worker):
+    from core.models.message import Priority
+
+    rule = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id,
+                                                    Rule.event == "TICKET_CREATED")).scalars().first()
+    html = page(admin, f"{BASE}/rules/edit?id={rule.id}")
+    kind, _, value = rule.recipient.partition(":")
+    response = admin.post(BASE + "/rules/save", data={
+        "csrf_token": csrf_token(html), "id": rule.id, "name": rule.name, "event": rule.event,
+        "recipient_kind": kind, f"recipient_{kind}": value, "template_key": rule.template_key,
+        "delay_minutes": "0", "priority": "0", "active": "y"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    emit(tenant.id, "TICKET_CREATED", TICKET)
+    db.session.commit()
+    run_worker()
+    assert [m.priority for m in _messages()] == [Priority.BULK]
+    with pytest.raises(ValueError, match="priority"):
+        emit(tenant.id, "TICKET_CREATED", TICKET, priority=7)

@@ -147,6 +147,9 @@ class RuleForm(FlaskForm):
     # "24 hours after the event": at most a year (core.events.MAX_SEND_AHEAD).
     delay_minutes = IntegerField(_l("Send after (minutes, 0 = at once)"), default=0,
                                  validators=[Optional(), NumberRange(min=0, max=366 * 24 * 60)])
+    # models.message.Priority: the claim takes higher first.
+    priority = SelectField(_l("Priority"), coerce=int, default=1, choices=options([
+        (2, _l("System (goes first)")), (1, _l("Transactional")), (0, _l("Bulk (goes last)"))]))
     active = BooleanField(_l("Active"), default=True)
 
     def __init__(self, *args, **kwargs):

@@ -248,7 +248,7 @@ def resend(message: Message) -> Message | None:
         sender_name=message.sender_name, reply_to=message.reply_to, recipients=list(message.recipients),
         subject=message.subject, body_text=message.body_text, body_html=message.body_html,
         status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-        resend_of_id=message.id)
+        resend_of_id=message.id, priority=message.priority)
     db.session.add(copy)
     db.session.flush()
     db.session.execute(update(Message).where(Message.id == message.id).values(resent_as_id=copy.id)

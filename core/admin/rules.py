@@ -15,7 +15,7 @@ from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
 from ..web.words import tr
 
-FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "active")
+FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "priority", "active")
 
 
 def _template_keys() -> list[str]:
@@ -194,6 +194,7 @@ def rules_save():
     rule.recipient = ref
     rule.template_key = form.template_key.data
     rule.delay_minutes = form.delay_minutes.data or 0
+    rule.priority = form.priority.data
     rule.active = bool(form.active.data)
     db.session.flush()
     after = {name: getattr(rule, name) for name in FIELDS}

@@ -191,7 +191,9 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None,
     due = (db.select(table.c.id)
            .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING,
                   table.c.next_attempt_at <= now)
-           .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+           # Priority lane: system mail before transactional before bulk, so
+           # a sign-in code never waits behind a tenant's bulk backlog.
+           .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id).limit(limit))
     if conn.dialect.name == "postgresql":
         # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
         # may run the locking subquery again for every row, each run skipping

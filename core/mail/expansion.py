@@ -239,6 +239,7 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
         # the sweeper wakes a deliverer once it is due (a Redis flush loses nothing).
         due = max(now, (event.send_at or event.created_at or now)
                   + timedelta(minutes=rule_plan.rule.delay_minutes or 0))
+        priority = event.priority if event.priority is not None else rule_plan.rule.priority
         for mail in rule_plan.mails:
             rows.append(dict(
                 tenant_id=ctx.tenant.id, event_id=event.id, rule_id=rule_plan.rule.id, event_key=event.key,
@@ -246,7 +247,7 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
                 message_id=mime.new_message_id(domain_source), sender=sender, sender_name=sender_name,
                 reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
                 body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
-                next_attempt_at=due, attempts=0,
+                next_attempt_at=due, attempts=0, priority=1 if priority is None else priority,
                 status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
                 last_error=mail.error))
     return rows

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -35,4 +35,6 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # emit(..., send_at=): its mail waits until then (revision c0790).
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # emit(..., priority=): overrides the rules' priority for its mail (None: the rule's).
+    priority: Mapped[int | None] = mapped_column(Integer)
     expanded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

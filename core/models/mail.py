@@ -105,5 +105,7 @@ class Rule(db.Model):
     # "24 hours after TICKET_CREATED": the rule's mail waits this long after
     # the event (or its send_at); 0 sends at once (revision c0790).
     delay_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # models.message.Priority: 2 system, 1 transactional (default), 0 bulk.
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -28,6 +28,17 @@ class MessageStatus:
     ALL = (PENDING, SENDING, SENT, FAILED, UNKNOWN, BOUNCED, CANCELLED)
 
 
+class Priority:
+    """Which mail goes first when a tenant's queue is long: the claim takes
+    the highest priority first (core.mail.delivery.claim)."""
+    BULK = 0
+    TRANSACTIONAL = 1   # the default
+    SYSTEM = 2          # sign-in codes, password resets: never behind other mail
+
+    ALL = (SYSTEM, TRANSACTIONAL, BULK)
+    NAMES = {SYSTEM: "system", TRANSACTIONAL: "transactional", BULK: "bulk"}
+
+
 class Message(db.Model):
     __tablename__ = "message"
     __table_args__ = (
@@ -61,6 +72,8 @@ class Message(db.Model):
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default=MessageStatus.PENDING)
+    # Priority.SYSTEM > TRANSACTIONAL > BULK; the claim takes higher first (revision c0790).
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

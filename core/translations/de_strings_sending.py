@@ -87,4 +87,9 @@ DE_SENDING = {
     "Message %(id)s cancelled.": "Nachricht %(id)s storniert.",
     "Message %(id)s is no longer waiting (it is being sent or was sent); nothing changed.":
         "Nachricht %(id)s wartet nicht mehr (sie wird gerade gesendet oder wurde gesendet); nichts geändert.",
+    # The priority lane (issue 13)
+    "Priority": "Priorität",
+    "System (goes first)": "System (geht zuerst)",
+    "Transactional": "Transaktional",
+    "Bulk (goes last)": "Massenversand (geht zuletzt)",
 }
