@@ -221,3 +221,14 @@ def test_a_rule_priority_is_set_in_the_form_and_carried_to_its_mail(admin, tenan
     assert [m.priority for m in _messages()] == [Priority.BULK]
     with pytest.raises(ValueError, match="priority"):
         emit(tenant.id, "TICKET_CREATED", TICKET, priority=7)
+
+
+def test_the_expander_takes_a_system_event_before_older_ones(tenant):
+    from core.mail import jobs
+    from core.models.message import Priority
+
+    for n in range(5):
+        emit(tenant.id, "TICKET_CREATED", TICKET)
+    system = emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
+    db.session.commit()
+    assert jobs._new_events(tenant.id, 2)[0] == system.id

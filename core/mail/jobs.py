@@ -183,7 +183,9 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
 def _new_events(tenant_id: int, limit: int) -> list[int]:
     return db.session.execute(
         db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
-        .order_by(Event.id).limit(limit)).scalars().all()
+        # Priority lane: an event emitted with priority=SYSTEM is expanded
+        # before a backlog of other events (NULL: the rules decide, as 1).
+        .order_by(db.func.coalesce(Event.priority, 1).desc(), Event.id).limit(limit)).scalars().all()
 
 
 def _any_new_event(tenant_id: int) -> bool:
