@@ -304,6 +304,7 @@ def queue_delete():
     # Softly: the copy in the audit entry can be restored ("Undo", core.admin.trash).
     entry = audit(tenant_id(), actor(), "message.deleted", "message", message_id, snapshot=copy,
                   recipients=recipients, status=status)
+    db.session.flush()  # the entry's id, for the Undo button
     flash({"text": _("Message %(id)s deleted.", id=message_id), "entry": entry.id}, "undo")
     db.session.commit()
     return redirect(url_for("admin.queue_page"))

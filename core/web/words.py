@@ -49,6 +49,11 @@ SAID = [
 # The operating system's words inside them.
 OS_WORDS = {
     "Connection refused": _l("Connection refused"),
+    # What the transports say for refused, silent and foreign ports alike (no port scanner, issue 16).
+    "no SMTP server answered": _l("no SMTP server answered"),
+    "no SMTP server answered over TLS": _l("no SMTP server answered over TLS"),
+    "no POP3 server answered": _l("no POP3 server answered"),
+    "no IMAP server answered": _l("no IMAP server answered"),
     "Connection reset by peer": _l("Connection reset by peer"),
     "Name or service not known": _l("Name or service not known"),
     "timed out": _l("timed out"),

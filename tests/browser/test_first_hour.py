@@ -21,10 +21,10 @@ MAIL = "/settings/admin/mail"
 WORDS = {
     "en": {"start": "Start page", "no_connection": "No connection.", "works": "Connection works.",
            "off": "(rule is off)", "switch_on": "Switch on", "deleted": "Rule deleted.", "undo": "Undo",
-           "restored": "Restored.", "run": "Run dry run", "refused": "Connection refused", "nothing": "Nothing was saved."},
+           "restored": "Restored.", "run": "Run dry run", "refused": "no SMTP server answered", "nothing": "Nothing was saved."},
     "de": {"start": "Startseite", "no_connection": "Keine Verbindung.", "works": "Verbindung funktioniert.",
            "off": "(Regel ist aus)", "switch_on": "Einschalten", "deleted": "Regel gelöscht.", "undo": "Rückgängig",
-           "restored": "Wiederhergestellt.", "run": "Probelauf starten", "refused": "Verbindung abgelehnt",
+           "restored": "Wiederhergestellt.", "run": "Probelauf starten", "refused": "kein SMTP-Server hat geantwortet",
            "nothing": "Nichts wurde gespeichert."},
 }
 
