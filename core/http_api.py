@@ -55,35 +55,55 @@ def _token():
     return api_tokens.authenticate(token.strip())
 
 
-@bp.post("/events")
-def post_event():
+def _authorised():
+    """The request's API token, or the answer that refuses it: 401 without a
+    valid token, 429 past the token's rate limit (both endpoints alike)."""
     token = _token()
     if token is None:
-        return _error(401, "a valid API token is required: Authorization: Bearer <token>",
-                      **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
-    tenant_id = token.tenant_id
+        return None, _error(401, "a valid API token is required: Authorization: Bearer <token>",
+                            **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
     if not rate_limit(f"api:{token.id}", limit=current_app.config["API_RATE_LIMIT"], window=60):
-        return _error(429, f"more than {current_app.config['API_RATE_LIMIT']} requests a minute with this token",
-                      **{"Retry-After": "60"})
+        return None, _error(429, f"more than {current_app.config['API_RATE_LIMIT']} requests a minute with this "
+                                 "token", **{"Retry-After": "60"})
+    return token, None
+
+
+def _json_body(limit: int):
+    """The parsed JSON body, read to at most ``limit`` bytes, or the answer
+    that refuses it (413, 415, 400)."""
+    def too_large():
+        return None, _error(413, f"the body is larger than {limit // 1024} kB")
+
     # Read at most this much, also from a chunked body (no Content-Length):
     # Werkzeug stops reading past it with 413 instead of buffering it all.
-    request.max_content_length = MAX_BODY + 1
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
+    request.max_content_length = limit + 1
+    if request.content_length is not None and request.content_length > limit:
+        return too_large()
     if not request.is_json:
-        return _error(415, "send JSON with Content-Type: application/json")
+        return None, _error(415, "send JSON with Content-Type: application/json")
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
-    if len(raw) > MAX_BODY:
-        return _error(413, f"the body is larger than {MAX_BODY // 1024} kB")
+        return too_large()
+    if len(raw) > limit:
+        return too_large()
     try:
-        body = json.loads(raw, parse_constant=_no_constants)
+        return json.loads(raw, parse_constant=_no_constants), None
     except RecursionError:
-        return _error(400, "the body is nested too deeply")
+        return None, _error(400, "the body is nested too deeply")
     except ValueError as exc:
-        return _error(400, f"the body is not valid JSON: {exc}")
+        return None, _error(400, f"the body is not valid JSON: {exc}")
+
+
+@bp.post("/events")
+def post_event():
+    token, refused = _authorised()
+    if refused is not None:
+        return refused
+    tenant_id = token.tenant_id
+    body, refused = _json_body(MAX_BODY)
+    if refused is not None:
+        return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'payload'")
     unknown = sorted(set(body) - {"event", "payload", "send_at"})
@@ -270,24 +290,13 @@ def post_events_batch():
     ``error`` and ``field``. A rejected item never keeps the others out;
     the accepted ones are written in one transaction by ``emit_many()``.
     """
-    token = _token()
-    if token is None:
-        return _error(401, "a valid API token is required: Authorization: Bearer <token>",
-                      **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
+    token, refused = _authorised()
+    if refused is not None:
+        return refused
     tenant_id = token.tenant_id
-    if request.content_length is not None and request.content_length > MAX_BATCH_BODY:
-        return _error(413, f"the body is larger than {MAX_BATCH_BODY // 1024} kB")
-    if not request.is_json:
-        return _error(415, "send JSON with Content-Type: application/json")
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BATCH_BODY:
-        return _error(413, f"the body is larger than {MAX_BATCH_BODY // 1024} kB")
-    try:
-        body = json.loads(raw, parse_constant=_no_constants)
-    except RecursionError:
-        return _error(400, "the body is nested too deeply")
-    except ValueError as exc:
-        return _error(400, f"the body is not valid JSON: {exc}")
+    body, refused = _json_body(MAX_BATCH_BODY)
+    if refused is not None:
+        return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'items'")
     unknown = sorted(set(body) - {"event", "items"})

@@ -96,3 +96,22 @@ def test_a_payload_naming_more_addresses_than_the_cap_is_422(tenant, client, app
     payload["ticket"]["watchers"] = payload["ticket"]["watchers"][:4]
     assert client.post(API, json={"event": "TICKET_CREATED", "payload": payload},
                        headers={"Authorization": f"Bearer {token}"}).status_code == 202
+
+
+def test_the_batch_endpoint_cuts_off_a_chunked_body_and_is_rate_limited_too(tenant, client, app):
+    """The batch form (issue 15) reads its body and counts its token like the
+    single one: a chunked body is cut off while read, and the limit holds."""
+    token = _token(tenant.id)
+    stream = Endless(64 * 1024 * 1024)
+    response = client.post(API + "/batch", content_type="application/json",
+                           headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True})
+    assert response.status_code == 413 and "4096 kB" in response.json["error"], response.get_data()[:300]
+    assert stream.read_bytes <= 4 * 1024 * 1024 + 64 * 1024  # never the whole 64 MiB
+    app.config["API_RATE_LIMIT"] = 2
+    other = _token(tenant.id)
+    body = {"event": "TICKET_CREATED", "items": [{"payload": TICKET}]}
+    for _ in range(2):
+        assert client.post(API + "/batch", json=body, headers={"Authorization": f"Bearer {other}"}).status_code < 300
+    refused = client.post(API + "/batch", json=body, headers={"Authorization": f"Bearer {other}"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
