@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import NoReturn
 
 from .. import targets
 from ..metrics import SMTP_SECONDS
@@ -524,25 +525,9 @@ class SmtpTransport:
             self.deadline.stop()
             return results
         except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-            dot_sent = smtp.dot_sent
-            self.smtp = None
-            smtp.close()
-            self.deadline.release()
-            if self.deadline.expired:
-                exc = TimeoutError(self._past_deadline("one message"))
-            if phase == "DATA" and dot_sent:
-                raise UnknownOutcome(
-                    f"the connection to {self.config.host} broke after the message was handed over and before "
-                    f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
-                    connection_lost=True) from exc
-            raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
-                                 connection_lost=True) from exc
+            self._lost(smtp, phase, exc)
         except DeliveryError as exc:
-            self.deadline.stop()
-            if exc.connection_lost:
-                self.smtp = None
-                smtp.close()
-                self.deadline.release()
+            self._refused(smtp, exc)
             raise
 
     def _send_pipelined(self, smtp: _SMTP, sender: str, recipients: list[str], payload: bytes,
@@ -589,26 +574,37 @@ class SmtpTransport:
             self.deadline.stop()
             return results
         except (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-            dot_sent = smtp.dot_sent
+            self._lost(smtp, phase, exc)
+        except DeliveryError as exc:
+            self._refused(smtp, exc)
+            raise
+
+    def _lost(self, smtp: _SMTP, phase: str, exc: BaseException) -> NoReturn:
+        """The link broke during ``phase`` of one message (either send path):
+        UNKNOWN once the final dot may have reached the server (RFC 1047),
+        else a temporary error to retry."""
+        dot_sent = smtp.dot_sent
+        self.smtp = None
+        smtp.close()
+        self.deadline.release()
+        if self.deadline.expired:
+            exc = TimeoutError(self._past_deadline("one message"))
+        if phase == "DATA" and dot_sent:
+            raise UnknownOutcome(
+                f"the connection to {self.config.host} broke after the message was handed over and before "
+                f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
+                connection_lost=True) from exc
+        raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
+                             connection_lost=True) from exc
+
+    def _refused(self, smtp: _SMTP, exc: DeliveryError) -> None:
+        """The server refused the message (either send path): the step is
+        over; a refusal that ended the connection closes it here."""
+        self.deadline.stop()
+        if exc.connection_lost:
             self.smtp = None
             smtp.close()
             self.deadline.release()
-            if self.deadline.expired:
-                exc = TimeoutError(self._past_deadline("one message"))
-            if phase == "DATA" and dot_sent:
-                raise UnknownOutcome(
-                    f"the connection to {self.config.host} broke after the message was handed over and before "
-                    f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
-                    connection_lost=True) from exc
-            raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
-                                 connection_lost=True) from exc
-        except DeliveryError as exc:
-            self.deadline.stop()
-            if exc.connection_lost:
-                self.smtp = None
-                smtp.close()
-                self.deadline.release()
-            raise
 
     def _reset(self) -> None:
         try:
