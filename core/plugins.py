@@ -266,15 +266,34 @@ class PluginRegistry:
 
     def implementers(self, name: str, tenant_id: int | None) -> list[str]:
         """Plugins with a (non-wrapper) hookimpl of ``name``, in registration order."""
+        return [plugin for plugin, _caller in self._callers(name, tenant_id)]
+
+    def _callers(self, name: str, tenant_id: int | None) -> list[tuple[str, Any]]:
+        """(plugin, its one-plugin caller) for each implementer of ``name``
+        the tenant has enabled, in registration order. Cached per enabled
+        set like the callers themselves: a hook called plugin by plugin for
+        every event must not list and filter the hookimpls each time."""
         enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
-        return [i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
-                if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)]
+        key = ("each", name, enabled)
+        pairs = self._subset_cache.get(key)
+        if pairs is None:
+            pairs = [(i.plugin_name, self._one_plugin(name, i.plugin_name, enabled))
+                     for i in getattr(self.pm.hook, name).get_hookimpls()
+                     if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)]
+            self._subset_cache[key] = pairs
+        return pairs
 
     def call_one(self, name: str, plugin: str, tenant_id: int | None, failures: list[HookFailure] | None,
                   kwargs: dict) -> tuple[bool, Any]:
         enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
+        return self._guarded(name, plugin, self._one_plugin(name, plugin, enabled), failures, kwargs)
+
+    @staticmethod
+    def _guarded(name: str, plugin: str, caller, failures: list[HookFailure] | None,
+                 kwargs: dict) -> tuple[bool, Any]:
+        """(True, answer), or (False, None) with the failure recorded."""
         try:
-            return True, self._one_plugin(name, plugin, enabled)(**kwargs)
+            return True, caller(**kwargs)
         except Exception as exc:  # a faulty plugin fails alone (DESIGN.md, invariant 7)
             failure = HookFailure(plugin, name, describe(exc))
             log.error("%s", failure, exc_info=True)
@@ -296,8 +315,8 @@ class PluginRegistry:
         answers = []
         # get_hookimpls() lists in registration order (pluggy calls them in
         # reverse); answers come back in plugin order, as the docs promise.
-        for plugin in self.implementers(name, tenant_id):
-            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+        for plugin, caller in self._callers(name, tenant_id):
+            ok, result = self._guarded(name, plugin, caller, failures, kwargs)
             if ok:
                 answers.append((plugin, result[0] if result else None))
         return answers
@@ -308,8 +327,8 @@ class PluginRegistry:
         order (last registered first, ``tryfirst``/``trylast`` honoured) and
         return the first answer that is not ``None``; a plugin that raises is
         recorded in ``failures`` and the next one asked."""
-        for plugin in reversed(self.implementers(name, tenant_id)):
-            ok, result = self.call_one(name, plugin, tenant_id, failures, kwargs)
+        for plugin, caller in reversed(self._callers(name, tenant_id)):
+            ok, result = self._guarded(name, plugin, caller, failures, kwargs)
             if ok and result is not None:
                 return result
         return None

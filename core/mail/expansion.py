@@ -92,7 +92,10 @@ def _names_recipient(template: Template) -> bool:
 
 
 def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[Rule] | None = None,
-         templates: TemplateSet | None = None) -> list[RulePlan]:
+         templates: TemplateSet | None = None, suppressions=None) -> list[RulePlan]:
+    """What the event's rules would send. ``suppressions`` (a
+    ``bounces.SuppressionSnapshot``) lets a batch ask the suppression list
+    once; without it each rule asks the database (the dry run)."""
     reg = registry()
     _, owner = reg.event(event)
     if rules is None:
@@ -141,7 +144,8 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
         # A template that never names ``recipient`` renders the same for every
         # recipient: once per template and language (a fan-out to a list).
         shared: dict[tuple[int, str], PlannedMail] = {}
-        blocked = bounces.suppressed(tenant.id, [p.address for p in people])
+        addresses = [p.address for p in people]
+        blocked = suppressions(addresses) if suppressions is not None else bounces.suppressed(tenant.id, addresses)
         for person in people:
             language = person.language or tenant.language
             if person.address.strip().lower() in blocked:
@@ -185,6 +189,12 @@ class ExpansionContext:
         for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id).order_by(Rule.id)
                                        ).scalars():
             self.rules.setdefault(rule.event, []).append(rule)
+        # Read per batch (refresh_suppressions); until then each rule asks.
+        self.suppressions: bounces.SuppressionSnapshot | None = None
+
+    def refresh_suppressions(self) -> None:
+        """Read the suppression list again: once per batch, not per event."""
+        self.suppressions = bounces.SuppressionSnapshot(self.tenant.id)
 
     def sender_for(self, event: Event) -> tuple[str, str]:
         s = self.settings
@@ -217,7 +227,8 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
     Rules a faulty plugin held up write nothing; their failures (plugin,
     hook, error, rule id) go to ``failures`` so the event can run again for
     just those rules. Without the list, such a failure raises."""
-    plans = plan(ctx.ref, event.key, event.payload, rules=rules_to_run(event, ctx), templates=ctx.templates)
+    plans = plan(ctx.ref, event.key, event.payload, rules=rules_to_run(event, ctx), templates=ctx.templates,
+                 suppressions=ctx.suppressions)
     for rule_plan in plans:
         if rule_plan.failures and failures is None:
             raise PluginHookError(rule_plan.failures[0])

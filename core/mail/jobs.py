@@ -229,6 +229,8 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     # lock of the whole file, and rendering a batch inside the transaction
     # held it for tens of milliseconds, stalling every web request's emit().
     results: dict[int, tuple[list[dict], list[dict], list[str]]] = {}
+    if events:
+        ctx.refresh_suppressions()
     for event in events:
         failures: list[dict] = []
         skipped: list[str] = []
