@@ -9,7 +9,8 @@ service, an internal host, a port scan of the private network. So:
   services), the metadata addresses of the big clouds, unspecified,
   multicast and reserved addresses are always refused;
 - private (RFC 1918, fc00::/7, 100.64.0.0/10) and loopback ranges are
-  refused when ``POSTWERK_PRIVATE_TARGETS=refuse`` (hosted installations);
+  refused when ``POSTWERK_PRIVATE_TARGETS=refuse``, the default outside
+  development, tests and ``postwerk serve`` (core.config);
 - ``POSTWERK_TARGET_ALLOWLIST`` (addresses, networks, host names) lets an
   on-premises server through whatever the rules above say.
 
