@@ -140,8 +140,9 @@ def _check_literal(host: str) -> None:
 
 
 def check_connect(host: str, port: int) -> None:
-    """At connect time, before the connection is opened: every address the
-    name resolves to must be allowed."""
+    """Every address the name resolves to now must be allowed (a check that
+    connects nowhere; Postwerk's own connections are made by :func:`connect`,
+    which checks the very answer it connects to)."""
     for address in _resolve(host.strip("[]"), port):
         reason = refusal(address, host)
         if reason:
