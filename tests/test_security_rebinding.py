@@ -22,12 +22,18 @@ FORBIDDEN = "127.0.0.2"    # loopback, refused on this installation
 
 
 class Listener:
-    """A real server on the forbidden address: it accepts, counts, hangs up."""
+    """A real server (on the forbidden address unless told otherwise): it
+    accepts, counts, hangs up."""
 
-    def __init__(self, port: int):
-        self.sock = socket.create_server((FORBIDDEN, port))
+    def __init__(self, port: int, address: str = FORBIDDEN):
+        self.sock = socket.create_server((address, port))
+        self.port = self.sock.getsockname()[1]
         self.connections = 0
         threading.Thread(target=self._serve, daemon=True).start()
+
+    @classmethod
+    def on(cls, address: str) -> "Listener":
+        return cls(0, address)
 
     def _serve(self):
         while True:
@@ -92,3 +98,22 @@ def test_a_name_that_now_answers_a_forbidden_address_gets_no_connection(ctx, reb
         finally:
             forbidden.close()
     assert forbidden.connections == 0
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_a_mailbox_connection_goes_to_the_checked_address_not_to_a_second_answer(tenant, ctx, rebinding,
+                                                                                 protocol):
+    from plugins.inbound_mail.connections import MailboxError, open_source
+    from plugins.inbound_mail.models import Mailbox
+
+    allowed = Listener.on(ALLOWED)
+    forbidden = Listener(allowed.port)
+    try:
+        mailbox = Mailbox(tenant_id=tenant.id, name="x", protocol=protocol, host=NAME, port=allowed.port,
+                          security="ssl", username="u", folder="INBOX", leave_on_server=True)
+        with pytest.raises(MailboxError):  # the allowed "server" hangs up: no mail server answered
+            open_source(mailbox, timeout=2)
+    finally:
+        forbidden.close()
+        allowed.close()
+    assert forbidden.connections == 0 and allowed.connections == 1
