@@ -58,11 +58,13 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "wrong passwords for one account that lock it (per client address: 4 times as many, at least 20)"),
     ("POSTWERK_LOGIN_LOCKOUT_MINUTES", "LOGIN_LOCKOUT_MINUTES", "15",
      "how long failed log-ins are counted and a lock-out lasts"),
-    ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", "allow",
-     "'refuse': tenants' SMTP, mailbox and OAuth servers may not be private or loopback addresses "
-     "(link-local and cloud metadata addresses are always refused)"),
+    ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", None,
+     "'refuse' (the default outside development): tenants' SMTP, mailbox and OAuth servers may not be private "
+     "or loopback addresses; 'allow' (the default with POSTWERK_ENV=development, in tests and in `postwerk "
+     "serve`) lets them. Link-local and cloud metadata addresses are always refused"),
     ("POSTWERK_TARGET_ALLOWLIST", "TARGET_ALLOWLIST", "",
-     "comma-separated addresses, networks (CIDR) or host names always allowed as servers (on-premises)"),
+     "comma-separated addresses, networks (CIDR) or host names always allowed as servers: an on-premises "
+     "relay (e.g. 127.0.0.1 for a Postfix on the same machine) or mail server on the private network"),
     ("POSTWERK_LINGER_SECONDS", "LINGER_SECONDS", "0.5",
      "how long an expansion or delivery job that ran out of work waits for more (keeping its SMTP connection) "
      "before it ends; 0 ends at once"),
@@ -152,7 +154,11 @@ def finalise(config: dict, instance_path: str) -> dict:
     # Flask's own caps on form parsing, stated here so they are not forgotten.
     config.setdefault("MAX_FORM_PARTS", 1000)
     config.setdefault("MAX_FORM_MEMORY_SIZE", 500_000)
-    if config.setdefault("PRIVATE_TARGETS", "allow") not in ("allow", "refuse"):
+    # A hosted installation must not let a tenant admin point Postwerk at
+    # the private network; a developer's machine and the demo relay locally.
+    if not config.get("PRIVATE_TARGETS"):
+        config["PRIVATE_TARGETS"] = "allow" if development else "refuse"
+    if config["PRIVATE_TARGETS"] not in ("allow", "refuse"):
         raise ConfigError("POSTWERK_PRIVATE_TARGETS must be 'allow' or 'refuse'")
     config["TARGET_ALLOWLIST"] = _allowlist(config.get("TARGET_ALLOWLIST", ""))
     config["LINGER_SECONDS"] = _number(config, "LINGER_SECONDS", 0.5, float)

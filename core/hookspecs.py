@@ -25,7 +25,8 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import EventSpec, InboundMail, InboundResult, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
+    from .specs import (EventSpec, InboundMail, InboundResult, MailboxLogin, Recipient, RuleSpec, TaskSpec,
+                        TemplateSpec, TenantRef)
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -170,14 +171,24 @@ def postwerk_known_sender(tenant: TenantRef, address: str) -> bool | None:
 # --- Outgoing mail -------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def postwerk_mailbox_credentials(tenant: TenantRef) -> tuple[str, str] | None:
-    """Return ``(username, password)`` of the tenant's incoming mailbox, or
-    ``None`` when you keep none for it.
+def postwerk_mailbox_credentials(tenant: TenantRef) -> MailboxLogin | tuple[str, str] | None:
+    """Return the tenant's incoming-mailbox login as a ``MailboxLogin(username,
+    password, host)``, or ``None`` when you keep none for it.
 
     Used when a tenant chooses "same login as the incoming mailbox" for
     outgoing mail: the SMTP server is then logged into with exactly these
-    credentials. The plugin that manages incoming mailboxes implements it
-    (the core never imports a plugin); the first answer that is not ``None``
-    wins (pluggy's calling order, as for ``postwerk_inbound_mail``). Return the plain password (decrypt it yourself); it is used for
-    one connection and never stored or logged by the core.
+    credentials. ``host`` is the mailbox's server, the one the password was
+    saved for: the core sends the password only to an SMTP server on that
+    host, or to the one SMTP server (host and port) a tenant admin confirmed
+    by entering the mailbox password in the SMTP settings. Anywhere else it
+    refuses, in the settings form, in "Test connection" and at delivery, so
+    a changed SMTP host never receives the mailbox password. A bare
+    ``(username, password)`` tuple (plugins written before ``host``) is
+    still accepted, and always needs that confirmation.
+
+    The plugin that manages incoming mailboxes implements it (the core never
+    imports a plugin); the first answer that is not ``None`` wins (pluggy's
+    calling order, as for ``postwerk_inbound_mail``). Return the plain
+    password (decrypt it yourself); it is used for one connection and never
+    stored or logged by the core.
     """

@@ -173,6 +173,11 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         valkey.start()
         env["POSTWERK_REDIS_URL"] = f"redis://127.0.0.1:{valkey_port}/0"
         _wait_for_port(valkey_port)
+    if env.get("POSTWERK_ENV") != "development":
+        # Real keys, so the installation refuses loopback servers by default
+        # (docs/security.md); the demo's mail catcher on 127.0.0.1 stays reachable.
+        allowed = [a.strip() for a in env.get("POSTWERK_TARGET_ALLOWLIST", "").split(",") if a.strip()]
+        env["POSTWERK_TARGET_ALLOWLIST"] = ",".join(dict.fromkeys([*allowed, "127.0.0.1"]))
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         # /metrics of the web child adds up the workers' and the scheduler's
         # counters (docs/operations.md); emptied at every start.

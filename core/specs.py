@@ -233,3 +233,19 @@ class InboundResult:
     detail: str = ""
     #: Where an admin sees it: a path inside the application, e.g. ``/tickets/123``.
     link: str = ""
+
+
+@dataclass(frozen=True)
+class MailboxLogin:
+    """An incoming mailbox's login, for "same login as the incoming mailbox"
+    on the sending side (``postwerk_mailbox_credentials``)."""
+
+    #: The user name the mailbox's server knows.
+    username: str
+    #: The plain password (decrypt it yourself); the core uses it for one
+    #: connection and never stores or logs it.
+    password: str = field(repr=False)
+    #: The host name of the mailbox's server, the one the password was saved
+    #: for. The core sends the password to an SMTP server of that host only,
+    #: unless the admin confirmed another one. Empty: unknown, so always ask.
+    host: str = ""

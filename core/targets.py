@@ -9,15 +9,21 @@ service, an internal host, a port scan of the private network. So:
   services), the metadata addresses of the big clouds, unspecified,
   multicast and reserved addresses are always refused;
 - private (RFC 1918, fc00::/7, 100.64.0.0/10) and loopback ranges are
-  refused when ``POSTWERK_PRIVATE_TARGETS=refuse`` (hosted installations);
+  refused when ``POSTWERK_PRIVATE_TARGETS=refuse``, the default outside
+  development, tests and ``postwerk serve`` (core.config);
 - ``POSTWERK_TARGET_ALLOWLIST`` (addresses, networks, host names) lets an
   on-premises server through whatever the rules above say.
 
 The check runs at save (``check_host``: literal addresses, and names that
-resolve) and again at connect time on the resolved addresses before any
-connection is opened (``check_connect``), and on the peer of the opened
-socket before anything secret is sent (``check_peer``), so a name that
-resolves differently the second time (DNS rebinding) gets no password.
+resolve) and again at connect time. Every connection Postwerk opens for a
+tenant (SMTP, POP3, IMAP, the OAuth token call: all through
+``core.mail.deadline.Deadline.connect``) is made by :func:`connect`, which
+resolves the name once, checks every address, and connects to exactly those
+addresses: a name that answers an allowed address to the check and a
+forbidden one a moment later (DNS rebinding) never gets the second lookup
+that would lead elsewhere. TLS still verifies the certificate against the
+host name, and SMTP/IMAP/POP3 still greet with it. ``check_peer`` checks the
+address actually reached once more before anything secret is sent.
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 # Metadata services outside link-local: AWS IPv6, Alibaba, Oracle.
 METADATA = tuple(ipaddress.ip_network(n) for n in ("fd00:ec2::254/128", "100.100.100.200/32", "192.0.0.192/32"))
 SHARED = ipaddress.ip_network("100.64.0.0/10")
+LOOPBACK_REASON = "a loopback address"
+PRIVATE_REASON = "a private network address"
 
 
 class TargetRefused(ValueError):
@@ -73,18 +81,32 @@ def refusal(address: str, host: str = "") -> str | None:
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return "not a server address"
     if refuse_private and ip.is_loopback:
-        return "a loopback address"
+        return LOOPBACK_REASON
     if refuse_private and (ip.is_private or ip in SHARED):
-        return "a private network address"
+        return PRIVATE_REASON
     return None
 
 
-def _resolve(host: str, port: int) -> list[str]:
+def _refused(host: str, reason: str) -> TargetRefused:
+    text = f"{host} is {reason}; Postwerk does not connect there"
+    if reason in (LOOPBACK_REASON, PRIVATE_REASON):
+        # The operator's way out, named where the admin meets the refusal.
+        text += (" (private and loopback servers are refused on this installation; its operator can allow an "
+                 "on-premises server with POSTWERK_TARGET_ALLOWLIST)")
+    return TargetRefused(text)
+
+
+def _lookup(host: str, port: int) -> list[tuple[int, tuple]]:
+    """One DNS answer: (address family, socket address) pairs."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise OSError(f"cannot resolve {host}") from exc
-    return sorted({info[4][0] for info in infos})
+    return [(info[0], info[4]) for info in infos]
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return sorted({sockaddr[0] for _, sockaddr in _lookup(host, port)})
 
 
 def check_host(host: str, port: int = 0) -> None:
@@ -104,16 +126,56 @@ def check_host(host: str, port: int = 0) -> None:
     for address in addresses:
         reason = refusal(address, host)
         if reason:
-            raise TargetRefused(f"{host} is {reason}; Postwerk does not connect there")
+            raise _refused(host, reason)
+
+
+def _check_literal(host: str) -> None:
+    try:
+        address = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return
+    reason = refusal(address, host)
+    if reason:
+        raise _refused(host, reason)
 
 
 def check_connect(host: str, port: int) -> None:
-    """At connect time, before the connection is opened: every address the
-    name resolves to must be allowed."""
+    """Every address the name resolves to now must be allowed (a check that
+    connects nowhere; Postwerk's own connections are made by :func:`connect`,
+    which checks the very answer it connects to)."""
     for address in _resolve(host.strip("[]"), port):
         reason = refusal(address, host)
         if reason:
-            raise TargetRefused(f"{host} is {reason}; Postwerk does not connect there")
+            raise _refused(host, reason)
+
+
+def connect(address: tuple[str, int], timeout: float | None) -> socket.socket:
+    """``socket.create_connection``, pinned: resolve ``host`` once, refuse
+    it when any of its addresses is refused, and connect to those very
+    addresses (in the resolver's order), never to a fresh lookup's answer.
+
+    Raises TargetRefused before any connection is opened; OSError as
+    ``create_connection`` does when no address can be reached.
+    """
+    host, port = address
+    host = host.strip().strip("[]")
+    answer = _lookup(host, port)
+    for _, sockaddr in answer:
+        reason = refusal(sockaddr[0], host)
+        if reason:
+            raise _refused(host, reason)
+    error: OSError | None = None
+    for family, sockaddr in answer:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"cannot resolve {host}")
 
 
 def check_peer(sock: socket.socket, host: str) -> None:
@@ -121,12 +183,14 @@ def check_peer(sock: socket.socket, host: str) -> None:
     reached must be allowed (a second DNS answer may differ from the first)."""
     reason = refusal(sock.getpeername()[0], host)
     if reason:
-        raise TargetRefused(f"{host} is {reason}; Postwerk does not connect there")
+        raise _refused(host, reason)
 
 
-def check_url(url: str) -> urllib.parse.SplitResult:
+def check_url(url: str, *, resolve: bool = True) -> urllib.parse.SplitResult:
     """An identity provider's URL, parsed (never prefix-tested): https, or
-    http to loopback only; no user info; a host that ``check_host`` allows."""
+    http to loopback only; no user info; a host that ``check_host`` allows
+    (with ``resolve=False`` a literal address only: :func:`connect` checks
+    the name's addresses when it connects)."""
     parts = urllib.parse.urlsplit((url or "").strip())
     try:
         port = parts.port
@@ -142,5 +206,8 @@ def check_url(url: str) -> urllib.parse.SplitResult:
         pass
     else:
         raise TargetRefused("use an https:// address")
-    check_host(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    if resolve:
+        check_host(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    else:
+        _check_literal(parts.hostname)
     return parts

@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from core.api import hookimpl
+from core.api import MailboxLogin, hookimpl
 from core.app import create_app
 from core.crypto import decrypt, encrypt
 from core.extensions import db
@@ -180,7 +180,7 @@ class InboundPlugin:
 
     @hookimpl
     def postwerk_mailbox_credentials(self, tenant):
-        return ("box@acme.example", "inbound-pw") if tenant.slug == "acme" else None
+        return MailboxLogin("box@acme.example", "inbound-pw", host="127.0.0.1") if tenant.slug == "acme" else None
 
 
 def test_same_login_as_the_incoming_mailbox_test_mail_and_check(config):

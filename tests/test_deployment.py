@@ -47,7 +47,9 @@ def environment(config, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
     env.update(POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], POSTWERK_REDIS_URL=config["REDIS_URL"],
                POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"], POSTWERK_SECRET_KEY="deployment-test",
-               POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY, PROMETHEUS_MULTIPROC_DIR=str(metrics))
+               POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY, PROMETHEUS_MULTIPROC_DIR=str(metrics),
+               # A production installation relaying to the test servers on loopback (docs/security.md).
+               POSTWERK_TARGET_ALLOWLIST="127.0.0.1")
     return env
 
 

@@ -67,6 +67,8 @@ class Cluster:
             "POSTWERK_REDIS_URL": config["REDIS_URL"],
             "POSTWERK_ENCRYPTION_KEY": config["ENCRYPTION_KEYS"][0],
             "POSTWERK_SECRET_KEY": config["SECRET_KEY"],
+            # Production settings relaying to the test servers on loopback (docs/security.md).
+            "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1",
             "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"],
             "POSTWERK_SMTP_TIMEOUT": str(config["SMTP_TIMEOUT"]),
             "POSTWERK_DELIVERY_JOB_TIMEOUT": str(config["DELIVERY_JOB_TIMEOUT"]),

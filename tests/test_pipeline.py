@@ -271,7 +271,9 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
            "POSTWERK_REDIS_URL": app.config["REDIS_URL"], "POSTWERK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEYS"][0],
            "POSTWERK_SECRET_KEY": app.config["SECRET_KEY"], "POSTWERK_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
            # Long enough that the test's next commit surely falls inside it.
-           "POSTWERK_LINGER_SECONDS": "10"}
+           "POSTWERK_LINGER_SECONDS": "10",
+           # Production settings relaying to the test sink on loopback (docs/security.md).
+           "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1"}
     log = open(tmp_path / "worker.log", "wb")
     # Two, as recommended: one lingers as the expander, one as the deliverer.
     workers = [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"linger-{os.getpid()}-{i}"],

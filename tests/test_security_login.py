@@ -1,14 +1,20 @@
 """Log-in, sessions and redirects (issue 16, item 8)."""
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
+
 import pytest
 import werkzeug.security
 from flask import g
 
+from core.app import create_app
 from core.extensions import db
-from core.models import Notification
+from core.models import Notification, WebSession
+from core.models.types import utcnow
 from core.web import sessions
 from tests.helpers import ADMIN_PASSWORD, csrf_token, login
+from tests.support.ports import free_port
 
 
 def _try(client, password, *, email="admin@acme.example", slug="acme", address="203.0.113.5", next_=None):
@@ -83,23 +89,66 @@ def test_a_cookie_captured_before_logout_no_longer_works(tenant, client, app):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_idle_and_absolute_lifetimes_end_the_session(tenant, client, app):
-    login(client)
-    with client.session_transaction() as s:
-        s[sessions.STARTED] -= int(app.config["SESSION_MAX_HOURS"] * 3600) + 1
-    g.pop("_login_user", None)
-    assert client.get("/settings/admin/mail/settings").status_code == 302
-    login(client)
+def _row(client) -> WebSession:
     with client.session_transaction() as s:
         sid = s[sessions.SID]
-    from core.queueing import redis
+    db.session.expire_all()
+    return db.session.get(WebSession, hashlib.sha256(sid.encode()).hexdigest())
 
-    with app.app_context():
-        key = f"{app.config['QUEUE_PREFIX']}:websession:{sid}"
-        assert 0 < redis().ttl(key) <= app.config["SESSION_IDLE_MINUTES"] * 60
-        redis().delete(key)  # what the idle expiry does
+
+def test_idle_and_absolute_lifetimes_end_the_session(tenant, client, app):
+    login(client)
+    row = _row(client)
+    row.started_at -= timedelta(hours=app.config["SESSION_MAX_HOURS"], seconds=1)
+    db.session.commit()
     g.pop("_login_user", None)
     assert client.get("/settings/admin/mail/settings").status_code == 302
+    assert _row(client) is None  # ended on the server, not only refused
+
+    login(client)
+    row = _row(client)
+    row.last_seen_at -= timedelta(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=1)
+    db.session.commit()
+    g.pop("_login_user", None)
+    assert client.get("/settings/admin/mail/settings").status_code == 302
+
+    # A request renews the session (at most once a minute: no write per page view).
+    login(client)
+    row = _row(client)
+    row.last_seen_at -= timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] - 1)
+    db.session.commit()
+    g.pop("_login_user", None)
+    assert client.get("/settings/admin/mail/settings").status_code == 200
+    assert utcnow() - _row(client).last_seen_at < timedelta(seconds=30)
+
+
+def test_sign_in_and_the_admin_work_while_redis_is_down(tenant, config, app):
+    """Redis really unreachable: the app points at a port nobody listens on."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisDown
+
+    down = create_app({**config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    with down.app_context():
+        with pytest.raises(RedisDown):
+            Redis.from_url(down.config["REDIS_URL"], socket_connect_timeout=1).ping()
+        browser = down.test_client()
+        page = browser.get("/login").get_data(as_text=True)
+        response = browser.post("/login", data={"csrf_token": csrf_token(page), "tenant": "acme",
+                                                "email": "admin@acme.example", "password": ADMIN_PASSWORD})
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+        for url in ("/", "/settings/admin/mail/settings", "/settings/admin/mail/rules", "/settings/admin/mail/queue"):
+            assert browser.get(url).status_code == 200, url
+        # Logout still ends the session on the server.
+        captured = browser.get_cookie("session").value
+        page = browser.get("/settings/admin/mail/settings").get_data(as_text=True)
+        assert browser.post("/logout", data={"csrf_token": csrf_token(page)}).status_code == 302
+        g.pop("_login_user", None)
+        thief = down.test_client()
+        thief.set_cookie("session", captured)
+        assert thief.get("/settings/admin/mail/settings").status_code == 302
+        db.session.remove()
+    with down.app_context():
+        db.engine.dispose()
 
 
 @pytest.mark.parametrize("target", ["/%09/evil.example/x", "//evil.example", "/\\evil.example", "https://evil.example/",

@@ -133,6 +133,38 @@ def test_private_and_loopback_targets_are_refused_after_dns_when_configured(app,
     assert "answered" in check_connection(settings)
 
 
+def test_private_and_loopback_targets_are_refused_by_default_outside_development(app, tenant, ctx, smtp_sink,
+                                                                                 tmp_path):
+    from core.config import finalise
+
+    production = {"SECRET_KEY": "k", "ENCRYPTION_KEYS": [app.config["ENCRYPTION_KEYS"][0]],
+                  "POSTWERK_ENV": "production"}
+    assert finalise(dict(production), str(tmp_path))["PRIVATE_TARGETS"] == "refuse"
+    # A developer's machine, `postwerk serve` (POSTWERK_ENV=development) and the tests relay locally.
+    assert finalise(dict(production, POSTWERK_ENV="development"), str(tmp_path))["PRIVATE_TARGETS"] == "allow"
+    assert finalise(dict(production, TESTING=True), str(tmp_path))["PRIVATE_TARGETS"] == "allow"
+    assert finalise(dict(production, PRIVATE_TARGETS="allow"), str(tmp_path))["PRIVATE_TARGETS"] == "allow"
+
+    app.config["PRIVATE_TARGETS"] = finalise(dict(production), str(tmp_path))["PRIVATE_TARGETS"]
+    settings = point_at(tenant.id, smtp_sink)
+    # The error names the setting that lets an on-premises relay through.
+    with pytest.raises(ConfigurationError, match="loopback address.*POSTWERK_TARGET_ALLOWLIST"):
+        check_connection(settings)
+    with pytest.raises(targets.TargetRefused, match="private network address.*POSTWERK_TARGET_ALLOWLIST"):
+        targets.check_host("192.168.10.25")
+    assert smtp_sink.connections == 0
+    app.config["TARGET_ALLOWLIST"] = finalise(dict(production, TARGET_ALLOWLIST="127.0.0.1"),
+                                              str(tmp_path))["TARGET_ALLOWLIST"]
+    assert "answered" in check_connection(settings)
+
+
+def test_the_settings_form_names_the_allow_list_for_a_refused_relay(app, admin, tenant, smtp_sink):
+    app.config["PRIVATE_TARGETS"] = "refuse"
+    html = save(admin, form_data(smtp_sink, host="10.0.0.25"), status=400).get_data(as_text=True)
+    assert "Not allowed as server" in html and "POSTWERK_TARGET_ALLOWLIST" in html
+    assert stored(tenant.id).host == "127.0.0.1"
+
+
 # --- 6. "Test connection" is no port scanner and no banner grabber ------------------------------------
 
 @pytest.mark.parametrize("security", ["none", "ssl"])

@@ -9,7 +9,7 @@ import time
 import pytest
 from rq import Queue
 
-from core.api import hookimpl
+from core.api import MailboxLogin, hookimpl
 from core.app import create_app
 from core.crypto import encrypt
 from core.extensions import db
@@ -292,7 +292,7 @@ class InboundPlugin:
 
     @hookimpl
     def postwerk_mailbox_credentials(self, tenant):
-        return ("box@acme.example", "inbound-pw") if tenant.slug == "acme" else None
+        return MailboxLogin("box@acme.example", "inbound-pw", host="127.0.0.1") if tenant.slug == "acme" else None
 
 
 def test_same_login_as_the_incoming_mailbox(config):

@@ -38,6 +38,10 @@ class SendingSettingsForm(SmtpSettingsForm):
     port = IntegerField(_l("Port"), validators=[Optional(), NumberRange(1, 65535)])
     preset = SelectField(_l("Provider preset"), choices=[], validate_choice=False)
     system_sender_only = BooleanField(_l("Send as the system address only"))
+    # "Same login as the incoming mailbox" with an SMTP server that is not the
+    # mailbox's own: typing the mailbox password allows it for that server.
+    inbound_password = PasswordField(_l("Incoming mailbox password (to allow it for this SMTP server)"),
+                                     validators=[Optional(), Length(max=1000)])
     pop3_host = StringField(_l("POP3 server"), validators=[Optional(), Length(max=255)])
     pop3_port = IntegerField(_l("POP3 port"), validators=[Optional(), NumberRange(1, 65535)])
     pop3_security = SelectField(_l("POP3 security"), choices=options(POP3_SECURITY_CHOICES), default="ssl")

@@ -15,7 +15,8 @@ from ..crypto import encrypt
 from ..extensions import db
 from ..mail import mime
 from ..crypto import SecretError
-from ..mail.delivery import dkim_key, smtp_config
+from ..mail import inbound_login
+from ..mail.delivery import dkim_key, mailbox_credentials, smtp_config
 from ..mail.dkim import signed
 from ..mail.jobs import wake_deliverer
 from ..mail.transport import ConfigurationError, DeliveryError, SmtpTransport
@@ -116,6 +117,14 @@ def settings_save():
     # Only what the admin changed: None and "" are the same empty field.
     changed = [name for name, value in new.items() if (getattr(settings, name) or "") != (value or "")
                and getattr(settings, name) != value]
+    confirmed_for, problem = _inbound_login_confirmation(form, settings, new, changed)
+    if problem:
+        form.inbound_password.errors = [*form.inbound_password.errors, problem]
+        return _page(form, settings, status=400)
+    if confirmed_for != settings.inbound_login_confirmed_for:
+        changed.append(f"inbound login allowed for {confirmed_for}" if confirmed_for
+                       else "inbound login permission removed (server changed)")
+        settings.inbound_login_confirmed_for = confirmed_for
     dropped = _drop_moved_secrets(form, settings, changed)
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
     if linked and any(name in changed for name in (*OAUTH_IDENTITY, *TOKEN_TARGETS)):
@@ -166,6 +175,33 @@ def _drop_moved_secrets(form: SendingSettingsForm, settings: MailSettings, chang
             changed.append(f"{field_name} removed (server changed)")
             dropped.append(field_name)
     return dropped
+
+
+def _inbound_login_confirmation(form: SendingSettingsForm, settings: MailSettings, new: dict,
+                                changed: list[str]) -> tuple[str | None, str | None]:
+    """The SMTP server the incoming mailbox's password may go to besides the
+    mailbox's own (``MailSettings.inbound_login_confirmed_for``), and why the
+    form is refused, if it is: a changed host or port drops the permission,
+    and "same login as the incoming mailbox" with another server than the
+    mailbox's needs the mailbox password typed (core.mail.inbound_login)."""
+    moved = "host" in changed or "port" in changed
+    confirmed_for = None if moved else settings.inbound_login_confirmed_for
+    if new["auth"] != "inbound" or not new["host"]:
+        return confirmed_for, None
+    login = mailbox_credentials(tenant_id())
+    if login is None or inbound_login.same_server(login, new["host"]):
+        return confirmed_for, None
+    server = inbound_login.target(new["host"], new["port"])
+    typed = form.inbound_password.data or ""
+    if typed:
+        if not inbound_login.confirms(login, typed):
+            return confirmed_for, _("This is not the incoming mailbox's password; nothing was allowed.")
+        return server, None
+    if confirmed_for == server:
+        return confirmed_for, None
+    return confirmed_for, _("The incoming mailbox's password was saved for its own server (%(mailbox)s), not for "
+                            "%(server)s. Enter it here to allow sending it to %(server)s, or choose another login.",
+                            mailbox=login.host or _("unknown"), server=server)
 
 
 def _clean(value):

@@ -20,6 +20,8 @@ import socket
 import threading
 import time
 
+from .. import targets
+
 
 class _Watchdog:
     def __init__(self) -> None:
@@ -72,11 +74,13 @@ class Deadline:
         return max(0.0, self.until - time.monotonic()) if self.until is not None else self.seconds
 
     def connect(self, address: tuple[str, int], timeout: float | None) -> socket.socket:
-        """``socket.create_connection``, within the deadline and watched."""
+        """``socket.create_connection``, within the deadline and watched, and
+        pinned to the addresses checked against the installation's target
+        policy (``core.targets.connect``: no second DNS lookup)."""
         left = self.remaining()
         if left <= 0:
             raise TimeoutError("the overall deadline of the conversation passed")
-        sock = socket.create_connection(address, min(timeout, left) if timeout else left)
+        sock = targets.connect(address, min(timeout, left) if timeout else left)
         if timeout is not None:
             sock.settimeout(timeout)
         return self.watch(sock)

@@ -31,10 +31,11 @@ from ..models import MailSettings, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify, tell_outcome
 from ..plugins import registry
+from ..specs import MailboxLogin
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
 from ..worker import heartbeat_stale
-from . import markers, mime, oauth
+from . import inbound_login, markers, mime, oauth
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
 from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
@@ -93,11 +94,15 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
         cfg.username = settings.username
         cfg.password = decrypt(settings.password_encrypted) if settings.password_encrypted else ""
     elif auth == "inbound":
-        credentials = mailbox_credentials(settings.tenant_id)
-        if not credentials:
+        login = mailbox_credentials(settings.tenant_id)
+        if not login:
             raise ConfigurationError("'same login as the incoming mailbox' is chosen, but no incoming mailbox "
                                      "with a login is configured")
-        cfg.username, cfg.password = credentials
+        # The mailbox password goes to the mailbox's own server, or to the
+        # one SMTP server the admin confirmed it for: never to a changed host.
+        if not inbound_login.may_send(login, cfg.host, cfg.port, settings.inbound_login_confirmed_for):
+            raise ConfigurationError(inbound_login.refusal(login, cfg.host, cfg.port))
+        cfg.username, cfg.password = login.username, login.password
     elif auth == "pop_before_smtp":
         if not settings.pop3_host or not settings.pop3_username:
             raise ConfigurationError("POP-before-SMTP needs the POP3 server and its login")
@@ -118,13 +123,10 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
     return cfg
 
 
-def mailbox_credentials(tenant_id: int) -> tuple[str, str] | None:
+def mailbox_credentials(tenant_id: int) -> MailboxLogin | None:
     """The tenant's incoming-mailbox login, from whichever plugin keeps it."""
     answer = registry().hook("postwerk_mailbox_credentials", tenant_id)(tenant=tenant_ref(get_tenant(tenant_id)))
-    if not answer:
-        return None
-    username, password = answer
-    return (username, password) if username else None
+    return inbound_login.from_hook(answer)
 
 
 def dkim_key(settings: MailSettings) -> DkimKey | None:

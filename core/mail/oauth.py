@@ -146,13 +146,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _post(url: str, form: dict) -> dict:
     try:
-        targets.check_url(url)
-        parts = urllib.parse.urlsplit(url)
-        targets.check_connect(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        # The form only here; the addresses are checked where the socket is
+        # opened (Deadline.connect), on the one DNS answer connected to.
+        targets.check_url(url, resolve=False)
     except targets.TargetRefused as exc:
         raise OAuthError(f"the identity provider's address is refused: {exc}") from None
-    except OSError as exc:
-        raise OAuthError(f"the identity provider at {url} cannot be reached: {exc}") from None
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
@@ -168,6 +166,8 @@ def _post(url: str, form: dict) -> dict:
             body = {}
         reason = body.get("error_description") or body.get("error") or exc.reason
         raise OAuthError(f"the identity provider refused ({exc.code}): {reason}") from exc
+    except targets.TargetRefused as exc:
+        raise OAuthError(f"the identity provider's address is refused: {exc}") from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         if deadline.expired:
             raise OAuthError(f"the identity provider at {url} took longer than {HTTP_DEADLINE:g} s in all "

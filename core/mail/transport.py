@@ -234,16 +234,6 @@ def _no_server(what: str, host: str, port: int, tls: bool = False) -> TemporaryE
     return TemporaryError(f"cannot connect to {host}:{port}: no {what} server answered{over}", connection_lost=True)
 
 
-def _check_target(host: str, port: int) -> None:
-    """Refuse a host the installation does not connect to, before connecting."""
-    try:
-        targets.check_connect(host, port)
-    except targets.TargetRefused as exc:
-        raise ConfigurationError(str(exc)) from None
-    except OSError:
-        raise _no_server("SMTP", host, port) from None
-
-
 @functools.lru_cache(maxsize=64)
 def tls_context(trusted_ca_pem: str | None) -> ssl.SSLContext:
     """Always verifying: the system's CAs, plus one the admin chose to trust.
@@ -282,7 +272,9 @@ class SmtpTransport:
                 f"without TLS the password for {cfg.host} would cross the network in clear; nothing was sent "
                 "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)")
         context = tls_context(cfg.trusted_ca_pem)
-        _check_target(cfg.host, cfg.port)
+        # The target policy is checked where the socket is opened
+        # (Deadline.connect -> targets.connect), on the one DNS answer it
+        # connects to: a TargetRefused there becomes a ConfigurationError below.
         self.deadline.start()
         if cfg.pop_before_smtp is not None:
             self._pop_login(cfg.pop_before_smtp, context)
@@ -374,12 +366,6 @@ class SmtpTransport:
         if pop.security == "none" and pop.password and not targets.is_loopback(pop.host):
             raise ConfigurationError(f"without TLS the POP3 password for {pop.host} would cross the network in "
                                      "clear; choose SSL/TLS or STARTTLS for POP-before-SMTP")
-        try:
-            targets.check_connect(pop.host, pop.port)
-        except targets.TargetRefused as exc:
-            raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
-        except OSError:
-            raise _no_server("POP3", pop.host, pop.port) from None
         deadline = Deadline(self.config.deadline).start()
         try:
             try:

@@ -6,11 +6,13 @@ from .mail import MailSettings, Rule, Template
 from .message import Message, MessageStatus
 from .suppression import SuppressedAddress
 from .tenant import PluginState, Tenant, User
+from .web_session import WebSession
 
 __all__ = [
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
     "Message", "MessageStatus", "PluginState", "SuppressedAddress", "Tenant", "User",
+    "WebSession",
 ]
 
 # AUTOMATE's tables live with AUTOMATE; imported here so every table is known

@@ -67,6 +67,11 @@ class MailSettings(db.Model):
     pop3_security: Mapped[str] = mapped_column(String(20), default="ssl")
     pop3_username: Mapped[str] = mapped_column(String(255), default="")
     pop3_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    # --- "same login as the incoming mailbox" (auth == "inbound") -------------
+    # The SMTP server ("host:port") the admin allowed the mailbox password to
+    # be sent to although it is not the mailbox's own server; None: only the
+    # mailbox's own server (core.mail.inbound_login, revision c0816).
+    inbound_login_confirmed_for: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -14,6 +14,4 @@ DE_SECURITY = {
         "Ohne TLS ginge das POP3-Passwort im Klartext durchs Netz: „Keine“ nur für diesen Rechner.",
     "Too many failed log-ins: this account or your address is locked for a while.":
         "Zu viele fehlgeschlagene Anmeldungen: dieses Konto oder Ihre Adresse ist für eine Weile gesperrt.",
-    "Log-in is not possible right now: the session store (Redis) cannot be reached.":
-        "Anmelden ist gerade nicht möglich: der Sitzungsspeicher (Redis) ist nicht erreichbar.",
 }

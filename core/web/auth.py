@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from redis.exceptions import RedisError
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
@@ -66,11 +65,7 @@ def login():
             flash(_("Unknown tenant, e-mail or password."), "error")
         else:
             sessions.succeeded(account)
-            try:
-                sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives
-            except RedisError:
-                flash(_("Log-in is not possible right now: the session store (Redis) cannot be reached."), "error")
-                return render_template("auth/login.html", form=form), 503
+            sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives
             login_user(user)
             # Only same-site paths: never an open redirect.
             return redirect(sessions.safe_next(request.args.get("next", "")) or url_for("home.index"))

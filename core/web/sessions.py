@@ -2,27 +2,34 @@
 
 Flask's session is a signed cookie: by itself, a cookie copied before
 logout keeps working until it expires. So each log-in gets a random session
-id, kept in Redis with the idle lifetime as its expiry; every request
-renews it, logout deletes it, and a session older than the absolute
-lifetime ends whatever the cookie says. Without Redis nobody stays logged
-in (closed, not open).
+id, kept as a row of ``web_session`` in the database (its SHA-256 only);
+requests renew it, logout deletes it, and a session idle for longer than
+the idle lifetime or older than the absolute lifetime ends whatever the
+cookie says. The database is the source of truth, so signing in and the
+admin keep working while Redis is down (docs/security.md).
 
 Failed log-ins are counted per account (tenant + e-mail) and per client
 address in Redis; past the limit the account (or client) is locked for the
 lock-out time, even for the right password, and the tenant's admins get a
-notice in the notification log once per lock-out.
+notice in the notification log once per lock-out. While Redis is down they
+are not counted (logged): the password hashing still bounds guessing.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
 import urllib.parse
+from datetime import timedelta
 
 from flask import current_app, g, session
 from redis.exceptions import RedisError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..extensions import db
+from ..models import WebSession
+from ..models.types import utcnow
 from ..queueing import redis
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,9 @@ SID = "_pw_sid"
 STARTED = "_pw_started"
 # Failures one client address may have in the lock-out time, over all accounts.
 CLIENT_FAILURES = 20
+# A session's last request is written at most this often: not one UPDATE
+# per page view, and the idle lifetime is still kept to within a minute.
+RENEW_SECONDS = 60
 _DUMMY_HASH: str | None = None
 
 
@@ -40,50 +50,61 @@ def _key(*parts: object) -> str:
 
 # --- sessions --------------------------------------------------------------------
 
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _idle() -> timedelta:
+    return timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+
+
+def _longest() -> timedelta:
+    return timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+
+
 def start(user_id: int) -> None:
     """At log-in: a fresh session (new CSRF secret too) with a new server-side id."""
     session.clear()
     # Flask-WTF keeps the signed token of this request in g: forget it too.
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    # This user's ended sessions go now; nobody else's rows are touched.
+    db.session.execute(db.delete(WebSession).where(
+        WebSession.user_id == user_id,
+        (WebSession.last_seen_at < now - _idle()) | (WebSession.started_at < now - _longest())))
+    db.session.add(WebSession(id=_digest(sid), user_id=user_id, started_at=now, last_seen_at=now))
+    db.session.commit()
     session[SID], session[STARTED] = sid, int(time.time())
     session.permanent = True
-    redis().set(_key("websession", sid), str(user_id), ex=_idle())
 
 
 def alive(user_id: str) -> bool:
     """Whether the cookie's session is still open on the server; renews it."""
-    sid, started = session.get(SID), session.get(STARTED)
-    if not sid or not isinstance(started, int):
+    sid = session.get(SID)
+    if not sid or not isinstance(sid, str):
         return False
-    if time.time() - started > current_app.config["SESSION_MAX_HOURS"] * 3600:
-        end()
+    row = db.session.get(WebSession, _digest(sid))
+    if row is None or str(row.user_id) != str(user_id):
         return False
-    try:
-        key = _key("websession", sid)
-        owner = redis().get(key)
-        if owner is None or owner.decode() != str(user_id):
-            return False
-        redis().expire(key, _idle())
-    except RedisError as exc:
-        log.warning("session not checked, treated as ended (Redis: %s)", exc)
+    now = utcnow()
+    if now - row.last_seen_at > _idle() or now - row.started_at > _longest():
+        db.session.delete(row)
+        db.session.commit()
         return False
+    if (now - row.last_seen_at).total_seconds() > RENEW_SECONDS:
+        row.last_seen_at = now
+        db.session.commit()
     return True
 
 
 def end() -> None:
     sid = session.get(SID)
-    if sid:
-        try:
-            redis().delete(_key("websession", sid))
-        except RedisError as exc:
-            log.warning("session %s… not removed (Redis: %s)", sid[:6], exc)
+    if sid and isinstance(sid, str):
+        db.session.execute(db.delete(WebSession).where(WebSession.id == _digest(sid)))
+        db.session.commit()
     session.clear()
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-
-
-def _idle() -> int:
-    return int(current_app.config["SESSION_IDLE_MINUTES"] * 60)
 
 
 # --- failed log-ins ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Iterable, Protocol
 from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import IMAPClientError
 
-from core.api import Deadline, TargetRefused, check_target, check_target_peer, is_loopback, tls_context
+from core.api import Deadline, TargetRefused, check_target_peer, is_loopback, tls_context
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 120.0  # overall seconds per step: log in, list, fetch one mail, delete, log out
@@ -122,6 +122,9 @@ class ImapSource:
         except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:  # checked on the very address connected to (core.api.Deadline.connect)
+            self.deadline.release()
+            raise MailboxError(str(exc)) from None
         except (OSError, IMAPClientError):  # refused, silent, or another service's banner: all alike
             self.deadline.release()
             if self.deadline.expired:
@@ -261,6 +264,9 @@ class Pop3Source:
         except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
+        except TargetRefused as exc:  # checked on the very address connected to (core.api.Deadline.connect)
+            self.deadline.release()
+            raise MailboxError(str(exc)) from None
         except (OSError, poplib.error_proto):  # refused, silent, or another service's banner: all alike
             self.deadline.release()
             if self.deadline.expired:
@@ -336,12 +342,6 @@ def open_source(mailbox, *, timeout: float = DEFAULT_TIMEOUT, deadline: float = 
     if mailbox.security == "none" and not is_loopback(mailbox.host):
         # The password would cross the network in clear.
         raise MailboxError(f"{mailbox.host}: a connection without TLS is only allowed on this machine (loopback)")
-    try:
-        check_target(mailbox.host.strip(), mailbox.port)
-    except TargetRefused as exc:
-        raise MailboxError(str(exc)) from None
-    except OSError:
-        raise MailboxError(_no_server("POP3" if mailbox.protocol == "pop3" else "IMAP", mailbox)) from None
     if mailbox.protocol == "pop3":
         return Pop3Source(mailbox, timeout=timeout, deadline=deadline)
     return ImapSource(mailbox, timeout=timeout, deadline=deadline)

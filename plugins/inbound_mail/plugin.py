@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.api import MenuEntry, Plugin, TaskSpec, db, decrypt, hookimpl
+from core.api import MailboxLogin, MenuEntry, Plugin, TaskSpec, db, decrypt, hookimpl
 
 from . import models  # noqa: F401  (tables known before migrations run)
 
@@ -28,7 +28,8 @@ class InboundMailPlugin(Plugin):
     @hookimpl
     def postwerk_mailbox_credentials(self, tenant):
         """The login of the tenant's first enabled mailbox with a password,
-        for "same login as the incoming mailbox" on the sending side."""
+        for "same login as the incoming mailbox" on the sending side, with
+        the host it was saved for (the core sends it nowhere else unasked)."""
         from .models import Mailbox
 
         mailbox = db.session.execute(
@@ -37,7 +38,7 @@ class InboundMailPlugin(Plugin):
             .order_by(Mailbox.id).limit(1)).scalar_one_or_none()
         if mailbox is None:
             return None
-        return mailbox.username, decrypt(mailbox.password_encrypted)
+        return MailboxLogin(mailbox.username, decrypt(mailbox.password_encrypted), host=mailbox.host)
 
     @hookimpl
     def postwerk_blueprints(self):

@@ -193,7 +193,7 @@ def test_tls_always_verifies_and_trusts_an_admins_ca(tmp_path):
 
 def test_hook_postwerk_mailbox_credentials_gives_the_first_enabled_mailbox_login(ctx):
     """'Same login as the incoming mailbox' on the sending side reads this."""
-    from core.api import encrypt
+    from core.api import MailboxLogin, encrypt
     from core.extensions import db
     from core.mail.delivery import mailbox_credentials
     from plugins.inbound_mail.models import Mailbox
@@ -208,4 +208,4 @@ def test_hook_postwerk_mailbox_credentials_gives_the_first_enabled_mailbox_login
                 username="office@acme.example", password_encrypted=encrypt("s3cret")),
     ])
     db.session.commit()
-    assert mailbox_credentials(tenant.id) == ("office@acme.example", "s3cret")
+    assert mailbox_credentials(tenant.id) == MailboxLogin("office@acme.example", "s3cret", host="127.0.0.1")
