@@ -135,7 +135,8 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 
 __all__ = [
     "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
-    "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec",
+    "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient",
+    "Role", "RuleSpec",
     "SecretError", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError",
     "UserRef", "Variable",
     "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",

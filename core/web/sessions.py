@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 import urllib.parse
 from datetime import timedelta
 
@@ -35,7 +34,6 @@ from ..queueing import redis
 log = logging.getLogger(__name__)
 
 SID = "_pw_sid"
-STARTED = "_pw_started"
 # Failures one client address may have in the lock-out time, over all accounts.
 CLIENT_FAILURES = 20
 # A session's last request is written at most this often: not one UPDATE
@@ -75,7 +73,7 @@ def start(user_id: int) -> None:
         (WebSession.last_seen_at < now - _idle()) | (WebSession.started_at < now - _longest())))
     db.session.add(WebSession(id=_digest(sid), user_id=user_id, started_at=now, last_seen_at=now))
     db.session.commit()
-    session[SID], session[STARTED] = sid, int(time.time())
+    session[SID] = sid  # the start and the last request are the row's
     session.permanent = True
 
 

@@ -1,6 +1,6 @@
 """Issue 16's open items:
 - mail_settings.inbound_login_confirmed_for: the SMTP server ("host:port")
-  an admin allowed the incoming mailbox's password to be sent to;
+  an admin allowed to receive the incoming mailbox's login;
 - web_session: log-in sessions in the database instead of Redis, so signing
   in works while Redis is down (core.web.sessions).
 
