@@ -399,7 +399,7 @@ def test_retention_expires_api_idempotency_keys_and_keeps_the_events_they_hold(a
     ])
     db.session.commit()
     held_id, freed_id = held.id, freed.id
-    assert run_retention(acme.id).endswith("1 expired API idempotency key(s)")
+    assert "1 expired API idempotency key(s)" in run_retention(acme.id)
     assert [k.key for k in db.session.execute(db.select(IdempotencyKey)).scalars()] == ["young"]
     assert db.session.get(Event, held_id) is not None  # a retry within days must still find it
     assert db.session.get(Event, freed_id) is None
@@ -576,3 +576,25 @@ def test_two_deliverers_at_once_send_each_message_once(app, acme, smtp_sink):
     assert sum(sent) == 250
     counts = smtp_sink.count_by_message_id()
     assert len(counts) == 250 and set(counts.values()) == {1}
+
+
+def test_retention_deletes_ended_log_in_sessions_of_its_tenant_only(acme):
+    from core.models import User, WebSession
+    from tests.helpers import make_tenant
+
+    other = make_tenant("other")
+    admin = db.session.execute(db.select(User).where(User.tenant_id == acme.id)).scalars().first()
+    stranger = db.session.execute(db.select(User).where(User.tenant_id == other.id)).scalars().first()
+    now = utcnow()
+    db.session.add_all([
+        WebSession(id="a" * 64, user_id=admin.id, started_at=now - timedelta(days=3),
+                   last_seen_at=now - timedelta(days=3)),  # idle for days: ended
+        WebSession(id="b" * 64, user_id=admin.id, started_at=now - timedelta(days=30),
+                   last_seen_at=now),  # active, but past the absolute lifetime: ended
+        WebSession(id="c" * 64, user_id=admin.id, started_at=now, last_seen_at=now),  # open
+        WebSession(id="d" * 64, user_id=stranger.id, started_at=now - timedelta(days=3),
+                   last_seen_at=now - timedelta(days=3)),  # ended, but another tenant's
+    ])
+    db.session.commit()
+    assert "2 ended log-in session(s)" in run_retention(acme.id)
+    assert {row.id[0] for row in db.session.execute(db.select(WebSession)).scalars()} == {"c", "d"}

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, exists, select, update
 
 from ..extensions import db
 from ..http_api import expire_idempotency_keys
-from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus
+from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, User, WebSession
 from ..models.types import utcnow
 from ..plugins import registry
 from ..specs import TaskSpec
@@ -108,9 +109,22 @@ def run_retention(tenant_id: int) -> str:
         Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
         ~exists().where(Message.event_id == Event.id),
         ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
+    sessions = expire_ended_sessions(tenant_id)
     db.session.commit()
     return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
-            f"{keys} expired API idempotency key(s)")
+            f"{keys} expired API idempotency key(s), {sessions} ended log-in session(s)")
+
+
+def expire_ended_sessions(tenant_id: int) -> int:
+    """Delete the log-in sessions of the tenant's users that ended (idle or
+    too old) without a logout: a log-in clears only its own user's rows, so
+    a user who never comes back would leave one behind for ever."""
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    longest = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+    return db.session.execute(delete(WebSession).where(
+        WebSession.user_id.in_(select(User.id).where(User.tenant_id == tenant_id)),
+        (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest))).rowcount
 
 
 __all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "resolve", "task_specs"]
