@@ -78,6 +78,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "(Werkzeug's ProxyFix); 0 when clients connect directly"),
     ("POSTWERK_URL_SCHEME", "PREFERRED_URL_SCHEME", None,
      "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development"),
+    ("POSTWERK_PUBLIC_URL", "PUBLIC_URL", None,
+     "the web application's address as recipients reach it (https://mail.example.com), for links that workers "
+     "put into mail (List-Unsubscribe); default http://localhost:5000 in development; bulk mail fails without it"),
     ("POSTWERK_HSTS_SECONDS", "HSTS_SECONDS", None,
      "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in "
      "development"),
@@ -176,6 +179,12 @@ def finalise(config: dict, instance_path: str) -> dict:
     config.setdefault("PREFERRED_URL_SCHEME", "http" if development else "https")
     if config["PREFERRED_URL_SCHEME"] not in ("http", "https"):
         raise ConfigError("POSTWERK_URL_SCHEME must be http or https")
+    if development:
+        config.setdefault("PUBLIC_URL", "http://localhost:5000")
+    public = (config.get("PUBLIC_URL") or "").strip().rstrip("/")
+    if public and not (public.startswith(("http://", "https://")) and "://" in public and public.split("://", 1)[1]):
+        raise ConfigError("POSTWERK_PUBLIC_URL must be an http:// or https:// address, e.g. https://mail.example.com")
+    config["PUBLIC_URL"] = public or None
     config["HSTS_SECONDS"] = _number(config, "HSTS_SECONDS", 0 if development else 31536000, int)
     allow = config.get("METRICS_ALLOW", "127.0.0.1/32,::1/128")
     if isinstance(allow, str):

@@ -127,6 +127,23 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
     """
 
 
+@hookspec(firstresult=True)
+def postwerk_send_condition(tenant: TenantRef, event: str, condition: str, payload: dict[str, Any]) -> bool | None:
+    """Answer whether a delayed mail may still go out: ``True`` send it,
+    ``False`` cancel it, ``None`` when ``condition`` is not yours.
+
+    Asked by the delivery worker when a message whose rule has a "send only
+    if" condition is due, with the event's key and payload as emitted (read
+    the current state yourself: "is ticket 7 still open?"). The conditions an
+    event offers are declared in its ``EventSpec.conditions``. ``False``
+    makes the message CANCELLED with the condition named as the reason
+    (visible in the queue). An exception is recorded with the plugin's name
+    and the message retried like a temporary SMTP error; when no enabled
+    plugin answers, the message is FAILED with that reason (resend sends it
+    after all). Keep it fast: one query, no network.
+    """
+
+
 # --- AUTOMATE ----------------------------------------------------------------
 
 @hookspec

@@ -36,6 +36,18 @@ class Role:
 
 
 @dataclass(frozen=True)
+class SendCondition:
+    """A condition an event offers for delayed mail, checked when the mail is
+    due ("only if the ticket is still open"); the plugin answers it through
+    ``postwerk_send_condition``."""
+
+    #: Chosen in a rule's "send only if" field, e.g. ``ticket_open``.
+    name: str
+    #: Shown in the rule editor and in the reason of a mail it cancelled.
+    description: str
+
+
+@dataclass(frozen=True)
 class EventSpec:
     """An event a plugin can emit.
 
@@ -53,6 +65,8 @@ class EventSpec:
     roles: tuple[Role, ...] = ()
     #: Longer text for the plugins page (optional).
     description: str = ""
+    #: Conditions a rule's mail may be held to at send time (``SendCondition``).
+    conditions: tuple[SendCondition, ...] = ()
 
     def sample_payload(self) -> dict:
         """The variables' samples as a nested dict: ``{"ticket": {"id": 7}}``."""

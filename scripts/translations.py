@@ -40,7 +40,7 @@ def data_strings() -> list[str]:
         texts.append(info.description or "")
         for spec in info.events:
             texts += [spec.label, spec.description, *(r.description for r in spec.roles),
-                      *(v.description for v in spec.variables)]
+                      *(v.description for v in spec.variables), *(c.description for c in spec.conditions)]
     for preset in PRESETS:
         texts += [preset.label, preset.note, preset.username_hint]
     return [t for t in dict.fromkeys(texts) if t]

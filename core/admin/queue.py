@@ -141,6 +141,7 @@ def history_labels() -> dict[str, str]:
         "message.resend": _("Resent"),
         "message.send_now": _("Send now requested"),
         "message.cancelled": _("Cancelled"),
+        "mail.condition_cancelled": _("Cancelled: the rule's send-time condition no longer held"),
     }
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import inscriptis
 from flask import current_app
 
-from .. import bounces, recipients as recipient_refs
+from .. import bounces, opt_outs, recipients as recipient_refs
 from ..extensions import db
 from ..models import Event, MailSettings, Message, MessageStatus, Rule, Template, User
+from ..models.message import Priority
 from ..models.types import utcnow
 from ..plugins import HookFailure, PluginHookError, registry
 from ..specs import Recipient, TenantRef
@@ -248,6 +249,23 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
                 reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
                 body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
                 next_attempt_at=due, attempts=0, priority=1 if priority is None else priority,
+                send_condition=rule_plan.rule.send_condition or None,
                 status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
                 last_error=mail.error))
+    _drop_opted_out(ctx.tenant.id, rows)
     return rows
+
+
+def _drop_opted_out(tenant_id: int, rows: list[dict]) -> None:
+    """Bulk mail to an address that unsubscribed stays a visible, never-sent
+    row (CANCELLED with the reason); other priorities are never touched."""
+    bulk = [row for row in rows if row["priority"] == Priority.BULK and row["status"] == MessageStatus.PENDING]
+    if not bulk:
+        return
+    gone = opt_outs.opted_out(tenant_id, [a for row in bulk for a in row["recipients"]])
+    for row in bulk:
+        hit = next((gone[a.strip().lower()] for a in row["recipients"] if a.strip().lower() in gone), None)
+        if hit is not None:
+            row["status"] = MessageStatus.CANCELLED
+            row["last_error"] = (f"not sent: {hit.address} unsubscribed from bulk mail "
+                                 f"on {hit.created_at:%Y-%m-%d}")

@@ -266,6 +266,8 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
         db.session.execute(insert(Message.__table__), pending)
     db.session.add_all(failed)
     db.session.commit()
+    # A CANCELLED row (an opt-out of bulk mail) is no failure: nothing to report.
+    failed = [m for m in failed if m.status == MessageStatus.FAILED]
     for message in failed:
         delivery.record_permanent_failure(message, message.last_error or "failed")
     if failed:

@@ -4,13 +4,13 @@ from .event import Event, EventStatus
 from .integration import ApiToken, DistributionList, IdempotencyKey
 from .mail import MailSettings, Rule, Template
 from .message import Message, MessageStatus
-from .suppression import SuppressedAddress
+from .suppression import OptOut, SuppressedAddress
 from .tenant import PluginState, Tenant, User
 
 __all__ = [
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
-    "Message", "MessageStatus", "PluginState", "SuppressedAddress", "Tenant", "User",
+    "Message", "MessageStatus", "OptOut", "PluginState", "SuppressedAddress", "Tenant", "User",
 ]
 
 # AUTOMATE's tables live with AUTOMATE; imported here so every table is known
