@@ -46,6 +46,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "everything else starts"),
     ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
      "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
+    ("POSTWERK_MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENT_BYTES", "10485760",
+     "bytes all attachments of one outgoing mail may have together (at most 20 files); more is refused where "
+     "it enters (413 in the HTTP API)"),
     ("POSTWERK_MAX_RECIPIENTS_PER_EVENT", "MAX_RECIPIENTS_PER_EVENT", "500",
      "messages one event may make; an event over it fails with that reason and makes none"),
     ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
@@ -140,6 +143,7 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))
     config["MAX_CONTENT_LENGTH"] = _number(config, "MAX_CONTENT_LENGTH", 4194304, int)
+    config["MAX_ATTACHMENT_BYTES"] = _number(config, "MAX_ATTACHMENT_BYTES", 10485760, int)
     config["MAX_RECIPIENTS_PER_EVENT"] = _number(config, "MAX_RECIPIENTS_PER_EVENT", 500, int)
     config["API_RATE_LIMIT"] = _number(config, "API_RATE_LIMIT", 300, int)
     config["SESSION_IDLE_MINUTES"] = _number(config, "SESSION_IDLE_MINUTES", 60, float)

@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import EventSpec, InboundMail, InboundResult, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
+    from .specs import EventSpec, InboundMail, InboundResult, MailAttachment, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -124,6 +124,25 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
     after the state was committed; an exception here is recorded in the
     notification log with the plugin's name, does not change the message and
     does not keep other plugins from hearing of it.
+    """
+
+
+@hookspec
+def postwerk_mail_attachments(tenant: TenantRef, event: str, payload: dict[str, Any]) -> list[MailAttachment] | None:
+    """Return files to attach to every mail of an event (e.g. the signed
+    contract as a PDF on ``CONTRACT_SIGNED``), or ``None``.
+
+    Called once per event by the expander, only when at least one rule of
+    the event makes mail; the answers of all enabled plugins are merged, in
+    plugin order, after the files given to ``emit(..., attachments=)``. Make
+    the file from the payload (the snapshot of when the event happened). Each
+    file is stored once per tenant by its content and referenced from every
+    message that carries it; a resend carries it too. Limits: at most
+    ``MAX_ATTACHMENTS`` files and ``POSTWERK_MAX_ATTACHMENT_BYTES`` together per
+    mail; a file name without a path, a type like ``application/pdf``. A
+    hook that raises or breaks a limit holds the event's mail back (FAILED
+    event with the plugin named, run again later), it never sends the mail
+    without the file.
     """
 
 

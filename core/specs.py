@@ -232,6 +232,20 @@ class InboundAttachment:
 
 
 @dataclass(frozen=True)
+class MailAttachment:
+    """A file attached to outgoing mail (``postwerk_mail_attachments``,
+    ``emit(..., attachments=)``). Stored once per tenant by its content and
+    referenced from every message that carries it."""
+
+    #: The file name the recipient sees, without a path (``Vertrag-MV-17.pdf``).
+    filename: str
+    #: The MIME type, e.g. ``application/pdf``.
+    content_type: str
+    #: The bytes.
+    content: bytes
+
+
+@dataclass(frozen=True)
 class InboundResult:
     """What a plugin made of an inbound mail, e.g. ("ticket", "123").
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, exists, select, update
 
+from .. import attachments
 from ..extensions import db
 from ..http_api import expire_idempotency_keys
 from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus
@@ -108,9 +109,11 @@ def run_retention(tenant_id: int) -> str:
         Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
         ~exists().where(Message.event_id == Event.id),
         ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
+    # A stored attachment goes with the last message (or event) that carries it.
+    files = attachments.prune(tenant_id)
     db.session.commit()
     return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
-            f"{keys} expired API idempotency key(s)")
+            f"{keys} expired API idempotency key(s), {files} attachment file(s) no longer used")
 
 
 __all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "resolve", "task_specs"]

@@ -23,6 +23,7 @@ from rq import get_current_job
 from rq.worker import Worker
 from sqlalchemy import Connection, bindparam, update
 
+from .. import attachments as attachment_store
 from .. import bounces, opt_outs
 from ..automate.status import hold_reason
 from ..crypto import SecretError, decrypt
@@ -269,6 +270,7 @@ class Outgoing:
     event_key: str | None
     priority: int
     send_condition: str | None
+    attachments: int
 
     @classmethod
     def of(cls, row) -> "Outgoing":
@@ -568,7 +570,9 @@ class Delivery:
                                  subject=message.subject, body_text=message.body_text,
                                  body_html=message.body_html, message_id=message.message_id,
                                  reply_to=message.reply_to, encoding=self.encoding,
-                                 extra_headers=self._list_headers(message))
+                                 extra_headers=self._list_headers(message),
+                                 attachments=attachment_store.files_of(message.id, self.conn)
+                                 if message.attachments else None)
         except (mime.HeaderError, ValueError, opt_outs.PublicUrlMissing) as exc:
             raise PermanentError(f"the message cannot be built: {exc}") from exc
         try:

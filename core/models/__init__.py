@@ -1,4 +1,5 @@
 """The core's tables. Plugins own their tables in their own packages."""
+from .attachment import AttachmentBlob, EventAttachment, MessageAttachment
 from .audit import AuditEntry, Notification
 from .event import Event, EventStatus
 from .integration import ApiToken, DistributionList, IdempotencyKey
@@ -8,6 +9,7 @@ from .suppression import OptOut, SuppressedAddress
 from .tenant import PluginState, Tenant, User
 
 __all__ = [
+    "AttachmentBlob", "EventAttachment", "MessageAttachment",
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
     "Message", "MessageStatus", "OptOut", "PluginState", "SuppressedAddress", "Tenant", "User",
