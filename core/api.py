@@ -20,8 +20,8 @@ from .plugins import ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, 
 from .pdf import document as pdf_document
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
-from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailAttachment, Recipient, Role,
-                    RuleSpec, SendCondition, TaskSpec, TemplateSpec, TenantRef, UserRef, Variable)
+from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailAttachment, Recipient,
+                    ReportSpec, ReportTable, Role, RuleSpec, SendCondition, TaskSpec, TemplateSpec, TenantRef, UserRef, Variable)
 from .targets import TargetRefused
 from .targets import check_connect as check_target
 from .targets import check_host as check_target_host
@@ -136,7 +136,7 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 
 __all__ = [
     "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
-    "MailAttachment", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "Role", "RuleSpec",
+    "MailAttachment", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
     "SecretError", "SendCondition", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError",
     "UserRef", "Variable",
     "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",

@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import EventSpec, InboundMail, InboundResult, MailAttachment, Recipient, RuleSpec, TaskSpec, TemplateSpec, TenantRef
+    from .specs import EventSpec, InboundMail, InboundResult, MailAttachment, Recipient, ReportSpec, RuleSpec, TaskSpec, TemplateSpec, TenantRef
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -175,6 +175,21 @@ def postwerk_tasks() -> list[TaskSpec]:
     ``"package.module:function"`` that takes the tenant id; its return value
     (a short text) is the run's result, an exception a failed run. The core's
     own tasks (mail worker, sweeper, retention) come through this hook too.
+    """
+
+
+@hookspec
+def postwerk_reports() -> list[ReportSpec]:
+    """Return the reports this plugin offers for scheduled report mails (all
+    installed plugins; offered to tenants that enabled the plugin).
+
+    An admin schedules a report under AUTOMATE → Reports with a cron
+    expression, recipients and a language; each run calls the
+    :class:`~core.api.ReportSpec`'s function with ``(tenant, language)``,
+    renders the returned :class:`~core.api.ReportTable` as a PDF in the
+    tenant's branding and mails it as an attachment. Runs are AUTOMATE task
+    runs (task ``report:ID``): an exception in the function is a failed run
+    with its reason. Keep the function to one query's worth of work.
     """
 
 

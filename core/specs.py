@@ -184,6 +184,40 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class ReportTable:
+    """What a report function returns: a title and a table, rendered as a
+    PDF in the tenant's branding by the core."""
+
+    #: The report's heading, in the language asked for.
+    title: str
+    #: The column headings.
+    columns: tuple[str, ...]
+    #: The rows: one value per column (str, numbers, dates; shown as text).
+    rows: tuple[tuple, ...]
+    #: One line under the title (the period, a count), or empty.
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report a plugin offers for scheduled report mails (AUTOMATE).
+
+    ``function`` names a module-level function ``"package.module:function"``
+    taking ``(tenant: TenantRef, language: str)`` and returning a
+    ``ReportTable``; ``key`` is unique across plugins.
+    """
+
+    #: Unique across plugins, e.g. ``ticket.open_this_week``.
+    key: str
+    #: Shown to admins ("Open tickets this week").
+    label: str
+    #: ``"package.module:function"`` taking (tenant, language).
+    function: str
+    #: One line for the admin page.
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class InboundMail:
     """A received mail as plain, already-sanitised data (never raw MIME).
 

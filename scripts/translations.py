@@ -36,6 +36,9 @@ def data_strings() -> list[str]:
         plugins = sorted(registry().plugins.items())
         # Default rule names, shown translated while the admin has not renamed them.
         texts += [spec.name for _name, specs in registry().call_each("postwerk_default_rules") for spec in specs or ()]
+        # Reports offered for scheduled report mails (label and description).
+        texts += [t for _name, specs in registry().call_each("postwerk_reports") for spec in specs or ()
+                  for t in (spec.label, spec.description)]
     for name, info in plugins:
         texts.append(info.description or "")
         for spec in info.events:

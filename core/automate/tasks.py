@@ -6,6 +6,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import delete, exists, select, update
 
@@ -51,11 +52,21 @@ def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
             continue
         for spec in answer or ():
             specs.setdefault(spec.key, spec)
+    # Scheduled report mails are tasks of their own, one per schedule (core.reports).
+    from .. import reports
+
+    for key, spec in reports.task_specs(tenant_id).items():
+        specs.setdefault(key, spec)
     return specs
 
 
 def resolve(spec: TaskSpec) -> Callable[[int], object]:
     """``package.module:function`` (or ``package.module.function``) -> the function."""
+    from .. import reports
+
+    if spec.key.startswith(reports.TASK_PREFIX):
+        # One function for every schedule: it learns which one from the key.
+        return partial(reports.run_schedule, int(spec.key[len(reports.TASK_PREFIX):]))
     module, sep, name = spec.function.partition(":")
     if not sep:
         module, _, name = spec.function.rpartition(".")

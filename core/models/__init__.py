@@ -5,6 +5,7 @@ from .event import Event, EventStatus
 from .integration import ApiToken, DistributionList, IdempotencyKey
 from .mail import MailSettings, Rule, Template
 from .message import Message, MessageStatus
+from .report import ReportSchedule
 from .suppression import OptOut, SuppressedAddress
 from .tenant import PluginState, Tenant, User
 
@@ -12,7 +13,7 @@ __all__ = [
     "AttachmentBlob", "EventAttachment", "MessageAttachment",
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
-    "Message", "MessageStatus", "OptOut", "PluginState", "SuppressedAddress", "Tenant", "User",
+    "Message", "MessageStatus", "OptOut", "ReportSchedule", "PluginState", "SuppressedAddress", "Tenant", "User",
 ]
 
 # AUTOMATE's tables live with AUTOMATE; imported here so every table is known

@@ -100,6 +100,12 @@ class TicketPlugin(Plugin):
         return is_open(tenant.id, (payload.get("ticket") or {}).get("id"))
 
     @hookimpl
+    def postwerk_reports(self):
+        from .reports import OPEN_THIS_WEEK
+
+        return [OPEN_THIS_WEEK]
+
+    @hookimpl
     def postwerk_default_templates(self):
         return defaults.TEMPLATES
 

@@ -78,6 +78,12 @@ class VertragPlugin(Plugin):
         return [signed_contract(tenant, payload)]
 
     @hookimpl
+    def postwerk_reports(self):
+        from .reports import ENDING_SOON
+
+        return [ENDING_SOON]
+
+    @hookimpl
     def postwerk_default_templates(self):
         return defaults.TEMPLATES
 

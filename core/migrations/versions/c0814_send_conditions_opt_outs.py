@@ -1,7 +1,8 @@
 """Send-time conditions (rule.send_condition, message.send_condition),
 bulk-mail opt-outs (opt_out: who unsubscribed from a tenant's bulk mail) and
 attachments of outgoing mail (attachment_blob, event_attachment,
-message_attachment, message.attachments)
+message_attachment, message.attachments) and scheduled report mails
+(report_schedule; the schedule itself is the AUTOMATE task "report:ID")
 
 Revision ID: c0814
 Revises: c0790
@@ -76,9 +77,24 @@ def upgrade():
     )
     op.create_index(op.f("ix_message_attachment_message_pk"), "message_attachment", ["message_pk"])
     op.create_index(op.f("ix_message_attachment_blob_id"), "message_attachment", ["blob_id"])
+    op.create_table(
+        "report_schedule",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("report_key", sa.String(length=100), nullable=False),
+        sa.Column("roles", sa.String(length=100), nullable=False),
+        sa.Column("addresses", sa.Text(), nullable=False),
+        sa.Column("language", sa.String(length=2), nullable=False),
+        sa.Column("format", sa.String(length=10), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_report_schedule_tenant_id_tenant")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_schedule")),
+    )
+    op.create_index(op.f("ix_report_schedule_tenant_id"), "report_schedule", ["tenant_id"])
 
 
 def downgrade():
+    op.drop_table("report_schedule")
     op.drop_table("message_attachment")
     op.drop_table("event_attachment")
     op.drop_table("attachment_blob")
