@@ -7,6 +7,8 @@ import base64
 import binascii
 import re
 
+from flask import current_app
+
 from . import attachments
 from .extensions import db
 from .models import AttachmentBlob
@@ -23,8 +25,11 @@ class ApiAttachmentError(attachments.AttachmentError):
 
 def body_limit(base: int) -> int:
     """Bytes the request body may have: the JSON without files, plus the
-    files' limit in base64 (4 bytes for 3)."""
-    return base + (attachments.byte_limit() * 4 + 2) // 3 + 64 * 1024
+    files' limit in base64 (4 bytes for 3), but never more than the web
+    application reads at all (POSTWERK_MAX_CONTENT_LENGTH): larger files go
+    by reference (sha256) or through emit() inside the installation."""
+    wanted = base + (attachments.byte_limit() * 4 + 2) // 3 + 64 * 1024
+    return max(base, min(wanted, int(current_app.config.get("MAX_CONTENT_LENGTH") or wanted)))
 
 
 def parse(tenant_id: int, value) -> list[MailAttachment]:

@@ -215,3 +215,15 @@ def test_a_raising_attachments_hook_holds_the_mail_back_and_names_the_plugin(bro
     stored = db.session.get(Event, event.id)
     assert stored.status == EventStatus.FAILED
     assert "plugin 'broken_files' failed in postwerk_mail_attachments" in stored.error
+
+
+def test_only_the_files_may_make_the_body_large_the_payload_keeps_its_256_kb(tenant, token, client):
+    payload = {"ticket": dict(TICKET["ticket"], description="x" * (300 * 1024))}
+    response = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"},
+                           json={"event": "TICKET_CREATED", "payload": payload})
+    assert response.status_code == 413 and response.json["field"] == "payload", response.json
+    assert "256 kB" in response.json["error"]
+    content = b"%PDF-1.4 " + b"x" * (1024 * 1024)   # a 1 MB file goes through
+    response = _post(client, token, attachments=[{"filename": "gross.pdf", "content_type": "application/pdf",
+                                                  "content_base64": base64.b64encode(content).decode()}])
+    assert response.status_code == 202, response.json

@@ -42,4 +42,39 @@ DE_SYSTEM_MAIL_B = {
     "admin": "Admin",
     "Nobody has unsubscribed.": "Niemand hat sich abgemeldet.",
     "Add an opt-out": "Abmeldung eintragen",
+    # Attachments
+    "Attachments": "Anhänge",
+    "File": "Datei",
+    "Type": "Typ",
+    "Size": "Größe",
+    "%(kb)s kB": "%(kb)s kB",
+    "No attachments.": "Keine Anhänge.",
+    # Report mails
+    "Report mails": "Berichtsmails",
+    "A report of a plugin as a PDF in your branding, mailed as an attachment on a schedule. Each schedule is an "
+    "AUTOMATE task: switch it off, change its cron, run it now and read its history on the AUTOMATE page.":
+        "Ein Bericht eines Plugins als PDF in Ihrem Erscheinungsbild, nach Zeitplan als Anhang gemailt. Jeder "
+        "Zeitplan ist eine AUTOMATE-Aufgabe: auf der AUTOMATE-Seite abschalten, Cron ändern, jetzt ausführen "
+        "und den Verlauf lesen.",
+    "Report": "Bericht",
+    "Schedule (cron, UTC)": "Zeitplan (Cron, UTC)",
+    "Recipients": "Empfänger",
+    "Last result": "Letztes Ergebnis",
+    "Run now": "Jetzt ausführen",
+    "No report is scheduled.": "Kein Bericht ist geplant.",
+    "Schedule a report": "Bericht planen",
+    "No enabled plugin offers a report.": "Kein aktiviertes Plugin bietet einen Bericht an.",
+    "all admins of the tenant": "alle Admins des Mandanten",
+    "all users of the tenant": "alle Benutzer des Mandanten",
+    "Format": "Format",
+    "Schedule": "Planen",
+    "Not scheduled: %(error)s": "Nicht geplant: %(error)s",
+    "Report scheduled (task %(key)s).": "Bericht geplant (Aufgabe %(key)s).",
+    "Report schedule deleted.": "Berichtsplan gelöscht.",
+    "Open tickets this week": "Offene Tickets dieser Woche",
+    "tickets reported in the last 7 days that are not closed":
+        "in den letzten 7 Tagen gemeldete Tickets, die nicht geschlossen sind",
+    "Contracts ending in the next 90 days": "Verträge, die in den nächsten 90 Tagen enden",
+    "signed or terminated contracts whose last day is within 90 days":
+        "unterschriebene oder gekündigte Verträge, deren letzter Tag in den nächsten 90 Tagen liegt",
 }
