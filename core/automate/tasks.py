@@ -124,7 +124,7 @@ def run_retention(tenant_id: int) -> str:
     files = attachments.prune(tenant_id)
     db.session.commit()
     return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
-            f"{keys} expired API idempotency key(s), {files} attachment file(s) no longer used")
+            f"{files} attachment file(s) no longer used, {keys} expired API idempotency key(s)")
 
 
 __all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "resolve", "task_specs"]
