@@ -145,3 +145,22 @@ def test_a_bad_schedule_is_refused_with_its_reason(office, client, fields, words
     assert words in page
     assert db.session.execute(db.select(ReportSchedule)).scalars().all() == []
 
+
+
+def five_rows(tenant, language):
+    from core.api import ReportTable
+
+    return ReportTable(title="Fünf", columns=("n",), rows=tuple((f"row-{n}",) for n in range(5)))
+
+
+def test_a_long_report_shows_its_first_rows_and_says_how_many_it_left_out(office, monkeypatch):
+    from core import reports
+    from core.api import ReportSpec
+    from core.tenancy import tenant_ref
+
+    monkeypatch.setattr(reports, "MAX_ROWS", 3)
+    spec = ReportSpec(key="test.five", label="Five", function="tests.test_reports:five_rows")
+    table, content = reports.build(tenant_ref(office), spec, "en")
+    text = pdf_text(content)
+    assert len(table.rows) == 5 and "The first 3 of 5 rows." in text
+    assert "row-2" in text and "row-3" not in text
