@@ -17,10 +17,12 @@ from .mail.mime import check_address
 from .mail.transport import tls_context
 from .models.types import UTCDateTime, utcnow
 from .plugins import ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, UnknownEventError, hookimpl
+from .pdf import document as pdf_document
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
-from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailboxLogin, Recipient, Role, RuleSpec,
-                    TaskSpec, TemplateSpec, TenantRef, UserRef, Variable)
+from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailAttachment, MailboxLogin, Recipient,
+                    ReportSpec, ReportTable, Role, RuleSpec, SendCondition, TaskSpec, TemplateSpec, TenantRef, UserRef,
+                    Variable)
 from .targets import TargetRefused
 from .targets import check_connect as check_target
 from .targets import check_host as check_target_host
@@ -135,14 +137,15 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 
 __all__ = [
     "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
-    "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError", "Recipient",
-    "Role", "RuleSpec",
-    "SecretError", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime", "UnknownEventError",
+    "MailAttachment", "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError",
+    "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
+    "SecretError", "SendCondition", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime",
+    "UnknownEventError",
     "UserRef", "Variable",
     "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",
     "check_target", "check_target_host", "check_target_peer", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_known_sender",
-    "is_loopback", "plugin_enabled",
+    "is_loopback", "pdf_document", "plugin_enabled",
     "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug",
     "tenant_ref_by_id", "tls_context", "user_of", "users_of",
     "utcnow",

@@ -46,6 +46,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "everything else starts"),
     ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
      "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
+    ("POSTWERK_MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENT_BYTES", "10485760",
+     "bytes all attachments of one outgoing mail may have together (at most 20 files); more is refused where "
+     "it enters (413 in the HTTP API)"),
     ("POSTWERK_MAX_RECIPIENTS_PER_EVENT", "MAX_RECIPIENTS_PER_EVENT", "500",
      "messages one event may make; an event over it fails with that reason and makes none"),
     ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
@@ -80,6 +83,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "(Werkzeug's ProxyFix); 0 when clients connect directly"),
     ("POSTWERK_URL_SCHEME", "PREFERRED_URL_SCHEME", None,
      "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development"),
+    ("POSTWERK_PUBLIC_URL", "PUBLIC_URL", None,
+     "the web application's address as recipients reach it (https://mail.example.com), for links that workers "
+     "put into mail (List-Unsubscribe); default http://localhost:5000 in development; bulk mail fails without it"),
     ("POSTWERK_HSTS_SECONDS", "HSTS_SECONDS", None,
      "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in "
      "development"),
@@ -139,6 +145,7 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))
     config["MAX_CONTENT_LENGTH"] = _number(config, "MAX_CONTENT_LENGTH", 4194304, int)
+    config["MAX_ATTACHMENT_BYTES"] = _number(config, "MAX_ATTACHMENT_BYTES", 10485760, int)
     config["MAX_RECIPIENTS_PER_EVENT"] = _number(config, "MAX_RECIPIENTS_PER_EVENT", 500, int)
     config["API_RATE_LIMIT"] = _number(config, "API_RATE_LIMIT", 300, int)
     config["SESSION_IDLE_MINUTES"] = _number(config, "SESSION_IDLE_MINUTES", 60, float)
@@ -182,6 +189,12 @@ def finalise(config: dict, instance_path: str) -> dict:
     config.setdefault("PREFERRED_URL_SCHEME", "http" if development else "https")
     if config["PREFERRED_URL_SCHEME"] not in ("http", "https"):
         raise ConfigError("POSTWERK_URL_SCHEME must be http or https")
+    if development:
+        config.setdefault("PUBLIC_URL", "http://localhost:5000")
+    public = (config.get("PUBLIC_URL") or "").strip().rstrip("/")
+    if public and not (public.startswith(("http://", "https://")) and "://" in public and public.split("://", 1)[1]):
+        raise ConfigError("POSTWERK_PUBLIC_URL must be an http:// or https:// address, e.g. https://mail.example.com")
+    config["PUBLIC_URL"] = public or None
     config["HSTS_SECONDS"] = _number(config, "HSTS_SECONDS", 0 if development else 31536000, int)
     allow = config.get("METRICS_ALLOW", "127.0.0.1/32,::1/128")
     if isinstance(allow, str):

@@ -20,7 +20,8 @@ from .extensions import db
 from .models import Event, EventStatus, Tenant
 from .models.types import utcnow
 from .plugins import PluginDisabledError, registry
-from .specs import TenantRef
+from . import attachments as attachment_store
+from .specs import MailAttachment, TenantRef
 from .tenancy import get_tenant
 
 _WAKE = "postwerk_wake_expander"
@@ -71,7 +72,7 @@ def _check_priority(priority: int | None) -> None:
 
 def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, Any], *,
          actor_user_id: int | None = None, send_at: datetime | None = None,
-         priority: int | None = None) -> EmittedEvent:
+         priority: int | None = None, attachments: list[MailAttachment] | None = None) -> EmittedEvent:
     """Record ``event`` for ``tenant``; mail follows after the caller commits.
 
     With ``send_at`` (time-zone aware, at most ``MAX_SEND_AHEAD`` ahead) its
@@ -81,12 +82,17 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
     ``priority`` (``models.message.Priority``; None: each rule's own) puts
     its mail ahead of lower-priority mail of the tenant.
 
+    ``attachments`` (``MailAttachment``) go with every mail of the event;
+    each is stored once per tenant by its content. ``AttachmentError`` when
+    one is refused (no plain file name, no MIME type, over the limits).
+
     Raises ``SendAtError`` for a bad ``send_at``, ``ValueError`` for an unknown ``priority``, ``UnknownEventError`` when no installed plugin declares the event,
     ``PluginDisabledError`` when its plugin is disabled for the tenant and
     ``PayloadError`` when the payload is not a JSON object.
     """
     send_at = check_send_at(send_at)
     _check_priority(priority)
+    files = attachment_store.check(attachments) if attachments else []
     reg = registry()
     _, owner = reg.event(event)
     # An id is taken as it is: the foreign key refuses an unknown tenant.
@@ -106,6 +112,8 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
         "tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
         "status": EventStatus.NEW, "created_at": utcnow(), "send_at": send_at,
         "priority": priority}).scalar_one()
+    if files:
+        attachment_store.attach_to_event(event_id, attachment_store.store_all(tenant_id, files))
     db.session.info.setdefault(_WAKE, set()).add(tenant_id)
     return EmittedEvent(event_id, tenant_id, event)
 

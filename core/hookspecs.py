@@ -25,8 +25,8 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import (EventSpec, InboundMail, InboundResult, MailboxLogin, Recipient, RuleSpec, TaskSpec,
-                        TemplateSpec, TenantRef)
+    from .specs import (EventSpec, InboundMail, InboundResult, MailAttachment, MailboxLogin, Recipient, ReportSpec,
+                        RuleSpec, TaskSpec, TemplateSpec, TenantRef)
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -128,6 +128,42 @@ def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, d
     """
 
 
+@hookspec
+def postwerk_mail_attachments(tenant: TenantRef, event: str, payload: dict[str, Any]) -> list[MailAttachment] | None:
+    """Return files to attach to every mail of an event (e.g. the signed
+    contract as a PDF on ``CONTRACT_SIGNED``), or ``None``.
+
+    Called once per event by the expander, only when at least one rule of
+    the event makes mail; the answers of all enabled plugins are merged, in
+    plugin order, after the files given to ``emit(..., attachments=)``. Make
+    the file from the payload (the snapshot of when the event happened). Each
+    file is stored once per tenant by its content and referenced from every
+    message that carries it; a resend carries it too. Limits: at most
+    ``MAX_ATTACHMENTS`` files and ``POSTWERK_MAX_ATTACHMENT_BYTES`` together per
+    mail; a file name without a path, a type like ``application/pdf``. A
+    hook that raises or breaks a limit holds the event's mail back (FAILED
+    event with the plugin named, run again later), it never sends the mail
+    without the file.
+    """
+
+
+@hookspec(firstresult=True)
+def postwerk_send_condition(tenant: TenantRef, event: str, condition: str, payload: dict[str, Any]) -> bool | None:
+    """Answer whether a delayed mail may still go out: ``True`` send it,
+    ``False`` cancel it, ``None`` when ``condition`` is not yours.
+
+    Asked by the delivery worker when a message whose rule has a "send only
+    if" condition is due, with the event's key and payload as emitted (read
+    the current state yourself: "is ticket 7 still open?"). The conditions an
+    event offers are declared in its ``EventSpec.conditions``. ``False``
+    makes the message CANCELLED with the condition named as the reason
+    (visible in the queue). An exception is recorded with the plugin's name
+    and the message retried like a temporary SMTP error; when no enabled
+    plugin answers, the message is FAILED with that reason (resend sends it
+    after all). Keep it fast: one query, no network.
+    """
+
+
 # --- AUTOMATE ----------------------------------------------------------------
 
 @hookspec
@@ -140,6 +176,21 @@ def postwerk_tasks() -> list[TaskSpec]:
     ``"package.module:function"`` that takes the tenant id; its return value
     (a short text) is the run's result, an exception a failed run. The core's
     own tasks (mail worker, sweeper, retention) come through this hook too.
+    """
+
+
+@hookspec
+def postwerk_reports() -> list[ReportSpec]:
+    """Return the reports this plugin offers for scheduled report mails (all
+    installed plugins; offered to tenants that enabled the plugin).
+
+    An admin schedules a report under AUTOMATE → Reports with a cron
+    expression, recipients and a language; each run calls the
+    :class:`~core.api.ReportSpec`'s function with ``(tenant, language)``,
+    renders the returned :class:`~core.api.ReportTable` as a PDF in the
+    tenant's branding and mails it as an attachment. Runs are AUTOMATE task
+    runs (task ``report:ID``): an exception in the function is a failed run
+    with its reason. Keep the function to one query's worth of work.
     """
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import api_tokens
+from . import api_attachments
 from .events import MAX_SEND_AHEAD, SendAtError, check_send_at, emit
 from .extensions import csrf, db
 from .models import IdempotencyKey
@@ -27,6 +28,16 @@ bp = Blueprint("http_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 MAX_BODY = 256 * 1024
+# Files for every mail of the event (core.api_attachments).
+ATTACHMENTS_SCHEMA = {
+    "type": "array", "maxItems": 20,
+    "description": "Files attached to every mail of the event: the bytes as content_base64, or sha256 (hex) of a "
+                   "file sent before. All together at most POSTWERK_MAX_ATTACHMENT_BYTES (413 past it).",
+    "items": {"type": "object", "required": ["filename", "content_type"], "additionalProperties": False,
+              "properties": {"filename": {"type": "string", "maxLength": 255},
+                             "content_type": {"type": "string", "examples": ["application/pdf"]},
+                             "content_base64": {"type": "string", "contentEncoding": "base64"},
+                             "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}}
 MAX_KEY = 200
 # How long a retry with the same Idempotency-Key is recognised.
 IDEMPOTENCY_DAYS = 7
@@ -101,15 +112,18 @@ def post_event():
     if refused is not None:
         return refused
     tenant_id = token.tenant_id
-    body, refused = _json_body(MAX_BODY)
+    body, refused = _json_body(api_attachments.body_limit(MAX_BODY))
     if refused is not None:
         return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'payload'")
-    unknown = sorted(set(body) - {"event", "payload", "send_at"})
+    unknown = sorted(set(body) - {"event", "payload", "send_at", "attachments"})
     if unknown:
         return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'payload' and optionally "
-                           "'send_at'", unknown[0])
+                           "'send_at' and 'attachments'", unknown[0])
+    # The body may be large only for its files: the rest keeps the old limit.
+    if len(json.dumps(body.get("payload"))) > MAX_BODY:
+        return _error(413, f"the payload is larger than {MAX_BODY // 1024} kB", "payload")
     try:
         send_at = _send_at(body.get("send_at"))
     except SendAtError as exc:
@@ -133,6 +147,10 @@ def post_event():
         payload = validate(spec, body["payload"], max_addresses=current_app.config["MAX_RECIPIENTS_PER_EVENT"])
     except PayloadInvalid as exc:
         return _error(422, exc.message, exc.field)
+    try:
+        files = api_attachments.parse(tenant_id, body.get("attachments"))
+    except api_attachments.ApiAttachmentError as exc:
+        return _error(413 if exc.too_large else 422, str(exc), exc.field)
 
     idem_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idem_key) > MAX_KEY:
@@ -143,7 +161,7 @@ def post_event():
         if earlier is not None:
             return earlier
     token.last_used_at = utcnow()
-    event = emit(tenant_id, key, payload, send_at=send_at)
+    event = emit(tenant_id, key, payload, send_at=send_at, attachments=files)
     db.session.flush()
     if idem_key:
         db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
@@ -226,7 +244,8 @@ def openapi_document() -> dict:
             "properties": {"event": {"const": key}, "payload": json_schema(spec),
                            "send_at": {"type": ["string", "null"], "format": "date-time",
                                        "description": "Send the mail later: ISO 8601 with a time zone, at most "
-                                                      f"{MAX_SEND_AHEAD.days} days ahead."}},
+                                                      f"{MAX_SEND_AHEAD.days} days ahead."},
+                           "attachments": ATTACHMENTS_SCHEMA},
             "required": ["event", "payload"],
             "additionalProperties": False,
         })

@@ -36,6 +36,18 @@ class Role:
 
 
 @dataclass(frozen=True)
+class SendCondition:
+    """A condition an event offers for delayed mail, checked when the mail is
+    due ("only if the ticket is still open"); the plugin answers it through
+    ``postwerk_send_condition``."""
+
+    #: Chosen in a rule's "send only if" field, e.g. ``ticket_open``.
+    name: str
+    #: Shown in the rule editor and in the reason of a mail it cancelled.
+    description: str
+
+
+@dataclass(frozen=True)
 class EventSpec:
     """An event a plugin can emit.
 
@@ -53,6 +65,8 @@ class EventSpec:
     roles: tuple[Role, ...] = ()
     #: Longer text for the plugins page (optional).
     description: str = ""
+    #: Conditions a rule's mail may be held to at send time (``SendCondition``).
+    conditions: tuple[SendCondition, ...] = ()
 
     def sample_payload(self) -> dict:
         """The variables' samples as a nested dict: ``{"ticket": {"id": 7}}``."""
@@ -170,6 +184,40 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class ReportTable:
+    """What a report function returns: a title and a table, rendered as a
+    PDF in the tenant's branding by the core."""
+
+    #: The report's heading, in the language asked for.
+    title: str
+    #: The column headings.
+    columns: tuple[str, ...]
+    #: The rows: one value per column (str, numbers, dates; shown as text).
+    rows: tuple[tuple, ...]
+    #: One line under the title (the period, a count), or empty.
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report a plugin offers for scheduled report mails (AUTOMATE).
+
+    ``function`` names a module-level function ``"package.module:function"``
+    taking ``(tenant: TenantRef, language: str)`` and returning a
+    ``ReportTable``; ``key`` is unique across plugins.
+    """
+
+    #: Unique across plugins, e.g. ``ticket.open_this_week``.
+    key: str
+    #: Shown to admins ("Open tickets this week").
+    label: str
+    #: ``"package.module:function"`` taking (tenant, language).
+    function: str
+    #: One line for the admin page.
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class InboundMail:
     """A received mail as plain, already-sanitised data (never raw MIME).
 
@@ -214,6 +262,20 @@ class InboundAttachment:
     #: The MIME type, e.g. ``application/pdf``.
     content_type: str
     #: The decoded bytes.
+    content: bytes
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    """A file attached to outgoing mail (``postwerk_mail_attachments``,
+    ``emit(..., attachments=)``). Stored once per tenant by its content and
+    referenced from every message that carries it."""
+
+    #: The file name the recipient sees, without a path (``Vertrag-MV-17.pdf``).
+    filename: str
+    #: The MIME type, e.g. ``application/pdf``.
+    content_type: str
+    #: The bytes.
     content: bytes
 
 

@@ -36,11 +36,14 @@ def data_strings() -> list[str]:
         plugins = sorted(registry().plugins.items())
         # Default rule names, shown translated while the admin has not renamed them.
         texts += [spec.name for _name, specs in registry().call_each("postwerk_default_rules") for spec in specs or ()]
+        # Reports offered for scheduled report mails (label and description).
+        texts += [t for _name, specs in registry().call_each("postwerk_reports") for spec in specs or ()
+                  for t in (spec.label, spec.description)]
     for name, info in plugins:
         texts.append(info.description or "")
         for spec in info.events:
             texts += [spec.label, spec.description, *(r.description for r in spec.roles),
-                      *(v.description for v in spec.variables)]
+                      *(v.description for v in spec.variables), *(c.description for c in spec.conditions)]
     for preset in PRESETS:
         texts += [preset.label, preset.note, preset.username_hint]
     return [t for t in dict.fromkeys(texts) if t]

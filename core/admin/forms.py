@@ -149,7 +149,11 @@ class RuleForm(FlaskForm):
                                  validators=[Optional(), NumberRange(min=0, max=366 * 24 * 60)])
     # models.message.Priority: the claim takes higher first.
     priority = SelectField(_l("Priority"), coerce=int, default=1, choices=options([
-        (2, _l("System (goes first)")), (1, _l("Transactional")), (0, _l("Bulk (goes last)"))]))
+        (2, _l("System (goes first)")), (1, _l("Transactional")), (0, _l("Bulk (goes last; carries an unsubscribe link)"))]))
+    # A condition of the event (EventSpec.conditions), asked when the mail is
+    # due; checked against the chosen event in rules.py.
+    send_condition = SelectField(_l("Send only if (checked when the mail is due)"), choices=[],
+                                 validate_choice=False)
     active = BooleanField(_l("Active"), default=True)
 
     def __init__(self, *args, **kwargs):

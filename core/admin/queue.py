@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import String, cast, update
 from sqlalchemy.orm import defer
 
+from .. import attachments as attachment_store
 from ..extensions import db
 from ..mail import mime
 from ..mail.jobs import wake_deliverer
@@ -112,6 +113,7 @@ def queue_body():
     message = get_owned(Message, request.args.get("id"))
     resends = sorted(resends_of(message))
     response = make_response(render_template("admin/queue_body.html", message=message, resends=resends,
+                                             attachments=attachment_store.listing(message.id),
                                              history=history_of(message), history_labels=history_labels(),
                                              action_form=ActionForm(), resendable=RESENDABLE, now=utcnow()))
     # The mail's HTML is shown in a sandboxed iframe without scripts; this
@@ -141,6 +143,7 @@ def history_labels() -> dict[str, str]:
         "message.resend": _("Resent"),
         "message.send_now": _("Send now requested"),
         "message.cancelled": _("Cancelled"),
+        "mail.condition_cancelled": _("Cancelled: the rule's send-time condition no longer held"),
     }
 
 
@@ -248,9 +251,11 @@ def resend(message: Message) -> Message | None:
         sender_name=message.sender_name, reply_to=message.reply_to, recipients=list(message.recipients),
         subject=message.subject, body_text=message.body_text, body_html=message.body_html,
         status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-        resend_of_id=message.id, priority=message.priority)
+        resend_of_id=message.id, priority=message.priority, attachments=message.attachments)
     db.session.add(copy)
     db.session.flush()
+    # The same stored files, referenced once more (never copied).
+    attachment_store.attach_to_messages([(copy.id, attachment_store.of_message(message.id))])
     db.session.execute(update(Message).where(Message.id == message.id).values(resent_as_id=copy.id)
                        .execution_options(synchronize_session=False))
     message.resent_as_id = copy.id

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from .. import distribution_lists
 from .. import recipients as recipient_refs
 from ..extensions import db
+from ..mail import conditions
 from ..models import DistributionList, Rule, Template
 from ..notify import audit
 from . import bp, trash
@@ -15,7 +16,7 @@ from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
 from ..web.words import tr
 
-FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "priority", "active")
+FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "priority", "send_condition", "active")
 
 
 def _template_keys() -> list[str]:
@@ -30,6 +31,16 @@ def _role_choices() -> dict[str, list[tuple[str, str]]]:
         for spec in specs:
             if spec.roles:
                 grouped[tr(spec.label)] = [(role.name, f"{role.name} — {tr(role.description)}") for role in spec.roles]
+    return grouped
+
+
+def _condition_choices() -> dict[str, list[tuple[str, str]]]:
+    """Send-time conditions grouped by event, like the roles."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for specs in enabled_events().values():
+        for spec in specs:
+            if spec.conditions:
+                grouped[tr(spec.label)] = [(c.name, tr(c.description)) for c in spec.conditions]
     return grouped
 
 
@@ -50,6 +61,7 @@ def _form(rule: Rule | None = None) -> RuleForm:
         keys.append(rule.template_key)
     form.template_key.choices = options((k, k) for k in keys)
     form.recipient_role.choices = grouped(_role_choices())
+    form.send_condition.choices = options([("", _("always (no condition)"))]) + grouped(_condition_choices())
     names = _list_names()
     form.recipient_list.choices = options((name, name) for name in names)
     if rule is not None and rule.recipient.startswith("list:") and rule.recipient[5:] not in names:
@@ -174,6 +186,18 @@ def _check_recipient(form: RuleForm) -> str | None:
     return ref
 
 
+def _check_condition(form: RuleForm) -> bool:
+    """A condition must be one the chosen event offers (else it could never be answered)."""
+    wanted = form.send_condition.data or ""
+    offered = conditions.offered(event_spec(form.event.data))
+    if wanted and wanted not in offered:
+        form.send_condition.errors = [*form.send_condition.errors, _(
+            "The event %(event)s offers these conditions: %(names)s",
+            event=form.event.data, names=", ".join(sorted(offered)) or "—")]
+        return False
+    return True
+
+
 @bp.route("/rules/save", methods=["POST"])
 def rules_save():
     rule_id = request.form.get("id")
@@ -182,7 +206,7 @@ def rules_save():
     if not form.validate_on_submit():
         return _editor(form, rule, status=400)
     ref = _check_recipient(form)
-    if ref is None:
+    if ref is None or not _check_condition(form):
         return _editor(form, rule, status=400)
     created = rule is None
     if created:
@@ -195,6 +219,7 @@ def rules_save():
     rule.template_key = form.template_key.data
     rule.delay_minutes = form.delay_minutes.data or 0
     rule.priority = form.priority.data
+    rule.send_condition = form.send_condition.data or ""
     rule.active = bool(form.active.data)
     db.session.flush()
     after = {name: getattr(rule, name) for name in FIELDS}

@@ -6,10 +6,12 @@ import importlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import delete, exists, select, update
 
+from .. import attachments
 from ..extensions import db
 from ..http_api import expire_idempotency_keys
 from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, User, WebSession
@@ -51,11 +53,21 @@ def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
             continue
         for spec in answer or ():
             specs.setdefault(spec.key, spec)
+    # Scheduled report mails are tasks of their own, one per schedule (core.reports).
+    from .. import reports
+
+    for key, spec in reports.task_specs(tenant_id).items():
+        specs.setdefault(key, spec)
     return specs
 
 
 def resolve(spec: TaskSpec) -> Callable[[int], object]:
     """``package.module:function`` (or ``package.module.function``) -> the function."""
+    from .. import reports
+
+    if spec.key.startswith(reports.TASK_PREFIX):
+        # One function for every schedule: it learns which one from the key.
+        return partial(reports.run_schedule, int(spec.key[len(reports.TASK_PREFIX):]))
     module, sep, name = spec.function.partition(":")
     if not sep:
         module, _, name = spec.function.rpartition(".")
@@ -109,10 +121,13 @@ def run_retention(tenant_id: int) -> str:
         Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
         ~exists().where(Message.event_id == Event.id),
         ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
+    # A stored attachment goes with the last message (or event) that carries it.
+    files = attachments.prune(tenant_id)
     sessions = expire_ended_sessions(tenant_id)
     db.session.commit()
     return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
-            f"{keys} expired API idempotency key(s), {sessions} ended log-in session(s)")
+            f"{files} attachment file(s) no longer used, {keys} expired API idempotency key(s), "
+            f"{sessions} ended log-in session(s)")
 
 
 def expire_ended_sessions(tenant_id: int) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -126,3 +127,54 @@ def history(key: str):
     runs = db.session.execute(select(TaskRun).where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key)
                               .order_by(TaskRun.id.desc()).limit(50)).scalars().all()
     return render_template("automate/history.html", t=t, label=t(spec.label), runs=runs)
+
+
+# --- Scheduled report mails (core.reports) -------------------------------------
+
+@bp.get("/reports")
+@admin_required
+def reports_page():
+    from .. import reports
+    from ..models import ReportSchedule
+    from .models import TaskState
+
+    tenant_id = current_tenant_id()
+    offered = reports.offered(tenant_id)
+    schedules = db.session.execute(select(ReportSchedule).where(ReportSchedule.tenant_id == tenant_id)
+                                   .order_by(ReportSchedule.id)).scalars().all()
+    tasks = {t.task_key: t for t in db.session.execute(select(TaskState).where(
+        TaskState.tenant_id == tenant_id, TaskState.task_key.like(reports.TASK_PREFIX + "%"))).scalars()}
+    rows = [dict(schedule=s, task=tasks.get(reports.task_key(s.id)), key=reports.task_key(s.id),
+                 label=_(offered[s.report_key].label) if s.report_key in offered else s.report_key)
+            for s in schedules]
+    return render_template("automate/reports.html", offered=offered, rows=rows, roles=reports.ROLES)
+
+
+@bp.post("/reports")
+@admin_required
+def reports_create():
+    from .. import reports
+
+    tenant_id = current_tenant_id()
+    try:
+        schedule = reports.create(tenant_id, report_key=request.form.get("report_key", ""),
+                                  cron=(request.form.get("cron") or "").strip(),
+                                  roles=request.form.getlist("roles"), addresses=request.form.get("addresses", ""),
+                                  language=request.form.get("language", ""), actor=_actor())
+    except (reports.ReportError, automate.ScheduleError) as exc:
+        db.session.rollback()
+        flash(_("Not scheduled: %(error)s", error=str(exc)), "error")
+        return redirect(url_for(".reports_page")), 303
+    flash(_("Report scheduled (task %(key)s).", key=reports.task_key(schedule.id)), "success")
+    return redirect(url_for(".reports_page"))
+
+
+@bp.post("/reports/<int:schedule_id>/delete")
+@admin_required
+def reports_delete(schedule_id: int):
+    from .. import reports
+
+    if not reports.delete(current_tenant_id(), schedule_id, actor=_actor()):
+        abort(404)
+    flash(_("Report schedule deleted."), "success")
+    return redirect(url_for(".reports_page"))

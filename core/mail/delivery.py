@@ -23,11 +23,13 @@ from rq import get_current_job
 from rq.worker import Worker
 from sqlalchemy import Connection, bindparam, update
 
-from .. import bounces
+from .. import attachments as attachment_store
+from .. import bounces, opt_outs
 from ..automate.status import hold_reason
 from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
+from ..models.message import Priority
 from ..models.types import utcnow
 from ..notify import audit, notify, tell_outcome
 from ..plugins import registry
@@ -35,7 +37,7 @@ from ..specs import MailboxLogin
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
 from ..worker import heartbeat_stale
-from . import inbound_login, markers, mime, oauth
+from . import conditions, inbound_login, markers, mime, oauth
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
 from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
@@ -266,6 +268,11 @@ class Outgoing:
     subject: str
     body_text: str
     body_html: str
+    event_id: int | None
+    event_key: str | None
+    priority: int
+    send_condition: str | None
+    attachments: int
 
     @classmethod
     def of(cls, row) -> "Outgoing":
@@ -409,6 +416,8 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
+            if message.send_condition and not self._condition_holds(message, token):
+                continue
             if self._out_of_time() or heartbeat_stale():
                 # A server that stalls on every message must not keep this job
                 # past its timeout: hand the rest to a successor job. Nor may
@@ -468,6 +477,23 @@ class Delivery:
                     or time.monotonic() - self._sent_since > SENT_GROUP_SECONDS):
                 self._write_sent()
         return True
+
+    def _condition_holds(self, message: Outgoing, token: str) -> bool:
+        """Ask the rule's send-time condition; a message it stops is finished
+        here (CANCELLED with the reason, or a retry/FAILED when no plugin
+        could answer) before any connection is opened for it."""
+        verdict = conditions.check(self.tenant, message.event_id, message.event_key, message.send_condition)
+        if verdict.send:
+            return True
+        if verdict.send is False:
+            if _finish(self.conn, message.id, token, status=MessageStatus.CANCELLED, last_error=verdict.reason):
+                audit(message.tenant_id, "system", "mail.condition_cancelled", "message", message.id, reason=verdict.reason,
+                      condition=message.send_condition)
+                db.session.commit()
+            return False
+        error = TemporaryError(verdict.reason) if verdict.temporary else PermanentError(verdict.reason)
+        self._record_failure(message, token, error)
+        return False
 
     def _write_sent(self) -> None:
         """One short transaction for the group: the write lock is held for
@@ -545,8 +571,11 @@ class Delivery:
             payload = mime.build(sender=sender, sender_name=message.sender_name, recipients=message.recipients,
                                  subject=message.subject, body_text=message.body_text,
                                  body_html=message.body_html, message_id=message.message_id,
-                                 reply_to=message.reply_to, encoding=self.encoding)
-        except (mime.HeaderError, ValueError) as exc:
+                                 reply_to=message.reply_to, encoding=self.encoding,
+                                 extra_headers=self._list_headers(message),
+                                 attachments=attachment_store.files_of(message.id, self.conn)
+                                 if message.attachments else None)
+        except (mime.HeaderError, ValueError, opt_outs.PublicUrlMissing) as exc:
             raise PermanentError(f"the message cannot be built: {exc}") from exc
         try:
             payload = signed(payload, self.dkim, sender)
@@ -554,6 +583,14 @@ class Delivery:
             raise ConfigurationError(str(exc)) from exc
         return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8,
                                    before_dot=before_dot)
+
+    def _list_headers(self, message: Outgoing) -> dict[str, str] | None:
+        """RFC 8058 one-click unsubscribe for bulk mail only; transactional and
+        system mail never carry it. Signed for the first recipient: the
+        expander makes one message per recipient."""
+        if message.priority != Priority.BULK or not message.recipients:
+            return None
+        return opt_outs.headers(self.tenant_id, message.recipients[0], message.id)
 
     def _record_failure(self, message: Outgoing, token: str, exc: DeliveryError) -> None:
         now = utcnow()

@@ -14,9 +14,11 @@ from typing import Any
 import inscriptis
 from flask import current_app
 
-from .. import bounces, recipients as recipient_refs
+from .. import attachments as attachment_store
+from .. import bounces, opt_outs, recipients as recipient_refs
 from ..extensions import db
 from ..models import Event, MailSettings, Message, MessageStatus, Rule, Template, User
+from ..models.message import Priority
 from ..models.types import utcnow
 from ..plugins import HookFailure, PluginHookError, registry
 from ..specs import Recipient, TenantRef
@@ -220,13 +222,17 @@ def rules_to_run(event: Event, ctx: ExpansionContext) -> list[Rule]:
 
 
 def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None = None,
-           skipped: list[str] | None = None) -> list[dict]:
+           skipped: list[str] | None = None, files: dict[int, list] | None = None) -> list[dict]:
     """The message rows of one event, as dicts for one bulk INSERT of the
     whole batch (the caller writes them and marks the event).
 
     Rules a faulty plugin held up write nothing; their failures (plugin,
     hook, error, rule id) go to ``failures`` so the event can run again for
-    just those rules. Without the list, such a failure raises."""
+    just those rules. Without the list, such a failure raises.
+
+    The files plugins attach (``postwerk_mail_attachments``) go to
+    ``files[event.id]``, checked; the caller stores them in its write
+    transaction and links them to the rows."""
     plans = plan(ctx.ref, event.key, event.payload, rules=rules_to_run(event, ctx), templates=ctx.templates,
                  suppressions=ctx.suppressions)
     for rule_plan in plans:
@@ -259,6 +265,54 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
                 reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
                 body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
                 next_attempt_at=due, attempts=0, priority=1 if priority is None else priority,
+                send_condition=rule_plan.rule.send_condition or None, attachments=0,
                 status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
                 last_error=mail.error))
+    if rows and files is not None:
+        attached = plugin_files(ctx.ref, event, failures)
+        if attached is None:
+            return []   # a plugin failed: the event runs again, never sends without the file
+        if attached:
+            files[event.id] = attached
+    _drop_opted_out(ctx.tenant.id, rows)
     return rows
+
+
+def plugin_files(tenant: TenantRef, event: Event, failures: list[dict] | None) -> list | None:
+    """The files the enabled plugins attach to the event's mail, checked;
+    None when a plugin raised or gave a file that is refused (recorded in
+    ``failures`` with the plugin's name, or raised without the list)."""
+    hook_failures: list[HookFailure] = []
+    answers = registry().call_each("postwerk_mail_attachments", tenant.id, failures=hook_failures, tenant=tenant,
+                                   event=event.key, payload=event.payload)
+    collected = []
+    for plugin, answer in answers:
+        try:
+            collected += attachment_store.check(answer or [])
+        except attachment_store.AttachmentError as exc:
+            hook_failures.append(HookFailure(plugin, "postwerk_mail_attachments", str(exc)))
+    try:
+        collected = attachment_store.check(collected)   # the limits hold for all of them together
+    except attachment_store.AttachmentError as exc:
+        hook_failures.append(HookFailure(", ".join(p for p, _ in answers), "postwerk_mail_attachments", str(exc)))
+    if not hook_failures:
+        return collected
+    if failures is None:
+        raise PluginHookError(hook_failures[0])
+    failures.extend(dict(f.as_dict(), rule_id=None) for f in hook_failures)
+    return None
+
+
+def _drop_opted_out(tenant_id: int, rows: list[dict]) -> None:
+    """Bulk mail to an address that unsubscribed stays a visible, never-sent
+    row (CANCELLED with the reason); other priorities are never touched."""
+    bulk = [row for row in rows if row["priority"] == Priority.BULK and row["status"] == MessageStatus.PENDING]
+    if not bulk:
+        return
+    gone = opt_outs.opted_out(tenant_id, [a for row in bulk for a in row["recipients"]])
+    for row in bulk:
+        hit = next((gone[a.strip().lower()] for a in row["recipients"] if a.strip().lower() in gone), None)
+        if hit is not None:
+            row["status"] = MessageStatus.CANCELLED
+            row["last_error"] = (f"not sent: {hit.address} unsubscribed from bulk mail "
+                                 f"on {hit.created_at:%Y-%m-%d}")

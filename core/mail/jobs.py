@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from sqlalchemy import insert, null, update
 
+from .. import attachments as attachment_store
 from .. import metrics
 from ..extensions import db
 from ..jobs import in_app_context
@@ -231,12 +232,14 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     results: dict[int, tuple[list[dict], list[dict], list[str]]] = {}
     if events:
         ctx.refresh_suppressions()
+    files: dict[int, list] = {}   # what plugins attach, by event: stored below, in the write transaction
     for event in events:
         failures: list[dict] = []
         skipped: list[str] = []
         try:
             with bound(event_id=event.id):
-                results[event.id] = expansion.expand(event, ctx, failures=failures, skipped=skipped), failures, skipped
+                results[event.id] = (expansion.expand(event, ctx, failures=failures, skipped=skipped, files=files),
+                                     failures, skipped)
         except Exception as exc:  # a bug outside the isolated hooks: keep the event, say why, go on
             with bound(event_id=event.id):
                 log.exception("expanding event %s failed", event.id)
@@ -251,10 +254,18 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
         .values(status=EventStatus.EXPANDED, expanded_at=utcnow(), error=null(), failures=null())
         .returning(Event.id).execution_options(synchronize_session=False)).scalars())
     rows: list[dict] = []
+    given = attachment_store.of_events([e.id for e in events if e.id in taken])
+    links: dict[str, list] = {}   # Message-ID -> the files it carries
     for event in events:
         if event.id not in taken:
             continue
         event_rows, failures, skipped = results[event.id]
+        refs = given.get(event.id, []) + (attachment_store.store_all(ctx.tenant.id, files[event.id])
+                                          if event.id in files and event_rows else [])
+        if refs:
+            for row in event_rows:
+                row["attachments"] = len(refs)
+                links[row["message_id"]] = refs
         rows.extend(event_rows)
         for reason in skipped:
             notify(ctx.tenant.id, "warning", f"Event #{event.id} ({event.key}): {reason}")
@@ -267,7 +278,14 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
         # cost more than rendering the mail.
         db.session.execute(insert(Message.__table__), pending)
     db.session.add_all(failed)
+    if links:
+        db.session.flush()
+        ids = db.session.execute(db.select(Message.message_id, Message.id).where(
+            Message.tenant_id == ctx.tenant.id, Message.message_id.in_(list(links)))).all()
+        attachment_store.attach_to_messages([(pk, links[mid]) for mid, pk in ids])
     db.session.commit()
+    # A CANCELLED row (an opt-out of bulk mail) is no failure: nothing to report.
+    failed = [m for m in failed if m.status == MessageStatus.FAILED]
     for message in failed:
         delivery.record_permanent_failure(message, message.last_error or "failed")
     if failed:

@@ -116,7 +116,8 @@ def _address(address: str, name: str = "") -> Address:
 
 def build(*, sender: str, sender_name: str, recipients: list[str], subject: str, body_text: str,
           body_html: str, message_id: str, reply_to: str = "", encoding: str = "utf-8",
-          extra_headers: dict[str, str] | None = None) -> bytes:
+          extra_headers: dict[str, str] | None = None,
+          attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:
     """The message as bytes, ready for the SMTP DATA phase.
 
     ASCII addresses (nearly all mail) take a fast path, several times
@@ -136,7 +137,14 @@ def build(*, sender: str, sender_name: str, recipients: list[str], subject: str,
                "Auto-Submitted": "auto-generated", **(extra_headers or {})}
     if needs_smtputf8(sender, recipients, reply_to):
         return _build_international(sender, sender_name, recipients, subject, body_text, body_html, reply_to,
-                                    charset, headers)
+                                    charset, headers, attachments)
+    if attachments:
+        # Rare enough for the email package: multipart/mixed, base64 parts,
+        # RFC 2231 file names. International domains as punycode, as below.
+        return _build_international(
+            transport_address(sender)[0], sender_name, [transport_address(r)[0] for r in recipients], subject,
+            body_text, body_html, transport_address(reply_to)[0] if reply_to else "", charset, headers,
+            attachments, utf8=False)
     # International domains with ASCII local parts travel as punycode.
     sender, reply_to = transport_address(sender)[0], transport_address(reply_to)[0] if reply_to else ""
     recipients = [transport_address(r)[0] for r in recipients]
@@ -203,8 +211,9 @@ def _part(subtype: str, content: str, cs: Charset) -> str:
 
 
 def _build_international(sender, sender_name, recipients, subject, body_text, body_html, reply_to, charset,
-                         headers) -> bytes:
-    msg = EmailMessage(policy=policy.SMTPUTF8)
+                         headers, attachments=None, *, utf8: bool = True) -> bytes:
+    chosen = policy.SMTPUTF8 if utf8 else policy.SMTP
+    msg = EmailMessage(policy=chosen)
     msg["From"] = _address(sender, sender_name)
     msg["To"] = [_address(r) for r in recipients]
     if reply_to:
@@ -216,7 +225,10 @@ def _build_international(sender, sender_name, recipients, subject, body_text, bo
     msg.set_content(_encodable(text, charset), charset=charset, cte=_cte(text))
     if body_html:
         msg.add_alternative(_encodable(body_html, charset), subtype="html", charset=charset, cte=_cte(body_html))
-    return msg.as_bytes(policy=policy.SMTPUTF8)
+    for filename, content_type, content in attachments or ():
+        maintype, _, subtype = content_type.partition("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=chosen)
 
 
 def _cte(text: str) -> str | None:

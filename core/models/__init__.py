@@ -1,17 +1,20 @@
 """The core's tables. Plugins own their tables in their own packages."""
+from .attachment import AttachmentBlob, EventAttachment, MessageAttachment
 from .audit import AuditEntry, Notification
 from .event import Event, EventStatus
 from .integration import ApiToken, DistributionList, IdempotencyKey
 from .mail import MailSettings, Rule, Template
 from .message import Message, MessageStatus
-from .suppression import SuppressedAddress
+from .report import ReportSchedule
+from .suppression import OptOut, SuppressedAddress
 from .tenant import PluginState, Tenant, User
 from .web_session import WebSession
 
 __all__ = [
+    "AttachmentBlob", "EventAttachment", "MessageAttachment",
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
-    "Message", "MessageStatus", "PluginState", "SuppressedAddress", "Tenant", "User",
+    "Message", "MessageStatus", "OptOut", "ReportSchedule", "PluginState", "SuppressedAddress", "Tenant", "User",
     "WebSession",
 ]
 

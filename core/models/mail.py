@@ -112,5 +112,8 @@ class Rule(db.Model):
     delay_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # models.message.Priority: 2 system, 1 transactional (default), 0 bulk.
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # "Send only if": a condition of the event (EventSpec.conditions) that a
+    # plugin checks when the mail is due; "" for none (revision c0814).
+    send_condition: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -74,6 +74,12 @@ class Message(db.Model):
     status: Mapped[str] = mapped_column(String(10), default=MessageStatus.PENDING)
     # Priority.SYSTEM > TRANSACTIONAL > BULK; the claim takes higher first (revision c0790).
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The rule's "send only if" condition, asked of the plugins when the mail
+    # is due (core.mail.conditions); None for none (revision c0814).
+    send_condition: Mapped[str | None] = mapped_column(String(100))
+    # How many files it carries (message_attachment rows): delivery looks
+    # them up only when this is not 0 (revision c0814).
+    attachments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -32,3 +32,24 @@ class SuppressedAddress(db.Model):
     message_pk: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OptOut(db.Model):
+    """An address that unsubscribed from a tenant's bulk mail (the
+    List-Unsubscribe link, or an admin). Only rules of priority "bulk" skip
+    it: transactional and system mail still reach it (core.unsubscribe)."""
+
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("tenant_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
+    # Lower case.
+    address: Mapped[str] = mapped_column(String(254))
+    # "link" (the recipient, through the signed link) or "admin".
+    source: Mapped[str] = mapped_column(String(20), default="link")
+    # Who added it, or the admin's note.
+    note: Mapped[str] = mapped_column(Text, default="")
+    # The message whose link was used, if any.
+    message_pk: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -452,3 +452,5 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.py")))["DE_FIRST_HOUR"])
 # "Same login as the incoming mailbox" with another SMTP server (issue 16).
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound_login.py")))["DE_INBOUND_LOGIN"])
+# System mail part B (issue 13): send-time conditions, unsubscribe.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_system_mail_b.py")))["DE_SYSTEM_MAIL_B"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.api import EventSpec, MenuEntry, Plugin, Recipient, Role, Variable, hookimpl
+from core.api import EventSpec, MenuEntry, Plugin, Recipient, Role, SendCondition, Variable, hookimpl
 
 from . import defaults, models  # noqa: F401  (models: tables known before migrations run)
 
@@ -26,15 +26,19 @@ _ROLES = (
     Role("watchers", "everyone watching the ticket"),
 )
 
+# "Remind the assignee 24 hours after TICKET_CREATED, only if it is still open."
+TICKET_OPEN = "ticket_open"
+_CONDITIONS = (SendCondition(TICKET_OPEN, "only if the ticket is not closed when the mail is due"),)
+
 TICKET_CREATED = EventSpec(
     key="TICKET_CREATED", label="Ticket created", description="A new ticket was reported.",
-    variables=_TICKET, roles=_ROLES)
+    variables=_TICKET, roles=_ROLES, conditions=_CONDITIONS)
 
 TICKET_STATUS_CHANGED = EventSpec(
     key="TICKET_STATUS_CHANGED", label="Ticket status changed",
     description="A ticket moved from one status to another.",
     variables=_TICKET + (Variable("ticket.old_status", "the status before the change", "open"),),
-    roles=_ROLES)
+    roles=_ROLES, conditions=_CONDITIONS)
 
 TICKET_COMMENTED = EventSpec(
     key="TICKET_COMMENTED", label="Ticket commented",
@@ -46,7 +50,7 @@ TICKET_COMMENTED = EventSpec(
         Variable("comment.body", "the comment's text", "Der Techniker kommt am Montag."),
         Variable("comment.source", "where it came from: web or mail", "web"),
     ),
-    roles=_ROLES)
+    roles=_ROLES, conditions=_CONDITIONS)
 
 EVENTS = (TICKET_CREATED, TICKET_STATUS_CHANGED, TICKET_COMMENTED)
 _KEYS = {e.key for e in EVENTS}
@@ -86,6 +90,20 @@ class TicketPlugin(Plugin):
         # Nobody is told about their own comment.
         author = ((payload.get("comment") or {}).get("author_email") or "").lower()
         return [p for p in people if p is not None and p.address.lower() != author]
+
+    @hookimpl
+    def postwerk_send_condition(self, tenant, event, condition, payload):
+        if event not in _KEYS or condition != TICKET_OPEN:
+            return None
+        from .service import is_open
+
+        return is_open(tenant.id, (payload.get("ticket") or {}).get("id"))
+
+    @hookimpl
+    def postwerk_reports(self):
+        from .reports import OPEN_THIS_WEEK
+
+        return [OPEN_THIS_WEEK]
 
     @hookimpl
     def postwerk_default_templates(self):

@@ -28,6 +28,16 @@ def get_ticket(tenant_id: int, ticket_id: int) -> Ticket:
     return ticket
 
 
+def is_open(tenant_id: int, ticket_id) -> bool:
+    """Whether the tenant's ticket exists and is not closed (the send-time
+    condition "ticket_open"); a deleted or unknown ticket is not open."""
+    if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        return False
+    status = db.session.execute(db.select(Ticket.status).where(Ticket.tenant_id == tenant_id,
+                                                              Ticket.id == ticket_id)).scalar()
+    return status is not None and status != "closed"
+
+
 def payload(ticket: Ticket) -> dict:
     return ticket.snapshot(user_of(ticket.tenant_id, ticket.assignee_id))
 

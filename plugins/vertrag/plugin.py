@@ -70,6 +70,20 @@ class VertragPlugin(Plugin):
                           language=party.get("language") or None)]
 
     @hookimpl
+    def postwerk_mail_attachments(self, tenant, event, payload):
+        if event != "CONTRACT_SIGNED":
+            return None
+        from .documents import signed_contract
+
+        return [signed_contract(tenant, payload)]
+
+    @hookimpl
+    def postwerk_reports(self):
+        from .reports import ENDING_SOON
+
+        return [ENDING_SOON]
+
+    @hookimpl
     def postwerk_default_templates(self):
         return defaults.TEMPLATES
 

@@ -5,13 +5,13 @@
   in works while Redis is down (core.web.sessions).
 
 Revision ID: c0816
-Revises: c0790
+Revises: c0814
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "c0816"
-down_revision = "c0790"
+down_revision = "c0814"
 branch_labels = None
 depends_on = None
 
