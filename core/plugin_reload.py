@@ -17,11 +17,12 @@ background thread. When it changes, the process reloads gracefully:
 
 The migrations run in a child ``postwerk db upgrade``, because only a fresh
 process sees the new plugin's migration folder; a Redis lock makes the
-processes that noticed the change at the same time run it one after another,
-and the ones after the first find nothing left to do.
+processes that noticed the change take turns, and the first notes in Redis
+that this set of plugins is migrated, so the others start no child at all.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -109,11 +110,21 @@ def migrate(redis_connection, prefix: str, before: tuple, after: tuple) -> bool:
     upgraded; True when it succeeded or nothing was to do."""
     if not needs_migration(before, after):
         return True
+    # Once per set of installed plugins: whoever holds the lock first
+    # migrates and notes it; the others find the note and start no child.
+    done_key = f"{prefix}:{LOCK_NAME}:done"
+    wanted = hashlib.sha256(repr(after).encode()).hexdigest()
     lock = redis_connection.lock(f"{prefix}:{LOCK_NAME}", timeout=MIGRATE_SECONDS,
                                  blocking_timeout=MIGRATE_SECONDS)
     with lock:
+        if redis_connection.get(done_key) == wanted.encode():
+            return True
         run = subprocess.run([*console_script(), "db", "upgrade"], stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, timeout=MIGRATE_SECONDS)
+        if run.returncode == 0:
+            redis_connection.set(done_key, wanted, ex=24 * 3600)
+            # A warning, so that it shows in gunicorn's master too (no logging set up there).
+            log.warning("migrated the database for the changed plugins (postwerk db upgrade)")
     if run.returncode != 0:
         log.error("the migrations after a plugin change failed; this process keeps the plugins it has:\n%s%s",
                   run.stdout, run.stderr)
