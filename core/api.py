@@ -10,6 +10,7 @@ from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
 from .events import PayloadError, emit
 from .extensions import db
+from .hookspecs import HOOK_API_VERSION
 from .mail.deadline import Deadline
 from .mail.layout import branded_html, branded_text
 from .mail.mime import HeaderError as AddressError
@@ -51,6 +52,10 @@ class Plugin:
     #: (``">=0.1,<1"``); on any other version it is set aside as broken,
     #: with the reason. Empty: any version.
     requires_postwerk: str = ""
+    #: The versions of the hook API (``HOOK_API_VERSION``) the plugin was
+    #: written for, as a version specifier (``">=1.0,<2"``); on any other
+    #: hook API it is set aside as broken, with the reason. Empty: any.
+    requires_hook_api: str = ""
 
 
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:
@@ -136,7 +141,8 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 
 
 __all__ = [
-    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "InboundAttachment", "InboundMail", "InboundResult",
+    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "HOOK_API_VERSION", "InboundAttachment",
+    "InboundMail", "InboundResult",
     "MailAttachment", "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError",
     "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
     "SecretError", "SendCondition", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime",

@@ -16,6 +16,9 @@ from .mail.variables import CORE_VARIABLES
 # Objects that are not classes or functions: their documentation lives here.
 OBJECTS = {
     "ENTRY_POINT_GROUP": "The entry-point group Postwerk loads plugins from: ``\"postwerk.plugins\"``.",
+    "HOOK_API_VERSION": "The version of the hooks, ``\"MAJOR.MINOR\"``: MINOR grows when a hook or an argument "
+                        "is added, MAJOR when one is removed or changes its meaning. Compare with "
+                        "``Plugin.requires_hook_api``.",
     "db": "Flask-SQLAlchemy's ``db``: your models derive from ``db.Model``; use ``db.session`` in the "
           "caller's transaction (the caller commits) and scope every query by ``tenant_id``.",
     "hookimpl": "The decorator that marks a hook implementation: ``@hookimpl``, or "

@@ -167,8 +167,36 @@ def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> No
             outcome = run.result if run.ok is None else f"{'ok' if run.ok else 'failed'} {run.result}"
             click.echo(f"{run.task_key} (tenant {run.tenant_id}): {outcome}")
         return
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    runner.run_forever()
+    changes: list[tuple[tuple, tuple]] = []
+    terminated: list[int] = []
+
+    def _terminate(signum, frame) -> None:
+        terminated.append(signum)  # a supervisor's SIGTERM wins over a reload
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    # A plugin installed meanwhile brings tasks: finish the tick, migrate,
+    # start afresh (core.plugin_reload).
+    while True:
+        watch = None
+        if ctx.app.config.get("PLUGIN_RELOAD", True):
+            from .plugin_reload import PluginWatch
+
+            watch = PluginWatch(lambda before, after: (changes.append((before, after)), runner.stop())).start()
+        runner.run_forever()
+        if watch is not None:
+            watch.stop()
+        if not changes or terminated:
+            return
+        from . import plugin_reload, queueing
+
+        before, after = changes.pop()
+        click.echo(f"plugins changed ({plugin_reload.describe_change(before, after)}): migrating and reloading",
+                   err=True)
+        with ctx.app.app_context():
+            if plugin_reload.migrate(queueing.redis(), ctx.app.config["QUEUE_PREFIX"], before, after):
+                plugin_reload.reexec()
+        runner = Scheduler(ctx.app, tick=interval, name=name)  # the migrations failed: go on as we are
 
 
 # --- database ------------------------------------------------------------------
@@ -274,6 +302,8 @@ def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
                 state = f"  BROKEN: {info.broken}"
             events = ", ".join(e.key for e in info.events) or "-"
             click.echo(f"{name:<14} {info.version or '-':<8} {info.description}{state}\n{'':<14} events: {events}")
+            for warning in info.warnings:
+                click.echo(f"{'':<14} warning: {warning}")
             for event in info.events if verbose else ():
                 click.echo(f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
                            f"roles {', '.join(r.name for r in event.roles) or '-'}")
@@ -301,19 +331,28 @@ def plugins_new(name: str, directory: str | None) -> None:
 
 
 @plugins.command("check")
+@click.option("--strict", is_flag=True, help="also exit 1 on a warning (a deprecated hook)")
 @pass_ctx
-def plugins_check(ctx: Context) -> None:
+def plugins_check(ctx: Context, strict: bool) -> None:
     """Load every installed plugin and name each problem; exit 1 if any
-    (for the CI of plugin authors)."""
+    (for the CI of plugin authors). Warnings (a deprecated hook) are named
+    too; they fail the check only with --strict."""
+    from .hookspecs import HOOK_API_VERSION
     from .plugins import registry
 
     with ctx.app.app_context():
-        broken = registry().broken()
+        reg = registry()
+        broken = reg.broken()
         for name, reason in broken.items():
             click.echo(f"plugin '{name}': {reason}", err=True)
-        if broken:
+        warned = {name: info.warnings for name, info in reg.plugins.items() if info.warnings}
+        for name, texts in warned.items():
+            for text in texts:
+                click.echo(f"plugin '{name}': warning: {text}", err=True)
+        if broken or (strict and warned):
             sys.exit(1)
-        click.echo(f"{len(registry().plugins)} plugin(s) loaded, no problems")
+        click.echo(f"{len(reg.plugins)} plugin(s) loaded, no problems"
+                   f"{f', {len(warned)} with warnings' if warned else ''} (hook API {HOOK_API_VERSION})")
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:

@@ -44,6 +44,9 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("POSTWERK_STRICT_PLUGINS", "STRICT_PLUGINS", "0",
      "1: a broken plugin stops start-up (for tests and plugin CI); 0: it is set aside, marked broken, and "
      "everything else starts"),
+    ("POSTWERK_PLUGIN_RELOAD", "PLUGIN_RELOAD", "1",
+     "1: a long-running worker and gunicorn's master take up a plugin installed, upgraded or removed "
+     "meanwhile within seconds (migrate, then reload gracefully); 0: only a restart does"),
     ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
      "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
     ("POSTWERK_MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENT_BYTES", "10485760",
@@ -141,6 +144,7 @@ def finalise(config: dict, instance_path: str) -> dict:
     config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     config["STRICT_PLUGINS"] = str(config.get("STRICT_PLUGINS", "0")).strip().lower() in ("1", "true", "yes", "on")
+    config["PLUGIN_RELOAD"] = str(config.get("PLUGIN_RELOAD", "1")).strip().lower() in ("1", "true", "yes", "on")
     if config["DELIVERY_LANES"] < 1:
         raise ConfigError("POSTWERK_DELIVERY_LANES must be at least 1")
     config["RETRY_DELAYS"] = _delays(config.get("RETRY_DELAYS", "5,30,300"))

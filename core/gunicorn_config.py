@@ -7,6 +7,7 @@ gunicorn's command line as usual.
 from __future__ import annotations
 
 import os
+import signal
 
 
 def child_exit(server, worker) -> None:
@@ -16,3 +17,31 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def when_ready(server) -> None:
+    """The master watches the installed plugins (core.plugin_reload): after
+    a ``pip install``, upgrade or uninstall of a plugin it runs the
+    migrations and reloads itself with SIGHUP -- new workers load the
+    application afresh, the old ones finish their requests first (gunicorn's
+    graceful reload; without ``--preload``, so the master never imports a
+    plugin). POSTWERK_PLUGIN_RELOAD=0 turns it off."""
+    from .config import from_environment
+
+    config = from_environment()
+    if str(config.get("PLUGIN_RELOAD", "1")).strip().lower() not in ("1", "true", "yes", "on"):
+        return
+    if server.cfg.preload_app:
+        server.log.warning("plugins are not reloaded: with --preload the master holds the old application")
+        return
+    from redis import Redis
+
+    from .plugin_reload import PluginWatch, describe_change, migrate
+
+    def reload(before: tuple, after: tuple) -> None:
+        server.log.warning("plugins changed (%s): migrating and reloading the web workers",
+                           describe_change(before, after))
+        if migrate(Redis.from_url(config["REDIS_URL"]), config.get("QUEUE_PREFIX", "postwerk"), before, after):
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    PluginWatch(reload).start()

@@ -21,6 +21,9 @@ def render() -> str:
         "",
         f"A plugin is found through the entry-point group `{ENTRY_POINT_GROUP}`.",
         "",
+        f"This is hook API **{hookspecs.HOOK_API_VERSION}** (`core.api.HOOK_API_VERSION`); declare the versions "
+        "your plugin supports with `requires_hook_api` (docs/plugins.md, \"Versions\").",
+        "",
     ]
     source = inspect.getsource(hookspecs)
     hooks = [(source.index(f"def {name}("), name, func)
@@ -32,6 +35,11 @@ def render() -> str:
         marker = " (first result wins)" if opts.get("firstresult") else ""
         out += [f"## {name}{marker}", "", f"*{heading}*", "", "```python",
                 f"def {name}({_parameters(func)}) -> {func.__annotations__.get('return', 'None')}", "```", "", inspect.getdoc(func) or "", ""]
+    deprecated = [(name, opts["warn_on_impl"]) for _, name, func in sorted(hooks)
+                  if (opts := getattr(func, "postwerk_spec", {}) or {}).get("warn_on_impl")]
+    out += ["## Deprecated hooks", "",
+            *([f"- `{name}`: {warning}" for name, warning in deprecated]
+              or [f"None in hook API {hookspecs.HOOK_API_VERSION}."]), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

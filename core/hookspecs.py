@@ -31,6 +31,19 @@ if TYPE_CHECKING:
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
 
+#: The version of these hooks, ``MAJOR.MINOR`` (``core.api.HOOK_API_VERSION``):
+#: MINOR grows when a hook or an argument is added, MAJOR when one is removed
+#: or changes its meaning. A plugin states the range it supports with
+#: ``requires_hook_api``. A hook to be removed is first deprecated for at
+#: least one minor version: ``@hookspec(warn_on_impl=deprecated(...))``.
+HOOK_API_VERSION = "1.0"
+
+
+def deprecated(hook: str, since: str, instead: str) -> DeprecationWarning:
+    """The warning a deprecated hook's spec carries (pluggy's ``warn_on_impl``)."""
+    return DeprecationWarning(f"{hook} is deprecated since hook API {since} and will be removed in the next major "
+                              f"version; implement {instead} instead")
+
 
 # --- Events ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ without a restart.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -81,6 +82,9 @@ class PluginInfo:
     migrations: str | None = None
     #: Why the plugin was set aside at start-up ("" when it works).
     broken: str = ""
+    #: What it should change but that still works: an implemented hook
+    #: that is deprecated (pluggy's ``warn_on_impl``), in pluggy's words.
+    warnings: list[str] = field(default_factory=list)
 
 
 class PluginRegistry:
@@ -129,15 +133,28 @@ class PluginRegistry:
                           source=source, migrations=getattr(obj, "migrations", None))
         self.plugins[name] = info
         self._subset_cache.clear()
-        problem = _incompatible(getattr(obj, "requires_postwerk", "") or "")
+        problem = (_incompatible("requires_postwerk", getattr(obj, "requires_postwerk", "") or "",
+                                 postwerk_version(), "Postwerk")
+                   or _incompatible("requires_hook_api", getattr(obj, "requires_hook_api", "") or "",
+                                    hookspecs.HOOK_API_VERSION, "hook API"))
         if problem:
             self.set_aside(name, problem)
             return
         try:
-            self.pm.register(obj, name=name)
+            # pluggy warns about an implemented deprecated hook (its spec's
+            # warn_on_impl) here: kept with the plugin and logged, so the
+            # plugins page and `postwerk plugins check` can show it.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.pm.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
             # pluggy's words name the object's repr; ours name the plugin.
             self.set_aside(name, _validation_reason(exc))
+            return
+        for warning in caught:
+            text = f"{warning.category.__name__}: {warning.message}"
+            info.warnings.append(text)
+            log.warning("plugin '%s': %s", name, text)
 
     def load_entry_points(self, *, skip: frozenset[str] = frozenset()) -> None:
         """Register every installed plugin; names in ``skip`` are left out
@@ -342,8 +359,9 @@ def postwerk_version() -> str:
         return "0"
 
 
-def _incompatible(requires: str) -> str:
-    """Why a plugin's ``requires_postwerk`` rules this installation out, or ""."""
+def _incompatible(attribute: str, requires: str, have: str, what: str) -> str:
+    """Why a plugin's ``requires_postwerk`` / ``requires_hook_api`` rules
+    this installation out, or ""."""
     if not requires:
         return ""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -351,10 +369,10 @@ def _incompatible(requires: str) -> str:
     try:
         wanted = SpecifierSet(requires)
     except InvalidSpecifier:
-        return f"requires_postwerk {requires!r} is not a version specifier (e.g. '>=0.1,<1')"
-    have = postwerk_version()
+        return f"{attribute} {requires!r} is not a version specifier (e.g. '>=0.1,<1')"
     if not wanted.contains(have, prereleases=True):
-        return f"it supports Postwerk {requires}, and this is Postwerk {have}"
+        needs = "supports Postwerk" if what == "Postwerk" else f"needs the {what}"
+        return f"it {needs} {requires}, and this is {what} {have}"
     return ""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from .plugin_reload import needs_migration
 from .plugins import installed_fingerprint
 
 DEMO_TENANT = "demo"
@@ -185,6 +186,9 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # serve restarts its children itself after a plugin change, in order
+    # (_reload_for_plugins): they must not also reload on their own.
+    env["POSTWERK_PLUGIN_RELOAD"] = "0"
     os.environ.update(env)  # the in-process set-up below reads the same settings
 
     http_port = catcher_http_port
@@ -253,8 +257,9 @@ def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env:
     changed = sorted({e[0] for e in set(after) ^ set(before)} - set(added) - set(removed))
     click.echo(f"plugins changed (installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
                f"upgraded: {', '.join(changed) or '-'}): migrating and reloading", err=True)
-    migrate = subprocess.run(_postwerk("db", "upgrade"), env=env)
-    if migrate.returncode != 0:
+    # A removal brings no migration (and Alembic could not find its branch).
+    migrate = subprocess.run(_postwerk("db", "upgrade"), env=env) if needs_migration(before, after) else None
+    if migrate is not None and migrate.returncode != 0:
         click.echo("the migrations failed; the processes keep running with the plugins they have", err=True)
         return
     for child in children:

@@ -14,6 +14,7 @@ instead of after the whole lease (core.mail.sweeper.reclaim).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -21,7 +22,8 @@ from flask import Flask, g
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from . import logs, queueing
+from . import logs, plugin_reload, queueing
+from .plugin_reload import PluginWatch, describe_change
 from .metrics import JOB_SECONDS
 
 log = logging.getLogger(__name__)
@@ -54,14 +56,70 @@ class PostwerkWorker(SimpleWorker):
 
             app = process_app()
         self.app = app
+        self.watching = False
+        self.plugin_change: tuple[tuple, tuple] | None = None
+        self.stop_signalled = False
 
     def work(self, *args, burst: bool = False, **kwargs):
         # A burst worker drains the queue and exits: its jobs never linger
         # for more work (core.mail.jobs.Linger).
         self.lingers = not burst
-        return super().work(*args, burst=burst, **kwargs)
+        # A long-running worker takes up a plugin installed, upgraded or
+        # removed meanwhile (core.plugin_reload): it stops between jobs,
+        # migrates and re-executes itself.
+        self.plugin_change = None
+        watch = None if burst or not self.app.config.get("PLUGIN_RELOAD", True) \
+            else PluginWatch(self._plugins_changed).start()
+        self.watching = watch is not None
+        try:
+            while True:
+                worked = super().work(*args, burst=burst, **kwargs)
+                if self.plugin_change is None or self.stop_signalled:
+                    return worked  # a supervisor's SIGTERM wins over a reload
+                before, after = self.plugin_change
+                log.warning("worker %s: plugins changed (%s): finished its job, migrating and reloading",
+                            self.name, describe_change(before, after))
+                with self.app.app_context():
+                    migrated = plugin_reload.migrate(self.connection, self.app.config["QUEUE_PREFIX"],
+                                                     before, after)
+                if migrated:
+                    if watch is not None:
+                        watch.stop()
+                    plugin_reload.reexec()
+                # The migrations failed: go on with the plugins loaded (the
+                # next change is noticed again).
+                self.plugin_change = None
+                self.lingers = True
+        finally:
+            if watch is not None:
+                watch.stop()
+
+    def _plugins_changed(self, before: tuple, after: tuple) -> None:
+        """From the watch thread: end a lingering job and take no new one."""
+        self.plugin_change = (before, after)
+        self.lingers = False
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """RQ's blocking wait for a job, in steps of a few seconds while a
+        plugin watch runs, so an idle worker notices a plugin change; None
+        (RQ's "stop") once one was noticed."""
+        if timeout is None or not self.watching:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        idle_since = time.monotonic()
+        while self.plugin_change is None:
+            step = max(1, int(plugin_reload.LOOK_SECONDS))
+            if max_idle_time is not None:
+                left = max_idle_time - (time.monotonic() - idle_since)
+                if left <= 0:
+                    return None
+                step = max(1, min(step, math.ceil(left)))
+            result = super().dequeue_job_and_maintain_ttl(min(timeout, step), max_idle_time=step)
+            if result is not None:
+                return result
+        return None
 
     def request_stop(self, signum, frame):
+        self.stop_signalled = True
         self.lingers = False  # a warm shutdown does not wait for a lingering job
         return super().request_stop(signum, frame)
 

@@ -121,6 +121,26 @@ def test_a_tick_runs_due_tasks_and_records_results(app, acme):
     assert Scheduler(app, use_lock=False).tick() == []
 
 
+def test_a_failing_task_run_names_its_plugin_in_the_history_and_the_notification_log(app, acme):
+    from core.automate.scheduler import run_claimed
+    from core.models import Notification
+
+    automate.ensure_tasks(acme.id)
+    for _ in range(2):
+        run = TaskRun(tenant_id=acme.id, task_key="failing", started_at=utcnow())
+        db.session.add(run)
+        db.session.commit()
+        run_claimed(run.id)
+    db.session.expire_all()
+    results = [r.result for r in db.session.execute(select(TaskRun).where(TaskRun.task_key == "failing")).scalars()]
+    assert results == ["plugin 'counting' failed in task failing: RuntimeError: mailbox unreachable"] * 2
+    texts = [n.text for n in db.session.execute(
+        select(Notification).where(Notification.tenant_id == acme.id)).scalars()]
+    # Noted when it starts failing, not on every run.
+    assert texts == ["AUTOMATE task failing failed: plugin 'counting' failed in task failing: "
+                     "RuntimeError: mailbox unreachable"], texts
+
+
 def test_cron_schedule_and_bad_input(acme):
     task = automate.set_schedule(acme.id, "counting", interval_seconds=None, cron="17 3 * * *", actor="test")
     assert (task.next_run_at.hour, task.next_run_at.minute) == (3, 17)

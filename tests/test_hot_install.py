@@ -4,8 +4,6 @@ the web server and the workers; the plugin's page answers and its event is
 accepted and mailed. Uninstalling is noticed the same way."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import signal
@@ -15,71 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
 
+from tests.support.plugin_wheel import plugin_wheel
 from tests.support.ports import free_port
-
-PLUGIN = '''\
-from flask import Blueprint
-
-from core.api import EventSpec, Plugin, RuleSpec, TemplateSpec, Variable, hookimpl
-
-bp = Blueprint("hotplug", __name__, url_prefix="/hot")
-
-
-@bp.get("/")
-def index():
-    return "the hot plugin is here"
-
-
-HOT = EventSpec("HOT_EVENT", "Hot", variables=(Variable("hot.word", "a word", "warm"),))
-
-
-class HotPlugin(Plugin):
-    """Installed while Postwerk runs."""
-
-    @hookimpl
-    def postwerk_register_events(self):
-        return [HOT]
-
-    @hookimpl
-    def postwerk_template_variables(self, tenant, event, payload):
-        return {"hot": payload["hot"]} if event == "HOT_EVENT" else None
-
-    @hookimpl
-    def postwerk_default_templates(self):
-        return [TemplateSpec("hot", lang, "Hot {{ hot.word }}", "<p>{{ hot.word }}</p>") for lang in ("de", "en")]
-
-    @hookimpl
-    def postwerk_default_rules(self):
-        return [RuleSpec("HOT_EVENT", "address:hot@example.org", "hot", "Hot mail")]
-
-    @hookimpl
-    def postwerk_blueprints(self):
-        return [bp]
-'''
-
-
-def _wheel(directory) -> str:
-    """A small plugin package as a wheel, built by hand (no build backend, no network)."""
-    files = {
-        "postwerk_hotplug/__init__.py": PLUGIN,
-        "postwerk_hotplug-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: postwerk-hotplug\nVersion: 0.1\n",
-        "postwerk_hotplug-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                                "Tag: py3-none-any\n",
-        "postwerk_hotplug-0.1.dist-info/entry_points.txt": "[postwerk.plugins]\nhotplug = postwerk_hotplug:HotPlugin\n",
-    }
-    record = []
-    for name, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(text.encode())}")
-    record.append("postwerk_hotplug-0.1.dist-info/RECORD,,")
-    path = os.path.join(directory, "postwerk_hotplug-0.1-py3-none-any.whl")
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-        zf.writestr("postwerk_hotplug-0.1.dist-info/RECORD", "\n".join(record) + "\n")
-    return path
 
 
 def _status(url: str) -> int:
@@ -115,7 +51,7 @@ def test_a_plugin_installed_with_pip_while_serve_runs_takes_effect_without_a_res
     try:
         _until("serve did not start", lambda: _status(f"http://127.0.0.1:{web}/login") == 200)
         assert _status(f"http://127.0.0.1:{web}/hot/") == 404
-        _pip("install", "--no-deps", "--no-index", _wheel(tmp_path))
+        _pip("install", "--no-deps", "--no-index", plugin_wheel(tmp_path))
         installed = True
         _until("the running web app never served the new plugin's page",
                lambda: _status(f"http://127.0.0.1:{web}/hot/") == 200)

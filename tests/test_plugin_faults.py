@@ -254,8 +254,22 @@ def test_a_raising_tasks_hook_leaves_the_other_plugins_tasks_running(config):
         def postwerk_tasks(self):
             raise RuntimeError("no tasks today")
 
-    app = create_app(config, extra_plugins={"badtasks": BadTasks()})
+    class WrongTasks:
+        @hookimpl
+        def postwerk_tasks(self):
+            return ["poll every minute"]
+
+    app = create_app(config, extra_plugins={"badtasks": BadTasks(), "wrongtasks": WrongTasks()})
     with app.app_context():
-        tenant = make_tenant("acme", plugins=("badtasks",))
+        tenant = make_tenant("acme", plugins=("badtasks", "wrongtasks"))
         assert MAIL_WORKER in task_specs(tenant.id)
+        # Visible to the admin, naming plugin, hook and error -- once, though
+        # the scheduler asks on every tick.
+        assert MAIL_WORKER in task_specs(tenant.id)
+        texts = [n.text for n in db.session.execute(db.select(Notification)
+                                                    .where(Notification.tenant_id == tenant.id)).scalars()]
+        wanted = "AUTOMATE: plugin 'badtasks' failed in postwerk_tasks: RuntimeError: no tasks today"
+        assert texts.count(wanted) == 1, texts
+        assert sum("plugin 'wrongtasks' failed in postwerk_tasks: returned 'poll every minute', not a "
+                   "core.api.TaskSpec" in t for t in texts) == 1, texts
         db.engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import pluggy
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +16,7 @@ from core.app import create_app
 from core.cli import main
 from core.events import emit
 from core.extensions import db
+from core.hookspecs import deprecated
 from core.plugins import PluginBrokenError, PluginError, registry
 from tests.conftest import ENCRYPTION_KEY
 from tests.helpers import login, make_tenant
@@ -182,4 +184,87 @@ def test_a_plugin_declares_the_postwerk_versions_it_supports(config, requires, b
         reg = registry()
         assert reg.plugins["versioned"].broken.startswith(broken) if broken else not reg.plugins["versioned"].broken
         assert ("MINE_HAPPENED" in reg.events) == (not broken)
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("requires, broken", [
+    (">=1.0,<2", ""),
+    (">=2.0", "it needs the hook API >=2.0, and this is hook API 1.0"),
+    ("two", "requires_hook_api 'two' is not a version specifier"),
+])
+def test_a_plugin_declares_the_hook_api_it_was_written_for(config, requires, broken):
+    from core.api import HOOK_API_VERSION, Plugin
+
+    assert HOOK_API_VERSION == "1.0"
+
+    class Versioned(Plugin):
+        requires_hook_api = requires
+
+        @hookimpl
+        def postwerk_register_events(self):
+            return [MINE]
+
+    app = create_app(config, extra_plugins={"versioned": Versioned})
+    with app.app_context():
+        reg = registry()
+        assert reg.plugins["versioned"].broken.startswith(broken) if broken else not reg.plugins["versioned"].broken
+        assert ("MINE_HAPPENED" in reg.events) == (not broken)
+        db.engine.dispose()
+
+
+# A deprecated hook, as core/hookspecs.py would declare one before removing it.
+@pluggy.HookspecMarker("postwerk")(warn_on_impl=deprecated("postwerk_old_menu", "1.0", "postwerk_admin_menu"))
+def postwerk_old_menu() -> list:
+    """The admin menu, the old way."""
+
+
+OLD_PLUGIN = '''\
+from core.api import hookimpl
+
+
+class OldPlugin:
+    """Still implements a deprecated hook."""
+
+    @hookimpl
+    def postwerk_old_menu(self):
+        return []
+'''
+
+
+@pytest.fixture
+def deprecated_hook(monkeypatch, tmp_path):
+    """The deprecated spec among the hookspecs, and an installed plugin implementing it."""
+    from core import hookspecs
+
+    monkeypatch.setattr(hookspecs, "postwerk_old_menu", postwerk_old_menu, raising=False)
+    dist = tmp_path / "postwerk_oldie-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: postwerk-oldie\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[postwerk.plugins]\noldie = postwerk_oldie:OldPlugin\n")
+    (tmp_path / "postwerk_oldie.py").write_text(OLD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("postwerk_oldie", None)
+
+
+def test_a_deprecated_hook_warns_through_warn_on_impl_and_the_plugin_keeps_working(deprecated_hook, cli, app,
+                                                                                     client):
+    reg = app.extensions["postwerk.plugins"]
+    info = reg.plugins["oldie"]
+    assert not info.broken
+    assert info.warnings == ["DeprecationWarning: postwerk_old_menu is deprecated since hook API 1.0 and will be "
+                             "removed in the next major version; implement postwerk_admin_menu instead"]
+    listing = cli("plugins", "list")
+    assert "warning: DeprecationWarning: postwerk_old_menu is deprecated" in listing.output
+    check = cli("plugins", "check")
+    assert check.exit_code == 0, check.output
+    assert "plugin 'oldie': warning: DeprecationWarning: postwerk_old_menu is deprecated" in check.output
+    assert "1 with warnings (hook API 1.0)" in check.output
+    assert cli("plugins", "check", "--strict").exit_code == 1
+    # The plugins page shows it next to the plugin.
+    with app.app_context():
+        make_tenant("acme")
+        login(client, "acme")
+        page = client.get("/settings/admin/plugins/").get_data(as_text=True)
+        assert "postwerk_old_menu is deprecated since hook API 1.0" in page
         db.engine.dispose()

@@ -16,7 +16,7 @@ from core.extensions import db
 from core import queueing
 from core.mail import delivery
 from core.mail.connection_limit import ConnectionLimit
-from core.models import MailSettings, MessageStatus
+from core.models import MailSettings, MessageStatus, Notification
 from core.plugin_state import set_enabled
 from core.queueing import redis
 from tests.helpers import make_tenant, point_at
@@ -315,6 +315,48 @@ def test_same_login_as_the_incoming_mailbox(config):
             db.session.expire_all()
             assert message.status == MessageStatus.SENT, (message.last_error,
                                                           db.session.get(MailSettings, tenant.id).broken_reason)
+            assert sink.messages[0].login == "box@acme.example"
+        db.session.remove()
+        db.engine.dispose()
+
+
+class RaisingCredentials:
+    """A mailbox plugin with a bug: its credentials hook raises."""
+
+    @hookimpl
+    def postwerk_mailbox_credentials(self, tenant):
+        raise RuntimeError("vault sealed")
+
+
+def test_a_raising_credentials_hook_fails_alone_and_is_named(config):
+    # "inbound_test" registered first, so pluggy asks the raising plugin first.
+    app = create_app(config, extra_plugins={"inbound_test": InboundPlugin(), "creds_bug": RaisingCredentials()})
+    with app.app_context():
+        sink = SmtpSink(auth={"box@acme.example": "inbound-pw"})
+        with sink:
+            tenant = make_tenant("acme", sink, plugins=("creds_bug",))
+            settings = point_at(tenant.id, sink, auth="inbound")
+            # The settings page's check: a clear error naming the plugin, not a 500.
+            with pytest.raises(delivery.ConfigurationError, match="plugin 'creds_bug' failed in "
+                                                                  "postwerk_mailbox_credentials: RuntimeError: "
+                                                                  "vault sealed"):
+                delivery.check_connection(settings)
+            db.session.rollback()
+            # The send path holds the mail and says why, naming the plugin.
+            message = queue_message(tenant.id)
+            deliver(tenant.id)
+            assert message.status == MessageStatus.PENDING
+            assert "plugin 'creds_bug'" in db.session.get(MailSettings, tenant.id).broken_reason
+            texts = [n.text for n in db.session.execute(db.select(Notification)).scalars()]
+            assert any("plugin 'creds_bug' failed in postwerk_mailbox_credentials" in t for t in texts), texts
+            # Another plugin that keeps the login still answers: the mail goes out.
+            set_enabled(tenant.id, "inbound_test", True)
+            point_at(tenant.id, sink, auth="inbound", broken_reason=None)
+            with app.app_context():
+                deliver(tenant.id)
+                db.session.remove()
+            db.session.expire_all()
+            assert message.status == MessageStatus.SENT, message.last_error
             assert sink.messages[0].login == "box@acme.example"
         db.session.remove()
         db.engine.dispose()

@@ -37,10 +37,12 @@ from ..extensions import db
 from ..metrics import scheduler_ticked
 from ..models import PluginState, Tenant
 from ..models.types import utcnow
+from ..notify import notify
+from ..plugins import HookFailure, describe
 from ..queueing import queue, redis
 from .models import AutomateState, TaskRun, TaskState
 from .state import ensure_tasks, next_run
-from .tasks import resolve, task_specs
+from .tasks import declared_tasks, resolve, task_specs
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +229,8 @@ def run_claimed(run_id: int) -> str:
     if run is None or run.finished_at is not None:
         return "nothing to do"
     tenant_id, key = run.tenant_id, run.task_key
-    spec = task_specs(tenant_id).get(key)
+    declared = declared_tasks(tenant_id)
+    spec, owner = declared.specs.get(key), declared.owners.get(key, "")
     try:
         if spec is None:
             raise LookupError(f"the task {key!r} is no longer offered (its plugin was switched off)")
@@ -235,8 +238,10 @@ def run_claimed(run_id: int) -> str:
         text = "" if result is None else str(result)
     except Exception as exc:  # a task's failure is its result, never the worker's end
         db.session.rollback()
-        log.exception("AUTOMATE task %s of tenant %s failed", key, tenant_id)
-        ok, text = False, f"{type(exc).__name__}: {exc}"
+        log.exception("AUTOMATE task %s of tenant %s (plugin %s) failed", key, tenant_id, owner or "-")
+        # The history names the plugin at fault, as a failed hook does.
+        text = str(HookFailure(owner, f"task {key}", describe(exc))) if owner else describe(exc)
+        ok = False
     _record(run_id, ok, text)
     return text
 
@@ -244,6 +249,12 @@ def run_claimed(run_id: int) -> str:
 def _record(run_id: int, ok: bool, text: str) -> None:
     run = db.session.get(TaskRun, run_id)
     text = text[:RESULT_LIMIT]
+    was_ok = db.session.execute(select(TaskState.last_ok).where(
+        TaskState.tenant_id == run.tenant_id, TaskState.task_key == run.task_key)).scalar()
+    if not ok and was_ok is not False:
+        # When a task starts failing, not on every failed run: a poller that
+        # fails each minute must not bury the rest of the log.
+        notify(run.tenant_id, "error", f"AUTOMATE task {run.task_key} failed: {text}")
     db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=utcnow(), ok=ok, result=text))
     db.session.execute(update(TaskState).where(TaskState.tenant_id == run.tenant_id,
                                                TaskState.task_key == run.task_key)

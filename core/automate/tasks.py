@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
@@ -14,9 +15,10 @@ from sqlalchemy import delete, exists, select, update
 from .. import attachments
 from ..extensions import db
 from ..http_api import expire_idempotency_keys
-from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, User, WebSession
+from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, Notification, User, WebSession
 from ..models.types import utcnow
-from ..plugins import registry
+from ..notify import notify
+from ..plugins import HookFailure, registry
 from ..specs import TaskSpec
 from .models import DEFAULT_RETENTION_DAYS, AutomateState
 
@@ -41,24 +43,53 @@ def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
     """Every task of the plugins enabled for the tenant (the core's included).
 
     A plugin whose ``postwerk_tasks`` raises, or answers with something that
-    is not a TaskSpec, is left out (logged with its name); the other
-    plugins' tasks, the core's among them, run on."""
-    specs: dict[str, TaskSpec] = {}
-    failures: list = []
-    for plugin, answer in registry().call_each("postwerk_tasks", tenant_id, failures=failures):
+    is not a TaskSpec, is left out and named in the tenant's notification log
+    (see ``declared_tasks``); the other plugins' tasks, the core's among
+    them, run on."""
+    return declared_tasks(tenant_id).specs
+
+
+@dataclass
+class DeclaredTasks:
+    specs: dict[str, TaskSpec] = field(default_factory=dict)
+    #: task key -> the plugin that declared it (named when a run fails)
+    owners: dict[str, str] = field(default_factory=dict)
+    failures: list[HookFailure] = field(default_factory=list)
+
+
+def declared_tasks(tenant_id: int) -> DeclaredTasks:
+    """The tenant's tasks with their plugins, and the plugins whose
+    ``postwerk_tasks`` failed: each failure goes to the notification log
+    once per day and text (this runs on every scheduler tick), so the admin
+    sees it without the log filling up."""
+    found = DeclaredTasks()
+    for plugin, answer in registry().call_each("postwerk_tasks", tenant_id, failures=found.failures):
         bad = [spec for spec in answer or () if not isinstance(spec, TaskSpec)]
         if bad:
-            log.error("plugin '%s' returned %r from postwerk_tasks, not a TaskSpec; its tasks are left out",
-                      plugin, bad[0])
+            found.failures.append(HookFailure(plugin, "postwerk_tasks",
+                                              f"returned {bad[0]!r}, not a core.api.TaskSpec; its tasks are left out"))
             continue
         for spec in answer or ():
-            specs.setdefault(spec.key, spec)
+            found.specs.setdefault(spec.key, spec)
+            found.owners.setdefault(spec.key, plugin)
     # Scheduled report mails are tasks of their own, one per schedule (core.reports).
     from .. import reports
 
     for key, spec in reports.task_specs(tenant_id).items():
-        specs.setdefault(key, spec)
-    return specs
+        found.specs.setdefault(key, spec)
+    for failure in found.failures:
+        notify_once(tenant_id, "error", f"AUTOMATE: {failure}")
+    return found
+
+
+def notify_once(tenant_id: int, level: str, text: str, within: timedelta = timedelta(days=1)) -> None:
+    """A notification, unless the same text was noted within ``within``; committed."""
+    seen = db.session.execute(select(Notification.id).where(
+        Notification.tenant_id == tenant_id, Notification.text == text,
+        Notification.created_at > utcnow() - within).limit(1)).scalar()
+    if seen is None:
+        notify(tenant_id, level, text)
+        db.session.commit()
 
 
 def resolve(spec: TaskSpec) -> Callable[[int], object]:
@@ -142,4 +173,5 @@ def expire_ended_sessions(tenant_id: int) -> int:
         (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest))).rowcount
 
 
-__all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "resolve", "task_specs"]
+__all__ = ["CORE_TASKS", "MAIL_WORKER", "RETENTION", "SWEEPER", "declared_tasks", "notify_once", "resolve",
+           "task_specs"]

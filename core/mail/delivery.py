@@ -32,7 +32,7 @@ from ..models import MailSettings, Message, MessageStatus
 from ..models.message import Priority
 from ..models.types import utcnow
 from ..notify import audit, notify, tell_outcome
-from ..plugins import registry
+from ..plugins import HookFailure, registry
 from ..specs import MailboxLogin
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
@@ -126,8 +126,20 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
 
 
 def mailbox_credentials(tenant_id: int) -> MailboxLogin | None:
-    """The tenant's incoming-mailbox login, from whichever plugin keeps it."""
-    answer = registry().hook("postwerk_mailbox_credentials", tenant_id)(tenant=tenant_ref(get_tenant(tenant_id)))
+    """The tenant's incoming-mailbox login, from whichever plugin keeps it.
+
+    A plugin whose hook raises fails alone (DESIGN.md, invariant 7): it is
+    named in the notification log and the next plugin is asked; when no
+    plugin answered, the ConfigurationError names it, so the settings page's
+    check shows it and the send path holds the mail (PENDING) instead of
+    failing it."""
+    failures: list[HookFailure] = []
+    answer = registry().call_first("postwerk_mailbox_credentials", tenant_id, failures=failures,
+                                   tenant=tenant_ref(get_tenant(tenant_id)))
+    for failure in failures:
+        notify(tenant_id, "error", f"The SMTP login could not be read: {failure}")
+    if not answer and failures:
+        raise ConfigurationError(f"'same login as the incoming mailbox' is chosen, but {failures[0]}")
     return inbound_login.from_hook(answer)
 
 

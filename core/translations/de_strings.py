@@ -454,3 +454,5 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.p
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound_login.py")))["DE_INBOUND_LOGIN"])
 # System mail part B (issue 13): send-time conditions, unsubscribe.
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_system_mail_b.py")))["DE_SYSTEM_MAIL_B"])
+# Plugin versions and deprecated hooks (issue 11).
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_plugin_versions.py")))["DE_PLUGIN_VERSIONS"])
