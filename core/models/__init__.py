@@ -1,4 +1,5 @@
 """The core's tables. Plugins own their tables in their own packages."""
+from .account import AccountSecret, AccountSecretPurpose
 from .audit import AuditEntry, Notification
 from .event import Event, EventStatus
 from .integration import ApiToken, DistributionList, IdempotencyKey
@@ -8,6 +9,7 @@ from .suppression import SuppressedAddress
 from .tenant import PluginState, Tenant, User
 
 __all__ = [
+    "AccountSecret", "AccountSecretPurpose",
     "ApiToken", "DistributionList", "IdempotencyKey",
     "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
     "Message", "MessageStatus", "PluginState", "SuppressedAddress", "Tenant", "User",

@@ -48,7 +48,28 @@ def start(user_id: int) -> None:
     sid = secrets.token_urlsafe(32)
     session[SID], session[STARTED] = sid, int(time.time())
     session.permanent = True
-    redis().set(_key("websession", sid), str(user_id), ex=_idle())
+    pipe = redis().pipeline()
+    pipe.set(_key("websession", sid), str(user_id), ex=_idle())
+    # The user's open sessions, so a password change can end all of them.
+    mine = _key("usersessions", user_id)
+    pipe.sadd(mine, sid)
+    pipe.expire(mine, int(current_app.config["SESSION_MAX_HOURS"] * 3600) + 60)
+    pipe.execute()
+
+
+def end_all(user_id: int) -> int:
+    """End every session of a user (a password change); raises RedisError
+    when the store cannot be reached, so the caller can refuse the change
+    rather than leave an old session open. Returns how many were open."""
+    conn = redis()
+    mine = _key("usersessions", user_id)
+    sids = [s.decode() for s in conn.smembers(mine)]
+    pipe = conn.pipeline()
+    for sid in sids:
+        pipe.delete(_key("websession", sid))
+    pipe.delete(mine)
+    results = pipe.execute()
+    return sum(results[:-1])
 
 
 def alive(user_id: str) -> bool:
