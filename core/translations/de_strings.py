@@ -450,3 +450,5 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_security.py"
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")))["DE_INBOUND"])
 # The admin's first hour (issue 17): log-in, start page, stored messages, plugins' and presets' words.
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.py")))["DE_FIRST_HOUR"])
+# Sign-in by mail (issue 13): password reset and sign-in codes.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sign_in.py")))["DE_SIGN_IN"])
