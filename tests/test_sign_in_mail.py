@@ -20,6 +20,7 @@ from tests.support.smtp_sink import SmtpSink
 
 EMAIL = "admin@acme.example"
 NEW_PASSWORD = "a new and long password"
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
 def _get(client, path, **kwargs):
@@ -61,6 +62,7 @@ def _set_password(client, path, password=NEW_PASSWORD):
 
 # --- password reset ----------------------------------------------------------------
 
+@BACKENDS
 def test_reset_mails_a_single_use_link_and_ends_every_session(app, tenant, smtp_sink, run_worker):
     app.config["RESET_ANSWER_SECONDS"] = 0
     logged_in = app.test_client()
@@ -159,6 +161,7 @@ def test_a_short_or_mismatched_password_is_refused_where_it_is_entered(app, tena
 
 # --- system mail through the fallback server --------------------------------------------
 
+@BACKENDS
 def test_system_mail_of_a_broken_tenant_goes_through_the_fallback_server(app, tenant, smtp_sink, run_worker):
     app.config["RESET_ANSWER_SECONDS"] = 0
     settings = db.session.get(MailSettings, tenant.id)
@@ -195,16 +198,25 @@ def test_without_a_fallback_system_mail_of_a_broken_tenant_waits(app, tenant, sm
     assert message.status == MessageStatus.PENDING and smtp_sink.messages == []
 
 
+@BACKENDS
 def test_a_paused_automate_holds_other_mail_but_not_system_mail(app, tenant, smtp_sink, run_worker):
     from core.automate.models import AutomateState
 
     app.config["RESET_ANSWER_SECONDS"] = 0
+    from core.api import emit
+    from tests.test_http_api import TICKET
+
     db.session.merge(AutomateState(tenant_id=tenant.id, paused=True))
     db.session.commit()
+    emit(tenant.id, "TICKET_CREATED", TICKET)
+    db.session.commit()
+    run_worker()
     _forgot(app.test_client())
     run_worker()
     (mail,) = smtp_sink.wait_for(1)
     assert mail.rcpt_tos == [EMAIL]
+    time.sleep(0.5)
+    assert len(smtp_sink.messages) == 1  # the ticket mail is held by the pause
 
 
 @pytest.mark.parametrize("url, error", [
@@ -254,6 +266,7 @@ def _mailed_code(smtp_sink, n=1) -> str:
     return re.search(r"\b(\d{6})\b", mail.message.get_body(("plain",)).get_content()).group(1)
 
 
+@BACKENDS
 def test_a_required_code_is_mailed_and_opens_the_admin_once(app, tenant, smtp_sink, run_worker):
     _policy(tenant.id, "everyone")
     client = app.test_client()

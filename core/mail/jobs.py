@@ -171,7 +171,11 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
             mutex.renew()
         linger.release()
         mutex.release()
-        clear_wake(queueing.wake_key(expand_events.__name__, tenant_id))
+        # Every priority's key: a system wake that found this job running
+        # ended at once and left its key, which would swallow the next
+        # system wake after this job is gone.
+        for priority in queueing.PRIORITY_KINDS:
+            clear_wake(queueing.wake_key(expand_events.__name__, tenant_id, priority=priority))
         if _new_events(tenant_id, 1):
             wake_expander(tenant_id)
     finally:
