@@ -79,6 +79,12 @@ def waiting() -> int:
     return sum(pipe.execute())
 
 
+def system_waiting() -> bool:
+    """Whether a job waits in the system queue (for a sign-in code, say):
+    a job sending other mail then gives its worker back (core.mail.delivery)."""
+    return redis().llen(queue(PRIORITY_KINDS[2]).key) > 0
+
+
 def wake_key(job_name: str, tenant_id: int, lane: int = 0, priority: int = 1) -> str:
     key = f"{current_app.config['QUEUE_PREFIX']}:wake:{job_name}:{tenant_id}"
     if priority != 1:

@@ -409,3 +409,31 @@ def test_workers_take_system_jobs_before_other_waiting_jobs(app, tenant, smtp_si
         worker.execute_job = lambda job, q: order.append(q.name) or q.remove(job)  # record, do not run
         worker.work(burst=True, with_scheduler=False)
     assert order == [queue_name("mail-system"), queue_name("mail"), queue_name("mail-bulk")]
+
+
+def test_a_job_sending_other_mail_gives_its_worker_to_a_waiting_system_job(app, tenant, smtp_sink, monkeypatch):
+    from types import SimpleNamespace
+
+    from core.mail import delivery
+    from core.models.types import utcnow
+
+    now = utcnow()
+    for i in range(30):
+        db.session.add(Message(tenant_id=tenant.id, message_id=f"<bulk{i}@acme.example>", sender="a@acme.example",
+                               recipients=[f"r{i}@example.org"], subject="bulk", body_text="x",
+                               priority=Priority.BULK, next_attempt_at=now, created_at=now, updated_at=now))
+    db.session.commit()
+    # This job came from the transactional queue; a system job is waiting.
+    monkeypatch.setattr(delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail"),
+                                                                               worker_name=None))
+    queue("mail-system").enqueue(len, [])
+    stats = delivery.deliver_due(tenant.id)
+    assert stats.sent == delivery.YIELD_EVERY and stats.more
+    db.session.expire_all()
+    pending = db.session.execute(db.select(db.func.count()).select_from(Message).where(
+        Message.status == MessageStatus.PENDING)).scalar()
+    assert pending == 30 - delivery.YIELD_EVERY
+    # A job of the system queue itself does not give way.
+    monkeypatch.setattr(delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-system"),
+                                                                               worker_name=None))
+    assert delivery.deliver_due(tenant.id).sent == pending

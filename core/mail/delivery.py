@@ -67,6 +67,9 @@ JOB_BUDGET_SECONDS = 120
 # back of the queue: one tenant's backlog, spread over several lanes, must not
 # keep every worker for minutes. (app.config["FAIR_SHARE_SECONDS"] overrides it.)
 FAIR_SHARE_SECONDS = 5
+# How often (in messages) a job sending other mail looks for a waiting
+# system job, to give its worker over (one LLEN per YIELD_EVERY messages).
+YIELD_EVERY = 10
 
 
 @dataclass
@@ -368,6 +371,12 @@ class Delivery:
         # message in flight when the budget runs out.
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
+        # A job from the other queues hands its worker over to a waiting
+        # system job within YIELD_EVERY messages instead of after its fair
+        # share: with every worker busy on a bulk backlog, a sign-in code
+        # would otherwise wait seconds for a worker (bench.priority).
+        job = get_current_job()
+        self._yields = job is not None and job.origin != queueing.queue_name(queueing.PRIORITY_KINDS[Priority.SYSTEM])
         self.markers = markers.Writer()
         self._claimant: tuple[str | None, str | None] | None = None  # read at the first claim
         # (message, token, values) of sent messages not yet written as SENT.
@@ -419,13 +428,24 @@ class Delivery:
         return time.monotonic() - self.started > self.budget
 
     def _others_waiting(self) -> bool:
-        """Whether this job has had its fair share while other jobs wait."""
+        """Whether this job has had its fair share while other jobs wait (at
+        once when a system job waits)."""
+        if self._system_job_waits():
+            return True
         share = current_app.config.get("FAIR_SHARE_SECONDS", FAIR_SHARE_SECONDS)
         if time.monotonic() - self.started < share:
             return False
         try:
             return queueing.waiting() > 0
         except RedisError:  # nobody can be woken either; keep sending
+            return False
+
+    def _system_job_waits(self) -> bool:
+        if not self._yields:
+            return False
+        try:
+            return queueing.system_waiting()
+        except RedisError:
             return False
 
     def _close(self) -> None:
@@ -453,7 +473,8 @@ class Delivery:
     def _send_batch(self, messages: list[Outgoing], token: str) -> bool:
         """Send claimed messages; returns False when the job should stop."""
         for index, message in enumerate(messages):
-            if self._out_of_time() or heartbeat_stale():
+            if self._out_of_time() or heartbeat_stale() or (index and index % YIELD_EVERY == 0
+                                                               and self._system_job_waits()):
                 # A server that stalls on every message must not keep this job
                 # past its timeout: hand the rest to a successor job. Nor may
                 # a worker whose RQ heartbeat is overdue go on: the sweeper may
