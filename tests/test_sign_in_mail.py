@@ -437,3 +437,18 @@ def test_a_job_sending_other_mail_gives_its_worker_to_a_waiting_system_job(app, 
     monkeypatch.setattr(delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-system"),
                                                                                worker_name=None))
     assert delivery.deliver_due(tenant.id).sent == pending
+
+
+def test_a_system_wake_that_met_a_running_expander_does_not_swallow_the_next(app, tenant):
+    from core.mail.jobs import expand_events, wake_expander
+    from core.queueing import TenantMutex, redis, wake_key
+
+    running = TenantMutex("expand_events", tenant.id)
+    assert running.acquire()  # an expander of this tenant is at work
+    assert wake_expander(tenant.id, priority=Priority.SYSTEM)
+    make_worker(app).work(burst=True, with_scheduler=False)  # the system job ends at once, its key left
+    assert redis().get(wake_key("expand_events", tenant.id, priority=Priority.SYSTEM)) is not None
+    running.release()
+    expand_events(tenant.id)  # the running one finishing
+    assert redis().get(wake_key("expand_events", tenant.id, priority=Priority.SYSTEM)) is None
+    assert wake_expander(tenant.id, priority=Priority.SYSTEM)  # the next system wake is not swallowed
