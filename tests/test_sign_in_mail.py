@@ -116,7 +116,7 @@ def test_an_expired_or_replaced_link_does_not_work(app, tenant, client):
 
 
 def test_the_answer_is_the_same_with_or_without_an_account(app, tenant):
-    app.config["RESET_ANSWER_SECONDS"] = 0.4
+    app.config["RESET_ANSWER_SECONDS"] = 1.0
     _forgot(app.test_client(), email="warm-up@acme.example")  # templates compiled, connections open
     answers, times = [], []
     for email, slug in ((EMAIL, "acme"), ("nobody@acme.example", "acme"), (EMAIL, "no-such-tenant")):
@@ -129,7 +129,7 @@ def test_the_answer_is_the_same_with_or_without_an_account(app, tenant):
         body = re.sub(r'value="[^"]+"', "", response.get_data(as_text=True))
         answers.append((response.status_code, body))
     assert answers[0] == answers[1] == answers[2]
-    assert min(times) >= 0.4 and max(times) - min(times) < 0.15, times
+    assert min(times) >= 1.0 and max(times) - min(times) < 0.3, times
     # Only the real account got a mail.
     assert db.session.execute(db.select(db.func.count()).select_from(Message)).scalar() == 1
 
