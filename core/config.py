@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.parse
 from pathlib import Path
 
 # (environment variable, config key, default, description) -- the README's
@@ -96,7 +97,16 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses"),
     ("POSTWERK_METRICS_ALLOW", "METRICS_ALLOW", "127.0.0.1/32,::1/128",
      "client addresses or networks (comma-separated) allowed to read /metrics without the token"),
+    ("POSTWERK_SYSTEM_SMTP_URL", "SYSTEM_SMTP_URL", None,
+     "installation-wide fallback server for system mail (sign-in codes, password resets) of a tenant whose own "
+     "SMTP is missing or broken, e.g. smtp://user:pass@host:587?security=starttls (security: none, starttls, "
+     "starttls_optional, ssl)"),
+    ("POSTWERK_SYSTEM_MAIL_FROM", "SYSTEM_MAIL_FROM", None,
+     "sender address of system mail for a tenant that has no sender address of its own"),
 ]
+
+SMTP_URL_SECURITY = ("none", "starttls", "starttls_optional", "ssl")
+SMTP_URL_PORTS = {"none": 25, "starttls": 587, "starttls_optional": 587, "ssl": 465}
 
 
 # OFF is not offered: it loses commits even when only the process dies badly.
@@ -173,6 +183,7 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_PRIVATE_TARGETS must be 'allow' or 'refuse'")
     config["TARGET_ALLOWLIST"] = _allowlist(config.get("TARGET_ALLOWLIST", ""))
     config["LINGER_SECONDS"] = _number(config, "LINGER_SECONDS", 0.5, float)
+    config["SYSTEM_SMTP"] = system_smtp(config.get("SYSTEM_SMTP_URL"))
     if not 0 <= config["LINGER_SECONDS"] <= 60:
         raise ConfigError("POSTWERK_LINGER_SECONDS must be between 0 and 60")
     config["SQLITE_SYNCHRONOUS"] = str(config.get("SQLITE_SYNCHRONOUS") or "FULL").upper()
@@ -259,3 +270,26 @@ def _development_key(instance_path: str) -> str:
         path.write_text(Fernet.generate_key().decode())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def system_smtp(url: str | None) -> dict | None:
+    """POSTWERK_SYSTEM_SMTP_URL as host, port, security, username, password;
+    None when unset. A wrong URL stops start-up with the reason."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ConfigError("POSTWERK_SYSTEM_SMTP_URL must start with smtp:// or smtps://")
+    query = urllib.parse.parse_qs(parts.query)
+    security = query.get("security", ["ssl" if parts.scheme == "smtps" else "starttls"])[-1]
+    if security not in SMTP_URL_SECURITY:
+        raise ConfigError(f"POSTWERK_SYSTEM_SMTP_URL: security must be one of {', '.join(SMTP_URL_SECURITY)}")
+    try:
+        port = parts.port or SMTP_URL_PORTS[security]
+    except ValueError:
+        raise ConfigError("POSTWERK_SYSTEM_SMTP_URL: the port is not a number") from None
+    if not parts.hostname:
+        raise ConfigError("POSTWERK_SYSTEM_SMTP_URL names no host")
+    return {"host": parts.hostname, "port": port, "security": security,
+            "username": urllib.parse.unquote(parts.username or ""),
+            "password": urllib.parse.unquote(parts.password or "")}

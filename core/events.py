@@ -114,7 +114,7 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
         "priority": priority}).scalar_one()
     if files:
         attachment_store.attach_to_event(event_id, attachment_store.store_all(tenant_id, files))
-    db.session.info.setdefault(_WAKE, set()).add(tenant_id)
+    _note_wake(tenant_id, priority)
     return EmittedEvent(event_id, tenant_id, event)
 
 
@@ -164,8 +164,15 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
         ids = db.session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
         for index, event_id in zip(slots, ids):
             results[index] = EmittedEvent(event_id, tenant_id, event)
-        db.session.info.setdefault(_WAKE, set()).add(tenant_id)
+        _note_wake(tenant_id, priority)
     return results
+
+
+def _note_wake(tenant_id: int, priority: int | None) -> None:
+    """Wake the tenant's expander after the commit, on the queue of the
+    highest priority emitted (None: the rules decide, woken as transactional)."""
+    wakes = db.session.info.setdefault(_WAKE, {})
+    wakes[tenant_id] = max(wakes.get(tenant_id, -1), 1 if priority is None else priority)
 
 
 def _after_commit(session: Session) -> None:
@@ -174,8 +181,8 @@ def _after_commit(session: Session) -> None:
         return
     from .mail import jobs  # late: jobs imports the whole mail stack
 
-    for tenant_id in tenants:
-        jobs.wake_expander(tenant_id)
+    for tenant_id, priority in tenants.items():
+        jobs.wake_expander(tenant_id, priority=priority)
 
 
 def _after_rollback(session: Session) -> None:

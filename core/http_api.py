@@ -19,6 +19,7 @@ from . import api_attachments
 from .events import MAX_SEND_AHEAD, SendAtError, check_send_at, emit
 from .extensions import csrf, db
 from .models import IdempotencyKey
+from .models.message import Priority
 from .models.types import utcnow
 from .payloads import PayloadInvalid, json_schema, validate
 from .plugins import registry
@@ -117,10 +118,10 @@ def post_event():
         return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'payload'")
-    unknown = sorted(set(body) - {"event", "payload", "send_at", "attachments"})
+    unknown = sorted(set(body) - {"event", "payload", "send_at", "priority", "attachments"})
     if unknown:
         return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'payload' and optionally "
-                           "'send_at' and 'attachments'", unknown[0])
+                           "'send_at', 'priority' and 'attachments'", unknown[0])
     # The body may be large only for its files: the rest keeps the old limit.
     if len(json.dumps(body.get("payload"))) > MAX_BODY:
         return _error(413, f"the payload is larger than {MAX_BODY // 1024} kB", "payload")
@@ -128,6 +129,10 @@ def post_event():
         send_at = _send_at(body.get("send_at"))
     except SendAtError as exc:
         return _error(422, str(exc), "send_at")
+    try:
+        priority = _priority(body.get("priority"))
+    except ValueError as exc:
+        return _error(422, str(exc), "priority")
     key = body.get("event")
     if not isinstance(key, str) or not key:
         return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
@@ -161,7 +166,7 @@ def post_event():
         if earlier is not None:
             return earlier
     token.last_used_at = utcnow()
-    event = emit(tenant_id, key, payload, send_at=send_at, attachments=files)
+    event = emit(tenant_id, key, payload, send_at=send_at, priority=priority, attachments=files)
     db.session.flush()
     if idem_key:
         db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
@@ -191,6 +196,17 @@ def _send_at(value) -> datetime | None:
         raise SendAtError(f"send_at {value[:40]!r} is not an ISO 8601 time, e.g. 2026-12-24T09:00:00+01:00") from None
     check_send_at(parsed)
     return parsed
+
+
+def _priority(value) -> int | None:
+    """The body's ``priority``: "system", "transactional" or "bulk"; null or
+    absent lets each rule decide."""
+    if value is None:
+        return None
+    names = {name: number for number, name in Priority.NAMES.items()}
+    if not isinstance(value, str) or value not in names:
+        raise ValueError("priority must be one of 'system', 'transactional', 'bulk' (or null: each rule's own)")
+    return names[value]
 
 
 def _earlier(tenant_id: int, key: str, request_hash: str):
@@ -245,7 +261,10 @@ def openapi_document() -> dict:
                            "send_at": {"type": ["string", "null"], "format": "date-time",
                                        "description": "Send the mail later: ISO 8601 with a time zone, at most "
                                                       f"{MAX_SEND_AHEAD.days} days ahead."},
-                           "attachments": ATTACHMENTS_SCHEMA},
+                           "attachments": ATTACHMENTS_SCHEMA,
+                           "priority": {"enum": ["system", "transactional", "bulk", None],
+                                        "description": "Which mail of the tenant goes first; null: each "
+                                                       "rule's own priority."}},
             "required": ["event", "payload"],
             "additionalProperties": False,
         })
@@ -318,9 +337,20 @@ def post_events_batch():
         return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'items'")
-    unknown = sorted(set(body) - {"event", "items"})
+    unknown = sorted(set(body) - {"event", "items", "send_at", "priority"})
     if unknown:
-        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event' and 'items'", unknown[0])
+        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'items' and optionally "
+                           "'send_at' and 'priority'", unknown[0])
+    try:
+        # For every item of the batch alike.
+        send_at = _send_at(body.get("send_at"))
+    except SendAtError as exc:
+        return _error(422, str(exc), "send_at")
+    try:
+        priority = _priority(body.get("priority"))
+    except ValueError as exc:
+        return _error(422, str(exc), "priority")
+    extra = {name: body[name] for name in ("send_at", "priority") if body.get(name) is not None}
     key = body.get("event")
     if not isinstance(key, str) or not key:
         return _error(422, "'event' is required: the key of an event, e.g. TICKET_CREATED", "event")
@@ -337,7 +367,7 @@ def post_events_batch():
         return _error(413, f"a batch holds at most {MAX_BATCH_ITEMS} items", "items")
     token.last_used_at = utcnow()
     for _ in range(2):  # once more if a concurrent retry took one of the keys first
-        results = _batch(tenant_id, key, spec, items)
+        results = _batch(tenant_id, key, spec, items, send_at=send_at, priority=priority, extra=extra)
         try:
             db.session.commit()
         except IntegrityError:
@@ -347,7 +377,8 @@ def post_events_batch():
     raise RuntimeError("the idempotency keys of this batch kept changing under it")
 
 
-def _batch(tenant_id: int, key: str, spec, items: list) -> list[dict]:
+def _batch(tenant_id: int, key: str, spec, items: list, *, send_at: datetime | None = None,
+           priority: int | None = None, extra: dict | None = None) -> list[dict]:
     from .events import emit_many
     from .models import Event
 
@@ -384,7 +415,8 @@ def _batch(tenant_id: int, key: str, spec, items: list) -> list[dict]:
         if idem_key:
             seen[idem_key] = index
         # The same hash as the single form's body, so a retry may switch form.
-        request_hash = hashlib.sha256(json.dumps({"event": key, "payload": item["payload"]},
+        # send_at and priority count as part of each item's request.
+        request_hash = hashlib.sha256(json.dumps({"event": key, "payload": item["payload"], **(extra or {})},
                                                  sort_keys=True).encode()).hexdigest()
         checked.append((index, payload, idem_key, request_hash))
     earlier = {}
@@ -404,7 +436,8 @@ def _batch(tenant_id: int, key: str, spec, items: list) -> list[dict]:
             event = db.session.get(Event, row.event_id)
             results[index] = {"index": index, "status": "replayed", "event_id": row.event_id,
                               "event": event.key if event else ""}
-    emitted = emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh]) if fresh else []
+    emitted = emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh], send_at=send_at,
+                        priority=priority) if fresh else []
     for (index, _, idem_key, request_hash), outcome in zip(fresh, emitted):
         if isinstance(outcome, Exception):  # checked above already; emit_many's own check
             results[index] = _rejected(index, str(outcome), f"items[{index}].payload")

@@ -92,7 +92,7 @@ class DatabaseCollector:
 
         from .extensions import db
         from .models import Message, MessageStatus, Tenant
-        from .queueing import queue
+        from .queueing import queues
 
         slugs = dict(db.session.execute(select(Tenant.id, Tenant.slug)).all())
         messages = GaugeMetricFamily("postwerk_messages", "Messages by tenant and status", labels=["tenant", "status"])
@@ -115,9 +115,9 @@ class DatabaseCollector:
         yield oldest
 
         try:
-            q = queue()
-            depth = GaugeMetricFamily("postwerk_queue_depth", "Jobs waiting in the RQ queue", labels=["queue"])
-            depth.add_metric([q.name], q.count)
+            depth = GaugeMetricFamily("postwerk_queue_depth", "Jobs waiting in each RQ queue", labels=["queue"])
+            for q in queues():
+                depth.add_metric([q.name], q.count)
             yield depth
             yield GaugeMetricFamily("postwerk_workers", "RQ workers registered on the queue", value=workers_seen())
             age = last_tick_age()

@@ -50,6 +50,13 @@ def _client(**options) -> Redis:
                           health_check_interval=30, **options)
 
 
+# One RQ queue per priority (models.message.Priority: 2 system, 1
+# transactional, 0 bulk); workers listen to them in this order, so a job
+# woken for a sign-in code is taken before every job already waiting for
+# other mail, whichever tenant's.
+PRIORITY_KINDS = {2: "mail-system", 1: "mail", 0: "mail-bulk"}
+
+
 def queue_name(kind: str = "mail") -> str:
     return f"{current_app.config['QUEUE_PREFIX']}-{kind}"
 
@@ -58,20 +65,48 @@ def queue(kind: str = "mail") -> Queue:
     return Queue(queue_name(kind), connection=redis())
 
 
-def wake_key(job_name: str, tenant_id: int, lane: int = 0) -> str:
+def queues() -> list[Queue]:
+    """The mail queues in the order workers take jobs from them."""
+    return [queue(PRIORITY_KINDS[p]) for p in sorted(PRIORITY_KINDS, reverse=True)]
+
+
+def waiting() -> int:
+    """Jobs waiting for a worker in all mail queues."""
+    conn = redis()
+    pipe = conn.pipeline()
+    for q in queues():
+        pipe.llen(q.key)
+    return sum(pipe.execute())
+
+
+def system_waiting() -> bool:
+    """Whether a job waits in the system queue (for a sign-in code, say):
+    a job sending other mail then gives its worker back (core.mail.delivery)."""
+    return redis().llen(queue(PRIORITY_KINDS[2]).key) > 0
+
+
+def wake_key(job_name: str, tenant_id: int, lane: int = 0, priority: int = 1) -> str:
     key = f"{current_app.config['QUEUE_PREFIX']}:wake:{job_name}:{tenant_id}"
+    if priority != 1:
+        # Its own key: a transactional job already waiting must not swallow
+        # the wake of a system one (it waits in a slower queue).
+        key += f":p{priority}"
     return f"{key}:lane:{lane}" if lane else key
 
 
-def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None, lane: int = 0) -> bool:
+def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None, lane: int = 0,
+         priority: int = 1) -> bool:
     """Enqueue ``func(tenant_id)`` unless such a job is already waiting.
 
     ``lane`` > 0 asks for a helper job running beside the first one (called
-    as ``func(tenant_id, key, lane)``), deduplicated per lane. Returns whether
-    a job was enqueued. Never raises for Redis trouble.
+    as ``func(tenant_id, key, lane)``), deduplicated per lane. ``priority``
+    picks the RQ queue (PRIORITY_KINDS). Returns whether a job was
+    enqueued. Never raises for Redis trouble.
     """
     name = func.__name__
-    key = wake_key(name, tenant_id, lane)
+    if priority not in PRIORITY_KINDS:
+        raise ValueError(f"unknown priority {priority!r}")
+    key = wake_key(name, tenant_id, lane, priority)
     if delay:
         # Delayed wakes (retries) are deduplicated per second of due time.
         key += f":at:{int(time.time() + delay)}"
@@ -82,7 +117,7 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
     try:
         if not _wake_redis().set(key, job_id, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
             return False
-        q = queue()
+        q = queue(PRIORITY_KINDS[priority])
         kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"], job_id=job_id,
                       result_ttl=0, failure_ttl=24 * 3600, description=f"{name}(tenant={tenant_id})")
         args = (tenant_id, key, lane) if lane else (tenant_id, key)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 
 from .extensions import db
-from .models import Tenant, User
+from .models import Template, Tenant, User
 from .notify import audit
 from .specs import TenantRef, UserRef
+from .system_templates import TEMPLATES
 
 
 class UnknownTenantError(LookupError):
@@ -48,6 +49,10 @@ def create_tenant(slug: str, name: str, *, admin_email: str, admin_password: str
     user = User(tenant_id=tenant.id, email=admin_email.strip().lower(), name=admin_name, is_admin=True)
     user.set_password(admin_password)
     db.session.add(user)
+    # System mail templates, editable in the template editor like any other.
+    for spec in TEMPLATES:
+        db.session.add(Template(tenant_id=tenant.id, key=spec.key, language=spec.language, subject=spec.subject,
+                                body_html=spec.body_html, body_text=spec.body_text))
     audit(tenant.id, "system", "tenant.created", "tenant", tenant.id)
     db.session.commit()
     return tenant

@@ -165,5 +165,7 @@ class PostwerkWorker(SimpleWorker):
 
 def make_worker(app: Flask, *, name: str | None = None) -> PostwerkWorker:
     with app.app_context():
-        q = queueing.queue()
-        return PostwerkWorker([q], connection=q.connection, app=app, name=name)
+        # System mail first, bulk last (queueing.PRIORITY_KINDS); RQ takes
+        # from the first non-empty queue in this order.
+        qs = queueing.queues()
+        return PostwerkWorker(qs, connection=qs[0].connection, app=app, name=name)

@@ -15,6 +15,7 @@ from ..mail.expansion import PlannedMail, render_mail
 from ..models import Rule, Template
 from ..notify import audit
 from ..specs import Recipient
+from .. import system_templates
 from ..tenancy import get_tenant, tenant_ref
 from . import bp, trash
 from .catalogue import enabled_events, event_choices, event_spec, placeholders
@@ -58,6 +59,9 @@ def _form(template: Template | None = None) -> TemplateForm:
 
 
 def known_placeholders(event: str, key: str | None) -> list[str]:
+    if key in system_templates.VARIABLES:
+        # System mail (password reset, sign-in code) has no event: its own set.
+        return list(system_templates.VARIABLES[key]) + ["recipient"]
     if event and event_spec(event):
         return variables.declared(event)
     events = _events_for(key) or [spec.key for specs in enabled_events().values() for spec in specs]

@@ -32,9 +32,9 @@ from ..models import MailSettings, Message, MessageStatus
 from ..models.message import Priority
 from ..models.types import utcnow
 from ..notify import audit, notify, tell_outcome
+from .. import queueing
 from ..plugins import HookFailure, registry
 from ..specs import MailboxLogin
-from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
 from ..worker import heartbeat_stale
 from . import conditions, inbound_login, markers, mime, oauth
@@ -69,6 +69,9 @@ JOB_BUDGET_SECONDS = 120
 # back of the queue: one tenant's backlog, spread over several lanes, must not
 # keep every worker for minutes. (app.config["FAIR_SHARE_SECONDS"] overrides it.)
 FAIR_SHARE_SECONDS = 5
+# How often (in messages) a job sending other mail looks for a waiting
+# system job, to give its worker over (one LLEN per YIELD_EVERY messages).
+YIELD_EVERY = 10
 
 
 @dataclass
@@ -193,14 +196,17 @@ def claimant() -> tuple[str | None, str | None]:
 
 
 def claim(tenant_id: int, limit: int, conn: Connection | None = None,
-          by: tuple[str | None, str | None] | None = None) -> tuple[str, list[int]]:
+          by: tuple[str | None, str | None] | None = None, min_priority: int | None = None
+          ) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
     PostgreSQL so concurrent claimers do not queue behind each other).
-    ``by``: what :func:`claimant` returned for this job (read now if None)."""
+    ``by``: what :func:`claimant` returned for this job (read now if None).
+    ``min_priority``: only mail of at least this priority (system mail
+    through the fallback server, or while AUTOMATE holds the rest)."""
     if conn is None:
         with db.engine.connect() as own:
-            return claim(tenant_id, limit, own, by)
+            return claim(tenant_id, limit, own, by, min_priority)
     now = utcnow()
     token = secrets.token_hex(16)
     table = Message.__table__
@@ -210,6 +216,8 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None,
            # Priority lane: system mail before transactional before bulk, so
            # a sign-in code never waits behind a tenant's bulk backlog.
            .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id).limit(limit))
+    if min_priority is not None:
+        due = due.where(table.c.priority >= min_priority)
     if conn.dialect.name == "postgresql":
         # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
         # may run the locking subquery again for every row, each run skipping
@@ -304,22 +312,62 @@ def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], obje
     connection (see ``core.mail.jobs.Linger``)."""
     # AUTOMATE paused or its mail worker task off: hold before claiming, so
     # the mail stays PENDING and leaves when AUTOMATE wakes delivery again.
-    held = hold_reason(tenant_id)
-    if held:
-        return DeliveryStats(held=held)
+    # System mail (sign-in codes, password resets) is never held: a paused
+    # AUTOMATE or a broken server must not lock the admins out of the admin
+    # that would fix them. It goes alone then, and through the installation's
+    # fallback server (POSTWERK_SYSTEM_SMTP_URL) when the tenant's own is
+    # missing or broken.
+    paused = hold_reason(tenant_id)
     settings = db.session.get(MailSettings, tenant_id)
-    held = why_held(settings)
-    if held:
-        return DeliveryStats(held=held)
+    broken = why_held(settings)
+    if broken:
+        fallback = fallback_settings(tenant_id, settings)
+        if fallback is None:
+            return DeliveryStats(held=paused or broken)
+        stats = Delivery(fallback[0], config=fallback[1], min_priority=Priority.SYSTEM).run()
+        stats.held = paused or broken
+        return stats
+    if paused:
+        stats = Delivery(settings, min_priority=Priority.SYSTEM).run()
+        stats.held = paused
+        return stats
     return Delivery(settings, lane=lane, call_helper=call_helper, linger=linger).run()
+
+
+def fallback_settings(tenant_id: int, own: MailSettings | None) -> tuple[MailSettings, SmtpConfig] | None:
+    """The installation's fallback server for system mail, as settings of
+    this tenant (its sender and DKIM key kept) plus the connection; None
+    when POSTWERK_SYSTEM_SMTP_URL is unset. The settings object is never
+    added to the session: nothing of it is stored."""
+    url = current_app.config.get("SYSTEM_SMTP")
+    if not url:
+        return None
+    from ..system_mail import system_sender
+
+    address, name = system_sender(get_tenant(tenant_id))
+    settings = MailSettings(
+        tenant_id=tenant_id, host=url["host"], port=url["port"], security=url["security"],
+        auth="password" if url["username"] else "none", username=url["username"], sender_address=address,
+        sender_name=name, reply_to="", sender_mode="system", encoding=(own.encoding if own else "") or "utf-8",
+        max_connections=(own.max_connections if own else 0) or 1, system_sender_only=True,
+        dkim_domain=own.dkim_domain if own else "", dkim_selector=own.dkim_selector if own else "",
+        dkim_private_key_encrypted=own.dkim_private_key_encrypted if own else None)
+    config = SmtpConfig(host=url["host"], port=url["port"], security=Security(url["security"]),
+                        timeout=current_app.config["SMTP_TIMEOUT"], deadline=current_app.config["NETWORK_DEADLINE"],
+                        username=url["username"], password=url["password"])
+    return settings, config
 
 
 class Delivery:
     """One job's worth of sending for one tenant."""
 
     def __init__(self, settings: MailSettings, *, lane: int = 0, call_helper: Callable[[], object] | None = None,
-                 linger: Callable[[int], bool] | None = None):
+                 linger: Callable[[int], bool] | None = None, config: SmtpConfig | None = None,
+                 min_priority: int | None = None):
         self.settings = settings
+        # A given connection (the fallback server) instead of the tenant's own.
+        self._config = config
+        self.min_priority = min_priority
         self._linger = linger
         # One lane per connection: a tenant's backlog is sent over up to
         # this many connections at once, one job each.
@@ -343,6 +391,12 @@ class Delivery:
         # message in flight when the budget runs out.
         self.budget = min(JOB_BUDGET_SECONDS, current_app.config["DELIVERY_JOB_TIMEOUT"] / 2)
         self.conn: Connection | None = None
+        # A job from the other queues hands its worker over to a waiting
+        # system job within YIELD_EVERY messages instead of after its fair
+        # share: with every worker busy on a bulk backlog, a sign-in code
+        # would otherwise wait seconds for a worker (bench.priority).
+        job = get_current_job()
+        self._yields = job is not None and job.origin != queueing.queue_name(queueing.PRIORITY_KINDS[Priority.SYSTEM])
         self.markers = markers.Writer()
         self._claimant: tuple[str | None, str | None] | None = None  # read at the first claim
         # (message, token, values) of sent messages not yet written as SENT.
@@ -359,7 +413,7 @@ class Delivery:
                     break
                 if self._claimant is None:
                     self._claimant = claimant()
-                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant)
+                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant, self.min_priority)
                 if not ids:
                     # Under a trickle, wait a moment with the connection
                     # open instead of ending (the next job would open anew).
@@ -394,13 +448,24 @@ class Delivery:
         return time.monotonic() - self.started > self.budget
 
     def _others_waiting(self) -> bool:
-        """Whether this job has had its fair share while other jobs wait."""
+        """Whether this job has had its fair share while other jobs wait (at
+        once when a system job waits)."""
+        if self._system_job_waits():
+            return True
         share = current_app.config.get("FAIR_SHARE_SECONDS", FAIR_SHARE_SECONDS)
         if time.monotonic() - self.started < share:
             return False
         try:
-            return queue().count > 0
+            return queueing.waiting() > 0
         except RedisError:  # nobody can be woken either; keep sending
+            return False
+
+    def _system_job_waits(self) -> bool:
+        if not self._yields:
+            return False
+        try:
+            return queueing.system_waiting()
+        except RedisError:
             return False
 
     def _close(self) -> None:
@@ -420,7 +485,7 @@ class Delivery:
             # Built here, not in __init__: an OAuth token is refreshed only
             # when a connection is really needed.
             try:
-                self.transport = SmtpTransport(smtp_config(self.settings))
+                self.transport = SmtpTransport(self._config or smtp_config(self.settings))
             except SecretError as exc:
                 raise ConfigurationError(str(exc)) from exc
         self.transport.open()
@@ -430,7 +495,8 @@ class Delivery:
         for index, message in enumerate(messages):
             if message.send_condition and not self._condition_holds(message, token):
                 continue
-            if self._out_of_time() or heartbeat_stale():
+            if self._out_of_time() or heartbeat_stale() or (index and index % YIELD_EVERY == 0
+                                                               and self._system_job_waits()):
                 # A server that stalls on every message must not keep this job
                 # past its timeout: hand the rest to a successor job. Nor may
                 # a worker whose RQ heartbeat is overdue go on: the sweeper may

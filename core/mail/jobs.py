@@ -46,12 +46,14 @@ EXPAND_GATHER_SECONDS = 0.05
 QUEUED_WAIT_SECONDS = 0.05  # a job queued this long finds no free worker
 
 
-def wake_expander(tenant_id: int) -> bool:
-    return wake(expand_events, tenant_id)
+def wake_expander(tenant_id: int, *, priority: int = 1) -> bool:
+    return wake(expand_events, tenant_id, priority=priority)
 
 
-def wake_deliverer(tenant_id: int, delay: float | None = None, *, lane: int = 0) -> bool:
-    return wake(deliver_messages, tenant_id, delay=delay, lane=lane)
+def wake_deliverer(tenant_id: int, delay: float | None = None, *, lane: int = 0, priority: int = 1) -> bool:
+    """``priority``: the highest priority of the mail this wake is for; it
+    picks the RQ queue (a system wake does not wait behind other jobs)."""
+    return wake(deliver_messages, tenant_id, delay=delay, lane=lane, priority=priority)
 
 
 class Linger:
@@ -104,12 +106,11 @@ class Linger:
             return False
         try:
             conn = queueing.redis()
-            queue_key = queueing.queue().key
             conn.set(self.key, self.job_id, ex=max(2, int(self.idle * 4)))
             self.holding = True
             waiting_since = None
             while time.monotonic() - self.idle_since < self.idle:
-                if conn.llen(queue_key) == 0:
+                if queueing.waiting() == 0:
                     waiting_since = None
                 elif waiting_since is None:
                     waiting_since = time.monotonic()  # a free worker takes it at once (often our own wake)
@@ -171,7 +172,11 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
             mutex.renew()
         linger.release()
         mutex.release()
-        clear_wake(queueing.wake_key(expand_events.__name__, tenant_id))
+        # Every priority's key: a system wake that found this job running
+        # ended at once and left its key, which would swallow the next
+        # system wake after this job is gone.
+        for priority in queueing.PRIORITY_KINDS:
+            clear_wake(queueing.wake_key(expand_events.__name__, tenant_id, priority=priority))
         if _new_events(tenant_id, 1):
             wake_expander(tenant_id)
     finally:
@@ -291,7 +296,7 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     if failed:
         db.session.commit()
     if pending:
-        wake_deliverer(ctx.tenant.id)
+        wake_deliverer(ctx.tenant.id, priority=max(r["priority"] for r in pending))
     return len(taken)
 
 

@@ -23,6 +23,9 @@ class Tenant(db.Model):
     language: Mapped[str] = mapped_column(String(2), default="de")
     # The zone the admin reads times in (an IANA name); stored times stay UTC.
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin", server_default="Europe/Berlin")
+    # Sign-in codes by mail (core.web.sign_in_codes.POLICIES): off | optional |
+    # admins | everyone (revision c0813).
+    sign_in_codes: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -38,6 +41,8 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # "" = follow the browser.
     language: Mapped[str] = mapped_column(String(2), default="")
+    # The user's own choice where the tenant makes sign-in codes optional.
+    sign_in_codes: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:

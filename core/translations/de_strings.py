@@ -456,3 +456,5 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound_logi
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_system_mail_b.py")))["DE_SYSTEM_MAIL_B"])
 # Plugin versions and deprecated hooks (issue 11).
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_plugin_versions.py")))["DE_PLUGIN_VERSIONS"])
+# Sign-in by mail (issue 13): password reset and sign-in codes.
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sign_in.py")))["DE_SIGN_IN"])

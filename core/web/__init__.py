@@ -10,12 +10,13 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     from .. import http_api
     from ..admin import register as register_admin
     from ..automate.views import bp as automate_bp
-    from . import admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth, unsubscribe
+    from . import (admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth, password_reset, sign_in_codes,
+                   unsubscribe)
 
     i18n.init_app(app)
     auth.init_app(app)
     for blueprint in (auth.bp, home.bp, admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp,
-                      automate_bp, oauth.bp, unsubscribe.bp):
+                      automate_bp, oauth.bp, password_reset.bp, sign_in_codes.bp, unsubscribe.bp):
         app.register_blueprint(blueprint)
     register_admin(app)
 

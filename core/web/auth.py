@@ -16,7 +16,7 @@ from ..models import Tenant, User
 from ..notify import audit, notify
 from ..plugins import registry
 from ..ratelimit import client_address
-from . import sessions
+from . import sessions, sign_in_codes
 
 bp = Blueprint("auth", __name__)
 
@@ -64,6 +64,11 @@ def login():
                 db.session.commit()
             flash(_("Unknown tenant, e-mail or password."), "error")
         else:
+            if sign_in_codes.required(user) and not sign_in_codes.remembered(user):
+                # Not logged in yet: the code mailed now is the second step.
+                audit(user.tenant_id, f"user:{user.id}", "auth.password_ok_code_needed", "user", user.id,
+                      client=client)
+                return sign_in_codes.begin(user)
             sessions.succeeded(account)
             sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives
             login_user(user)

@@ -5,13 +5,13 @@ message_attachment, message.attachments) and scheduled report mails
 (report_schedule; the schedule itself is the AUTOMATE task "report:ID")
 
 Revision ID: c0814
-Revises: c0790
+Revises: c0813
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "c0814"
-down_revision = "c0790"
+down_revision = "c0813"
 branch_labels = None
 depends_on = None
 
