@@ -85,6 +85,12 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses"),
     ("POSTWERK_METRICS_ALLOW", "METRICS_ALLOW", "127.0.0.1/32,::1/128",
      "client addresses or networks (comma-separated) allowed to read /metrics without the token"),
+    ("POSTWERK_TRUSTED_AUTHSERV_ID", "TRUSTED_AUTHSERV_ID", "",
+     "inbound mail: the authserv-id of the receiving server whose Authentication-Results header is believed, "
+     "for tenants that set none; empty: none"),
+    ("POSTWERK_TRUST_UNAUTHENTICATED_MAIL", "TICKET_TRUST_UNAUTHENTICATED_MAIL", "0",
+     "inbound mail: 1 lets unauthenticated mail speak for its From address, for tenants that did not choose; "
+     "0 marks such mail comments 'sender not verified'"),
 ]
 
 

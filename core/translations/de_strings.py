@@ -450,3 +450,6 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_security.py"
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_inbound.py")))["DE_INBOUND"])
 # The admin's first hour (issue 17): log-in, start page, stored messages, plugins' and presets' words.
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_first_hour.py")))["DE_FIRST_HOUR"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_trust.py")))["DE_TRUST"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_workspaces.py")))["DE_WORKSPACES"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_exchange.py")))["DE_EXCHANGE"])
