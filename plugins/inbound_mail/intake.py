@@ -46,9 +46,12 @@ def _commit() -> None:
 
 
 def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
-            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None) -> Outcome:
+            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None,
+            policy: trust.Policy | None = None) -> Outcome:
     """Process one mail; commits. ``complete=False`` means ``raw`` is only the
-    header of a mail that was too large to fetch (``rejected`` says so)."""
+    header of a mail that was too large to fetch (``rejected`` says so).
+    ``policy``: the tenant's trust policy, read once by the poller (None:
+    read here)."""
     msg = None
     if rejected is None:
         try:
@@ -109,7 +112,7 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "loop", f"more than {loop_limit} mails from {from_address} within an hour"), limits, complete)
     try:
-        trusted = trust.policy(mailbox.tenant_id, mailbox)
+        trusted = policy or trust.policy(mailbox.tenant_id, mailbox)
         authenticated = authentication.is_authenticated(msg, from_address, trusted.authserv_id)
         mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated,
                                   sender_trusted=authenticated or trusted.accept_unauthenticated)

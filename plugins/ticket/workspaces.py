@@ -53,12 +53,13 @@ def default(tenant_id: int) -> Workspace:
 def for_mailbox(tenant_id: int, mailbox: str) -> Workspace:
     """Where a new ticket from the inbound mailbox named ``mailbox`` goes."""
     mailbox = (mailbox or "").strip()
-    if mailbox:
-        found = db.session.execute(db.select(Workspace).where(
-            Workspace.tenant_id == tenant_id, Workspace.mailbox == mailbox).limit(1)).scalar()
-        if found is not None:
-            return found
-    return default(tenant_id)
+    # One query for both (it runs for every mail): the mailbox's workspace
+    # first, else the default one.
+    found = db.session.execute(db.select(Workspace).where(
+        Workspace.tenant_id == tenant_id, db.or_(Workspace.mailbox == mailbox, Workspace.is_default)
+        if mailbox else Workspace.is_default)
+        .order_by((Workspace.mailbox == mailbox).desc(), Workspace.id).limit(1)).scalar()
+    return found if found is not None else default(tenant_id)
 
 
 def _free_name(tenant_id: int, name: str) -> str:
