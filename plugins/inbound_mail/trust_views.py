@@ -19,7 +19,8 @@ from .models import TrustPolicy
 # (RFC 8601 allows any token; ';' or a space would end it in the header).
 AUTHSERV_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$")
 
-_CHOICES = {"default": "", "yes": True, "no": False}
+# The form's words for TrustPolicy.accept_unauthenticated (None: the installation's).
+_CHOICES = {"default": None, "yes": True, "no": False}
 
 
 class TrustForm(FlaskForm):
@@ -48,14 +49,13 @@ def register(bp, protected) -> None:
         form = TrustForm()
         if not form.is_submitted() and row is not None:
             form.trusted_authserv_id.data = row.trusted_authserv_id
-            form.accept_unauthenticated.data = {None: "default", True: "yes", False: "no"}[row.accept_unauthenticated]
+            form.accept_unauthenticated.data = next(k for k, v in _CHOICES.items() if v is row.accept_unauthenticated)
         if form.validate_on_submit():
             if row is None:
                 row = TrustPolicy(tenant_id=tenant_id)
                 db.session.add(row)
             row.trusted_authserv_id = form.trusted_authserv_id.data or ""
-            choice = _CHOICES[form.accept_unauthenticated.data]
-            row.accept_unauthenticated = None if choice == "" else choice
+            row.accept_unauthenticated = _CHOICES[form.accept_unauthenticated.data]
             db.session.commit()
             flash(_("Trust policy saved."), "success")
             return redirect(url_for("inbound_mail.index"))
