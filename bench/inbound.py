@@ -1,7 +1,10 @@
 """Inbound mail: parse time of hostile mail under the caps, and polling speed
 against a real Dovecot (IMAP and POP3), in one run.
 
-    python -m bench.inbound [--n 5000] [--handler ticket|noop]
+    python -m bench.inbound [--n 5000] [--handler ticket|noop] [--profile 40]
+
+``--profile N`` runs the IMAP poll under cProfile and prints the N functions
+with the most own time, and the cumulative time of the poller's steps.
 
 With ``--handler ticket`` (the default) the real ticket plugin turns every
 mail into a ticket (with its TICKET_CREATED event in the same commit): the
@@ -47,7 +50,25 @@ def parse_figures(rounds: int = 3) -> dict[str, float]:
     return figures
 
 
-def poll_figures(n: int, handler: str = "ticket") -> dict[str, float]:
+def _profiled(function, top: int):
+    """Call ``function`` under cProfile; print where the time went."""
+    import cProfile
+    import io
+    import pstats
+
+    profile = cProfile.Profile()
+    result = profile.runcall(function)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(
+        r"intake|parsing|automatic|bounces|authentication|trust|senders|poller|connections|inbound|service|"
+        r"workspaces|events|session.py.*\((commit|flush|execute)\)")
+    print(out.getvalue())
+    return result
+
+
+def poll_figures(n: int, handler: str = "ticket", profile: int = 0) -> dict[str, float]:
     from flask_migrate import upgrade
 
     from core.app import create_app
@@ -80,7 +101,10 @@ def poll_figures(n: int, handler: str = "ticket") -> dict[str, float]:
                 for protocol in ("imap", "pop3"):
                     box = make_mailbox(tenant.id, dovecot, users[protocol], protocol, password=USERS["user0"])
                     start = time.perf_counter()
-                    result = poll_mailbox(box.id)
+                    if profile and protocol == "imap":
+                        result = _profiled(lambda: poll_mailbox(box.id), profile)
+                    else:
+                        result = poll_mailbox(box.id)
                     elapsed = time.perf_counter() - start
                     assert result == f"{n} handled", result
                     figures[f"{protocol}_mails_per_s"] = round(n / elapsed, 1)
@@ -97,11 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=5000, help="mails in the mailbox")
     parser.add_argument("--handler", choices=("ticket", "noop"), default="ticket")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the IMAP poll and print the N most expensive functions")
     args = parser.parse_args()
     figures = parse_figures()
     for key, value in figures.items():
         print(f"{key:32} {value:>10}")
-    polled = poll_figures(args.n, args.handler)
+    polled = poll_figures(args.n, args.handler, args.profile)
     for key, value in polled.items():
         print(f"{key:32} {value:>10}")
     figures.update(polled)

@@ -13,6 +13,8 @@ from .extensions import db
 from .hookspecs import HOOK_API_VERSION
 from .mail.deadline import Deadline
 from .mail.layout import branded_html, branded_text
+from .mail.linked_accounts import OAuthLink
+from .mail.oauth import OAuthError
 from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
 from .mail.transport import tls_context
@@ -120,6 +122,53 @@ def is_known_sender(tenant_id: int, address: str) -> bool:
     return any(answer is True for answer in answers or ())
 
 
+def oauth_start_link(tenant_id: int, *, redirect_uri: str, login_hint: str = "") -> OAuthLink:
+    """Begin the "link account" flow (OAuth2 authorization code with PKCE)
+    for a mail account of the tenant other than the sending one, e.g. an
+    Exchange/Microsoft 365 or Gmail mailbox read over IMAP. Uses the
+    tenant's OAuth app from its mail settings. Redirect the admin's browser
+    to ``.url``; keep ``.state``, ``.verifier`` and ``.redirect_uri`` in the
+    session for your callback, which calls ``oauth_finish_link``.
+    ``OAuthError`` when the tenant has no OAuth app."""
+    from .mail.linked_accounts import start_link
+
+    return start_link(tenant_id, redirect_uri=redirect_uri, login_hint=login_hint)
+
+
+def oauth_finish_link(tenant_id: int, holder, *, code: str, redirect_uri: str, verifier: str) -> None:
+    """The callback's half: trade the provider's ``code`` for tokens and
+    store them, encrypted, on ``holder`` -- your row, with the columns
+    ``oauth_access_token_encrypted``, ``oauth_refresh_token_encrypted``
+    (Text) and ``oauth_expires_at`` (UTCDateTime). The caller commits.
+    ``OAuthError`` with the provider's reason."""
+    from .mail.linked_accounts import finish_link
+
+    finish_link(tenant_id, holder, code=code, redirect_uri=redirect_uri, verifier=verifier)
+
+
+def oauth_access_token(tenant_id: int, holder, *, lock_name: str) -> str:
+    """A valid access token for an account linked with
+    ``oauth_finish_link``: refreshed first when it expires within five
+    minutes, and a rotated refresh token is committed at once (the old one
+    may already be revoked). Two workers refreshing the same account
+    (``lock_name``, unique among the tenant's accounts) are serialised.
+    ``OAuthError`` when the account must be linked again."""
+    from .mail.linked_accounts import access_token
+
+    return access_token(tenant_id, holder, lock_name=lock_name)
+
+
+def verp_message(tenant_id: int, text: str) -> int | None:
+    """The id of the tenant's message whose VERP return path
+    (``bounce+<id>-<tag>@...``, sent when the tenant set a bounce address)
+    appears in ``text`` -- e.g. a bounce's Delivered-To and X-Original-To
+    headers -- or None. The tag is checked: a made-up or altered address,
+    or another tenant's, matches nothing (pass the id to ``record_bounce``)."""
+    from .mail.return_path import message_of
+
+    return message_of(tenant_id, text)
+
+
 def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
     """The event (key, payload) behind the newest message Postwerk sent for
     the tenant whose Message-ID is among ``message_ids`` (e.g. a reply's
@@ -143,16 +192,16 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 __all__ = [
     "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "HOOK_API_VERSION", "InboundAttachment",
     "InboundMail", "InboundResult",
-    "MailAttachment", "MailboxLogin", "MenuEntry", "PayloadError", "Plugin", "PluginBrokenError", "PluginDisabledError",
-    "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
+    "MailAttachment", "MailboxLogin", "MenuEntry", "OAuthError", "OAuthLink", "PayloadError", "Plugin",
+    "PluginBrokenError", "PluginDisabledError", "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
     "SecretError", "SendCondition", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime",
     "UnknownEventError",
     "UserRef", "Variable",
     "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",
     "check_target", "check_target_host", "check_target_peer", "client_address",
     "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_known_sender",
-    "is_loopback", "pdf_document", "plugin_enabled",
+    "is_loopback", "oauth_access_token", "oauth_finish_link", "oauth_start_link", "pdf_document", "plugin_enabled",
     "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug",
     "tenant_ref_by_id", "tls_context", "user_of", "users_of",
-    "utcnow",
+    "utcnow", "verp_message",
 ]

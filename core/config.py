@@ -103,6 +103,12 @@ SETTINGS: list[tuple[str, str, str | None, str]] = [
      "starttls_optional, ssl)"),
     ("POSTWERK_SYSTEM_MAIL_FROM", "SYSTEM_MAIL_FROM", None,
      "sender address of system mail for a tenant that has no sender address of its own"),
+    ("POSTWERK_TRUSTED_AUTHSERV_ID", "TRUSTED_AUTHSERV_ID", "",
+     "inbound mail: the authserv-id of the receiving server whose Authentication-Results header is believed, "
+     "for tenants that set none; empty: none"),
+    ("POSTWERK_TRUST_UNAUTHENTICATED_MAIL", "TICKET_TRUST_UNAUTHENTICATED_MAIL", "0",
+     "inbound mail: 1 lets unauthenticated mail speak for its From address, for tenants that did not choose; "
+     "0 marks such mail comments 'sender not verified'"),
 ]
 
 SMTP_URL_SECURITY = ("none", "starttls", "starttls_optional", "ssl")

@@ -222,9 +222,10 @@ class InboundMail:
     """A received mail as plain, already-sanitised data (never raw MIME).
 
     ``authenticated`` is True only when the receiving server's
-    Authentication-Results (from a trusted host) show DMARC/SPF/DKIM passing
-    for the From domain; never attribute an unauthenticated mail to a known
-    user.
+    Authentication-Results (from the tenant's trusted host) show DMARC
+    passing for the From domain. ``sender_trusted`` applies the tenant's
+    trust policy on top; attribute a mail to a known user only when it is
+    True.
     """
 
     #: Name of the mailbox it came from.
@@ -245,6 +246,10 @@ class InboundMail:
     html: str = ""
     #: DMARC/SPF/DKIM passed for the From domain (see above).
     authenticated: bool = False
+    #: The tenant's trust policy lets this mail speak for its From address:
+    #: it is authenticated, or the tenant accepts unauthenticated mail.
+    #: Attribute the mail to a known person only when this is True.
+    sender_trusted: bool = False
     #: The In-Reply-To header.
     in_reply_to: str = ""
     #: The References header's Message-IDs.

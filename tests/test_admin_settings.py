@@ -130,6 +130,15 @@ def test_the_audit_entry_names_changed_fields_but_no_secret(admin, tenant, smtp_
     assert "pw-Secret-1" not in str(entry.detail) and stored(tenant.id).system_sender_only
 
 
+def test_the_bounce_address_is_checked_where_it_is_entered_and_stored(admin, tenant, smtp_sink):
+    response = save(admin, form_data(smtp_sink, bounce_address="bounce+x@acme.example"), status=400)
+    assert "no &#39;+&#39;" in response.get_data(as_text=True) or "no '+'" in response.get_data(as_text=True)
+    assert stored(tenant.id).bounce_address == ""
+    save(admin, form_data(smtp_sink, bounce_address=" bounce@ACME.example "))
+    assert stored(tenant.id).bounce_address == "bounce@acme.example"
+    assert 'value="bounce@acme.example"' in page(admin)
+
+
 # --- the port follows the security choice ---------------------------------------------------
 
 def test_the_port_follows_the_security_when_left_empty_or_at_the_old_default(admin, tenant, smtp_sink):

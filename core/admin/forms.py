@@ -15,6 +15,7 @@ from wtforms import (BooleanField, SelectChoice, EmailField, HiddenField, Intege
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..mail import return_path
 from ..mail.transport import Security, tls_context
 
 
@@ -64,6 +65,8 @@ class SmtpSettingsForm(FlaskForm):
     sender_address = EmailField(_l("Sender address"), validators=[Optional(), Email(), Length(max=254)])
     sender_name = StringField(_l("Sender name"), validators=[Optional(), Length(max=200)])
     reply_to = EmailField(_l("Reply-To"), validators=[Optional(), Email(), Length(max=254)])
+    bounce_address = StringField(_l("Bounce address (VERP; empty: bounces go to the sender address)"),
+                                 validators=[Optional(), Length(max=254)])
     sender_mode = SelectField(_l("Sender of mail caused by a user"), choices=options(SENDER_MODE_CHOICES), default="system")
     encoding = SelectField(_l("Encoding"), choices=options(ENCODING_CHOICES), default="utf-8")
     max_connections = IntegerField(_l("Connections at most"), validators=[InputRequired(), NumberRange(1, 100)],
@@ -85,6 +88,12 @@ class SmtpSettingsForm(FlaskForm):
             self.username.errors = [*self.username.errors, _l("A login needs a user name.")]
             valid = False
         return valid
+
+    def validate_bounce_address(self, field):
+        try:
+            field.data = return_path.check(field.data or "")
+        except return_path.BounceAddressError as exc:
+            raise ValidationError(str(exc)) from None
 
     def validate_host(self, field):
         if field.data and any(c.isspace() for c in field.data.strip()):

@@ -30,7 +30,7 @@ from .sending import record_test
 from .sending_form import SendingSettingsForm, default_scopes, resolve_port
 
 # Columns the form edits directly (the port, scopes and secrets are handled apart).
-PLAIN_FIELDS = ("host", "security", "auth", "username", "sender_address", "sender_name", "reply_to",
+PLAIN_FIELDS = ("host", "security", "auth", "username", "sender_address", "sender_name", "reply_to", "bounce_address",
                 "sender_mode", "encoding", "max_connections", "system_sender_only",
                 "pop3_host", "pop3_port", "pop3_security", "pop3_username",
                 "oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id", "dkim_domain", "dkim_selector")
@@ -51,7 +51,7 @@ def current_settings() -> MailSettings:
     settings = db.session.get(MailSettings, tenant_id())
     if settings is None:
         settings = MailSettings(tenant_id=tenant_id(), host="", port=587, security="starttls", auth="none",
-                                username="", sender_address="", sender_name="", reply_to="",
+                                username="", sender_address="", sender_name="", reply_to="", bounce_address="",
                                 sender_mode="system", encoding="utf-8", max_connections=10,
                                 system_sender_only=False, pop3_host="", pop3_port=995, pop3_security="ssl",
                                 pop3_username="", oauth_provider="", oauth_authority="", oauth_tenant="",

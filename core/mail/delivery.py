@@ -37,7 +37,7 @@ from ..plugins import HookFailure, registry
 from ..specs import MailboxLogin
 from ..tenancy import get_tenant, tenant_ref
 from ..worker import heartbeat_stale
-from . import conditions, inbound_login, markers, mime, oauth
+from . import conditions, inbound_login, markers, mime, oauth, return_path
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
 from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
@@ -377,6 +377,7 @@ class Delivery:
         self.tenant = tenant_ref(get_tenant(settings.tenant_id))
         self.encoding = settings.encoding
         self.default_sender = settings.sender_address
+        self.bounce_address = settings.bounce_address or ""
         self.system_sender_only = settings.system_sender_only
         self.transport: SmtpTransport | None = None
         self.slots = ConnectionLimit.for_tenant(self.tenant_id, settings.max_connections)
@@ -639,6 +640,9 @@ class Delivery:
     def _send_as(self, message: Outgoing, sender: str, before_dot: Callable[[], object]) -> dict[str, str]:
         system = self.default_sender
         envelope_from = system or sender
+        if self.bounce_address:
+            # VERP: the bounce names this message (return_path says why it is signed).
+            envelope_from = return_path.for_message(self.bounce_address, self.tenant_id, message.id)
         if not sender:
             raise ConfigurationError("no sender address is configured")
         try:

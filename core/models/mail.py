@@ -30,6 +30,10 @@ class MailSettings(db.Model):
     sender_address: Mapped[str] = mapped_column(String(254), default="")
     sender_name: Mapped[str] = mapped_column(String(200), default="")
     reply_to: Mapped[str] = mapped_column(String(254), default="")
+    # VERP: when set (bounce@tenant-domain), each message's envelope sender
+    # is bounce+<id>-<tag>@tenant-domain (core.mail.return_path), so a bounce
+    # names the message it belongs to; empty: the sender address.
+    bounce_address: Mapped[str] = mapped_column(String(254), default="")
     # system | user: whose address mails caused by a user carry.
     sender_mode: Mapped[str] = mapped_column(String(10), default="system")
     encoding: Mapped[str] = mapped_column(String(20), default="utf-8")

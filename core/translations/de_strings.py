@@ -458,3 +458,6 @@ DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_system_mail_
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_plugin_versions.py")))["DE_PLUGIN_VERSIONS"])
 # Sign-in by mail (issue 13): password reset and sign-in codes.
 DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_sign_in.py")))["DE_SIGN_IN"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_trust.py")))["DE_TRUST"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_workspaces.py")))["DE_WORKSPACES"])
+DE.update(_runpy.run_path(str(_Path(__file__).with_name("de_strings_exchange.py")))["DE_EXCHANGE"])

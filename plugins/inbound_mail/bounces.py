@@ -2,10 +2,11 @@
 
 A delivery status notification (RFC 3464, ``multipart/report;
 report-type=delivery-status``) is read field by field. The message is found
-by a VERP address (``bounce+<id>@...`` in the headers the receiving server
-keeps: Delivered-To, X-Original-To, To, ...) or by the Message-ID in the
-returned headers. Non-standard bounces (Exim, qmail, Postfix without DSN,
-Exchange, ...) go to flufl.bounce, whose detectors Mailman uses, but only
+by a VERP address (``bounce+<id>-<tag>@...`` in the headers the receiving
+server keeps: Delivered-To, X-Original-To, To, ...; the core checks the tag,
+``core.api.verp_message``) or by the Message-ID in the returned headers.
+Non-standard bounces (Exim, qmail, Postfix without DSN, Exchange, ...) go
+to flufl.bounce, whose detectors Mailman uses, but only
 for mail that looks machine-made: its heuristics must not read a person's
 mail as a bounce.
 """
@@ -17,7 +18,6 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-_VERP = re.compile(r"\bbounce\+(\d{1,18})@", re.IGNORECASE)
 _VERP_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "x-failed-recipients-to")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MESSAGE_ID = re.compile(r"(?im)^message-id:\s*(<[^>\s]{1,250}>)")
@@ -35,7 +35,8 @@ class Failure:
 @dataclass(frozen=True)
 class Bounce:
     failures: tuple[Failure, ...]
-    message_pk: int | None
+    # The headers that may carry the VERP address (for core.api.verp_message).
+    envelope: str
     message_id: str
     how: str  # "DSN" | "flufl.bounce"
 
@@ -44,17 +45,16 @@ def _text(value) -> str:
     return " ".join(str(value or "").split())
 
 
-def verp_id(msg: EmailMessage) -> int | None:
+def envelope_headers(msg: EmailMessage) -> str:
+    """The header values where a receiving server keeps the address a mail
+    was delivered to (the VERP return path of a bounce)."""
+    found = []
     for name in _VERP_HEADERS:
         try:
-            values = msg.get_all(name, [])
+            found += [str(v) for v in msg.get_all(name, [])]
         except Exception:  # an unreadable header names nothing
             continue
-        for value in values:
-            match = _VERP.search(str(value))
-            if match:
-                return int(match.group(1))
-    return None
+    return "\n".join(found)[:20000]
 
 
 def _returned_message_id(msg: EmailMessage) -> str:
@@ -132,6 +132,6 @@ def read(msg: EmailMessage, automatic: str | None) -> Bounce | None:
         found += [Failure(a.decode("utf-8", "replace").lower(), code if code.startswith("4") else "4.0.0", "", False)
                   for a in sorted(temporary)]
         if not found:
-            return None if failures is None else Bounce((), verp_id(msg), _returned_message_id(msg), how)
+            return None if failures is None else Bounce((), envelope_headers(msg), _returned_message_id(msg), how)
         failures, how = found, "flufl.bounce"
-    return Bounce(tuple(failures), verp_id(msg), _returned_message_id(msg), how)
+    return Bounce(tuple(failures), envelope_headers(msg), _returned_message_id(msg), how)

@@ -20,6 +20,8 @@ from imapclient.exceptions import IMAPClientError
 
 from core.api import Deadline, TargetRefused, check_target_peer, is_loopback, tls_context
 
+from . import exchange
+
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 120.0  # overall seconds per step: log in, list, fetch one mail, delete, log out
 
@@ -115,6 +117,14 @@ class ImapSource:
     def __init__(self, mailbox, *, timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
         context = tls_context(mailbox.trusted_ca_pem)
         self.mailbox = mailbox
+        token = ""
+        if mailbox.protocol == "exchange":
+            # Before the connection: a refresh talks to the identity
+            # provider under its own deadline.
+            try:
+                token = exchange.access_token(mailbox)
+            except exchange.NoToken as exc:
+                raise MailboxError(str(exc)) from None
         self.deadline = Deadline(deadline).start()
         try:
             self.client = _IMAPClient(self.deadline, mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
@@ -135,9 +145,6 @@ class ImapSource:
             if mailbox.security == "starttls":
                 self.client.starttls(context)
             if mailbox.protocol == "exchange":
-                token = mailbox.oauth_access_token
-                if not token:
-                    raise MailboxError("no OAuth access token stored for this Exchange mailbox")
                 self.client.oauth2_login(mailbox.username, token)
             else:
                 self.client.login(mailbox.username, mailbox.password)
@@ -255,6 +262,14 @@ class Pop3Source:
     def __init__(self, mailbox, *, timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
         context = tls_context(mailbox.trusted_ca_pem)
         self.mailbox = mailbox
+        token = ""
+        if mailbox.protocol == "exchange":
+            # Before the connection: a refresh talks to the identity
+            # provider under its own deadline.
+            try:
+                token = exchange.access_token(mailbox)
+            except exchange.NoToken as exc:
+                raise MailboxError(str(exc)) from None
         self.deadline = Deadline(deadline).start()
         try:
             if mailbox.security == "ssl":

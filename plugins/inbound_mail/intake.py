@@ -16,9 +16,9 @@ from email.parser import BytesParser
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from core.api import announce_bounces, call_inbound, db, is_known_sender, record_bounce, utcnow
+from core.api import announce_bounces, call_inbound, db, is_known_sender, record_bounce, utcnow, verp_message
 
-from . import automatic, authentication, bounces, parsing, senders
+from . import automatic, authentication, bounces, parsing, senders, trust
 from .connections import ServerMail
 from .models import Mailbox, QuarantinedMail, SeenMail
 
@@ -46,9 +46,12 @@ def _commit() -> None:
 
 
 def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
-            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None) -> Outcome:
+            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None,
+            policy: trust.Policy | None = None) -> Outcome:
     """Process one mail; commits. ``complete=False`` means ``raw`` is only the
-    header of a mail that was too large to fetch (``rejected`` says so)."""
+    header of a mail that was too large to fetch (``rejected`` says so).
+    ``policy``: the tenant's trust policy, read once by the poller (None:
+    read here)."""
     msg = None
     if rejected is None:
         try:
@@ -109,8 +112,10 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
             "loop", f"more than {loop_limit} mails from {from_address} within an hour"), limits, complete)
     try:
-        authenticated = authentication.is_authenticated(msg, from_address, mailbox.trusted_authserv_id)
-        mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated)
+        trusted = policy or trust.policy(mailbox.tenant_id, mailbox)
+        authenticated = authentication.is_authenticated(msg, from_address, trusted.authserv_id)
+        mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated,
+                                  sender_trusted=authenticated or trusted.accept_unauthenticated)
     except parsing.Rejected as exc:
         return _quarantine(mailbox, claim, msg, raw, item, exc, limits, complete)
     result = call_inbound(mailbox.tenant_id, mail)
@@ -127,9 +132,10 @@ def _close_loop(tenant_id: int, bounce: bounces.Bounce) -> str:
     if not bounce.failures:
         return f"a delivery report without failures ({bounce.how})"
     words = []
+    message_pk = verp_message(tenant_id, bounce.envelope)
     for failure in bounce.failures:
         matched = record_bounce(tenant_id, recipient=failure.recipient, status=failure.status,
-                                diagnostic=failure.diagnostic, message_pk=bounce.message_pk,
+                                diagnostic=failure.diagnostic, message_pk=message_pk,
                                 message_id=bounce.message_id, final=failure.final)
         what = f"message {matched}" if matched is not None else "no message of ours"
         kind = "hard" if failure.status.startswith("5") else "soft"

@@ -146,3 +146,22 @@ class QuarantinedMail(db.Model):
     raw: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     raw_complete: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrustPolicy(db.Model):
+    """A tenant's answer to "whose word do we take for who sent a mail?"
+    (one row per tenant; no row = the installation's defaults)."""
+
+    __tablename__ = "inbound_trust_policy"
+    __table_args__ = {"info": {"plugin": "inbound_mail"}}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), unique=True)
+    # The authserv-id of the tenant's receiving server (RFC 8601) whose
+    # Authentication-Results header is believed; "" = none. A mailbox with
+    # its own authserv-id (another receiving server) overrides it.
+    trusted_authserv_id: Mapped[str] = mapped_column(String(255), default="")
+    # Mail comments from unauthenticated senders count as theirs.
+    # None = the installation's setting (POSTWERK_TRUST_UNAUTHENTICATED_MAIL).
+    accept_unauthenticated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

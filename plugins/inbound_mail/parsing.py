@@ -288,17 +288,17 @@ def _clean_html(html: str) -> str:
     return nh3.clean(html, clean_content_tags={"script", "style", "head", "title"})
 
 
-def to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
+def to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool, sender_trusted: bool = False) -> InboundMail:
     """The plain, sanitised data a plugin sees; raises :class:`Rejected`."""
     try:
-        return _to_inbound(msg, mailbox=mailbox, authenticated=authenticated)
+        return _to_inbound(msg, mailbox=mailbox, authenticated=authenticated, sender_trusted=sender_trusted)
     except Rejected:
         raise
     except Exception as exc:  # the email package's lenient parsing has corners that raise
         raise Rejected("malformed", f"a header or part cannot be read ({type(exc).__name__})") from None
 
 
-def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> InboundMail:
+def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool, sender_trusted: bool) -> InboundMail:
     from_address, from_name = sender(msg)
     body = msg.get_body(("plain", "html"))
     text = html = ""
@@ -333,6 +333,7 @@ def _to_inbound(msg: EmailMessage, *, mailbox: str, authenticated: bool) -> Inbo
         text=text.replace("\r\n", "\n"),
         html=html,
         authenticated=authenticated and bool(from_address),
+        sender_trusted=(authenticated or sender_trusted) and bool(from_address),
         in_reply_to=clean_header(msg.get("in-reply-to", ""), 255),
         references=references,
         attachments=attachments,

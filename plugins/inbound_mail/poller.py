@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError
 
 from core.api import SecretError, db, plugin_enabled, utcnow
 
-from . import parsing
+from . import parsing, trust
 from .connections import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MailboxError, ServerMail, Source, Vanished, open_source
 from .intake import DELETABLE, set_aside, take_in
 from .models import Mailbox, SeenMail
@@ -125,6 +125,9 @@ def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = N
     # before (while mail was left there, or in a poll that failed half-way)
     # is deleted now; the rest of the mailbox is normally small.
     items = source.pending(watermark)
+    # Read once per poll, not once per mail (a query each); a change made
+    # during a poll applies from the next one.
+    policy = trust.policy(mailbox.tenant_id, mailbox)
     known = _known_keys(mailbox_id, uidvalidity, [item.key for item in items])
     db.session.rollback()
     deletable: list[ServerMail] = [item for item in items if known.get(item.key) in DELETABLE]
@@ -132,7 +135,7 @@ def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = N
         for item in items:
             if item.key in known:
                 continue
-            outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip)
+            outcome = _take(mailbox_id, source, item, uidvalidity, caps, skip, policy)
             counts[outcome] += 1
             if outcome in DELETABLE:
                 deletable.append(item)
@@ -149,7 +152,7 @@ def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = N
 
 
 def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits,
-          skip: str | None = None) -> str:
+          skip: str | None = None, policy: trust.Policy | None = None) -> str:
     mailbox = db.session.get(Mailbox, mailbox_id)
     rejected = None
     complete = True
@@ -173,7 +176,7 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         last_resort = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
                                                          f"{mailbox.last_error or 'unknown error'}")
     try:
-        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete,
+        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete, policy=policy,
                        rejected=rejected or last_resort).kind
     except Exception as exc:
         db.session.rollback()

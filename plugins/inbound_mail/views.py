@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from core.api import (SecretError, TargetRefused, admin_required, check_target_host, current_tenant_id, db,
                       plugin_enabled_required)
 
-from . import senders
+from . import exchange_views, senders, trust_views
 from .connections import LOOPBACK, MailboxError, tls_context
 from .models import PROTOCOLS, SECURITIES, Mailbox, QuarantinedMail, SeenMail
 from .poller import check_connection, poll_mailbox
@@ -28,6 +28,10 @@ _SECURITY_LABELS = {"ssl": _l("TLS (implicit, port 993/995)"), "starttls": "STAR
 
 def _protected(view):
     return admin_required(plugin_enabled_required("inbound_mail")(view))
+
+
+trust_views.register(bp, _protected)
+exchange_views.register(bp, _protected)
 
 
 class MailboxForm(FlaskForm):
@@ -45,7 +49,8 @@ class MailboxForm(FlaskForm):
                                  validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
     allow_unknown_senders = BooleanField(_l("Allow unknown senders (off: only the tenant's users and people its "
                                             "plugins know, e.g. ticket reporters)"), default=True)
-    trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id)"),
+    trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id; empty: the tenant's "
+                                         "trust policy)"),
                                       validators=[Optional(), Length(max=255)])
     trusted_ca_pem = TextAreaField(_l("Trusted CA certificate (PEM, for an internal server)"), validators=[Optional()])
     enabled = BooleanField(_l("Poll this mailbox"), default=True)

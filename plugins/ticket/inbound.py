@@ -12,7 +12,7 @@ from flask import current_app
 
 from core.api import InboundResult, sent_message_event
 
-from . import service
+from . import service, workspaces
 
 NUMBER = re.compile(r"\[#(\d{1,12})\]")
 
@@ -65,12 +65,6 @@ def _threaded_ticket(tenant_id: int, mail) -> int | None:
     return ticket_id if isinstance(ticket_id, int) else None
 
 
-def _accepts_unauthenticated(tenant_id: int) -> bool:
-    """The tenant's policy: mail comments from unauthenticated senders count
-    as theirs (setting ``TICKET_TRUST_UNAUTHENTICATED_MAIL``, default off)."""
-    return bool(current_app.config.get("TICKET_TRUST_UNAUTHENTICATED_MAIL", False))
-
-
 def _link(ticket_id: int) -> str:
     # The poller runs outside a request: build the path from the URL map.
     try:
@@ -94,8 +88,9 @@ def handle(tenant, mail) -> InboundResult:
             ticket = None
         if ticket is not None:
             # Anyone can write any From: only an authenticated sender (or a
-            # tenant that accepts unauthenticated mail) speaks as that person.
-            verified = bool(mail.authenticated) or _accepts_unauthenticated(tenant.id)
+            # tenant that accepts unauthenticated mail) speaks as that person;
+            # the inbound side applies the tenant's trust policy.
+            verified = bool(mail.authenticated or mail.sender_trusted)
             comment = service.add_comment(tenant.id, ticket.id, author_name=mail.from_name or mail.from_address,
                                           author_email=mail.from_address, body=body or "(empty mail)",
                                           source="mail", attachments=files, sender_verified=verified)
@@ -103,9 +98,12 @@ def handle(tenant, mail) -> InboundResult:
                 note += "; sender not verified"
             return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}", link=_link(ticket.id))
     subject = NUMBER.sub("", mail.subject or "").strip() or "(no subject)"
+    # The workspace that names this mailbox, else the default one.
+    workspace = workspaces.for_mailbox(tenant.id, mail.mailbox)
     ticket = service.create_ticket(tenant.id, title=subject, description=body,
                                    reporter_name=mail.from_name or mail.from_address,
-                                   reporter_email=mail.from_address, reporter_language=tenant.language)
+                                   reporter_email=mail.from_address, reporter_language=tenant.language,
+                                   workspace_id=workspace.id)
     for filename, content_type, content in files:
         service.add_attachment(tenant.id, ticket.id, filename, content_type, content)
     return InboundResult("ticket", str(ticket.id), note.lstrip("; "), link=_link(ticket.id))

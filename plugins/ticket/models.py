@@ -14,6 +14,25 @@ SOURCES = ("web", "mail")
 _INFO = {"info": {"plugin": NAME}}
 
 
+class Workspace(db.Model):
+    """A team's share of the tenant's tickets, optionally fed by one mailbox."""
+
+    __tablename__ = "ticket_workspace"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"), _INFO)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The inbound mailbox (its name, as the inbound plugin hands it over in
+    # InboundMail.mailbox) whose new tickets land here; "" = none. The ticket
+    # plugin cannot import the inbound plugin, so the name is the link.
+    mailbox: Mapped[str] = mapped_column(String(100), default="")
+    # Exactly one per tenant: catches mail from mailboxes without a
+    # workspace and tickets created anywhere else (web form, events, API).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Ticket(db.Model):
     __tablename__ = "ticket_ticket"
     __table_args__ = _INFO
@@ -28,6 +47,10 @@ class Ticket(db.Model):
     reporter_language: Mapped[str] = mapped_column(String(2), default="de")
     # A core user of the same tenant (checked by the service, not by the FK).
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Set by the service on every new ticket (the default workspace when
+    # none is named); NULL only for rows older than workspaces, which the
+    # migration moved into a default workspace.
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_workspace.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     watchers: Mapped[list["TicketWatcher"]] = relationship(order_by="TicketWatcher.id", cascade="all, delete-orphan")

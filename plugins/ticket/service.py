@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from core.api import AddressError, check_address, db, emit, user_of
 
+from . import workspaces
 from .models import STATUSES, Ticket, TicketAttachment, TicketComment, TicketWatcher
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -59,15 +60,20 @@ def _address(value: str, field: str) -> str:
 
 def create_ticket(tenant_id: int, *, title: str, description: str, reporter_name: str, reporter_email: str,
                   reporter_language: str = "de", assignee_id: int | None = None, watchers: tuple[str, ...] = (),
-                  actor_user_id: int | None = None) -> Ticket:
-    """Create a ticket and emit TICKET_CREATED; the caller commits."""
+                  actor_user_id: int | None = None, workspace_id: int | None = None) -> Ticket:
+    """Create a ticket and emit TICKET_CREATED; the caller commits. Without
+    ``workspace_id`` it goes to the tenant's default workspace."""
     title = (title or "").strip()
     if not title:
         raise TicketError("a ticket needs a title")
+    try:
+        workspace = workspaces.get(tenant_id, workspace_id) if workspace_id else workspaces.default(tenant_id)
+    except workspaces.WorkspaceNotFound:
+        raise TicketError("no such workspace") from None
     ticket = Ticket(tenant_id=tenant_id, title=title[:200], description=description or "",
                     reporter_name=(reporter_name or "").strip()[:200], reporter_email=(reporter_email or "").strip(),
                     reporter_language=reporter_language if reporter_language in ("de", "en") else "de",
-                    assignee_id=_assignee(tenant_id, assignee_id))
+                    assignee_id=_assignee(tenant_id, assignee_id), workspace_id=workspace.id)
     for address in watchers:
         ticket.watchers.append(TicketWatcher(tenant_id=tenant_id, email=_address(address, "watcher")))
     db.session.add(ticket)

@@ -2,7 +2,7 @@
 (status, assignee, watchers, comments, attachments)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -13,10 +13,11 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from core.api import current_tenant_id, db, plugin_enabled_required, users_of
 
-from . import service
+from . import service, workspace_views, workspaces
 from .models import NAME, STATUSES, Ticket, TicketAttachment, TicketComment
 
 bp = Blueprint("ticket", __name__, url_prefix="/tickets", template_folder="templates")
+workspace_views.register(bp)
 
 
 class TicketForm(FlaskForm):
@@ -84,9 +85,17 @@ def index():
             db.session.commit()
             flash(_("Ticket #%(id)s created.", id=ticket.id), "success")
             return redirect(url_for("ticket.index"))
-    tickets = db.session.execute(db.select(Ticket).where(Ticket.tenant_id == tenant_id)
-                                 .order_by(Ticket.id.desc()).limit(50)).scalars().all()
-    return render_template("ticket/index.html", form=form, tickets=tickets)
+    spaces = workspaces.all_of(tenant_id)
+    db.session.commit()  # the default workspace, when this made it
+    query = db.select(Ticket).where(Ticket.tenant_id == tenant_id)
+    shown = request.args.get("workspace", "")
+    if shown.isdigit() and any(w.id == int(shown) for w in spaces):
+        query = query.where(Ticket.workspace_id == int(shown))
+    else:
+        shown = ""
+    tickets = db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars().all()
+    return render_template("ticket/index.html", form=form, tickets=tickets, workspaces=spaces, shown=shown,
+                           names={w.id: w.name for w in spaces})
 
 
 @bp.get("/<int:ticket_id>")
@@ -110,7 +119,10 @@ def _render_show(ticket: Ticket, **forms):
         TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id == ticket.id)
         .order_by(TicketAttachment.id)).all()
     assignee = next((u for u in users_of(tenant_id) if u.id == ticket.assignee_id), None)
+    move_form = workspace_views.MoveForm(data={"workspace": str(ticket.workspace_id or "")})
+    move_form.workspace.choices = [SelectChoice(str(w.id), w.name) for w in workspaces.all_of(tenant_id)]
     return render_template("ticket/show.html", ticket=ticket, comments=comments, files=files, assignee=assignee,
+                           move_form=move_form,
                            status_form=status_form, assign_form=assign_form,
                            comment_form=forms.get("comment_form") or CommentForm(),
                            watcher_form=forms.get("watcher_form") or WatcherForm(), plain_form=PlainForm())

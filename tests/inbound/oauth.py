@@ -19,6 +19,9 @@ class Introspection:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        #: A test may also accept the tokens a real token endpoint issued:
+        #: a function token -> user name, or None for "not active".
+        self.also = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,8 +29,10 @@ class Introspection:
                 form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
                 token = form.get("token", [""])[0]
                 outer.seen.append(token)
-                answer = {"active": True, "username": token.removeprefix("valid-")} \
-                    if token.startswith("valid-") else {"active": False}
+                user = outer.also(token) if outer.also is not None else None
+                if user is None and token.startswith("valid-"):
+                    user = token.removeprefix("valid-")
+                answer = {"active": True, "username": user} if user else {"active": False}
                 body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -11,7 +11,7 @@ from core.extensions import db
 from plugins.inbound_mail.models import Mailbox
 from plugins.ticket.service import create_ticket
 
-USERS = {f"user{n}": f"secret-{n}" for n in range(80)}
+USERS = {f"user{n}": f"secret-{n}" for n in range(160)}
 _serial = itertools.count(1)
 
 

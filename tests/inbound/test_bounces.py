@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.extensions import db
+from core.mail import return_path
 from core.mail import jobs
 from core.models import Message, MessageStatus
 from core.models.suppression import SuppressedAddress
@@ -83,7 +84,8 @@ def test_a_dsn_marks_the_message_bounced_and_suppresses_the_address(acme, doveco
 
 def test_a_non_standard_bounce_is_matched_by_its_verp_address(acme, dovecot, mail_user, recorder):
     message = sent(acme.id, "alt@mieter.example", "<sent-verp@acme.example>")
-    dovecot.deliver(mail_user, exim_bounce("alt@mieter.example", f"bounce+{message.id}@acme.example"))
+    verp = return_path.for_message("bounce@acme.example", acme.id, message.id)
+    dovecot.deliver(mail_user, exim_bounce("alt@mieter.example", verp))
     mailbox = make_mailbox(acme.id, dovecot, mail_user)
 
     assert "1 bounce" in poll_mailbox(mailbox.id)

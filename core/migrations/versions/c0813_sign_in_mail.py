@@ -2,13 +2,13 @@
 codes; hashes only) and the sign-in code settings of tenants and users.
 
 Revision ID: c0813
-Revises: c0790
+Revises: c0812
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "c0813"
-down_revision = "c0790"
+down_revision = "c0812"
 branch_labels = None
 depends_on = None
 

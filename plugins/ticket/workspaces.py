@@ -1,0 +1,139 @@
+"""Workspaces: which team's list a ticket is on.
+
+Every ticket is in exactly one workspace of its tenant. A workspace may name
+one inbound mailbox; new tickets from that mailbox land there. The default
+workspace (one per tenant, made on first use) takes the rest: mail from
+mailboxes no workspace names, and tickets created on the web, by events or
+by other plugins. Nothing here commits; the caller does.
+"""
+from __future__ import annotations
+
+from core.api import db, tenant_ref_by_id
+
+from .models import Ticket, Workspace
+
+#: The default workspace's name when a tenant gets its first one.
+DEFAULT_NAMES = {"de": "Allgemein", "en": "General"}
+
+
+class WorkspaceError(ValueError):
+    """A change to the workspaces is refused; ``str()`` is meant for the user."""
+
+
+class WorkspaceNotFound(LookupError):
+    """No such workspace for this tenant (another tenant's id included)."""
+
+
+def all_of(tenant_id: int) -> list[Workspace]:
+    default(tenant_id)
+    return db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id)
+                              .order_by(Workspace.is_default.desc(), Workspace.name)).scalars().all()
+
+
+def get(tenant_id: int, workspace_id: int) -> Workspace:
+    found = db.session.get(Workspace, workspace_id)
+    if found is None or found.tenant_id != tenant_id:
+        raise WorkspaceNotFound(workspace_id)
+    return found
+
+
+def default(tenant_id: int) -> Workspace:
+    """The tenant's default workspace, made on first use."""
+    found = db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id, Workspace.is_default)
+                               .order_by(Workspace.id).limit(1)).scalar()
+    if found is None:
+        language = tenant_ref_by_id(tenant_id).language
+        found = Workspace(tenant_id=tenant_id, name=_free_name(tenant_id, DEFAULT_NAMES.get(language, "General")),
+                          mailbox="", is_default=True)
+        db.session.add(found)
+        db.session.flush()
+    return found
+
+
+def for_mailbox(tenant_id: int, mailbox: str) -> Workspace:
+    """Where a new ticket from the inbound mailbox named ``mailbox`` goes."""
+    mailbox = (mailbox or "").strip()
+    # One query for both (it runs for every mail): the mailbox's workspace
+    # first, else the default one.
+    found = db.session.execute(db.select(Workspace).where(
+        Workspace.tenant_id == tenant_id, db.or_(Workspace.mailbox == mailbox, Workspace.is_default)
+        if mailbox else Workspace.is_default)
+        .order_by((Workspace.mailbox == mailbox).desc(), Workspace.id).limit(1)).scalar()
+    return found if found is not None else default(tenant_id)
+
+
+def _free_name(tenant_id: int, name: str) -> str:
+    taken = set(db.session.execute(db.select(Workspace.name).where(Workspace.tenant_id == tenant_id)).scalars())
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name} {n}", n + 1
+    return candidate
+
+
+def _check(tenant_id: int, name: str, mailbox: str, own_id: int | None) -> tuple[str, str]:
+    name, mailbox = (name or "").strip(), (mailbox or "").strip()
+    if not name:
+        raise WorkspaceError("a workspace needs a name")
+    if len(name) > 100 or len(mailbox) > 100:
+        raise WorkspaceError("names have at most 100 characters")
+    others = db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id,
+                                                           Workspace.id != (own_id or 0))).scalars().all()
+    if any(w.name == name for w in others):
+        raise WorkspaceError(f"another workspace is called {name!r}")
+    if mailbox:
+        owner = next((w for w in others if w.mailbox == mailbox), None)
+        if owner is not None:
+            raise WorkspaceError(f"the mailbox {mailbox!r} already feeds the workspace {owner.name!r}")
+    return name, mailbox
+
+
+def create(tenant_id: int, name: str, mailbox: str = "") -> Workspace:
+    default(tenant_id)
+    name, mailbox = _check(tenant_id, name, mailbox, None)
+    workspace = Workspace(tenant_id=tenant_id, name=name, mailbox=mailbox, is_default=False)
+    db.session.add(workspace)
+    db.session.flush()
+    return workspace
+
+
+def update(tenant_id: int, workspace_id: int, *, name: str, mailbox: str) -> Workspace:
+    workspace = get(tenant_id, workspace_id)
+    workspace.name, workspace.mailbox = _check(tenant_id, name, mailbox, workspace.id)
+    return workspace
+
+
+def make_default(tenant_id: int, workspace_id: int) -> Workspace:
+    workspace = get(tenant_id, workspace_id)
+    db.session.execute(db.update(Workspace).where(Workspace.tenant_id == tenant_id, Workspace.id != workspace.id)
+                       .values(is_default=False))
+    workspace.is_default = True
+    return workspace
+
+
+def delete(tenant_id: int, workspace_id: int) -> int:
+    """Remove a workspace; its tickets move to the default one (returns how
+    many). The default workspace cannot be removed."""
+    workspace = get(tenant_id, workspace_id)
+    if workspace.is_default:
+        raise WorkspaceError("the default workspace cannot be removed; make another one the default first")
+    target = default(tenant_id)
+    moved = db.session.execute(db.update(Ticket).where(Ticket.tenant_id == tenant_id,
+                                                       Ticket.workspace_id == workspace.id)
+                               .values(workspace_id=target.id)).rowcount
+    db.session.delete(workspace)
+    return moved
+
+
+def move(tenant_id: int, ticket: Ticket, workspace_id: int) -> Workspace:
+    """Put a ticket of the tenant into another of the tenant's workspaces."""
+    workspace = get(tenant_id, workspace_id)
+    if ticket.tenant_id != tenant_id:
+        raise WorkspaceNotFound(workspace_id)
+    ticket.workspace_id = workspace.id
+    return workspace
+
+
+def counts(tenant_id: int) -> dict[int, int]:
+    rows = db.session.execute(db.select(Ticket.workspace_id, db.func.count()).where(Ticket.tenant_id == tenant_id)
+                              .group_by(Ticket.workspace_id)).all()
+    return {workspace_id: n for workspace_id, n in rows}
