@@ -23,6 +23,7 @@ ENCRYPTED = {
 }
 # Secret-looking columns that are not reversible secrets (one-way hashes, key ids).
 NOT_SECRETS = {("user", "password_hash"), ("api_token", "token_hash"), ("api_token", "prefix"),
+               ("account_secret", "secret_hash"),  # SHA-256 of a reset token or a code: one-way
                ("message", "claim_token")}  # a lease id, not a secret
 SECRET_WORDS = ("password", "secret", "token", "private_key", "credential")
 
