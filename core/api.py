@@ -49,6 +49,20 @@ class Plugin:
     #: (``">=0.1,<1"``); on any other version it is set aside as broken,
     #: with the reason. Empty: any version.
     requires_postwerk: str = ""
+    #: Folder of the plugin's own message catalogue, its Babel domain:
+    #: ``<folder>/de/LC_MESSAGES/<domain>.po`` and the compiled ``.mo`` next to
+    #: it (``str(Path(__file__).parent / "translations")``). Its German
+    #: reaches everything the plugin shows: ``gettext``/``lazy_gettext`` in its
+    #: code and templates, and the words it declares as data (event labels,
+    #: roles, placeholders, task and rule names). ``scripts/translations.py
+    #: --plugin DIR`` extracts, updates and compiles it. A folder that does not
+    #: exist or holds no compiled catalogue sets the plugin aside, with the
+    #: reason. ``None``: the plugin's words are English only.
+    translations: str | None = None
+    #: The Babel domain (the ``.po``/``.mo`` file name without extension).
+    #: Empty: the name of the package the plugin class lives in
+    #: (``postwerk_maintenance`` for ``postwerk_maintenance.plugin``).
+    translation_domain: str = ""
 
 
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:

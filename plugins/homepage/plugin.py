@@ -34,6 +34,8 @@ class HomepagePlugin(Plugin):
     """A public inquiry form per tenant, with spam protection and an inbox for the office."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "homepage"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
@@ -80,4 +82,4 @@ class HomepagePlugin(Plugin):
 
     @hookimpl
     def postwerk_admin_menu(self):
-        return [MenuEntry("Inquiries", f"{NAME}.index")]
+        return [MenuEntry("Inquiries", NAME + ".index")]

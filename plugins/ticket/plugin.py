@@ -56,6 +56,8 @@ class TicketPlugin(Plugin):
     """Tickets with status, reporter, assignee, watchers, comments and attachments."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "ticket"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):

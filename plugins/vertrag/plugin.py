@@ -47,6 +47,8 @@ class VertragPlugin(Plugin):
     """Rental contracts between landlord and renter: created, signed, terminated."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "vertrag"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
@@ -85,4 +87,4 @@ class VertragPlugin(Plugin):
 
     @hookimpl
     def postwerk_admin_menu(self):
-        return [MenuEntry("Contracts", f"{NAME}.index")]
+        return [MenuEntry("Contracts", NAME + ".index")]

@@ -1,6 +1,8 @@
 """The maintenance plugin: one event, one role, default templates in German and English."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.api import (EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec, Variable, branded_html,
                       hookimpl)
 
@@ -33,6 +35,9 @@ class MaintenancePlugin(Plugin):
     """Maintenance notices for the residents of a building."""
 
     requires_postwerk = ">=0.1"
+    # Its own message catalogue, Babel domain "postwerk_maintenance": the event's label, the role,
+    # the placeholders and the rule name in German (scripts/translations.py --plugin).
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
