@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_babel import Babel
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
@@ -15,7 +16,7 @@ from . import config as config_module
 from . import logs
 from .crypto import check_keys
 from .events import install_session_hooks
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import csrf, db, login_manager, migrate
 from .plugins import PluginRegistry
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,10 @@ def _init_babel(app: Flask, registry: PluginRegistry) -> None:
     catalogues = registry.catalogues()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join([d for d, _ in catalogues] + directories)
     app.config["BABEL_DOMAIN"] = ";".join([name for _, name in catalogues] + domains)
-    babel.init_app(app, locale_selector=select_locale)
+    # An instance per app: Flask-Babel caches the domain and its merged
+    # catalogue on the instance, and two apps in one process (tests,
+    # embedding) may have different plugins.
+    Babel(app, locale_selector=select_locale)
 
 
 @migrate.configure
