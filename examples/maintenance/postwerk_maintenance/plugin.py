@@ -11,7 +11,7 @@ MAINTENANCE_SCHEDULED = EventSpec(
     variables=(
         Variable("maintenance.building", "address of the building", "Hauptstraße 5, Berlin"),
         Variable("maintenance.date", "day of the work (YYYY-MM-DD)", "2026-12-14"),
-        Variable("maintenance.work", "what is done", "Wartung der Heizung"),
+        Variable("maintenance.work", "what is done", "Wartung der Heizung", samples={"en": "Heating maintenance"}),
         Variable("maintenance.water_off", "whether the water is turned off", True),
         Variable("maintenance.residents", "the residents to tell",
                  [{"name": "Erika Mustermann", "email": "erika@example.org", "language": "de"}]),
