@@ -21,7 +21,8 @@
     target.value = target.value.slice(0, start) + text + target.value.slice(end);
     target.focus();
     target.selectionStart = target.selectionEnd = start + text.length;
-    schedule();
+    // As if typed: the live preview and template_editor.js's colours follow.
+    target.dispatchEvent(new Event("input", {bubbles: true}));
   }
 
   list.addEventListener("click", function (e) {
