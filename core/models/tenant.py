@@ -39,6 +39,11 @@ class User(UserMixin, db.Model):
     # "" = follow the browser.
     language: Mapped[str] = mapped_column(String(2), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An admin's mail about failed mail: "off", "immediate" or "daily"
+    # (core.mail.failure_mail; revision c0817).
+    failure_mail: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    # Where the last daily digest's window ended (None: never sent).
+    failure_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
