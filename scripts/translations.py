@@ -203,6 +203,12 @@ def extract(source_dirs: list[Path], pot: Path, extra: list[str], cwd: Path, map
     return template
 
 
+def _content(catalog: Catalog) -> list:
+    """What a catalogue says, without its header: to tell whether an update changed anything."""
+    live = sorted((str(m.id), str(m.string), sorted(m.flags)) for m in catalog if m.id)
+    return [live, sorted((str(k), str(m.string)) for k, m in catalog.obsolete.items())]
+
+
 def update_and_compile(folder: Path, domain: str, template: Catalog, imports: list[Path],
                        fill_from: list[Path] = ()) -> list[str]:
     """Update every language's ``<domain>.po`` under ``folder`` from ``template`` and compile it;
@@ -213,6 +219,7 @@ def update_and_compile(folder: Path, domain: str, template: Catalog, imports: li
         target.mkdir(parents=True, exist_ok=True)
         po = target / f"{domain}.po"
         catalog = read_catalog(po, locale)
+        before = _content(catalog)
         for path in imports:
             print(f"imported {import_dict(catalog, dict_strings(path))} strings from {path}")
         catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
@@ -223,10 +230,13 @@ def update_and_compile(folder: Path, domain: str, template: Catalog, imports: li
                     message.string = known[message.id]
         catalog.fuzzy = False
         catalog.project, catalog.version = "Postwerk", ""
-        with po.open("wb") as f:
-            write_po(f, catalog, omit_header=False, width=120)
-        with (target / f"{domain}.mo").open("wb") as f:
-            write_mo(f, catalog)
+        mo = target / f"{domain}.mo"
+        # Unchanged strings: leave both files alone (no new date in the header, no diff to merge).
+        if _content(catalog) != before or not po.exists() or not mo.exists():
+            with po.open("wb") as f:
+                write_po(f, catalog, omit_header=False, width=120)
+            with mo.open("wb") as f:
+                write_mo(f, catalog)
         missing += [f"{locale}: {m.id}" for m in catalog if m.id and not m.string]
     return missing
 
