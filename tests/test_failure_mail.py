@@ -167,3 +167,29 @@ def test_the_digest_runs_as_an_automate_task(tenant, ctx):
 
     (spec,) = [s for s in CORE_TASKS if s.key == "failure_digest"]
     assert resolve(spec) is failure_mail.run_digests
+
+
+def test_a_bounce_brings_a_notice_but_a_bounced_notice_does_not(tenant, ctx, smtp_sink):
+    from core.bounces import announce_bounces, record_bounce
+
+    admin = admin_of(tenant)
+    admin.language = "en"
+    failure_mail.choose(admin, "immediate")
+    db.session.commit()
+    sent = queue_message(tenant.id, recipients=["erika@example.org"], subject="Welcome")
+    deliver(tenant.id)
+    assert sent.status == MessageStatus.SENT and notices(tenant.id) == []
+    record_bounce(tenant.id, recipient="erika@example.org", status="5.1.1", diagnostic="no such user",
+                  message_pk=sent.id)
+    db.session.commit()
+    announce_bounces()
+    (notice,) = notices(tenant.id)
+    assert notice.subject == f"Mail #{sent.id} bounced: Welcome"
+    assert "5.1.1 no such user" in notice.body_text
+    deliver(tenant.id)
+    db.session.refresh(notice)
+    assert notice.status == MessageStatus.SENT
+    record_bounce(tenant.id, recipient=admin.email, status="5.2.2", diagnostic="mailbox full", message_pk=notice.id)
+    db.session.commit()
+    announce_bounces()
+    assert len(notices(tenant.id)) == 1
