@@ -58,6 +58,20 @@ class Plugin:
     #: written for, as a version specifier (``">=1.0,<2"``); on any other
     #: hook API it is set aside as broken, with the reason. Empty: any.
     requires_hook_api: str = ""
+    #: Folder of the plugin's own message catalogue, its Babel domain:
+    #: ``<folder>/de/LC_MESSAGES/<domain>.po`` and the compiled ``.mo`` next to
+    #: it (``str(Path(__file__).parent / "translations")``). Its German
+    #: reaches everything the plugin shows: ``gettext``/``lazy_gettext`` in its
+    #: code and templates, and the words it declares as data (event labels,
+    #: roles, placeholders, task and rule names). ``scripts/translations.py
+    #: --plugin DIR`` extracts, updates and compiles it. A folder that does not
+    #: exist or holds no compiled catalogue sets the plugin aside, with the
+    #: reason. ``None``: the plugin's words are English only.
+    translations: str | None = None
+    #: The Babel domain (the ``.po``/``.mo`` file name without extension).
+    #: Empty: the name of the package the plugin class lives in
+    #: (``postwerk_maintenance`` for ``postwerk_maintenance.plugin``).
+    translation_domain: str = ""
 
 
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:

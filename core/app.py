@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_babel import Babel
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
@@ -15,7 +16,7 @@ from . import config as config_module
 from . import logs
 from .crypto import check_keys
 from .events import install_session_hooks
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import csrf, db, login_manager, migrate
 from .plugins import PluginRegistry
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    from .web.i18n import TRANSLATIONS, select_locale
-
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
-    babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
     registry = PluginRegistry(strict=app.config["STRICT_PLUGINS"])
@@ -64,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
         registry.register(name, obj, source="extra")
     registry.finish_loading()
     app.extensions["postwerk.plugins"] = registry
+    _init_babel(app, registry)
 
     from .web import register_web
 
@@ -75,6 +73,26 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
 
     operations.init_app(app)
     return app
+
+
+def _init_babel(app: Flask, registry: PluginRegistry) -> None:
+    """Flask-Babel with the core's catalogue and each plugin's own domain
+    (``Plugin.translations``). Flask-Babel merges them into one, later over
+    earlier: the plugins come first, so the core's words win when a plugin
+    translates the same English text differently."""
+    from .web.i18n import TRANSLATIONS, select_locale
+
+    directories = app.config.get("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS).split(";")
+    domains = app.config.get("BABEL_DOMAIN", "messages").split(";")
+    if len(domains) == 1:
+        domains *= len(directories)
+    catalogues = registry.catalogues()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join([d for d, _ in catalogues] + directories)
+    app.config["BABEL_DOMAIN"] = ";".join([name for _, name in catalogues] + domains)
+    # An instance per app: Flask-Babel caches the domain and its merged
+    # catalogue on the instance, and two apps in one process (tests,
+    # embedding) may have different plugins.
+    Babel(app, locale_selector=select_locale)
 
 
 @migrate.configure

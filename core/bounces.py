@@ -165,7 +165,10 @@ def announce_bounces() -> int:
     from .plugins import registry
     from .tenancy import get_tenant, tenant_ref
 
+    from .notify import tell_admins
+
     for tenant_id, message_pk, detail in outcomes:
+        tell_admins(tenant_id, message_pk, MessageStatus.BOUNCED, detail)
         try:
             registry().hook("postwerk_delivery_outcome", tenant_id)(
                 tenant=tenant_ref(get_tenant(tenant_id)), message_id=message_pk, status=MessageStatus.BOUNCED,

@@ -1,7 +1,6 @@
 """Flask extensions, created unbound and bound in ``create_app``."""
 from __future__ import annotations
 
-from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -28,4 +27,4 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-babel = Babel()
+# Flask-Babel: one instance per app, made in app.py (it caches the plugins' catalogues).

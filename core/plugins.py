@@ -10,6 +10,7 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -99,6 +100,16 @@ class PluginRegistry:
         self.strict = strict
         self._subset_cache: dict[tuple[str, frozenset[str]], Any] = {}
 
+    def catalogues(self) -> list[tuple[str, str]]:
+        """(folder, Babel domain) of every working plugin that ships its own
+        message catalogue (``Plugin.translations``), in plugin-name order."""
+        found = []
+        for name, info in sorted(self.plugins.items()):
+            if info.broken or info.obj is None or not getattr(info.obj, "translations", None):
+                continue
+            found.append((str(Path(info.obj.translations).resolve()), translation_domain(info.obj)))
+        return found
+
     def broken(self) -> dict[str, str]:
         """Plugins set aside at start-up, with the reason."""
         return {name: info.broken for name, info in self.plugins.items() if info.broken}
@@ -136,7 +147,8 @@ class PluginRegistry:
         problem = (_incompatible("requires_postwerk", getattr(obj, "requires_postwerk", "") or "",
                                  postwerk_version(), "Postwerk")
                    or _incompatible("requires_hook_api", getattr(obj, "requires_hook_api", "") or "",
-                                    hookspecs.HOOK_API_VERSION, "hook API"))
+                                    hookspecs.HOOK_API_VERSION, "hook API")
+                   or _catalogue_problem(obj))
         if problem:
             self.set_aside(name, problem)
             return
@@ -357,6 +369,30 @@ def postwerk_version() -> str:
         return version("postwerk")
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0"
+
+
+def translation_domain(obj: Any) -> str:
+    """A plugin's Babel domain: ``Plugin.translation_domain``, else the name
+    of the package its class lives in: ``postwerk_maintenance`` for
+    ``postwerk_maintenance.plugin``, ``ticket`` for ``plugins.ticket.plugin``."""
+    module = type(obj).__module__
+    return getattr(obj, "translation_domain", "") or (module.rsplit(".", 1)[0] if "." in module else module).split(".")[-1]
+
+
+def _catalogue_problem(obj: Any) -> str:
+    """Why a plugin's ``translations`` folder cannot be used, or "": a
+    misspelt path would otherwise leave its pages English without a word."""
+    folder = getattr(obj, "translations", None)
+    if not folder:
+        return ""
+    path = Path(folder)
+    if not path.is_dir():
+        return f"translations {str(folder)!r} is not a folder"
+    domain = translation_domain(obj)
+    if not any(path.glob(f"*/LC_MESSAGES/{domain}.mo")):
+        return (f"translations {str(folder)!r} has no compiled catalogue */LC_MESSAGES/{domain}.mo "
+                f"(run scripts/translations.py --plugin, or pybabel compile -D {domain})")
+    return ""
 
 
 def _incompatible(attribute: str, requires: str, have: str, what: str) -> str:

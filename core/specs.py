@@ -4,6 +4,7 @@ These are part of the public API (re-exported by :mod:`core.api`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,17 @@ class Variable:
     description: str
     #: Example value; its type is the type the HTTP API expects (``None``: anything).
     sample: Any
+    #: The example in other languages, by language code
+    #: (``{"en": "Bathroom heating is out"}``): the template editor's preview
+    #: and placeholder list of an English template use it, so a sample reads
+    #: in the template's language. A language not listed gets ``sample``.
+    samples: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    def sample_in(self, language: str | None) -> Any:
+        """The sample for a template in ``language``."""
+        if language and self.samples and language in self.samples:
+            return self.samples[language]
+        return self.sample
 
 
 @dataclass(frozen=True)
@@ -68,15 +80,16 @@ class EventSpec:
     #: Conditions a rule's mail may be held to at send time (``SendCondition``).
     conditions: tuple[SendCondition, ...] = ()
 
-    def sample_payload(self) -> dict:
-        """The variables' samples as a nested dict: ``{"ticket": {"id": 7}}``."""
+    def sample_payload(self, language: str | None = None) -> dict:
+        """The variables' samples as a nested dict: ``{"ticket": {"id": 7}}``,
+        in ``language`` where a variable has a sample for it (``Variable.samples``)."""
         payload: dict = {}
         for var in self.variables:
             node = payload
             *parents, leaf = var.name.split(".")
             for part in parents:
                 node = node.setdefault(part, {})
-            node[leaf] = var.sample
+            node[leaf] = var.sample_in(language)
         return payload
 
 

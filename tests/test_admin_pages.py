@@ -214,6 +214,27 @@ def template_data(**overrides):
     return data
 
 
+def test_sample_values_follow_the_templates_language(admin, tenant):
+    """Preview, the placeholder list and its refresh use the samples of the template's language."""
+    html = page(admin, BASE + "/templates/new")
+    token = {"X-CSRFToken": csrf_token(html)}
+    german = admin.post(BASE + "/templates/preview", data=template_data(language="de"), headers=token).get_json()
+    english = admin.post(BASE + "/templates/preview", data=template_data(language="en"), headers=token).get_json()
+    assert german["preview"]["subject"] == "About Heizung im Bad fällt aus"
+    assert "Hello Erika Mustermann" in german["preview"]["html"]
+    assert english["preview"]["subject"] == "About Bathroom heating is out"
+    assert "Hello Jane Doe" in english["preview"]["html"]
+    listed = {p["name"]: p["sample"] for p in admin.get(
+        BASE + "/templates/placeholders?event=TICKET_CREATED&language=en").get_json()}
+    assert listed["ticket.title"] == "Bathroom heating is out"
+    assert listed["ticket.id"] == "123"  # no English sample: the one sample
+    listed = {p["name"]: p["sample"] for p in admin.get(
+        BASE + "/templates/placeholders?event=TICKET_CREATED&language=de").get_json()}
+    assert listed["ticket.title"] == "Heizung im Bad fällt aus"
+    saved = post(admin, BASE + "/templates/save", template_data(language="en"), token_from=BASE + "/templates/new")
+    assert "Bathroom heating is out" in page(admin, saved.headers["Location"])
+
+
 def test_a_misspelled_placeholder_is_refused_with_line_and_suggestion(admin, tenant):
     response = post(admin, BASE + "/templates/save",
                     template_data(body_html="<p>Hello</p>\n<p>{{ ticket.reporter.nmae }}</p>"),
@@ -240,9 +261,10 @@ def test_a_template_is_saved_previewed_and_audited(admin, tenant):
     assert preview.status_code == 200
     answer = preview.get_json()
     assert answer["problems"] == []
-    assert answer["preview"]["subject"] == "About Heizung im Bad fällt aus"
-    assert "Hello Erika Mustermann" in answer["preview"]["html"]
-    assert "Hello Erika Mustermann" in answer["preview"]["text"]  # generated from the HTML
+    # An English template previews with the English samples (issue 17).
+    assert answer["preview"]["subject"] == "About Bathroom heating is out"
+    assert "Hello Jane Doe" in answer["preview"]["html"]
+    assert "Hello Jane Doe" in answer["preview"]["text"]  # generated from the HTML
     no_js = post(admin, BASE + "/templates/save", template_data(action="preview", subject="Hi {{ ticket.id }}"),
                  token_from=BASE + "/templates/new", status=200).get_data(as_text=True)
     assert "Hi 123" in no_js

@@ -22,7 +22,7 @@ def _admins_only():
 
 def register(app) -> None:
     # Importing the page modules attaches their routes to ``bp``.
-    from . import (dryrun, failed_events, logs, overview, queue, rules, sending, settings,  # noqa: F401
-                   suppression, template_editor, trash)
+    from . import (dryrun, failed_events, failure_notices, logs, overview, queue, rules, sending,  # noqa: F401
+                   settings, suppression, template_editor, trash)
 
     app.register_blueprint(bp)

@@ -46,12 +46,12 @@ def grouped_event_choices() -> dict[str, list[tuple[str, str]]]:
             for plugin, specs in enabled_events().items()}
 
 
-def placeholders(event: str) -> list[Placeholder]:
-    """The placeholders a template for ``event`` may use, with samples."""
+def placeholders(event: str, language: str | None = None) -> list[Placeholder]:
+    """The placeholders a template for ``event`` may use, with samples in the template's ``language``."""
     spec = event_spec(event)
     if spec is None:
         return []
-    found = [Placeholder(v.name, tr(v.description), v.sample) for v in spec.variables]
+    found = [Placeholder(v.name, tr(v.description), v.sample_in(language)) for v in spec.variables]
     declared = set(variables.declared(event))
     found += [Placeholder(name, tr(text), "") for name, text in variables.CORE_VARIABLES.items() if name in declared]
     return found

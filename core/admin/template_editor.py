@@ -71,14 +71,15 @@ def known_placeholders(event: str, key: str | None) -> list[str]:
     return sorted(names) or list(variables.CORE_VARIABLES)
 
 
-def _renders(source: str, html: bool, event: str) -> bool:
+def _renders(source: str, html: bool, event: str, language: str | None = None) -> bool:
     """Whether ``source`` renders with the event's sample values (then no
     placeholder in it is really unknown, e.g. a macro or a method call)."""
     spec = event_spec(event or "")
     if spec is None:
         return False
-    values = variables.collect(tenant_ref(get_tenant(tenant_id())), spec.key, spec.sample_payload())
-    values = dict(values, recipient={"address": "erika@example.org", "name": "Erika Mustermann", "language": "de"})
+    values = variables.collect(tenant_ref(get_tenant(tenant_id())), spec.key, spec.sample_payload(language))
+    person = sample_recipient(language)
+    values = dict(values, recipient={"address": person.address, "name": person.name, "language": person.language})
     try:
         rendering.render(source, values, html=html)
     except rendering.TemplateError:
@@ -95,7 +96,7 @@ def check(form: TemplateForm) -> list[dict]:
     for part, html in PARTS:
         source = getattr(form, part).data or ""
         found = rendering.validate(source, known, html=html).problems
-        if any(p.kind == "unknown" for p in found) and _renders(source, html, form.event.data):
+        if any(p.kind == "unknown" for p in found) and _renders(source, html, form.event.data, form.language.data):
             found = [p for p in found if p.kind != "unknown"]
         for problem in found:
             if (part, problem.message) in seen:
@@ -112,11 +113,12 @@ def preview(form: TemplateForm) -> PlannedMail | None:
     if spec is None:
         return None
     tenant = tenant_ref(get_tenant(tenant_id()))
-    values = variables.collect(tenant, spec.key, _payload(spec))
+    language = form.language.data or get_tenant(tenant_id()).language
+    values = variables.collect(tenant, spec.key, _payload(spec, language))
     draft = Template(tenant_id=tenant_id(), key=form.key.data or "", language=form.language.data or "de",
                      subject=form.subject.data or "", body_html=form.body_html.data or "",
                      body_text=form.body_text.data or "")
-    person = Recipient(address="erika@example.org", name="Erika Mustermann", language=draft.language)
+    person = sample_recipient(draft.language)
     mail = render_mail(draft, values, person, draft.language)
     if mail.error:
         # Show what renders, with the missing placeholder marked where it stands.
@@ -140,7 +142,14 @@ def recent_events(event: str) -> list:
                               .order_by(Event.id.desc()).limit(10)).scalars().all()
 
 
-def _payload(spec) -> dict:
+def sample_recipient(language: str | None) -> Recipient:
+    """The preview's recipient, named in the template's language."""
+    if language == "en":
+        return Recipient(address="jane.doe@example.org", name="Jane Doe", language="en")
+    return Recipient(address="erika@example.org", name="Erika Mustermann", language="de")
+
+
+def _payload(spec, language: str | None = None) -> dict:
     """?source=ID (or the posted field): a real past event of this type; else the sample values."""
     from ..models import Event
 
@@ -149,7 +158,7 @@ def _payload(spec) -> dict:
         event = db.session.get(Event, int(source))
         if event is not None and event.tenant_id == tenant_id() and event.key == spec.key:
             return event.payload
-    return spec.sample_payload()
+    return spec.sample_payload(language)
 
 
 def hints(form: TemplateForm, template: Template | None) -> list[str]:
@@ -175,7 +184,7 @@ def hints(form: TemplateForm, template: Template | None) -> list[str]:
 def _editor(form: TemplateForm, template: Template | None, problems=None, shown=None, status=200):
     event = form.event.data or ""
     return render_template("admin/template_edit.html", form=form, template=template, problems=problems or [],
-                           preview=shown, placeholders=placeholders(event), event=event,
+                           preview=shown, placeholders=placeholders(event, form.language.data), event=event,
                            hints=hints(form, template), recent=recent_events(event),
                            source=request.values.get("source", "")), status
 
@@ -248,7 +257,7 @@ def templates_preview():
 @bp.route("/templates/placeholders")
 def templates_placeholders():
     return jsonify([{"name": p.name, "description": p.description, "sample": str(p.sample)}
-                    for p in placeholders(request.args.get("event", ""))])
+                    for p in placeholders(request.args.get("event", ""), request.args.get("language") or None)])
 
 
 @bp.route("/templates/delete", methods=["POST"])

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MAIL_WORKER = "mail_worker"
 SWEEPER = "sweeper"
 RETENTION = "retention"
+FAILURE_DIGEST = "failure_digest"
 
 CORE_TASKS = [
     TaskSpec(key=MAIL_WORKER, label="Mail worker", function="core.automate.tasks:run_mail_worker", interval=60,
@@ -36,6 +37,10 @@ CORE_TASKS = [
                          "workers that died."),
     TaskSpec(key=RETENTION, label="Retention", function="core.automate.tasks:run_retention", interval=24 * 3600,
              description="Deletes SENT messages and their events older than the retention period."),
+    # Hourly: each admin's digest goes out once their last one is a day old.
+    TaskSpec(key=FAILURE_DIGEST, label="Failure digest", function="core.mail.failure_mail:run_digests",
+             interval=3600,
+             description="Mails the daily digest of failed mail to the admins who chose it."),
 ]
 
 

@@ -61,8 +61,8 @@ def pause():
     tenant_id = current_tenant_id()
     paused = request.form.get("action") == "pause"
     automate.set_paused(tenant_id, paused, actor=_actor())
-    flash(_t("AUTOMATE is paused: mail waits as PENDING." if paused
-             else "AUTOMATE is active again; waiting mail goes out."), "success")
+    flash(_t("AUTOMATE is paused: mail waits as PENDING.") if paused
+          else _t("AUTOMATE is active again; waiting mail goes out."), "success")
     return redirect(url_for(".index"))
 
 

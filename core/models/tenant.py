@@ -44,6 +44,11 @@ class User(UserMixin, db.Model):
     # The user's own choice where the tenant makes sign-in codes optional.
     sign_in_codes: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An admin's mail about failed mail: "off", "immediate" or "daily"
+    # (core.mail.failure_mail; revision c0817).
+    failure_mail: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    # Where the last daily digest's window ended (None: never sent).
+    failure_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

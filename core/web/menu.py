@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import url_for
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
 from flask_login import current_user
 
 from ..plugins import registry
@@ -32,12 +32,9 @@ class MenuEntry:
 
     @property
     def text(self) -> str:
-        """The label in the user's language (bundled plugins' labels are in the core's catalogue)."""
+        """The label in the user's language, from the plugin's own catalogue (``Plugin.translations``;
+        ``scripts/translations.py`` extracts ``MenuEntry("...")`` labels)."""
         return gettext(self.label)
-
-
-# The bundled plugins' labels, so the catalogue extraction finds them.
-BUNDLED_LABELS = (_l("Tickets"), _l("Contracts"), _l("Inquiries"), _l("Inbound mail"))
 
 
 def menu_entries(area: str = "main") -> list[MenuEntry]:

@@ -88,7 +88,9 @@ def test_result(text):
     outcome, sep, words = text.partition(": ")
     if not sep or outcome not in ("OK", "FAILED"):
         return said(text)
-    return f"{gettext('worked') if outcome == 'OK' else gettext('failed')}: {said(words)}"
+    # Outside the f-string: Babel's extractor does not look into one.
+    verdict = gettext("worked") if outcome == "OK" else gettext("failed")
+    return f"{verdict}: {said(words)}"
 
 
 STATUS_WORDS = {

@@ -14,12 +14,14 @@ NEW_INQUIRY = EventSpec(
     description="Someone sent the public inquiry form.",
     variables=(
         Variable("anfrage.id", "number of the inquiry", 42),
-        Variable("anfrage.name", "name of the inquirer", "Erika Mustermann"),
+        Variable("anfrage.name", "name of the inquirer", "Erika Mustermann", samples={"en": "Jane Doe"}),
         Variable("anfrage.email", "e-mail address of the inquirer", "erika@example.org"),
         Variable("anfrage.phone", "phone number (may be empty)", "+49 30 1234567"),
-        Variable("anfrage.message", "what the inquirer wrote", "Ist die Wohnung in der Lindenstraße noch frei?"),
-        Variable("anfrage.property", "the property the inquiry refers to (may be empty)", "Lindenstraße 5, WE 3"),
-        Variable("anfrage.language", "language the form was filled in (de or en)", "de"),
+        Variable("anfrage.message", "what the inquirer wrote", "Ist die Wohnung in der Lindenstraße noch frei?",
+                 samples={"en": "Is the flat in Lindenstraße still available?"}),
+        Variable("anfrage.property", "the property the inquiry refers to (may be empty)", "Lindenstraße 5, WE 3",
+                 samples={"en": "Lindenstraße 5, flat 3"}),
+        Variable("anfrage.language", "language the form was filled in (de or en)", "de", samples={"en": "en"}),
         Variable("anfrage.received_at", "when it arrived (UTC)", "2026-11-22 10:15 UTC"),
         Variable("anfrage.url", "link to the inquiry in the admin", "https://postwerk.example/inquiries/42"),
     ),
@@ -34,6 +36,8 @@ class HomepagePlugin(Plugin):
     """A public inquiry form per tenant, with spam protection and an inbox for the office."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "homepage"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
@@ -80,4 +84,4 @@ class HomepagePlugin(Plugin):
 
     @hookimpl
     def postwerk_admin_menu(self):
-        return [MenuEntry("Inquiries", f"{NAME}.index")]
+        return [MenuEntry("Inquiries", NAME + ".index")]

@@ -20,6 +20,8 @@ class InboundMailPlugin(Plugin):
     """Polls POP3, IMAP and Exchange mailboxes; mail becomes tickets and comments."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "inbound_mail"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_tasks(self):

@@ -9,15 +9,19 @@ from . import defaults, models  # noqa: F401  (models: tables known before migra
 
 _TICKET = (
     Variable("ticket.id", "number of the ticket (shown as [#123] in subjects)", 123),
-    Variable("ticket.title", "title of the ticket", "Heizung im Bad fällt aus"),
-    Variable("ticket.description", "what the reporter wrote", "Seit gestern bleibt der Heizkörper kalt."),
+    Variable("ticket.title", "title of the ticket", "Heizung im Bad fällt aus",
+             samples={"en": "Bathroom heating is out"}),
+    Variable("ticket.description", "what the reporter wrote", "Seit gestern bleibt der Heizkörper kalt.",
+             samples={"en": "The radiator has been cold since yesterday."}),
     Variable("ticket.status", "status: open, in_progress, waiting, closed", "open"),
-    Variable("ticket.reporter.name", "name of the person who reported it", "Erika Mustermann"),
+    Variable("ticket.reporter.name", "name of the person who reported it", "Erika Mustermann",
+             samples={"en": "Jane Doe"}),
     Variable("ticket.reporter.email", "e-mail address of the reporter", "erika@example.org"),
-    Variable("ticket.reporter.language", "language of the reporter (de or en)", "de"),
-    Variable("ticket.assignee.name", "name of the assigned staff member (may be empty)", "Max Hausmeister"),
+    Variable("ticket.reporter.language", "language of the reporter (de or en)", "de", samples={"en": "en"}),
+    Variable("ticket.assignee.name", "name of the assigned staff member (may be empty)", "Max Hausmeister",
+             samples={"en": "John Caretaker"}),
     Variable("ticket.assignee.email", "e-mail address of the assignee", "max@example.org"),
-    Variable("ticket.assignee.language", "language of the assignee", "de"),
+    Variable("ticket.assignee.language", "language of the assignee", "de", samples={"en": "en"}),
     Variable("ticket.watchers", "addresses of the ticket's watchers", ["verwaltung@example.org"]),
 )
 _ROLES = (
@@ -45,9 +49,10 @@ TICKET_COMMENTED = EventSpec(
     description="Someone commented on a ticket, on the web or by replying to a mail.",
     variables=_TICKET + (
         Variable("comment.id", "number of the comment", 5),
-        Variable("comment.author_name", "who wrote the comment", "Max Hausmeister"),
+        Variable("comment.author_name", "who wrote the comment", "Max Hausmeister", samples={"en": "John Caretaker"}),
         Variable("comment.author_email", "the author's e-mail address", "max@example.org"),
-        Variable("comment.body", "the comment's text", "Der Techniker kommt am Montag."),
+        Variable("comment.body", "the comment's text", "Der Techniker kommt am Montag.",
+                 samples={"en": "The technician is coming on Monday."}),
         Variable("comment.source", "where it came from: web or mail", "web"),
     ),
     roles=_ROLES, conditions=_CONDITIONS)
@@ -60,6 +65,8 @@ class TicketPlugin(Plugin):
     """Tickets with status, reporter, assignee, watchers, comments and attachments."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "ticket"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):

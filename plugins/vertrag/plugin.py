@@ -9,12 +9,15 @@ from . import defaults, models  # noqa: F401  (models: tables known before migra
 from .models import NAME, PARTIES
 
 
-def _party(role: str, label: str, name: str, salutation: str, email: str) -> tuple[Variable, ...]:
+def _party(role: str, label: str, name: str, salutation: str, email: str,
+           english: tuple[str, str]) -> tuple[Variable, ...]:
+    """A party's placeholders; ``english``: its sample name and salutation for English templates."""
     return (
-        Variable(f"{role}.name", f"name of the {label}", name),
-        Variable(f"{role}.salutation", f"salutation of the {label} (Frau, Herr, ...)", salutation),
+        Variable(f"{role}.name", f"name of the {label}", name, samples={"en": english[0]}),
+        Variable(f"{role}.salutation", f"salutation of the {label} (Frau, Herr, ...)", salutation,
+                 samples={"en": english[1]}),
         Variable(f"{role}.email", f"e-mail address of the {label}", email),
-        Variable(f"{role}.language", f"language of the {label} (de or en)", "de"),
+        Variable(f"{role}.language", f"language of the {label} (de or en)", "de", samples={"en": "en"}),
     )
 
 
@@ -28,8 +31,9 @@ VARIABLES = (
     Variable("vertrag.currency", "currency of the rent", "EUR"),
     Variable("vertrag.property_address", "address of the rented property", "Lindenstraße 5, 10115 Berlin"),
     Variable("vertrag.termination_reason", "why the contract was terminated (may be empty)", ""),
-) + _party("mieter", "renter (Mieter)", "Erika Mustermann", "Frau", "erika@example.org") \
-  + _party("vermieter", "landlord (Vermieter)", "Hans Vermieter", "Herr", "hans@example.org")
+) + _party("mieter", "renter (Mieter)", "Erika Mustermann", "Frau", "erika@example.org", ("Jane Doe", "Ms")) \
+  + _party("vermieter", "landlord (Vermieter)", "Hans Vermieter", "Herr", "hans@example.org",
+            ("John Landlord", "Mr"))
 
 ROLES = (Role("mieter", "the renter (Mieter)"), Role("vermieter", "the landlord (Vermieter)"))
 
@@ -47,6 +51,8 @@ class VertragPlugin(Plugin):
     """Rental contracts between landlord and renter: created, signed, terminated."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "vertrag"): labels, task and rule names in German.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
@@ -99,4 +105,4 @@ class VertragPlugin(Plugin):
 
     @hookimpl
     def postwerk_admin_menu(self):
-        return [MenuEntry("Contracts", f"{NAME}.index")]
+        return [MenuEntry("Contracts", NAME + ".index")]

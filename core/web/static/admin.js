@@ -21,7 +21,8 @@
     target.value = target.value.slice(0, start) + text + target.value.slice(end);
     target.focus();
     target.selectionStart = target.selectionEnd = start + text.length;
-    schedule();
+    // As if typed: the live preview and template_editor.js's colours follow.
+    target.dispatchEvent(new Event("input", {bubbles: true}));
   }
 
   list.addEventListener("click", function (e) {
@@ -43,11 +44,17 @@
     });
   }
 
-  eventSelect.addEventListener("change", function () {
-    fetch(form.dataset.placeholdersUrl + "?event=" + encodeURIComponent(eventSelect.value))
+  const languageSelect = form.querySelector("select[name=language]");
+  function reloadPlaceholders() {
+    // The samples follow the template's language (issue 17).
+    const language = languageSelect ? languageSelect.value : "";
+    fetch(form.dataset.placeholdersUrl + "?event=" + encodeURIComponent(eventSelect.value) +
+          "&language=" + encodeURIComponent(language))
       .then(function (r) { return r.json(); }).then(renderPlaceholders);
     schedule();
-  });
+  }
+  eventSelect.addEventListener("change", reloadPlaceholders);
+  if (languageSelect) languageSelect.addEventListener("change", reloadPlaceholders);
 
   function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 350); }
   const source = document.getElementById("preview-source");

@@ -1,6 +1,8 @@
 """The maintenance plugin: one event, one role, default templates in German and English."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.api import (EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec, Variable, branded_html,
                       hookimpl)
 
@@ -9,7 +11,7 @@ MAINTENANCE_SCHEDULED = EventSpec(
     variables=(
         Variable("maintenance.building", "address of the building", "Hauptstraße 5, Berlin"),
         Variable("maintenance.date", "day of the work (YYYY-MM-DD)", "2026-12-14"),
-        Variable("maintenance.work", "what is done", "Wartung der Heizung"),
+        Variable("maintenance.work", "what is done", "Wartung der Heizung", samples={"en": "Heating maintenance"}),
         Variable("maintenance.water_off", "whether the water is turned off", True),
         Variable("maintenance.residents", "the residents to tell",
                  [{"name": "Erika Mustermann", "email": "erika@example.org", "language": "de"}]),
@@ -33,6 +35,9 @@ class MaintenancePlugin(Plugin):
     """Maintenance notices for the residents of a building."""
 
     requires_postwerk = ">=0.1"
+    # Its own message catalogue, Babel domain "postwerk_maintenance": the event's label, the role,
+    # the placeholders and the rule name in German (scripts/translations.py --plugin).
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
