@@ -5,14 +5,14 @@ core.mail.failure_mail.IMMEDIATE_PER_HOUR an hour) or "daily" (a digest);
 failure_digest_at is where the last digest's window ended.
 
 Revision ID: c0817
-Revises: c0790
+Revises: c0816
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "c0817"
-down_revision = "c0790"
+down_revision = "c0816"
 branch_labels = None
 depends_on = None
 
