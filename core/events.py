@@ -22,6 +22,7 @@ from .models.types import utcnow
 from .plugins import PluginDisabledError, registry
 from .specs import TenantRef
 from .tenancy import get_tenant
+from .wakeups import wake_expander
 
 _WAKE = "postwerk_wake_expander"
 
@@ -164,10 +165,8 @@ def _after_commit(session: Session) -> None:
     tenants = session.info.pop(_WAKE, None)
     if not tenants:
         return
-    from .mail import jobs  # late: jobs imports the whole mail stack
-
     for tenant_id in tenants:
-        jobs.wake_expander(tenant_id)
+        wake_expander(tenant_id)
 
 
 def _after_rollback(session: Session) -> None:

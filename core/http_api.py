@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import api_tokens
 from .events import MAX_SEND_AHEAD, SendAtError, check_send_at, emit
 from .extensions import csrf, db
+from .idempotency import IDEMPOTENCY_DAYS, expire_idempotency_keys  # noqa: F401 (names kept here)
 from .models import IdempotencyKey
 from .models.types import utcnow
 from .payloads import PayloadInvalid, json_schema, validate
@@ -28,8 +29,6 @@ csrf.exempt(bp)
 
 MAX_BODY = 256 * 1024
 MAX_KEY = 200
-# How long a retry with the same Idempotency-Key is recognised.
-IDEMPOTENCY_DAYS = 7
 
 
 def _error(status: int, message: str, field: str | None = None, **headers):
@@ -194,18 +193,6 @@ def _accepted(event_id: int, key: str, status: int):
     response = jsonify({"event_id": event_id, "event": key, "status": "accepted"})
     response.status_code = status
     return response
-
-
-def expire_idempotency_keys(now=None, tenant_id: int | None = None) -> int:
-    """Forget keys older than IDEMPOTENCY_DAYS (the events stay); returns how
-    many. AUTOMATE's retention task calls it per tenant; the caller commits."""
-    from datetime import timedelta
-
-    cutoff = (now or utcnow()) - timedelta(days=IDEMPOTENCY_DAYS)
-    old = db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
-    if tenant_id is not None:
-        old = old.where(IdempotencyKey.tenant_id == tenant_id)
-    return db.session.execute(old).rowcount
 
 
 @bp.get("/openapi.json")

@@ -68,9 +68,12 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
 
     ``lane`` > 0 asks for a helper job running beside the first one (called
     as ``func(tenant_id, key, lane)``), deduplicated per lane. Returns whether
-    a job was enqueued. Never raises for Redis trouble.
+    a job was enqueued. Never raises for Redis trouble. ``func`` is the job
+    function or its import path (``"core.mail.jobs.expand_events"``), as RQ
+    takes either: code below the mail pipeline wakes it by name
+    (``core.wakeups``).
     """
-    name = func.__name__
+    name = func.rsplit(".", 1)[-1] if isinstance(func, str) else func.__name__
     key = wake_key(name, tenant_id, lane)
     if delay:
         # Delayed wakes (retries) are deduplicated per second of due time.

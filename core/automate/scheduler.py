@@ -40,7 +40,7 @@ from ..models.types import utcnow
 from ..queueing import queue, redis
 from .models import AutomateState, TaskRun, TaskState
 from .state import ensure_tasks, next_run
-from .tasks import resolve, task_specs
+from .registry import resolve, task_specs
 
 log = logging.getLogger(__name__)
 

@@ -1,64 +1,21 @@
 """The core's own AUTOMATE tasks (contributed by the core plugin through the
-same ``postwerk_tasks`` hook a plugin uses) and how a task is looked up."""
+same ``postwerk_tasks`` hook a plugin uses). They drive the mail pipeline, so
+they sit above it; which tasks exist and how one is looked up is
+``core.automate.registry`` (its names are kept here too)."""
 from __future__ import annotations
 
-import importlib
-import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete, exists, select, update
 
 from ..extensions import db
-from ..http_api import expire_idempotency_keys
+from ..idempotency import expire_idempotency_keys
+from ..mail import jobs
+from ..mail.sweeper import sweep
 from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus
 from ..models.types import utcnow
-from ..plugins import registry
-from ..specs import TaskSpec
 from .models import DEFAULT_RETENTION_DAYS, AutomateState
-
-log = logging.getLogger(__name__)
-
-MAIL_WORKER = "mail_worker"
-SWEEPER = "sweeper"
-RETENTION = "retention"
-
-CORE_TASKS = [
-    TaskSpec(key=MAIL_WORKER, label="Mail worker", function="core.automate.tasks:run_mail_worker", interval=60,
-             description="Sends due mail. While it is off, mail waits as PENDING."),
-    TaskSpec(key=SWEEPER, label="Sweeper", function="core.automate.tasks:run_sweeper", interval=60,
-             description="Re-queues events and mail whose wake-up Redis lost; takes back mail of "
-                         "workers that died."),
-    TaskSpec(key=RETENTION, label="Retention", function="core.automate.tasks:run_retention", interval=24 * 3600,
-             description="Deletes SENT messages and their events older than the retention period."),
-]
-
-
-def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
-    """Every task of the plugins enabled for the tenant (the core's included).
-
-    A plugin whose ``postwerk_tasks`` raises, or answers with something that
-    is not a TaskSpec, is left out (logged with its name); the other
-    plugins' tasks, the core's among them, run on."""
-    specs: dict[str, TaskSpec] = {}
-    failures: list = []
-    for plugin, answer in registry().call_each("postwerk_tasks", tenant_id, failures=failures):
-        bad = [spec for spec in answer or () if not isinstance(spec, TaskSpec)]
-        if bad:
-            log.error("plugin '%s' returned %r from postwerk_tasks, not a TaskSpec; its tasks are left out",
-                      plugin, bad[0])
-            continue
-        for spec in answer or ():
-            specs.setdefault(spec.key, spec)
-    return specs
-
-
-def resolve(spec: TaskSpec) -> Callable[[int], object]:
-    """``package.module:function`` (or ``package.module.function``) -> the function."""
-    module, sep, name = spec.function.partition(":")
-    if not sep:
-        module, _, name = spec.function.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+from .registry import CORE_TASKS, MAIL_WORKER, RETENTION, SWEEPER, resolve, task_specs
 
 
 # --- the core tasks ----------------------------------------------------------
@@ -66,8 +23,6 @@ def resolve(spec: TaskSpec) -> Callable[[int], object]:
 def run_mail_worker(tenant_id: int) -> str:
     """Wake the expander and the deliverer for anything due (the delivery
     itself runs in the RQ workers, so a slow SMTP server never blocks AUTOMATE)."""
-    from ..mail import jobs
-
     now = utcnow()
     due = db.session.execute(select(db.func.count()).select_from(Message).where(
         Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
@@ -82,8 +37,6 @@ def run_mail_worker(tenant_id: int) -> str:
 
 
 def run_sweeper(tenant_id: int) -> str:
-    from ..mail.sweeper import sweep
-
     result = sweep(tenant_id)
     return ", ".join(f"{k} {v}" for k, v in result.items())
 

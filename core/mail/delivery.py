@@ -24,7 +24,7 @@ from rq.worker import Worker
 from sqlalchemy import Connection, bindparam, update
 
 from .. import bounces
-from ..automate.status import hold_reason
+from ..automate.status import hold_reason, why_held
 from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
@@ -33,7 +33,7 @@ from ..notify import audit, notify, tell_outcome
 from ..plugins import registry
 from ..queueing import queue
 from ..tenancy import get_tenant, tenant_ref
-from ..worker import heartbeat_stale
+from ..heartbeat import heartbeat_stale
 from . import markers, mime, oauth
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
@@ -148,15 +148,6 @@ def check_connection(settings: MailSettings) -> str:
         utf8 = "with" if transport.smtputf8 else "without"
         login = f"logged in as {config.username}" if config.username else "no login"
         return f"{config.host}:{config.port} answered ({config.security.value}, {login}, {utf8} SMTPUTF8)"
-
-
-def why_held(settings: MailSettings | None) -> str | None:
-    """Why a tenant's mail cannot go out now, or None."""
-    if settings is None or not settings.host:
-        return "no SMTP server is configured"
-    if settings.broken_reason:
-        return f"sending is stopped until the settings are fixed: {settings.broken_reason}"
-    return None
 
 
 def claimant() -> tuple[str | None, str | None]:

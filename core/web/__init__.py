@@ -8,7 +8,7 @@ from ..plugins import PluginRegistry
 
 def register_web(app: Flask, registry: PluginRegistry) -> None:
     from .. import http_api
-    from ..admin import register as register_admin
+    from ..admin.pages import register as register_admin
     from ..automate.views import bp as automate_bp
     from . import admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth
 
