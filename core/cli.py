@@ -138,14 +138,39 @@ def mailcatcher(smtp_port: int, http_port: int) -> None:
     run(smtp_port, http_port)
 
 
+def metrics_port_options(command):
+    """``--metrics-port`` and ``--metrics-host``: this process's counters on a
+    port of its own, for machines other than the web's (core.metrics_port)."""
+    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                           envvar="POSTWERK_METRICS_HOST",
+                           help="address of the metrics port (0.0.0.0: every interface)")(command)
+    return click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+                        envvar="POSTWERK_METRICS_PORT",
+                        help="serve this process's Prometheus metrics on this port")(command)
+
+
+def _serve_metrics(port: int | None, host: str) -> None:
+    if port is None:
+        return
+    from .metrics_port import MetricsPortError, serve
+
+    try:
+        serve(port, host)
+    except MetricsPortError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"metrics: http://{host}:{port}/metrics", err=True)
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.option("--name", default=None)
+@metrics_port_options
 @pass_ctx
-def worker(ctx: Context, burst: bool, name: str | None) -> None:
+def worker(ctx: Context, burst: bool, name: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run one RQ worker (with RQ's scheduler for retries) on Postwerk's queue."""
     from .worker import make_worker
 
+    _serve_metrics(metrics_port, metrics_host)
     w = make_worker(ctx.app, name=name)
     w.work(burst=burst, with_scheduler=True)
 
@@ -154,13 +179,16 @@ def worker(ctx: Context, burst: bool, name: str | None) -> None:
 @click.option("--interval", default=5.0, show_default=True, help="seconds between ticks")
 @click.option("--once", is_flag=True, help="one tick, then exit")
 @click.option("--name", default=None, help="name in the task history (default host:pid)")
+@metrics_port_options
 @pass_ctx
-def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> None:
+def scheduler(ctx: Context, interval: float, once: bool, name: str | None, metrics_port: int | None,
+              metrics_host: str) -> None:
     """Run AUTOMATE: queue every due task of every tenant for the workers (safe to run twice)."""
     import signal
 
     from .automate.scheduler import Scheduler
 
+    _serve_metrics(metrics_port, metrics_host)
     runner = Scheduler(ctx.app, tick=interval, name=name)
     if once:
         for run in runner.tick():

@@ -23,4 +23,5 @@ def expire_idempotency_keys(now: datetime | None = None, tenant_id: int | None =
     old = db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
     if tenant_id is not None:
         old = old.where(IdempotencyKey.tenant_id == tenant_id)
-    return db.session.execute(old).rowcount
+    # A DELETE answers with a CursorResult; SQLAlchemy types execute() as the general Result.
+    return db.session.execute(old).rowcount  # type: ignore[attr-defined]

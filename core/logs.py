@@ -23,7 +23,8 @@ import threading
 from datetime import datetime, timezone
 
 FIELDS = ("tenant", "message_id", "event_id", "job")
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("postwerk_log_context", default={})
+# The default is never changed in place: bind() sets a copy.
+_context: contextvars.ContextVar[dict] = contextvars.ContextVar("postwerk_log_context", default={})  # noqa: B039
 _role = "postwerk"
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

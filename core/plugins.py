@@ -277,7 +277,7 @@ class PluginRegistry:
             return True, self._one_plugin(name, plugin, enabled)(**kwargs)
         except Exception as exc:  # a faulty plugin fails alone (DESIGN.md, invariant 7)
             failure = HookFailure(plugin, name, describe(exc))
-            log.error("%s", failure, exc_info=True)
+            log.exception("%s", failure)
             if failures is None:
                 raise PluginHookError(failure) from exc
             failures.append(failure)

@@ -36,7 +36,7 @@ def data_strings() -> list[str]:
         plugins = sorted(registry().plugins.items())
         # Default rule names, shown translated while the admin has not renamed them.
         texts += [spec.name for _name, specs in registry().call_each("postwerk_default_rules") for spec in specs or ()]
-    for name, info in plugins:
+    for _name, info in plugins:
         texts.append(info.description or "")
         for spec in info.events:
             texts += [spec.label, spec.description, *(r.description for r in spec.roles),

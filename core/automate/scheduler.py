@@ -165,7 +165,7 @@ class Scheduler:
             specs = task_specs(tenant_id)
             tasks = ensure_tasks(tenant_id, specs)
             now = utcnow()  # after ensure_tasks: new rows are due at once
-            for key, task in tasks.items():
+            for task in tasks.values():
                 due = task.enabled and task.next_run_at is not None and task.next_run_at <= now
                 if due or task.run_requested:
                     run = self._claim_and_enqueue(task, now)

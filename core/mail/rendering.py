@@ -170,7 +170,7 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(f"syntax error: {exc.message}", exc.lineno, "syntax"))
         return result
-    except (RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):
         result.problems.append(Problem(_TOO_DEEP, None, "syntax"))
         return result
     limit = _trial(source, html)
