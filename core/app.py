@@ -17,6 +17,9 @@ from .crypto import check_keys
 from .events import install_session_hooks
 from .extensions import babel, csrf, db, login_manager, migrate
 from .plugins import PluginRegistry
+from .builtin import CorePlugin
+from .web import operations, register_web, security
+from .web.i18n import TRANSLATIONS, select_locale
 
 log = logging.getLogger(__name__)
 CORE_MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -48,15 +51,11 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     migrate.init_app(app, db, directory=CORE_MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    from .web.i18n import TRANSLATIONS, select_locale
-
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
     install_session_hooks()
 
     registry = PluginRegistry(strict=app.config["STRICT_PLUGINS"])
-    from .builtin import CorePlugin
-
     registry.register("core", CorePlugin(), essential=True, source="core")
     if not app.config.get("POSTWERK_SKIP_ENTRY_POINTS"):
         registry.load_entry_points(skip=frozenset(extra_plugins or ()))
@@ -65,14 +64,8 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     registry.finish_loading()
     app.extensions["postwerk.plugins"] = registry
 
-    from .web import register_web
-
     register_web(app, registry)
-    from .web import security
-
     security.init_app(app)
-    from .web import operations
-
     operations.init_app(app)
     return app
 

@@ -19,6 +19,8 @@ from .extensions import db
 from .models import Message, MessageStatus
 from .models.suppression import SuppressedAddress
 from .notify import audit
+from .plugins import registry
+from .tenancy import get_tenant, tenant_ref
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +136,6 @@ def announce_bounces() -> int:
     outcomes = db.session().info.pop(_OUTCOMES, None)
     if not outcomes:
         return 0
-    from .plugins import registry
-    from .tenancy import get_tenant, tenant_ref
-
     for tenant_id, message_pk, detail in outcomes:
         try:
             registry().hook("postwerk_delivery_outcome", tenant_id)(

@@ -23,6 +23,7 @@ from .plugins import PluginDisabledError, registry
 from .specs import TenantRef
 from .tenancy import get_tenant
 from .wakeups import wake_expander
+from .models.message import Priority
 
 _WAKE = "postwerk_wake_expander"
 
@@ -64,8 +65,6 @@ class EmittedEvent:
 
 
 def _check_priority(priority: int | None) -> None:
-    from .models.message import Priority
-
     if priority is not None and priority not in Priority.ALL:
         raise ValueError(f"priority must be one of {Priority.ALL} (Priority.SYSTEM, TRANSACTIONAL, BULK)")
 

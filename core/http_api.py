@@ -23,6 +23,8 @@ from .models.types import utcnow
 from .payloads import PayloadInvalid, json_schema, validate
 from .plugins import registry
 from .ratelimit import allow as rate_limit
+from .models import Event
+from .events import emit_many
 
 bp = Blueprint("http_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -181,8 +183,6 @@ def _earlier(tenant_id: int, key: str, request_hash: str):
         return None
     if row.request_hash != request_hash:
         return _error(422, "this Idempotency-Key was used with a different request body", "Idempotency-Key")
-    from .models import Event
-
     event = db.session.get(Event, row.event_id)
     response = _accepted(row.event_id, event.key if event else "", 200)
     response.headers["Idempotent-Replayed"] = "true"
@@ -316,9 +316,6 @@ def post_events_batch():
 
 
 def _batch(tenant_id: int, key: str, spec, items: list) -> list[dict]:
-    from .events import emit_many
-    from .models import Event
-
     results: list[dict] = [{}] * len(items)
     checked: list[tuple[int, dict, str, str]] = []  # (index, payload, idempotency key, request hash)
     seen: dict[str, int] = {}

@@ -5,6 +5,7 @@ import logging
 
 from .extensions import db
 from .models import AuditEntry, Notification
+from .plugins import registry
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ def tell_outcome(tenant_id: int, tenant, message_pk: int, status: str, detail: s
     outcome was committed: a plugin whose hook raises is named in the
     notification log (committed here) and never keeps the others from
     hearing of it, nor changes the message."""
-    from .plugins import registry
-
     failures: list = []
     registry().call_each("postwerk_delivery_outcome", tenant_id, failures=failures,
                          tenant=tenant, message_id=message_pk, status=status, detail=detail)

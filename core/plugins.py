@@ -17,6 +17,7 @@ from flask import current_app, g
 from . import hookspecs
 from .extensions import db
 from .specs import EventSpec
+from .models import PluginState
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,6 @@ class PluginRegistry:
         Cached for the current app context only (one request, one job), so a
         change is seen by the next request or job in every process.
         """
-        from .models import PluginState
-
         cache = g.setdefault("postwerk_enabled_plugins", {})
         if tenant_id not in cache:
             rows = db.session.execute(

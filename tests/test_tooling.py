@@ -33,8 +33,8 @@ def test_ruff_finds_nothing():
 
 
 def test_the_code_is_formatted():
-    result = _run("ruff", "format", "--check", "--no-cache", ".")
-    assert result.returncode == 0, "run `ruff format .`:\n" + result.stdout + result.stderr
+    result = _run("ruff", "format", "--check", "--no-cache", "--output-format", "concise", ".")
+    assert result.returncode == 0, "run `ruff format .`:\n" + result.stdout[-3000:] + result.stderr[-2000:]
 
 
 def test_mypy_is_clean_on_the_core():
@@ -61,3 +61,41 @@ def test_a_job_outside_an_app_context_says_which_worker_to_run():
 
     with pytest.raises(NoAppContext, match="rq worker -w core.worker.PostwerkWorker"):
         deliver_messages(1)
+
+
+def _late_core_imports():
+    """(path, line) of every import of a core module inside a function of
+    core/ that has no comment: on its line, on a line of its group of
+    imports, or on the line just above the group."""
+    import ast
+
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            body = [node for node in ast.walk(function) if node is not function]
+            imports = sorted((node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))),
+                             key=lambda node: node.lineno)
+            for node in imports:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if not ((isinstance(node, ast.ImportFrom) and node.level) or any(
+                        n == "core" or n.startswith("core.") for n in names)):
+                    continue
+                # The group: this import and the imports right above it, blank lines between them allowed.
+                first = node.lineno
+                while first > 1 and (lines[first - 2].strip().startswith(("import ", "from "))
+                                     or not lines[first - 2].strip()):
+                    first -= 1
+                group = lines[first - 2:node.end_lineno]
+                if not any("#" in line for line in group):
+                    yield f"{path.relative_to(ROOT)}:{node.lineno}"
+
+
+def test_a_late_import_says_why():
+    """Inside a function, an import of the core needs a comment saying why it
+    is not at the top (docs/architecture.md)."""
+    assert list(_late_core_imports()) == []

@@ -22,6 +22,7 @@ from .sending_form import SendingSettingsForm, default_scopes
 from .settings_page import form_for, hint_for, page_extras  # noqa: F401 (page_extras: name kept here)
 from .settings_page import page as _page
 from ..web.words import tr
+from ..web.words import said
 
 
 def apply_preset(form: SendingSettingsForm, settings: MailSettings):
@@ -68,8 +69,6 @@ def _check(settings: MailSettings) -> dict:
 def settings_check_json():
     """The check the settings page runs by itself after a save (admin_settings.js):
     the save never waits for the server; the page shows the answer when it comes."""
-    from ..web.words import said
-
     if not ActionForm().validate_on_submit():
         return jsonify({"error": "csrf"}), 400
     settings = db.session.get(MailSettings, tenant_id())
