@@ -11,15 +11,12 @@ from ..automate.tasks import MAIL_WORKER
 from ..event_retry import count_failed, failed_events
 from ..extensions import db
 from ..mail.jobs import failure_text
-from ..models import MailSettings, Message, MessageStatus
-from . import bp
-from .scope import tenant_id
-from ..web.words import said
-from ..models import Tenant
+from ..models import MailSettings, Message, MessageStatus, Tenant
 from ..notify import audit
-from .forms import ActionForm
-from .scope import actor
-from .forms import AUTH_CHOICES, SECURITY_CHOICES
+from ..web.words import said
+from . import bp
+from .forms import AUTH_CHOICES, SECURITY_CHOICES, ActionForm
+from .scope import actor, tenant_id
 
 
 # Counting is capped: a queue of millions is "10000+" at a glance, and the
