@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import (bp, dryrun, failed_events, logs, overview, queue, rules, sending, settings,  # noqa: F401
-               suppression, template_editor, trash)
+from . import (bp, dryrun, failed_events, logs, overview, queue, rules, sending, settings, suppression,
+               template_editor, trash)
+
+# Imported for the routes they attach to ``bp``.
+PAGES = (dryrun, failed_events, logs, overview, queue, rules, sending, settings, suppression, template_editor, trash)
 
 
 def register(app: Flask) -> None:
