@@ -87,7 +87,7 @@ def poll_figures(n: int, handler: str = "ticket", profile: int = 0) -> dict[str,
         dovecot = DovecotServer(Path(tmp) / "dovecot", {u: USERS["user0"] for u in users.values()}).start()
         try:
             # Distinct mails per mailbox: the same mail twice would be a duplicate.
-            for protocol, user in users.items():
+            for user in users.values():
                 for n_mail in range(n):
                     dovecot.deliver(user, mail(f"Bench {n_mail}", sender=f"mieter{n_mail}@mieter.example",
                                                body="Die Heizung ist kalt.\n" * 40))

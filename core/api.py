@@ -12,15 +12,18 @@ from .events import PayloadError, emit
 from .extensions import db
 from .hookspecs import HOOK_API_VERSION
 from .mail.deadline import Deadline
-from .mail.layout import branded_html, branded_text
+from .layout import branded_html, branded_text
 from .mail.linked_accounts import OAuthLink
 from .mail.oauth import OAuthError
 from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
 from .mail.transport import tls_context
+from .metrics import INBOUND
+from .models import Event, Message, User
 from .models.types import UTCDateTime, utcnow
-from .plugins import ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, UnknownEventError, hookimpl
 from .pdf import document as pdf_document
+from .plugins import (ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, PluginHookError, UnknownEventError,
+                      hookimpl, registry)
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
 from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailAttachment, MailboxLogin, Recipient,
@@ -31,7 +34,7 @@ from .targets import check_connect as check_target
 from .targets import check_host as check_target_host
 from .targets import check_peer as check_target_peer
 from .targets import is_loopback
-from .tenancy import tenant_by_slug, tenant_ref_by_id, user_of, users_of
+from .tenancy import get_tenant, tenant_by_slug, tenant_ref, tenant_ref_by_id, user_of, users_of
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
 
@@ -77,8 +80,6 @@ class Plugin:
 def plugin_enabled(tenant_id: int, plugin: str) -> bool:
     """Whether ``plugin`` is enabled for the tenant right now (public pages
     that are not behind ``plugin_enabled_required`` check this themselves)."""
-    from .plugins import registry
-
     return plugin in registry().enabled_plugins(tenant_id)
 
 
@@ -94,11 +95,6 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     wrong place); it stays unprocessed and the caller offers it again later,
     once the plugin is fixed or disabled (the inbound mail plugin keeps it
     aside after repeated failures). Other mails go on."""
-    from .plugins import PluginHookError, registry
-    from .tenancy import get_tenant, tenant_ref
-
-    from .metrics import INBOUND
-
     ref = tenant_ref(get_tenant(tenant_id))
     reg = registry()
     for plugin in reversed(reg.implementers("postwerk_inbound_mail", tenant_id)):
@@ -121,10 +117,6 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
 def is_known_sender(tenant_id: int, address: str) -> bool:
     """Whether ``address`` is a user of the tenant or a person one of its
     enabled plugins knows (``postwerk_known_sender``)."""
-    from .models import User
-    from .plugins import registry
-    from .tenancy import get_tenant, tenant_ref
-
     address = (address or "").strip().lower()
     if not address:
         return False
@@ -188,8 +180,6 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
     the tenant whose Message-ID is among ``message_ids`` (e.g. a reply's
     In-Reply-To and References), or None. Lets a plugin thread replies to
     the mail it caused."""
-    from .models import Event, Message
-
     wanted = []
     for value in message_ids or ():
         value = (value or "").strip()

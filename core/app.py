@@ -14,10 +14,14 @@ from sqlalchemy.engine import Engine
 
 from . import config as config_module
 from . import logs
+from . import reports  # noqa: F401 (registers the report schedules as AUTOMATE tasks)
 from .crypto import check_keys
 from .events import install_session_hooks
 from .extensions import csrf, db, login_manager, migrate
 from .plugins import PluginRegistry
+from .builtin import CorePlugin
+from .web import operations, register_web, security
+from .web.i18n import TRANSLATIONS, select_locale
 
 log = logging.getLogger(__name__)
 CORE_MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -52,8 +56,6 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     install_session_hooks()
 
     registry = PluginRegistry(strict=app.config["STRICT_PLUGINS"])
-    from .builtin import CorePlugin
-
     registry.register("core", CorePlugin(), essential=True, source="core")
     if not app.config.get("POSTWERK_SKIP_ENTRY_POINTS"):
         registry.load_entry_points(skip=frozenset(extra_plugins or ()))
@@ -63,14 +65,8 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     app.extensions["postwerk.plugins"] = registry
     _init_babel(app, registry)
 
-    from .web import register_web
-
     register_web(app, registry)
-    from .web import security
-
     security.init_app(app)
-    from .web import operations
-
     operations.init_app(app)
     return app
 

@@ -18,7 +18,10 @@ from sqlalchemy.orm import Session
 from .extensions import db
 from .models import Message, MessageStatus
 from .models.suppression import SuppressedAddress
+from .mail.failure_mail import tell_admins
 from .notify import audit
+from .plugins import registry
+from .tenancy import get_tenant, tenant_ref
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +165,6 @@ def announce_bounces() -> int:
     outcomes = db.session().info.pop(_OUTCOMES, None)
     if not outcomes:
         return 0
-    from .plugins import registry
-    from .tenancy import get_tenant, tenant_ref
-
-    from .notify import tell_admins
-
     for tenant_id, message_pk, detail in outcomes:
         tell_admins(tenant_id, message_pk, MessageStatus.BOUNCED, detail)
         try:

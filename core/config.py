@@ -10,6 +10,8 @@ import os
 import urllib.parse
 from pathlib import Path
 
+from . import logs
+
 # (environment variable, config key, default, description) -- the README's
 # configuration table is checked against this list by a test.
 SETTINGS: list[tuple[str, str, str | None, str]] = [
@@ -199,11 +201,12 @@ def finalise(config: dict, instance_path: str) -> dict:
         raise ConfigError("POSTWERK_SMTP_TIMEOUT must be well below the delivery job timeout")
     if not 0 < config["NETWORK_DEADLINE"] * 2 < config["DELIVERY_JOB_TIMEOUT"]:
         raise ConfigError("POSTWERK_NETWORK_DEADLINE must be positive and less than half the delivery job timeout")
-    from .logs import check as check_logging
-
     config["LOG_LEVEL"] = str(config.get("LOG_LEVEL", "INFO")).upper()
     config["LOG_FORMAT"] = str(config.get("LOG_FORMAT", "text")).lower()
-    check_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    try:
+        logs.check(config["LOG_LEVEL"], config["LOG_FORMAT"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     config["PROXY_HOPS"] = _number(config, "PROXY_HOPS", 0, int)
     if config["PROXY_HOPS"] < 0:
         raise ConfigError("POSTWERK_PROXY_HOPS must be 0 or more")

@@ -8,6 +8,7 @@ from sqlalchemy import update
 from .extensions import db
 from .models import Event, EventStatus
 from .notify import audit
+from .wakeups import wake_expander
 
 
 def failed_events(tenant_id: int, limit: int = 100) -> list[Event]:
@@ -34,7 +35,5 @@ def retry(tenant_id: int, event_ids: list[int] | None = None, *, actor: str = "s
         audit(tenant_id, actor, "event.retried", "event", ",".join(map(str, ids)))
     db.session.commit()
     if ids:
-        from .mail import jobs  # late: jobs imports the whole mail stack
-
-        jobs.wake_expander(tenant_id)
+        wake_expander(tenant_id)
     return ids

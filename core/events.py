@@ -23,6 +23,8 @@ from .plugins import PluginDisabledError, registry
 from . import attachments as attachment_store
 from .specs import MailAttachment, TenantRef
 from .tenancy import get_tenant
+from .wakeups import wake_expander
+from .models.message import Priority
 
 _WAKE = "postwerk_wake_expander"
 
@@ -64,8 +66,6 @@ class EmittedEvent:
 
 
 def _check_priority(priority: int | None) -> None:
-    from .models.message import Priority
-
     if priority is not None and priority not in Priority.ALL:
         raise ValueError(f"priority must be one of {Priority.ALL} (Priority.SYSTEM, TRANSACTIONAL, BULK)")
 
@@ -179,10 +179,8 @@ def _after_commit(session: Session) -> None:
     tenants = session.info.pop(_WAKE, None)
     if not tenants:
         return
-    from .mail import jobs  # late: jobs imports the whole mail stack
-
     for tenant_id, priority in tenants.items():
-        jobs.wake_expander(tenant_id, priority=priority)
+        wake_expander(tenant_id, priority=priority)
 
 
 def _after_rollback(session: Session) -> None:

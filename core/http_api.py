@@ -18,12 +18,15 @@ from . import api_tokens
 from . import api_attachments
 from .events import MAX_SEND_AHEAD, SendAtError, check_send_at, emit
 from .extensions import csrf, db
+from .idempotency import IDEMPOTENCY_DAYS, expire_idempotency_keys  # noqa: F401 (names kept here)
 from .models import IdempotencyKey
 from .models.message import Priority
 from .models.types import utcnow
 from .payloads import PayloadInvalid, json_schema, validate
 from .plugins import registry
 from .ratelimit import allow as rate_limit
+from .models import Event
+from .events import emit_many
 
 bp = Blueprint("http_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -40,8 +43,6 @@ ATTACHMENTS_SCHEMA = {
                              "content_base64": {"type": "string", "contentEncoding": "base64"},
                              "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}}
 MAX_KEY = 200
-# How long a retry with the same Idempotency-Key is recognised.
-IDEMPOTENCY_DAYS = 7
 
 
 def _error(status: int, message: str, field: str | None = None, **headers):
@@ -216,8 +217,6 @@ def _earlier(tenant_id: int, key: str, request_hash: str):
         return None
     if row.request_hash != request_hash:
         return _error(422, "this Idempotency-Key was used with a different request body", "Idempotency-Key")
-    from .models import Event
-
     event = db.session.get(Event, row.event_id)
     response = _accepted(row.event_id, event.key if event else "", 200)
     response.headers["Idempotent-Replayed"] = "true"
@@ -228,18 +227,6 @@ def _accepted(event_id: int, key: str, status: int):
     response = jsonify({"event_id": event_id, "event": key, "status": "accepted"})
     response.status_code = status
     return response
-
-
-def expire_idempotency_keys(now=None, tenant_id: int | None = None) -> int:
-    """Forget keys older than IDEMPOTENCY_DAYS (the events stay); returns how
-    many. AUTOMATE's retention task calls it per tenant; the caller commits."""
-    from datetime import timedelta
-
-    cutoff = (now or utcnow()) - timedelta(days=IDEMPOTENCY_DAYS)
-    old = db.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
-    if tenant_id is not None:
-        old = old.where(IdempotencyKey.tenant_id == tenant_id)
-    return db.session.execute(old).rowcount
 
 
 @bp.get("/openapi.json")
@@ -379,9 +366,6 @@ def post_events_batch():
 
 def _batch(tenant_id: int, key: str, spec, items: list, *, send_at: datetime | None = None,
            priority: int | None = None, extra: dict | None = None) -> list[dict]:
-    from .events import emit_many
-    from .models import Event
-
     results: list[dict] = [{}] * len(items)
     checked: list[tuple[int, dict, str, str]] = []  # (index, payload, idempotency key, request hash)
     seen: dict[str, int] = {}

@@ -23,7 +23,8 @@ import threading
 from datetime import datetime, timezone
 
 FIELDS = ("tenant", "message_id", "event_id", "job")
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("postwerk_log_context", default={})
+# The default is never changed in place: bind() sets a copy.
+_context: contextvars.ContextVar[dict] = contextvars.ContextVar("postwerk_log_context", default={})  # noqa: B039
 _role = "postwerk"
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -154,12 +155,13 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def check(level: str, fmt: str) -> None:
-    from .config import ConfigError
-
+    """Raise ValueError for a level or format ``configure`` cannot use
+    (``core.config`` turns it into its ConfigError: logging sits below the
+    configuration and does not import it)."""
     if not isinstance(logging.getLevelName(level.upper()), int):
-        raise ConfigError(f"POSTWERK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+        raise ValueError(f"POSTWERK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
     if fmt.lower() not in ("text", "json"):
-        raise ConfigError(f"POSTWERK_LOG_FORMAT must be text or json, not {fmt!r}")
+        raise ValueError(f"POSTWERK_LOG_FORMAT must be text or json, not {fmt!r}")
 
 
 def reset() -> None:

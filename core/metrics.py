@@ -26,6 +26,10 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from .extensions import db
+from .models import Message, MessageStatus, Tenant
+from .queueing import queue, queues, redis
+
 log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("postwerk_deliveries", "Delivery attempts by outcome", ["outcome"])
@@ -56,8 +60,6 @@ def scheduler_ticked(ok: bool = True) -> None:
     """Count a tick and leave its time in Redis for /readyz and /metrics."""
     from redis.exceptions import RedisError
 
-    from .queueing import redis
-
     SCHEDULER_TICKS.labels("ok" if ok else "failed").inc()
     try:
         redis().set(tick_key(), f"{time.time():.3f}", ex=24 * 3600)
@@ -68,16 +70,12 @@ def scheduler_ticked(ok: bool = True) -> None:
 # --- read at scrape time ---------------------------------------------------------
 
 def last_tick_age() -> float | None:
-    from .queueing import redis
-
     value = redis().get(tick_key())
     return None if value is None else max(0.0, time.time() - float(value))
 
 
 def workers_seen() -> int:
     from rq import Worker
-
-    from .queueing import queue
 
     return Worker.count(queue=queue())
 
@@ -89,10 +87,6 @@ class DatabaseCollector:
         from datetime import datetime, timezone
 
         from sqlalchemy import func, select
-
-        from .extensions import db
-        from .models import Message, MessageStatus, Tenant
-        from .queueing import queues
 
         slugs = dict(db.session.execute(select(Tenant.id, Tenant.slug)).all())
         messages = GaugeMetricFamily("postwerk_messages", "Messages by tenant and status", labels=["tenant", "status"])

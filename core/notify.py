@@ -5,6 +5,7 @@ import logging
 
 from .extensions import db
 from .models import AuditEntry, Notification
+from .plugins import registry
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,6 @@ def tell_outcome(tenant_id: int, tenant, message_pk: int, status: str, detail: s
     outcome was committed: a plugin whose hook raises is named in the
     notification log (committed here) and never keeps the others from
     hearing of it, nor changes the message."""
-    from .plugins import registry
-
-    tell_admins(tenant_id, message_pk, status, detail)
     failures: list = []
     registry().call_each("postwerk_delivery_outcome", tenant_id, failures=failures,
                          tenant=tenant, message_id=message_pk, status=status, detail=detail)
@@ -41,22 +39,3 @@ def tell_outcome(tenant_id: int, tenant, message_pk: int, status: str, detail: s
         notify(tenant_id, "error", f"Message {message_pk} ({status}): {failure}", message_pk)
     if failures:
         db.session.commit()
-
-
-def tell_admins(tenant_id: int, message_pk: int, status: str, detail: str) -> None:
-    """Queue mail to the admins who chose to hear of failed mail at once
-    (core.mail.failure_mail), commit it and wake the deliverer. Called after
-    the outcome was committed; its own failure never touches the outcome."""
-    from .mail import failure_mail
-
-    if status not in failure_mail.FAILED_STATES:
-        return
-    try:
-        if failure_mail.notice(tenant_id, message_pk, status, detail):
-            db.session.commit()
-            from .mail.jobs import wake_deliverer
-
-            wake_deliverer(tenant_id)
-    except Exception:
-        db.session.rollback()
-        log.exception("the admins' mail about failed message %s could not be queued", message_pk)

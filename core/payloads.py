@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .specs import EventSpec
+from .mail.mime import HeaderError, check_address
 
 _TYPES: list[tuple[type, str, str]] = [
     # (python type of the sample, JSON Schema type, words for the error)
@@ -132,8 +133,6 @@ def _holds_addresses(sample: Any) -> bool:
 def _check_addresses(given: Any, where: str) -> list[str]:
     """Each address checked as mail will use it: the To header then never
     names an address the envelope does not (issue 16)."""
-    from .mail.mime import HeaderError, check_address
-
     items = given if isinstance(given, list) else [given]
     for index, item in enumerate(items):
         at = f"{where}[{index}]" if isinstance(given, list) else where

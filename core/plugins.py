@@ -19,6 +19,7 @@ from flask import current_app, g
 from . import hookspecs
 from .extensions import db
 from .specs import EventSpec
+from .models import PluginState
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +250,6 @@ class PluginRegistry:
         Cached for the current app context only (one request, one job), so a
         change is seen by the next request or job in every process.
         """
-        from .models import PluginState
-
         cache = g.setdefault("postwerk_enabled_plugins", {})
         if tenant_id not in cache:
             rows = db.session.execute(
@@ -325,7 +324,7 @@ class PluginRegistry:
             return True, caller(**kwargs)
         except Exception as exc:  # a faulty plugin fails alone (DESIGN.md, invariant 7)
             failure = HookFailure(plugin, name, describe(exc))
-            log.error("%s", failure, exc_info=True)
+            log.exception("%s", failure)
             if failures is None:
                 raise PluginHookError(failure) from exc
             failures.append(failure)

@@ -101,9 +101,11 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
     ``lane`` > 0 asks for a helper job running beside the first one (called
     as ``func(tenant_id, key, lane)``), deduplicated per lane. ``priority``
     picks the RQ queue (PRIORITY_KINDS). Returns whether a job was
-    enqueued. Never raises for Redis trouble.
+    enqueued. Never raises for Redis trouble. ``func`` is the job function
+    or its import path (``"core.mail.jobs.expand_events"``), as RQ takes
+    either: code below the mail pipeline wakes it by name (``core.wakeups``).
     """
-    name = func.__name__
+    name = func.rsplit(".", 1)[-1] if isinstance(func, str) else func.__name__
     if priority not in PRIORITY_KINDS:
         raise ValueError(f"unknown priority {priority!r}")
     key = wake_key(name, tenant_id, lane, priority)

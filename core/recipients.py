@@ -9,6 +9,7 @@ from __future__ import annotations
 from .mail.mime import HeaderError, check_address
 from .plugins import HookFailure, registry
 from .specs import Recipient, TenantRef
+from .distribution_lists import addresses
 
 KINDS = ("role", "address", "list")
 
@@ -45,8 +46,6 @@ def resolve(tenant: TenantRef, event: str, ref: str, payload: dict, *,
     if kind == "address":
         found = [Recipient(address=a) for a in _split(value)]
     elif kind == "list":
-        from .distribution_lists import addresses
-
         members = addresses(tenant.id, value)
         if not members:
             raise RecipientError(f"there is no distribution list named {value!r} (or it is empty)")

@@ -17,10 +17,12 @@ from .mail import mime
 from .models import MailSettings, Message, MessageStatus, ReportSchedule, User
 from .models.message import Priority
 from .models.types import utcnow
+from .automate.registry import TaskSource, add_source
 from .notify import audit
 from .plugins import registry
 from .specs import ReportSpec, ReportTable, TaskSpec, TenantRef
 from .tenancy import get_tenant, tenant_ref
+from .wakeups import wake_deliverer
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +165,6 @@ def run_schedule(schedule_id: int, tenant_id: int) -> str:
     """One run (an AUTOMATE task run): build the PDF, write one message per
     recipient carrying it, wake the deliverer. Raises with the reason when
     the run cannot be made; the task run is then failed."""
-    from .mail.jobs import wake_deliverer
-
     schedule = db.session.get(ReportSchedule, schedule_id)
     if schedule is None or schedule.tenant_id != tenant_id:
         raise ReportError(f"report schedule {schedule_id} no longer exists")
@@ -209,3 +209,9 @@ def pdf_attachment(filename: str, content: bytes):
     from .specs import MailAttachment
 
     return MailAttachment(filename=filename, content_type="application/pdf", content=content)
+
+
+# Each schedule is an AUTOMATE task of its own, "report:<id>" (the registry
+# sits below this module, so this module tells it; core.app imports it).
+add_source(TaskSource(prefix=TASK_PREFIX, specs=task_specs,
+                      run=lambda schedule_id, tenant_id: run_schedule(int(schedule_id), tenant_id)))

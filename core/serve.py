@@ -272,6 +272,8 @@ def _prepare(catcher_port: int) -> str:
     """Migrate, and create the demo tenant once; returns its admin password."""
     from flask_migrate import upgrade
 
+    # Late: only the supervising process of `postwerk serve` prepares the
+    # database; the command line imports this module without building an app.
     from .app import create_app
     from .extensions import db
 
@@ -296,6 +298,7 @@ def seed_demo(catcher_port: int, port_file: Path) -> str | None:
     still point at the catcher of an earlier run (whose port ``port_file``
     remembers): an admin who pointed the demo at a real server keeps it.
     """
+    # Late: called with the app of _prepare (see there).
     from .extensions import db
     from .models import MailSettings, Rule, Tenant
     from .plugin_state import set_enabled

@@ -22,6 +22,7 @@ from .models.message import Priority
 from .models.types import utcnow
 from .specs import Recipient
 from .system_templates import TEMPLATES
+from .wakeups import wake_deliverer
 
 FALLBACK_SENDER = "postwerk@{slug}.postwerk.invalid"
 
@@ -77,6 +78,4 @@ def queue_for_user(user: User, key: str, values: dict[str, Any]) -> Message:
 
 def wake(tenant_id: int) -> None:
     """After the commit: a deliverer on the system queue."""
-    from .mail.jobs import wake_deliverer
-
     wake_deliverer(tenant_id, priority=Priority.SYSTEM)

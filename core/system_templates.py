@@ -3,7 +3,7 @@ German and English. A tenant's own version of a key (edited in the
 template editor like any other) wins; without one these are used."""
 from __future__ import annotations
 
-from .mail.layout import branded_html, branded_text
+from .layout import branded_html, branded_text
 from .specs import TemplateSpec
 
 PASSWORD_RESET = "system_password_reset"

@@ -19,6 +19,11 @@ Then, in a test::
         assert sent.rcpt_tos == ["erika@example.org"]
 
 See docs/plugins.md, "Testing your plugin".
+
+The core is imported inside the fixtures, not at the top ("late, pytest
+plugin" below): pytest loads this module in every test run of every project
+that has Postwerk installed, before that project's configuration; the app
+and its plugins load only for a test that uses a fixture.
 """
 from __future__ import annotations
 
@@ -73,6 +78,7 @@ class Outbox:
     ``email.message.EmailMessage``)."""
 
     def __init__(self) -> None:
+        # Late, pytest plugin: see the module docstring.
         from aiosmtpd.controller import Controller
 
         from .mailcatcher import Catcher
@@ -139,6 +145,7 @@ class Postwerk:
         rule uses, or ``template``) with ``payload`` (default: the event's
         sample values) in ``language``, exactly as a mail would be; a
         template error raises ``AssertionError`` with the reason."""
+        # Late, pytest plugin: see the module docstring.
         from .api import Recipient
         from .extensions import db
         from .mail import expansion, variables
@@ -161,6 +168,7 @@ class Postwerk:
     def emit_and_deliver(self, event: str, payload: dict | None = None) -> list:
         """Emit ``event`` for the tenant, commit, run a real worker until the
         queue is empty and return the mails this delivered."""
+        # Late, pytest plugin: see the module docstring.
         from .events import emit
         from .extensions import db
         from .plugins import registry
@@ -175,6 +183,7 @@ class Postwerk:
     def deliver(self) -> list:
         """Run a real worker until the queue is empty (what the web app or
         your code emitted and committed); returns the mails it delivered."""
+        # Late, pytest plugin: see the module docstring.
         from .extensions import db
         from .worker import make_worker
 
@@ -215,6 +224,7 @@ def postwerk(tmp_path, postwerk_redis_url, postwerk_plugins, postwerk_enabled):
     """An app with a migrated database, tenant ``acme`` (admin
     ``admin@acme.example``), the test's plugins registered and enabled with
     their default rules switched on, and mail going to ``postwerk.outbox``."""
+    # Late, pytest plugin: see the module docstring.
     from cryptography.fernet import Fernet
     from flask_migrate import upgrade
 

@@ -22,26 +22,24 @@ from flask import Flask, g
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from . import logs, plugin_reload, queueing
+from . import heartbeat as beat_state, logs, plugin_reload, queueing
+from .heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_STALE, HEARTBEAT_TTL, heartbeat_stale  # noqa: F401 (names kept)
+from .app import create_app
 from .plugin_reload import PluginWatch, describe_change
 from .metrics import JOB_SECONDS
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL = 20
-# A worker whose last confirmed heartbeat is older than this hands nothing
-# more over: its registration may have expired (Redis unreachable from here,
-# but not from the sweeper), and its claims may be someone else's by now.
-HEARTBEAT_STALE = HEARTBEAT_TTL - HEARTBEAT_SECONDS
-
-_last_beat: float | None = None  # monotonic, before the last heartbeat Redis confirmed; None outside a job
+_process_app: Flask | None = None
 
 
-def heartbeat_stale() -> bool:
-    """Whether this process runs a job whose heartbeat is overdue (see HEARTBEAT_STALE)."""
-    last = _last_beat
-    return last is not None and time.monotonic() - last > HEARTBEAT_STALE
+def process_app() -> Flask:
+    """The app this process builds from the environment, once (RQ's own
+    command line constructs the worker without one)."""
+    global _process_app
+    if _process_app is None:
+        _process_app = create_app()
+    return _process_app
 
 
 class PostwerkWorker(SimpleWorker):
@@ -52,8 +50,6 @@ class PostwerkWorker(SimpleWorker):
     def __init__(self, *args, app: Flask | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if app is None:
-            from .jobs import process_app
-
             app = process_app()
         self.app = app
         self.watching = False
@@ -130,8 +126,7 @@ class PostwerkWorker(SimpleWorker):
         name = job.func_name.rsplit(".", 1)[-1]
         token = logs.bind(tenant=tenant, job=job.id)
         started = time.perf_counter()
-        global _last_beat
-        _last_beat = time.monotonic()  # RQ registered the worker for this job just now
+        beat_state.last_beat = time.monotonic()  # RQ registered the worker for this job just now
         done = threading.Event()
         beating = threading.Thread(target=self._beat, args=(done,), name="heartbeat", daemon=True)
         beating.start()
@@ -142,7 +137,7 @@ class PostwerkWorker(SimpleWorker):
         finally:
             done.set()
             beating.join()
-            _last_beat = None
+            beat_state.last_beat = None
             try:  # back to RQ's own expiry for an idle worker
                 self.heartbeat()
             except RedisError:
@@ -151,12 +146,11 @@ class PostwerkWorker(SimpleWorker):
             logs.unbind(token)
 
     def _beat(self, done: threading.Event) -> None:
-        global _last_beat
         while True:
             try:
                 sent = time.monotonic()
                 self.heartbeat(HEARTBEAT_TTL)
-                _last_beat = sent
+                beat_state.last_beat = sent
             except RedisError as exc:  # Redis away: the lease stays the last resort
                 log.warning("worker heartbeat failed: %s", exc)
             if done.wait(HEARTBEAT_SECONDS):

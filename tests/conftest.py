@@ -18,7 +18,6 @@ from cryptography.fernet import Fernet
 
 from core.app import create_app
 from core.extensions import db
-from core.models import MailSettings
 from tests.support import ServerUnavailable
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisServer

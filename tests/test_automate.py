@@ -179,7 +179,7 @@ def test_two_schedulers_never_run_one_slot_twice(app, acme, backend):
         barrier = threading.Barrier(2)
         errors = []
 
-        def go(scheduler):
+        def go(scheduler, barrier=barrier, errors=errors):
             try:
                 barrier.wait(timeout=10)
                 scheduler.tick()

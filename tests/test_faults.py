@@ -393,7 +393,7 @@ def test_worker_killed_while_sending_then_redis_loses_its_data(ctx, config, smtp
         unrecorded: set[str] = set()
         for round_ in range(5):
             seen = len(smtp_sink.messages)
-            _wait(lambda: len(smtp_sink.messages) >= seen + 20, "the worker to send", cluster)
+            _wait(lambda seen=seen: len(smtp_sink.messages) >= seen + 20, "the worker to send", cluster)
             cluster.kill_one(random.Random(round_))
             accepted = {m.message_id for m in smtp_sink.messages}
             unrecorded = {mid for mid, (status, _) in _statuses_by_message_id().items()

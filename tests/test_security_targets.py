@@ -12,11 +12,9 @@ import pytest
 
 from core import targets
 from core.crypto import encrypt
-from core.extensions import db
 from core.mail import oauth
 from core.mail.delivery import check_connection
-from core.mail.transport import ConfigurationError, DeliveryError, TemporaryError
-from core.models import MailSettings
+from core.mail.transport import ConfigurationError, DeliveryError
 from tests.helpers import login, point_at
 from tests.support.ports import free_port
 from tests.support.smtp_sink import SmtpSink

@@ -227,7 +227,7 @@ def test_the_expander_takes_a_system_event_before_older_ones(tenant):
     from core.mail import jobs
     from core.models.message import Priority
 
-    for n in range(5):
+    for _n in range(5):
         emit(tenant.id, "TICKET_CREATED", TICKET)
     system = emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
     db.session.commit()

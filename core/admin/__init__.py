@@ -19,10 +19,6 @@ def _admins_only():
     """Every page of the blueprint: logged in, and an admin (else 403)."""
     return None
 
-
-def register(app) -> None:
-    # Importing the page modules attaches their routes to ``bp``.
-    from . import (dryrun, failed_events, failure_notices, logs, overview, queue, rules, sending,  # noqa: F401
-                   settings, suppression, template_editor, trash)
-
-    app.register_blueprint(bp)
+# The page modules attach their routes to ``bp`` when imported, so they
+# import this package and it cannot import them: ``core.admin.pages``
+# imports them all and registers the blueprint.

@@ -25,7 +25,7 @@ def enabled_events() -> dict[str, list[EventSpec]]:
     reg = registry()
     enabled = reg.enabled_plugins(tenant_id())
     grouped: dict[str, list[EventSpec]] = {}
-    for key, (spec, owner) in sorted(reg.events.items()):
+    for _key, (spec, owner) in sorted(reg.events.items()):
         if owner in enabled:
             grouped.setdefault(owner, []).append(spec)
     return grouped

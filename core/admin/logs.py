@@ -9,6 +9,7 @@ from ..extensions import db
 from ..models import AuditEntry, Notification, User
 from . import bp
 from .scope import tenant_id
+from .trash import restorable
 
 PAGE_SIZE = 50
 
@@ -89,8 +90,6 @@ def audit_log():
     users = dict(db.session.execute(db.select(User.id, User.email).where(
         User.tenant_id == tenant_id(), User.id.in_(ids))).all()) if ids else {}
     names = {f"user:{uid}": email for uid, email in users.items()}
-    from .trash import restorable
-
     return render_template("admin/audit.html", entries=entries, names=names, describe=describe,
                            restorable={e.id for e in entries if restorable(e)},
                            filters=_filters(),

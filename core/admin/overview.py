@@ -11,9 +11,12 @@ from ..automate.tasks import MAIL_WORKER
 from ..event_retry import count_failed, failed_events
 from ..extensions import db
 from ..mail.jobs import failure_text
-from ..models import MailSettings, Message, MessageStatus
+from ..models import MailSettings, Message, MessageStatus, Tenant
+from ..notify import audit
+from ..web.words import said
 from . import bp
-from .scope import tenant_id
+from .forms import AUTH_CHOICES, SECURITY_CHOICES, ActionForm
+from .scope import actor, tenant_id
 
 
 # Counting is capped: a queue of millions is "10000+" at a glance, and the
@@ -46,8 +49,6 @@ def sending_state(settings: MailSettings | None, held: str | None) -> dict:
     attempts and the latest test, never a green light by default.
 
     ``level`` is ok, warning or error; ``text`` says why."""
-    from ..web.words import said
-
     if settings is None or not settings.host:
         return {"level": "error", "text": _("No SMTP server is configured.")}
     if held:
@@ -84,11 +85,6 @@ def timezone_save():
 
     from flask import flash, redirect, request, url_for
 
-    from ..models import Tenant
-    from ..notify import audit
-    from .forms import ActionForm
-    from .scope import actor
-
     name = (request.form.get("timezone") or "").strip()
     if ActionForm().validate_on_submit():
         try:
@@ -122,11 +118,6 @@ def overview():
     failures = sorted(failures, key=lambda m: m.id, reverse=True)[:10]
     automate = {"paused": is_paused(tid), "mail_worker": task_enabled(tid, MAIL_WORKER)}
     held = explain(automate_status.why_mail_waits(tid))
-    from .forms import AUTH_CHOICES, SECURITY_CHOICES
-
-    from ..models import Tenant
-    from .forms import ActionForm
-
     return render_template("admin/overview.html", settings=settings, held=held, automate=automate, counts=counts,
                            timezone=db.session.get(Tenant, tid).timezone, zone_form=ActionForm(id="timezone"),
                            statuses=MessageStatus.ALL, failures=failures, state=sending_state(settings, held),

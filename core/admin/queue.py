@@ -23,6 +23,7 @@ from ..notify import audit
 from . import bp, trash
 from .forms import ActionForm, QueueFilterForm, options
 from .scope import actor, get_owned, tenant_id
+from ..web.words import status_word
 
 PAGE_SIZE = 50
 RESENDABLE = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN)
@@ -70,8 +71,6 @@ def _int_arg(name: str) -> int | None:
 
 def filter_form() -> QueueFilterForm:
     form = QueueFilterForm(request.args)
-    from ..web.words import status_word
-
     form.status.choices = options([("", _("all"))] + [(s, f"{status_word(s)} ({s})") for s in MessageStatus.ALL])
     return form
 

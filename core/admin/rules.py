@@ -15,6 +15,8 @@ from .catalogue import enabled_events, event_spec, grouped_event_choices, why_no
 from .forms import ActionForm, RuleForm, grouped, options
 from .scope import actor, get_owned, tenant_id
 from ..web.words import tr
+from ..mail.expansion import plan
+from ..tenancy import get_tenant, tenant_ref
 
 FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "priority", "send_condition", "active")
 
@@ -82,9 +84,6 @@ def _editor(form: RuleForm, rule: Rule | None, status: int = 200):
 def cannot_fire(rule: Rule) -> str | None:
     """Why an active rule would send nothing for its event's sample values
     (no recipient for its role, a missing template), or None."""
-    from ..mail.expansion import plan
-    from ..tenancy import get_tenant, tenant_ref
-
     spec = event_spec(rule.event)
     if not rule.active or spec is None:
         return None

@@ -8,27 +8,26 @@ from __future__ import annotations
 from flask import current_app, flash, jsonify, redirect, url_for
 from flask_babel import gettext as _
 
-from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..mail.delivery import check_connection
-from ..mail.dkim import DkimKey, dns_record
 from ..mail.presets import BY_KEY
-from ..mail.transport import DEFAULT_PORTS, DeliveryError, Security
-from ..models import AuditEntry, MailSettings
+from ..mail.transport import DeliveryError
+from ..models import MailSettings
 from ..models.types import utcnow
 from ..notify import audit
 from . import bp
 from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
 from .sending_form import SendingSettingsForm, default_scopes
+from .settings_page import form_for, hint_for, page_extras  # noqa: F401 (page_extras: name kept here)
+from .settings_page import page as _page
 from ..web.words import tr
+from ..web.words import said
 
 
 def apply_preset(form: SendingSettingsForm, settings: MailSettings):
     """Fill the posted form with the chosen preset and show it again, unsaved:
     the admin still enters the credentials and saves."""
-    from .settings import _page
-
     chosen = BY_KEY.get(form.preset.data or "")
     if chosen is None:
         flash(_("Choose a provider preset first."), "error")
@@ -44,39 +43,9 @@ def apply_preset(form: SendingSettingsForm, settings: MailSettings):
     return _page(form, settings, preset=chosen)
 
 
-def page_extras(settings: MailSettings) -> dict:
-    return {"dkim_dns": _dkim_dns(settings), "forced_reason": _forced_reason(settings),
-            "oauth_linked": bool(settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted),
-            "default_ports": {s.value: port for s, port in DEFAULT_PORTS.items()},
-            "check_form": ActionForm(id="check")}
-
-
-def _dkim_dns(settings: MailSettings) -> tuple[str, str] | None:
-    if not (settings.dkim_private_key_encrypted and settings.dkim_domain and settings.dkim_selector):
-        return None
-    try:
-        pem = decrypt(settings.dkim_private_key_encrypted)
-    except SecretError:
-        return None
-    return dns_record(DkimKey(settings.dkim_domain, settings.dkim_selector, pem))
-
-
-def _forced_reason(settings: MailSettings) -> str | None:
-    """The server's answer that made delivery switch to the system sender."""
-    if not settings.system_sender_only or settings.tenant_id is None:
-        return None
-    entry = db.session.execute(
-        db.select(AuditEntry).where(AuditEntry.tenant_id == settings.tenant_id,
-                                    AuditEntry.action == "mail.system_sender_forced")
-        .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
-    return (entry.detail or {}).get("reason") if entry else None
-
-
 @bp.route("/settings/check", methods=["POST"])
 def settings_check():
     """Connect, log in and quit: shows the server's words; sends nothing."""
-    from .settings import _page, form_for, hint_for
-
     settings = db.session.get(MailSettings, tenant_id())
     if settings is None or not settings.host:
         flash(_("Save the SMTP settings first."), "error")
@@ -86,8 +55,6 @@ def settings_check():
 
 
 def _check(settings: MailSettings) -> dict:
-    from .settings import hint_for
-
     try:
         outcome = {"ok": True, "words": check_connection(settings), "hint": "", "check": True}
     except DeliveryError as exc:
@@ -102,8 +69,6 @@ def _check(settings: MailSettings) -> dict:
 def settings_check_json():
     """The check the settings page runs by itself after a save (admin_settings.js):
     the save never waits for the server; the page shows the answer when it comes."""
-    from ..web.words import said
-
     if not ActionForm().validate_on_submit():
         return jsonify({"error": "csrf"}), 400
     settings = db.session.get(MailSettings, tenant_id())

@@ -7,7 +7,7 @@ live in ``sending.py``.
 """
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from wtforms.validators import ValidationError
 
@@ -19,14 +19,16 @@ from ..mail import inbound_login
 from ..mail.delivery import dkim_key, mailbox_credentials, smtp_config
 from ..mail.dkim import signed
 from ..mail.jobs import wake_deliverer
-from ..mail.transport import ConfigurationError, DeliveryError, SmtpTransport
+from ..mail.transport import DeliveryError, SmtpTransport
 from ..models import MailSettings
 from ..notify import audit
 from ..tenancy import get_tenant
 from . import bp
 from .forms import ActionForm, TestMailForm
 from .scope import actor, tenant_id
-from .sending import record_test
+from .sending import apply_preset, record_test
+from .settings_page import form_for, hint_for  # noqa: F401 (hint_for: name kept here)
+from .settings_page import page as _page
 from .sending_form import SendingSettingsForm, default_scopes, resolve_port
 
 # Columns the form edits directly (the port, scopes and secrets are handled apart).
@@ -59,25 +61,6 @@ def current_settings() -> MailSettings:
     return settings
 
 
-def form_for(settings: MailSettings) -> SendingSettingsForm:
-    """The form filled from the stored row (secrets never)."""
-    form = SendingSettingsForm(obj=settings)
-    form.oauth_provider.data = settings.oauth_provider or "microsoft"
-    # Empty scopes mean the provider's defaults: show them, so the admin sees what is asked for.
-    form.oauth_scopes.data = settings.oauth_scopes or default_scopes(form.oauth_provider.data)
-    return form
-
-
-def _page(form: SendingSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
-          test_outcome: dict | None = None, status: int = 200, preset=None, check_after_save: bool = False):
-    from .sending import page_extras
-
-    return render_template("admin/settings.html", form=form, settings=settings,
-                           test_form=test_form or TestMailForm(), action_form=ActionForm(),
-                           test_outcome=test_outcome, preset=preset, check_after_save=check_after_save,
-                           **page_extras(settings)), status
-
-
 @bp.route("/settings", methods=["GET"])
 def settings_page():
     settings = current_settings()
@@ -89,8 +72,6 @@ def settings_save():
     settings = current_settings()
     form = SendingSettingsForm()
     if "apply_preset" in request.form:
-        from .sending import apply_preset
-
         return apply_preset(form, settings)
     pem = dkim_pem = None
     valid = form.validate()
@@ -220,22 +201,6 @@ def settings_delete_password():
         db.session.commit()
         flash(_("The stored password was deleted."), "success")
     return redirect(url_for("admin.settings_page"))
-
-
-def hint_for(error: DeliveryError) -> str:
-    """What the admin should look at, from the kind of error."""
-    text = error.text.lower()
-    if "certificate" in text:
-        return _("Certificate: upload the CA certificate of an internal server, or check the host name.")
-    if "login refused" in text or error.code in (530, 535) or "auth" in text:
-        return _("Authentication: check user name, password and the authentication method.")
-    if "tls" in text or "ssl" in text or "starttls" in text or "wrong version number" in text:
-        return _("Port and TLS: SSL/TLS usually runs on port 465, STARTTLS on 587 (or 25).")
-    if "cannot connect" in text or "did not answer" in text or "closed the connection" in text:
-        return _("Connection: check the server name and port, and that the server is reachable.")
-    if isinstance(error, ConfigurationError):
-        return _("Check the settings above.")
-    return _("The server refused the mail: read its answer above.")
 
 
 def send_test_mail(settings: MailSettings, recipient: str) -> dict:

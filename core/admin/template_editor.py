@@ -21,6 +21,8 @@ from . import bp, trash
 from .catalogue import enabled_events, event_choices, event_spec, placeholders
 from .forms import ActionForm, TemplateForm, options
 from .scope import actor, get_owned, tenant_id
+from ..models import Event
+from ..web.words import said
 
 PARTS = (("subject", False), ("body_html", True), ("body_text", False))
 
@@ -134,8 +136,6 @@ def preview(form: TemplateForm) -> PlannedMail | None:
 
 def recent_events(event: str) -> list:
     """The tenant's latest real events of this type, to preview with instead of the samples."""
-    from ..models import Event
-
     if not event:
         return []
     return db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id(), Event.key == event)
@@ -151,8 +151,6 @@ def sample_recipient(language: str | None) -> Recipient:
 
 def _payload(spec, language: str | None = None) -> dict:
     """?source=ID (or the posted field): a real past event of this type; else the sample values."""
-    from ..models import Event
-
     source = request.values.get("source", "")
     if source.isdigit():
         event = db.session.get(Event, int(source))
@@ -246,8 +244,6 @@ def templates_preview():
     form = _form()
     problems = check(form)
     shown = preview(form) if not any(p["kind"] == "syntax" for p in problems) else None
-    from ..web.words import said
-
     for problem in problems:
         problem["message"] = said(problem["message"])
     return jsonify(problems=problems, hints=hints(form, None), preview=None if shown is None else {

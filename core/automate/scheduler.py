@@ -42,7 +42,7 @@ from ..plugins import HookFailure, describe
 from ..queueing import queue, redis
 from .models import AutomateState, TaskRun, TaskState
 from .state import ensure_tasks, next_run
-from .tasks import declared_tasks, resolve, task_specs
+from .registry import declared_tasks, resolve, task_specs
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class Scheduler:
             specs = task_specs(tenant_id)
             tasks = ensure_tasks(tenant_id, specs)
             now = utcnow()  # after ensure_tasks: new rows are due at once
-            for key, task in tasks.items():
+            for task in tasks.values():
                 due = task.enabled and task.next_run_at is not None and task.next_run_at <= now
                 if due or task.run_requested:
                     run = self._claim_and_enqueue(task, now)

@@ -14,8 +14,9 @@ from ..extensions import db
 from ..models.types import utcnow
 from ..notify import audit
 from ..specs import TaskSpec
+from ..wakeups import wake_deliverer, wake_expander
 from .models import AutomateState, TaskState
-from .tasks import task_specs
+from .registry import task_specs
 
 
 class ScheduleError(ValueError):
@@ -85,10 +86,8 @@ def task_enabled(tenant_id: int, key: str, default: bool = True) -> bool:
 
 
 def _wake_mail(tenant_id: int) -> None:
-    from ..mail import jobs
-
-    jobs.wake_expander(tenant_id)
-    jobs.wake_deliverer(tenant_id)
+    wake_expander(tenant_id)
+    wake_deliverer(tenant_id)
 
 
 def set_paused(tenant_id: int, paused: bool, *, actor: str) -> None:

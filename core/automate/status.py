@@ -3,9 +3,10 @@ deliverer share, so what the admin reads is what the worker does."""
 from __future__ import annotations
 
 from ..extensions import db
+from ..models import MailSettings
 from .models import AutomateState
 from .state import task_enabled
-from .tasks import MAIL_WORKER
+from .registry import MAIL_WORKER
 
 PAUSED = "AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed"
 MAIL_WORKER_OFF = "the mail worker task is switched off in AUTOMATE: mail waits as PENDING until it is switched on"
@@ -21,10 +22,16 @@ def hold_reason(tenant_id: int) -> str | None:
     return None
 
 
+def why_held(settings: MailSettings | None) -> str | None:
+    """Why a tenant's mail cannot go out now, or None."""
+    if settings is None or not settings.host:
+        return "no SMTP server is configured"
+    if settings.broken_reason:
+        return f"sending is stopped until the settings are fixed: {settings.broken_reason}"
+    return None
+
+
 def why_mail_waits(tenant_id: int) -> str | None:
     """Why mail of this tenant does not go out now (AUTOMATE paused, mail
     worker off, no or broken SMTP settings), or None when nothing holds it."""
-    from ..mail.delivery import why_held
-    from ..models import MailSettings
-
     return hold_reason(tenant_id) or why_held(db.session.get(MailSettings, tenant_id))

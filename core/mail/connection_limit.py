@@ -18,6 +18,8 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ..queueing import redis
+
 log = logging.getLogger(__name__)
 
 # KEYS[1] = set; ARGV = now, expires_at, limit, lease id
@@ -54,8 +56,6 @@ class ConnectionLimit:
 
     @classmethod
     def for_tenant(cls, tenant_id: int, limit: int) -> "ConnectionLimit":
-        from ..queueing import redis
-
         # The lease outlives the longest a connection can sit silent (one
         # socket timeout per command) and is renewed well before it ends.
         lease = max(60.0, current_app.config["SMTP_TIMEOUT"] * 4)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, update
 
 from .. import attachments as attachment_store
 from .. import bounces, opt_outs
-from ..automate.status import hold_reason
+from ..automate.status import hold_reason, why_held
 from ..crypto import SecretError, decrypt
 from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus
@@ -36,8 +36,10 @@ from .. import queueing
 from ..plugins import HookFailure, registry
 from ..specs import MailboxLogin
 from ..tenancy import get_tenant, tenant_ref
-from ..worker import heartbeat_stale
+from ..heartbeat import heartbeat_stale
 from . import conditions, inbound_login, markers, mime, oauth, return_path
+from ..system_mail import system_sender
+from .failure_mail import tell_admins
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
 from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
@@ -167,15 +169,6 @@ def check_connection(settings: MailSettings) -> str:
         utf8 = "with" if transport.smtputf8 else "without"
         login = f"logged in as {config.username}" if config.username else "no login"
         return f"{config.host}:{config.port} answered ({config.security.value}, {login}, {utf8} SMTPUTF8)"
-
-
-def why_held(settings: MailSettings | None) -> str | None:
-    """Why a tenant's mail cannot go out now, or None."""
-    if settings is None or not settings.host:
-        return "no SMTP server is configured"
-    if settings.broken_reason:
-        return f"sending is stopped until the settings are fixed: {settings.broken_reason}"
-    return None
 
 
 def claimant() -> tuple[str | None, str | None]:
@@ -342,8 +335,6 @@ def fallback_settings(tenant_id: int, own: MailSettings | None) -> tuple[MailSet
     url = current_app.config.get("SYSTEM_SMTP")
     if not url:
         return None
-    from ..system_mail import system_sender
-
     address, name = system_sender(get_tenant(tenant_id))
     settings = MailSettings(
         tenant_id=tenant_id, host=url["host"], port=url["port"], security=url["security"],
@@ -717,6 +708,7 @@ class Delivery:
             self._outcome(message, MessageStatus.FAILED, exc.text)
 
     def _outcome(self, message: Outgoing, status: str, detail: str) -> None:
+        tell_admins(self.tenant_id, message.id, status, detail)
         try:
             tell_outcome(self.tenant_id, self.tenant, message.id, status, detail)
         except Exception:  # recording the failure failed: the committed outcome stays

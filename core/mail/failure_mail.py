@@ -14,6 +14,7 @@ the queue and in the next digest of an admin who chose one.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from flask_babel import force_locale, gettext
@@ -23,6 +24,7 @@ from ..extensions import db
 from ..models import MailSettings, Message, MessageStatus, Tenant, User
 from ..models.message import Priority
 from ..models.types import utcnow
+from ..wakeups import wake_deliverer
 from . import mime
 
 CHOICES = ("off", "immediate", "daily")
@@ -30,6 +32,8 @@ CHOICES = ("off", "immediate", "daily")
 NOTICE_KEY = "postwerk.failure_notice"
 DIGEST_KEY = "postwerk.failure_digest"
 OWN_KEYS = (NOTICE_KEY, DIGEST_KEY)
+log = logging.getLogger(__name__)
+
 FAILED_STATES = (MessageStatus.FAILED, MessageStatus.BOUNCED)
 IMMEDIATE_PER_HOUR = 20
 DIGEST_EVERY = timedelta(hours=24)
@@ -162,10 +166,24 @@ def digests(tenant_id: int, now: datetime | None = None) -> list[Message]:
 
 def run_digests(tenant_id: int) -> str:
     """The AUTOMATE task: queue the due digests, commit, wake the deliverer."""
-    from .jobs import wake_deliverer
-
     queued = digests(tenant_id)
     db.session.commit()
     if queued:
         wake_deliverer(tenant_id)
     return f"{len(queued)} digest(s) queued"
+
+
+def tell_admins(tenant_id: int, message_pk: int, status: str, detail: str) -> None:
+    """Queue mail to the admins who chose to hear of failed mail at once,
+    commit it and wake the deliverer. Called after the outcome was
+    committed (beside ``notify.tell_outcome``); its own failure never
+    touches the outcome."""
+    if status not in FAILED_STATES:
+        return
+    try:
+        if notice(tenant_id, message_pk, status, detail):
+            db.session.commit()
+            wake_deliverer(tenant_id)
+    except Exception:
+        db.session.rollback()
+        log.exception("the admins' mail about failed message %s could not be queued", message_pk)

@@ -15,7 +15,9 @@ from rq import get_current_job
 from sqlalchemy import insert, null, update
 
 from .. import attachments as attachment_store
-from .. import metrics
+from .. import metrics, wakeups
+from ..automate.models import AutomateState, TaskState
+from ..automate.registry import MAIL_WORKER
 from ..extensions import db
 from ..jobs import in_app_context
 from ..logs import bound
@@ -24,7 +26,7 @@ from ..models.types import utcnow
 from ..notify import notify
 from ..plugins import HookFailure, PluginHookError, describe
 from .. import queueing
-from ..queueing import TenantMutex, clear_wake, wake
+from ..queueing import TenantMutex, clear_wake
 from . import delivery, expansion
 
 log = logging.getLogger(__name__)
@@ -46,14 +48,9 @@ EXPAND_GATHER_SECONDS = 0.05
 QUEUED_WAIT_SECONDS = 0.05  # a job queued this long finds no free worker
 
 
-def wake_expander(tenant_id: int, *, priority: int = 1) -> bool:
-    return wake(expand_events, tenant_id, priority=priority)
-
-
-def wake_deliverer(tenant_id: int, delay: float | None = None, *, lane: int = 0, priority: int = 1) -> bool:
-    """``priority``: the highest priority of the mail this wake is for; it
-    picks the RQ queue (a system wake does not wait behind other jobs)."""
-    return wake(deliver_messages, tenant_id, delay=delay, lane=lane, priority=priority)
+# Kept here too (the same functions): callers of the mail pipeline wake its jobs from here.
+wake_expander = wakeups.wake_expander
+wake_deliverer = wakeups.wake_deliverer
 
 
 class Linger:
@@ -213,9 +210,6 @@ def _deliverable(tenant_id: int) -> bool:
     """Due mail that AUTOMATE does not hold, read afresh: a pause or the mail
     worker task switched off while a delivery job lingers ends its waiting,
     as ``deliver_due`` would hold a new job (core.automate.status)."""
-    from ..automate.models import AutomateState, TaskState
-    from ..automate.tasks import MAIL_WORKER
-
     with db.engine.connect() as conn:
         if conn.execute(db.select(Message.id).where(
                 Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,

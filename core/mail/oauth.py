@@ -32,6 +32,7 @@ from ..extensions import db
 from ..models import MailSettings
 from ..models.types import utcnow
 from .deadline import Deadline
+from ..queueing import redis
 
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_AUTHORITY = "https://accounts.google.com"
@@ -220,8 +221,6 @@ def access_token(settings: MailSettings) -> str:
 
 
 def refresh(settings: MailSettings) -> str:
-    from ..queueing import redis
-
     lock = redis().lock(f"{current_app.config['QUEUE_PREFIX']}:oauth-refresh:{settings.tenant_id}",
                         timeout=HTTP_TIMEOUT * 2, blocking_timeout=HTTP_TIMEOUT * 2)
     if not lock.acquire():

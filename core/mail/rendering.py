@@ -19,8 +19,8 @@ from typing import Any, Iterable
 from jinja2 import ChainableUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
-from .sandbox import (MAX_OUTPUT_CHARS, MAX_RENDER_SECONDS, BoundedSandbox, TemplateError,  # noqa: F401 (re-exported)
-                      end_budget, start_budget)
+from .sandbox import MAX_OUTPUT_CHARS, BoundedSandbox, TemplateError, end_budget, start_budget
+from .sandbox import MAX_RENDER_SECONDS  # noqa: F401 (re-exported)
 
 _html_env = BoundedSandbox(autoescape=True)
 _text_env = BoundedSandbox(autoescape=False)
@@ -170,7 +170,7 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(f"syntax error: {exc.message}", exc.lineno, "syntax"))
         return result
-    except (RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):
         result.problems.append(Problem(_TOO_DEEP, None, "syntax"))
         return result
     limit = _trial(source, html)

@@ -23,6 +23,7 @@ from ..extensions import db
 from ..models import Event, EventStatus, Message, MessageStatus
 from ..models.types import utcnow
 from ..notify import audit, notify, tell_outcome
+from .failure_mail import tell_admins
 from ..tenancy import get_tenant, tenant_ref
 from ..queueing import redis, rewake
 from . import jobs, markers
@@ -146,6 +147,7 @@ def reclaim(tenant_id: int | None = None) -> dict:
 
 def _tell_plugins(tenant_id: int, message_pk: int, status: str, detail: str) -> None:
     """The same postwerk_delivery_outcome call a worker makes, after commit."""
+    tell_admins(tenant_id, message_pk, status, detail)
     try:
         tenant = tenant_ref(get_tenant(tenant_id))
         tell_outcome(tenant_id, tenant, message_pk, status, detail)

@@ -7,8 +7,11 @@ from ..plugins import PluginRegistry
 
 
 def register_web(app: Flask, registry: PluginRegistry) -> None:
+    # Late: every import of a `core.web.X` module runs this package first
+    # (core.admin and core.api import core.web.auth); the views, the admin
+    # and the HTTP API load when an app registers them, not with the package.
     from .. import http_api
-    from ..admin import register as register_admin
+    from ..admin.pages import register as register_admin
     from ..automate.views import bp as automate_bp
     from . import (admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth, password_reset, sign_in_codes,
                    unsubscribe)
@@ -22,7 +25,7 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
 
     @app.context_processor
     def _menu():
-        from .menu import menu_entries
+        from .menu import menu_entries  # late, as above
 
         return {"postwerk_menu": menu_entries}
 

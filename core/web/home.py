@@ -9,6 +9,7 @@ from ..automate.status import why_mail_waits
 from ..extensions import db
 from ..models import MailSettings, Message
 from ..plugins import registry
+from ..admin.forms import SECURITY_CHOICES
 
 bp = Blueprint("home", __name__)
 
@@ -29,7 +30,5 @@ def index():
     recent = db.session.execute(db.select(Message).where(Message.tenant_id == tenant_id)
                                 .order_by(Message.id.desc()).limit(10)).scalars().all()
     settings = db.session.get(MailSettings, tenant_id)
-    from ..admin.forms import SECURITY_CHOICES
-
     return render_template("home.html", security_labels=dict(SECURITY_CHOICES), counts=counts, enabled=sorted(enabled - {"core"}), recent=recent,
                            settings=settings, waits=why_mail_waits(tenant_id))

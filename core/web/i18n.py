@@ -7,6 +7,7 @@ from flask import Blueprint, abort, has_request_context, redirect, request, url_
 from flask_login import current_user, login_required
 
 from ..extensions import db
+from . import words
 
 LANGUAGES = ("de", "en")
 # Compiled catalogues (.mo) are committed next to their .po sources, so a
@@ -50,6 +51,4 @@ def init_app(app) -> None:
     # pushed app context (tests, embedding) must choose again.
     app.before_request(refresh)
     app.register_blueprint(bp)
-    from . import words
-
     words.init_app(app)

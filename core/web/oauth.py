@@ -17,6 +17,7 @@ from ..mail.presets import PRESETS
 from ..models import MailSettings
 from ..notify import audit
 from .auth import admin_required
+from .words import tr
 
 # template_folder: core/web/templates (the app itself, created as "postwerk",
 # has no template folder of its own).
@@ -84,8 +85,6 @@ def callback():
 @bp.get("/presets.json")
 @admin_required
 def presets():
-    from .words import tr
-
     return jsonify([dict(p.as_dict(), label=tr(p.label), note=tr(p.note), username_hint=tr(p.username_hint))
                     for p in PRESETS])
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from .. import metrics
 from ..extensions import csrf, db
+from ..queueing import redis
 
 log = logging.getLogger(__name__)
 bp = Blueprint("operations", __name__)
@@ -40,8 +41,6 @@ def readyz():
     finally:
         db.session.remove()
     try:
-        from ..queueing import redis
-
         redis().ping()
         checks["redis"] = "ok"
         age = metrics.last_tick_age()

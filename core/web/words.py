@@ -13,6 +13,9 @@ import re
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from ..extensions import db
+from ..models import Tenant
+
 
 def tr(text):
     """``text`` from the catalogue (English when it has no German)."""
@@ -121,9 +124,6 @@ def tenant_zone():
 
     name = "UTC"
     if current_user and current_user.is_authenticated:
-        from ..extensions import db
-        from ..models import Tenant
-
         name = db.session.get(Tenant, current_user.tenant_id).timezone or "UTC"
     try:
         return ZoneInfo(name)

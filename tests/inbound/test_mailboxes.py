@@ -96,7 +96,7 @@ def test_mail_whose_handling_keeps_failing_is_kept_aside_after_three_tries(acme,
         if impl.plugin_name == "inbound_test":
             monkeypatch.setattr(impl, "function", picky)
 
-    for attempt in range(3):
+    for _attempt in range(3):
         assert "cannot digest" in poller.poll_mailbox(box.id)
         assert ticket_count(acme.id) == 0  # stops at the failing mail: order and watermark hold
     result = poller.poll_mailbox(box.id)

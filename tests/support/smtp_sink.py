@@ -233,7 +233,7 @@ class _Handler:
         # (aiosmtpd closes the connection after a failed handshake anyway).
         if isinstance(error, TLSSetupException):
             return "454 4.7.0 TLS handshake failed"
-        log.exception("SMTP sink session exception")
+        log.error("SMTP sink session exception", exc_info=error)
         return f"500 Error: ({type(error).__name__}) {error}"
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
