@@ -17,6 +17,7 @@ server may have it; counted at most once, shown to the admin).
 
     python -m bench.chaos [--n 3000] [--workers 2] [--kills 8] [--flushes 2] [--restarts 1] [--drops 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,12 +73,18 @@ def main() -> None:
                 tenants = [make_tenant(f"c{i}", sink).id for i in range(args.tenants)]
                 for tenant_id in tenants:
                     ensure_tasks(tenant_id)
-                db.session.execute(update(TaskState).where(TaskState.task_key.in_((SWEEPER, MAIL_WORKER)))
-                                   .values(interval_seconds=1))
+                db.session.execute(
+                    update(TaskState).where(TaskState.task_key.in_((SWEEPER, MAIL_WORKER))).values(interval_seconds=1)
+                )
                 db.session.commit()
                 for i in range(args.n):
-                    create_ticket(tenants[i % len(tenants)], title=f"Ticket {i}", description="",
-                                  reporter_name="Erika", reporter_email=f"r{i}@example.org")
+                    create_ticket(
+                        tenants[i % len(tenants)],
+                        title=f"Ticket {i}",
+                        description="",
+                        reporter_name="Erika",
+                        reporter_email=f"r{i}@example.org",
+                    )
                     if i % 100 == 99:
                         db.session.commit()
                 db.session.commit()
@@ -91,18 +98,21 @@ def main() -> None:
                 try:
                     while True:
                         db.session.remove()
-                        open_ = db.session.execute(select(func.count()).select_from(Message).where(
-                            Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))).scalar()
-                        new = db.session.execute(select(func.count()).select_from(Event).where(
-                            Event.status == EventStatus.NEW)).scalar()
+                        open_ = db.session.execute(
+                            select(func.count())
+                            .select_from(Message)
+                            .where(Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))
+                        ).scalar()
+                        new = db.session.execute(
+                            select(func.count()).select_from(Event).where(Event.status == EventStatus.NEW)
+                        ).scalar()
                         total = db.session.execute(select(func.count()).select_from(Message)).scalar()
                         db.session.remove()
                         if total == args.n and not open_ and not new:
                             break
                         now = time.monotonic()
                         if now - started > args.bound:
-                            print(f"not finished after {args.bound:.0f} s: {open_} open, {new} events",
-                                  file=sys.stderr)
+                            print(f"not finished after {args.bound:.0f} s: {open_} open, {new} events", file=sys.stderr)
                             break
                         if faults and now >= next_fault and total and open_:
                             fault = faults.pop()
@@ -140,9 +150,17 @@ def main() -> None:
                 db.session.remove()
         finally:
             redis_server.stop()
-    result.update(n=args.n, workers=args.workers, kills=cluster.killed, flushes=args.flushes,
-                  restarts=args.restarts, drops=args.drops, seconds=round(elapsed, 1),
-                  database=database_url.split(":", 1)[0], load_average_1min=round(os.getloadavg()[0], 2))
+    result.update(
+        n=args.n,
+        workers=args.workers,
+        kills=cluster.killed,
+        flushes=args.flushes,
+        restarts=args.restarts,
+        drops=args.drops,
+        seconds=round(elapsed, 1),
+        database=database_url.split(":", 1)[0],
+        load_average_1min=round(os.getloadavg()[0], 2),
+    )
     print(json.dumps(result))
 
 

@@ -1,4 +1,5 @@
 """What the benchmarks share: a throwaway environment with real servers."""
+
 from __future__ import annotations
 
 import contextlib

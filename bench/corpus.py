@@ -10,6 +10,7 @@ would over the next minutes in production. Prints one line per mail
 (file, outcome, what it became or why) and the counts; the last line is JSON.
 Needs Dovecot (Debian's dovecot-imapd and dovecot-pop3d), nothing else.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,15 @@ def run(folder: Path, protocol: str = "imap") -> list[tuple[str, str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         dovecot = DovecotServer(Path(tmp) / "dovecot", {"corpus": "corpus-secret"}).start()
         try:
-            app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/corpus.sqlite3",
-                              "SECRET_KEY": "corpus", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                              "REDIS_URL": "redis://127.0.0.1:1/0"})
+            app = create_app(
+                {
+                    "TESTING": True,
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/corpus.sqlite3",
+                    "SECRET_KEY": "corpus",
+                    "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                    "REDIS_URL": "redis://127.0.0.1:1/0",
+                }
+            )
             with app.app_context():
                 upgrade(revision="heads")
                 tenant = make_tenant("corpus", plugins=("ticket", "inbound_mail"))
@@ -51,8 +58,15 @@ def run(folder: Path, protocol: str = "imap") -> list[tuple[str, str, str]]:
                     new = []
                     for _ in range(MAX_STUCK_ATTEMPTS + 1):
                         summary = poll_mailbox(box.id)
-                        new = db.session.execute(db.select(SeenMail).where(
-                            SeenMail.mailbox_id == box.id, SeenMail.id > last).order_by(SeenMail.id)).scalars().all()
+                        new = (
+                            db.session.execute(
+                                db.select(SeenMail)
+                                .where(SeenMail.mailbox_id == box.id, SeenMail.id > last)
+                                .order_by(SeenMail.id)
+                            )
+                            .scalars()
+                            .all()
+                        )
                         if new:
                             break
                     if not new:

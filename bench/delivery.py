@@ -32,6 +32,7 @@ markers are then on disk: ``everysec`` loses up to a second of them in a
 crash of the machine, ``always`` fsyncs every marker), to measure what that
 persistence costs (docs/reliability.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,15 @@ from tests.support.smtp_sink_process import SinkProcess
 
 
 def payload(i: int) -> dict:
-    return {"ticket": {"id": i, "title": f"Heizung {i}", "description": "kalt", "status": "open",
-                       "reporter": {"name": "Erika Mustermann", "email": f"mieter{i}@example.org", "language": "de"}}}
+    return {
+        "ticket": {
+            "id": i,
+            "title": f"Heizung {i}",
+            "description": "kalt",
+            "status": "open",
+            "reporter": {"name": "Erika Mustermann", "email": f"mieter{i}@example.org", "language": "de"},
+        }
+    }
 
 
 LIST_CAP = 500  # core.distribution_lists.MAX_ADDRESSES
@@ -79,13 +87,21 @@ def setup(port: int, database_url: str, redis: str, fanout: int = 0):
     app = create_app()
     with app.app_context():
         upgrade(revision="heads")
-        tenant = create_tenant("bench", "Bench GmbH", admin_email="admin@bench.example",
-                               admin_password="bench-password")
+        tenant = create_tenant(
+            "bench", "Bench GmbH", admin_email="admin@bench.example", admin_password="bench-password"
+        )
         set_enabled(tenant.id, "ticket", True)
         for rule in db.session.execute(db.select(Rule)).scalars():
             rule.active = True
-        db.session.add(MailSettings(tenant_id=tenant.id, host="127.0.0.1", port=port, security="none",
-                                    sender_address="noreply@bench.example"))
+        db.session.add(
+            MailSettings(
+                tenant_id=tenant.id,
+                host="127.0.0.1",
+                port=port,
+                security="none",
+                sender_address="noreply@bench.example",
+            )
+        )
         if fanout:
             _fanout_rules(tenant.id, fanout)
         db.session.commit()
@@ -98,28 +114,53 @@ def _fanout_rules(tenant_id: int, k: int) -> None:
     from core.extensions import db
     from core.models import DistributionList, Rule, Template
 
-    base = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id,
-                                                        Template.language == "de",
-                                                        Template.key.like("%ticket%created%"))).scalars().first()
+    base = (
+        db.session.execute(
+            db.select(Template).where(
+                Template.tenant_id == tenant_id, Template.language == "de", Template.key.like("%ticket%created%")
+            )
+        )
+        .scalars()
+        .first()
+    )
     if base is None:
-        base = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id,
-                                                            Template.language == "de")).scalars().first()
+        base = (
+            db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id, Template.language == "de"))
+            .scalars()
+            .first()
+        )
     strip = [" {{ recipient.name }}", "{% if recipient.name %}", "{% endif %}"]
     html, text = base.body_html, base.body_text
     for part in strip:
         html, text = html.replace(part, ""), text.replace(part, "")
     if "recipient." in html + text + base.subject:
         raise SystemExit("the fan-out template still uses recipient.*")
-    db.session.add(Template(tenant_id=tenant_id, key="bench_fanout", language="de", subject=base.subject,
-                            body_html=html, body_text=text))
+    db.session.add(
+        Template(
+            tenant_id=tenant_id, key="bench_fanout", language="de", subject=base.subject, body_html=html, body_text=text
+        )
+    )
     for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id)).scalars():
         rule.active = False
     for start in range(0, k, LIST_CAP):
         name = f"bench{start // LIST_CAP}"
-        db.session.add(DistributionList(tenant_id=tenant_id, name=name, addresses=[
-            f"member{i}@example.org" for i in range(start, min(k, start + LIST_CAP))]))
-        db.session.add(Rule(tenant_id=tenant_id, name=f"fan-out {name}", event="TICKET_CREATED",
-                            recipient=f"list:{name}", template_key="bench_fanout", active=True))
+        db.session.add(
+            DistributionList(
+                tenant_id=tenant_id,
+                name=name,
+                addresses=[f"member{i}@example.org" for i in range(start, min(k, start + LIST_CAP))],
+            )
+        )
+        db.session.add(
+            Rule(
+                tenant_id=tenant_id,
+                name=f"fan-out {name}",
+                event="TICKET_CREATED",
+                recipient=f"list:{name}",
+                template_key="bench_fanout",
+                active=True,
+            )
+        )
 
 
 def prebuilt(app, tenant_id: int, n: int) -> list[tuple[str, bytes]]:
@@ -136,10 +177,15 @@ def prebuilt(app, tenant_id: int, n: int) -> list[tuple[str, bytes]]:
         for i in range(n):
             for rule_plan in expansion.plan(tenant, "TICKET_CREATED", payload(i)):
                 for mail in rule_plan.mails:
-                    data = mime.build(sender="noreply@bench.example", sender_name="Bench GmbH",
-                                      recipients=[mail.recipient.address], subject=mail.subject,
-                                      body_text=mail.body_text, body_html=mail.body_html,
-                                      message_id=mime.new_message_id("noreply@bench.example"))
+                    data = mime.build(
+                        sender="noreply@bench.example",
+                        sender_name="Bench GmbH",
+                        recipients=[mail.recipient.address],
+                        subject=mail.subject,
+                        body_text=mail.body_text,
+                        body_html=mail.body_html,
+                        message_id=mime.new_message_id("noreply@bench.example"),
+                    )
                     messages.append((mail.recipient.address, data))
         db.session.remove()
     return messages
@@ -182,9 +228,15 @@ def _wait_listening(app, workers: int) -> None:
 
 
 def _start_workers(env: dict, workers: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}-{time.time()}"],
-                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for i in range(workers)]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}-{time.time()}"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(workers)
+    ]
 
 
 def _emit_all(app, tenant_id: int, indexes: list[int], bulk: int, emit_ms: list, commit_ms: list) -> None:
@@ -195,7 +247,7 @@ def _emit_all(app, tenant_id: int, indexes: list[int], bulk: int, emit_ms: list,
         if bulk:
             for start in range(0, len(indexes), bulk):
                 t0 = time.perf_counter()
-                emit_many(tenant_id, "TICKET_CREATED", [payload(i) for i in indexes[start:start + bulk]])
+                emit_many(tenant_id, "TICKET_CREATED", [payload(i) for i in indexes[start : start + bulk]])
                 t1 = time.perf_counter()
                 db.session.commit()
                 t2 = time.perf_counter()
@@ -214,8 +266,19 @@ def _emit_all(app, tenant_id: int, indexes: list[int], bulk: int, emit_ms: list,
         db.session.remove()
 
 
-def postwerk(app, env: dict, tenant_id: int, events: int, mails: int, workers: int, sink: SinkProcess, *,
-             mode: str, producers: int, bulk: int) -> dict:
+def postwerk(
+    app,
+    env: dict,
+    tenant_id: int,
+    events: int,
+    mails: int,
+    workers: int,
+    sink: SinkProcess,
+    *,
+    mode: str,
+    producers: int,
+    bulk: int,
+) -> dict:
     emit_ms: list[float] = []
     commit_ms: list[float] = []
     base = sink.count()
@@ -232,8 +295,12 @@ def postwerk(app, env: dict, tenant_id: int, events: int, mails: int, workers: i
         started = time.perf_counter()
         threads = producers if mode == "steady" else 1
         parts = [list(range(t, events, threads)) for t in range(threads)]
-        runners = [threading.Thread(target=_emit_all, args=(app, tenant_id, part, bulk if mode == "bulk" else 0,
-                                                              emit_ms, commit_ms)) for part in parts]
+        runners = [
+            threading.Thread(
+                target=_emit_all, args=(app, tenant_id, part, bulk if mode == "bulk" else 0, emit_ms, commit_ms)
+            )
+            for part in parts
+        ]
         for r in runners:
             r.start()
         for r in runners:
@@ -254,9 +321,12 @@ def postwerk(app, env: dict, tenant_id: int, events: int, mails: int, workers: i
             p.wait(30)
     return {
         "mails_per_s": mails / (finished - started),
-        "emit_p50_ms": percentile(emit_ms, 50), "emit_p95_ms": percentile(emit_ms, 95),
-        "commit_p50_ms": percentile(commit_ms, 50), "commit_p95_ms": percentile(commit_ms, 95),
-        "emit_phase_s": emitted - started, "total_s": finished - started,
+        "emit_p50_ms": percentile(emit_ms, 50),
+        "emit_p95_ms": percentile(emit_ms, 95),
+        "commit_p50_ms": percentile(commit_ms, 50),
+        "commit_p95_ms": percentile(commit_ms, 95),
+        "emit_phase_s": emitted - started,
+        "total_s": finished - started,
         "worker_cpu_ms_per_mail": cpu * 1000 / mails,
     }
 
@@ -264,25 +334,42 @@ def postwerk(app, env: dict, tenant_id: int, events: int, mails: int, workers: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="events (ignored with --fanout)")
-    parser.add_argument("--workers", type=int, default=recommended_workers(),
-                        help="worker processes (default: what the README recommends, one per CPU core, at most 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=recommended_workers(),
+        help="worker processes (default: what the README recommends, one per CPU core, at most 4)",
+    )
     parser.add_argument("--mode", choices=("single", "steady", "backlog", "bulk"), default="single")
     parser.add_argument("--producers", type=int, default=4, help="producer threads in steady mode")
     parser.add_argument("--bulk", type=int, default=100, help="events per emit_many() in bulk mode")
     parser.add_argument("--fanout", type=int, default=0, help="one event to K recipients (distribution lists)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--no-pipelining", action="store_true",
-                        help="the sink does not offer PIPELINING (by default it does, like Postfix and Exchange; "
-                             "raw smtplib never uses it)")
-    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file, or "
-                                                         "a private PostgreSQL with --db postgresql)")
-    parser.add_argument("--redis-aof", choices=("no", "everysec", "always"), default="no",
-                        help="Redis append-only file for the run (default: no persistence)")
+    parser.add_argument(
+        "--no-pipelining",
+        action="store_true",
+        help="the sink does not offer PIPELINING (by default it does, like Postfix and Exchange; "
+        "raw smtplib never uses it)",
+    )
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="SQLAlchemy URL (default: a temporary SQLite file, or a private PostgreSQL with --db postgresql)",
+    )
+    parser.add_argument(
+        "--redis-aof",
+        choices=("no", "everysec", "always"),
+        default="no",
+        help="Redis append-only file for the run (default: no persistence)",
+    )
     args = parser.parse_args()
     events = 1 if args.fanout else args.n
     postgres = None
-    with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, \
-            SinkProcess(pipelining=not args.no_pipelining) as sink:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        redis_url() as redis,
+        SinkProcess(pipelining=not args.no_pipelining) as sink,
+    ):
         if args.redis_aof != "no":
             from redis import Redis
 
@@ -308,8 +395,18 @@ def main() -> None:
             # The ceiling before and after, averaged: these machines drift, and a
             # ceiling taken at one moment only can flatter or wrong the ratio.
             raw_before = raw_ceiling(port, messages)
-            result = postwerk(app, env, tenant_id, events, mails, args.workers, sink, mode=args.mode,
-                              producers=args.producers, bulk=args.bulk)
+            result = postwerk(
+                app,
+                env,
+                tenant_id,
+                events,
+                mails,
+                args.workers,
+                sink,
+                mode=args.mode,
+                producers=args.producers,
+                bulk=args.bulk,
+            )
             raw_after = raw_ceiling(port, messages)
         finally:
             if postgres is not None:
@@ -326,24 +423,44 @@ def main() -> None:
     what = f"1 event to {mails} recipients" if args.fanout else f"{events} events"
     print(f"mode {args.mode}, {what}, {args.workers} workers, {setting}, load {load[0]:.2f} {load[1]:.2f}")
     print(f"raw smtplib, one connection      {raw:8.0f} mails/s  (before {raw_before:.0f}, after {raw_after:.0f})")
-    print(f"Postwerk end to end              {result['mails_per_s']:8.0f} mails/s  "
-          f"(ratio {ratio:.2f}; {mails} mails in {result['total_s']:.2f} s)")
-    print(f"events emitted in {result['emit_phase_s']:.2f} s; the last mail arrived {result['total_s']:.2f} s "
-          "after the clock started")
+    print(
+        f"Postwerk end to end              {result['mails_per_s']:8.0f} mails/s  "
+        f"(ratio {ratio:.2f}; {mails} mails in {result['total_s']:.2f} s)"
+    )
+    print(
+        f"events emitted in {result['emit_phase_s']:.2f} s; the last mail arrived {result['total_s']:.2f} s "
+        "after the clock started"
+    )
     print(f"worker CPU per mail              {result['worker_cpu_ms_per_mail']:.3f} ms")
     print(f"emit()                           p50 {result['emit_p50_ms']:.3f} ms   p95 {result['emit_p95_ms']:.3f} ms")
-    print(f"commit incl. worker wake-up      p50 {result['commit_p50_ms']:.3f} ms   p95 {result['commit_p95_ms']:.3f} ms")
-    print(json.dumps({"mode": args.mode, "db": "sqlite" if database_url.startswith("sqlite") else "postgresql",
-                      "setting": setting, "fanout": args.fanout, "load_average_1min": round(load[0], 2),
-                      "postwerk_mails_per_s": round(result["mails_per_s"], 1), "raw_mails_per_s": round(raw, 1),
-                      "ratio": round(ratio, 3), "raw_before_mails_per_s": round(raw_before, 1),
-                      "raw_after_mails_per_s": round(raw_after, 1),
-                      "worker_cpu_ms_per_mail": round(result["worker_cpu_ms_per_mail"], 3),
-                      "emit_p50_ms": round(result["emit_p50_ms"], 3),
-                      "emit_p95_ms": round(result["emit_p95_ms"], 3),
-                      "commit_p50_ms": round(result["commit_p50_ms"], 3),
-                      "commit_p95_ms": round(result["commit_p95_ms"], 3), "n": events, "mails": mails,
-                      "workers": args.workers, "redis_aof": args.redis_aof}))
+    print(
+        f"commit incl. worker wake-up      p50 {result['commit_p50_ms']:.3f} ms   p95 {result['commit_p95_ms']:.3f} ms"
+    )
+    print(
+        json.dumps(
+            {
+                "mode": args.mode,
+                "db": "sqlite" if database_url.startswith("sqlite") else "postgresql",
+                "setting": setting,
+                "fanout": args.fanout,
+                "load_average_1min": round(load[0], 2),
+                "postwerk_mails_per_s": round(result["mails_per_s"], 1),
+                "raw_mails_per_s": round(raw, 1),
+                "ratio": round(ratio, 3),
+                "raw_before_mails_per_s": round(raw_before, 1),
+                "raw_after_mails_per_s": round(raw_after, 1),
+                "worker_cpu_ms_per_mail": round(result["worker_cpu_ms_per_mail"], 3),
+                "emit_p50_ms": round(result["emit_p50_ms"], 3),
+                "emit_p95_ms": round(result["emit_p95_ms"], 3),
+                "commit_p50_ms": round(result["commit_p50_ms"], 3),
+                "commit_p95_ms": round(result["commit_p95_ms"], 3),
+                "n": events,
+                "mails": mails,
+                "workers": args.workers,
+                "redis_aof": args.redis_aof,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ mail into a ticket (with its TICKET_CREATED event in the same commit): the
 figure a help desk sees. ``--handler noop`` measures the poller's own cost:
 fetching, parsing, the claim and its commit (SQLite).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,8 @@ def _profiled(function, top: int):
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(
         r"intake|parsing|automatic|bounces|authentication|trust|senders|poller|connections|inbound|service|"
-        r"workspaces|events|session.py.*\((commit|flush|execute)\)")
+        r"workspaces|events|session.py.*\((commit|flush|execute)\)"
+    )
     print(out.getvalue())
     return result
 
@@ -89,12 +91,24 @@ def poll_figures(n: int, handler: str = "ticket", profile: int = 0) -> dict[str,
             # Distinct mails per mailbox: the same mail twice would be a duplicate.
             for user in users.values():
                 for n_mail in range(n):
-                    dovecot.deliver(user, mail(f"Bench {n_mail}", sender=f"mieter{n_mail}@mieter.example",
-                                               body="Die Heizung ist kalt.\n" * 40))
-            app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
-                              "SECRET_KEY": "bench", "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                              "REDIS_URL": redis},
-                             extra_plugins={"noop": NoopPlugin()} if handler == "noop" else None)
+                    dovecot.deliver(
+                        user,
+                        mail(
+                            f"Bench {n_mail}",
+                            sender=f"mieter{n_mail}@mieter.example",
+                            body="Die Heizung ist kalt.\n" * 40,
+                        ),
+                    )
+            app = create_app(
+                {
+                    "TESTING": True,
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
+                    "SECRET_KEY": "bench",
+                    "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+                    "REDIS_URL": redis,
+                },
+                extra_plugins={"noop": NoopPlugin()} if handler == "noop" else None,
+            )
             with app.app_context():
                 upgrade(revision="heads")
                 tenant = make_tenant("bench", plugins=("inbound_mail", handler))
@@ -102,7 +116,7 @@ def poll_figures(n: int, handler: str = "ticket", profile: int = 0) -> dict[str,
                     box = make_mailbox(tenant.id, dovecot, users[protocol], protocol, password=USERS["user0"])
                     start = time.perf_counter()
                     if profile and protocol == "imap":
-                        result = _profiled(lambda: poll_mailbox(box.id), profile)
+                        result = _profiled(lambda box=box: poll_mailbox(box.id), profile)
                     else:
                         result = poll_mailbox(box.id)
                     elapsed = time.perf_counter() - start
@@ -121,8 +135,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=5000, help="mails in the mailbox")
     parser.add_argument("--handler", choices=("ticket", "noop"), default="ticket")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="profile the IMAP poll and print the N most expensive functions")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="profile the IMAP poll and print the N most expensive functions",
+    )
     args = parser.parse_args()
     figures = parse_figures()
     for key, value in figures.items():

@@ -11,6 +11,7 @@ backlog was still waiting when each system mail arrived.
 
     python -m bench.priority [--backlog 10000] [--samples 20] [--workers N] [--db sqlite|postgresql]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,26 +58,39 @@ def run(app, env: dict, tenant_id: int, backlog: int, samples: int, workers: int
                     if time.monotonic() > limit:
                         raise SystemExit(f"system mail {n} did not arrive within 120 s")
                     if message_id is None:
-                        message_id = db.session.execute(db.select(Message.message_id).where(
-                            Message.event_id == event.id)).scalar()
+                        message_id = db.session.execute(
+                            db.select(Message.message_id).where(Message.event_id == event.id)
+                        ).scalar()
                         db.session.rollback()
                     if message_id is not None and f"<{message_id.strip('<>')}>" in {
-                            f"<{(m or '').strip('<>')}>" for m in sink.message_ids()[-500:]}:
+                        f"<{(m or '').strip('<>')}>" for m in sink.message_ids()[-500:]
+                    }:
                         break
                     time.sleep(0.01)
                 latencies.append(time.perf_counter() - started)
-                waiting.append(db.session.execute(db.select(db.func.count()).select_from(Message).where(
-                    Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING)).scalar())
+                waiting.append(
+                    db.session.execute(
+                        db.select(db.func.count())
+                        .select_from(Message)
+                        .where(Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING)
+                    ).scalar()
+                )
                 db.session.rollback()
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
-    return {"backlog": backlog, "samples": len(latencies), "workers": workers,
-            "p50_s": round(percentile(latencies, 50), 3), "p95_s": round(percentile(latencies, 95), 3),
-            "max_s": round(max(latencies), 3), "bulk_still_waiting_min": min(waiting),
-            "bulk_still_waiting_max": max(waiting)}
+    return {
+        "backlog": backlog,
+        "samples": len(latencies),
+        "workers": workers,
+        "p50_s": round(percentile(latencies, 50), 3),
+        "p95_s": round(percentile(latencies, 95), 3),
+        "max_s": round(max(latencies), 3),
+        "bulk_still_waiting_min": min(waiting),
+        "bulk_still_waiting_max": max(waiting),
+    }
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ client: the first page, a page deep in the list (keyset cursor near the
 oldest messages), and the same two with a status filter. Prints the figures
 and ends with one JSON line. Not a test: it asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,27 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-COLUMNS = ("tenant_id", "event_key", "template_key", "language", "message_id", "sender", "sender_name", "reply_to",
-           "recipients", "subject", "body_text", "body_html", "status", "attempts", "next_attempt_at",
-           "last_error", "created_at", "updated_at", "sent_at")
+COLUMNS = (
+    "tenant_id",
+    "event_key",
+    "template_key",
+    "language",
+    "message_id",
+    "sender",
+    "sender_name",
+    "reply_to",
+    "recipients",
+    "subject",
+    "body_text",
+    "body_html",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "updated_at",
+    "sent_at",
+)
 PASSWORD = "bench password 1"
 
 
@@ -37,12 +56,27 @@ def rows(tenant_id: int, count: int):
     for n in range(count):
         created = start + timedelta(seconds=n * 30)
         status = "FAILED" if n % 100 == 7 else "PENDING" if n % 1000 == 3 else "SENT"
-        yield (tenant_id, "TICKET_CREATED", "ticket_created", "de", f"<{uuid.uuid4().hex}@bench.example>",
-               "noreply@bench.example", "Bench GmbH", "", json.dumps([f"user{n % 5000}@example.org"]),
-               f"[#{n}] Ihre Meldung: Heizung fällt aus", "Hallo,\n\nvielen Dank.\n" * 3,
-               "<p>Hallo,</p><p>vielen Dank.</p>" * 3, status, 1 if status != "PENDING" else 0,
-               created, "550 5.1.1 no such user" if status == "FAILED" else None, created, created,
-               created if status == "SENT" else None)
+        yield (
+            tenant_id,
+            "TICKET_CREATED",
+            "ticket_created",
+            "de",
+            f"<{uuid.uuid4().hex}@bench.example>",
+            "noreply@bench.example",
+            "Bench GmbH",
+            "",
+            json.dumps([f"user{n % 5000}@example.org"]),
+            f"[#{n}] Ihre Meldung: Heizung fällt aus",
+            "Hallo,\n\nvielen Dank.\n" * 3,
+            "<p>Hallo,</p><p>vielen Dank.</p>" * 3,
+            status,
+            1 if status != "PENDING" else 0,
+            created,
+            "550 5.1.1 no such user" if status == "FAILED" else None,
+            created,
+            created,
+            created if status == "SENT" else None,
+        )
 
 
 def fill_sqlite(path: str, tenant_id: int, count: int) -> None:
@@ -90,9 +124,16 @@ def prepare_app(url: str, redis_url: str = "redis://127.0.0.1:1/0"):
     from core.extensions import db
     from core.tenancy import create_tenant
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
-                      "WTF_CSRF_ENABLED": False, "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
-                      "REDIS_URL": redis_url})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+            "REDIS_URL": redis_url,
+        }
+    )
     with app.app_context():
         upgrade(revision="heads")
         tenant = create_tenant("bench", "Bench GmbH", admin_email="admin@bench.example", admin_password=PASSWORD)
@@ -141,9 +182,12 @@ def time_pages(app, count: int, requests: int) -> dict:
         cpu.sort()
         # Wall time is what a user waits; this thread's CPU time shows the
         # work itself when other processes compete for the machine.
-        figures[name] = {"p50_ms": round(statistics.median(samples), 2),
-                         "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
-                         "cpu_p95_ms": round(cpu[int(len(cpu) * 0.95) - 1], 2), "rows": shown}
+        figures[name] = {
+            "p50_ms": round(statistics.median(samples), 2),
+            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
+            "cpu_p95_ms": round(cpu[int(len(cpu) * 0.95) - 1], 2),
+            "rows": shown,
+        }
     return figures
 
 
@@ -204,8 +248,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import os
 
-    results = {"messages": args.messages, "requests": args.requests, "cpus": os.cpu_count(),
-               "load_average_at_start": round(os.getloadavg()[0], 2)}
+    results = {
+        "messages": args.messages,
+        "requests": args.requests,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         runner = run_sqlite if backend == "sqlite" else run_postgres
@@ -213,8 +261,11 @@ def main(argv=None) -> int:
         print(f"{backend}: filled {args.messages} messages in {results[backend]['fill_seconds']} s", file=sys.stderr)
         for name, figure in results[backend].items():
             if isinstance(figure, dict):
-                print(f"  {name:<18} p50 {figure['p50_ms']:>7} ms   p95 {figure['p95_ms']:>7} ms   "
-                      f"CPU p95 {figure['cpu_p95_ms']:>7} ms   ({figure['rows']} rows)", file=sys.stderr)
+                print(
+                    f"  {name:<18} p50 {figure['p50_ms']:>7} ms   p95 {figure['p95_ms']:>7} ms   "
+                    f"CPU p95 {figure['cpu_p95_ms']:>7} ms   ({figure['rows']} rows)",
+                    file=sys.stderr,
+                )
     print(json.dumps(results))
     return 0
 

@@ -6,6 +6,7 @@ the disk the database will live on: TMPDIR=...).
 
     python -m bench.sqlite_commit [--n 2000]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@
 
 Prints the figures and ends with one JSON line of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,25 +33,37 @@ WORKERS = 4
 
 
 def _config(db_path: Path, redis_url: str, key: str) -> dict:
-    return {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "REDIS_URL": redis_url,
-            "QUEUE_PREFIX": "bench", "SECRET_KEY": "bench", "ENCRYPTION_KEYS": [key], "SMTP_TIMEOUT": 10,
-            "POSTWERK_SKIP_ENTRY_POINTS": True, "CONNECTION_WAIT": 0.05}
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "REDIS_URL": redis_url,
+        "QUEUE_PREFIX": "bench",
+        "SECRET_KEY": "bench",
+        "ENCRYPTION_KEYS": [key],
+        "SMTP_TIMEOUT": 10,
+        "POSTWERK_SKIP_ENTRY_POINTS": True,
+        "CONNECTION_WAIT": 0.05,
+    }
 
 
 def _fields(i: int) -> dict:
     """One bench message: the same for the raw ceiling and for Postwerk, so
     the sink does the same work on both sides."""
-    return dict(sender_name="Bench GmbH", recipients=["r@example.org"],
-                subject=f"[#{i}] Ihre Meldung: Heizung fällt aus",
-                body_text="Guten Tag,\nIhre Meldung ist eingegangen.\n",
-                body_html="<p>Guten Tag,</p><p>Ihre Meldung ist eingegangen.</p>")
+    return dict(
+        sender_name="Bench GmbH",
+        recipients=["r@example.org"],
+        subject=f"[#{i}] Ihre Meldung: Heizung fällt aus",
+        body_text="Guten Tag,\nIhre Meldung ist eingegangen.\n",
+        body_html="<p>Guten Tag,</p><p>Ihre Meldung ist eingegangen.</p>",
+    )
 
 
 def raw_smtp(host: str, port: int, n: int) -> float:
     from core.mail import mime
 
-    payloads = [mime.build(sender="noreply@bench.example", message_id=f"<raw{i}@bench.example>", **_fields(i))
-                for i in range(n)]
+    payloads = [
+        mime.build(sender="noreply@bench.example", message_id=f"<raw{i}@bench.example>", **_fields(i)) for i in range(n)
+    ]
     started = time.perf_counter()
     with smtplib.SMTP(host, port, timeout=10) as smtp:
         for payload in payloads:
@@ -71,15 +84,39 @@ def _setup_db(config: dict, host: str, port: int, n: int, max_connections: int =
     app = create_app(config)
     with app.app_context():
         upgrade(revision="heads")
-        tenant = create_tenant("bench", "Bench GmbH", admin_email="admin@bench.example",
-                               admin_password="bench-password")
-        db.session.add(MailSettings(tenant_id=tenant.id, host=host, port=port, security="none", auth="none",
-                                    sender_address="noreply@bench.example", max_connections=max_connections))
+        tenant = create_tenant(
+            "bench", "Bench GmbH", admin_email="admin@bench.example", admin_password="bench-password"
+        )
+        db.session.add(
+            MailSettings(
+                tenant_id=tenant.id,
+                host=host,
+                port=port,
+                security="none",
+                auth="none",
+                sender_address="noreply@bench.example",
+                max_connections=max_connections,
+            )
+        )
         now = utcnow()
-        db.session.execute(insert(Message), [
-            dict(tenant_id=tenant.id, message_id=f"<pw{i}@bench.example>", sender="", reply_to="", **_fields(i),
-                 status="PENDING", attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
-            for i in range(n)])
+        db.session.execute(
+            insert(Message),
+            [
+                dict(
+                    tenant_id=tenant.id,
+                    message_id=f"<pw{i}@bench.example>",
+                    sender="",
+                    reply_to="",
+                    **_fields(i),
+                    status="PENDING",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for i in range(n)
+            ],
+        )
         db.session.commit()
         tenant_id = tenant.id
         db.engine.dispose()
@@ -89,8 +126,9 @@ def _setup_db(config: dict, host: str, port: int, n: int, max_connections: int =
 def _pending(db) -> int:
     from core.models import Message
 
-    count = db.session.execute(db.select(db.func.count()).select_from(Message)
-                               .where(Message.status.in_(("PENDING", "SENDING")))).scalar()
+    count = db.session.execute(
+        db.select(db.func.count()).select_from(Message).where(Message.status.in_(("PENDING", "SENDING")))
+    ).scalar()
     db.session.rollback()
     return count
 
@@ -146,9 +184,17 @@ def limit_check(config: dict, n: int) -> dict:
         elapsed = time.perf_counter() - started
         received = len(sink.messages)
         duplicates = sum(c - 1 for c in sink.count_by_message_id().values() if c > 1)
-        return {"workers": WORKERS, "limit": LIMIT, "messages": n, "received": received, "duplicates": duplicates,
-                "peak_connections": sink.max_concurrent_connections, "connections_opened": sink.connections,
-                "slot_waits": sum(w for _, w in answers), "seconds": round(elapsed, 2)}
+        return {
+            "workers": WORKERS,
+            "limit": LIMIT,
+            "messages": n,
+            "received": received,
+            "duplicates": duplicates,
+            "peak_connections": sink.max_concurrent_connections,
+            "connections_opened": sink.connections,
+            "slot_waits": sum(w for _, w in answers),
+            "seconds": round(elapsed, 2),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,19 +230,26 @@ def main(argv: list[str] | None = None) -> int:
         "raw_smtplib_msgs_per_s": round(raw_rate, 1),
         "postwerk_msgs_per_s": round(pw_rate, 1),
         "postwerk_vs_raw": round(pw_rate / raw_rate, 3),
-        "postwerk_sent": pw_stats["sent"], "postwerk_received": pw_received, "postwerk_left": pw_stats["left"],
+        "postwerk_sent": pw_stats["sent"],
+        "postwerk_received": pw_received,
+        "postwerk_left": pw_stats["left"],
         "limit": limit,
-        "limit_held": limit["peak_connections"] <= LIMIT and limit["received"] == limit["messages"]
+        "limit_held": limit["peak_connections"] <= LIMIT
+        and limit["received"] == limit["messages"]
         and limit["duplicates"] == 0,
     }
     print(f"raw smtplib, one reused connection : {raw_rate:8.1f} msg/s ({args.messages} in {raw_seconds:.2f} s)")
-    print(f"postwerk deliver_due (SQLite)      : {pw_rate:8.1f} msg/s ({pw_stats['sent']} in {pw_seconds:.2f} s,"
-          f" {pw_received} received)")
+    print(
+        f"postwerk deliver_due (SQLite)      : {pw_rate:8.1f} msg/s ({pw_stats['sent']} in {pw_seconds:.2f} s,"
+        f" {pw_received} received)"
+    )
     print(f"postwerk / raw                     : {pw_rate / raw_rate:8.3f}")
-    print(f"limit: {WORKERS} workers, max {LIMIT} connections -> peak {limit['peak_connections']}, "
-          f"{limit['received']}/{limit['messages']} received, {limit['duplicates']} duplicates, "
-          f"{limit['slot_waits']} slot waits, {limit['connections_opened']} connections opened, "
-          f"{limit['seconds']} s")
+    print(
+        f"limit: {WORKERS} workers, max {LIMIT} connections -> peak {limit['peak_connections']}, "
+        f"{limit['received']}/{limit['messages']} received, {limit['duplicates']} duplicates, "
+        f"{limit['slot_waits']} slot waits, {limit['connections_opened']} connections opened, "
+        f"{limit['seconds']} s"
+    )
     print(json.dumps(figures))
     return 0 if figures["limit_held"] and pw_received == args.messages else 1
 

@@ -4,6 +4,7 @@ before it listens). Median of ``--runs`` fresh processes.
 
     python -m bench.worker_start [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,35 @@ def main() -> None:
     from cryptography.fernet import Fernet
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "POSTWERK_DATABASE_URL": f"sqlite:///{tmp}/x.sqlite3", "POSTWERK_SECRET_KEY": "bench",
-               "POSTWERK_ENCRYPTION_KEY": Fernet.generate_key().decode()}
-        seconds = [float(subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True,
-                                        text=True).stdout.split()[-1]) for _ in range(args.runs)]
+        env = {
+            **os.environ,
+            "POSTWERK_DATABASE_URL": f"sqlite:///{tmp}/x.sqlite3",
+            "POSTWERK_SECRET_KEY": "bench",
+            "POSTWERK_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        }
+        seconds = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True
+                ).stdout.split()[-1]
+            )
+            for _ in range(args.runs)
+        ]
     load = os.getloadavg()[0]
-    print(f"worker start, CPU before the first job: median {median(seconds):.3f} s "
-          f"(min {min(seconds):.3f}, max {max(seconds):.3f}; {args.runs} runs, load {load:.2f})")
-    print(json.dumps({"worker_start_cpu_s": round(median(seconds), 3), "min_s": round(min(seconds), 3),
-                      "runs": args.runs, "load_average_1min": round(load, 2)}))
+    print(
+        f"worker start, CPU before the first job: median {median(seconds):.3f} s "
+        f"(min {min(seconds):.3f}, max {max(seconds):.3f}; {args.runs} runs, load {load:.2f})"
+    )
+    print(
+        json.dumps(
+            {
+                "worker_start_cpu_s": round(median(seconds), 3),
+                "min_s": round(min(seconds), 3),
+                "runs": args.runs,
+                "load_average_1min": round(load, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

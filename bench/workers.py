@@ -17,6 +17,7 @@ A tenant's mail is delivered by one job at a time (the wake-up is
 deduplicated per tenant, and one job reuses one SMTP connection), so
 parallelism comes from tenants: with fewer tenants than workers, workers idle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,11 +83,16 @@ class Setup:
         self.runs = 0
 
     def config(self, database_url: str) -> dict:
-        return {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": self.redis_url,
-                # Unique per backend and run: jobs a run leaves queued (a helper
-                # lane that was not needed) must not wake in the next run's workers.
-                "QUEUE_PREFIX": f"bench{os.getpid()}-{self.backend}-{self.runs}", "SECRET_KEY": "bench",
-                "ENCRYPTION_KEYS": [self.key], "POSTWERK_ENV": "production"}
+        return {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": self.redis_url,
+            # Unique per backend and run: jobs a run leaves queued (a helper
+            # lane that was not needed) must not wake in the next run's workers.
+            "QUEUE_PREFIX": f"bench{os.getpid()}-{self.backend}-{self.runs}",
+            "SECRET_KEY": "bench",
+            "ENCRYPTION_KEYS": [self.key],
+            "POSTWERK_ENV": "production",
+        }
 
     def fresh_database(self) -> str:
         self.runs += 1
@@ -111,19 +117,37 @@ def _prepare(config: dict, port: int, messages: int, tenants: int) -> list[int]:
         upgrade(revision="heads")
         ids = []
         for i in range(tenants):
-            tenant = create_tenant(f"bench{i}", f"Bench {i}", admin_email=f"a@bench{i}.example",
-                                   admin_password="bench-password")
-            db.session.add(MailSettings(tenant_id=tenant.id, host="127.0.0.1", port=port, security="none",
-                                        auth="none", sender_address=f"noreply@bench{i}.example"))
+            tenant = create_tenant(
+                f"bench{i}", f"Bench {i}", admin_email=f"a@bench{i}.example", admin_password="bench-password"
+            )
+            db.session.add(
+                MailSettings(
+                    tenant_id=tenant.id,
+                    host="127.0.0.1",
+                    port=port,
+                    security="none",
+                    auth="none",
+                    sender_address=f"noreply@bench{i}.example",
+                )
+            )
             ids.append(tenant.id)
         db.session.commit()
         now = utcnow()
-        rows = [dict(tenant_id=ids[i % tenants], message_id=make_msgid(domain=f"bench{i % tenants}.example"),
-                     sender="", recipients=[f"r{i}@example.org"], subject=f"Benachrichtigung {i}",
-                     body_text="Hallo,\n\nein kurzer Text, wie ihn eine Benachrichtigung hat.\n" * 5,
-                     status="PENDING", next_attempt_at=now) for i in range(messages)]
+        rows = [
+            dict(
+                tenant_id=ids[i % tenants],
+                message_id=make_msgid(domain=f"bench{i % tenants}.example"),
+                sender="",
+                recipients=[f"r{i}@example.org"],
+                subject=f"Benachrichtigung {i}",
+                body_text="Hallo,\n\nein kurzer Text, wie ihn eine Benachrichtigung hat.\n" * 5,
+                status="PENDING",
+                next_attempt_at=now,
+            )
+            for i in range(messages)
+        ]
         for start in range(0, messages, 1000):
-            db.session.execute(insert(Message), rows[start:start + 1000])
+            db.session.execute(insert(Message), rows[start : start + 1000])
         db.session.commit()
         db.engine.dispose()
     return ids
@@ -148,16 +172,28 @@ def _registered_workers(config: dict) -> int:
 def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -> float:
     config = setup.config(setup.fresh_database())
     tenant_ids = _prepare(config, sink.port, messages, tenants)
-    env = {**os.environ, "POSTWERK_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
-           "POSTWERK_REDIS_URL": config["REDIS_URL"], "POSTWERK_ENCRYPTION_KEY": setup.key,
-           "POSTWERK_SECRET_KEY": "bench", "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"]}
+    env = {
+        **os.environ,
+        "POSTWERK_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "POSTWERK_REDIS_URL": config["REDIS_URL"],
+        "POSTWERK_ENCRYPTION_KEY": setup.key,
+        "POSTWERK_SECRET_KEY": "bench",
+        "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"],
+    }
     logs = setup.workdir / "logs"
     logs.mkdir(exist_ok=True)
     procs = []
     for i in range(workers):
         with open(logs / f"worker-{setup.runs}-{i}.log", "wb") as log:
-            procs.append(subprocess.Popen([*POSTWERK, "worker", "--name", f"bench-{setup.runs}-{i}"], env=env,
-                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [*POSTWERK, "worker", "--name", f"bench-{setup.runs}-{i}"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     try:
         deadline = time.monotonic() + 60
         while _registered_workers(config) < workers:
@@ -174,8 +210,10 @@ def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -
         while sink.count() - before < messages:
             if time.monotonic() > deadline:
                 ids = sink.message_ids()[before:]
-                raise RuntimeError(f"only {sink.count() - before}/{messages} delivered ({len(set(ids))} distinct, "
-                                   f"{len(sink.message_ids())} in all); see {logs}")
+                raise RuntimeError(
+                    f"only {sink.count() - before}/{messages} delivered ({len(set(ids))} distinct, "
+                    f"{len(sink.message_ids())} in all); see {logs}"
+                )
             time.sleep(0.01)
         return messages / (time.perf_counter() - started)
     finally:
@@ -210,20 +248,28 @@ def main(argv: list[str] | None = None) -> dict:
     sink.start()
     # Worker processes scale with CPUs: on a machine with two, four workers
     # cannot be twice as fast as two. Say so next to the figures.
-    figures: dict = {"messages": args.messages, "tenants": args.tenants, "cpus": os.cpu_count(),
-                     "load_average_1min": round(os.getloadavg()[0], 2)}
+    figures: dict = {
+        "messages": args.messages,
+        "tenants": args.tenants,
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
     try:
         figures["sink_ceiling_1_connection"] = round(sink_ceiling(sink.port, args.messages, 1), 1)
         figures["sink_ceiling_4_connections"] = round(sink_ceiling(sink.port, args.messages, 4), 1)
-        print(f"SMTP sink ceiling, raw smtplib: {figures['sink_ceiling_1_connection']:.0f} mails/s over one "
-              f"connection, {figures['sink_ceiling_4_connections']:.0f} mails/s over four")
+        print(
+            f"SMTP sink ceiling, raw smtplib: {figures['sink_ceiling_1_connection']:.0f} mails/s over one "
+            f"connection, {figures['sink_ceiling_4_connections']:.0f} mails/s over four"
+        )
         for backend in backends:
             setup = Setup(backend, workdir, redis.url, postgres)
             for n in counts:
                 rate = run_workers(setup, sink, n, args.messages, args.tenants)
                 figures[f"{backend}_{n}_workers"] = round(rate, 1)
-                print(f"{backend:<10} {n} worker process(es): {rate:7.0f} mails/s "
-                      f"({args.messages} mails, {args.tenants} tenants)")
+                print(
+                    f"{backend:<10} {n} worker process(es): {rate:7.0f} mails/s "
+                    f"({args.messages} mails, {args.tenants} tenants)"
+                )
     finally:
         sink.stop()
         if postgres is not None:

@@ -3,6 +3,7 @@
 A plugin imports from here and nowhere else in ``core`` -- the built-in
 plugins included -- so a third-party plugin has exactly the same tools.
 """
+
 from __future__ import annotations
 
 from .bounces import announce_bounces, record_bounce
@@ -22,13 +23,36 @@ from .metrics import INBOUND
 from .models import Event, Message, User
 from .models.types import UTCDateTime, utcnow
 from .pdf import document as pdf_document
-from .plugins import (ENTRY_POINT_GROUP, PluginBrokenError, PluginDisabledError, PluginHookError, UnknownEventError,
-                      hookimpl, registry)
+from .plugins import (
+    ENTRY_POINT_GROUP,
+    PluginBrokenError,
+    PluginDisabledError,
+    PluginHookError,
+    UnknownEventError,
+    hookimpl,
+    registry,
+)
 from .ratelimit import allow as rate_limit
 from .ratelimit import client_address
-from .specs import (EventSpec, InboundAttachment, InboundMail, InboundResult, MailAttachment, MailboxLogin, Recipient,
-                    ReportSpec, ReportTable, Role, RuleSpec, SendCondition, TaskSpec, TemplateSpec, TenantRef, UserRef,
-                    Variable)
+from .specs import (
+    EventSpec,
+    InboundAttachment,
+    InboundMail,
+    InboundResult,
+    MailAttachment,
+    MailboxLogin,
+    Recipient,
+    ReportSpec,
+    ReportTable,
+    Role,
+    RuleSpec,
+    SendCondition,
+    TaskSpec,
+    TemplateSpec,
+    TenantRef,
+    UserRef,
+    Variable,
+)
 from .targets import TargetRefused
 from .targets import check_connect as check_target
 from .targets import check_host as check_target_host
@@ -37,6 +61,8 @@ from .targets import is_loopback
 from .tenancy import get_tenant, tenant_by_slug, tenant_ref, tenant_ref_by_id, user_of, users_of
 from .web.auth import admin_required, current_tenant_id, plugin_enabled_required
 from .web.menu import MenuEntry
+from .mail.linked_accounts import access_token, finish_link, start_link
+from .mail.return_path import message_of
 
 
 class Plugin:
@@ -100,8 +126,7 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     for plugin in reversed(reg.implementers("postwerk_inbound_mail", tenant_id)):
         failures: list = []
         savepoint = db.session.begin_nested()
-        ok, answer = reg.call_one("postwerk_inbound_mail", plugin, tenant_id, failures,
-                                  {"tenant": ref, "mail": mail})
+        ok, answer = reg.call_one("postwerk_inbound_mail", plugin, tenant_id, failures, {"tenant": ref, "mail": mail})
         if failures:
             savepoint.rollback()
             INBOUND.labels("error").inc()
@@ -120,11 +145,13 @@ def is_known_sender(tenant_id: int, address: str) -> bool:
     address = (address or "").strip().lower()
     if not address:
         return False
-    if db.session.execute(db.select(User.id).where(User.tenant_id == tenant_id,
-                                                   db.func.lower(User.email) == address).limit(1)).first():
+    if db.session.execute(
+        db.select(User.id).where(User.tenant_id == tenant_id, db.func.lower(User.email) == address).limit(1)
+    ).first():
         return True
     answers = registry().hook("postwerk_known_sender", tenant_id)(
-        tenant=tenant_ref(get_tenant(tenant_id)), address=address)
+        tenant=tenant_ref(get_tenant(tenant_id)), address=address
+    )
     return any(answer is True for answer in answers or ())
 
 
@@ -136,8 +163,6 @@ def oauth_start_link(tenant_id: int, *, redirect_uri: str, login_hint: str = "")
     to ``.url``; keep ``.state``, ``.verifier`` and ``.redirect_uri`` in the
     session for your callback, which calls ``oauth_finish_link``.
     ``OAuthError`` when the tenant has no OAuth app."""
-    from .mail.linked_accounts import start_link
-
     return start_link(tenant_id, redirect_uri=redirect_uri, login_hint=login_hint)
 
 
@@ -147,8 +172,6 @@ def oauth_finish_link(tenant_id: int, holder, *, code: str, redirect_uri: str, v
     ``oauth_access_token_encrypted``, ``oauth_refresh_token_encrypted``
     (Text) and ``oauth_expires_at`` (UTCDateTime). The caller commits.
     ``OAuthError`` with the provider's reason."""
-    from .mail.linked_accounts import finish_link
-
     finish_link(tenant_id, holder, code=code, redirect_uri=redirect_uri, verifier=verifier)
 
 
@@ -159,8 +182,6 @@ def oauth_access_token(tenant_id: int, holder, *, lock_name: str) -> str:
     may already be revoked). Two workers refreshing the same account
     (``lock_name``, unique among the tenant's accounts) are serialised.
     ``OAuthError`` when the account must be linked again."""
-    from .mail.linked_accounts import access_token
-
     return access_token(tenant_id, holder, lock_name=lock_name)
 
 
@@ -170,8 +191,6 @@ def verp_message(tenant_id: int, text: str) -> int | None:
     appears in ``text`` -- e.g. a bounce's Delivered-To and X-Original-To
     headers -- or None. The tag is checked: a made-up or altered address,
     or another tenant's, matches nothing (pass the id to ``record_bounce``)."""
-    from .mail.return_path import message_of
-
     return message_of(tenant_id, text)
 
 
@@ -187,25 +206,82 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
             wanted.append(value if value.startswith("<") else f"<{value}>")
     if not wanted:
         return None
-    row = db.session.execute(db.select(Event.key, Event.payload).join(Message, Message.event_id == Event.id).where(
-        Message.tenant_id == tenant_id, Event.tenant_id == tenant_id, Message.message_id.in_(wanted[:100]))
-        .order_by(Message.id.desc()).limit(1)).first()
+    row = db.session.execute(
+        db.select(Event.key, Event.payload)
+        .join(Message, Message.event_id == Event.id)
+        .where(Message.tenant_id == tenant_id, Event.tenant_id == tenant_id, Message.message_id.in_(wanted[:100]))
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
     return (row[0], row[1]) if row is not None else None
 
 
 __all__ = [
-    "AddressError", "Deadline", "ENTRY_POINT_GROUP", "EventSpec", "HOOK_API_VERSION", "InboundAttachment",
-    "InboundMail", "InboundResult",
-    "MailAttachment", "MailboxLogin", "MenuEntry", "OAuthError", "OAuthLink", "PayloadError", "Plugin",
-    "PluginBrokenError", "PluginDisabledError", "Recipient", "ReportSpec", "ReportTable", "Role", "RuleSpec",
-    "SecretError", "SendCondition", "TargetRefused", "TaskSpec", "TemplateSpec", "TenantRef", "UTCDateTime",
+    "AddressError",
+    "Deadline",
+    "ENTRY_POINT_GROUP",
+    "EventSpec",
+    "HOOK_API_VERSION",
+    "InboundAttachment",
+    "InboundMail",
+    "InboundResult",
+    "MailAttachment",
+    "MailboxLogin",
+    "MenuEntry",
+    "OAuthError",
+    "OAuthLink",
+    "PayloadError",
+    "Plugin",
+    "PluginBrokenError",
+    "PluginDisabledError",
+    "Recipient",
+    "ReportSpec",
+    "ReportTable",
+    "Role",
+    "RuleSpec",
+    "SecretError",
+    "SendCondition",
+    "TargetRefused",
+    "TaskSpec",
+    "TemplateSpec",
+    "TenantRef",
+    "UTCDateTime",
     "UnknownEventError",
-    "UserRef", "Variable",
-    "admin_required", "announce_bounces", "branded_html", "branded_text", "call_inbound", "check_address",
-    "check_target", "check_target_host", "check_target_peer", "client_address",
-    "current_tenant_id", "db", "decrypt", "distribution_list", "emit", "encrypt", "hookimpl", "is_known_sender",
-    "is_loopback", "oauth_access_token", "oauth_finish_link", "oauth_start_link", "pdf_document", "plugin_enabled",
-    "plugin_enabled_required", "rate_limit", "record_bounce", "sent_message_event", "tenant_by_slug",
-    "tenant_ref_by_id", "tls_context", "user_of", "users_of",
-    "utcnow", "verp_message",
+    "UserRef",
+    "Variable",
+    "admin_required",
+    "announce_bounces",
+    "branded_html",
+    "branded_text",
+    "call_inbound",
+    "check_address",
+    "check_target",
+    "check_target_host",
+    "check_target_peer",
+    "client_address",
+    "current_tenant_id",
+    "db",
+    "decrypt",
+    "distribution_list",
+    "emit",
+    "encrypt",
+    "hookimpl",
+    "is_known_sender",
+    "is_loopback",
+    "oauth_access_token",
+    "oauth_finish_link",
+    "oauth_start_link",
+    "pdf_document",
+    "plugin_enabled",
+    "plugin_enabled_required",
+    "rate_limit",
+    "record_bounce",
+    "sent_message_event",
+    "tenant_by_slug",
+    "tenant_ref_by_id",
+    "tls_context",
+    "user_of",
+    "users_of",
+    "utcnow",
+    "verp_message",
 ]

@@ -1,6 +1,7 @@
 """The HTTP API's ``attachments``: files as base64, or a reference by SHA-256
 to a file the tenant stored before; checked where they enter (422 naming the
 field, 413 over a size limit)."""
+
 from __future__ import annotations
 
 import base64
@@ -39,20 +40,25 @@ def parse(tenant_id: int, value) -> list[MailAttachment]:
     if not isinstance(value, list):
         raise ApiAttachmentError("'attachments' must be a list of objects", "attachments")
     if len(value) > attachments.MAX_ATTACHMENTS:
-        raise ApiAttachmentError(f"{len(value)} attachments, more than the {attachments.MAX_ATTACHMENTS} one mail "
-                                 "may carry", "attachments", too_large=True)
+        raise ApiAttachmentError(
+            f"{len(value)} attachments, more than the {attachments.MAX_ATTACHMENTS} one mail may carry",
+            "attachments",
+            too_large=True,
+        )
     files, total = [], 0
     for index, item in enumerate(value):
         where = f"attachments[{index}]"
         if not isinstance(item, dict):
-            raise ApiAttachmentError(f"{where} must be an object with filename, content_type and content_base64 "
-                                     "or sha256", where)
+            raise ApiAttachmentError(
+                f"{where} must be an object with filename, content_type and content_base64 or sha256", where
+            )
         unknown = sorted(set(item) - {"filename", "content_type", "content_base64", "sha256"})
         if unknown:
             raise ApiAttachmentError(f"unknown field {unknown[0]!r} in {where}", f"{where}.{unknown[0]}")
         if ("content_base64" in item) == ("sha256" in item):
-            raise ApiAttachmentError(f"{where} needs exactly one of content_base64 (the file) and sha256 (a file "
-                                     "stored before)", where)
+            raise ApiAttachmentError(
+                f"{where} needs exactly one of content_base64 (the file) and sha256 (a file stored before)", where
+            )
         for name in ("filename", "content_type"):
             if not isinstance(item.get(name), str):
                 raise ApiAttachmentError(f"{where}.{name} is required (a string)", f"{where}.{name}")
@@ -62,8 +68,12 @@ def parse(tenant_id: int, value) -> list[MailAttachment]:
             content = _stored(tenant_id, item["sha256"], f"{where}.sha256")
         total += len(content)
         if total > attachments.byte_limit():
-            raise ApiAttachmentError(f"the attachments have more than {attachments.byte_limit()} bytes together "
-                                     "(POSTWERK_MAX_ATTACHMENT_BYTES)", "attachments", too_large=True)
+            raise ApiAttachmentError(
+                f"the attachments have more than {attachments.byte_limit()} bytes together "
+                "(POSTWERK_MAX_ATTACHMENT_BYTES)",
+                "attachments",
+                too_large=True,
+            )
         try:
             files += attachments.check([MailAttachment(item["filename"], item["content_type"], content)])
         except attachments.AttachmentError as exc:
@@ -83,9 +93,13 @@ def _decode(value, field: str) -> bytes:
 def _stored(tenant_id: int, digest, field: str) -> bytes:
     if not isinstance(digest, str) or not _HEX64.match(digest):
         raise ApiAttachmentError(f"{field} must be 64 hexadecimal digits (SHA-256)", field)
-    content = db.session.execute(db.select(AttachmentBlob.content).where(
-        AttachmentBlob.tenant_id == tenant_id, AttachmentBlob.sha256 == digest.lower())).scalar()
+    content = db.session.execute(
+        db.select(AttachmentBlob.content).where(
+            AttachmentBlob.tenant_id == tenant_id, AttachmentBlob.sha256 == digest.lower()
+        )
+    ).scalar()
     if content is None:
-        raise ApiAttachmentError(f"{field}: no file with this SHA-256 is stored for this tenant; send it as "
-                                 "content_base64 once", field)
+        raise ApiAttachmentError(
+            f"{field}: no file with this SHA-256 is stored for this tenant; send it as content_base64 once", field
+        )
     return content

@@ -1,4 +1,5 @@
 """API tokens: random, shown once, stored as SHA-256, revocable per tenant."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,9 @@ def create(tenant_id: int, name: str, *, actor: str) -> tuple[ApiToken, str]:
 
 
 def revoke(tenant_id: int, token_id: int, *, actor: str) -> ApiToken | None:
-    row = db.session.execute(db.select(ApiToken).where(ApiToken.tenant_id == tenant_id, ApiToken.id == token_id)
-                             ).scalar_one_or_none()
+    row = db.session.execute(
+        db.select(ApiToken).where(ApiToken.tenant_id == tenant_id, ApiToken.id == token_id)
+    ).scalar_one_or_none()
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         audit(tenant_id, actor, "api_token.revoked", "api_token", row.id, name=row.name)
@@ -53,5 +55,8 @@ def authenticate(token: str) -> ApiToken | None:
 
 
 def for_tenant(tenant_id: int) -> list[ApiToken]:
-    return list(db.session.execute(db.select(ApiToken).where(ApiToken.tenant_id == tenant_id)
-                                   .order_by(ApiToken.id.desc())).scalars())
+    return list(
+        db.session.execute(
+            db.select(ApiToken).where(ApiToken.tenant_id == tenant_id).order_by(ApiToken.id.desc())
+        ).scalars()
+    )

@@ -4,6 +4,7 @@
 this output and fails when a public name or a field of a spec lacks its
 documentation (a docstring, or a ``#:`` comment above a field).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,14 +16,14 @@ from .mail.variables import CORE_VARIABLES
 
 # Objects that are not classes or functions: their documentation lives here.
 OBJECTS = {
-    "ENTRY_POINT_GROUP": "The entry-point group Postwerk loads plugins from: ``\"postwerk.plugins\"``.",
-    "HOOK_API_VERSION": "The version of the hooks, ``\"MAJOR.MINOR\"``: MINOR grows when a hook or an argument "
-                        "is added, MAJOR when one is removed or changes its meaning. Compare with "
-                        "``Plugin.requires_hook_api``.",
+    "ENTRY_POINT_GROUP": 'The entry-point group Postwerk loads plugins from: ``"postwerk.plugins"``.',
+    "HOOK_API_VERSION": 'The version of the hooks, ``"MAJOR.MINOR"``: MINOR grows when a hook or an argument '
+    "is added, MAJOR when one is removed or changes its meaning. Compare with "
+    "``Plugin.requires_hook_api``.",
     "db": "Flask-SQLAlchemy's ``db``: your models derive from ``db.Model``; use ``db.session`` in the "
-          "caller's transaction (the caller commits) and scope every query by ``tenant_id``.",
+    "caller's transaction (the caller commits) and scope every query by ``tenant_id``.",
     "hookimpl": "The decorator that marks a hook implementation: ``@hookimpl``, or "
-                "``@hookimpl(tryfirst=True)``, ``@hookimpl(wrapper=True)`` (pluggy's options).",
+    "``@hookimpl(tryfirst=True)``, ``@hookimpl(wrapper=True)`` (pluggy's options).",
 }
 
 INTRO = """\
@@ -114,8 +115,11 @@ def problems() -> list[str]:
             found.append(f"core.api.{name} has no docstring")
         if dataclasses.is_dataclass(obj):
             documented = field_docs(obj)
-            found += [f"core.api.{name}.{f.name} has no #: comment" for f in dataclasses.fields(obj)
-                      if f.name not in documented]
+            found += [
+                f"core.api.{name}.{f.name} has no #: comment"
+                for f in dataclasses.fields(obj)
+                if f.name not in documented
+            ]
     return found
 
 
@@ -139,8 +143,9 @@ def _signature(obj) -> str:
     def written(annotation):
         return _Written(annotation) if isinstance(annotation, str) else annotation
 
-    params = [p.replace(annotation=written(p.annotation)) if p.annotation is not empty else p
-              for p in sig.parameters.values()]
+    params = [
+        p.replace(annotation=written(p.annotation)) if p.annotation is not empty else p for p in sig.parameters.values()
+    ]
     ret = sig.return_annotation
     return str(sig.replace(parameters=params, return_annotation=written(ret) if ret is not empty else ret))
 

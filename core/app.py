@@ -1,4 +1,5 @@
 """The application factory."""
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,9 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
     ``extra_plugins`` registers plugin objects that are not installed as
     packages (tests and embedding), next to the entry-point ones; one named
     like an installed entry point replaces it."""
-    app = Flask("core", instance_path=str(Path.cwd() / "instance"), template_folder="web/templates",
-                static_folder="web/static")
+    app = Flask(
+        "core", instance_path=str(Path.cwd() / "instance"), template_folder="web/templates", static_folder="web/static"
+    )
     settings = config_module.from_environment()
     settings.update(config or {})
     app.config.update(config_module.finalise(settings, app.instance_path))
@@ -76,8 +78,6 @@ def _init_babel(app: Flask, registry: PluginRegistry) -> None:
     (``Plugin.translations``). Flask-Babel merges them into one, later over
     earlier: the plugins come first, so the core's words win when a plugin
     translates the same English text differently."""
-    from .web.i18n import TRANSLATIONS, select_locale
-
     directories = app.config.get("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS).split(";")
     domains = app.config.get("BABEL_DOMAIN", "messages").split(";")
     if len(domains) == 1:

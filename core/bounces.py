@@ -7,6 +7,7 @@ own transaction, commits, then calls :func:`announce_bounces`:
 ``postwerk_delivery_outcome`` is called with ``BOUNCED`` after the commit, as
 for every other final state.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,16 @@ def find_message(tenant_id: int, *, message_pk: int | None = None, message_id: s
     return None
 
 
-def record_bounce(tenant_id: int, *, recipient: str, status: str, diagnostic: str = "",
-                  message_pk: int | None = None, message_id: str = "", final: bool = True) -> int | None:
+def record_bounce(
+    tenant_id: int,
+    *,
+    recipient: str,
+    status: str,
+    diagnostic: str = "",
+    message_pk: int | None = None,
+    message_id: str = "",
+    final: bool = True,
+) -> int | None:
     """Record that mail to ``recipient`` bounced with DSN ``status`` (e.g.
     ``5.1.1``) and the server's ``diagnostic``. ``final=False`` is a delay
     notice (DSN ``Action: delayed``): counted as a soft bounce, the message
@@ -57,24 +66,43 @@ def record_bounce(tenant_id: int, *, recipient: str, status: str, diagnostic: st
     hard = status.startswith("5")
     words = f"{status} {diagnostic}".strip()[:1000]
     message = find_message(tenant_id, message_pk=message_pk, message_id=message_id)
-    if final and message is not None and message.status in (MessageStatus.SENT, MessageStatus.UNKNOWN,
-                                                             MessageStatus.BOUNCED):
+    if (
+        final
+        and message is not None
+        and message.status in (MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.BOUNCED)
+    ):
         message.status = MessageStatus.BOUNCED
         message.last_error = f"bounced: {recipient}: {words}"[:2000]
-        audit(tenant_id, "system", "mail.bounced", "message", message.id, recipient=recipient, status=status,
-              diagnostic=diagnostic[:500])
+        audit(
+            tenant_id,
+            "system",
+            "mail.bounced",
+            "message",
+            message.id,
+            recipient=recipient,
+            status=status,
+            diagnostic=diagnostic[:500],
+        )
         _after_commit_outcome(message.tenant_id, message.id, message.last_error)
     if recipient:
-        note(tenant_id, recipient, hard=hard, reason=words + (f" (message {message.id})" if message else ""),
-             message_pk=message.id if message else None)
+        note(
+            tenant_id,
+            recipient,
+            hard=hard,
+            reason=words + (f" (message {message.id})" if message else ""),
+            message_pk=message.id if message else None,
+        )
     return message.id if message is not None else None
 
 
 def note(tenant_id: int, address: str, *, hard: bool, reason: str, message_pk: int | None = None) -> SuppressedAddress:
     """A hard bounce suppresses the address; a soft one counts towards the limit."""
     address = address.strip().lower()
-    row = db.session.execute(db.select(SuppressedAddress).where(
-        SuppressedAddress.tenant_id == tenant_id, SuppressedAddress.address == address)).scalar()
+    row = db.session.execute(
+        db.select(SuppressedAddress).where(
+            SuppressedAddress.tenant_id == tenant_id, SuppressedAddress.address == address
+        )
+    ).scalar()
     if row is None:
         row = SuppressedAddress(tenant_id=tenant_id, address=address, suppressed=False, reason="", soft_bounces=0)
         db.session.add(row)
@@ -107,8 +135,13 @@ def note_refused_at_rcpt(tenant_id: int, message_pk: int, refused: dict[str, str
     answers (policy, spam) say nothing about the address itself."""
     for address, answer in refused.items():
         if _NO_SUCH_USER.search(answer or ""):
-            note(tenant_id, address, hard=True, reason=f"refused at RCPT: {answer}"[:1000] + f" (message {message_pk})",
-                 message_pk=message_pk)
+            note(
+                tenant_id,
+                address,
+                hard=True,
+                reason=f"refused at RCPT: {answer}"[:1000] + f" (message {message_pk})",
+                message_pk=message_pk,
+            )
 
 
 def suppressed(tenant_id: int, addresses: list[str]) -> dict[str, str]:
@@ -116,9 +149,13 @@ def suppressed(tenant_id: int, addresses: list[str]) -> dict[str, str]:
     wanted = sorted({a.strip().lower() for a in addresses if a})
     if not wanted:
         return {}
-    rows = db.session.execute(db.select(SuppressedAddress.address, SuppressedAddress.reason).where(
-        SuppressedAddress.tenant_id == tenant_id, SuppressedAddress.suppressed,
-        SuppressedAddress.address.in_(wanted))).all()
+    rows = db.session.execute(
+        db.select(SuppressedAddress.address, SuppressedAddress.reason).where(
+            SuppressedAddress.tenant_id == tenant_id,
+            SuppressedAddress.suppressed,
+            SuppressedAddress.address.in_(wanted),
+        )
+    ).all()
     return {address: reason for address, reason in rows}
 
 
@@ -136,8 +173,11 @@ class SuppressionSnapshot:
 
     def __init__(self, tenant_id: int):
         self.tenant_id = tenant_id
-        rows = db.session.execute(db.select(SuppressedAddress.address, SuppressedAddress.reason).where(
-            SuppressedAddress.tenant_id == tenant_id, SuppressedAddress.suppressed).limit(self.PRELOAD + 1)).all()
+        rows = db.session.execute(
+            db.select(SuppressedAddress.address, SuppressedAddress.reason)
+            .where(SuppressedAddress.tenant_id == tenant_id, SuppressedAddress.suppressed)
+            .limit(self.PRELOAD + 1)
+        ).all()
         self._all: dict[str, str] | None = dict(rows) if len(rows) <= self.PRELOAD else None
 
     def __call__(self, addresses: list[str]) -> dict[str, str]:
@@ -169,8 +209,11 @@ def announce_bounces() -> int:
         tell_admins(tenant_id, message_pk, MessageStatus.BOUNCED, detail)
         try:
             registry().hook("postwerk_delivery_outcome", tenant_id)(
-                tenant=tenant_ref(get_tenant(tenant_id)), message_id=message_pk, status=MessageStatus.BOUNCED,
-                detail=detail)
+                tenant=tenant_ref(get_tenant(tenant_id)),
+                message_id=message_pk,
+                status=MessageStatus.BOUNCED,
+                detail=detail,
+            )
         except Exception:  # a plugin's bug must not touch the committed outcome
             log.exception("postwerk_delivery_outcome failed for message %s", message_pk)
     return len(outcomes)

@@ -1,5 +1,6 @@
 """The core's own plugin: placeholders every event has and AUTOMATE's core
 tasks. Essential: it cannot be disabled, like pytest's essential plugins."""
+
 from __future__ import annotations
 
 from .models.types import utcnow

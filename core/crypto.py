@@ -3,6 +3,7 @@
 The first key encrypts; every key decrypts, so an operator rotates by putting
 a new key in front and running ``postwerk keys rotate``.
 """
+
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -33,8 +34,9 @@ def decrypt(token: str) -> str:
     try:
         plain = _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise SecretError("a stored secret cannot be decrypted: was POSTWERK_ENCRYPTION_KEY changed "
-                          "without keeping the old key?") from exc
+        raise SecretError(
+            "a stored secret cannot be decrypted: was POSTWERK_ENCRYPTION_KEY changed without keeping the old key?"
+        ) from exc
     redact(plain)  # whatever happens to it next, it never reaches a log line
     return plain
 

@@ -1,4 +1,5 @@
 """Named distribution lists of a tenant: fixed addresses rules reach as ``list:NAME``."""
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,11 @@ def check_name(name: str) -> str:
 
 
 def get(tenant_id: int, name: str) -> DistributionList | None:
-    return db.session.execute(db.select(DistributionList).where(
-        DistributionList.tenant_id == tenant_id, DistributionList.name == name.strip().lower())).scalar_one_or_none()
+    return db.session.execute(
+        db.select(DistributionList).where(
+            DistributionList.tenant_id == tenant_id, DistributionList.name == name.strip().lower()
+        )
+    ).scalar_one_or_none()
 
 
 def addresses(tenant_id: int, name: str) -> list[str]:
@@ -63,8 +67,9 @@ def save(tenant_id: int, name: str, address_text: str, *, list_id: int | None = 
         row = DistributionList(tenant_id=tenant_id, name=name, addresses=values)
         db.session.add(row)
     else:
-        row = db.session.execute(db.select(DistributionList).where(
-            DistributionList.tenant_id == tenant_id, DistributionList.id == list_id)).scalar_one()
+        row = db.session.execute(
+            db.select(DistributionList).where(DistributionList.tenant_id == tenant_id, DistributionList.id == list_id)
+        ).scalar_one()
         row.name, row.addresses = name, values
     db.session.flush()
     return row

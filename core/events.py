@@ -5,6 +5,7 @@ remembers to wake the expander after that transaction commits. A rolled-back
 transaction therefore sends nothing, and Redis being down never fails the
 caller: the sweeper picks the event up later.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,16 @@ def _check_priority(priority: int | None) -> None:
         raise ValueError(f"priority must be one of {Priority.ALL} (Priority.SYSTEM, TRANSACTIONAL, BULK)")
 
 
-def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, Any], *,
-         actor_user_id: int | None = None, send_at: datetime | None = None,
-         priority: int | None = None, attachments: list[MailAttachment] | None = None) -> EmittedEvent:
+def emit(
+    tenant: Tenant | TenantRef | int | str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    actor_user_id: int | None = None,
+    send_at: datetime | None = None,
+    priority: int | None = None,
+    attachments: list[MailAttachment] | None = None,
+) -> EmittedEvent:
     """Record ``event`` for ``tenant``; mail follows after the caller commits.
 
     With ``send_at`` (time-zone aware, at most ``MAX_SEND_AHEAD`` ahead) its
@@ -108,10 +116,23 @@ def emit(tenant: Tenant | TenantRef | int | str, event: str, payload: dict[str, 
     # A plain INSERT in the caller's transaction: emit() sits on the hot path
     # of every request that causes mail, and the ORM's unit of work for one
     # row cost twice as much.
-    event_id = db.session.connection().execute(_INSERT_EVENT, {
-        "tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-        "status": EventStatus.NEW, "created_at": utcnow(), "send_at": send_at,
-        "priority": priority}).scalar_one()
+    event_id = (
+        db.session.connection()
+        .execute(
+            _INSERT_EVENT,
+            {
+                "tenant_id": tenant_id,
+                "key": event,
+                "payload": payload,
+                "actor_user_id": actor_user_id,
+                "status": EventStatus.NEW,
+                "created_at": utcnow(),
+                "send_at": send_at,
+                "priority": priority,
+            },
+        )
+        .scalar_one()
+    )
     if files:
         attachment_store.attach_to_event(event_id, attachment_store.store_all(tenant_id, files))
     _note_wake(tenant_id, priority)
@@ -122,9 +143,15 @@ _INSERT_EVENT = insert(Event.__table__).returning(Event.__table__.c.id)
 _INSERT_EVENTS = insert(Event.__table__).returning(Event.__table__.c.id, sort_by_parameter_order=True)
 
 
-def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list[Any], *,
-              actor_user_id: int | None = None, send_at: datetime | None = None,
-              priority: int | None = None) -> list[EmittedEvent | PayloadError]:
+def emit_many(
+    tenant: Tenant | TenantRef | int | str,
+    event: str,
+    payloads: list[Any],
+    *,
+    actor_user_id: int | None = None,
+    send_at: datetime | None = None,
+    priority: int | None = None,
+) -> list[EmittedEvent | PayloadError]:
     """``emit()`` for many payloads of one event, in the caller's transaction
     (importers, the HTTP API's batch form): one INSERT for all of them.
 
@@ -147,8 +174,7 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
     now = utcnow()
     for index, payload in enumerate(payloads):
         if not isinstance(payload, dict):
-            results.append(PayloadError(
-                f"the payload of {event} must be a JSON object, not {type(payload).__name__}"))
+            results.append(PayloadError(f"the payload of {event} must be a JSON object, not {type(payload).__name__}"))
             continue
         try:
             json.dumps(payload)
@@ -157,9 +183,18 @@ def emit_many(tenant: Tenant | TenantRef | int | str, event: str, payloads: list
             continue
         results.append(None)  # type: ignore[arg-type]  # filled below
         slots.append(index)
-        rows.append({"tenant_id": tenant_id, "key": event, "payload": payload, "actor_user_id": actor_user_id,
-                     "status": EventStatus.NEW, "created_at": now, "send_at": send_at,
-                     "priority": priority})
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "key": event,
+                "payload": payload,
+                "actor_user_id": actor_user_id,
+                "status": EventStatus.NEW,
+                "created_at": now,
+                "send_at": send_at,
+                "priority": priority,
+            }
+        )
     if rows:
         ids = db.session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
         for index, event_id in zip(slots, ids):

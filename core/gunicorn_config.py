@@ -4,6 +4,7 @@
 Only what Postwerk needs; anything else (workers, bind, timeouts) goes on
 gunicorn's command line as usual.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,6 +27,8 @@ def when_ready(server) -> None:
     application afresh, the old ones finish their requests first (gunicorn's
     graceful reload; without ``--preload``, so the master never imports a
     plugin). POSTWERK_PLUGIN_RELOAD=0 turns it off."""
+    # gunicorn loads this file in the master, which must stay light and
+    # import no plugin: the core's modules are imported when the hook runs.
     from .config import from_environment
 
     config = from_environment()
@@ -36,11 +39,13 @@ def when_ready(server) -> None:
         return
     from redis import Redis
 
+    # Only now, after the checks above (see the comment at the top of this hook).
     from .plugin_reload import PluginWatch, describe_change, migrate
 
     def reload(before: tuple, after: tuple) -> None:
-        server.log.warning("plugins changed (%s): migrating and reloading the web workers",
-                           describe_change(before, after))
+        server.log.warning(
+            "plugins changed (%s): migrating and reloading the web workers", describe_change(before, after)
+        )
         if migrate(Redis.from_url(config["REDIS_URL"]), config.get("QUEUE_PREFIX", "postwerk"), before, after):
             os.kill(os.getpid(), signal.SIGHUP)
 

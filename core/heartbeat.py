@@ -5,6 +5,7 @@ asks "is my heartbeat overdue?") does not import the worker, which sits in
 the layer above it (it builds the app). The worker writes ``last_beat``;
 the deliverer only reads it through ``heartbeat_stale``.
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 The docstrings are the documentation; a test fails when docs/hooks.md is
 not what this renders, so docs and code cannot drift apart.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -22,31 +23,55 @@ def render() -> str:
         f"A plugin is found through the entry-point group `{ENTRY_POINT_GROUP}`.",
         "",
         f"This is hook API **{hookspecs.HOOK_API_VERSION}** (`core.api.HOOK_API_VERSION`); declare the versions "
-        "your plugin supports with `requires_hook_api` (docs/plugins.md, \"Versions\").",
+        'your plugin supports with `requires_hook_api` (docs/plugins.md, "Versions").',
         "",
     ]
     source = inspect.getsource(hookspecs)
-    hooks = [(source.index(f"def {name}("), name, func)
-             for name, func in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("postwerk_")]
+    hooks = [
+        (source.index(f"def {name}("), name, func)
+        for name, func in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("postwerk_")
+    ]
     for position, name, func in sorted(hooks):
         section = source.rfind("# --- ", 0, position)
-        heading = source[section + 6:source.index(" -", section + 6)] if section >= 0 else ""
+        heading = source[section + 6 : source.index(" -", section + 6)] if section >= 0 else ""
         opts = getattr(func, "postwerk_spec", {}) or {}
         marker = " (first result wins)" if opts.get("firstresult") else ""
-        out += [f"## {name}{marker}", "", f"*{heading}*", "", "```python",
-                f"def {name}({_parameters(func)}) -> {func.__annotations__.get('return', 'None')}", "```", "", inspect.getdoc(func) or "", ""]
-    deprecated = [(name, opts["warn_on_impl"]) for _, name, func in sorted(hooks)
-                  if (opts := getattr(func, "postwerk_spec", {}) or {}).get("warn_on_impl")]
-    out += ["## Deprecated hooks", "",
-            *([f"- `{name}`: {warning}" for name, warning in deprecated]
-              or [f"None in hook API {hookspecs.HOOK_API_VERSION}."]), ""]
+        out += [
+            f"## {name}{marker}",
+            "",
+            f"*{heading}*",
+            "",
+            "```python",
+            f"def {name}({_parameters(func)}) -> {func.__annotations__.get('return', 'None')}",
+            "```",
+            "",
+            inspect.getdoc(func) or "",
+            "",
+        ]
+    deprecated = [
+        (name, opts["warn_on_impl"])
+        for _, name, func in sorted(hooks)
+        if (opts := getattr(func, "postwerk_spec", {}) or {}).get("warn_on_impl")
+    ]
+    out += [
+        "## Deprecated hooks",
+        "",
+        *(
+            [f"- `{name}`: {warning}" for name, warning in deprecated]
+            or [f"None in hook API {hookspecs.HOOK_API_VERSION}."]
+        ),
+        "",
+    ]
     return "\n".join(out).rstrip() + "\n"
 
 
 def _parameters(func) -> str:
     # Annotations are strings (postponed evaluation): print them as written.
-    return ", ".join(f"{p}: {func.__annotations__[p]}" if p in func.__annotations__ else p
-                     for p in inspect.signature(func).parameters)
+    return ", ".join(
+        f"{p}: {func.__annotations__[p]}" if p in func.__annotations__ else p
+        for p in inspect.signature(func).parameters
+    )
 
 
 if __name__ == "__main__":

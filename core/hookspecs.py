@@ -16,6 +16,7 @@ Hooks are called only on plugins enabled for the tenant at hand, except the
 registration hooks marked "all installed plugins", which describe what a
 plugin offers whether or not a tenant uses it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,19 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from .specs import (EventSpec, InboundMail, InboundResult, MailAttachment, MailboxLogin, Recipient, ReportSpec,
-                        RuleSpec, TaskSpec, TemplateSpec, TenantRef)
+    from .specs import (
+        EventSpec,
+        InboundMail,
+        InboundResult,
+        MailAttachment,
+        MailboxLogin,
+        Recipient,
+        ReportSpec,
+        RuleSpec,
+        TaskSpec,
+        TemplateSpec,
+        TenantRef,
+    )
 
 PROJECT = "postwerk"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -41,11 +53,14 @@ HOOK_API_VERSION = "1.0"
 
 def deprecated(hook: str, since: str, instead: str) -> DeprecationWarning:
     """The warning a deprecated hook's spec carries (pluggy's ``warn_on_impl``)."""
-    return DeprecationWarning(f"{hook} is deprecated since hook API {since} and will be removed in the next major "
-                              f"version; implement {instead} instead")
+    return DeprecationWarning(
+        f"{hook} is deprecated since hook API {since} and will be removed in the next major "
+        f"version; implement {instead} instead"
+    )
 
 
 # --- Events ------------------------------------------------------------------
+
 
 @hookspec
 def postwerk_register_events() -> list[EventSpec]:
@@ -60,6 +75,7 @@ def postwerk_register_events() -> list[EventSpec]:
 
 
 # --- Recipients --------------------------------------------------------------
+
 
 @hookspec
 def postwerk_resolve_recipients(
@@ -77,10 +93,9 @@ def postwerk_resolve_recipients(
 
 # --- Template variables ------------------------------------------------------
 
+
 @hookspec
-def postwerk_template_variables(
-    tenant: TenantRef, event: str, payload: dict[str, Any]
-) -> dict[str, Any] | None:
+def postwerk_template_variables(tenant: TenantRef, event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Return placeholder values for an event as a nested dict, e.g.
     ``{"ticket": {"id": 7, "title": "Heizung"}}`` for ``{{ ticket.title }}``.
 
@@ -92,6 +107,7 @@ def postwerk_template_variables(
 
 
 # --- Defaults a plugin ships -------------------------------------------------
+
 
 @hookspec
 def postwerk_default_templates() -> list[TemplateSpec]:
@@ -110,6 +126,7 @@ def postwerk_default_rules() -> list[RuleSpec]:
 
 # --- Web -------------------------------------------------------------------
 
+
 @hookspec
 def postwerk_blueprints() -> list[Blueprint]:
     """Return Flask blueprints to register at start-up (all installed plugins).
@@ -127,6 +144,7 @@ def postwerk_admin_menu() -> list:
 
 
 # --- Delivery ----------------------------------------------------------------
+
 
 @hookspec
 def postwerk_delivery_outcome(tenant: TenantRef, message_id: int, status: str, detail: str) -> None:
@@ -179,6 +197,7 @@ def postwerk_send_condition(tenant: TenantRef, event: str, condition: str, paylo
 
 # --- AUTOMATE ----------------------------------------------------------------
 
+
 @hookspec
 def postwerk_tasks() -> list[TaskSpec]:
     """Return the periodic tasks this plugin brings to AUTOMATE, the task
@@ -209,6 +228,7 @@ def postwerk_reports() -> list[ReportSpec]:
 
 # --- Inbound mail ------------------------------------------------------------
 
+
 @hookspec(firstresult=True)
 def postwerk_inbound_mail(tenant: TenantRef, mail: InboundMail) -> InboundResult | None:
     """Handle one inbound mail, or return ``None`` when it is not yours.
@@ -231,8 +251,8 @@ def postwerk_known_sender(tenant: TenantRef, address: str) -> bool | None:
     """
 
 
-
 # --- Outgoing mail -------------------------------------------------------------
+
 
 @hookspec(firstresult=True)
 def postwerk_mailbox_credentials(tenant: TenantRef) -> MailboxLogin | tuple[str, str] | None:

@@ -4,6 +4,7 @@ Authenticated by a per-tenant bearer token (no session, so no CSRF);
 payloads are checked against the event's declared variables; an
 ``Idempotency-Key`` header makes a client's retry return the first event.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,14 +35,22 @@ csrf.exempt(bp)
 MAX_BODY = 256 * 1024
 # Files for every mail of the event (core.api_attachments).
 ATTACHMENTS_SCHEMA = {
-    "type": "array", "maxItems": 20,
+    "type": "array",
+    "maxItems": 20,
     "description": "Files attached to every mail of the event: the bytes as content_base64, or sha256 (hex) of a "
-                   "file sent before. All together at most POSTWERK_MAX_ATTACHMENT_BYTES (413 past it).",
-    "items": {"type": "object", "required": ["filename", "content_type"], "additionalProperties": False,
-              "properties": {"filename": {"type": "string", "maxLength": 255},
-                             "content_type": {"type": "string", "examples": ["application/pdf"]},
-                             "content_base64": {"type": "string", "contentEncoding": "base64"},
-                             "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}}}
+    "file sent before. All together at most POSTWERK_MAX_ATTACHMENT_BYTES (413 past it).",
+    "items": {
+        "type": "object",
+        "required": ["filename", "content_type"],
+        "additionalProperties": False,
+        "properties": {
+            "filename": {"type": "string", "maxLength": 255},
+            "content_type": {"type": "string", "examples": ["application/pdf"]},
+            "content_base64": {"type": "string", "contentEncoding": "base64"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        },
+    },
+}
 MAX_KEY = 200
 
 
@@ -73,17 +82,24 @@ def _authorised():
     valid token, 429 past the token's rate limit (both endpoints alike)."""
     token = _token()
     if token is None:
-        return None, _error(401, "a valid API token is required: Authorization: Bearer <token>",
-                            **{"WWW-Authenticate": 'Bearer realm="postwerk"'})
+        return None, _error(
+            401,
+            "a valid API token is required: Authorization: Bearer <token>",
+            **{"WWW-Authenticate": 'Bearer realm="postwerk"'},
+        )
     if not rate_limit(f"api:{token.id}", limit=current_app.config["API_RATE_LIMIT"], window=60):
-        return None, _error(429, f"more than {current_app.config['API_RATE_LIMIT']} requests a minute with this "
-                                 "token", **{"Retry-After": "60"})
+        return None, _error(
+            429,
+            f"more than {current_app.config['API_RATE_LIMIT']} requests a minute with this token",
+            **{"Retry-After": "60"},
+        )
     return token, None
 
 
 def _json_body(limit: int):
     """The parsed JSON body, read to at most ``limit`` bytes, or the answer
     that refuses it (413, 415, 400)."""
+
     def too_large():
         return None, _error(413, f"the body is larger than {limit // 1024} kB")
 
@@ -121,8 +137,12 @@ def post_event():
         return _error(422, "the body must be a JSON object with 'event' and 'payload'")
     unknown = sorted(set(body) - {"event", "payload", "send_at", "priority", "attachments"})
     if unknown:
-        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'payload' and optionally "
-                           "'send_at', 'priority' and 'attachments'", unknown[0])
+        return _error(
+            422,
+            f"unknown field {unknown[0]!r}; the body has 'event', 'payload' and optionally "
+            "'send_at', 'priority' and 'attachments'",
+            unknown[0],
+        )
     # The body may be large only for its files: the rest keeps the old limit.
     if len(json.dumps(body.get("payload"))) > MAX_BODY:
         return _error(413, f"the payload is larger than {MAX_BODY // 1024} kB", "payload")
@@ -140,8 +160,9 @@ def post_event():
     reg = registry()
     if key in reg.refused:  # its plugin was set aside as broken at start-up
         owner = reg.refused[key]
-        return _error(409, f"the plugin '{owner}' is broken ({reg.plugins[owner].broken}), so {key} is not "
-                           "accepted", "event")
+        return _error(
+            409, f"the plugin '{owner}' is broken ({reg.plugins[owner].broken}), so {key} is not accepted", "event"
+        )
     if key not in reg.events:
         return _error(422, f"no installed plugin declares the event {key!r}", "event")
     spec, owner = reg.events[key]
@@ -170,8 +191,7 @@ def post_event():
     event = emit(tenant_id, key, payload, send_at=send_at, priority=priority, attachments=files)
     db.session.flush()
     if idem_key:
-        db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
-                                      event_id=event.id))
+        db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash, event_id=event.id))
     try:
         db.session.commit()
     except IntegrityError:
@@ -211,8 +231,9 @@ def _priority(value) -> int | None:
 
 
 def _earlier(tenant_id: int, key: str, request_hash: str):
-    row = db.session.execute(db.select(IdempotencyKey).where(
-        IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)).scalar_one_or_none()
+    row = db.session.execute(
+        db.select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)
+    ).scalar_one_or_none()
     if row is None:
         return None
     if row.request_hash != request_hash:
@@ -240,62 +261,98 @@ def openapi_document() -> dict:
     bodies = []
     for key in sorted(reg.events):
         spec, owner = reg.events[key]
-        bodies.append({
-            "title": key,
-            "description": f"{spec.label} (plugin {owner}). {spec.description}".strip(),
-            "type": "object",
-            "properties": {"event": {"const": key}, "payload": json_schema(spec),
-                           "send_at": {"type": ["string", "null"], "format": "date-time",
-                                       "description": "Send the mail later: ISO 8601 with a time zone, at most "
-                                                      f"{MAX_SEND_AHEAD.days} days ahead."},
-                           "attachments": ATTACHMENTS_SCHEMA,
-                           "priority": {"enum": ["system", "transactional", "bulk", None],
-                                        "description": "Which mail of the tenant goes first; null: each "
-                                                       "rule's own priority."}},
-            "required": ["event", "payload"],
-            "additionalProperties": False,
-        })
-    error = {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-             "required": ["error"]}
-    accepted = {"type": "object", "properties": {"event_id": {"type": "integer"}, "event": {"type": "string"},
-                                                 "status": {"const": "accepted"}}}
+        bodies.append(
+            {
+                "title": key,
+                "description": f"{spec.label} (plugin {owner}). {spec.description}".strip(),
+                "type": "object",
+                "properties": {
+                    "event": {"const": key},
+                    "payload": json_schema(spec),
+                    "send_at": {
+                        "type": ["string", "null"],
+                        "format": "date-time",
+                        "description": "Send the mail later: ISO 8601 with a time zone, at most "
+                        f"{MAX_SEND_AHEAD.days} days ahead.",
+                    },
+                    "attachments": ATTACHMENTS_SCHEMA,
+                    "priority": {
+                        "enum": ["system", "transactional", "bulk", None],
+                        "description": "Which mail of the tenant goes first; null: each rule's own priority.",
+                    },
+                },
+                "required": ["event", "payload"],
+                "additionalProperties": False,
+            }
+        )
+    error = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+        "required": ["error"],
+    }
+    accepted = {
+        "type": "object",
+        "properties": {"event_id": {"type": "integer"}, "event": {"type": "string"}, "status": {"const": "accepted"}},
+    }
 
     def err(text):
-        return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        return {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
 
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Postwerk events API", "version": "1",
-                 "description": "Emit events of a tenant from another system. Create a token on the admin's "
-                                "API tokens page; the token decides the tenant."},
+        "info": {
+            "title": "Postwerk events API",
+            "version": "1",
+            "description": "Emit events of a tenant from another system. Create a token on the admin's "
+            "API tokens page; the token decides the tenant.",
+        },
         "servers": [{"url": url_for("http_api.post_event", _external=True).rsplit("/events", 1)[0]}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": error, "Accepted": accepted, "EventRequest": {"oneOf": bodies}},
         },
         "security": [{"bearer": []}],
-        "paths": {"/events": {"post": {
-            "operationId": "emitEvent",
-            "summary": "Emit an event for the token's tenant",
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+        "paths": {
+            "/events": {
+                "post": {
+                    "operationId": "emitEvent",
+                    "summary": "Emit an event for the token's tenant",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
                             "schema": {"type": "string", "maxLength": MAX_KEY},
                             "description": "A retry with the same key and body returns the first event "
-                                           "(status 200) instead of emitting again."}],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/EventRequest"}}}},
-            "responses": {
-                "202": {"description": "Accepted; mail follows",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                "200": {"description": "A retry: the event of the first request with this Idempotency-Key",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                "400": err("Malformed JSON or header"),
-                "401": err("Missing, unknown or revoked token"),
-                "409": err("The event's plugin is disabled for this tenant, or broken"),
-                "413": err("Body too large"),
-                "415": err("Not JSON"),
-                "422": err("Validation failed; 'field' names the offending field, e.g. payload.ticket.id"),
-            },
-        }}},
+                            "(status 200) instead of emitting again.",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventRequest"}}},
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Accepted; mail follows",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                        },
+                        "200": {
+                            "description": "A retry: the event of the first request with this Idempotency-Key",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                        },
+                        "400": err("Malformed JSON or header"),
+                        "401": err("Missing, unknown or revoked token"),
+                        "409": err("The event's plugin is disabled for this tenant, or broken"),
+                        "413": err("Body too large"),
+                        "415": err("Not JSON"),
+                        "422": err("Validation failed; 'field' names the offending field, e.g. payload.ticket.id"),
+                    },
+                }
+            }
+        },
     }
 
 
@@ -326,8 +383,11 @@ def post_events_batch():
         return _error(422, "the body must be a JSON object with 'event' and 'items'")
     unknown = sorted(set(body) - {"event", "items", "send_at", "priority"})
     if unknown:
-        return _error(422, f"unknown field {unknown[0]!r}; the body has 'event', 'items' and optionally "
-                           "'send_at' and 'priority'", unknown[0])
+        return _error(
+            422,
+            f"unknown field {unknown[0]!r}; the body has 'event', 'items' and optionally 'send_at' and 'priority'",
+            unknown[0],
+        )
     try:
         # For every item of the batch alike.
         send_at = _send_at(body.get("send_at"))
@@ -349,7 +409,7 @@ def post_events_batch():
         return _error(409, f"the plugin {owner!r} is disabled for this tenant, so {key} is not accepted", "event")
     items = body.get("items")
     if not isinstance(items, list) or not items:
-        return _error(422, "'items' is required: a list of {\"payload\": ..., \"idempotency_key\": ...}", "items")
+        return _error(422, '\'items\' is required: a list of {"payload": ..., "idempotency_key": ...}', "items")
     if len(items) > MAX_BATCH_ITEMS:
         return _error(413, f"a batch holds at most {MAX_BATCH_ITEMS} items", "items")
     token.last_used_at = utcnow()
@@ -364,8 +424,16 @@ def post_events_batch():
     raise RuntimeError("the idempotency keys of this batch kept changing under it")
 
 
-def _batch(tenant_id: int, key: str, spec, items: list, *, send_at: datetime | None = None,
-           priority: int | None = None, extra: dict | None = None) -> list[dict]:
+def _batch(
+    tenant_id: int,
+    key: str,
+    spec,
+    items: list,
+    *,
+    send_at: datetime | None = None,
+    priority: int | None = None,
+    extra: dict | None = None,
+) -> list[dict]:
     results: list[dict] = [{}] * len(items)
     checked: list[tuple[int, dict, str, str]] = []  # (index, payload, idempotency key, request hash)
     seen: dict[str, int] = {}
@@ -380,13 +448,15 @@ def _batch(tenant_id: int, key: str, spec, items: list, *, send_at: datetime | N
             continue
         idem_key = item.get("idempotency_key") or ""
         if not isinstance(idem_key, str) or len(idem_key.strip()) > MAX_KEY:
-            results[index] = _rejected(index, f"idempotency_key is a string of at most {MAX_KEY} characters",
-                                       f"{where}.idempotency_key")
+            results[index] = _rejected(
+                index, f"idempotency_key is a string of at most {MAX_KEY} characters", f"{where}.idempotency_key"
+            )
             continue
         idem_key = idem_key.strip()
         if idem_key and idem_key in seen:
-            results[index] = _rejected(index, f"the idempotency_key of items[{seen[idem_key]}] again",
-                                       f"{where}.idempotency_key")
+            results[index] = _rejected(
+                index, f"the idempotency_key of items[{seen[idem_key]}] again", f"{where}.idempotency_key"
+            )
             continue
         if "payload" not in item:
             results[index] = _rejected(index, "'payload' is required", f"{where}.payload")
@@ -400,36 +470,50 @@ def _batch(tenant_id: int, key: str, spec, items: list, *, send_at: datetime | N
             seen[idem_key] = index
         # The same hash as the single form's body, so a retry may switch form.
         # send_at and priority count as part of each item's request.
-        request_hash = hashlib.sha256(json.dumps({"event": key, "payload": item["payload"], **(extra or {})},
-                                                 sort_keys=True).encode()).hexdigest()
+        request_hash = hashlib.sha256(
+            json.dumps({"event": key, "payload": item["payload"], **(extra or {})}, sort_keys=True).encode()
+        ).hexdigest()
         checked.append((index, payload, idem_key, request_hash))
     earlier = {}
     keys = [k for _, _, k, _ in checked if k]
     if keys:
-        earlier = {row.key: row for row in db.session.execute(db.select(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key.in_(keys))).scalars()}
+        earlier = {
+            row.key: row
+            for row in db.session.execute(
+                db.select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key.in_(keys))
+            ).scalars()
+        }
     fresh = []
     for index, payload, idem_key, request_hash in checked:
         row = earlier.get(idem_key) if idem_key else None
         if row is None:
             fresh.append((index, payload, idem_key, request_hash))
         elif row.request_hash != request_hash:
-            results[index] = _rejected(index, "this idempotency_key was used with a different payload",
-                                       f"items[{index}].idempotency_key")
+            results[index] = _rejected(
+                index, "this idempotency_key was used with a different payload", f"items[{index}].idempotency_key"
+            )
         else:
             event = db.session.get(Event, row.event_id)
-            results[index] = {"index": index, "status": "replayed", "event_id": row.event_id,
-                              "event": event.key if event else ""}
-    emitted = emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh], send_at=send_at,
-                        priority=priority) if fresh else []
+            results[index] = {
+                "index": index,
+                "status": "replayed",
+                "event_id": row.event_id,
+                "event": event.key if event else "",
+            }
+    emitted = (
+        emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh], send_at=send_at, priority=priority)
+        if fresh
+        else []
+    )
     for (index, _, idem_key, request_hash), outcome in zip(fresh, emitted):
         if isinstance(outcome, Exception):  # checked above already; emit_many's own check
             results[index] = _rejected(index, str(outcome), f"items[{index}].payload")
             continue
         results[index] = {"index": index, "status": "accepted", "event_id": outcome.id, "event": key}
         if idem_key:
-            db.session.add(IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash,
-                                          event_id=outcome.id))
+            db.session.add(
+                IdempotencyKey(tenant_id=tenant_id, key=idem_key, request_hash=request_hash, event_id=outcome.id)
+            )
     return results
 
 

@@ -4,6 +4,7 @@ Apart from ``core.http_api`` (the web layer) because AUTOMATE's retention
 task, below the web layer, forgets the old keys; the HTTP API keeps both
 names.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

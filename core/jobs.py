@@ -8,6 +8,7 @@ class, a script) stops with a clear error instead of building an app of its
 own: building the app is the top layer's business (the worker, the CLI),
 and the mail pipeline that defines the jobs sits below it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,7 +26,8 @@ def in_app_context(func):
         if not has_app_context():
             raise NoAppContext(
                 f"{func.__module__}.{func.__name__} needs a Postwerk app context: run it in Postwerk's worker "
-                "(`postwerk worker`, or `rq worker -w core.worker.PostwerkWorker`), not RQ's default worker class")
+                "(`postwerk worker`, or `rq worker -w core.worker.PostwerkWorker`), not RQ's default worker class"
+            )
         return func(*args, **kwargs)
 
     return wrapper

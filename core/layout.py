@@ -1,6 +1,7 @@
 """The frame of the default templates: the tenant's name and brand colour
 above a plugin's content. Plugins use it for the templates they ship, so
 every default mail looks the same; admins may edit the result freely."""
+
 from __future__ import annotations
 
 _HTML = """<div style="font-family:Arial,Helvetica,sans-serif;max-width:560px;margin:0 auto;color:#1d2330;line-height:1.5">

@@ -12,6 +12,7 @@ a message, and as a second line of defence every line is scrubbed of the
 configured keys and of every secret decrypted in this process
 (``core.crypto.decrypt`` registers it with ``redact()``) before it is written. Libraries known to log credentials at DEBUG stay at INFO or above.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -102,8 +103,11 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": scrub(record.getMessage()),
-            "process": getattr(record, "role", _role), "pid": record.process,
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+            "process": getattr(record, "role", _role),
+            "pid": record.process,
         }
         for field in FIELDS:
             value = getattr(record, field, None)
@@ -116,8 +120,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure(level: str | None = None, fmt: str | None = None, *, role: str | None = None,
-              stream=None) -> logging.Handler:
+def configure(
+    level: str | None = None, fmt: str | None = None, *, role: str | None = None, stream=None
+) -> logging.Handler:
     """Configure the root logger once (later calls only update role, level
     and format). ``level``/``fmt`` default to the environment's
     ``POSTWERK_LOG_LEVEL`` / ``POSTWERK_LOG_FORMAT``."""

@@ -5,6 +5,7 @@ delivered mail without any mail account.
 Never for production: it accepts anything from anyone who can reach it,
 which is why it only ever binds to loopback.
 """
+
 from __future__ import annotations
 
 import collections
@@ -56,18 +57,24 @@ class Catcher:
     def wsgi(self, environ, start_response):
         path = environ.get("PATH_INFO", "/")
         if path.startswith("/mail/"):
-            key, _, view = path[len("/mail/"):].partition("/")
+            key, _, view = path[len("/mail/") :].partition("/")
             return self._one(urllib.parse.unquote(key), view, start_response)
         with self._lock:
             mails = list(self.mails)
-        rows = "".join(
-            f"<tr><td><a href='/mail/{m.key}'><code>{html.escape(m.message_id)}</code></a></td>"
-            f"<td>{m.received:%H:%M:%S}</td><td>{html.escape(', '.join(m.rcpt_tos))}</td>"
-            f"<td>{html.escape(str(m.message['Subject'] or ''))}</td></tr>"
-            for m in mails) or "<tr><td colspan=4>No mail caught yet.</td></tr>"
-        return self._page(start_response, "Caught mail",
-                          f"<table><tr><th>Message-ID</th><th>Time (UTC)</th><th>To</th><th>Subject</th></tr>"
-                          f"{rows}</table>")
+        rows = (
+            "".join(
+                f"<tr><td><a href='/mail/{m.key}'><code>{html.escape(m.message_id)}</code></a></td>"
+                f"<td>{m.received:%H:%M:%S}</td><td>{html.escape(', '.join(m.rcpt_tos))}</td>"
+                f"<td>{html.escape(str(m.message['Subject'] or ''))}</td></tr>"
+                for m in mails
+            )
+            or "<tr><td colspan=4>No mail caught yet.</td></tr>"
+        )
+        return self._page(
+            start_response,
+            "Caught mail",
+            f"<table><tr><th>Message-ID</th><th>Time (UTC)</th><th>To</th><th>Subject</th></tr>{rows}</table>",
+        )
 
     def _one(self, message_id: str, view: str, start_response):
         with self._lock:
@@ -76,36 +83,51 @@ class Catcher:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"no such mail"]
         if view == "source.eml":
-            start_response("200 OK", [("Content-Type", "message/rfc822"),
-                                      ("Content-Disposition", "attachment; filename=mail.eml")])
+            start_response(
+                "200 OK", [("Content-Type", "message/rfc822"), ("Content-Disposition", "attachment; filename=mail.eml")]
+            )
             return [mail.raw]
         text, body_html = mail.part("plain"), mail.part("html")
-        headers = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                          for k, v in mail.message.items())
+        headers = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in mail.message.items()
+        )
         source = mail.raw.decode("utf-8", "replace")
         sections = [
-            ("html", "HTML", f"<iframe sandbox='' title='HTML part' srcdoc=\"{html.escape(body_html)}\"></iframe>"
-             if body_html else "<p>This mail has no HTML part.</p>"),
+            (
+                "html",
+                "HTML",
+                f"<iframe sandbox='' title='HTML part' srcdoc=\"{html.escape(body_html)}\"></iframe>"
+                if body_html
+                else "<p>This mail has no HTML part.</p>",
+            ),
             ("text", "Text", f"<pre>{html.escape(text)}</pre>" if text else "<p>This mail has no text part.</p>"),
             ("headers", "Headers", f"<table>{headers}</table>"),
-            ("source", "Source", f"<p><a href='/mail/{mail.key}/source.eml'>download (.eml)</a></p>"
-                                 f"<pre>{html.escape(source)}</pre>"),
+            (
+                "source",
+                "Source",
+                f"<p><a href='/mail/{mail.key}/source.eml'>download (.eml)</a></p><pre>{html.escape(source)}</pre>",
+            ),
         ]
         nav = " · ".join(f"<a href='#{key}'>{label}</a>" for key, label, _ in sections)
         content = "".join(f"<section id='{key}'><h2>{label}</h2>{part}</section>" for key, label, part in sections)
         title = html.escape(str(mail.message["Subject"] or mail.message_id))
-        return self._page(start_response, title,
-                          f"<p><a href='/'>all mail</a> · <code>{html.escape(mail.message_id)}</code></p>"
-                          f"<p>To {html.escape(', '.join(mail.rcpt_tos))}</p><nav>{nav}</nav>{content}")
+        return self._page(
+            start_response,
+            title,
+            f"<p><a href='/'>all mail</a> · <code>{html.escape(mail.message_id)}</code></p>"
+            f"<p>To {html.escape(', '.join(mail.rcpt_tos))}</p><nav>{nav}</nav>{content}",
+        )
 
     @staticmethod
     def _page(start_response, title: str, content: str):
-        page = (f"<!doctype html><meta charset=utf-8><title>{title}</title>"
-                "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2330}"
-                "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #e4e7ec;"
-                "text-align:left}pre{background:#f6f7f9;padding:1rem;white-space:pre-wrap}"
-                "iframe{width:100%;min-height:24rem;border:1px solid #e4e7ec}section{margin-top:1.5rem}</style>"
-                f"<h1>{title}</h1>{content}")
+        page = (
+            f"<!doctype html><meta charset=utf-8><title>{title}</title>"
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2330}"
+            "table{border-collapse:collapse}td,th{padding:.3rem .6rem;border-bottom:1px solid #e4e7ec;"
+            "text-align:left}pre{background:#f6f7f9;padding:1rem;white-space:pre-wrap}"
+            "iframe{width:100%;min-height:24rem;border:1px solid #e4e7ec}section{margin-top:1.5rem}</style>"
+            f"<h1>{title}</h1>{content}"
+        )
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [page.encode()]
 

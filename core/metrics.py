@@ -17,6 +17,7 @@ share their counters through prometheus-client's multiprocess mode: set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder, the same for every process
 of the machine, before they start (docs/operations.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,10 +34,17 @@ from .queueing import queue, queues, redis
 log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("postwerk_deliveries", "Delivery attempts by outcome", ["outcome"])
-SMTP_SECONDS = Histogram("postwerk_smtp_send_seconds", "Time to hand one message to the SMTP server",
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-JOB_SECONDS = Histogram("postwerk_job_seconds", "Run time of RQ jobs", ["job"],
-                        buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600))
+SMTP_SECONDS = Histogram(
+    "postwerk_smtp_send_seconds",
+    "Time to hand one message to the SMTP server",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+JOB_SECONDS = Histogram(
+    "postwerk_job_seconds",
+    "Run time of RQ jobs",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600),
+)
 INBOUND = Counter("postwerk_inbound_mails", "Inbound mails offered to the plugins, by outcome", ["outcome"])
 SCHEDULER_TICKS = Counter("postwerk_scheduler_ticks", "AUTOMATE scheduler ticks", ["outcome"])
 
@@ -69,6 +77,7 @@ def scheduler_ticked(ok: bool = True) -> None:
 
 # --- read at scrape time ---------------------------------------------------------
 
+
 def last_tick_age() -> float | None:
     value = redis().get(tick_key())
     return None if value is None else max(0.0, time.time() - float(value))
@@ -91,17 +100,22 @@ class DatabaseCollector:
         slugs = dict(db.session.execute(select(Tenant.id, Tenant.slug)).all())
         messages = GaugeMetricFamily("postwerk_messages", "Messages by tenant and status", labels=["tenant", "status"])
         for tenant_id, status, count in db.session.execute(
-                select(Message.tenant_id, Message.status, func.count()).group_by(Message.tenant_id, Message.status)):
+            select(Message.tenant_id, Message.status, func.count()).group_by(Message.tenant_id, Message.status)
+        ):
             messages.add_metric([slugs.get(tenant_id, str(tenant_id)), status], count)
         yield messages
 
-        oldest = GaugeMetricFamily("postwerk_oldest_pending_seconds",
-                                   "Age of the oldest PENDING message that is due, per tenant", labels=["tenant"])
+        oldest = GaugeMetricFamily(
+            "postwerk_oldest_pending_seconds",
+            "Age of the oldest PENDING message that is due, per tenant",
+            labels=["tenant"],
+        )
         now = datetime.now(timezone.utc)
         for tenant_id, created in db.session.execute(
-                select(Message.tenant_id, func.min(Message.created_at))
-                .where(Message.status == MessageStatus.PENDING, Message.next_attempt_at <= now)
-                .group_by(Message.tenant_id)):
+            select(Message.tenant_id, func.min(Message.created_at))
+            .where(Message.status == MessageStatus.PENDING, Message.next_attempt_at <= now)
+            .group_by(Message.tenant_id)
+        ):
             if created is not None:
                 if created.tzinfo is None:
                     created = created.replace(tzinfo=timezone.utc)
@@ -116,8 +130,9 @@ class DatabaseCollector:
             yield GaugeMetricFamily("postwerk_workers", "RQ workers registered on the queue", value=workers_seen())
             age = last_tick_age()
             if age is not None:
-                yield GaugeMetricFamily("postwerk_scheduler_last_tick_seconds",
-                                        "Seconds since the last AUTOMATE scheduler tick", value=age)
+                yield GaugeMetricFamily(
+                    "postwerk_scheduler_last_tick_seconds", "Seconds since the last AUTOMATE scheduler tick", value=age
+                )
         except Exception as exc:  # Redis away: the database figures still count
             log.warning("metrics from Redis unavailable: %s", exc)
 

@@ -10,6 +10,7 @@ add them up (docs/operations.md). The figures read from the database and
 Redis (messages, queue depth, workers) stay with the web's ``/metrics``:
 served by every worker too they would be counted once per machine.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ without a login and cannot be forged for another address. The opt-out is
 checked only for bulk mail: transactional and system mail (a password reset,
 a contract) still reach the address, and never carry the header.
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -56,8 +57,10 @@ def link(tenant_id: int, address: str, message_pk: int | None = None) -> str:
 
 def headers(tenant_id: int, address: str, message_pk: int | None = None) -> dict[str, str]:
     """The RFC 8058 headers of a bulk mail to ``address``."""
-    return {"List-Unsubscribe": f"<{link(tenant_id, address, message_pk)}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return {
+        "List-Unsubscribe": f"<{link(tenant_id, address, message_pk)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 def opted_out(tenant_id: int, addresses: list[str]) -> dict[str, OptOut]:
@@ -65,8 +68,9 @@ def opted_out(tenant_id: int, addresses: list[str]) -> dict[str, OptOut]:
     wanted = sorted({a.strip().lower() for a in addresses if a})
     if not wanted:
         return {}
-    rows = db.session.execute(db.select(OptOut).where(OptOut.tenant_id == tenant_id,
-                                                      OptOut.address.in_(wanted))).scalars()
+    rows = db.session.execute(
+        db.select(OptOut).where(OptOut.tenant_id == tenant_id, OptOut.address.in_(wanted))
+    ).scalars()
     return {row.address: row for row in rows}
 
 
@@ -74,11 +78,16 @@ def record(tenant_id: int, address: str, *, source: str, note: str = "", message
     """Add the address (idempotent: a second click keeps the first record).
     Runs in the caller's transaction."""
     address = address.strip().lower()
-    row = db.session.execute(db.select(OptOut).where(OptOut.tenant_id == tenant_id,
-                                                     OptOut.address == address)).scalar()
+    row = db.session.execute(db.select(OptOut).where(OptOut.tenant_id == tenant_id, OptOut.address == address)).scalar()
     if row is None:
-        row = OptOut(tenant_id=tenant_id, address=address, source=source, note=note[:2000], message_pk=message_pk,
-                     created_at=utcnow())
+        row = OptOut(
+            tenant_id=tenant_id,
+            address=address,
+            source=source,
+            note=note[:2000],
+            message_pk=message_pk,
+            created_at=utcnow(),
+        )
         db.session.add(row)
         db.session.flush()
     return row

@@ -4,6 +4,7 @@ The declared variables (``ticket.reporter.email``) describe a nested object;
 the sample value's type is the expected type. Used where payloads enter from
 outside (the HTTP API), so a mistake is named where it is made.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -66,8 +67,11 @@ def validate(spec: EventSpec, payload: Any, *, max_addresses: int | None = None)
     addresses: list[str] = []
     _check(shape(spec), payload, "payload", spec.key, addresses)
     if max_addresses is not None and len(addresses) > max_addresses:
-        raise PayloadInvalid("payload", f"names {len(addresses)} e-mail addresses, more than the {max_addresses} "
-                                        "one event may have (POSTWERK_MAX_RECIPIENTS_PER_EVENT)")
+        raise PayloadInvalid(
+            "payload",
+            f"names {len(addresses)} e-mail addresses, more than the {max_addresses} "
+            "one event may have (POSTWERK_MAX_RECIPIENTS_PER_EVENT)",
+        )
     return payload
 
 
@@ -179,8 +183,11 @@ def _item_schema(sample: Any) -> dict:
     if wanted[0] is list and sample:
         entry["items"] = _item_schema(sample[0])
     elif wanted[0] is dict:
-        entry.update(properties={k: _nullable(_item_schema(v)) for k, v in sample.items()},
-                     required=sorted(sample), additionalProperties=False)
+        entry.update(
+            properties={k: _nullable(_item_schema(v)) for k, v in sample.items()},
+            required=sorted(sample),
+            additionalProperties=False,
+        )
     return entry
 
 

@@ -7,6 +7,7 @@ Helvetica font keeps the output independent of the fonts a machine has; it
 carries Latin-1, so the few other characters common in German business text
 are written as their nearest Latin-1 form.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,22 @@ from fpdf.fonts import FontFace
 from .specs import TenantRef
 
 # Characters outside Latin-1 that business text often has.
-_LATIN1 = str.maketrans({"€": "EUR", "–": "-", "—": "-", "„": '"', "“": '"', "”": '"', "‚": "'", "‘": "'",
-                         "’": "'", "…": "...", "•": "-", "\u00a0": " "})
+_LATIN1 = str.maketrans(
+    {
+        "€": "EUR",
+        "–": "-",
+        "—": "-",
+        "„": '"',
+        "“": '"',
+        "”": '"',
+        "‚": "'",
+        "‘": "'",
+        "’": "'",
+        "…": "...",
+        "•": "-",
+        "\u00a0": " ",
+    }
+)
 
 
 def latin1(text) -> str:
@@ -33,8 +48,14 @@ def _rgb(colour: str) -> tuple[int, int, int]:
         return 31, 111, 235
 
 
-def document(tenant: TenantRef, title: str, *, lines: Sequence[str] = (),
-             table: tuple[Sequence[str], Sequence[Sequence[object]]] | None = None, footer: str = "") -> bytes:
+def document(
+    tenant: TenantRef,
+    title: str,
+    *,
+    lines: Sequence[str] = (),
+    table: tuple[Sequence[str], Sequence[Sequence[object]]] | None = None,
+    footer: str = "",
+) -> bytes:
     """The PDF as bytes. ``table`` is (header, rows); an empty table says so."""
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_title(latin1(title))

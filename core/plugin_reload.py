@@ -20,6 +20,7 @@ process sees the new plugin's migration folder; a Redis lock makes the
 processes that noticed the change take turns, and the first notes in Redis
 that this set of plugins is migrated, so the others start no child at all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,10 @@ def describe_change(before: tuple, after: tuple) -> str:
     added = sorted({name for name, *_ in after} - {name for name, *_ in before})
     removed = sorted({name for name, *_ in before} - {name for name, *_ in after})
     changed = sorted({e[0] for e in set(after) ^ set(before)} - set(added) - set(removed))
-    return (f"installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
-            f"upgraded: {', '.join(changed) or '-'}")
+    return (
+        f"installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
+        f"upgraded: {', '.join(changed) or '-'}"
+    )
 
 
 def needs_migration(before: tuple, after: tuple) -> bool:
@@ -114,20 +117,27 @@ def migrate(redis_connection, prefix: str, before: tuple, after: tuple) -> bool:
     # migrates and notes it; the others find the note and start no child.
     done_key = f"{prefix}:{LOCK_NAME}:done"
     wanted = hashlib.sha256(repr(after).encode()).hexdigest()
-    lock = redis_connection.lock(f"{prefix}:{LOCK_NAME}", timeout=MIGRATE_SECONDS,
-                                 blocking_timeout=MIGRATE_SECONDS)
+    lock = redis_connection.lock(f"{prefix}:{LOCK_NAME}", timeout=MIGRATE_SECONDS, blocking_timeout=MIGRATE_SECONDS)
     with lock:
         if redis_connection.get(done_key) == wanted.encode():
             return True
-        run = subprocess.run([*console_script(), "db", "upgrade"], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=MIGRATE_SECONDS)
+        run = subprocess.run(
+            [*console_script(), "db", "upgrade"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATE_SECONDS,
+        )
         if run.returncode == 0:
             redis_connection.set(done_key, wanted, ex=24 * 3600)
             # A warning, so that it shows in gunicorn's master too (no logging set up there).
             log.warning("migrated the database for the changed plugins (postwerk db upgrade)")
     if run.returncode != 0:
-        log.error("the migrations after a plugin change failed; this process keeps the plugins it has:\n%s%s",
-                  run.stdout, run.stderr)
+        log.error(
+            "the migrations after a plugin change failed; this process keeps the plugins it has:\n%s%s",
+            run.stdout,
+            run.stderr,
+        )
         return False
     return True
 

@@ -1,4 +1,5 @@
 """Enabling and disabling plugins per tenant (data, effective at once)."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -36,24 +37,44 @@ def set_enabled(tenant_id: int, plugin: str, enabled: bool, *, actor: str = "sys
 
 def _install_defaults(tenant_id: int, plugin: str) -> None:
     reg = registry()
-    existing = set(db.session.execute(
-        db.select(Template.key, Template.language).where(Template.tenant_id == tenant_id)).all())
+    existing = set(
+        db.session.execute(db.select(Template.key, Template.language).where(Template.tenant_id == tenant_id)).all()
+    )
     for name, specs in reg.call_each("postwerk_default_templates"):
         if name != plugin:
             continue
         for spec in specs or ():
             if (spec.key, spec.language) not in existing:
-                db.session.add(Template(tenant_id=tenant_id, key=spec.key, language=spec.language,
-                                        subject=spec.subject, body_html=spec.body_html, body_text=spec.body_text))
-    rules = set(db.session.execute(
-        db.select(Rule.event, Rule.recipient, Rule.template_key).where(Rule.tenant_id == tenant_id)).all())
+                db.session.add(
+                    Template(
+                        tenant_id=tenant_id,
+                        key=spec.key,
+                        language=spec.language,
+                        subject=spec.subject,
+                        body_html=spec.body_html,
+                        body_text=spec.body_text,
+                    )
+                )
+    rules = set(
+        db.session.execute(
+            db.select(Rule.event, Rule.recipient, Rule.template_key).where(Rule.tenant_id == tenant_id)
+        ).all()
+    )
     for name, specs in reg.call_each("postwerk_default_rules"):
         if name != plugin:
             continue
         for spec in specs or ():
             if (spec.event, spec.recipient, spec.template_key) not in rules:
-                db.session.add(Rule(tenant_id=tenant_id, name=spec.name, event=spec.event, recipient=spec.recipient,
-                                    template_key=spec.template_key, active=False))
+                db.session.add(
+                    Rule(
+                        tenant_id=tenant_id,
+                        name=spec.name,
+                        event=spec.event,
+                        recipient=spec.recipient,
+                        template_key=spec.template_key,
+                        active=False,
+                    )
+                )
 
 
 def paused_events(tenant_id: int) -> dict[str, str]:
@@ -63,5 +84,8 @@ def paused_events(tenant_id: int) -> dict[str, str]:
     English outside a request."""
     reg = registry()
     enabled = reg.enabled_plugins(tenant_id)
-    return {key: gettext("paused: the plugin '%(plugin)s' is disabled for this tenant", plugin=owner)
-            for key, (_, owner) in reg.events.items() if owner not in enabled}
+    return {
+        key: gettext("paused: the plugin '%(plugin)s' is disabled for this tenant", plugin=owner)
+        for key, (_, owner) in reg.events.items()
+        if owner not in enabled
+    }

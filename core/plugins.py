@@ -4,6 +4,7 @@ Every installed plugin is registered at start-up; whether it is enabled for a
 tenant is data (``PluginState``), read at use time, so enabling takes effect
 without a restart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -105,7 +106,7 @@ class PluginRegistry:
         """(folder, Babel domain) of every working plugin that ships its own
         message catalogue (``Plugin.translations``), in plugin-name order."""
         found = []
-        for name, info in sorted(self.plugins.items()):
+        for _name, info in sorted(self.plugins.items()):
             if info.broken or info.obj is None or not getattr(info.obj, "translations", None):
                 continue
             found.append((str(Path(info.obj.translations).resolve()), translation_domain(info.obj)))
@@ -133,23 +134,34 @@ class PluginRegistry:
         self._subset_cache.clear()
 
     # -- loading -----------------------------------------------------------
-    def register(self, name: str, obj: Any, *, version: str = "", essential: bool = False,
-                 source: str = "entry point") -> None:
+    def register(
+        self, name: str, obj: Any, *, version: str = "", essential: bool = False, source: str = "entry point"
+    ) -> None:
         if name in self.plugins:
             raise PluginError(f"two plugins are named {name!r}")
         if isinstance(obj, type):
             obj = obj()
         description = getattr(obj, "description", "") or (obj.__doc__ or "").strip().split("\n")[0]
-        info = PluginInfo(name=name, obj=obj, version=version or getattr(obj, "version", ""),
-                          description=description, essential=essential or getattr(obj, "essential", False),
-                          source=source, migrations=getattr(obj, "migrations", None))
+        info = PluginInfo(
+            name=name,
+            obj=obj,
+            version=version or getattr(obj, "version", ""),
+            description=description,
+            essential=essential or getattr(obj, "essential", False),
+            source=source,
+            migrations=getattr(obj, "migrations", None),
+        )
         self.plugins[name] = info
         self._subset_cache.clear()
-        problem = (_incompatible("requires_postwerk", getattr(obj, "requires_postwerk", "") or "",
-                                 postwerk_version(), "Postwerk")
-                   or _incompatible("requires_hook_api", getattr(obj, "requires_hook_api", "") or "",
-                                    hookspecs.HOOK_API_VERSION, "hook API")
-                   or _catalogue_problem(obj))
+        problem = (
+            _incompatible(
+                "requires_postwerk", getattr(obj, "requires_postwerk", "") or "", postwerk_version(), "Postwerk"
+            )
+            or _incompatible(
+                "requires_hook_api", getattr(obj, "requires_hook_api", "") or "", hookspecs.HOOK_API_VERSION, "hook API"
+            )
+            or _catalogue_problem(obj)
+        )
         if problem:
             self.set_aside(name, problem)
             return
@@ -203,8 +215,11 @@ class PluginRegistry:
                 self.set_aside(name, f"postwerk_register_events returned {wrong!r}, not a core.api.EventSpec")
             elif taken is not None:
                 self.plugins[name].events.extend(specs)
-                self.set_aside(name, f"declares the event {taken!r}, which the plugin "
-                                     f"'{self.events[taken][1]}' declares too (event keys are global)")
+                self.set_aside(
+                    name,
+                    f"declares the event {taken!r}, which the plugin "
+                    f"'{self.events[taken][1]}' declares too (event keys are global)",
+                )
             elif len({spec.key for spec in specs}) < len(specs):
                 self.plugins[name].events.extend(specs)
                 self.set_aside(name, "declares one event key twice")
@@ -226,11 +241,17 @@ class PluginRegistry:
             if not caller.has_spec() and not any(i.optionalhook for i in caller.get_hookimpls() if i.plugin is obj):
                 return f"{caller.name} is not a Postwerk hook (misspelled?)"
         for attr in dir(obj):
-            if attr.startswith("postwerk_") and callable(getattr(obj, attr, None)) \
-                    and self.pm.parse_hookimpl_opts(obj, attr) is None:
+            if (
+                attr.startswith("postwerk_")
+                and callable(getattr(obj, attr, None))
+                and self.pm.parse_hookimpl_opts(obj, attr) is None
+            ):
                 known = hasattr(self.pm.hook, attr)
-                return (f"{attr} is not marked @hookimpl, so it would never be called" if known
-                        else f"{attr} is not a Postwerk hook (misspelled?) and not marked @hookimpl")
+                return (
+                    f"{attr} is not marked @hookimpl, so it would never be called"
+                    if known
+                    else f"{attr} is not a Postwerk hook (misspelled?) and not marked @hookimpl"
+                )
         return ""
 
     # -- use -----------------------------------------------------------------
@@ -240,8 +261,9 @@ class PluginRegistry:
         except KeyError:
             if key in self.refused:
                 owner = self.refused[key]
-                raise PluginBrokenError(f"the plugin '{owner}' is broken ({self.plugins[owner].broken}), "
-                                        f"so {key} is not accepted") from None
+                raise PluginBrokenError(
+                    f"the plugin '{owner}' is broken ({self.plugins[owner].broken}), so {key} is not accepted"
+                ) from None
             raise UnknownEventError(f"no installed plugin declares the event {key!r}") from None
 
     def enabled_plugins(self, tenant_id: int) -> frozenset[str]:
@@ -284,10 +306,14 @@ class PluginRegistry:
         key = (name, plugin, enabled)
         caller = self._subset_cache.get(key)
         if caller is None:
-            wrappers = {i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
-                        if i.hookwrapper or i.wrapper}
-            removed = [p.obj for n, p in self.plugins.items()
-                       if n != plugin and not p.broken and (n not in wrappers or (enabled is not None and n not in enabled))]
+            wrappers = {
+                i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls() if i.hookwrapper or i.wrapper
+            }
+            removed = [
+                p.obj
+                for n, p in self.plugins.items()
+                if n != plugin and not p.broken and (n not in wrappers or (enabled is not None and n not in enabled))
+            ]
             caller = self.pm.subset_hook_caller(name, remove_plugins=removed)
             self._subset_cache[key] = caller
         return caller
@@ -305,20 +331,22 @@ class PluginRegistry:
         key = ("each", name, enabled)
         pairs = self._subset_cache.get(key)
         if pairs is None:
-            pairs = [(i.plugin_name, self._one_plugin(name, i.plugin_name, enabled))
-                     for i in getattr(self.pm.hook, name).get_hookimpls()
-                     if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)]
+            pairs = [
+                (i.plugin_name, self._one_plugin(name, i.plugin_name, enabled))
+                for i in getattr(self.pm.hook, name).get_hookimpls()
+                if not (i.hookwrapper or i.wrapper) and (enabled is None or i.plugin_name in enabled)
+            ]
             self._subset_cache[key] = pairs
         return pairs
 
-    def call_one(self, name: str, plugin: str, tenant_id: int | None, failures: list[HookFailure] | None,
-                  kwargs: dict) -> tuple[bool, Any]:
+    def call_one(
+        self, name: str, plugin: str, tenant_id: int | None, failures: list[HookFailure] | None, kwargs: dict
+    ) -> tuple[bool, Any]:
         enabled = self.enabled_plugins(tenant_id) if tenant_id is not None else None
         return self._guarded(name, plugin, self._one_plugin(name, plugin, enabled), failures, kwargs)
 
     @staticmethod
-    def _guarded(name: str, plugin: str, caller, failures: list[HookFailure] | None,
-                 kwargs: dict) -> tuple[bool, Any]:
+    def _guarded(name: str, plugin: str, caller, failures: list[HookFailure] | None, kwargs: dict) -> tuple[bool, Any]:
         """(True, answer), or (False, None) with the failure recorded."""
         try:
             return True, caller(**kwargs)
@@ -330,8 +358,9 @@ class PluginRegistry:
             failures.append(failure)
             return False, None
 
-    def call_each(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
-                  **kwargs) -> list[tuple[str, Any]]:
+    def call_each(
+        self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None, **kwargs
+    ) -> list[tuple[str, Any]]:
         """Call a hook plugin by plugin and keep who answered what, for
         merges that must name the plugin at fault. ``tenant_id`` restricts the
         call to the plugins enabled for that tenant.
@@ -349,8 +378,9 @@ class PluginRegistry:
                 answers.append((plugin, result[0] if result else None))
         return answers
 
-    def call_first(self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None,
-                   **kwargs) -> Any:
+    def call_first(
+        self, name: str, tenant_id: int | None = None, *, failures: list[HookFailure] | None = None, **kwargs
+    ) -> Any:
         """Call a ``firstresult`` hook plugin by plugin in pluggy's calling
         order (last registered first, ``tryfirst``/``trylast`` honoured) and
         return the first answer that is not ``None``; a plugin that raises is
@@ -360,6 +390,7 @@ class PluginRegistry:
             if ok and result is not None:
                 return result
         return None
+
 
 def postwerk_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -375,7 +406,9 @@ def translation_domain(obj: Any) -> str:
     of the package its class lives in: ``postwerk_maintenance`` for
     ``postwerk_maintenance.plugin``, ``ticket`` for ``plugins.ticket.plugin``."""
     module = type(obj).__module__
-    return getattr(obj, "translation_domain", "") or (module.rsplit(".", 1)[0] if "." in module else module).split(".")[-1]
+    return (
+        getattr(obj, "translation_domain", "") or (module.rsplit(".", 1)[0] if "." in module else module).split(".")[-1]
+    )
 
 
 def _catalogue_problem(obj: Any) -> str:
@@ -389,8 +422,10 @@ def _catalogue_problem(obj: Any) -> str:
         return f"translations {str(folder)!r} is not a folder"
     domain = translation_domain(obj)
     if not any(path.glob(f"*/LC_MESSAGES/{domain}.mo")):
-        return (f"translations {str(folder)!r} has no compiled catalogue */LC_MESSAGES/{domain}.mo "
-                f"(run scripts/translations.py --plugin, or pybabel compile -D {domain})")
+        return (
+            f"translations {str(folder)!r} has no compiled catalogue */LC_MESSAGES/{domain}.mo "
+            f"(run scripts/translations.py --plugin, or pybabel compile -D {domain})"
+        )
     return ""
 
 
@@ -424,8 +459,12 @@ def installed_fingerprint() -> tuple:
     import importlib
 
     importlib.invalidate_caches()
-    return tuple(sorted((ep.name, ep.value, ep.dist.version if ep.dist is not None else "")
-                        for ep in entry_points(group=ENTRY_POINT_GROUP)))
+    return tuple(
+        sorted(
+            (ep.name, ep.value, ep.dist.version if ep.dist is not None else "")
+            for ep in entry_points(group=ENTRY_POINT_GROUP)
+        )
+    )
 
 
 def registry() -> PluginRegistry:

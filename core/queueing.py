@@ -6,6 +6,7 @@ deletes its key *before* it reads the database, so anything committed after
 that moment wakes a new job, and anything committed before is seen by it.
 If Redis is unreachable the wake is dropped and the sweeper catches up.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,9 @@ def _wake_redis() -> Redis:
 
 
 def _client(**options) -> Redis:
-    return Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2,
-                          health_check_interval=30, **options)
+    return Redis.from_url(
+        current_app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2, health_check_interval=30, **options
+    )
 
 
 # One RQ queue per priority (models.message.Priority: 2 system, 1
@@ -94,8 +96,9 @@ def wake_key(job_name: str, tenant_id: int, lane: int = 0, priority: int = 1) ->
     return f"{key}:lane:{lane}" if lane else key
 
 
-def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None, lane: int = 0,
-         priority: int = 1) -> bool:
+def wake(
+    func, tenant_id: int, *, delay: float | None = None, timeout: int | None = None, lane: int = 0, priority: int = 1
+) -> bool:
     """Enqueue ``func(tenant_id)`` unless such a job is already waiting.
 
     ``lane`` > 0 asks for a helper job running beside the first one (called
@@ -120,8 +123,13 @@ def wake(func, tenant_id: int, *, delay: float | None = None, timeout: int | Non
         if not _wake_redis().set(key, job_id, nx=True, ex=WAKE_TTL_SECONDS + int(delay or 0)):
             return False
         q = queue(PRIORITY_KINDS[priority])
-        kwargs = dict(job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"], job_id=job_id,
-                      result_ttl=0, failure_ttl=24 * 3600, description=f"{name}(tenant={tenant_id})")
+        kwargs = dict(
+            job_timeout=timeout or current_app.config["DELIVERY_JOB_TIMEOUT"],
+            job_id=job_id,
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+            description=f"{name}(tenant={tenant_id})",
+        )
         args = (tenant_id, key, lane) if lane else (tenant_id, key)
         if delay:
             q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)

@@ -4,6 +4,7 @@ Redis is only a guard here: if it is unreachable the request is let through
 (a spam wave is a smaller harm than refusing every visitor), and a warning is
 logged.
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@
 Roles are resolved by plugins through ``postwerk_resolve_recipients``; fixed
 addresses and the tenant's distribution lists by the core.
 """
+
 from __future__ import annotations
 
 from .mail.mime import HeaderError, check_address
@@ -36,8 +37,15 @@ def _split(value: str) -> list[str]:
     return [a.strip() for a in value.replace(";", ",").split(",") if a.strip()]
 
 
-def resolve(tenant: TenantRef, event: str, ref: str, payload: dict, *,
-            failures: list[HookFailure] | None = None, skipped: list[str] | None = None) -> list[Recipient]:
+def resolve(
+    tenant: TenantRef,
+    event: str,
+    ref: str,
+    payload: dict,
+    *,
+    failures: list[HookFailure] | None = None,
+    skipped: list[str] | None = None,
+) -> list[Recipient]:
     """The recipients of a rule. A plugin whose role hook raises is left out
     and recorded in ``failures`` (without that list, ``PluginHookError``).
     An address a plugin returns is checked like one an admin enters; a bad
@@ -52,8 +60,15 @@ def resolve(tenant: TenantRef, event: str, ref: str, payload: dict, *,
         found = [Recipient(address=a) for a in members]
     else:
         found = []
-        for plugin, answer in registry().call_each("postwerk_resolve_recipients", tenant.id, failures=failures,
-                                                   tenant=tenant, event=event, role=value, payload=payload):
+        for plugin, answer in registry().call_each(
+            "postwerk_resolve_recipients",
+            tenant.id,
+            failures=failures,
+            tenant=tenant,
+            event=event,
+            role=value,
+            payload=payload,
+        ):
             found.extend(_checked(plugin, answer or (), skipped))
     unique: dict[str, Recipient] = {}
     for r in found:

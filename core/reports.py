@@ -6,6 +6,7 @@ the AUTOMATE task ``report:ID`` (cron, enabled, runs, history): AUTOMATE's
 scheduler claims and runs it like any task, so a run shows in the task
 history and a failed run is a failed task run with its reason.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,6 +24,9 @@ from .plugins import registry
 from .specs import ReportSpec, ReportTable, TaskSpec, TenantRef
 from .tenancy import get_tenant, tenant_ref
 from .wakeups import wake_deliverer
+from .automate import state
+from .automate.models import TaskState
+from .specs import MailAttachment
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,16 @@ LANGUAGES = ("de", "en")
 MAX_ROWS = 1000
 
 _TEXT = {
-    "de": ("{label} – {tenant}", "Guten Tag,\n\nim Anhang finden Sie den Bericht „{title}“ ({rows} Zeilen), "
-           "erstellt am {date}.\n\nDiese Mail wurde automatisch von Postwerk für {tenant} versandt.\n"),
-    "en": ("{label} – {tenant}", "Hello,\n\nattached is the report \"{title}\" ({rows} rows), made on {date}.\n\n"
-           "This mail was sent automatically by Postwerk for {tenant}.\n"),
+    "de": (
+        "{label} – {tenant}",
+        "Guten Tag,\n\nim Anhang finden Sie den Bericht „{title}“ ({rows} Zeilen), "
+        "erstellt am {date}.\n\nDiese Mail wurde automatisch von Postwerk für {tenant} versandt.\n",
+    ),
+    "en": (
+        "{label} – {tenant}",
+        'Hello,\n\nattached is the report "{title}" ({rows} rows), made on {date}.\n\n'
+        "This mail was sent automatically by Postwerk for {tenant}.\n",
+    ),
 }
 
 
@@ -64,12 +74,17 @@ def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
     no longer offered (its plugin switched off) stays: its run fails and says so."""
     labels = {key: spec.label for key, spec in offered(tenant_id).items()}
     specs = {}
-    for schedule in db.session.execute(db.select(ReportSchedule).where(ReportSchedule.tenant_id == tenant_id)
-                                       .order_by(ReportSchedule.id)).scalars():
+    for schedule in db.session.execute(
+        db.select(ReportSchedule).where(ReportSchedule.tenant_id == tenant_id).order_by(ReportSchedule.id)
+    ).scalars():
         key = task_key(schedule.id)
-        specs[key] = TaskSpec(key=key, label=f"Report: {labels.get(schedule.report_key, schedule.report_key)}",
-                              function="core.reports:run_schedule", interval=7 * 24 * 3600,
-                              description=recipients_text(schedule))
+        specs[key] = TaskSpec(
+            key=key,
+            label=f"Report: {labels.get(schedule.report_key, schedule.report_key)}",
+            function="core.reports:run_schedule",
+            interval=7 * 24 * 3600,
+            description=recipients_text(schedule),
+        )
     return specs
 
 
@@ -77,12 +92,11 @@ def recipients_text(schedule: ReportSchedule) -> str:
     return ", ".join(p for p in (schedule.roles, schedule.addresses) if p)
 
 
-def create(tenant_id: int, *, report_key: str, cron: str, roles: list[str], addresses: str, language: str,
-           actor: str) -> ReportSchedule:
+def create(
+    tenant_id: int, *, report_key: str, cron: str, roles: list[str], addresses: str, language: str, actor: str
+) -> ReportSchedule:
     """Check and save a schedule with its AUTOMATE task (the caller commits
     nothing: this commits). Raises ReportError or automate's ScheduleError."""
-    from .automate import state
-
     if report_key not in offered(tenant_id):
         raise ReportError(f"the report {report_key!r} is not offered to this tenant")
     if any(role not in ROLES for role in roles):
@@ -100,25 +114,38 @@ def create(tenant_id: int, *, report_key: str, cron: str, roles: list[str], addr
     if not roles and not clean:
         raise ReportError("choose a role or enter an address")
     state.check_schedule(None, cron)
-    schedule = ReportSchedule(tenant_id=tenant_id, report_key=report_key, roles=",".join(roles),
-                              addresses=", ".join(clean), language=language, format="pdf")
+    schedule = ReportSchedule(
+        tenant_id=tenant_id,
+        report_key=report_key,
+        roles=",".join(roles),
+        addresses=", ".join(clean),
+        language=language,
+        format="pdf",
+    )
     db.session.add(schedule)
     db.session.commit()
     state.set_schedule(tenant_id, task_key(schedule.id), interval_seconds=None, cron=cron, actor=actor)
-    audit(tenant_id, actor, "report.scheduled", "report_schedule", schedule.id, report=report_key, cron=cron,
-          recipients=recipients_text(schedule))
+    audit(
+        tenant_id,
+        actor,
+        "report.scheduled",
+        "report_schedule",
+        schedule.id,
+        report=report_key,
+        cron=cron,
+        recipients=recipients_text(schedule),
+    )
     db.session.commit()
     return schedule
 
 
 def delete(tenant_id: int, schedule_id: int, *, actor: str) -> bool:
-    from .automate.models import TaskState
-
     schedule = db.session.get(ReportSchedule, schedule_id)
     if schedule is None or schedule.tenant_id != tenant_id:
         return False
-    db.session.execute(db.delete(TaskState).where(TaskState.tenant_id == tenant_id,
-                                                  TaskState.task_key == task_key(schedule_id)))
+    db.session.execute(
+        db.delete(TaskState).where(TaskState.tenant_id == tenant_id, TaskState.task_key == task_key(schedule_id))
+    )
     db.session.delete(schedule)
     audit(tenant_id, actor, "report.deleted", "report_schedule", schedule_id, report=schedule.report_key)
     db.session.commit()
@@ -152,11 +179,17 @@ def build(tenant: TenantRef, spec: ReportSpec, language: str) -> tuple[ReportTab
     if len(rows) > MAX_ROWS:
         # fpdf2 lays a table out at roughly 4 ms a row on one core: a run
         # must stay far inside its job timeout, so the PDF says what it left out.
-        lines.append(f"Die ersten {MAX_ROWS} von {len(rows)} Zeilen." if language == "de"
-                     else f"The first {MAX_ROWS} of {len(rows)} rows.")
+        lines.append(
+            f"Die ersten {MAX_ROWS} von {len(rows)} Zeilen."
+            if language == "de"
+            else f"The first {MAX_ROWS} of {len(rows)} rows."
+        )
         rows = rows[:MAX_ROWS]
-    footer = (f"Erstellt am {made} von Postwerk für {tenant.name}" if language == "de"
-              else f"Made on {made} by Postwerk for {tenant.name}")
+    footer = (
+        f"Erstellt am {made} von Postwerk für {tenant.name}"
+        if language == "de"
+        else f"Made on {made} by Postwerk for {tenant.name}"
+    )
     content = pdf.document(tenant, table.title, lines=lines, table=(table.columns, rows), footer=footer)
     return table, content
 
@@ -170,8 +203,9 @@ def run_schedule(schedule_id: int, tenant_id: int) -> str:
         raise ReportError(f"report schedule {schedule_id} no longer exists")
     spec = offered(tenant_id).get(schedule.report_key)
     if spec is None:
-        raise ReportError(f"the report {schedule.report_key!r} is no longer offered (its plugin is switched off "
-                          "or gone)")
+        raise ReportError(
+            f"the report {schedule.report_key!r} is no longer offered (its plugin is switched off or gone)"
+        )
     people = _recipients(schedule)
     if not people:
         raise ReportError("the schedule has no recipients (no user in the chosen roles, no address)")
@@ -181,21 +215,41 @@ def run_schedule(schedule_id: int, tenant_id: int) -> str:
     tenant = tenant_ref(get_tenant(tenant_id))
     table, content = build(tenant, spec, schedule.language)
     subject_t, body_t = _TEXT[schedule.language]
-    values = dict(label=spec.label, tenant=tenant.name, title=table.title, rows=len(table.rows),
-                  date=utcnow().strftime("%Y-%m-%d"))
+    values = dict(
+        label=spec.label,
+        tenant=tenant.name,
+        title=table.title,
+        rows=len(table.rows),
+        date=utcnow().strftime("%Y-%m-%d"),
+    )
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.key)
-    refs = attachments.store_all(tenant_id, attachments.check([pdf_attachment(f"{safe}-{values['date']}.pdf",
-                                                                              content)]))
+    refs = attachments.store_all(
+        tenant_id, attachments.check([pdf_attachment(f"{safe}-{values['date']}.pdf", content)])
+    )
     now = utcnow()
     links = []
     for address in people:
         message = Message(
-            tenant_id=tenant_id, event_key=None, template_key=f"report:{spec.key}", language=schedule.language,
-            message_id=mime.new_message_id(settings.sender_address), sender=settings.sender_address,
-            sender_name=settings.sender_name or tenant.name, reply_to=settings.reply_to or "",
-            recipients=[address], subject=subject_t.format(**values), body_text=body_t.format(**values),
-            body_html="", status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
-            updated_at=now, priority=Priority.TRANSACTIONAL, attachments=len(refs))
+            tenant_id=tenant_id,
+            event_key=None,
+            template_key=f"report:{spec.key}",
+            language=schedule.language,
+            message_id=mime.new_message_id(settings.sender_address),
+            sender=settings.sender_address,
+            sender_name=settings.sender_name or tenant.name,
+            reply_to=settings.reply_to or "",
+            recipients=[address],
+            subject=subject_t.format(**values),
+            body_text=body_t.format(**values),
+            body_html="",
+            status=MessageStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+            priority=Priority.TRANSACTIONAL,
+            attachments=len(refs),
+        )
         db.session.add(message)
         db.session.flush()
         links.append((message.id, refs))
@@ -206,12 +260,15 @@ def run_schedule(schedule_id: int, tenant_id: int) -> str:
 
 
 def pdf_attachment(filename: str, content: bytes):
-    from .specs import MailAttachment
-
     return MailAttachment(filename=filename, content_type="application/pdf", content=content)
 
 
 # Each schedule is an AUTOMATE task of its own, "report:<id>" (the registry
 # sits below this module, so this module tells it; core.app imports it).
-add_source(TaskSource(prefix=TASK_PREFIX, specs=task_specs,
-                      run=lambda schedule_id, tenant_id: run_schedule(int(schedule_id), tenant_id)))
+add_source(
+    TaskSource(
+        prefix=TASK_PREFIX,
+        specs=task_specs,
+        run=lambda schedule_id, tenant_id: run_schedule(int(schedule_id), tenant_id),
+    )
+)

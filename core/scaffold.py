@@ -6,6 +6,7 @@ English default templates and a rule, an admin page on the base layout, a
 table with its migration, and a passing test that uses the kit
 (core/testing.py). ``pip install -e`` it and it shows up in Postwerk.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ class ScaffoldError(ValueError):
 
 
 FILES: dict[str, str] = {
-    "pyproject.toml": '''\
+    "pyproject.toml": """\
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -44,8 +45,8 @@ include = ["postwerk_$name*"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-''',
-    "README.md": '''\
+""",
+    "README.md": """\
 # postwerk-$dash
 
 A Postwerk plugin: the event `$event` with the placeholders
@@ -60,7 +61,7 @@ an admin page under Settings.
 
 Emit the event from your code with `core.api.emit(tenant_id, "$event", payload)`,
 or from another system with `POST /api/v1/events`.
-''',
+""",
     "postwerk_$name/__init__.py": '''\
 """$title: a Postwerk plugin."""
 ''',
@@ -196,7 +197,7 @@ def index():
                                .order_by(Item.id.desc())).scalars().all()
     return render_template("postwerk_$name/index.html", items=items)
 ''',
-    "postwerk_$name/templates/postwerk_$name/index.html": '''\
+    "postwerk_$name/templates/postwerk_$name/index.html": """\
 {% extends "base.html" %}
 {% block title %}$title{% endblock %}
 {% block content %}
@@ -213,7 +214,7 @@ def index():
   </ul>
 </section>
 {% endblock %}
-''',
+""",
     "postwerk_$name/migrations/${name}0001_tables.py": '''\
 """$name tables
 
@@ -287,13 +288,19 @@ def create(name: str, directory: Path) -> list[Path]:
     """Write the package for plugin ``name`` into ``directory`` (which must
     not exist yet); returns the files written."""
     if not NAME_PATTERN.match(name):
-        raise ScaffoldError(f"{name!r} is not a plugin name: use 2-31 lower-case letters, digits and _, "
-                            "starting with a letter (it is the entry point's name and a Python package)")
+        raise ScaffoldError(
+            f"{name!r} is not a plugin name: use 2-31 lower-case letters, digits and _, "
+            "starting with a letter (it is the entry point's name and a Python package)"
+        )
     if directory.exists():
         raise ScaffoldError(f"{directory} exists already")
-    values = {"name": name, "dash": name.replace("_", "-"), "event": f"{name.upper()}_CREATED",
-              "klass": "".join(part.title() for part in name.split("_")),
-              "title": name.replace("_", " ").title()}
+    values = {
+        "name": name,
+        "dash": name.replace("_", "-"),
+        "event": f"{name.upper()}_CREATED",
+        "klass": "".join(part.title() for part in name.split("_")),
+        "title": name.replace("_", " ").title(),
+    }
     written = []
     for relative, text in FILES.items():
         path = directory / Template(relative).substitute(values)

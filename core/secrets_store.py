@@ -5,6 +5,7 @@ any model of the core or of a plugin (every installed plugin's models are
 imported at start-up). ``tests/test_security_keys.py`` lists them all and
 refuses a secret-looking column that does not follow the convention.
 """
+
 from __future__ import annotations
 
 from .crypto import SecretError, rotate
@@ -33,8 +34,10 @@ def rotate_all() -> int:
                 setattr(row, name, rotate(getattr(row, name)))
             except Exception as exc:  # InvalidToken: name the place, keep nothing half-done
                 db.session.rollback()
-                raise SecretError(f"{model.__tablename__}.{name} of row {db.inspect(row).identity} cannot be "
-                                  "decrypted with the configured keys; nothing was re-encrypted") from exc
+                raise SecretError(
+                    f"{model.__tablename__}.{name} of row {db.inspect(row).identity} cannot be "
+                    "decrypted with the configured keys; nothing was re-encrypted"
+                ) from exc
             count += 1
     db.session.commit()
     return count

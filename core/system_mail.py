@@ -9,6 +9,7 @@ and when the tenant's own SMTP is missing or broken they leave through the
 installation's fallback server (``POSTWERK_SYSTEM_SMTP_URL``, see
 ``core.mail.delivery.deliver_due``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,12 @@ class SystemMailError(RuntimeError):
 def template_for(tenant: Tenant, key: str, language: str):
     """The tenant's own version of ``key`` in ``language`` (or the tenant's
     language), else the shipped one."""
-    rows = {t.language: t for t in db.session.execute(
-        db.select(Template).where(Template.tenant_id == tenant.id, Template.key == key)).scalars()}
+    rows = {
+        t.language: t
+        for t in db.session.execute(
+            db.select(Template).where(Template.tenant_id == tenant.id, Template.key == key)
+        ).scalars()
+    }
     shipped = {t.language: t for t in TEMPLATES if t.key == key}
     for versions in (rows, shipped):
         found = versions.get(language) or versions.get(tenant.language)
@@ -58,19 +63,37 @@ def queue_for_user(user: User, key: str, values: dict[str, Any]) -> Message:
     tenant = db.session.get(Tenant, user.tenant_id)
     language = user.language or tenant.language
     template = template_for(tenant, key, language)
-    scoped = dict(values, tenant={"name": tenant.name, "slug": tenant.slug, "colour": tenant.colour},
-                  now=utcnow(), user={"name": user.name, "email": user.email})
-    mail = expansion.render_mail(template, scoped, Recipient(address=user.email, name=user.name,
-                                                             language=language), template.language)
+    scoped = dict(
+        values,
+        tenant={"name": tenant.name, "slug": tenant.slug, "colour": tenant.colour},
+        now=utcnow(),
+        user={"name": user.name, "email": user.email},
+    )
+    mail = expansion.render_mail(
+        template, scoped, Recipient(address=user.email, name=user.name, language=language), template.language
+    )
     if mail.error:
         raise SystemMailError(mail.error)
     sender, sender_name = system_sender(tenant)
     now = utcnow()
-    message = Message(tenant_id=tenant.id, template_key=key, language=mail.language,
-                      message_id=mime.new_message_id(sender), sender=sender, sender_name=sender_name,
-                      recipients=[user.email], subject=mail.subject, body_text=mail.body_text,
-                      body_html=mail.body_html, status=MessageStatus.PENDING, priority=Priority.SYSTEM,
-                      attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
+    message = Message(
+        tenant_id=tenant.id,
+        template_key=key,
+        language=mail.language,
+        message_id=mime.new_message_id(sender),
+        sender=sender,
+        sender_name=sender_name,
+        recipients=[user.email],
+        subject=mail.subject,
+        body_text=mail.body_text,
+        body_html=mail.body_html,
+        status=MessageStatus.PENDING,
+        priority=Priority.SYSTEM,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(message)
     db.session.flush()
     return message

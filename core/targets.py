@@ -25,6 +25,7 @@ that would lead elsewhere. TLS still verifies the certificate against the
 host name, and SMTP/IMAP/POP3 still greet with it. ``check_peer`` checks the
 address actually reached once more before anything secret is sent.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -91,8 +92,10 @@ def _refused(host: str, reason: str) -> TargetRefused:
     text = f"{host} is {reason}; Postwerk does not connect there"
     if reason in (LOOPBACK_REASON, PRIVATE_REASON):
         # The operator's way out, named where the admin meets the refusal.
-        text += (" (private and loopback servers are refused on this installation; its operator can allow an "
-                 "on-premises server with POSTWERK_TARGET_ALLOWLIST)")
+        text += (
+            " (private and loopback servers are refused on this installation; its operator can allow an "
+            "on-premises server with POSTWERK_TARGET_ALLOWLIST)"
+        )
     return TargetRefused(text)
 
 

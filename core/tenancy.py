@@ -1,4 +1,5 @@
 """Looking up tenants and describing them to plugins."""
+
 from __future__ import annotations
 
 import re
@@ -30,15 +31,15 @@ def get_tenant(tenant: Tenant | TenantRef | int | str) -> Tenant:
 
 
 def tenant_ref(tenant: Tenant) -> TenantRef:
-    return TenantRef(id=tenant.id, slug=tenant.slug, name=tenant.name, language=tenant.language,
-                     colour=tenant.colour)
+    return TenantRef(id=tenant.id, slug=tenant.slug, name=tenant.name, language=tenant.language, colour=tenant.colour)
 
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-def create_tenant(slug: str, name: str, *, admin_email: str, admin_password: str, language: str = "de",
-                  admin_name: str = "Admin") -> Tenant:
+def create_tenant(
+    slug: str, name: str, *, admin_email: str, admin_password: str, language: str = "de", admin_name: str = "Admin"
+) -> Tenant:
     if not SLUG.match(slug):
         raise ValueError("a tenant's short name uses a-z, 0-9 and '-' (up to 63 characters)")
     if len(admin_password) < 8:
@@ -51,8 +52,16 @@ def create_tenant(slug: str, name: str, *, admin_email: str, admin_password: str
     db.session.add(user)
     # System mail templates, editable in the template editor like any other.
     for spec in TEMPLATES:
-        db.session.add(Template(tenant_id=tenant.id, key=spec.key, language=spec.language, subject=spec.subject,
-                                body_html=spec.body_html, body_text=spec.body_text))
+        db.session.add(
+            Template(
+                tenant_id=tenant.id,
+                key=spec.key,
+                language=spec.language,
+                subject=spec.subject,
+                body_html=spec.body_html,
+                body_text=spec.body_text,
+            )
+        )
     audit(tenant.id, "system", "tenant.created", "tenant", tenant.id)
     db.session.commit()
     return tenant

@@ -25,6 +25,7 @@ plugin" below): pytest loads this module in every test run of every project
 that has Postwerk installed, before that project's configuration; the app
 and its plugins load only for a test that uses a fixture.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -133,14 +134,16 @@ class Postwerk:
             self.app.test_client_class = _CsrfClient
             client = self.app.test_client()
             client.get("/login")
-            answer = client.post("/login", data={"tenant": self.tenant.slug, "email": ADMIN_EMAIL,
-                                                 "password": ADMIN_PASSWORD})
+            answer = client.post(
+                "/login", data={"tenant": self.tenant.slug, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            )
             assert answer.status_code == 302, "the kit's admin could not log in"
             self._client = client
         return self._client
 
-    def render(self, event: str, payload: dict | None = None, language: str = "de", *,
-               template: str | None = None) -> Rendered:
+    def render(
+        self, event: str, payload: dict | None = None, language: str = "de", *, template: str | None = None
+    ) -> Rendered:
         """Render the tenant's template for ``event`` (the one its first
         rule uses, or ``template``) with ``payload`` (default: the event's
         sample values) in ``language``, exactly as a mail would be; a
@@ -155,8 +158,15 @@ class Postwerk:
         spec, _ = registry().event(event)
         payload = spec.sample_payload() if payload is None else payload
         if template is None:
-            template = db.session.execute(db.select(Rule.template_key).where(
-                Rule.tenant_id == self.tenant.id, Rule.event == event).order_by(Rule.id)).scalars().first()
+            template = (
+                db.session.execute(
+                    db.select(Rule.template_key)
+                    .where(Rule.tenant_id == self.tenant.id, Rule.event == event)
+                    .order_by(Rule.id)
+                )
+                .scalars()
+                .first()
+            )
             assert template, f"the tenant has no rule for {event}"
         chosen = expansion.TemplateSet(self.tenant.id).pick(template, language, language)
         assert chosen is not None, f"no template {template!r}"
@@ -251,17 +261,26 @@ def postwerk(tmp_path, postwerk_redis_url, postwerk_plugins, postwerk_enabled):
     try:
         with app.app_context():
             upgrade(revision="heads")
-            tenant = create_tenant("acme", "Acme GmbH", admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD,
-                                   language="de")
+            tenant = create_tenant(
+                "acme", "Acme GmbH", admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD, language="de"
+            )
             for name in postwerk_enabled:
                 set_enabled(tenant.id, name, True)
             db.session.execute(db.update(Rule).where(Rule.tenant_id == tenant.id).values(active=True))
-            db.session.add(MailSettings(tenant_id=tenant.id, host="127.0.0.1", port=outbox.port, security="none",
-                                        auth="none", sender_address="noreply@acme.example", sender_name=""))
+            db.session.add(
+                MailSettings(
+                    tenant_id=tenant.id,
+                    host="127.0.0.1",
+                    port=outbox.port,
+                    security="none",
+                    auth="none",
+                    sender_address="noreply@acme.example",
+                    sender_name="",
+                )
+            )
             db.session.commit()
             yield Postwerk(app, tenant_ref(tenant), outbox)
             db.session.remove()
             db.engine.dispose()
     finally:
         outbox.stop()
-

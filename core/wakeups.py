@@ -7,6 +7,7 @@ the way RQ itself does, by import path: enqueueing needs only the name, the
 worker imports the job. ``tests/test_layers.py`` checks that the names
 point at the real jobs of ``core.mail.jobs``.
 """
+
 from __future__ import annotations
 
 from .queueing import wake

@@ -11,6 +11,7 @@ job timeout + 60 s once): a killed worker's registration is gone within
 HEARTBEAT_TTL seconds, and the sweeper takes its claimed mail back then
 instead of after the whole lease (core.mail.sweeper.reclaim).
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,11 @@ class PostwerkWorker(SimpleWorker):
         # removed meanwhile (core.plugin_reload): it stops between jobs,
         # migrates and re-executes itself.
         self.plugin_change = None
-        watch = None if burst or not self.app.config.get("PLUGIN_RELOAD", True) \
+        watch = (
+            None
+            if burst or not self.app.config.get("PLUGIN_RELOAD", True)
             else PluginWatch(self._plugins_changed).start()
+        )
         self.watching = watch is not None
         try:
             while True:
@@ -73,11 +77,13 @@ class PostwerkWorker(SimpleWorker):
                 if self.plugin_change is None or self.stop_signalled:
                     return worked  # a supervisor's SIGTERM wins over a reload
                 before, after = self.plugin_change
-                log.warning("worker %s: plugins changed (%s): finished its job, migrating and reloading",
-                            self.name, describe_change(before, after))
+                log.warning(
+                    "worker %s: plugins changed (%s): finished its job, migrating and reloading",
+                    self.name,
+                    describe_change(before, after),
+                )
                 with self.app.app_context():
-                    migrated = plugin_reload.migrate(self.connection, self.app.config["QUEUE_PREFIX"],
-                                                     before, after)
+                    migrated = plugin_reload.migrate(self.connection, self.app.config["QUEUE_PREFIX"], before, after)
                 if migrated:
                     if watch is not None:
                         watch.stop()

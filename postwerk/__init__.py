@@ -6,6 +6,7 @@ objects of :mod:`core.api` (which keeps working): the repository keeps its
 third-party plugin. ``postwerk.create_app`` is the application factory for
 a WSGI server: ``gunicorn 'postwerk:create_app()'``.
 """
+
 from __future__ import annotations
 
 from core.api import *  # noqa: F401,F403  (the public face, re-exported as is)

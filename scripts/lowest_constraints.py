@@ -5,6 +5,7 @@ each ``name>=X`` of ``[project].dependencies`` (and of the named extras)
 becomes ``name==X``. scripts/test-lowest installs with these constraints, so
 a lower bound that admits a version Postwerk cannot run on fails in CI.
 """
+
 from __future__ import annotations
 
 import re

@@ -39,6 +39,7 @@ plugin declares as data. ``--fill-from PO`` takes translations of strings
 still untranslated from another catalogue (how the bundled plugins' strings
 moved out of the core's).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,15 @@ def _app(extra_plugins: dict | None = None):
     sys.path.insert(0, str(ROOT))
     from core.app import create_app
 
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "translations",
-                       "ENCRYPTION_KEYS": ["0" * 43 + "="]}, extra_plugins=extra_plugins)
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SECRET_KEY": "translations",
+            "ENCRYPTION_KEYS": ["0" * 43 + "="],
+        },
+        extra_plugins=extra_plugins,
+    )
 
 
 def _plugin_texts(reg, wanted) -> list[str]:
@@ -77,8 +85,13 @@ def _plugin_texts(reg, wanted) -> list[str]:
         info = reg.plugins[name]
         texts.append(info.description or "")
         for spec in info.events:
-            texts += [spec.label, spec.description, *(r.description for r in spec.roles),
-                      *(v.description for v in spec.variables), *(c.description for c in spec.conditions)]
+            texts += [
+                spec.label,
+                spec.description,
+                *(r.description for r in spec.roles),
+                *(v.description for v in spec.variables),
+                *(c.description for c in spec.conditions),
+            ]
     for name, specs in reg.call_each("postwerk_default_rules"):
         texts += [spec.name for spec in specs or ()] if name in chosen else []
     for name, specs in reg.call_each("postwerk_tasks"):
@@ -188,8 +201,18 @@ def import_dict(catalog: Catalog, german: dict[str, str]) -> int:
 
 def extract(source_dirs: list[Path], pot: Path, extra: list[str], cwd: Path, mapping: Path | None) -> Catalog:
     """``pybabel extract`` of ``source_dirs`` into ``pot``, plus ``extra`` strings."""
-    command = [sys.executable, "-m", "babel.messages.frontend", "-q", "extract", "--no-location", "--omit-header",
-               "--sort-output", "-o", str(pot)]
+    command = [
+        sys.executable,
+        "-m",
+        "babel.messages.frontend",
+        "-q",
+        "extract",
+        "--no-location",
+        "--omit-header",
+        "--sort-output",
+        "-o",
+        str(pot),
+    ]
     for keyword in KEYWORDS:
         command += ["-k", keyword]
     if mapping is not None:
@@ -213,8 +236,9 @@ def _content(catalog: Catalog) -> list:
     return [live, sorted((str(k), str(m.string)) for k, m in catalog.obsolete.items())]
 
 
-def update_and_compile(folder: Path, domain: str, template: Catalog, imports: list[Path],
-                       fill_from: list[Path] = ()) -> list[str]:
+def update_and_compile(
+    folder: Path, domain: str, template: Catalog, imports: list[Path], fill_from: list[Path] = ()
+) -> list[str]:
     """Update every language's ``<domain>.po`` under ``folder`` from ``template`` and compile it;
     strings still untranslated take the translation the catalogues ``fill_from`` have."""
     missing = []
@@ -247,13 +271,29 @@ def update_and_compile(folder: Path, domain: str, template: Catalog, imports: li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--import-dict", action="append", type=Path, default=[], metavar="FILE",
-                        help="merge a Python dict of English -> German strings into the .po first")
-    parser.add_argument("--fill-from", action="append", type=Path, default=[], metavar="PO",
-                        help="take translations of still untranslated strings from another .po "
-                             "(moving strings into a plugin's own catalogue)")
-    parser.add_argument("--plugin", type=Path, metavar="DIR",
-                        help="refresh a plugin's own catalogue (DIR/translations, domain = DIR's name)")
+    parser.add_argument(
+        "--import-dict",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="merge a Python dict of English -> German strings into the .po first",
+    )
+    parser.add_argument(
+        "--fill-from",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PO",
+        help="take translations of still untranslated strings from another .po "
+        "(moving strings into a plugin's own catalogue)",
+    )
+    parser.add_argument(
+        "--plugin",
+        type=Path,
+        metavar="DIR",
+        help="refresh a plugin's own catalogue (DIR/translations, domain = DIR's name)",
+    )
     args = parser.parse_args(argv)
     for path in args.import_dict:
         if not path.is_file():
@@ -274,8 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         mapping = folder / "babel.cfg"
         mapping.write_text("[python: **.py]\n[jinja2: **/templates/**.html]\n")
         try:
-            template = extract([Path(package.name)], folder / f"{package.name}.pot", plugin_data_strings(package),
-                               package.parent, mapping)
+            template = extract(
+                [Path(package.name)],
+                folder / f"{package.name}.pot",
+                plugin_data_strings(package),
+                package.parent,
+                mapping,
+            )
         finally:
             mapping.unlink()
         missing = update_and_compile(folder, package.name, template, args.import_dict, args.fill_from)

@@ -4,6 +4,7 @@ Servers start once per test session on free loopback ports. Each test gets
 its own database (a copy of a migrated template), its own Redis key prefix
 and a fresh application.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Helpers shared by the tests."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,13 @@ ADMIN_PASSWORD = "correct horse battery"
 
 
 def make_tenant(slug: str, sink=None, *, plugins=("ticket",), activate_rules=True, language="de"):
-    tenant = create_tenant(slug, slug.title() + " GmbH", admin_email=f"admin@{slug}.example",
-                           admin_password=ADMIN_PASSWORD, language=language)
+    tenant = create_tenant(
+        slug,
+        slug.title() + " GmbH",
+        admin_email=f"admin@{slug}.example",
+        admin_password=ADMIN_PASSWORD,
+        language=language,
+    )
     for name in plugins:
         set_enabled(tenant.id, name, True)
     if activate_rules:
@@ -29,8 +35,14 @@ def make_tenant(slug: str, sink=None, *, plugins=("ticket",), activate_rules=Tru
 
 def point_at(tenant_id: int, sink, **overrides) -> MailSettings:
     settings = db.session.get(MailSettings, tenant_id) or MailSettings(tenant_id=tenant_id)
-    values = dict(host=sink.host, port=sink.port, security="none", auth="none",
-                  sender_address=f"noreply@tenant{tenant_id}.example", sender_name="")
+    values = dict(
+        host=sink.host,
+        port=sink.port,
+        security="none",
+        auth="none",
+        sender_address=f"noreply@tenant{tenant_id}.example",
+        sender_name="",
+    )
     values.update(overrides)
     for key, value in values.items():
         setattr(settings, key, value)
@@ -51,8 +63,9 @@ def drain(app, *, rounds: int = 1, wait_retries: bool = False, timeout: float = 
         if not wait_retries:
             break
         with app.app_context():
-            pending = db.session.execute(db.select(db.func.count()).select_from(Message).where(
-                Message.status.in_(("PENDING", "SENDING")))).scalar()
+            pending = db.session.execute(
+                db.select(db.func.count()).select_from(Message).where(Message.status.in_(("PENDING", "SENDING")))
+            ).scalar()
             db.session.remove()
         if not pending:
             break
@@ -63,16 +76,24 @@ def drain(app, *, rounds: int = 1, wait_retries: bool = False, timeout: float = 
 
 
 def csrf_token(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
-        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
     assert match, "no CSRF token in page"
     return match.group(1)
 
 
 def login(client, slug="acme", email=None, password=ADMIN_PASSWORD):
     page = client.get("/login").get_data(as_text=True)
-    response = client.post("/login", data={"csrf_token": csrf_token(page), "tenant": slug,
-                                           "email": email or f"admin@{slug}.example", "password": password})
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(page),
+            "tenant": slug,
+            "email": email or f"admin@{slug}.example",
+            "password": password,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
 
@@ -83,6 +104,9 @@ def by_recipient(received) -> dict:
     for mail in received:
         (rcpt,) = mail.rcpt_tos
         msg = mail.message
-        result[rcpt] = (str(msg["Subject"]), msg.get_body(("plain",)).get_content(),
-                        msg.get_body(("html",)).get_content())
+        result[rcpt] = (
+            str(msg["Subject"]),
+            msg.get_body(("plain",)).get_content(),
+            msg.get_body(("html",)).get_content(),
+        )
     return result

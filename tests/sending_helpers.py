@@ -1,4 +1,5 @@
 """Helpers for the outgoing-mail tests: queue a message, run one delivery."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,13 +13,33 @@ from core.models.types import utcnow
 _ids = itertools.count(1)
 
 
-def queue_message(tenant_id: int, *, recipients=("erika@example.org",), subject="Hallo", body="Guten Tag",
-                  sender="", sender_name="", html="", reply_to="") -> Message:
+def queue_message(
+    tenant_id: int,
+    *,
+    recipients=("erika@example.org",),
+    subject="Hallo",
+    body="Guten Tag",
+    sender="",
+    sender_name="",
+    html="",
+    reply_to="",
+) -> Message:
     now = utcnow()
-    message = Message(tenant_id=tenant_id, message_id=f"<t{next(_ids)}.{now.timestamp()}@acme.example>",
-                      sender=sender, sender_name=sender_name, reply_to=reply_to, recipients=list(recipients),
-                      subject=subject, body_text=body, body_html=html, status=MessageStatus.PENDING,
-                      next_attempt_at=now, created_at=now, updated_at=now)
+    message = Message(
+        tenant_id=tenant_id,
+        message_id=f"<t{next(_ids)}.{now.timestamp()}@acme.example>",
+        sender=sender,
+        sender_name=sender_name,
+        reply_to=reply_to,
+        recipients=list(recipients),
+        subject=subject,
+        body_text=body,
+        body_html=html,
+        status=MessageStatus.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(message)
     db.session.commit()
     return message
@@ -37,10 +58,16 @@ def make_due(message: Message) -> None:
 
 
 def audits(tenant_id: int, action: str) -> list[AuditEntry]:
-    return db.session.execute(db.select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
-                                                          AuditEntry.action == action)).scalars().all()
+    return (
+        db.session.execute(db.select(AuditEntry).where(AuditEntry.tenant_id == tenant_id, AuditEntry.action == action))
+        .scalars()
+        .all()
+    )
 
 
 def notifications(tenant_id: int) -> list[Notification]:
-    return db.session.execute(db.select(Notification).where(Notification.tenant_id == tenant_id)
-                              .order_by(Notification.id)).scalars().all()
+    return (
+        db.session.execute(db.select(Notification).where(Notification.tenant_id == tenant_id).order_by(Notification.id))
+        .scalars()
+        .all()
+    )

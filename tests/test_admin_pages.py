@@ -1,4 +1,5 @@
 """The mail admin's pages and forms, through the Flask test client."""
+
 from __future__ import annotations
 
 import re
@@ -32,18 +33,36 @@ def post(client, url, data, *, token_from=None, status=302):
 
 
 def test_every_page_renders(admin):
-    for path in ("", "/settings", "/templates", "/templates/new", "/rules", "/rules/new", "/rules/dryrun",
-                 "/queue", "/log", "/audit"):
+    for path in (
+        "",
+        "/settings",
+        "/templates",
+        "/templates/new",
+        "/rules",
+        "/rules/new",
+        "/rules/dryrun",
+        "/queue",
+        "/log",
+        "/audit",
+    ):
         page(admin, BASE + path)
 
 
 def make_message(tenant_id, n=0, status=MessageStatus.SENT, **kw):
     from core.mail import mime
 
-    values = dict(tenant_id=tenant_id, message_id=mime.new_message_id("noreply@acme.example"),
-                  sender="noreply@acme.example", recipients=[f"user{n}@example.org"], subject=f"Subject {n}",
-                  body_text=f"Text {n}", body_html=f"<p>Html {n}</p>", status=status, event_key="TICKET_CREATED",
-                  last_error="550 5.1.1 no such user" if status == MessageStatus.FAILED else None)
+    values = dict(
+        tenant_id=tenant_id,
+        message_id=mime.new_message_id("noreply@acme.example"),
+        sender="noreply@acme.example",
+        recipients=[f"user{n}@example.org"],
+        subject=f"Subject {n}",
+        body_text=f"Text {n}",
+        body_html=f"<p>Html {n}</p>",
+        status=status,
+        event_key="TICKET_CREATED",
+        last_error="550 5.1.1 no such user" if status == MessageStatus.FAILED else None,
+    )
     values.update(kw)
     message = Message(**values)
     db.session.add(message)
@@ -52,6 +71,7 @@ def make_message(tenant_id, n=0, status=MessageStatus.SENT, **kw):
 
 
 # --- access ------------------------------------------------------------------
+
 
 def test_anonymous_is_sent_to_the_login(client, tenant):
     response = client.get(BASE + "/queue")
@@ -104,17 +124,33 @@ def test_a_post_without_csrf_token_is_refused(admin, tenant):
 
 # --- SMTP settings -------------------------------------------------------------
 
+
 def settings_data(sink, **overrides):
-    data = dict(host=sink.host, port=str(sink.port), security="none", auth="none", username="", password="",
-                sender_address="noreply@acme.example", sender_name="Acme", reply_to="", sender_mode="system",
-                encoding="utf-8", max_connections="5")
+    data = dict(
+        host=sink.host,
+        port=str(sink.port),
+        security="none",
+        auth="none",
+        username="",
+        password="",
+        sender_address="noreply@acme.example",
+        sender_name="Acme",
+        reply_to="",
+        sender_mode="system",
+        encoding="utf-8",
+        max_connections="5",
+    )
     data.update(overrides)
     return data
 
 
 def test_settings_store_the_password_encrypted_and_never_show_it(admin, tenant, smtp_sink):
-    post(admin, BASE + "/settings", settings_data(smtp_sink, auth="password", username="mailer",
-                                                  password="s3cret-password"), token_from=BASE + "/settings")
+    post(
+        admin,
+        BASE + "/settings",
+        settings_data(smtp_sink, auth="password", username="mailer", password="s3cret-password"),
+        token_from=BASE + "/settings",
+    )
     db.session.expire_all()
     settings = db.session.get(MailSettings, tenant.id)
     assert settings.password_encrypted and "s3cret" not in settings.password_encrypted
@@ -123,8 +159,12 @@ def test_settings_store_the_password_encrypted_and_never_show_it(admin, tenant, 
     assert "Delete password" in html
     # Left empty, the stored password stays.
     stored = settings.password_encrypted
-    post(admin, BASE + "/settings", settings_data(smtp_sink, auth="password", username="mailer"),
-         token_from=BASE + "/settings")
+    post(
+        admin,
+        BASE + "/settings",
+        settings_data(smtp_sink, auth="password", username="mailer"),
+        token_from=BASE + "/settings",
+    )
     db.session.expire_all()
     assert db.session.get(MailSettings, tenant.id).password_encrypted == stored
     post(admin, BASE + "/settings/delete-password", {"id": "password"}, token_from=BASE + "/settings")
@@ -148,9 +188,13 @@ def test_saving_settings_clears_the_broken_reason(admin, tenant, smtp_sink):
 
 
 def test_invalid_settings_are_reported_at_the_field(admin, tenant, smtp_sink):
-    response = post(admin, BASE + "/settings", settings_data(smtp_sink, port="99999", sender_address="not-an-address",
-                                                             auth="password", username=""),
-                    token_from=BASE + "/settings", status=400)
+    response = post(
+        admin,
+        BASE + "/settings",
+        settings_data(smtp_sink, port="99999", sender_address="not-an-address", auth="password", username=""),
+        token_from=BASE + "/settings",
+        status=400,
+    )
     html = response.get_data(as_text=True)
     assert "Number must be between 1 and 65535" in html
     assert "Invalid email address" in html
@@ -161,16 +205,20 @@ def test_a_trusted_ca_is_checked_on_upload(admin, tenant, smtp_sink):
     import io
 
     html = page(admin, BASE + "/settings")
-    data = {"csrf_token": csrf_token(html), **settings_data(smtp_sink),
-            "trusted_ca": (io.BytesIO(b"not a certificate"), "ca.pem")}
+    data = {
+        "csrf_token": csrf_token(html),
+        **settings_data(smtp_sink),
+        "trusted_ca": (io.BytesIO(b"not a certificate"), "ca.pem"),
+    }
     response = admin.post(BASE + "/settings", data=data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert "Not a PEM certificate" in response.get_data(as_text=True)
 
 
 def test_the_test_mail_arrives_and_the_answer_is_shown(admin, tenant, smtp_sink):
-    response = post(admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings",
-                    status=200)
+    response = post(
+        admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings", status=200
+    )
     html = response.get_data(as_text=True)
     assert "Sent." in html and "250" in html
     (mail,) = smtp_sink.wait_for(1)
@@ -186,30 +234,44 @@ def test_the_test_mail_shows_the_servers_words_and_a_hint(admin, tenant):
 
     sink = SmtpSink(auth={"mailer": "right-password"}).start()
     try:
-        post(admin, BASE + "/settings", settings_data(sink, auth="password", username="mailer",
-                                                      password="wrong-password"), token_from=BASE + "/settings")
-        html = post(admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings",
-                    status=200).get_data(as_text=True)
+        post(
+            admin,
+            BASE + "/settings",
+            settings_data(sink, auth="password", username="mailer", password="wrong-password"),
+            token_from=BASE + "/settings",
+        )
+        html = post(
+            admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings", status=200
+        ).get_data(as_text=True)
     finally:
         sink.stop()
     assert "Not sent." in html and "535" in html
-    assert "Authentication: check user name, password" in html, html[html.find("test-outcome"):][:800]
+    assert "Authentication: check user name, password" in html, html[html.find("test-outcome") :][:800]
 
 
 def test_the_test_mail_hints_at_port_and_tls(admin, tenant, smtp_sink):
     post(admin, BASE + "/settings", settings_data(smtp_sink, security="ssl"), token_from=BASE + "/settings")
-    html = post(admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings",
-                status=200).get_data(as_text=True)
+    html = post(
+        admin, BASE + "/test", {"recipient": "check@example.org"}, token_from=BASE + "/settings", status=200
+    ).get_data(as_text=True)
     assert "Not sent." in html
     assert "Port and TLS" in html
 
 
 # --- templates -----------------------------------------------------------------
 
+
 def template_data(**overrides):
-    data = dict(id="", key="ticket_note", language="en", subject="About {{ ticket.title }}",
-                body_html="<p>Hello {{ ticket.reporter.name }}</p>", body_text="", event="TICKET_CREATED",
-                action="save")
+    data = dict(
+        id="",
+        key="ticket_note",
+        language="en",
+        subject="About {{ ticket.title }}",
+        body_html="<p>Hello {{ ticket.reporter.name }}</p>",
+        body_text="",
+        event="TICKET_CREATED",
+        action="save",
+    )
     data.update(overrides)
     return data
 
@@ -224,21 +286,29 @@ def test_sample_values_follow_the_templates_language(admin, tenant):
     assert "Hello Erika Mustermann" in german["preview"]["html"]
     assert english["preview"]["subject"] == "About Bathroom heating is out"
     assert "Hello Jane Doe" in english["preview"]["html"]
-    listed = {p["name"]: p["sample"] for p in admin.get(
-        BASE + "/templates/placeholders?event=TICKET_CREATED&language=en").get_json()}
+    listed = {
+        p["name"]: p["sample"]
+        for p in admin.get(BASE + "/templates/placeholders?event=TICKET_CREATED&language=en").get_json()
+    }
     assert listed["ticket.title"] == "Bathroom heating is out"
     assert listed["ticket.id"] == "123"  # no English sample: the one sample
-    listed = {p["name"]: p["sample"] for p in admin.get(
-        BASE + "/templates/placeholders?event=TICKET_CREATED&language=de").get_json()}
+    listed = {
+        p["name"]: p["sample"]
+        for p in admin.get(BASE + "/templates/placeholders?event=TICKET_CREATED&language=de").get_json()
+    }
     assert listed["ticket.title"] == "Heizung im Bad fällt aus"
     saved = post(admin, BASE + "/templates/save", template_data(language="en"), token_from=BASE + "/templates/new")
     assert "Bathroom heating is out" in page(admin, saved.headers["Location"])
 
 
 def test_a_misspelled_placeholder_is_refused_with_line_and_suggestion(admin, tenant):
-    response = post(admin, BASE + "/templates/save",
-                    template_data(body_html="<p>Hello</p>\n<p>{{ ticket.reporter.nmae }}</p>"),
-                    token_from=BASE + "/templates/new", status=400)
+    response = post(
+        admin,
+        BASE + "/templates/save",
+        template_data(body_html="<p>Hello</p>\n<p>{{ ticket.reporter.nmae }}</p>"),
+        token_from=BASE + "/templates/new",
+        status=400,
+    )
     html = response.get_data(as_text=True)
     assert "line 2" in html
     assert "unknown placeholder &#39;ticket.reporter.nmae&#39; — did you mean &#39;ticket.reporter.name&#39;?" in html
@@ -246,8 +316,13 @@ def test_a_misspelled_placeholder_is_refused_with_line_and_suggestion(admin, ten
 
 
 def test_a_syntax_error_is_reported_with_its_line(admin, tenant):
-    html = post(admin, BASE + "/templates/save", template_data(body_html="<p>ok</p>\n{% if %}"),
-                token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/templates/save",
+        template_data(body_html="<p>ok</p>\n{% if %}"),
+        token_from=BASE + "/templates/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "line 2" in html and "syntax error" in html
 
 
@@ -265,41 +340,56 @@ def test_a_template_is_saved_previewed_and_audited(admin, tenant):
     assert answer["preview"]["subject"] == "About Bathroom heating is out"
     assert "Hello Jane Doe" in answer["preview"]["html"]
     assert "Hello Jane Doe" in answer["preview"]["text"]  # generated from the HTML
-    no_js = post(admin, BASE + "/templates/save", template_data(action="preview", subject="Hi {{ ticket.id }}"),
-                 token_from=BASE + "/templates/new", status=200).get_data(as_text=True)
+    no_js = post(
+        admin,
+        BASE + "/templates/save",
+        template_data(action="preview", subject="Hi {{ ticket.id }}"),
+        token_from=BASE + "/templates/new",
+        status=200,
+    ).get_data(as_text=True)
     assert "Hi 123" in no_js
     assert db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "template.created")).scalar_one()
 
 
-NESTED_LOOPS = ("{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
-                "{% endfor %}{% endfor %}{% endfor %}")
+NESTED_LOOPS = (
+    "{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}{% endfor %}{% endfor %}{% endfor %}"
+)
 RUNAWAY = {
     "power tower": ("{{ (9**100**100**100**20) > 1 }}", "too large"),
     "nested loops": (NESTED_LOOPS, "loops more than"),
     "format width": ("{{ '{:>100000000}'.format('x') }}", "too large"),
     "3000 parentheses": ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "nested too deeply"),
-    "25 nested loops": ("".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "{% endfor %}" * 25,
-                        "nested too deeply"),
+    "25 nested loops": (
+        "".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "{% endfor %}" * 25,
+        "nested too deeply",
+    ),
 }
 
 
 @pytest.mark.parametrize("source,error", RUNAWAY.values(), ids=RUNAWAY.keys())
 def test_the_preview_refuses_a_runaway_template_with_the_budget_error(admin, tenant, source, error):
     html = page(admin, BASE + "/templates/new")
-    response = admin.post(BASE + "/templates/preview", data=template_data(body_html=source),
-                          headers={"X-CSRFToken": csrf_token(html)})
+    response = admin.post(
+        BASE + "/templates/preview", data=template_data(body_html=source), headers={"X-CSRFToken": csrf_token(html)}
+    )
     assert response.status_code == 200
     answer = response.get_json()
     assert any(p["part"] == "body_html" and error in p["message"] for p in answer["problems"]), answer["problems"]
     assert answer["preview"] is None or error in answer["preview"]["error"]
-    saved = post(admin, BASE + "/templates/save", template_data(body_html=source),
-                 token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    saved = post(
+        admin, BASE + "/templates/save", template_data(body_html=source), token_from=BASE + "/templates/new", status=400
+    ).get_data(as_text=True)
     assert error in saved and "Not saved" in saved
 
 
 def test_a_runaway_template_cannot_be_saved_even_without_an_event(admin, tenant):
-    html = post(admin, BASE + "/templates/save", template_data(body_html=NESTED_LOOPS, event=""),
-                token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/templates/save",
+        template_data(body_html=NESTED_LOOPS, event=""),
+        token_from=BASE + "/templates/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "loops more than 100000 times" in html
     assert db.session.execute(db.select(Template).where(Template.key == "ticket_note")).first() is None
 
@@ -325,10 +415,15 @@ def test_another_request_is_answered_while_a_preview_runs_out_its_budget(app, ad
     html = page(admin, BASE + "/templates/new")
     endless = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}"
     answers = []
-    preview = threading.Thread(target=lambda: answers.append(admin.post(
-        BASE + "/templates/preview", data=template_data(subject="{{ (9**100**100**100**20) > 1 }}",
-                                                       body_html=endless),
-        headers={"X-CSRFToken": csrf_token(html)})))
+    preview = threading.Thread(
+        target=lambda: answers.append(
+            admin.post(
+                BASE + "/templates/preview",
+                data=template_data(subject="{{ (9**100**100**100**20) > 1 }}", body_html=endless),
+                headers={"X-CSRFToken": csrf_token(html)},
+            )
+        )
+    )
     preview.start()
     assert checking.wait(10)
     other = app.test_client().get("/login")
@@ -339,8 +434,13 @@ def test_another_request_is_answered_while_a_preview_runs_out_its_budget(app, ad
 
 
 def test_a_second_version_in_the_same_language_is_refused(admin, tenant):
-    html = post(admin, BASE + "/templates/save", template_data(key="ticket_created", language="de"),
-                token_from=BASE + "/templates/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/templates/save",
+        template_data(key="ticket_created", language="de"),
+        token_from=BASE + "/templates/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "already has a version in this language" in html
 
 
@@ -360,24 +460,36 @@ def test_deleting_a_template_a_rule_uses_is_refused_with_the_rules_named(admin, 
 
 # --- rules -----------------------------------------------------------------------
 
+
 def rule_data(**overrides):
-    data = dict(id="", name="Copy to the office", event="TICKET_CREATED", recipient_kind="address",
-                recipient_role="reporter", recipient_address="office@acme.example, boss@acme.example",
-                template_key="ticket_created", active="y")
+    data = dict(
+        id="",
+        name="Copy to the office",
+        event="TICKET_CREATED",
+        recipient_kind="address",
+        recipient_role="reporter",
+        recipient_address="office@acme.example, boss@acme.example",
+        template_key="ticket_created",
+        active="y",
+    )
     data.update(overrides)
     return data
 
 
 def test_rules_are_created_edited_and_deleted(admin, tenant):
     html = page(admin, BASE + "/rules/new")
-    assert "<optgroup label=\"ticket\">" in html and "Ticket created (TICKET_CREATED)" in html
+    assert '<optgroup label="ticket">' in html and "Ticket created (TICKET_CREATED)" in html
     post(admin, BASE + "/rules/save", rule_data(), token_from=BASE + "/rules/new")
     rule = db.session.execute(db.select(Rule).where(Rule.name == "Copy to the office")).scalar_one()
     assert rule.recipient == "address:office@acme.example, boss@acme.example" and rule.active
     edit = page(admin, f"{BASE}/rules/edit?id={rule.id}")
     assert 'value="office@acme.example, boss@acme.example"' in edit
-    post(admin, BASE + "/rules/save", rule_data(id=str(rule.id), recipient_kind="role", active=""),
-         token_from=f"{BASE}/rules/edit?id={rule.id}")
+    post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(id=str(rule.id), recipient_kind="role", active=""),
+        token_from=f"{BASE}/rules/edit?id={rule.id}",
+    )
     db.session.expire_all()
     rule = db.session.get(Rule, rule.id)
     assert rule.recipient == "role:reporter" and not rule.active
@@ -389,11 +501,21 @@ def test_rules_are_created_edited_and_deleted(admin, tenant):
 
 
 def test_bad_recipients_are_reported(admin, tenant):
-    html = post(admin, BASE + "/rules/save", rule_data(recipient_address="not an address"),
-                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(recipient_address="not an address"),
+        token_from=BASE + "/rules/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "is not a valid e-mail address" in html
-    html = post(admin, BASE + "/rules/save", rule_data(recipient_kind="role", recipient_role="landlord"),
-                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(recipient_kind="role", recipient_role="landlord"),
+        token_from=BASE + "/rules/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "offers these roles: assignee, reporter, watchers" in html
 
 
@@ -416,8 +538,13 @@ def test_a_rule_sends_to_a_distribution_list(admin, tenant):
     html = page(admin, BASE + "/rules/new")
     assert "A distribution list" in html and "No lists yet." in html
     # A list that does not exist is named in the error, next to the list field.
-    html = post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="office"),
-                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(recipient_kind="list", recipient_list="office"),
+        token_from=BASE + "/rules/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "There is no distribution list named office" in html
     distribution_lists.save(tenant.id, "office", "office@acme.example, boss@acme.example")
     other = make_tenant("other")
@@ -426,26 +553,49 @@ def test_a_rule_sends_to_a_distribution_list(admin, tenant):
     html = page(admin, BASE + "/rules/new")
     assert '<option value="office">office</option>' in html and "secret" not in html
     # Another tenant's list is as unknown as one that never existed.
-    html = post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="secret"),
-                token_from=BASE + "/rules/new", status=400).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(recipient_kind="list", recipient_list="secret"),
+        token_from=BASE + "/rules/new",
+        status=400,
+    ).get_data(as_text=True)
     assert "There is no distribution list named secret" in html
-    post(admin, BASE + "/rules/save", rule_data(recipient_kind="list", recipient_list="office"),
-         token_from=BASE + "/rules/new")
+    post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(recipient_kind="list", recipient_list="office"),
+        token_from=BASE + "/rules/new",
+    )
     rule = db.session.execute(db.select(Rule).where(Rule.name == "Copy to the office")).scalar_one()
     assert rule.recipient == "list:office"
     edit = page(admin, f"{BASE}/rules/edit?id={rule.id}")
-    assert re.search(r'<input checked [^>]*value="list"', edit) and '<option selected value="office">office</option>' in edit
+    assert (
+        re.search(r'<input checked [^>]*value="list"', edit)
+        and '<option selected value="office">office</option>' in edit
+    )
     # The dry run resolves the list to its addresses.
-    dry = post(admin, BASE + "/rules/dryrun", {"target": f"rule:{rule.id}", "source": "sample"},
-               token_from=BASE + "/rules/dryrun", status=200).get_data(as_text=True)
+    dry = post(
+        admin,
+        BASE + "/rules/dryrun",
+        {"target": f"rule:{rule.id}", "source": "sample"},
+        token_from=BASE + "/rules/dryrun",
+        status=200,
+    ).get_data(as_text=True)
     assert "boss@acme.example" in dry
 
 
 def test_rules_page_and_plugins_page_give_the_same_reason(admin, tenant):
     from core.plugin_state import paused_events, set_enabled
 
-    rule = Rule(tenant_id=tenant.id, name="Contract copy", event="CONTRACT_SIGNED",
-                recipient="address:office@acme.example", template_key="ticket_created", active=True)
+    rule = Rule(
+        tenant_id=tenant.id,
+        name="Contract copy",
+        event="CONTRACT_SIGNED",
+        recipient="address:office@acme.example",
+        template_key="ticket_created",
+        active=True,
+    )
     db.session.add(rule)
     db.session.commit()
     reason = paused_events(tenant.id)["CONTRACT_SIGNED"]
@@ -458,8 +608,12 @@ def test_rules_page_and_plugins_page_give_the_same_reason(admin, tenant):
     edit = page(admin, f"{BASE}/rules/edit?id={rule.id}")
     assert escaped in edit and '<option selected value="CONTRACT_SIGNED">' in edit
     # Saving it keeps its event, though the event is no longer in the select's normal groups.
-    post(admin, BASE + "/rules/save", rule_data(id=str(rule.id), event="CONTRACT_SIGNED", name="Renamed"),
-         token_from=f"{BASE}/rules/edit?id={rule.id}")
+    post(
+        admin,
+        BASE + "/rules/save",
+        rule_data(id=str(rule.id), event="CONTRACT_SIGNED", name="Renamed"),
+        token_from=f"{BASE}/rules/edit?id={rule.id}",
+    )
     db.session.expire_all()
     assert db.session.get(Rule, rule.id).event == "CONTRACT_SIGNED"
     set_enabled(tenant.id, "vertrag", True)
@@ -472,27 +626,47 @@ def test_rules_page_and_plugins_page_give_the_same_reason(admin, tenant):
 
 # --- dry run ------------------------------------------------------------------------
 
+
 def _counts():
     from core.models import Event
 
-    return tuple(db.session.execute(db.select(db.func.count()).select_from(m)).scalar()
-                 for m in (Message, Event, AuditEntry))
+    return tuple(
+        db.session.execute(db.select(db.func.count()).select_from(m)).scalar() for m in (Message, Event, AuditEntry)
+    )
 
 
 def test_the_dry_run_shows_what_would_happen_and_writes_nothing(admin, tenant, smtp_sink):
     rules = db.session.execute(db.select(Rule)).scalars().all()
-    off = Rule(tenant_id=tenant.id, name="Switched off", event="TICKET_CREATED", recipient="role:reporter",
-               template_key="ticket_created", active=False)
-    office = Rule(tenant_id=tenant.id, name="Office copy", event="TICKET_CREATED",
-                  recipient="address:office@acme.example", template_key="ticket_created", active=True)
+    off = Rule(
+        tenant_id=tenant.id,
+        name="Switched off",
+        event="TICKET_CREATED",
+        recipient="role:reporter",
+        template_key="ticket_created",
+        active=False,
+    )
+    office = Rule(
+        tenant_id=tenant.id,
+        name="Office copy",
+        event="TICKET_CREATED",
+        recipient="address:office@acme.example",
+        template_key="ticket_created",
+        active=True,
+    )
     db.session.add_all([off, office])
-    template = db.session.execute(db.select(Template).where(Template.key == "ticket_created",
-                                                            Template.language == "de")).scalar_one()
+    template = db.session.execute(
+        db.select(Template).where(Template.key == "ticket_created", Template.language == "de")
+    ).scalar_one()
     template.body_text += "\nBeschreibung: {{ ticket.description }}"
     db.session.commit()
     before = _counts()
-    html = post(admin, BASE + "/rules/dryrun", {"target": "event:TICKET_CREATED", "source": "sample"},
-                token_from=BASE + "/rules/dryrun", status=200).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/dryrun",
+        {"target": "event:TICKET_CREATED", "source": "sample"},
+        token_from=BASE + "/rules/dryrun",
+        status=200,
+    ).get_data(as_text=True)
     assert _counts() == before
     assert smtp_sink.messages == []
     assert html.count("would fire") == 2 and html.count("would not fire") == 1
@@ -506,15 +680,26 @@ def test_the_dry_run_shows_what_would_happen_and_writes_nothing(admin, tenant, s
     # A real event with an empty description shows that placeholder as empty.
     from plugins.ticket.service import create_ticket
 
-    create_ticket(tenant.id, title="Tür klemmt", description="", reporter_name="Max", reporter_email="max@example.org",
-                  reporter_language="de")
+    create_ticket(
+        tenant.id,
+        title="Tür klemmt",
+        description="",
+        reporter_name="Max",
+        reporter_email="max@example.org",
+        reporter_language="de",
+    )
     db.session.commit()
     from core.models import Event
 
     event = db.session.execute(db.select(Event)).scalar_one()
     before = _counts()
-    html = post(admin, BASE + "/rules/dryrun", {"target": f"rule:{rules[0].id}", "source": str(event.id)},
-                token_from=BASE + "/rules/dryrun", status=200).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/dryrun",
+        {"target": f"rule:{rules[0].id}", "source": str(event.id)},
+        token_from=BASE + "/rules/dryrun",
+        status=200,
+    ).get_data(as_text=True)
     assert _counts() == before
     assert "Tür klemmt" in html and "max@example.org" in html
     assert "Empty placeholders" in html and "ticket.description" in html
@@ -526,26 +711,34 @@ def test_the_dry_run_explains_a_disabled_plugin(admin, tenant):
     rule = db.session.execute(db.select(Rule)).scalars().first()
     set_enabled(tenant.id, "ticket", False)
     db.session.commit()
-    html = post(admin, BASE + "/rules/dryrun", {"target": f"rule:{rule.id}", "source": "sample"},
-                token_from=BASE + "/rules/dryrun", status=200).get_data(as_text=True)
+    html = post(
+        admin,
+        BASE + "/rules/dryrun",
+        {"target": f"rule:{rule.id}", "source": "sample"},
+        token_from=BASE + "/rules/dryrun",
+        status=200,
+    ).get_data(as_text=True)
     assert "would not fire" in html and "disabled for this tenant" in html
 
 
 # --- queue ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_queue_pages_with_keyset_pagination_and_filters(admin, tenant):
     from core.admin.queue import PAGE_SIZE
 
-    ids = [make_message(tenant.id, n, status=MessageStatus.FAILED if n % 10 == 0 else MessageStatus.SENT).id
-           for n in range(PAGE_SIZE * 2 + 5)]
+    ids = [
+        make_message(tenant.id, n, status=MessageStatus.FAILED if n % 10 == 0 else MessageStatus.SENT).id
+        for n in range(PAGE_SIZE * 2 + 5)
+    ]
     first = page(admin, BASE + "/queue")
     shown = [int(i) for i in re.findall(r'id="message-(\d+)"', first)]
     assert shown == sorted(ids, reverse=True)[:PAGE_SIZE]
     older = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
     assert "before=" in older and "offset" not in older
     second = [int(i) for i in re.findall(r'id="message-(\d+)"', page(admin, older))]
-    assert second == sorted(ids, reverse=True)[PAGE_SIZE:PAGE_SIZE * 2]
+    assert second == sorted(ids, reverse=True)[PAGE_SIZE : PAGE_SIZE * 2]
     newer = re.search(r'href="([^"]+)" rel="prev"', page(admin, older)).group(1).replace("&amp;", "&")
     assert [int(i) for i in re.findall(r'id="message-(\d+)"', page(admin, newer))] == shown
     failed = page(admin, BASE + "/queue?status=FAILED")
@@ -597,8 +790,12 @@ def test_send_now_moves_the_next_attempt_and_wakes_the_deliverer(admin, tenant, 
 
     from core.models.types import utcnow
 
-    later = make_message(tenant.id, status=MessageStatus.PENDING, next_attempt_at=utcnow() + timedelta(hours=1),
-                         recipients=["later@example.org"])
+    later = make_message(
+        tenant.id,
+        status=MessageStatus.PENDING,
+        next_attempt_at=utcnow() + timedelta(hours=1),
+        recipients=["later@example.org"],
+    )
     post(admin, BASE + "/queue/send-now", {"id": later.id}, token_from=BASE + "/queue")
     run_worker()
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["later@example.org"]]
@@ -622,23 +819,32 @@ def test_bulk_resend_of_the_failed_messages_of_a_filter(admin, tenant):
     b = make_message(tenant.id, 2, status=MessageStatus.FAILED, recipients=["b@example.org"])
     make_message(tenant.id, 3, status=MessageStatus.SENT, recipients=["a@example.org"])
     post(admin, BASE + "/queue/resend-failed", {"id": "bulk", "recipient": "a@"}, token_from=BASE + "/queue")
-    copies = db.session.execute(db.select(Message.resend_of_id).where(Message.resend_of_id.is_not(None))
-                                ).scalars().all()
+    copies = (
+        db.session.execute(db.select(Message.resend_of_id).where(Message.resend_of_id.is_not(None))).scalars().all()
+    )
     assert copies == [a.id]
     post(admin, BASE + "/queue/resend-failed", {"id": "bulk"}, token_from=BASE + "/queue")
-    copies = sorted(db.session.execute(db.select(Message.resend_of_id).where(Message.resend_of_id.is_not(None))
-                                       ).scalars().all())
+    copies = sorted(
+        db.session.execute(db.select(Message.resend_of_id).where(Message.resend_of_id.is_not(None))).scalars().all()
+    )
     assert copies == [a.id, b.id]  # a's resend is still waiting: not doubled
 
 
 # --- logs and languages ------------------------------------------------------------------
 
+
 def test_the_notification_log_and_audit_show_failures_and_changes(admin, tenant, smtp_sink, run_worker):
     from plugins.ticket.service import create_ticket
 
     smtp_sink.behaviour.rcpt_replies["erika@example.org"] = "550 5.1.1 no such user"
-    create_ticket(tenant.id, title="Leck", description="", reporter_name="Erika", reporter_email="erika@example.org",
-                  reporter_language="de")
+    create_ticket(
+        tenant.id,
+        title="Leck",
+        description="",
+        reporter_name="Erika",
+        reporter_email="erika@example.org",
+        reporter_language="de",
+    )
     db.session.commit()
     run_worker()
     log = page(admin, BASE + "/log")
@@ -679,8 +885,7 @@ def test_the_user_chooses_the_language(admin, tenant):
     from core.models import User
 
     html = page(admin, BASE + "/queue")
-    response = admin.post("/language", data={"csrf_token": csrf_token(html), "language": "de",
-                                             "next": BASE + "/queue"})
+    response = admin.post("/language", data={"csrf_token": csrf_token(html), "language": "de", "next": BASE + "/queue"})
     assert response.status_code == 302 and response.headers["Location"].endswith(BASE + "/queue")
     assert db.session.execute(db.select(User.language)).scalars().first() == "de"
     assert "Warteschlange" in admin.get(BASE, headers={"Accept-Language": "en"}).get_data(as_text=True)
@@ -712,12 +917,12 @@ def test_one_navigation_top_bar_and_settings(admin, tenant):
     from core.plugin_state import set_enabled
 
     home = page(admin, "/")
-    top = home[home.index('<header'):home.index('</header>')]
+    top = home[home.index("<header") : home.index("</header>")]
     assert "Tickets" in top and "Settings" in top
     for admin_page in ("Plugins", "API tokens", "AUTOMATE", ">Mail<", "Lists"):
         assert admin_page not in top
     settings = page(admin, "/settings/admin/plugins/")
-    sub = settings[settings.index('class="subnav"'):]
+    sub = settings[settings.index('class="subnav"') :]
     for entry in ("Mail", "Lists", "Plugins", "AUTOMATE", "API tokens"):
         assert f">{entry}</a>" in sub
     assert "Inbound mail" not in sub
@@ -738,9 +943,16 @@ def test_body_page_shows_the_history_of_a_message_taken_back_from_a_dead_worker(
     from core.mail.sweeper import sweep
     from core.models.types import utcnow
 
-    message = make_message(tenant.id, 0, status=MessageStatus.SENDING, claim_token="t-dead", attempts=1,
-                           lease_until=utcnow() - timedelta(seconds=1), claim_epoch=markers.epoch(),
-                           last_error="451 4.3.0 try later")
+    message = make_message(
+        tenant.id,
+        0,
+        status=MessageStatus.SENDING,
+        claim_token="t-dead",
+        attempts=1,
+        lease_until=utcnow() - timedelta(seconds=1),
+        claim_epoch=markers.epoch(),
+        last_error="451 4.3.0 try later",
+    )
     assert sweep(tenant.id)["reclaimed"] == 1
     db.session.expire_all()
     assert (message.status, message.attempts) == (MessageStatus.PENDING, 2)  # the taken-back attempt counts

@@ -1,4 +1,5 @@
 """The plugins page, the command line's plugins commands, and distribution lists."""
+
 from __future__ import annotations
 
 import pytest
@@ -55,9 +56,13 @@ def test_plugins_page_is_for_admins_only(tenant, client):
 
 
 def test_cli_lists_enables_and_disables_per_tenant(tenant, config):
-    env = {"POSTWERK_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "POSTWERK_REDIS_URL": config["REDIS_URL"],
-           "POSTWERK_SECRET_KEY": "x", "POSTWERK_ENCRYPTION_KEY": config["ENCRYPTION_KEYS"][0],
-           "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"]}
+    env = {
+        "POSTWERK_DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "POSTWERK_REDIS_URL": config["REDIS_URL"],
+        "POSTWERK_SECRET_KEY": "x",
+        "POSTWERK_ENCRYPTION_KEY": config["ENCRYPTION_KEYS"][0],
+        "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"],
+    }
     runner = CliRunner()
     result = runner.invoke(main, ["plugins", "enable", "acme", "homepage"], env=env)
     assert result.exit_code == 0, result.output
@@ -79,37 +84,51 @@ def test_cli_lists_enables_and_disables_per_tenant(tenant, config):
 
 def test_list_recipients_receive_mail_for_any_event(tenant, smtp_sink, run_worker):
     save(tenant.id, "Office", "a@acme-hv.example\nb@acme-hv.example; a@acme-hv.example")
-    db.session.add(Rule(tenant_id=tenant.id, name="office copy", event="TICKET_CREATED", recipient="list:office",
-                        template_key="ticket_created", active=True))
+    db.session.add(
+        Rule(
+            tenant_id=tenant.id,
+            name="office copy",
+            event="TICKET_CREATED",
+            recipient="list:office",
+            template_key="ticket_created",
+            active=True,
+        )
+    )
     db.session.commit()
-    assert db.session.execute(db.select(DistributionList.addresses)).scalar_one() == ["a@acme-hv.example",
-                                                                                      "b@acme-hv.example"]
-    create_ticket(tenant.id, title="Tür klemmt", description="", reporter_name="Erika",
-                  reporter_email="erika@example.org")
+    assert db.session.execute(db.select(DistributionList.addresses)).scalar_one() == [
+        "a@acme-hv.example",
+        "b@acme-hv.example",
+    ]
+    create_ticket(
+        tenant.id, title="Tür klemmt", description="", reporter_name="Erika", reporter_email="erika@example.org"
+    )
     db.session.commit()
     run_worker()
-    assert set(by_recipient(smtp_sink.wait_for(3))) == {"erika@example.org", "a@acme-hv.example",
-                                                        "b@acme-hv.example"}
+    assert set(by_recipient(smtp_sink.wait_for(3))) == {"erika@example.org", "a@acme-hv.example", "b@acme-hv.example"}
 
 
 def test_missing_list_is_a_reason_not_a_silent_skip(tenant):
     from core.mail.expansion import plan
     from core.tenancy import tenant_ref
 
-    rule = Rule(tenant_id=tenant.id, event="TICKET_CREATED", recipient="list:nobody", template_key="ticket_created",
-                active=True)
+    rule = Rule(
+        tenant_id=tenant.id, event="TICKET_CREATED", recipient="list:nobody", template_key="ticket_created", active=True
+    )
     db.session.add(rule)
     db.session.commit()
     (result,) = [p for p in plan(tenant_ref(tenant), "TICKET_CREATED", {"ticket": {}}) if p.rule.id == rule.id]
     assert not result.fires and "no distribution list named 'nobody'" in result.reason
 
 
-@pytest.mark.parametrize("name, addresses, words", [
-    ("Büro!", "a@example.org", "a list's name"),
-    ("office", "", "at least one address"),
-    ("office", "a@example.org, not-an-address", "not a valid e-mail address"),
-    ("office", "a@example.org\r\nBcc: evil@example.org", "not a valid"),
-])
+@pytest.mark.parametrize(
+    "name, addresses, words",
+    [
+        ("Büro!", "a@example.org", "a list's name"),
+        ("office", "", "at least one address"),
+        ("office", "a@example.org, not-an-address", "not a valid e-mail address"),
+        ("office", "a@example.org\r\nBcc: evil@example.org", "not a valid"),
+    ],
+)
 def test_bad_lists_are_refused(tenant, name, addresses, words):
     with pytest.raises(ListError, match=words):
         save(tenant.id, name, addresses)
@@ -122,15 +141,19 @@ def test_list_pages_crud_and_tenant_isolation(tenant, client):
     login(client)
     page = client.get("/settings/admin/mail/lists/").get_data(as_text=True)
     token = csrf_token(page)
-    created = client.post("/settings/admin/mail/lists/", data={"csrf_token": token, "name": "hausmeister",
-                                                               "addresses": "max@example.org"})
+    created = client.post(
+        "/settings/admin/mail/lists/", data={"csrf_token": token, "name": "hausmeister", "addresses": "max@example.org"}
+    )
     assert created.status_code == 302
     row = db.session.execute(db.select(DistributionList).where(DistributionList.tenant_id == tenant.id)).scalar_one()
-    refused = client.post("/settings/admin/mail/lists/", data={"csrf_token": token, "name": "hausmeister",
-                                                               "addresses": "y@example.org"})
+    refused = client.post(
+        "/settings/admin/mail/lists/", data={"csrf_token": token, "name": "hausmeister", "addresses": "y@example.org"}
+    )
     assert refused.status_code == 200 and "already a list named" in refused.get_data(as_text=True)
-    edit = client.post(f"/settings/admin/mail/lists/{row.id}", data={"csrf_token": token, "name": "hausmeister",
-                                                                     "addresses": "max@example.org, eva@example.org"})
+    edit = client.post(
+        f"/settings/admin/mail/lists/{row.id}",
+        data={"csrf_token": token, "name": "hausmeister", "addresses": "max@example.org, eva@example.org"},
+    )
     assert edit.status_code == 302
     db.session.expire_all()
     assert db.session.get(DistributionList, row.id).addresses == ["max@example.org", "eva@example.org"]

@@ -1,5 +1,6 @@
 """docs/api.md is generated from core.api, and every public name and every
 field of a spec has its documentation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,13 +24,25 @@ def test_a_public_name_without_documentation_is_reported(monkeypatch):
 
 
 def test_docs_api_md_is_the_rendered_reference():
-    assert (ROOT / "docs" / "api.md").read_text() == apidocs.render(), \
+    assert (ROOT / "docs" / "api.md").read_text() == apidocs.render(), (
         "docs/api.md is stale: run python -m core.apidocs > docs/api.md"
+    )
 
 
 def test_the_reference_covers_what_authors_ask_about():
     text = (ROOT / "docs" / "api.md").read_text()
-    for needed in ("## `EventSpec`", "## `MenuEntry`", "## `InboundResult`", "| `sample` |", "{{ tenant.name }}",
-                   "{{ recipient.address }}", "{{ now }}", "## List placeholders", '{% extends "base.html" %}',
-                   "## When a hook raises", "AddressError", "## `plugin_enabled_required`"):
+    for needed in (
+        "## `EventSpec`",
+        "## `MenuEntry`",
+        "## `InboundResult`",
+        "| `sample` |",
+        "{{ tenant.name }}",
+        "{{ recipient.address }}",
+        "{{ now }}",
+        "## List placeholders",
+        '{% extends "base.html" %}',
+        "## When a hook raises",
+        "AddressError",
+        "## `plugin_enabled_required`",
+    ):
         assert needed in text, needed

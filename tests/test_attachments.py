@@ -6,6 +6,7 @@ with the last message.
 Real PDFs: each one is read back with ``pdftotext`` from the mail the
 aiosmtpd sink received.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,7 +24,7 @@ from core.app import create_app
 from core.automate.tasks import run_retention
 from core.events import emit
 from core.extensions import db
-from core.models import AttachmentBlob, Event, EventStatus, Message, MessageAttachment, MessageStatus
+from core.models import AttachmentBlob, Event, EventStatus, Message, MessageAttachment
 from core.models.types import utcnow
 from core.tenancy import tenant_ref
 from plugins.vertrag import service
@@ -36,14 +37,18 @@ pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdfto
 
 
 def pdf_text(content: bytes) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=content, capture_output=True, check=True,
-                          timeout=30).stdout.decode()
+    return subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=content, capture_output=True, check=True, timeout=30
+    ).stdout.decode()
 
 
 def pdfs(received) -> list[tuple[str, bytes]]:
     """(file name, bytes) of every PDF attached to a received mail."""
-    return [(part.get_filename(), part.get_content()) for part in received.message.iter_attachments()
-            if part.get_content_type() == "application/pdf"]
+    return [
+        (part.get_filename(), part.get_content())
+        for part in received.message.iter_attachments()
+        if part.get_content_type() == "application/pdf"
+    ]
 
 
 @pytest.fixture
@@ -61,8 +66,11 @@ def _signed(tenant_id: int):
 
 def _signed_messages() -> list[Message]:
     db.session.expire_all()
-    return db.session.execute(db.select(Message).where(Message.event_key == "CONTRACT_SIGNED")
-                              .order_by(Message.id)).scalars().all()
+    return (
+        db.session.execute(db.select(Message).where(Message.event_key == "CONTRACT_SIGNED").order_by(Message.id))
+        .scalars()
+        .all()
+    )
 
 
 def test_vertrag_attaches_the_signed_contract_as_a_pdf_stored_once(estate, smtp_sink, run_worker):
@@ -76,7 +84,7 @@ def test_vertrag_attaches_the_signed_contract_as_a_pdf_stored_once(estate, smtp_
         text = pdf_text(content)
         assert "Mietvertrag MV-2026-017 (unterschrieben)" in text
         assert "Jane Renter <jane@example.org>" in text and "Lindenstraße 5, 10115 Berlin" in text
-        assert "Acme GmbH" in text   # the tenant's branding
+        assert "Acme GmbH" in text  # the tenant's branding
     # Other events carry nothing.
     assert all(not pdfs(m) for m in smtp_sink.messages if m not in signed)
     # One stored file, referenced by both messages.
@@ -90,7 +98,8 @@ def test_vertrag_attaches_the_signed_contract_as_a_pdf_stored_once(estate, smtp_
 
 
 def test_the_body_page_lists_the_file_a_resend_carries_it_and_retention_removes_it_with_the_last_message(
-        estate, client, smtp_sink, run_worker):
+    estate, client, smtp_sink, run_worker
+):
     _signed(estate.id)
     run_worker()
     first, second = _signed_messages()
@@ -107,8 +116,7 @@ def test_the_body_page_lists_the_file_a_resend_carries_it_and_retention_removes_
     assert db.session.execute(db.select(db.func.count()).select_from(AttachmentBlob)).scalar() == 1
 
     def age(ids):
-        db.session.execute(update(Message).where(Message.id.in_(ids))
-                           .values(sent_at=utcnow() - timedelta(days=400)))
+        db.session.execute(update(Message).where(Message.id.in_(ids)).values(sent_at=utcnow() - timedelta(days=400)))
         db.session.commit()
 
     resent = [m for m in _signed_messages() if m.resend_of_id == first.id]
@@ -135,17 +143,38 @@ def _invoice(tenant) -> bytes:
 
 
 def _post(client, token, **extra):
-    return client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"},
-                       json={"event": "TICKET_CREATED", "payload": TICKET, **extra})
+    return client.post(
+        "/api/v1/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"event": "TICKET_CREATED", "payload": TICKET, **extra},
+    )
 
 
 def test_the_api_takes_a_pdf_as_base64_and_later_by_its_sha256(tenant, token, client, smtp_sink, run_worker):
     content = _invoice(tenant)
-    response = _post(client, token, attachments=[{"filename": "Rechnung.pdf", "content_type": "application/pdf",
-                                                  "content_base64": base64.b64encode(content).decode()}])
+    response = _post(
+        client,
+        token,
+        attachments=[
+            {
+                "filename": "Rechnung.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(content).decode(),
+            }
+        ],
+    )
     assert response.status_code == 202, response.json
-    response = _post(client, token, attachments=[{"filename": "Kopie.pdf", "content_type": "application/pdf",
-                                                  "sha256": hashlib.sha256(content).hexdigest().upper()}])
+    response = _post(
+        client,
+        token,
+        attachments=[
+            {
+                "filename": "Kopie.pdf",
+                "content_type": "application/pdf",
+                "sha256": hashlib.sha256(content).hexdigest().upper(),
+            }
+        ],
+    )
     assert response.status_code == 202, response.json
     run_worker()
     mails = smtp_sink.wait_for(2)
@@ -156,22 +185,52 @@ def test_the_api_takes_a_pdf_as_base64_and_later_by_its_sha256(tenant, token, cl
     assert db.session.execute(db.select(db.func.count()).select_from(AttachmentBlob)).scalar() == 1
 
 
-@pytest.mark.parametrize("attachments, status, field, words", [
-    ("a.pdf", 422, "attachments", "must be a list"),
-    ([{"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "%%%"}], 422,
-     "attachments[0].content_base64", "not valid base64"),
-    ([{"filename": "a.pdf", "content_type": "application/pdf", "sha256": "ab" * 32}], 422,
-     "attachments[0].sha256", "no file with this SHA-256"),
-    ([{"filename": "../etc/passwd", "content_type": "text/plain", "content_base64": "eA=="}], 422,
-     "attachments[0]", "not a plain file name"),
-    ([{"filename": "a.pdf", "content_type": "pdf", "content_base64": "eA=="}], 422, "attachments[0]",
-     "not a MIME type"),
-    ([{"filename": "a.pdf", "content_type": "application/pdf"}], 422, "attachments[0]", "exactly one of"),
-    ([{"filename": "big.bin", "content_type": "application/octet-stream",
-       "content_base64": base64.b64encode(b"x" * 2048).decode()}], 413, "attachments", "more than 1024 bytes"),
-])
-def test_the_api_refuses_bad_attachments_where_they_enter(app, tenant, token, client, attachments, status, field,
-                                                           words):
+@pytest.mark.parametrize(
+    "attachments, status, field, words",
+    [
+        ("a.pdf", 422, "attachments", "must be a list"),
+        (
+            [{"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "%%%"}],
+            422,
+            "attachments[0].content_base64",
+            "not valid base64",
+        ),
+        (
+            [{"filename": "a.pdf", "content_type": "application/pdf", "sha256": "ab" * 32}],
+            422,
+            "attachments[0].sha256",
+            "no file with this SHA-256",
+        ),
+        (
+            [{"filename": "../etc/passwd", "content_type": "text/plain", "content_base64": "eA=="}],
+            422,
+            "attachments[0]",
+            "not a plain file name",
+        ),
+        (
+            [{"filename": "a.pdf", "content_type": "pdf", "content_base64": "eA=="}],
+            422,
+            "attachments[0]",
+            "not a MIME type",
+        ),
+        ([{"filename": "a.pdf", "content_type": "application/pdf"}], 422, "attachments[0]", "exactly one of"),
+        (
+            [
+                {
+                    "filename": "big.bin",
+                    "content_type": "application/octet-stream",
+                    "content_base64": base64.b64encode(b"x" * 2048).decode(),
+                }
+            ],
+            413,
+            "attachments",
+            "more than 1024 bytes",
+        ),
+    ],
+)
+def test_the_api_refuses_bad_attachments_where_they_enter(
+    app, tenant, token, client, attachments, status, field, words
+):
     app.config["MAX_ATTACHMENT_BYTES"] = 1024
     response = _post(client, token, attachments=attachments)
     assert response.status_code == status, response.json
@@ -185,8 +244,13 @@ def test_a_file_of_another_tenant_cannot_be_referenced(tenant, token, client, sm
     content = _invoice(other)
     emit(other.id, "TICKET_CREATED", TICKET, attachments=[MailAttachment("r.pdf", "application/pdf", content)])
     db.session.commit()
-    response = _post(client, token, attachments=[{"filename": "r.pdf", "content_type": "application/pdf",
-                                                  "sha256": hashlib.sha256(content).hexdigest()}])
+    response = _post(
+        client,
+        token,
+        attachments=[
+            {"filename": "r.pdf", "content_type": "application/pdf", "sha256": hashlib.sha256(content).hexdigest()}
+        ],
+    )
     assert response.status_code == 422 and "no file with this SHA-256" in response.json["error"]
 
 
@@ -210,7 +274,7 @@ def test_a_raising_attachments_hook_holds_the_mail_back_and_names_the_plugin(bro
     db.session.commit()
     drain(broken_app)
     db.session.expire_all()
-    assert smtp_sink.messages == []    # never without the file
+    assert smtp_sink.messages == []  # never without the file
     assert db.session.execute(db.select(Message)).scalars().all() == []
     stored = db.session.get(Event, event.id)
     assert stored.status == EventStatus.FAILED
@@ -219,11 +283,23 @@ def test_a_raising_attachments_hook_holds_the_mail_back_and_names_the_plugin(bro
 
 def test_only_the_files_may_make_the_body_large_the_payload_keeps_its_256_kb(tenant, token, client):
     payload = {"ticket": dict(TICKET["ticket"], description="x" * (300 * 1024))}
-    response = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"},
-                           json={"event": "TICKET_CREATED", "payload": payload})
+    response = client.post(
+        "/api/v1/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"event": "TICKET_CREATED", "payload": payload},
+    )
     assert response.status_code == 413 and response.json["field"] == "payload", response.json
     assert "256 kB" in response.json["error"]
-    content = b"%PDF-1.4 " + b"x" * (1024 * 1024)   # a 1 MB file goes through
-    response = _post(client, token, attachments=[{"filename": "gross.pdf", "content_type": "application/pdf",
-                                                  "content_base64": base64.b64encode(content).decode()}])
+    content = b"%PDF-1.4 " + b"x" * (1024 * 1024)  # a 1 MB file goes through
+    response = _post(
+        client,
+        token,
+        attachments=[
+            {
+                "filename": "gross.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(content).decode(),
+            }
+        ],
+    )
     assert response.status_code == 202, response.json

@@ -1,4 +1,5 @@
 """AUTOMATE: tasks, schedules, pause, two schedulers, the admin page, the sweeper's markers."""
+
 from __future__ import annotations
 
 import itertools
@@ -54,8 +55,10 @@ class CountingPlugin:
 
     @hookimpl
     def postwerk_tasks(self):
-        return [TaskSpec(key="counting", label="Counting", function="tests.test_automate:count_run", interval=3600),
-                TaskSpec(key="failing", label="Failing", function="tests.test_automate.failing_task", interval=3600)]
+        return [
+            TaskSpec(key="counting", label="Counting", function="tests.test_automate:count_run", interval=3600),
+            TaskSpec(key="failing", label="Failing", function="tests.test_automate.failing_task", interval=3600),
+        ]
 
     @hookimpl
     def postwerk_delivery_outcome(self, tenant, message_id, status, detail):
@@ -81,8 +84,13 @@ def acme(tenant):
 
 def _ticket(tenant_id: int, n: int = 1) -> None:
     for i in range(n):
-        create_ticket(tenant_id, title=f"Heizung {i}", description="kalt", reporter_name="Erika",
-                      reporter_email=f"erika{i}@example.org")
+        create_ticket(
+            tenant_id,
+            title=f"Heizung {i}",
+            description="kalt",
+            reporter_name="Erika",
+            reporter_email=f"erika{i}@example.org",
+        )
     db.session.commit()
 
 
@@ -94,6 +102,7 @@ def _messages(tenant_id=None):
 
 
 # --- tasks and schedules ---------------------------------------------------------
+
 
 def test_core_and_plugin_tasks_are_listed_with_defaults(acme):
     tasks = automate.ensure_tasks(acme.id)
@@ -134,11 +143,13 @@ def test_a_failing_task_run_names_its_plugin_in_the_history_and_the_notification
     db.session.expire_all()
     results = [r.result for r in db.session.execute(select(TaskRun).where(TaskRun.task_key == "failing")).scalars()]
     assert results == ["plugin 'counting' failed in task failing: RuntimeError: mailbox unreachable"] * 2
-    texts = [n.text for n in db.session.execute(
-        select(Notification).where(Notification.tenant_id == acme.id)).scalars()]
+    texts = [
+        n.text for n in db.session.execute(select(Notification).where(Notification.tenant_id == acme.id)).scalars()
+    ]
     # Noted when it starts failing, not on every run.
-    assert texts == ["AUTOMATE task failing failed: plugin 'counting' failed in task failing: "
-                     "RuntimeError: mailbox unreachable"], texts
+    assert texts == [
+        "AUTOMATE task failing failed: plugin 'counting' failed in task failing: RuntimeError: mailbox unreachable"
+    ], texts
 
 
 def test_cron_schedule_and_bad_input(acme):
@@ -244,6 +255,7 @@ def test_a_long_tick_keeps_the_leader_lock_and_notices_when_it_is_lost(app, acme
 
 # --- mail waits while AUTOMATE holds it ----------------------------------------------
 
+
 @pytest.mark.parametrize("hold", ["pause", "mail_worker_off"])
 def test_mail_waits_as_pending_and_leaves_after_resume(acme, smtp_sink, run_worker, client, hold):
     if hold == "pause":
@@ -274,6 +286,7 @@ def test_mail_waits_as_pending_and_leaves_after_resume(acme, smtp_sink, run_work
 
 # --- the admin page ------------------------------------------------------------------------
 
+
 def test_admin_page_pauses_toggles_runs_and_shows_history(app, acme, client):
     login(client)
     page = client.get("/settings/admin/automate/").get_data(as_text=True)
@@ -290,10 +303,15 @@ def test_admin_page_pauses_toggles_runs_and_shows_history(app, acme, client):
     assert not db.session.get(AutomateState, acme.id).paused
 
     client.post("/settings/admin/automate/tasks/counting/enabled", data={"enabled": "0", "csrf_token": token})
-    client.post("/settings/admin/automate/tasks/counting/schedule",
-                data={"interval_seconds": "", "cron": "0 * * * *", "csrf_token": token})
-    bad = client.post("/settings/admin/automate/tasks/counting/schedule",
-                      data={"interval_seconds": "", "cron": "soon", "csrf_token": token}, follow_redirects=True)
+    client.post(
+        "/settings/admin/automate/tasks/counting/schedule",
+        data={"interval_seconds": "", "cron": "0 * * * *", "csrf_token": token},
+    )
+    bad = client.post(
+        "/settings/admin/automate/tasks/counting/schedule",
+        data={"interval_seconds": "", "cron": "soon", "csrf_token": token},
+        follow_redirects=True,
+    )
     assert "not a cron expression" in bad.get_data(as_text=True)
     task = db.session.execute(select(TaskState).where(TaskState.task_key == "counting")).scalar_one()
     db.session.refresh(task)
@@ -327,8 +345,11 @@ def test_admin_page_is_per_tenant_and_english_for_english_tenants(app, acme, cli
     # Histories are per tenant: acme's runs never show on globex's page.
     automate.set_paused(acme.id, False, actor="test")
     Scheduler(app, use_lock=False).tick()
-    acme_runs = db.session.execute(select(TaskRun).where(TaskRun.tenant_id == acme.id,
-                                                         TaskRun.task_key == RETENTION)).scalars().all()
+    acme_runs = (
+        db.session.execute(select(TaskRun).where(TaskRun.tenant_id == acme.id, TaskRun.task_key == RETENTION))
+        .scalars()
+        .all()
+    )
     assert acme_runs
     db.session.execute(update(TaskRun).where(TaskRun.tenant_id == acme.id).values(result="acme-only result"))
     db.session.commit()
@@ -380,11 +401,20 @@ def test_the_page_shows_the_catalogue_german(app, client):
 
 # --- retention -----------------------------------------------------------------------------
 
+
 def _old_message(tenant_id: int, status: str, age_days: int, event_id=None) -> Message:
     when = utcnow() - timedelta(days=age_days)
-    m = Message(tenant_id=tenant_id, event_id=event_id, message_id=f"<{next(_ids)}@test>", sender="a@x.example",
-                recipients=["b@example.org"], subject="s", status=status, created_at=when,
-                sent_at=when if status == MessageStatus.SENT else None)
+    m = Message(
+        tenant_id=tenant_id,
+        event_id=event_id,
+        message_id=f"<{next(_ids)}@test>",
+        sender="a@x.example",
+        recipients=["b@example.org"],
+        subject="s",
+        status=status,
+        created_at=when,
+        sent_at=when if status == MessageStatus.SENT else None,
+    )
     db.session.add(m)
     db.session.flush()
     return m
@@ -394,10 +424,20 @@ _ids = itertools.count(1)
 
 
 def test_retention_deletes_old_sent_mail_and_its_events_only(acme):
-    old_event = Event(tenant_id=acme.id, key="TICKET_CREATED", payload={}, status=EventStatus.EXPANDED,
-                      created_at=utcnow() - timedelta(days=100))
-    kept_event = Event(tenant_id=acme.id, key="TICKET_CREATED", payload={}, status=EventStatus.EXPANDED,
-                       created_at=utcnow() - timedelta(days=100))
+    old_event = Event(
+        tenant_id=acme.id,
+        key="TICKET_CREATED",
+        payload={},
+        status=EventStatus.EXPANDED,
+        created_at=utcnow() - timedelta(days=100),
+    )
+    kept_event = Event(
+        tenant_id=acme.id,
+        key="TICKET_CREATED",
+        payload={},
+        status=EventStatus.EXPANDED,
+        created_at=utcnow() - timedelta(days=100),
+    )
     db.session.add_all([old_event, kept_event])
     db.session.flush()
     gone = _old_message(acme.id, MessageStatus.SENT, 100, old_event.id)
@@ -420,19 +460,36 @@ def test_retention_expires_api_idempotency_keys_and_keeps_the_events_they_hold(a
     from core.models import IdempotencyKey
 
     def event(days):
-        row = Event(tenant_id=acme.id, key="TICKET_CREATED", payload={}, status=EventStatus.EXPANDED,
-                    created_at=utcnow() - timedelta(days=days))
+        row = Event(
+            tenant_id=acme.id,
+            key="TICKET_CREATED",
+            payload={},
+            status=EventStatus.EXPANDED,
+            created_at=utcnow() - timedelta(days=days),
+        )
         db.session.add(row)
         db.session.flush()
         return row
 
     held, freed = event(100), event(100)
-    db.session.add_all([
-        IdempotencyKey(tenant_id=acme.id, key="young", request_hash="0" * 64, event_id=held.id,
-                       created_at=utcnow() - timedelta(days=1)),
-        IdempotencyKey(tenant_id=acme.id, key="old", request_hash="0" * 64, event_id=freed.id,
-                       created_at=utcnow() - timedelta(days=10)),
-    ])
+    db.session.add_all(
+        [
+            IdempotencyKey(
+                tenant_id=acme.id,
+                key="young",
+                request_hash="0" * 64,
+                event_id=held.id,
+                created_at=utcnow() - timedelta(days=1),
+            ),
+            IdempotencyKey(
+                tenant_id=acme.id,
+                key="old",
+                request_hash="0" * 64,
+                event_id=freed.id,
+                created_at=utcnow() - timedelta(days=10),
+            ),
+        ]
+    )
     db.session.commit()
     held_id, freed_id = held.id, freed.id
     assert "1 expired API idempotency key(s)" in run_retention(acme.id)
@@ -442,6 +499,7 @@ def test_retention_expires_api_idempotency_keys_and_keeps_the_events_they_hold(a
 
 
 # --- claiming and the sweeper ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_concurrent_claims_never_share_a_message(app, acme, backend):
@@ -564,8 +622,10 @@ def test_database_lost_after_the_server_accepted_never_resends(app, acme, smtp_s
     def cut_database():
         smtp_sink.wait_for(1, timeout=30)
         with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
 
     cutter = threading.Thread(target=cut_database)
     cutter.start()
@@ -622,15 +682,23 @@ def test_retention_deletes_ended_log_in_sessions_of_its_tenant_only(acme):
     admin = db.session.execute(db.select(User).where(User.tenant_id == acme.id)).scalars().first()
     stranger = db.session.execute(db.select(User).where(User.tenant_id == other.id)).scalars().first()
     now = utcnow()
-    db.session.add_all([
-        WebSession(id="a" * 64, user_id=admin.id, started_at=now - timedelta(days=3),
-                   last_seen_at=now - timedelta(days=3)),  # idle for days: ended
-        WebSession(id="b" * 64, user_id=admin.id, started_at=now - timedelta(days=30),
-                   last_seen_at=now),  # active, but past the absolute lifetime: ended
-        WebSession(id="c" * 64, user_id=admin.id, started_at=now, last_seen_at=now),  # open
-        WebSession(id="d" * 64, user_id=stranger.id, started_at=now - timedelta(days=3),
-                   last_seen_at=now - timedelta(days=3)),  # ended, but another tenant's
-    ])
+    db.session.add_all(
+        [
+            WebSession(
+                id="a" * 64, user_id=admin.id, started_at=now - timedelta(days=3), last_seen_at=now - timedelta(days=3)
+            ),  # idle for days: ended
+            WebSession(
+                id="b" * 64, user_id=admin.id, started_at=now - timedelta(days=30), last_seen_at=now
+            ),  # active, but past the absolute lifetime: ended
+            WebSession(id="c" * 64, user_id=admin.id, started_at=now, last_seen_at=now),  # open
+            WebSession(
+                id="d" * 64,
+                user_id=stranger.id,
+                started_at=now - timedelta(days=3),
+                last_seen_at=now - timedelta(days=3),
+            ),  # ended, but another tenant's
+        ]
+    )
     db.session.commit()
     assert "2 ended log-in session(s)" in run_retention(acme.id)
     assert {row.id[0] for row in db.session.execute(db.select(WebSession)).scalars()} == {"c", "d"}

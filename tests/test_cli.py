@@ -1,4 +1,5 @@
 """The `postwerk` command line against a migrated database."""
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,33 @@ def cli(config, monkeypatch):
 
 
 def test_tenant_plugins_and_events_from_the_command_line(cli, app):
-    result = cli("tenants", "create", "acme", "Acme GmbH", "--admin-email", "a@acme.example",
-                 "--admin-password", "long enough password")
+    result = cli(
+        "tenants",
+        "create",
+        "acme",
+        "Acme GmbH",
+        "--admin-email",
+        "a@acme.example",
+        "--admin-password",
+        "long enough password",
+    )
     assert result.exit_code == 0, result.output
     assert "disabled" in cli("plugins", "list", "--tenant", "acme").output
     assert cli("plugins", "enable", "acme", "ticket").exit_code == 0
     listing = cli("plugins", "list", "--tenant", "acme").output
     assert "ticket" in listing and "enabled" in listing and "TICKET_CREATED" in listing
 
-    payload = json.dumps({"ticket": {"id": 1, "title": "t", "description": "", "status": "open",
-                                     "reporter": {"name": "E", "email": "e@example.org", "language": "de"}}})
+    payload = json.dumps(
+        {
+            "ticket": {
+                "id": 1,
+                "title": "t",
+                "description": "",
+                "status": "open",
+                "reporter": {"name": "E", "email": "e@example.org", "language": "de"},
+            }
+        }
+    )
     result = cli("events", "emit", "acme", "TICKET_CREATED", "--payload", payload)
     assert result.exit_code == 0 and "recorded" in result.output
 
@@ -45,17 +63,28 @@ def test_tenant_plugins_and_events_from_the_command_line(cli, app):
         assert db.session.execute(db.select(PluginState.enabled)).scalar_one() is False
 
 
-@pytest.mark.parametrize("args,message", [
-    (("events", "emit", "acme", "NO_SUCH_EVENT"), "no installed plugin declares the event"),
-    (("events", "emit", "acme", "TICKET_CREATED", "--payload", "{not json"), "not JSON"),
-    (("events", "emit", "acme", "TICKET_CREATED", "--payload", "[1, 2]"), "must be a JSON object"),
-    (("events", "emit", "nobody", "TICKET_CREATED"), "no tenant 'nobody'"),
-    (("plugins", "enable", "acme", "nope"), "no plugin named 'nope'"),
-    (("plugins", "disable", "acme", "core"), "essential"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("events", "emit", "acme", "NO_SUCH_EVENT"), "no installed plugin declares the event"),
+        (("events", "emit", "acme", "TICKET_CREATED", "--payload", "{not json"), "not JSON"),
+        (("events", "emit", "acme", "TICKET_CREATED", "--payload", "[1, 2]"), "must be a JSON object"),
+        (("events", "emit", "nobody", "TICKET_CREATED"), "no tenant 'nobody'"),
+        (("plugins", "enable", "acme", "nope"), "no plugin named 'nope'"),
+        (("plugins", "disable", "acme", "core"), "essential"),
+    ],
+)
 def test_bad_input_is_a_clear_error(cli, args, message):
-    cli("tenants", "create", "acme", "Acme GmbH", "--admin-email", "a@acme.example",
-        "--admin-password", "long enough password")
+    cli(
+        "tenants",
+        "create",
+        "acme",
+        "Acme GmbH",
+        "--admin-email",
+        "a@acme.example",
+        "--admin-password",
+        "long enough password",
+    )
     cli("plugins", "enable", "acme", "ticket")
     result = cli(*args)
     assert result.exit_code != 0

@@ -3,6 +3,7 @@
 A tarpit answers one byte at a time, so no per-read timeout ever fires; only
 the overall deadline ends the conversation and frees the shared worker.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,14 @@ DEADLINE = 1.0
 
 
 def _ticket(tenant_id, email):
-    create_ticket(tenant_id, title="Heizung", description="kalt", reporter_name="Erika", reporter_email=email,
-                  reporter_language="de")
+    create_ticket(
+        tenant_id,
+        title="Heizung",
+        description="kalt",
+        reporter_name="Erika",
+        reporter_email=email,
+        reporter_language="de",
+    )
     db.session.commit()
 
 
@@ -40,12 +47,14 @@ def test_a_tarpit_smtp_server_holds_the_shared_worker_only_until_the_deadline(ap
     assert f"took longer than {DEADLINE:g} s in all" in stalled.last_error
 
 
-@pytest.mark.parametrize("script", [b"220-slow\r\n" * 10_000, b"220 " + b"x" * 100_000],
-                         ids=["endless greeting", "endless line"])
+@pytest.mark.parametrize(
+    "script", [b"220-slow\r\n" * 10_000, b"220 " + b"x" * 100_000], ids=["endless greeting", "endless line"]
+)
 def test_smtp_login_ends_at_the_deadline(script):
     with Tarpit(script, give_up=30) as tarpit:
-        transport = SmtpTransport(SmtpConfig(host=tarpit.host, port=tarpit.port, security=Security.NONE,
-                                             timeout=5, deadline=DEADLINE))
+        transport = SmtpTransport(
+            SmtpConfig(host=tarpit.host, port=tarpit.port, security=Security.NONE, timeout=5, deadline=DEADLINE)
+        )
         with pytest.raises(TemporaryError, match="in all"):
             transport.open()
         assert tarpit.wait_dropped(1) == 1
@@ -53,8 +62,14 @@ def test_smtp_login_ends_at_the_deadline(script):
 
 def test_pop_before_smtp_ends_at_the_deadline():
     with Tarpit(b"+OK " + b"x" * 100_000, give_up=30) as tarpit:
-        config = SmtpConfig(host="127.0.0.1", port=1, security=Security.NONE, timeout=5, deadline=DEADLINE,
-                            pop_before_smtp=PopLogin(tarpit.host, tarpit.port, "u", "p", security="none"))
+        config = SmtpConfig(
+            host="127.0.0.1",
+            port=1,
+            security=Security.NONE,
+            timeout=5,
+            deadline=DEADLINE,
+            pop_before_smtp=PopLogin(tarpit.host, tarpit.port, "u", "p", security="none"),
+        )
         with pytest.raises(TemporaryError, match="POP-before-SMTP: .* took longer than"):
             SmtpTransport(config).open()
         assert tarpit.wait_dropped(1) == 1
@@ -63,13 +78,21 @@ def test_pop_before_smtp_ends_at_the_deadline():
 def _mailbox(tarpit, protocol):
     from types import SimpleNamespace
 
-    return SimpleNamespace(host=tarpit.host, port=tarpit.port, security="none", protocol=protocol, username="u",
-                           password="p", trusted_ca_pem=None, folder="INBOX", leave_on_server=True,
-                           oauth_access_token=None)
+    return SimpleNamespace(
+        host=tarpit.host,
+        port=tarpit.port,
+        security="none",
+        protocol=protocol,
+        username="u",
+        password="p",
+        trusted_ca_pem=None,
+        folder="INBOX",
+        leave_on_server=True,
+        oauth_access_token=None,
+    )
 
 
-@pytest.mark.parametrize("protocol,script", [("pop3", b"+OK " + b"x" * 100_000),
-                                             ("imap", b"* OK " + b"x" * 100_000)])
+@pytest.mark.parametrize("protocol,script", [("pop3", b"+OK " + b"x" * 100_000), ("imap", b"* OK " + b"x" * 100_000)])
 def test_a_mailbox_login_ends_at_the_deadline(protocol, script):
     from plugins.inbound_mail.connections import MailboxError, open_source
 

@@ -1,4 +1,5 @@
 """docs/plugins.md stays in step with the code: every hook, its arguments, the entry-point group."""
+
 from __future__ import annotations
 
 import inspect
@@ -13,8 +14,9 @@ DOC = (ROOT / "docs" / "plugins.md").read_text()
 
 
 def _hooks():
-    return [(name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if name.startswith("postwerk_")]
+    return [
+        (name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("postwerk_")
+    ]
 
 
 def test_every_hook_has_a_heading_with_its_exact_arguments():

@@ -3,6 +3,7 @@ way its users install it -- ``pip install`` of the package into an
 environment that has Postwerk installed from a wheel, never PYTHONPATH --
 and tested end to end with its own tests on Postwerk's kit (core/testing.py,
 the pytest11 plugin)."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def _environment_with(package: Path, base: Path, postwerk_bin: Path) -> Path:
     target = base / f"env-{package.name}"
     shutil.rmtree(target, ignore_errors=True)
     venv.EnvBuilder(with_pip=False).create(target)
-    postwerk_lib = sysconfig.get_path("purelib", vars={"base": str(postwerk_bin.parent),
-                                                       "platbase": str(postwerk_bin.parent)})
+    postwerk_lib = sysconfig.get_path(
+        "purelib", vars={"base": str(postwerk_bin.parent), "platbase": str(postwerk_bin.parent)}
+    )
     purelib = sysconfig.get_path("purelib", vars={"base": str(target), "platbase": str(target)})
     # Postwerk's wheel first, then the test run's dependencies (a .pth line
     # is a plain path: the .pth files found there are not run).
@@ -37,9 +39,24 @@ def _environment_with(package: Path, base: Path, postwerk_bin: Path) -> Path:
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(package, source, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--disable-pip-version-check", str(source)],
-                   check=True, cwd=base, env=env, timeout=300)
+    subprocess.run(
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            str(source),
+        ],
+        check=True,
+        cwd=base,
+        env=env,
+        timeout=300,
+    )
     return target / "bin" / "python"
 
 
@@ -49,13 +66,31 @@ def test_an_example_plugin_installed_with_pip_passes_its_own_tests(name, tmp_pat
     python = _environment_with(package, tmp_path, installed_postwerk(tmp_path_factory.getbasetemp()))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "POSTWERK_STRICT_PLUGINS")}
     # -P: the working folder is not put on sys.path, so the package comes from pip's install.
-    found = subprocess.run([str(python), "-P", "-c", "import importlib.metadata as m, postwerk_" + name
-                            + " as p; print(p.__file__); print([e.name for e in m.entry_points("
-                            "group='postwerk.plugins')])"],
-                           cwd=package, env=env, capture_output=True, text=True, timeout=60)
+    found = subprocess.run(
+        [
+            str(python),
+            "-P",
+            "-c",
+            "import importlib.metadata as m, postwerk_"
+            + name
+            + " as p; print(p.__file__); print([e.name for e in m.entry_points("
+            "group='postwerk.plugins')])",
+        ],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert found.returncode == 0, found.stderr
     assert str(tmp_path) in found.stdout.splitlines()[0] and f"'{name}'" in found.stdout, found.stdout
-    run = subprocess.run([str(python), "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package, env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [str(python), "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert " passed" in run.stdout and "failed" not in run.stdout

@@ -1,5 +1,6 @@
 """Mail to admins about failed mail: at once or a daily digest, per admin,
 German or English, through the normal queue, never about itself (issue 17)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,20 +17,29 @@ OVERVIEW = "/settings/admin/mail"
 
 
 def admin_of(tenant) -> User:
-    return db.session.execute(db.select(User).where(User.tenant_id == tenant.id, User.is_admin.is_(True))
-                              ).scalars().first()
+    return (
+        db.session.execute(db.select(User).where(User.tenant_id == tenant.id, User.is_admin.is_(True)))
+        .scalars()
+        .first()
+    )
 
 
 def choose(client, value: str, language: str = "en"):
     html = client.get(OVERVIEW, headers={"Accept-Language": language}).get_data(as_text=True)
-    return client.post(OVERVIEW + "/failure-mail", data={"csrf_token": csrf_token(html), "id": "failure_mail",
-                                                         "failure_mail": value},
-                       headers={"Accept-Language": language}, follow_redirects=True)
+    return client.post(
+        OVERVIEW + "/failure-mail",
+        data={"csrf_token": csrf_token(html), "id": "failure_mail", "failure_mail": value},
+        headers={"Accept-Language": language},
+        follow_redirects=True,
+    )
 
 
 def notices(tenant_id: int, key: str = failure_mail.NOTICE_KEY) -> list[Message]:
-    return list(db.session.execute(db.select(Message).where(Message.tenant_id == tenant_id, Message.event_key == key)
-                                   .order_by(Message.id)).scalars())
+    return list(
+        db.session.execute(
+            db.select(Message).where(Message.tenant_id == tenant_id, Message.event_key == key).order_by(Message.id)
+        ).scalars()
+    )
 
 
 def test_the_admin_chooses_on_the_overview_and_bad_input_is_refused(client, tenant):
@@ -179,8 +189,9 @@ def test_a_bounce_brings_a_notice_but_a_bounced_notice_does_not(tenant, ctx, smt
     sent = queue_message(tenant.id, recipients=["erika@example.org"], subject="Welcome")
     deliver(tenant.id)
     assert sent.status == MessageStatus.SENT and notices(tenant.id) == []
-    record_bounce(tenant.id, recipient="erika@example.org", status="5.1.1", diagnostic="no such user",
-                  message_pk=sent.id)
+    record_bounce(
+        tenant.id, recipient="erika@example.org", status="5.1.1", diagnostic="no such user", message_pk=sent.id
+    )
     db.session.commit()
     announce_bounces()
     (notice,) = notices(tenant.id)

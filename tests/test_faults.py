@@ -10,6 +10,7 @@ twice. The test plays the process supervisor (systemd, Kubernetes): a worker
 that exits is started again. Two schedulers run, as if started twice by
 mistake; no task slot may run twice.
 """
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,14 @@ class Cluster:
         self.started += 1
         log = open(self.logdir / f"{args[0]}-{self.started}.log", "wb")
         with log:
-            return subprocess.Popen([*POSTWERK, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                [*POSTWERK, *args],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start(self) -> "Cluster":
         self.schedulers = [self._spawn("scheduler", "--interval", "0.5", "--name", f"s{i}") for i in range(2)]
@@ -148,8 +155,9 @@ def _tenants(smtp_sink, n: int) -> list[int]:
     for tenant_id in ids:
         ensure_tasks(tenant_id)
     # The sweeper and the mail worker every second, so repairs come quickly.
-    db.session.execute(update(TaskState).where(TaskState.task_key.in_((SWEEPER, MAIL_WORKER)))
-                       .values(interval_seconds=1))
+    db.session.execute(
+        update(TaskState).where(TaskState.task_key.in_((SWEEPER, MAIL_WORKER))).values(interval_seconds=1)
+    )
     db.session.commit()
     return ids
 
@@ -160,8 +168,13 @@ def _produce(tenant_ids: list[int], n: int, *, rollback_every: int = 0) -> int:
     its emit. Returns how many were committed."""
     committed = 0
     for i in range(n):
-        create_ticket(tenant_ids[i % len(tenant_ids)], title=f"Ticket {i}", description="",
-                      reporter_name="Erika", reporter_email=f"r{i}@example.org")
+        create_ticket(
+            tenant_ids[i % len(tenant_ids)],
+            title=f"Ticket {i}",
+            description="",
+            reporter_name="Erika",
+            reporter_email=f"r{i}@example.org",
+        )
         if rollback_every:  # one transaction per ticket: some roll back after their emit
             if i % rollback_every == 0:
                 db.session.rollback()
@@ -176,10 +189,14 @@ def _produce(tenant_ids: list[int], n: int, *, rollback_every: int = 0) -> int:
 
 def _open_work() -> tuple[int, int, int]:
     db.session.remove()
-    unfinished = db.session.execute(select(func.count()).select_from(Message).where(
-        Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))).scalar()
-    new_events = db.session.execute(select(func.count()).select_from(Event).where(
-        Event.status == EventStatus.NEW)).scalar()
+    unfinished = db.session.execute(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))
+    ).scalar()
+    new_events = db.session.execute(
+        select(func.count()).select_from(Event).where(Event.status == EventStatus.NEW)
+    ).scalar()
     total = db.session.execute(select(func.count()).select_from(Message)).scalar()
     db.session.remove()
     return unfinished, new_events, total
@@ -200,8 +217,10 @@ def _run(cluster: Cluster, expected: int, *, fault=None, kills: int = 0, seed: i
             return time.monotonic() - started
         now = time.monotonic()
         if now - started > BOUND_SECONDS:
-            pytest.fail(f"not finished in {BOUND_SECONDS} s: {unfinished} unfinished, {new_events} events "
-                        f"not expanded, {total}/{expected} messages\n{cluster.logs()}")
+            pytest.fail(
+                f"not finished in {BOUND_SECONDS} s: {unfinished} unfinished, {new_events} events "
+                f"not expanded, {total}/{expected} messages\n{cluster.logs()}"
+            )
         progress = 1 - unfinished / expected if total == expected else 0.0
         if fault is not None:
             fault(progress)
@@ -241,11 +260,11 @@ def _check(smtp_sink, expected: int) -> dict[str, int]:
 def _check_no_slot_ran_twice() -> None:
     """Each run moves the task's next run one interval past its start, so two
     runs of one task closer than its interval mean one slot ran twice."""
-    intervals = {(t.tenant_id, t.task_key): t.interval_seconds
-                 for t in db.session.execute(select(TaskState)).scalars()}
+    intervals = {(t.tenant_id, t.task_key): t.interval_seconds for t in db.session.execute(select(TaskState)).scalars()}
     runs: dict[tuple[int, str], list] = {}
-    for run in db.session.execute(select(TaskRun).where(TaskRun.trigger == "schedule")
-                                  .order_by(TaskRun.started_at)).scalars():
+    for run in db.session.execute(
+        select(TaskRun).where(TaskRun.trigger == "schedule").order_by(TaskRun.started_at)
+    ).scalars():
         runs.setdefault((run.tenant_id, run.task_key), []).append(run.started_at)
     assert runs, "the schedulers ran nothing"
     for key, starts in runs.items():
@@ -358,6 +377,7 @@ def test_rolled_back_producers_send_nothing_while_workers_run(ctx, cluster, smtp
 
 # -- Issue 10: the edges of the delivery guarantee ------------------------------
 
+
 def _statuses_by_message_id() -> dict[str, tuple[str, str | None]]:
     db.session.remove()
     rows = db.session.execute(select(Message.message_id, Message.status, Message.last_error)).all()
@@ -396,8 +416,11 @@ def test_worker_killed_while_sending_then_redis_loses_its_data(ctx, config, smtp
             _wait(lambda seen=seen: len(smtp_sink.messages) >= seen + 20, "the worker to send", cluster)
             cluster.kill_one(random.Random(round_))
             accepted = {m.message_id for m in smtp_sink.messages}
-            unrecorded = {mid for mid, (status, _) in _statuses_by_message_id().items()
-                          if mid in accepted and status != MessageStatus.SENT}
+            unrecorded = {
+                mid
+                for mid, (status, _) in _statuses_by_message_id().items()
+                if mid in accepted and status != MessageStatus.SENT
+            }
             if unrecorded:  # the kill hit the window between 250 and SENT in the database
                 break
             cluster.supervise()
@@ -437,20 +460,21 @@ def test_dead_worker_is_taken_back_early_and_precisely(ctx, config, smtp_sink, t
     cluster.env.update(POSTWERK_DELIVERY_JOB_TIMEOUT="600", POSTWERK_SMTP_TIMEOUT="120")
     cluster.start()
     try:
-        _wait(lambda: smtp_sink.mail_commands >= 2 and len(smtp_sink.messages) == 1, "the second MAIL FROM",
-              cluster)
+        _wait(lambda: smtp_sink.mail_commands >= 2 and len(smtp_sink.messages) == 1, "the second MAIL FROM", cluster)
         cluster.kill_one(random.Random(1))
         _run(cluster, expected)
         statuses = _check(smtp_sink, expected)
         assert statuses[MessageStatus.SENT] == expected
         db.session.remove()
         first, second, third = db.session.execute(select(Message).order_by(Message.id)).scalars().all()
-        stalled = db.session.execute(select(AuditEntry).where(
-            AuditEntry.action == "mail.reclaimed", AuditEntry.object_id == str(second.id))).scalar_one()
+        stalled = db.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "mail.reclaimed", AuditEntry.object_id == str(second.id))
+        ).scalar_one()
         assert "dead" in stalled.detail["taken_back"] and stalled.detail["worker"]
         assert second.attempts == 2  # the taken-back attempt counts
-        reconciled = db.session.execute(select(AuditEntry).where(
-            AuditEntry.action == "mail.sent_reconciled", AuditEntry.object_id == str(first.id))).scalar_one()
+        reconciled = db.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "mail.sent_reconciled", AuditEntry.object_id == str(first.id))
+        ).scalar_one()
         assert "dead" in reconciled.detail["taken_back"]
     finally:
         cluster.stop()

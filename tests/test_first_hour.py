@@ -1,4 +1,5 @@
 """The admin's first hour (issue 17): what a new admin trips over, one test each."""
+
 from __future__ import annotations
 
 from html.parser import HTMLParser
@@ -115,12 +116,22 @@ def _post(client, url, data, token_from):
 def test_the_dry_run_of_a_rule_still_off_shows_its_mail_marked(admin, tenant):
     from core.models import Message, Rule
 
-    rule = Rule(tenant_id=tenant.id, name="Not yet", event="TICKET_CREATED", recipient="role:reporter",
-                template_key="ticket_created", active=False)
+    rule = Rule(
+        tenant_id=tenant.id,
+        name="Not yet",
+        event="TICKET_CREATED",
+        recipient="role:reporter",
+        template_key="ticket_created",
+        active=False,
+    )
     db.session.add(rule)
     db.session.commit()
-    response = _post(admin, "/settings/admin/mail/rules/dryrun", {"target": f"rule:{rule.id}", "source": "sample"},
-                     "/settings/admin/mail/rules/dryrun")
+    response = _post(
+        admin,
+        "/settings/admin/mail/rules/dryrun",
+        {"target": f"rule:{rule.id}", "source": "sample"},
+        "/settings/admin/mail/rules/dryrun",
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "(rule is off)" in html and "erika@example.org" in html
@@ -151,13 +162,22 @@ def test_a_delete_can_be_undone_from_the_flash_message_and_restored_from_the_aud
         row = db.session.execute(db.select(Rule)).scalars().first()
         model, list_url, delete_url = Rule, MAIL + "/rules", MAIL + "/rules/delete"
     elif kind == "template":
-        row = Template(tenant_id=tenant.id, key="spare", language="de", subject="Hallo", body_html="<p>x</p>",
-                       body_text="")
+        row = Template(
+            tenant_id=tenant.id, key="spare", language="de", subject="Hallo", body_html="<p>x</p>", body_text=""
+        )
         model, list_url, delete_url = Template, MAIL + "/templates", MAIL + "/templates/delete"
     else:
-        row = Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
-                      sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
-                      body_text="Text", body_html="<p>x</p>", status=MessageStatus.FAILED, event_key="TICKET_CREATED")
+        row = Message(
+            tenant_id=tenant.id,
+            message_id=mime.new_message_id("noreply@acme.example"),
+            sender="noreply@acme.example",
+            recipients=["erika@example.org"],
+            subject="Hallo",
+            body_text="Text",
+            body_html="<p>x</p>",
+            status=MessageStatus.FAILED,
+            event_key="TICKET_CREATED",
+        )
         model, list_url, delete_url = Message, MAIL + "/queue", MAIL + "/queue/delete"
     db.session.add(row)
     db.session.commit()
@@ -177,14 +197,23 @@ def test_a_delete_can_be_undone_from_the_flash_message_and_restored_from_the_aud
     db.session.expire_all()
     again = db.session.get(model, row_id)
     assert again is not None
-    assert {k: getattr(again, k) for k in before if k in ("subject", "name", "event", "key", "recipients", "status",
-                                                           "message_id", "recipient", "active")} == \
-        {k: v for k, v in before.items() if k in ("subject", "name", "event", "key", "recipients", "status",
-                                                  "message_id", "recipient", "active")}
+    assert {
+        k: getattr(again, k)
+        for k in before
+        if k in ("subject", "name", "event", "key", "recipients", "status", "message_id", "recipient", "active")
+    } == {
+        k: v
+        for k, v in before.items()
+        if k in ("subject", "name", "event", "key", "recipients", "status", "message_id", "recipient", "active")
+    }
     # Once only.
     _post(admin, MAIL + "/restore", {"id": entry}, list_url)
-    assert db.session.execute(db.select(db.func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == f"{kind}.restored")).scalar() == 1
+    assert (
+        db.session.execute(
+            db.select(db.func.count()).select_from(AuditEntry).where(AuditEntry.action == f"{kind}.restored")
+        ).scalar()
+        == 1
+    )
 
 
 def test_the_audit_shows_changes_in_words_and_only_what_the_admin_changed(admin, tenant):
@@ -217,23 +246,31 @@ def test_the_rules_list_says_when_an_active_rule_cannot_fire_and_switches_rules(
     login(client)
     html = client.get(MAIL + "/rules").get_data(as_text=True)
     office = db.session.execute(db.select(Rule).where(Rule.recipient == "role:office")).scalar_one()
-    row = html.split(f'<td>{office.id}</td>')[1].split("</tr>")[0]
+    row = html.split(f"<td>{office.id}</td>")[1].split("</tr>")[0]
     assert "active, but cannot fire" in row and "no recipient found for role:office" in row
     # The switch in the list.
     response = _post(client, MAIL + "/rules/switch", {"id": str(office.id)}, MAIL + "/rules")
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Rule, office.id).active is False
-    assert "active, but cannot fire" not in client.get(MAIL + "/rules").get_data(as_text=True).split(
-        f'<td>{office.id}</td>')[1].split("</tr>")[0]
+    assert (
+        "active, but cannot fire"
+        not in client.get(MAIL + "/rules").get_data(as_text=True).split(f"<td>{office.id}</td>")[1].split("</tr>")[0]
+    )
 
 
 def test_two_active_rules_with_the_same_event_and_recipient_are_warned_about(admin, tenant):
     from core.models import Rule
 
     first = db.session.execute(db.select(Rule).where(Rule.event == "TICKET_CREATED")).scalars().first()
-    twin = Rule(tenant_id=tenant.id, name="Another confirmation", event=first.event, recipient=first.recipient,
-                template_key=first.template_key, active=False)
+    twin = Rule(
+        tenant_id=tenant.id,
+        name="Another confirmation",
+        event=first.event,
+        recipient=first.recipient,
+        template_key=first.template_key,
+        active=False,
+    )
     db.session.add(twin)
     db.session.commit()
     response = _post(admin, MAIL + "/rules/switch", {"id": str(twin.id)}, MAIL + "/rules")
@@ -249,10 +286,21 @@ def test_the_mail_overview_derives_the_sending_state_from_the_last_attempts(admi
     html = admin.get(MAIL + "/").get_data(as_text=True)
     assert "Ready to send." not in html and "Not tried yet" in html
     assert "(none, none)" not in html and "None (internal relay only)" in html and "No login" in html
-    db.session.add(Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
-                           sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
-                           body_text="x", body_html="", status=MessageStatus.PENDING, attempts=2,
-                           event_key="TICKET_CREATED", last_error="cannot connect to 127.0.0.1:1: Connection refused"))
+    db.session.add(
+        Message(
+            tenant_id=tenant.id,
+            message_id=mime.new_message_id("noreply@acme.example"),
+            sender="noreply@acme.example",
+            recipients=["erika@example.org"],
+            subject="Hallo",
+            body_text="x",
+            body_html="",
+            status=MessageStatus.PENDING,
+            attempts=2,
+            event_key="TICKET_CREATED",
+            last_error="cannot connect to 127.0.0.1:1: Connection refused",
+        )
+    )
     db.session.commit()
     html = admin.get(MAIL + "/").get_data(as_text=True)
     state = html.split('id="sending-state">')[1].split("</p>")[0]
@@ -287,8 +335,18 @@ def test_serve_names_the_taken_port_and_its_option_before_printing_anything(tmp_
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(main, ["serve", "--port", str(port), "--mail-catcher-port", str(free_port()),
-                                           "--mail-catcher-http-port", str(free_port())])
+        result = CliRunner().invoke(
+            main,
+            [
+                "serve",
+                "--port",
+                str(port),
+                "--mail-catcher-port",
+                str(free_port()),
+                "--mail-catcher-http-port",
+                str(free_port()),
+            ],
+        )
     assert result.exit_code != 0
     assert f"--port {port}" in result.output and "Postwerk is running" not in result.output
     assert not (tmp_path / "instance").exists()  # nothing was started or prepared
@@ -320,8 +378,9 @@ def test_the_public_inquiry_form_follows_the_visitors_browser(client, ctx, smtp_
     german = client.get("/t/acme/inquiry", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_data(as_text=True)
     assert '<html lang="en"' in english and '<html lang="de"' in german
     # The form's own switch wins over the browser.
-    assert '<html lang="de"' in client.get("/t/acme/inquiry?lang=de",
-                                           headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="de"' in client.get("/t/acme/inquiry?lang=de", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
 
 
 def test_the_mail_catcher_shows_html_text_headers_and_source_by_message_id():
@@ -360,8 +419,16 @@ def test_the_mail_catcher_shows_html_text_headers_and_source_by_message_id():
 
 def _template_form(admin, **fields):
     html = admin.get(MAIL + "/templates/new?event=TICKET_CREATED").get_data(as_text=True)
-    data = {"csrf_token": csrf_token(html), "id": "", "key": "own_confirmation", "language": "de",
-            "subject": "Hallo", "body_html": "<p>Hallo</p>", "body_text": "", "event": "TICKET_CREATED"}
+    data = {
+        "csrf_token": csrf_token(html),
+        "id": "",
+        "key": "own_confirmation",
+        "language": "de",
+        "subject": "Hallo",
+        "body_html": "<p>Hallo</p>",
+        "body_text": "",
+        "event": "TICKET_CREATED",
+    }
     data.update(fields)
     return data
 
@@ -369,17 +436,26 @@ def _template_form(admin, **fields):
 def test_the_template_editor_accepts_method_calls_and_macros_and_keeps_did_you_mean(admin, tenant):
     from core.models import Template
 
-    good = _template_form(admin, body_html="<p>{{ now.strftime('%d.%m.%Y') }}</p>"
-                                           "{% macro hi(n) %}Hallo {{ n }}{% endmacro %}<p>{{ hi(ticket.title) }}</p>")
+    good = _template_form(
+        admin,
+        body_html="<p>{{ now.strftime('%d.%m.%Y') }}</p>"
+        "{% macro hi(n) %}Hallo {{ n }}{% endmacro %}<p>{{ hi(ticket.title) }}</p>",
+    )
     response = admin.post(MAIL + "/templates/save", data=dict(good, action="save"))
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     assert db.session.execute(db.select(Template).where(Template.key == "own_confirmation")).scalar_one()
-    typo = _template_form(admin, key="typo", subject="{{ ticket.titel }} {{ ticket.titel }}",
-                          body_html="<p>{{ ticket.description }} {{ ticket.titel }}</p>")
+    typo = _template_form(
+        admin,
+        key="typo",
+        subject="{{ ticket.titel }} {{ ticket.titel }}",
+        body_html="<p>{{ ticket.description }} {{ ticket.titel }}</p>",
+    )
     answer = admin.post(MAIL + "/templates/preview", data=typo).get_json()
     messages = [(p["field"], p["message"]) for p in answer["problems"]]
-    assert messages == [("Subject", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?"),
-                        ("HTML body", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?")]
+    assert messages == [
+        ("Subject", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?"),
+        ("HTML body", "unknown placeholder 'ticket.titel' — did you mean 'ticket.title'?"),
+    ]
     # The preview renders what it can, the wrong placeholder marked; no developer words.
     preview = answer["preview"]
     assert "Seit gestern" in preview["html"] and "⟦titel?⟧" in preview["html"]
@@ -389,8 +465,9 @@ def test_the_template_editor_accepts_method_calls_and_macros_and_keeps_did_you_m
 def test_the_template_editor_hints_at_a_near_duplicate_key_and_a_missing_language(admin, tenant):
     from core.models import Template
 
-    template = db.session.execute(db.select(Template).where(Template.key == "ticket_created",
-                                                            Template.language == "en")).scalar_one()
+    template = db.session.execute(
+        db.select(Template).where(Template.key == "ticket_created", Template.language == "en")
+    ).scalar_one()
     db.session.delete(template)
     db.session.commit()
     german = db.session.execute(db.select(Template).where(Template.key == "ticket_created")).scalar_one()
@@ -407,10 +484,20 @@ def test_queue_times_are_in_the_tenants_time_zone_with_the_zone_named(admin, ten
     from core.mail import mime
     from core.models import Message, MessageStatus
 
-    db.session.add(Message(tenant_id=tenant.id, message_id=mime.new_message_id("noreply@acme.example"),
-                           sender="noreply@acme.example", recipients=["erika@example.org"], subject="Hallo",
-                           body_text="x", body_html="", status=MessageStatus.FAILED, event_key="TICKET_CREATED",
-                           created_at=datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)))
+    db.session.add(
+        Message(
+            tenant_id=tenant.id,
+            message_id=mime.new_message_id("noreply@acme.example"),
+            sender="noreply@acme.example",
+            recipients=["erika@example.org"],
+            subject="Hallo",
+            body_text="x",
+            body_html="",
+            status=MessageStatus.FAILED,
+            event_key="TICKET_CREATED",
+            created_at=datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc),
+        )
+    )
     db.session.commit()
     assert "2026-12-01 10:30:00 CET" in admin.get(MAIL + "/queue").get_data(as_text=True)
     overview = admin.get(MAIL + "/").get_data(as_text=True)
@@ -439,8 +526,14 @@ def test_the_template_preview_can_use_a_real_past_event(admin, tenant):
     from core.models import Event
     from plugins.ticket.service import create_ticket
 
-    create_ticket(tenant.id, title="Tür klemmt im Keller", description="", reporter_name="Max",
-                  reporter_email="max@example.org", reporter_language="de")
+    create_ticket(
+        tenant.id,
+        title="Tür klemmt im Keller",
+        description="",
+        reporter_name="Max",
+        reporter_email="max@example.org",
+        reporter_language="de",
+    )
     db.session.commit()
     event = db.session.execute(db.select(Event)).scalar_one()
     page = admin.get(MAIL + "/templates/new?event=TICKET_CREATED").get_data(as_text=True)

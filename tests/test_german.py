@@ -1,5 +1,6 @@
 """Every page in German when German is chosen: a walk over every page that
 fails on any English string of the UI's own catalogue (issue 17)."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,12 @@ def english_phrases() -> list[str]:
     german = " ".join(m.string for m in messages if isinstance(m.string, str))
     reg = registry()
     for spec, _owner in reg.events.values():
-        texts += [spec.label, spec.description, *(r.description for r in spec.roles),
-                  *(v.description for v in spec.variables)]
+        texts += [
+            spec.label,
+            spec.description,
+            *(r.description for r in spec.roles),
+            *(v.description for v in spec.variables),
+        ]
     phrases = set()
     for text in texts:
         for part in re.split(r"%\(\w+\)[sd]|\{\{.*?\}\}|[:;.!?()\n]", text):
@@ -43,8 +48,10 @@ def english_phrases() -> list[str]:
             words = part.split()
             if part in german or part.isupper():
                 continue
-            if ((len(words) >= 2 and len(part) >= 8) or (len(words) == 1 and len(part) >= 5 and part[0].isupper()
-                                                           and part.isalpha())) and part not in SAME_IN_BOTH:
+            if (
+                (len(words) >= 2 and len(part) >= 8)
+                or (len(words) == 1 and len(part) >= 5 and part[0].isupper() and part.isalpha())
+            ) and part not in SAME_IN_BOTH:
                 phrases.add(part)
     return sorted(phrases, key=len, reverse=True)
 
@@ -96,18 +103,37 @@ def german_admin(client, ctx, smtp_sink):
     from plugins.ticket.service import create_ticket
 
     tenant = make_tenant("acme", smtp_sink, plugins=("ticket", "vertrag", "homepage", "inbound_mail"))
-    create_ticket(tenant.id, title="Tür klemmt", description="Seit Montag", reporter_name="Max",
-                  reporter_email="max@example.org", reporter_language="de")
+    create_ticket(
+        tenant.id,
+        title="Tür klemmt",
+        description="Seit Montag",
+        reporter_name="Max",
+        reporter_email="max@example.org",
+        reporter_language="de",
+    )
     submit_inquiry(tenant.id, name="Eva", email="eva@example.org", phone="", message="Wohnung frei?")
-    db.session.add(Message(tenant_id=tenant.id, message_id="<1@acme.example>", sender="noreply@acme.example",
-                           recipients=["max@example.org"], subject="Betreff", body_text="Text", body_html="<p>x</p>",
-                           status=MessageStatus.FAILED, event_key="TICKET_CREATED",
-                           last_error="cannot connect to 127.0.0.1:1: Connection refused"))
+    db.session.add(
+        Message(
+            tenant_id=tenant.id,
+            message_id="<1@acme.example>",
+            sender="noreply@acme.example",
+            recipients=["max@example.org"],
+            subject="Betreff",
+            body_text="Text",
+            body_html="<p>x</p>",
+            status=MessageStatus.FAILED,
+            event_key="TICKET_CREATED",
+            last_error="cannot connect to 127.0.0.1:1: Connection refused",
+        )
+    )
     from core.models import MailSettings
     from core.models.types import utcnow
 
     settings = db.session.get(MailSettings, tenant.id)
-    settings.last_test_at, settings.last_test_result = utcnow(), "FAILED: cannot connect to 127.0.0.1:1: Connection refused"
+    settings.last_test_at, settings.last_test_result = (
+        utcnow(),
+        "FAILED: cannot connect to 127.0.0.1:1: Connection refused",
+    )
     db.session.commit()
     login(client)
     page = client.get("/").get_data(as_text=True)
@@ -132,12 +158,14 @@ def test_every_page_is_german_when_german_is_chosen(german_admin):
     assert len([html for html in pages.values() if html]) >= 20, sorted(pages)
     # A refused save and a dry run are pages too.
     settings = "/settings/admin/mail/settings"
-    refused = german_admin.post(settings, data={"csrf_token": csrf_token(pages[settings]), "port": "0",
-                                                "sender_address": "nope"})
+    refused = german_admin.post(
+        settings, data={"csrf_token": csrf_token(pages[settings]), "port": "0", "sender_address": "nope"}
+    )
     pages["settings (refused)"] = refused.get_data(as_text=True)
     dry = "/settings/admin/mail/rules/dryrun"
-    pages["dry run"] = german_admin.post(dry, data={"csrf_token": csrf_token(pages[dry]), "target": "rule:1",
-                                                    "source": "sample"}).get_data(as_text=True)
+    pages["dry run"] = german_admin.post(
+        dry, data={"csrf_token": csrf_token(pages[dry]), "target": "rule:1", "source": "sample"}
+    ).get_data(as_text=True)
     found = _english_on(pages, phrases)
     assert found == {}
 
@@ -146,6 +174,9 @@ def test_the_login_page_and_its_errors_are_german(client, tenant):
     phrases = english_phrases()
     html = client.get("/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert "Anmelden" in html
-    refused = client.post("/login", data={"csrf_token": csrf_token(html), "tenant": "acme", "email": "x@acme.example",
-                                          "password": "wrong"}, headers={"Accept-Language": "de"})
+    refused = client.post(
+        "/login",
+        data={"csrf_token": csrf_token(html), "tenant": "acme", "email": "x@acme.example", "password": "wrong"},
+        headers={"Accept-Language": "de"},
+    )
     assert _english_on({"/login": html, "/login (refused)": refused.get_data(as_text=True)}, phrases) == {}

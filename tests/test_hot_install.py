@@ -2,6 +2,7 @@
 without a restart: serve notices the new entry point, migrates and reloads
 the web server and the workers; the plugin's page answers and its event is
 accepted and mailed. Uninstalling is noticed the same way."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ def _until(what: str, check, timeout: float = 90) -> None:
 
 
 def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--no-input", *args],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--no-input", *args], check=True, timeout=300
+    )
 
 
 def test_a_plugin_installed_with_pip_while_serve_runs_takes_effect_without_a_restart(tmp_path):
@@ -44,34 +46,76 @@ def test_a_plugin_installed_with_pip_while_serve_runs_takes_effect_without_a_res
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWERK_")}
     with open(tmp_path / "serve.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve", "--workers", "1", "--port", str(web),
-             "--mail-catcher-port", str(smtp), "--mail-catcher-http-port", str(catcher)],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "core.cli",
+                "serve",
+                "--workers",
+                "1",
+                "--port",
+                str(web),
+                "--mail-catcher-port",
+                str(smtp),
+                "--mail-catcher-http-port",
+                str(catcher),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     installed = False
     try:
         _until("serve did not start", lambda: _status(f"http://127.0.0.1:{web}/login") == 200)
         assert _status(f"http://127.0.0.1:{web}/hot/") == 404
         _pip("install", "--no-deps", "--no-index", plugin_wheel(tmp_path))
         installed = True
-        _until("the running web app never served the new plugin's page",
-               lambda: _status(f"http://127.0.0.1:{web}/hot/") == 200)
+        _until(
+            "the running web app never served the new plugin's page",
+            lambda: _status(f"http://127.0.0.1:{web}/hot/") == 200,
+        )
         cli_env = dict(env, POSTWERK_ENV="development")
-        run = subprocess.run([sys.executable, "-m", "core.cli", "plugins", "enable", "demo", "hotplug"],
-                             cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-m", "core.cli", "plugins", "enable", "demo", "hotplug"],
+            cwd=tmp_path,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         with sqlite3.connect(tmp_path / "instance" / "postwerk.sqlite3") as conn:
             conn.execute("UPDATE rule SET active = 1 WHERE event = 'HOT_EVENT'")
-        run = subprocess.run([sys.executable, "-m", "core.cli", "events", "emit", "demo", "HOT_EVENT",
-                              "--payload", '{"hot": {"word": "sunny"}}'],
-                             cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "core.cli",
+                "events",
+                "emit",
+                "demo",
+                "HOT_EVENT",
+                "--payload",
+                '{"hot": {"word": "sunny"}}',
+            ],
+            cwd=tmp_path,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
-        _until("the running workers never mailed the new plugin's event",
-               lambda: "Hot sunny" in urllib.request.urlopen(f"http://127.0.0.1:{catcher}/", timeout=2).read()
-               .decode())
+        _until(
+            "the running workers never mailed the new plugin's event",
+            lambda: "Hot sunny" in urllib.request.urlopen(f"http://127.0.0.1:{catcher}/", timeout=2).read().decode(),
+        )
         _pip("uninstall", "-y", "postwerk-hotplug")
         installed = False
-        _until("the running web app kept the uninstalled plugin's page",
-               lambda: _status(f"http://127.0.0.1:{web}/hot/") == 404)
+        _until(
+            "the running web app kept the uninstalled plugin's page",
+            lambda: _status(f"http://127.0.0.1:{web}/hot/") == 404,
+        )
     finally:
         if installed:
             _pip("uninstall", "-y", "postwerk-hotplug")

@@ -1,4 +1,5 @@
 """The events API: auth, validation, idempotency, tenant isolation, OpenAPI."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,17 @@ from core.models import ApiToken, Event, IdempotencyKey
 from core.plugin_state import set_enabled
 from tests.helpers import csrf_token, login, make_tenant
 
-TICKET = {"ticket": {"id": 77, "title": "Aufzug steht", "description": "seit heute früh", "status": "open",
-                     "reporter": {"name": "Erika Mustermann", "email": "erika@example.org", "language": "en"},
-                     "assignee": None, "watchers": []}}
+TICKET = {
+    "ticket": {
+        "id": 77,
+        "title": "Aufzug steht",
+        "description": "seit heute früh",
+        "status": "open",
+        "reporter": {"name": "Erika Mustermann", "email": "erika@example.org", "language": "en"},
+        "assignee": None,
+        "watchers": [],
+    }
+}
 
 
 @pytest.fixture
@@ -61,25 +70,55 @@ def test_revoked_token_is_401_and_tokens_are_stored_hashed(tenant, token, client
     assert _post(client, token, {"event": "TICKET_CREATED", "payload": TICKET}).status_code == 401
 
 
-@pytest.mark.parametrize("body, status, field, words", [
-    ({"event": "TICKET_CREATD", "payload": {}}, 422, "event", "no installed plugin declares"),
-    ({"payload": TICKET}, 422, "event", "'event' is required"),
-    ({"event": "TICKET_CREATED"}, 422, "payload", "'payload' is required"),
-    ({"event": "TICKET_CREATED", "payload": [1]}, 422, "payload", "JSON object"),
-    ({"event": "TICKET_CREATED", "payload": TICKET, "extra": 1}, 422, "extra", "unknown field"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id="77")}}, 422,
-     "payload.ticket.id", "must be an integer, not str"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id=True)}}, 422,
-     "payload.ticket.id", "must be an integer"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": {k: v for k, v in TICKET["ticket"].items() if k != "title"}}},
-     422, "payload.ticket.title", "is required"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], colour="red")}}, 422,
-     "payload.ticket.colour", "no variable 'colour'"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], reporter="erika")}}, 422,
-     "payload.ticket.reporter", "must be an object"),
-    ({"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], watchers="a@example.org")}}, 422,
-     "payload.ticket.watchers", "must be a list"),
-])
+@pytest.mark.parametrize(
+    "body, status, field, words",
+    [
+        ({"event": "TICKET_CREATD", "payload": {}}, 422, "event", "no installed plugin declares"),
+        ({"payload": TICKET}, 422, "event", "'event' is required"),
+        ({"event": "TICKET_CREATED"}, 422, "payload", "'payload' is required"),
+        ({"event": "TICKET_CREATED", "payload": [1]}, 422, "payload", "JSON object"),
+        ({"event": "TICKET_CREATED", "payload": TICKET, "extra": 1}, 422, "extra", "unknown field"),
+        (
+            {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id="77")}},
+            422,
+            "payload.ticket.id",
+            "must be an integer, not str",
+        ),
+        (
+            {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id=True)}},
+            422,
+            "payload.ticket.id",
+            "must be an integer",
+        ),
+        (
+            {
+                "event": "TICKET_CREATED",
+                "payload": {"ticket": {k: v for k, v in TICKET["ticket"].items() if k != "title"}},
+            },
+            422,
+            "payload.ticket.title",
+            "is required",
+        ),
+        (
+            {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], colour="red")}},
+            422,
+            "payload.ticket.colour",
+            "no variable 'colour'",
+        ),
+        (
+            {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], reporter="erika")}},
+            422,
+            "payload.ticket.reporter",
+            "must be an object",
+        ),
+        (
+            {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], watchers="a@example.org")}},
+            422,
+            "payload.ticket.watchers",
+            "must be a list",
+        ),
+    ],
+)
 def test_validation_names_the_field(tenant, token, client, body, status, field, words):
     response = _post(client, token, body)
     assert response.status_code == status
@@ -91,8 +130,12 @@ def test_malformed_body_and_wrong_content_type(tenant, token, client):
     headers = {"Authorization": f"Bearer {token}"}
     bad = client.post("/api/v1/events", data="{nope", headers=headers, content_type="application/json")
     assert bad.status_code == 400 and "not valid JSON" in bad.json["error"]
-    nan = client.post("/api/v1/events", data='{"event": "TICKET_CREATED", "payload": NaN}', headers=headers,
-                      content_type="application/json")
+    nan = client.post(
+        "/api/v1/events",
+        data='{"event": "TICKET_CREATED", "payload": NaN}',
+        headers=headers,
+        content_type="application/json",
+    )
     assert nan.status_code == 400 and "NaN is not a JSON value" in nan.json["error"]
     deep = client.post("/api/v1/events", data="[" * 100_000, headers=headers, content_type="application/json")
     assert deep.status_code == 400
@@ -115,8 +158,12 @@ def test_idempotency_key_makes_a_retry_return_the_same_event(tenant, token, clie
     assert first.json["event_id"] == again.json["event_id"]
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(_events()) == 1
-    other_body = _post(client, token, {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id=78)}},
-                       **{"Idempotency-Key": "erp-4711"})
+    other_body = _post(
+        client,
+        token,
+        {"event": "TICKET_CREATED", "payload": {"ticket": dict(TICKET["ticket"], id=78)}},
+        **{"Idempotency-Key": "erp-4711"},
+    )
     assert other_body.status_code == 422 and other_body.json["field"] == "Idempotency-Key"
     run_worker()
     assert len(smtp_sink.wait_for(1)) == 1
@@ -143,8 +190,15 @@ def test_openapi_describes_every_event(tenant, client):
     doc = client.get("/api/v1/openapi.json").json
     assert doc["openapi"].startswith("3.1")
     variants = {v["title"]: v for v in doc["components"]["schemas"]["EventRequest"]["oneOf"]}
-    assert set(variants) >= {"TICKET_CREATED", "TICKET_STATUS_CHANGED", "TICKET_COMMENTED", "NEW_INQUIRY",
-                             "CONTRACT_CREATED", "CONTRACT_SIGNED", "CONTRACT_TERMINATED"}
+    assert set(variants) >= {
+        "TICKET_CREATED",
+        "TICKET_STATUS_CHANGED",
+        "TICKET_COMMENTED",
+        "NEW_INQUIRY",
+        "CONTRACT_CREATED",
+        "CONTRACT_SIGNED",
+        "CONTRACT_TERMINATED",
+    }
     ticket = variants["TICKET_CREATED"]["properties"]["payload"]["properties"]["ticket"]
     assert ticket["properties"]["id"]["type"] == ["integer", "null"]
     assert "reporter" in ticket["required"] and ticket["additionalProperties"] is False
@@ -155,8 +209,10 @@ def test_openapi_describes_every_event(tenant, client):
 def test_admin_creates_a_token_shown_once_and_revokes_it(tenant, client):
     login(client)
     page = client.get("/settings/admin/api-tokens/")
-    created = client.post("/settings/admin/api-tokens/", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
-                                                               "name": "Hausverwaltungs-ERP"})
+    created = client.post(
+        "/settings/admin/api-tokens/",
+        data={"csrf_token": csrf_token(page.get_data(as_text=True)), "name": "Hausverwaltungs-ERP"},
+    )
     html = created.get_data(as_text=True)
     assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
     import re
@@ -170,10 +226,16 @@ def test_admin_creates_a_token_shown_once_and_revokes_it(tenant, client):
     _, foreign_value = api_tokens.create(other.id, "x", actor="test")
     db.session.commit()
     foreign = db.session.execute(db.select(ApiToken).where(ApiToken.tenant_id == other.id)).scalar_one()
-    assert client.post(f"/settings/admin/api-tokens/{foreign.id}/revoke",
-                       data={"csrf_token": csrf_token(listing)}).status_code == 404
-    assert client.post(f"/settings/admin/api-tokens/{row.id}/revoke",
-                       data={"csrf_token": csrf_token(listing)}).status_code == 302
+    assert (
+        client.post(
+            f"/settings/admin/api-tokens/{foreign.id}/revoke", data={"csrf_token": csrf_token(listing)}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(f"/settings/admin/api-tokens/{row.id}/revoke", data={"csrf_token": csrf_token(listing)}).status_code
+        == 302
+    )
     assert _post(client, value, {"event": "TICKET_CREATED", "payload": TICKET}).status_code == 401
     assert _post(client, foreign_value, {"event": "TICKET_CREATED", "payload": TICKET}).status_code == 202
 
@@ -227,12 +289,15 @@ def _ticket(number: int) -> dict:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_batch_reports_each_item_and_a_bad_one_keeps_no_other_out(tenant, token, client, smtp_sink, run_worker):
     bad = {"ticket": dict(TICKET["ticket"], id="not a number")}
-    body = {"event": "TICKET_CREATED", "items": [
-        {"payload": _ticket(1), "idempotency_key": "erp-1"},
-        {"payload": bad, "idempotency_key": "erp-2"},
-        {"payload": _ticket(3)},
-        "not an item",
-    ]}
+    body = {
+        "event": "TICKET_CREATED",
+        "items": [
+            {"payload": _ticket(1), "idempotency_key": "erp-1"},
+            {"payload": bad, "idempotency_key": "erp-2"},
+            {"payload": _ticket(3)},
+            "not an item",
+        ],
+    }
     response = client.post("/api/v1/events/batch", json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.json
     results = response.json["results"]
@@ -245,19 +310,24 @@ def test_batch_reports_each_item_and_a_bad_one_keeps_no_other_out(tenant, token,
 
     # The client retries: the keyed item is the first one's event, not a new one.
     again = client.post("/api/v1/events/batch", json=body, headers={"Authorization": f"Bearer {token}"}).json
-    assert again["results"][0] == {"index": 0, "status": "replayed", "event_id": first.id,
-                                   "event": "TICKET_CREATED"}
+    assert again["results"][0] == {"index": 0, "status": "replayed", "event_id": first.id, "event": "TICKET_CREATED"}
     assert [r["status"] for r in again["results"]] == ["replayed", "rejected", "accepted", "rejected"]
     # A key of the single form is the same key; another payload under it is refused.
     single = _post(client, token, {"event": "TICKET_CREATED", "payload": _ticket(1)}, **{"Idempotency-Key": "erp-1"})
     assert single.status_code == 200 and single.json["event_id"] == first.id
-    other = client.post("/api/v1/events/batch", headers={"Authorization": f"Bearer {token}"}, json={
-        "event": "TICKET_CREATED", "items": [{"payload": _ticket(9), "idempotency_key": "erp-1"}]}).json
+    other = client.post(
+        "/api/v1/events/batch",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"event": "TICKET_CREATED", "items": [{"payload": _ticket(9), "idempotency_key": "erp-1"}]},
+    ).json
     assert other["results"][0]["status"] == "rejected" and "different payload" in other["results"][0]["error"]
     assert len(_events()) == 3
     run_worker()
     assert sorted(m.message["Subject"] for m in smtp_sink.wait_for(3)) == [
-        "[#1] Your report: Aufzug 1", "[#3] Your report: Aufzug 3", "[#3] Your report: Aufzug 3"]
+        "[#1] Your report: Aufzug 1",
+        "[#3] Your report: Aufzug 3",
+        "[#3] Your report: Aufzug 3",
+    ]
 
 
 def test_emit_many_writes_the_good_payloads_and_returns_the_bad_ones(tenant, smtp_sink, run_worker):

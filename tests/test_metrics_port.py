@@ -1,6 +1,7 @@
 """Workers on other machines: each serves its own counters on a metrics port
 (``postwerk worker --metrics-port``), and Prometheus adds the machines up
 (docs/operations.md, "Metrics of several machines")."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,15 @@ from core.models import Message, MessageStatus
 from tests.conftest import ENCRYPTION_KEY
 from tests.support.ports import free_port
 
-TICKET = {"ticket": {"id": 1, "title": "Heizung", "description": "", "status": "open",
-                     "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"}}}
+TICKET = {
+    "ticket": {
+        "id": 1,
+        "title": "Heizung",
+        "description": "",
+        "status": "open",
+        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+    }
+}
 POSTWERK = str(Path(sys.executable).with_name("postwerk"))
 
 
@@ -60,9 +68,13 @@ def test_workers_on_two_machines_each_serve_their_counters_and_they_add_up(tenan
     neither sees the other's counters, as the web's /metrics would not):
     scraped apart, their deliveries add up to every mail sent."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
-    base.update(POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], POSTWERK_REDIS_URL=config["REDIS_URL"],
-                POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"], POSTWERK_SECRET_KEY="metrics-port-test",
-                POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY)
+    base.update(
+        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
+        POSTWERK_REDIS_URL=config["REDIS_URL"],
+        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
+        POSTWERK_SECRET_KEY="metrics-port-test",
+        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+    )
     ports, workers, logs = [free_port(), free_port()], [], []
     try:
         for machine, port in enumerate(ports):
@@ -71,9 +83,15 @@ def test_workers_on_two_machines_each_serve_their_counters_and_they_add_up(tenan
             env = dict(base, PROMETHEUS_MULTIPROC_DIR=str(folder))
             log = open(tmp_path / f"worker{machine}.log", "w")
             logs.append(log)
-            workers.append(subprocess.Popen(
-                [POSTWERK, "worker", "--name", f"machine{machine}", "--metrics-port", str(port)],
-                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT))
+            workers.append(
+                subprocess.Popen(
+                    [POSTWERK, "worker", "--name", f"machine{machine}", "--metrics-port", str(port)],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         _wait(lambda: all(_answers(p) for p in ports), "the metrics ports", workers)
         for _ in range(6):
             emit(tenant.slug, "TICKET_CREATED", TICKET)
@@ -85,12 +103,14 @@ def test_workers_on_two_machines_each_serve_their_counters_and_they_add_up(tenan
             return len(statuses) == 6 and set(statuses) == {MessageStatus.SENT}
 
         _wait(all_sent, "six mails sent", workers)
+
         # A delivery job counts its deliveries and its run time when it ends
         # (after lingering for more mail): the counters catch up shortly after.
         def counted() -> bool:
             scraped = [_scrape(port) for port in ports]
             return sum(_sent(text) for text in scraped) >= 6 and any(
-                'postwerk_job_seconds_count{job="deliver_messages"}' in text for text in scraped)
+                'postwerk_job_seconds_count{job="deliver_messages"}' in text for text in scraped
+            )
 
         _wait(counted, "the deliveries and the delivery job counted", workers)
         scraped = [_scrape(port) for port in ports]

@@ -1,4 +1,5 @@
 """Messages as bytes: parsed back by the email package, nothing lost or injected."""
+
 from __future__ import annotations
 
 from email import policy
@@ -14,9 +15,16 @@ def _parse(data: bytes):
 
 
 def _build(**kw):
-    values = dict(sender="noreply@acme.example", sender_name="Hausverwaltung Müller & Söhne",
-                  recipients=["erika@example.org"], subject="[#7] Heizung fällt aus", body_text="Grüße\n.\nEnde",
-                  body_html="<p>Grüße — ü</p>", message_id="<m1@acme.example>", reply_to="office@acme.example")
+    values = dict(
+        sender="noreply@acme.example",
+        sender_name="Hausverwaltung Müller & Söhne",
+        recipients=["erika@example.org"],
+        subject="[#7] Heizung fällt aus",
+        body_text="Grüße\n.\nEnde",
+        body_html="<p>Grüße — ü</p>",
+        message_id="<m1@acme.example>",
+        reply_to="office@acme.example",
+    )
     values.update(kw)
     return build(**values)
 
@@ -44,12 +52,15 @@ def test_long_subject_is_folded_and_lines_stay_short():
     assert _parse(data)["Subject"] == subject.strip()
 
 
-@pytest.mark.parametrize("field,value", [
-    ("subject", "Hallo\r\nBcc: evil@example.net"),
-    ("sender_name", "x\nBcc: evil@example.net"),
-    ("recipients", ["a@example.org\r\nBcc: evil@example.net"]),
-    ("reply_to", "a@example.org\x00"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("subject", "Hallo\r\nBcc: evil@example.net"),
+        ("sender_name", "x\nBcc: evil@example.net"),
+        ("recipients", ["a@example.org\r\nBcc: evil@example.net"]),
+        ("reply_to", "a@example.org\x00"),
+    ],
+)
 def test_line_breaks_in_header_values_are_refused(field, value):
     with pytest.raises(HeaderError):
         _build(**{field: value})
@@ -68,8 +79,11 @@ def test_international_address_uses_utf8_headers():
 def test_awkward_bodies_survive_quoted_printable(encoding):
     """Trailing blanks, tabs, a lone dot, '=' signs, a 300-character word,
     Windows and old Mac line ends: back exactly (line ends as newline)."""
-    body = ("Zeile mit Leerzeichen am Ende   \r\nTab\tmitten und am Ende\t\r.\n=3D ist kein Code = Gleich\n"
-            + "x" * 300 + "\nÄrger über Öl\n")
+    body = (
+        "Zeile mit Leerzeichen am Ende   \r\nTab\tmitten und am Ende\t\r.\n=3D ist kein Code = Gleich\n"
+        + "x" * 300
+        + "\nÄrger über Öl\n"
+    )
     expected = body.replace("\r\n", "\n").replace("\r", "\n")
     data = _build(encoding=encoding, body_text=body, body_html="<p>" + body + "</p>")
     body_lines = data.split(b"\r\n\r\n", 1)[1].split(b"\r\n")

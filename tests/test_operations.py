@@ -1,5 +1,6 @@
 """What an operator relies on: logging, /healthz, /readyz, /metrics, life
 behind a reverse proxy, and the Flask-style command line."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,15 @@ from tests.sending_helpers import deliver, queue_message
 from tests.support.certs import make_certs
 from tests.support.smtp_sink import SmtpSink
 
-TICKET = {"ticket": {"id": 1, "title": "Heizung", "description": "", "status": "open",
-                     "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"}}}
+TICKET = {
+    "ticket": {
+        "id": 1,
+        "title": "Heizung",
+        "description": "",
+        "status": "open",
+        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+    }
+}
 
 
 @pytest.fixture
@@ -45,6 +53,7 @@ def _lines(stream) -> list[dict]:
 
 
 # --- logging -------------------------------------------------------------------
+
 
 def test_log_lines_carry_process_tenant_and_job_and_info_is_kept(tenant, run_worker, log_output):
     emit(tenant.slug, "TICKET_CREATED", TICKET)
@@ -70,9 +79,17 @@ def test_no_secret_is_ever_logged(app, ctx, certs, log_output):
     tenant = make_tenant("acme")
     sink = SmtpSink(auth={"user": "the-right-one"}, starttls_context=certs.server_context("ca_signed"))
     with sink:
-        point_at(tenant.id, sink, host="localhost", security="starttls", auth="password", username="user",
-                 password_encrypted=encrypt(password), trusted_ca_pem=certs.ca_cert.read_text(),
-                 oauth_client_secret_encrypted=encrypt(client_secret))
+        point_at(
+            tenant.id,
+            sink,
+            host="localhost",
+            security="starttls",
+            auth="password",
+            username="user",
+            password_encrypted=encrypt(password),
+            trusted_ca_pem=certs.ca_cert.read_text(),
+            oauth_client_secret_encrypted=encrypt(client_secret),
+        )
         message = queue_message(tenant.id)
         deliver(tenant.id)
         assert message.status == MessageStatus.PENDING and message.last_error  # held: the login was refused
@@ -98,6 +115,7 @@ def test_log_settings_are_checked_at_start_up(tmp_path):
 
 
 # --- health, readiness, metrics ------------------------------------------------
+
 
 def test_healthz_and_readyz_report_what_sending_needs(app, client):
     assert client.get("/healthz").json == {"status": "ok"}
@@ -144,17 +162,17 @@ def test_metrics_only_for_allowed_addresses_or_the_token(config):
     client = app.test_client()
     outside = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.get("/metrics", environ_base=outside).status_code == 403
-    assert client.get("/metrics", environ_base=outside,
-                      headers={"Authorization": "Bearer wrong"}).status_code == 403
-    assert client.get("/metrics", environ_base=outside,
-                      headers={"Authorization": "Bearer scrape-token-123"}).status_code == 200
+    assert client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert (
+        client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer scrape-token-123"}).status_code
+        == 200
+    )
     assert client.get("/metrics").status_code == 200  # 127.0.0.1 is allowed by default
 
 
 # --- behind a reverse proxy ------------------------------------------------------
 
-HTTPS_PROXY = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
-               "X-Forwarded-Host": "mail.example.org"}
+HTTPS_PROXY = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "mail.example.org"}
 
 
 def _probe(app):
@@ -163,10 +181,13 @@ def _probe(app):
         return {"client": client_address(), "oauth_redirect": url_for("mail_oauth.callback", _external=True)}
 
 
-@pytest.mark.parametrize("hops, client, redirect", [
-    (0, "127.0.0.1", "http://localhost/settings/admin/mail/oauth/callback"),
-    (1, "203.0.113.7", "https://mail.example.org/settings/admin/mail/oauth/callback"),
-])
+@pytest.mark.parametrize(
+    "hops, client, redirect",
+    [
+        (0, "127.0.0.1", "http://localhost/settings/admin/mail/oauth/callback"),
+        (1, "203.0.113.7", "https://mail.example.org/settings/admin/mail/oauth/callback"),
+    ],
+)
 def test_behind_a_proxy_the_client_and_the_scheme_are_the_real_ones(config, hops, client, redirect):
     app = create_app({**config, "PROXY_HOPS": hops})
     _probe(app)
@@ -186,6 +207,7 @@ def test_hsts_on_https_outside_development(config, tmp_path):
 
 
 # --- the command line, Flask's way -----------------------------------------------
+
 
 @pytest.fixture
 def cli(config, monkeypatch):
@@ -225,7 +247,8 @@ def test_a_package_adds_commands_through_flask_commands(cli, tmp_path, monkeypat
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: postwerk-example\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[flask.commands]\nexample = postwerk_example_cli:example\n")
     (tmp_path / "postwerk_example_cli.py").write_text(
-        "import click\n\n@click.command()\ndef example():\n    click.echo('hello from a plugin')\n")
+        "import click\n\n@click.command()\ndef example():\n    click.echo('hello from a plugin')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(main, "_loaded_plugin_commands", False)
     try:

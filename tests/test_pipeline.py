@@ -1,4 +1,5 @@
 """One event from a plugin to an inbox, end to end, against real servers."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,13 @@ from tests.helpers import make_tenant
 
 
 def _ticket(tenant_id, **kw):
-    values = dict(title="Heizung fällt aus", description="Bad kalt", reporter_name="Erika Mustermann",
-                  reporter_email="erika@example.org", reporter_language="de")
+    values = dict(
+        title="Heizung fällt aus",
+        description="Bad kalt",
+        reporter_name="Erika Mustermann",
+        reporter_email="erika@example.org",
+        reporter_language="de",
+    )
     values.update(kw)
     ticket = create_ticket(tenant_id, **values)
     db.session.commit()
@@ -109,8 +115,9 @@ def test_pipeline_keeps_tenants_apart(tenant, smtp_sink, run_worker):
 def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink, run_worker):
     from core.models import Template
 
-    template = db.session.execute(db.select(Template).where(Template.language == "de",
-                                                          Template.key == "ticket_created")).scalar_one()
+    template = db.session.execute(
+        db.select(Template).where(Template.language == "de", Template.key == "ticket_created")
+    ).scalar_one()
     template.subject = "{{ ''.__class__.__mro__ }}"
     db.session.commit()
     _ticket(tenant.id)
@@ -121,20 +128,31 @@ def test_template_escaping_the_sandbox_is_refused_not_executed(tenant, smtp_sink
     assert smtp_sink.messages == []
 
 
-@pytest.mark.parametrize("part,source,error", [
-    ("subject", "{{ (9**100**100**100**20) > 1 }}", "too large"),
-    ("body_html", "{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
-                  "{% endfor %}{% endfor %}{% endfor %}", "loops more than"),
-    ("body_html", "{{ ('a'*100000)|replace('a', 'b'*1000) }}", "too large"),
-], ids=["power tower", "nested loops", "replace"])
-def test_a_runaway_template_fails_its_mail_and_the_worker_serves_the_other_tenant(tenant, smtp_sink, run_worker,
-                                                                                  part, source, error):
+@pytest.mark.parametrize(
+    "part,source,error",
+    [
+        ("subject", "{{ (9**100**100**100**20) > 1 }}", "too large"),
+        (
+            "body_html",
+            "{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}{% endfor %}{% endfor %}{% endfor %}",
+            "loops more than",
+        ),
+        ("body_html", "{{ ('a'*100000)|replace('a', 'b'*1000) }}", "too large"),
+    ],
+    ids=["power tower", "nested loops", "replace"],
+)
+def test_a_runaway_template_fails_its_mail_and_the_worker_serves_the_other_tenant(
+    tenant, smtp_sink, run_worker, part, source, error
+):
     """RELIABILITY 16 and 34: the budget holds in the worker all tenants share."""
     from core.models import Template
     from tests.support.smtp_sink import SmtpSink
 
-    template = db.session.execute(db.select(Template).where(Template.tenant_id == tenant.id, Template.language == "de",
-                                                          Template.key == "ticket_created")).scalar_one()
+    template = db.session.execute(
+        db.select(Template).where(
+            Template.tenant_id == tenant.id, Template.language == "de", Template.key == "ticket_created"
+        )
+    ).scalar_one()
     setattr(template, part, source)  # written past the editor's check, as an older version could have been
     db.session.commit()
     with SmtpSink() as other_sink:
@@ -162,8 +180,7 @@ def test_starttls_with_a_trusted_certificate_delivers(ctx, certs, run_worker):
 
     with SmtpSink(starttls_context=certs.server_context("ca_signed"), require_starttls=True) as sink:
         tenant = make_tenant("tls")
-        point_at(tenant.id, sink, host="localhost", security="starttls",
-                 trusted_ca_pem=certs.ca_cert.read_text())
+        point_at(tenant.id, sink, host="localhost", security="starttls", trusted_ca_pem=certs.ca_cert.read_text())
         _ticket(tenant.id)
         run_worker()
         (mail,) = sink.wait_for(1)
@@ -234,11 +251,13 @@ def test_one_expander_per_tenant_and_nothing_left_behind(tenant, smtp_sink, run_
     assert conn.get(key) not in (None, b"expand_events-swallowing-job")  # the successor's wake
     run_worker()
     assert sorted(m.message["Subject"] for m in smtp_sink.wait_for(2)) == [
-        f"[#{n}] Ihre Meldung: {t}" for n, t in ((1, "Heizung fällt aus"), (2, "Fenster klemmt"))]
+        f"[#{n}] Ihre Meldung: {t}" for n, t in ((1, "Heizung fällt aus"), (2, "Fenster klemmt"))
+    ]
 
 
-def test_redis_down_at_commit_fails_no_request_and_the_sweeper_catches_up(tenant, smtp_sink, run_worker, app,
-                                                                          monkeypatch):
+def test_redis_down_at_commit_fails_no_request_and_the_sweeper_catches_up(
+    tenant, smtp_sink, run_worker, app, monkeypatch
+):
     from core.mail.sweeper import sweep
     from tests.support.ports import free_port
 
@@ -267,18 +286,30 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
 
     from core import queueing
 
-    env = {**os.environ, "POSTWERK_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "POSTWERK_REDIS_URL": app.config["REDIS_URL"], "POSTWERK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEYS"][0],
-           "POSTWERK_SECRET_KEY": app.config["SECRET_KEY"], "POSTWERK_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
-           # Long enough that the test's next commit surely falls inside it.
-           "POSTWERK_LINGER_SECONDS": "10",
-           # Production settings relaying to the test sink on loopback (docs/security.md).
-           "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "POSTWERK_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "POSTWERK_REDIS_URL": app.config["REDIS_URL"],
+        "POSTWERK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEYS"][0],
+        "POSTWERK_SECRET_KEY": app.config["SECRET_KEY"],
+        "POSTWERK_QUEUE_PREFIX": app.config["QUEUE_PREFIX"],
+        # Long enough that the test's next commit surely falls inside it.
+        "POSTWERK_LINGER_SECONDS": "10",
+        # Production settings relaying to the test sink on loopback (docs/security.md).
+        "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1",
+    }
     log = open(tmp_path / "worker.log", "wb")
     # Two, as recommended: one lingers as the expander, one as the deliverer.
-    workers = [subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--name", f"linger-{os.getpid()}-{i}"],
-                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-               for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "worker", "--name", f"linger-{os.getpid()}-{i}"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
     try:
         conn = Redis.from_url(app.config["REDIS_URL"])
         queue_key = queueing.queue().key
@@ -293,7 +324,9 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
         assert conn.llen(queue_key) == 0  # the commit's wake found the expander's key held
         received = smtp_sink.wait_for(2, timeout=30)
         assert [m.message["Subject"] for m in received] == [
-            "[#1] Ihre Meldung: Heizung fällt aus", "[#2] Ihre Meldung: Fenster klemmt"]
+            "[#1] Ihre Meldung: Heizung fällt aus",
+            "[#2] Ihre Meldung: Fenster klemmt",
+        ]
         assert smtp_sink.connections == 1
     finally:
         for worker in workers:
@@ -313,10 +346,26 @@ def test_a_fan_out_renders_once_when_the_template_never_names_the_recipient(tena
 
     members = [f"m{i}@example.org" for i in range(5)]
     db.session.add(DistributionList(tenant_id=tenant.id, name="all", addresses=members))
-    db.session.add(Template(tenant_id=tenant.id, key="notice", language="de", subject="Neu: {{ ticket.title }}",
-                            body_html="<p>{{ ticket.title }}</p>", body_text="{{ ticket.title }}"))
-    db.session.add(Template(tenant_id=tenant.id, key="greeting", language="de", subject="Hallo {{ recipient.address }}",
-                            body_html="<p>x</p>", body_text="x"))
+    db.session.add(
+        Template(
+            tenant_id=tenant.id,
+            key="notice",
+            language="de",
+            subject="Neu: {{ ticket.title }}",
+            body_html="<p>{{ ticket.title }}</p>",
+            body_text="{{ ticket.title }}",
+        )
+    )
+    db.session.add(
+        Template(
+            tenant_id=tenant.id,
+            key="greeting",
+            language="de",
+            subject="Hallo {{ recipient.address }}",
+            body_html="<p>x</p>",
+            body_text="x",
+        )
+    )
     for rule in db.session.execute(db.select(Rule)).scalars():
         rule.active = False
     db.session.add(Rule(tenant_id=tenant.id, event="TICKET_CREATED", recipient="list:all", template_key="notice"))
@@ -324,13 +373,23 @@ def test_a_fan_out_renders_once_when_the_template_never_names_the_recipient(tena
     db.session.commit()
     renders = []
     original = rendering.render
-    monkeypatch.setattr(rendering, "render", lambda source, *a, **kw: renders.append(source) or original(
-        source, *a, **kw))
-    payload = {"ticket": {"id": 1, "title": "Heizung", "description": "", "status": "open",
-                          "reporter": {"name": "E", "email": "e@example.org", "language": "de"},
-                          "assignee": None, "watchers": []}}
-    notice, greeting = [p for p in expansion.plan(tenant_ref(get_tenant(tenant.id)), "TICKET_CREATED", payload)
-                        if p.fires]
+    monkeypatch.setattr(
+        rendering, "render", lambda source, *a, **kw: renders.append(source) or original(source, *a, **kw)
+    )
+    payload = {
+        "ticket": {
+            "id": 1,
+            "title": "Heizung",
+            "description": "",
+            "status": "open",
+            "reporter": {"name": "E", "email": "e@example.org", "language": "de"},
+            "assignee": None,
+            "watchers": [],
+        }
+    }
+    notice, greeting = [
+        p for p in expansion.plan(tenant_ref(get_tenant(tenant.id)), "TICKET_CREATED", payload) if p.fires
+    ]
     assert [m.recipient.address for m in notice.mails] == members
     assert {(m.subject, m.body_text) for m in notice.mails} == {("Neu: Heizung", "Heizung")}
     assert renders.count("Neu: {{ ticket.title }}") == 1  # once, not once per member

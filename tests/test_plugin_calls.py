@@ -1,6 +1,7 @@
 """Hooks are called the pluggy way, plugin by plugin: a hookimpl may take a
 subset of the spec's arguments, wrappers wrap each call, and
 ``add_hookcall_monitoring`` sees every call."""
+
 from __future__ import annotations
 
 import pytest
@@ -65,7 +66,8 @@ def test_hookcall_monitoring_sees_each_plugin_call(calls_app):
     seen = []
     undo = registry().pm.add_hookcall_monitoring(
         before=lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
-        after=lambda outcome, name, impls, kwargs: None)
+        after=lambda outcome, name, impls, kwargs: None,
+    )
     try:
         variables.collect(tenant_ref(tenant), "PING", {})
     finally:

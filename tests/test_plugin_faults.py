@@ -1,6 +1,7 @@
 """A faulty plugin fails alone: a hook that raises at run time is recorded
 with the plugin's name, the hook and the error, holds up only the rules
 that need it, and the event runs again once the plugin is fixed."""
+
 from __future__ import annotations
 
 import pytest
@@ -90,8 +91,7 @@ class ListenerPlugin:
 def faulty_app(config):
     BoomPlugin.broken = True
     ListenerPlugin.heard = []
-    app = create_app(config, extra_plugins={"ping": PingPlugin(), "listener": ListenerPlugin(),
-                                            "boom": BoomPlugin()})
+    app = create_app(config, extra_plugins={"ping": PingPlugin(), "listener": ListenerPlugin(), "boom": BoomPlugin()})
     with app.app_context():
         yield app
         db.engine.dispose()
@@ -99,8 +99,16 @@ def faulty_app(config):
 
 def _rule(tenant_id, key, recipient, subject):
     for language in ("de", "en"):
-        db.session.add(Template(tenant_id=tenant_id, key=key, language=language, subject=subject,
-                                body_html=f"<p>{subject}</p>", body_text=""))
+        db.session.add(
+            Template(
+                tenant_id=tenant_id,
+                key=key,
+                language=language,
+                subject=subject,
+                body_html=f"<p>{subject}</p>",
+                body_text="",
+            )
+        )
     rule = Rule(tenant_id=tenant_id, name=key, event="PING", recipient=recipient, template_key=key, active=True)
     db.session.add(rule)
     db.session.commit()
@@ -123,15 +131,18 @@ def test_a_raising_hook_holds_up_only_the_rules_that_need_it_and_runs_again(faul
     drain(faulty_app)
 
     received = {m.rcpt_tos[0] for m in smtp_sink.messages}
-    assert "plain@example.org" in received                  # the rule that needs nothing of boom
-    assert db.session.execute(db.select(Message.status).where(Message.event_id == ticket.id)).scalars().all() \
-        == ["SENT"]                                         # another plugin's event
+    assert "plain@example.org" in received  # the rule that needs nothing of boom
+    assert db.session.execute(db.select(Message.status).where(Message.event_id == ticket.id)).scalars().all() == [
+        "SENT"
+    ]  # another plugin's event
     assert not {"needs@example.org", "boomer@example.org"} & received
     event = db.session.get(Event, ping.id)
     assert event.status == EventStatus.FAILED
     parts = {(f["plugin"], f["hook"], f["error"], f["rule_id"]) for f in event.failures}
-    assert parts == {("boom", "postwerk_template_variables", "RuntimeError: boom", needs_boom.id),
-                     ("boom", "postwerk_resolve_recipients", "RuntimeError: boom", role.id)}
+    assert parts == {
+        ("boom", "postwerk_template_variables", "RuntimeError: boom", needs_boom.id),
+        ("boom", "postwerk_resolve_recipients", "RuntimeError: boom", role.id),
+    }
     assert "plugin 'boom' failed in postwerk_template_variables: RuntimeError: boom" in event.error
     assert db.session.get(Event, ticket.id).status == EventStatus.EXPANDED
     texts = [n.text for n in db.session.execute(db.select(Notification)).scalars()]
@@ -145,15 +156,16 @@ def test_a_raising_hook_holds_up_only_the_rules_that_need_it_and_runs_again(faul
     assert f'id="event-{ping.id}"' in page
 
     BoomPlugin.broken = False  # the author ships a fix
-    response = client.post("/settings/admin/mail/events/failed/retry",
-                           data={"csrf_token": csrf_token(page), "id": str(ping.id)})
+    response = client.post(
+        "/settings/admin/mail/events/failed/retry", data={"csrf_token": csrf_token(page), "id": str(ping.id)}
+    )
     assert response.status_code == 302
     drain(faulty_app)
     db.session.expire_all()
     event = db.session.get(Event, ping.id)
     assert event.status == EventStatus.EXPANDED and event.failures is None and event.error is None
     to = [m.rcpt_tos[0] for m in smtp_sink.messages]
-    assert to.count("plain@example.org") == 1               # not mailed twice
+    assert to.count("plain@example.org") == 1  # not mailed twice
     assert to.count("needs@example.org") == 1 and to.count("boomer@example.org") == 1
     assert "No failed events." in client.get("/settings/admin/mail/events/failed").get_data(as_text=True)
 
@@ -173,12 +185,17 @@ def test_events_retry_on_the_command_line_runs_failed_events_again(faulty_app, s
     BoomPlugin.broken = False
     result = runner.invoke(main, ["events", "retry", "acme"], obj=script_info)
     assert result.exit_code == 0, result.output
-    assert f"event {ping.id} PING: plugin 'boom' failed in" in result.output and "1 event(s) will run again" in result.output
+    assert (
+        f"event {ping.id} PING: plugin 'boom' failed in" in result.output
+        and "1 event(s) will run again" in result.output
+    )
     drain(faulty_app)
     db.session.expire_all()
     assert db.session.get(Event, ping.id).status == EventStatus.EXPANDED
-    assert db.session.execute(db.select(db.func.count()).select_from(Message).where(
-        Message.event_id == ping.id)).scalar() == 3
+    assert (
+        db.session.execute(db.select(db.func.count()).select_from(Message).where(Message.event_id == ping.id)).scalar()
+        == 3
+    )
 
 
 def test_the_dry_run_shows_a_plugin_failure_instead_of_answering_500(faulty_app, smtp_sink):
@@ -186,8 +203,10 @@ def test_the_dry_run_shows_a_plugin_failure_instead_of_answering_500(faulty_app,
     client = faulty_app.test_client()
     login(client)
     page = client.get("/settings/admin/mail/rules/dryrun").get_data(as_text=True)
-    response = client.post("/settings/admin/mail/rules/dryrun", data={
-        "csrf_token": csrf_token(page), "target": "event:PING", "source": "sample"})
+    response = client.post(
+        "/settings/admin/mail/rules/dryrun",
+        data={"csrf_token": csrf_token(page), "target": "event:PING", "source": "sample"},
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "plugin &#39;boom&#39; failed in postwerk_template_variables: RuntimeError: boom" in html
@@ -217,8 +236,15 @@ def test_a_raising_inbound_hook_is_rolled_back_and_named_and_the_mail_not_passed
     monkeypatch_impl = [i for i in registry().pm.hook.postwerk_inbound_mail.get_hookimpls() if i.plugin_name == "boom"]
     monkeypatch_impl[0].function = writes_then_raises.__get__(monkeypatch_impl[0].plugin)
     try:
-        mail = InboundMail(mailbox="support", message_id="<1@example.org>", from_address="erika@example.org",
-                           from_name="Erika", to=("support@acme.example",), subject="Hallo", text="Hallo")
+        mail = InboundMail(
+            mailbox="support",
+            message_id="<1@example.org>",
+            from_address="erika@example.org",
+            from_name="Erika",
+            to=("support@acme.example",),
+            subject="Hallo",
+            text="Hallo",
+        )
         with pytest.raises(PluginHookError, match="plugin 'boom' failed in postwerk_inbound_mail"):
             call_inbound(tenant.id, mail)
     finally:
@@ -266,10 +292,18 @@ def test_a_raising_tasks_hook_leaves_the_other_plugins_tasks_running(config):
         # Visible to the admin, naming plugin, hook and error -- once, though
         # the scheduler asks on every tick.
         assert MAIL_WORKER in task_specs(tenant.id)
-        texts = [n.text for n in db.session.execute(db.select(Notification)
-                                                    .where(Notification.tenant_id == tenant.id)).scalars()]
+        texts = [
+            n.text
+            for n in db.session.execute(db.select(Notification).where(Notification.tenant_id == tenant.id)).scalars()
+        ]
         wanted = "AUTOMATE: plugin 'badtasks' failed in postwerk_tasks: RuntimeError: no tasks today"
         assert texts.count(wanted) == 1, texts
-        assert sum("plugin 'wrongtasks' failed in postwerk_tasks: returned 'poll every minute', not a "
-                   "core.api.TaskSpec" in t for t in texts) == 1, texts
+        assert (
+            sum(
+                "plugin 'wrongtasks' failed in postwerk_tasks: returned 'poll every minute', not a "
+                "core.api.TaskSpec" in t
+                for t in texts
+            )
+            == 1
+        ), texts
         db.engine.dispose()

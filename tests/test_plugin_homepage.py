@@ -1,4 +1,5 @@
 """The homepage plugin: the public inquiry form, its spam protections and its mails."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,13 @@ from plugins.homepage.models import Inquiry
 from plugins.homepage.service import set_office_address
 from tests.helpers import by_recipient, csrf_token, login, make_tenant
 
-FORM = {"name": "Erika Mustermann", "email": "erika@example.org", "phone": "+49 30 1234567",
-        "message": "Ist die Wohnung noch frei?", "property_ref": "Lindenstraße 5, WE 3"}
+FORM = {
+    "name": "Erika Mustermann",
+    "email": "erika@example.org",
+    "phone": "+49 30 1234567",
+    "message": "Ist die Wohnung noch frei?",
+    "property_ref": "Lindenstraße 5, WE 3",
+}
 
 
 @pytest.fixture
@@ -37,8 +43,11 @@ def test_inquiry_is_stored_and_mailed_to_inquirer_and_office(site, client, smtp_
     response = _send(client)
     assert response.status_code == 302 and response.headers["Location"].startswith("/t/acme/inquiry/thanks")
     inquiry = db.session.execute(db.select(Inquiry)).scalar_one()
-    assert (inquiry.tenant_id, inquiry.name, inquiry.property_ref) == (site.id, "Erika Mustermann",
-                                                                       "Lindenstraße 5, WE 3")
+    assert (inquiry.tenant_id, inquiry.name, inquiry.property_ref) == (
+        site.id,
+        "Erika Mustermann",
+        "Lindenstraße 5, WE 3",
+    )
     run_worker()
     mails = by_recipient(smtp_sink.wait_for(2))
     subject, text, html = mails["erika@example.org"]

@@ -1,5 +1,6 @@
 """What plugins and other systems hand over is checked where it enters:
 recipient addresses from plugins, null placeholders, nested payload values."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,12 +15,17 @@ from core.models import Event, Notification, Rule, Template
 from core.payloads import PayloadInvalid, json_schema, validate
 from tests.helpers import drain, make_tenant
 
-SHIFT = EventSpec("SHIFT_PLANNED", "Shift planned",
-                  variables=(Variable("shift.name", "name", "Früh"),
-                             Variable("shift.lead.name", "who leads", "Erika"),
-                             Variable("shift.crew", "who works", [{"name": "Max", "hours": 8}]),
-                             Variable("shift.tags", "tags", ["night"])),
-                  roles=(Role("crew", "everyone on the shift"),))
+SHIFT = EventSpec(
+    "SHIFT_PLANNED",
+    "Shift planned",
+    variables=(
+        Variable("shift.name", "name", "Früh"),
+        Variable("shift.lead.name", "who leads", "Erika"),
+        Variable("shift.crew", "who works", [{"name": "Max", "hours": 8}]),
+        Variable("shift.tags", "tags", ["night"]),
+    ),
+    roles=(Role("crew", "everyone on the shift"),),
+)
 
 
 class ShiftPlugin:
@@ -53,10 +59,26 @@ def _payload(**shift):
 def test_bad_addresses_from_a_plugin_are_skipped_with_a_notification_naming_it(shift_app, smtp_sink):
     tenant = make_tenant("acme", smtp_sink, plugins=("shift",))
     for language in ("de", "en"):
-        db.session.add(Template(tenant_id=tenant.id, key="shift", language=language, subject="Schicht {{ shift.name }}",
-                                body_html="<p>{{ shift.name }}</p>", body_text=""))
-    db.session.add(Rule(tenant_id=tenant.id, name="crew", event="SHIFT_PLANNED", recipient="role:crew",
-                        template_key="shift", active=True))
+        db.session.add(
+            Template(
+                tenant_id=tenant.id,
+                key="shift",
+                language=language,
+                subject="Schicht {{ shift.name }}",
+                body_html="<p>{{ shift.name }}</p>",
+                body_text="",
+            )
+        )
+    db.session.add(
+        Rule(
+            tenant_id=tenant.id,
+            name="crew",
+            event="SHIFT_PLANNED",
+            recipient="role:crew",
+            template_key="shift",
+            active=True,
+        )
+    )
     db.session.commit()
     ShiftPlugin.addresses = ["max@example.org", "not an address", "a@example.org, b@example.org"]
     event = emit(tenant.id, "SHIFT_PLANNED", _payload())
@@ -101,6 +123,9 @@ def test_the_http_api_answers_422_for_a_bad_list_item(shift_app):
     tenant = make_tenant("acme", plugins=("shift",))
     _, token = api_tokens.create(tenant.id, "t", actor="test")
     db.session.commit()
-    answer = shift_app.test_client().post("/api/v1/events", headers={"Authorization": f"Bearer {token}"},
-                                          json={"event": "SHIFT_PLANNED", "payload": _payload(tags=[{"x": 1}])})
+    answer = shift_app.test_client().post(
+        "/api/v1/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"event": "SHIFT_PLANNED", "payload": _payload(tags=[{"x": 1}])},
+    )
     assert answer.status_code == 422 and answer.get_json()["field"] == "payload.shift.tags[0]"

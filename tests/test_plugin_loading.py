@@ -2,6 +2,7 @@
 the web app, workers and every command start, the plugin is marked broken on
 the plugins page and in `postwerk plugins list`, its events are refused, and
 `postwerk plugins check` names each problem (exit 1)."""
+
 from __future__ import annotations
 
 import sys
@@ -69,8 +70,10 @@ class WrongArguments:
 CASES = {
     "duplicate": (Duplicate, "declares the event 'TICKET_CREATED', which the plugin 'ticket' declares too"),
     "typo": (DecoratedTypo, "postwerk_template_variable is not a Postwerk hook (misspelled?)"),
-    "undecorated_typo": (UndecoratedTypo, "postwerk_template_variabels is not a Postwerk hook (misspelled?) and "
-                                          "not marked @hookimpl"),
+    "undecorated_typo": (
+        UndecoratedTypo,
+        "postwerk_template_variabels is not a Postwerk hook (misspelled?) and not marked @hookimpl",
+    ),
     "undecorated": (Undecorated, "postwerk_template_variables is not marked @hookimpl"),
     "raising": (RaisingRegistration, "postwerk_register_events raised RuntimeError: no database yet"),
     "arguments": (WrongArguments, "{'extra'} are declared in the hookimpl but can not be found in the hookspec"),
@@ -98,8 +101,11 @@ def test_a_broken_plugin_is_set_aside_with_the_reason_and_everything_else_starts
                 emit(tenant.id, "MINE_HAPPENED", {})
             _, token = api_tokens.create(tenant.id, "t", actor="test")
             db.session.commit()
-            answer = client.post("/api/v1/events", json={"event": "MINE_HAPPENED", "payload": {}},
-                                 headers={"Authorization": f"Bearer {token}"})
+            answer = client.post(
+                "/api/v1/events",
+                json={"event": "MINE_HAPPENED", "payload": {}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert answer.status_code == 409 and "the plugin 'bad' is broken" in answer.get_json()["error"]
         with pytest.raises(PluginError, match="broken and cannot be enabled"):
             from core.plugin_state import set_enabled
@@ -138,13 +144,23 @@ def cli(config, monkeypatch):
 
 
 def test_a_plugin_that_cannot_import_is_listed_as_broken_and_commands_still_work(installed_broken_plugin, cli, app):
-    result = cli("tenants", "create", "acme", "Acme GmbH", "--admin-email", "a@acme.example",
-                 "--admin-password", "long enough password")
+    result = cli(
+        "tenants",
+        "create",
+        "acme",
+        "Acme GmbH",
+        "--admin-email",
+        "a@acme.example",
+        "--admin-password",
+        "long enough password",
+    )
     assert result.exit_code == 0, result.output
     listing = cli("plugins", "list", "--tenant", "acme")
     assert listing.exit_code == 0
-    assert "broken" in listing.output and "BROKEN: cannot be loaded (postwerk_broken_missing.plugin:Plugin): " \
-        "ModuleNotFoundError" in listing.output
+    assert (
+        "broken" in listing.output
+        and "BROKEN: cannot be loaded (postwerk_broken_missing.plugin:Plugin): ModuleNotFoundError" in listing.output
+    )
     assert cli("plugins", "enable", "acme", "ticket").exit_code == 0
     assert cli("plugins", "disable", "acme", "broken").exit_code == 0
     check = cli("plugins", "check")
@@ -164,11 +180,14 @@ def test_plugins_check_fails_in_strict_mode_too(installed_broken_plugin, cli, ap
     assert result.exit_code != 0 and "plugin 'broken' is broken" in str(result.exception)
 
 
-@pytest.mark.parametrize("requires, broken", [
-    (">=0.1", ""),
-    (">=99", "it supports Postwerk >=99, and this is Postwerk "),
-    ("soon", "requires_postwerk 'soon' is not a version specifier"),
-])
+@pytest.mark.parametrize(
+    "requires, broken",
+    [
+        (">=0.1", ""),
+        (">=99", "it supports Postwerk >=99, and this is Postwerk "),
+        ("soon", "requires_postwerk 'soon' is not a version specifier"),
+    ],
+)
 def test_a_plugin_declares_the_postwerk_versions_it_supports(config, requires, broken):
     from core.api import Plugin
 
@@ -187,11 +206,14 @@ def test_a_plugin_declares_the_postwerk_versions_it_supports(config, requires, b
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("requires, broken", [
-    (">=1.0,<2", ""),
-    (">=2.0", "it needs the hook API >=2.0, and this is hook API 1.0"),
-    ("two", "requires_hook_api 'two' is not a version specifier"),
-])
+@pytest.mark.parametrize(
+    "requires, broken",
+    [
+        (">=1.0,<2", ""),
+        (">=2.0", "it needs the hook API >=2.0, and this is hook API 1.0"),
+        ("two", "requires_hook_api 'two' is not a version specifier"),
+    ],
+)
 def test_a_plugin_declares_the_hook_api_it_was_written_for(config, requires, broken):
     from core.api import HOOK_API_VERSION, Plugin
 
@@ -247,13 +269,14 @@ def deprecated_hook(monkeypatch, tmp_path):
     sys.modules.pop("postwerk_oldie", None)
 
 
-def test_a_deprecated_hook_warns_through_warn_on_impl_and_the_plugin_keeps_working(deprecated_hook, cli, app,
-                                                                                     client):
+def test_a_deprecated_hook_warns_through_warn_on_impl_and_the_plugin_keeps_working(deprecated_hook, cli, app, client):
     reg = app.extensions["postwerk.plugins"]
     info = reg.plugins["oldie"]
     assert not info.broken
-    assert info.warnings == ["DeprecationWarning: postwerk_old_menu is deprecated since hook API 1.0 and will be "
-                             "removed in the next major version; implement postwerk_admin_menu instead"]
+    assert info.warnings == [
+        "DeprecationWarning: postwerk_old_menu is deprecated since hook API 1.0 and will be "
+        "removed in the next major version; implement postwerk_admin_menu instead"
+    ]
     listing = cli("plugins", "list")
     assert "warning: DeprecationWarning: postwerk_old_menu is deprecated" in listing.output
     check = cli("plugins", "check")

@@ -1,4 +1,5 @@
 """The plugin manager: loading, start-up checks, per-tenant dispatch."""
+
 from __future__ import annotations
 
 import pytest
@@ -63,8 +64,10 @@ def test_two_plugins_declaring_one_event_fail_at_start_up_in_strict_mode(config)
         def postwerk_register_events(self):
             return [EventSpec("TICKET_CREATED", "again")]
 
-    with pytest.raises(PluginError, match="plugin 'copy' is broken: declares the event 'TICKET_CREATED', which "
-                                          "the plugin 'ticket' declares too"):
+    with pytest.raises(
+        PluginError,
+        match="plugin 'copy' is broken: declares the event 'TICKET_CREATED', which the plugin 'ticket' declares too",
+    ):
         create_app(dict(config, STRICT_PLUGINS="1"), extra_plugins={"copy": Copy()})
 
 
@@ -103,8 +106,11 @@ def test_enabling_copies_default_templates_without_overwriting_edits(ctx):
     tenant = make_tenant("acme", plugins=(), activate_rules=False)
     set_enabled(tenant.id, "ticket", True)
     db.session.commit()
-    templates = db.session.execute(db.select(Template).where(Template.tenant_id == tenant.id)
-                                   .order_by(Template.id)).scalars().all()
+    templates = (
+        db.session.execute(db.select(Template).where(Template.tenant_id == tenant.id).order_by(Template.id))
+        .scalars()
+        .all()
+    )
     assert {("ticket_created", "de"), ("ticket_created", "en")} <= {(t.key, t.language) for t in templates}
     rules = db.session.execute(db.select(Rule)).scalars().all()
     assert rules and not any(r.active for r in rules)  # default rules never send before an admin says so

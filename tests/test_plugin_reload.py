@@ -3,6 +3,7 @@ RQ's own ``rq worker -w core.worker.PostwerkWorker``), the scheduler and gunicor
 effect within seconds, without a restart: each notices the change, runs the
 plugin's migration (once) and reloads gracefully -- the workers between jobs,
 gunicorn by its HUP reload. Mail queued around the change is all delivered."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,15 @@ from tests.support.ports import free_port
 
 _SCRIPT = Path(sys.executable).parent / "postwerk"
 POSTWERK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
-TICKET = {"ticket": {"id": 1, "title": "Heizung", "description": "", "status": "open",
-                     "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"}}}
+TICKET = {
+    "ticket": {
+        "id": 1,
+        "title": "Heizung",
+        "description": "",
+        "status": "open",
+        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+    }
+}
 
 
 def _status(url: str) -> int:
@@ -46,8 +54,9 @@ def _until(what: str, check, timeout: float = 180) -> None:
 
 
 def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--no-input", *args],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "--no-input", *args], check=True, timeout=300
+    )
 
 
 def _cli(env, *args: str) -> None:
@@ -58,25 +67,66 @@ def _cli(env, *args: str) -> None:
 def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(tenant, config, smtp_sink, tmp_path):
     database = config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
-    env.update(POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], POSTWERK_REDIS_URL=config["REDIS_URL"],
-               POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"], POSTWERK_SECRET_KEY="reload-test",
-               POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY)
+    env.update(
+        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
+        POSTWERK_REDIS_URL=config["REDIS_URL"],
+        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
+        POSTWERK_SECRET_KEY="reload-test",
+        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+    )
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("gunicorn", "worker", "rq", "scheduler")}
     procs = {
-        "gunicorn": subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--bind",
-                                      f"127.0.0.1:{port}", "--config", "python:core.gunicorn_config",
-                                      "postwerk:create_app()"], cwd=tmp_path, env=env,
-                                     stdout=logs["gunicorn"], stderr=subprocess.STDOUT),
-        "worker": subprocess.Popen([*POSTWERK, "worker", "--name", f"reload-{os.getpid()}"], cwd=tmp_path,
-                                   env=env, stdout=logs["worker"], stderr=subprocess.STDOUT),
+        "gunicorn": subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--config",
+                "python:core.gunicorn_config",
+                "postwerk:create_app()",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["gunicorn"],
+            stderr=subprocess.STDOUT,
+        ),
+        "worker": subprocess.Popen(
+            [*POSTWERK, "worker", "--name", f"reload-{os.getpid()}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["worker"],
+            stderr=subprocess.STDOUT,
+        ),
         # RQ's own command line with Postwerk's worker class.
-        "rq": subprocess.Popen([sys.executable, "-c", "from rq.cli import main; main()", "worker",
-                                "-w", "core.worker.PostwerkWorker", "--url", config["REDIS_URL"],
-                                f"{config['QUEUE_PREFIX']}-mail"], cwd=tmp_path, env=env,
-                               stdout=logs["rq"], stderr=subprocess.STDOUT),
-        "scheduler": subprocess.Popen([*POSTWERK, "scheduler", "--interval", "1"], cwd=tmp_path, env=env,
-                                      stdout=logs["scheduler"], stderr=subprocess.STDOUT),
+        "rq": subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from rq.cli import main; main()",
+                "worker",
+                "-w",
+                "core.worker.PostwerkWorker",
+                "--url",
+                config["REDIS_URL"],
+                f"{config['QUEUE_PREFIX']}-mail",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["rq"],
+            stderr=subprocess.STDOUT,
+        ),
+        "scheduler": subprocess.Popen(
+            [*POSTWERK, "scheduler", "--interval", "1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=logs["scheduler"],
+            stderr=subprocess.STDOUT,
+        ),
     }
     pids = {name: proc.pid for name, proc in procs.items()}
     installed = False
@@ -89,22 +139,30 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
             db.session.commit()
         _pip("install", "--no-deps", "--no-index", plugin_wheel(tmp_path, with_migration=True))
         installed = True
-        _until("gunicorn never served the new plugin's page",
-               lambda: _status(f"http://127.0.0.1:{port}/hot/") == 200)
+        _until("gunicorn never served the new plugin's page", lambda: _status(f"http://127.0.0.1:{port}/hot/") == 200)
         for name in ("worker", "rq", "scheduler"):
-            _until(f"the {name} process never reloaded",
-                   lambda: "plugins changed (installed: hotplug;" in (tmp_path / f"{name}.log").read_text())
+            _until(
+                f"the {name} process never reloaded",
+                lambda name=name: "plugins changed (installed: hotplug;" in (tmp_path / f"{name}.log").read_text(),
+            )
         # The plugin's own migration ran on the way, once for all four processes.
-        assert sum("migrated the database for the changed plugins" in (tmp_path / f"{name}.log").read_text()
-                   for name in logs) == 1
+        assert (
+            sum(
+                "migrated the database for the changed plugins" in (tmp_path / f"{name}.log").read_text()
+                for name in logs
+            )
+            == 1
+        )
         with sqlite3.connect(database) as conn:
             assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'hotplug_note'").fetchone()
         _cli(env, "plugins", "enable", tenant.slug, "hotplug")
         db.session.execute(update(Rule).where(Rule.event == "HOT_EVENT").values(active=True))
         db.session.commit()
         _cli(env, "events", "emit", tenant.slug, "HOT_EVENT", "--payload", '{"hot": {"word": "sunny"}}')
-        _until("the reloaded workers never mailed the new plugin's event",
-               lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages))
+        _until(
+            "the reloaded workers never mailed the new plugin's event",
+            lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages),
+        )
 
         def all_sent() -> bool:
             db.session.expire_all()
@@ -119,11 +177,14 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
         assert {name: proc.pid for name, proc in procs.items()} == pids
         _pip("uninstall", "-y", "postwerk-hotplug")
         installed = False
-        _until("gunicorn kept the uninstalled plugin's page",
-               lambda: _status(f"http://127.0.0.1:{port}/hot/") == 404)
+        _until("gunicorn kept the uninstalled plugin's page", lambda: _status(f"http://127.0.0.1:{port}/hot/") == 404)
         for name in ("worker", "rq", "scheduler"):
-            _until(f"the {name} process never noticed the removal",
-                   lambda: "plugins changed (installed: -; removed: hotplug;" in (tmp_path / f"{name}.log").read_text())
+            _until(
+                f"the {name} process never noticed the removal",
+                lambda name=name: (
+                    "plugins changed (installed: -; removed: hotplug;" in (tmp_path / f"{name}.log").read_text()
+                ),
+            )
     finally:
         if installed:
             _pip("uninstall", "-y", "postwerk-hotplug")

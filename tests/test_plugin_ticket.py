@@ -1,4 +1,5 @@
 """The ticket plugin: status changes, comments, roles, attachments, inbound mail."""
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,13 @@ def _staff(tenant_id, email="max@example.org", name="Max Hausmeister", language=
 
 
 def _ticket(tenant_id, **kw):
-    values = dict(title="Heizung fällt aus", description="Bad kalt", reporter_name="Erika Mustermann",
-                  reporter_email="erika@example.org", reporter_language="de")
+    values = dict(
+        title="Heizung fällt aus",
+        description="Bad kalt",
+        reporter_name="Erika Mustermann",
+        reporter_email="erika@example.org",
+        reporter_language="de",
+    )
     values.update(kw)
     ticket = service.create_ticket(tenant_id, **values)
     db.session.commit()
@@ -33,9 +39,16 @@ def _ticket(tenant_id, **kw):
 
 
 def _mail(subject, *, sender="erika@example.org", text="Danke, Montag passt.", attachments=()):
-    return InboundMail(mailbox="support", message_id="<m1@example.org>", from_address=sender,
-                       from_name="Erika Mustermann", to=("support@acme.example",), subject=subject, text=text,
-                       attachments=tuple(attachments))
+    return InboundMail(
+        mailbox="support",
+        message_id="<m1@example.org>",
+        from_address=sender,
+        from_name="Erika Mustermann",
+        to=("support@acme.example",),
+        subject=subject,
+        text=text,
+        attachments=tuple(attachments),
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
@@ -64,8 +77,10 @@ def test_status_change_in_english_for_an_english_reporter(tenant, smtp_sink, run
     run_worker()
     mails = smtp_sink.wait_for(2)
     subjects = sorted(str(m.message["Subject"]) for m in mails)
-    assert subjects == [f"[#{ticket.id}] New status: closed – Heating broken",
-                        f"[#{ticket.id}] Your report: Heating broken"]
+    assert subjects == [
+        f"[#{ticket.id}] New status: closed – Heating broken",
+        f"[#{ticket.id}] Your report: Heating broken",
+    ]
 
 
 def test_setting_the_same_status_emits_nothing(tenant):
@@ -80,18 +95,32 @@ def test_setting_the_same_status_emits_nothing(tenant):
 def test_comment_goes_to_reporter_and_assignee_but_not_to_its_author(tenant, smtp_sink, run_worker):
     staff = _staff(tenant.id)
     ticket = _ticket(tenant.id, assignee_id=staff.id)
-    service.add_comment(tenant.id, ticket.id, author_name="Max Hausmeister", author_email="max@example.org",
-                        body="Der Techniker kommt am Montag.")
-    service.add_comment(tenant.id, ticket.id, author_name="Erika Mustermann", author_email="erika@example.org",
-                        body="Montag passt.", source="mail")
+    service.add_comment(
+        tenant.id,
+        ticket.id,
+        author_name="Max Hausmeister",
+        author_email="max@example.org",
+        body="Der Techniker kommt am Montag.",
+    )
+    service.add_comment(
+        tenant.id,
+        ticket.id,
+        author_name="Erika Mustermann",
+        author_email="erika@example.org",
+        body="Montag passt.",
+        source="mail",
+    )
     db.session.commit()
     run_worker()
     received = smtp_sink.wait_for(3)
-    comments = [m for m in received if "Kommentar" in str(m.message["Subject"])
-                or "comment" in str(m.message["Subject"])]
+    comments = [
+        m for m in received if "Kommentar" in str(m.message["Subject"]) or "comment" in str(m.message["Subject"])
+    ]
     got = sorted((m.rcpt_tos[0], str(m.message["Subject"])) for m in comments)
-    assert got == [("erika@example.org", f"[#{ticket.id}] Neuer Kommentar: Heizung fällt aus"),
-                   ("max@example.org", f"[#{ticket.id}] New comment: Heizung fällt aus")]
+    assert got == [
+        ("erika@example.org", f"[#{ticket.id}] Neuer Kommentar: Heizung fällt aus"),
+        ("max@example.org", f"[#{ticket.id}] New comment: Heizung fällt aus"),
+    ]
     erika = next(m for m in comments if m.rcpt_tos == ["erika@example.org"]).message
     assert "Max Hausmeister hat die Meldung kommentiert" in erika.get_body(("plain",)).get_content()
     assert "Der Techniker kommt am Montag." in erika.get_body(("html",)).get_content()
@@ -110,16 +139,21 @@ def test_inbound_reply_with_number_becomes_a_mail_comment(tenant):
     ticket = _ticket(tenant.id)
     service.change_status(tenant.id, ticket.id, "waiting")
     db.session.commit()
-    result = handle(tenant_ref(tenant), _mail(f"Re: [#{ticket.id}] Ihre Meldung: Heizung fällt aus",
-                                              attachments=[InboundAttachment("foto.jpg", "image/jpeg", b"\xff\xd8")]))
+    result = handle(
+        tenant_ref(tenant),
+        _mail(
+            f"Re: [#{ticket.id}] Ihre Meldung: Heizung fällt aus",
+            attachments=[InboundAttachment("foto.jpg", "image/jpeg", b"\xff\xd8")],
+        ),
+    )
     db.session.commit()
     comment = db.session.execute(db.select(TicketComment)).scalar_one()
     # The mail is not authenticated: the comment is marked, and the result says so.
-    assert result == InboundResult("comment", str(comment.id), f"ticket {ticket.id}; sender not verified",
-                                   link=f"/tickets/{ticket.id}")
+    assert result == InboundResult(
+        "comment", str(comment.id), f"ticket {ticket.id}; sender not verified", link=f"/tickets/{ticket.id}"
+    )
     assert comment.sender_verified is False
-    assert (comment.source, comment.body, comment.author_email) == ("mail", "Danke, Montag passt.",
-                                                                     "erika@example.org")
+    assert (comment.source, comment.body, comment.author_email) == ("mail", "Danke, Montag passt.", "erika@example.org")
     attachment = db.session.execute(db.select(TicketAttachment)).scalar_one()
     assert (attachment.comment_id, attachment.filename, attachment.content) == (comment.id, "foto.jpg", b"\xff\xd8")
     # The status stays as staff set it; the assignee and watchers learn of the reply by TICKET_COMMENTED.
@@ -131,15 +165,25 @@ def test_inbound_reply_with_number_becomes_a_mail_comment(tenant):
 def test_inbound_mail_without_a_known_number_opens_a_ticket(tenant):
     other = make_tenant("globex")
     foreign = _ticket(other.id)
-    result = handle(tenant_ref(tenant), _mail(f"[#{foreign.id}] Wasserschaden im Keller", sender="neu@example.org",
-                                              attachments=[InboundAttachment("big.bin", "application/octet-stream",
-                                                                             b"x" * (service.MAX_ATTACHMENT_BYTES + 1))]))
+    result = handle(
+        tenant_ref(tenant),
+        _mail(
+            f"[#{foreign.id}] Wasserschaden im Keller",
+            sender="neu@example.org",
+            attachments=[
+                InboundAttachment("big.bin", "application/octet-stream", b"x" * (service.MAX_ATTACHMENT_BYTES + 1))
+            ],
+        ),
+    )
     db.session.commit()
     assert result.kind == "ticket" and "big.bin" in result.detail
     ticket = db.session.get(Ticket, int(result.reference))
     assert ticket.tenant_id == tenant.id and ticket.id != foreign.id
     assert (ticket.title, ticket.reporter_email, ticket.description) == (
-        "Wasserschaden im Keller", "neu@example.org", "Danke, Montag passt.")
+        "Wasserschaden im Keller",
+        "neu@example.org",
+        "Danke, Montag passt.",
+    )
     assert db.session.execute(db.select(TicketComment)).first() is None
     assert db.session.execute(db.select(TicketAttachment)).first() is None
 
@@ -149,7 +193,8 @@ def test_hook_is_reachable_through_the_registry(tenant):
 
     ticket = _ticket(tenant.id)
     result = registry().hook("postwerk_inbound_mail", tenant.id)(
-        tenant=tenant_ref(tenant), mail=_mail(f"AW: [#{ticket.id}]"))
+        tenant=tenant_ref(tenant), mail=_mail(f"AW: [#{ticket.id}]")
+    )
     assert result.kind == "comment"
 
 
@@ -161,10 +206,15 @@ def test_ticket_page_comment_with_attachment_and_tenant_isolation(tenant, client
     page = client.get(f"/tickets/{ticket.id}")
     assert page.status_code == 200
     assert client.get(f"/tickets/{foreign.id}").status_code == 404
-    response = client.post(f"/tickets/{ticket.id}/comments", data={
-        "csrf_token": csrf_token(page.get_data(as_text=True)), "body": "Foto anbei",
-        "attachment": (io.BytesIO(b"<script>alert(1)</script>"), "../../evil.html")},
-        content_type="multipart/form-data")
+    response = client.post(
+        f"/tickets/{ticket.id}/comments",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "body": "Foto anbei",
+            "attachment": (io.BytesIO(b"<script>alert(1)</script>"), "../../evil.html"),
+        },
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     attachment = db.session.execute(db.select(TicketAttachment)).scalar_one()
     assert attachment.filename == "evil.html"
@@ -173,8 +223,9 @@ def test_ticket_page_comment_with_attachment_and_tenant_isolation(tenant, client
     assert download.headers["Content-Disposition"].startswith("attachment;")
     assert download.mimetype == "application/octet-stream"
     assert client.get(f"/tickets/{foreign.id}/attachments/{attachment.id}").status_code == 404
-    status = client.post(f"/tickets/{ticket.id}/status", data={
-        "csrf_token": csrf_token(page.get_data(as_text=True)), "status": "closed"})
+    status = client.post(
+        f"/tickets/{ticket.id}/status", data={"csrf_token": csrf_token(page.get_data(as_text=True)), "status": "closed"}
+    )
     assert status.status_code == 302 and db.session.get(Ticket, ticket.id).status == "closed"
     assert client.post(f"/tickets/{ticket.id}/status", data={"status": "open"}).status_code == 400
 

@@ -1,6 +1,7 @@
 """A plugin ships its own message catalogue, a Babel domain of its own
 (``Plugin.translations``): its labels, task and rule names read German on a
 German page like the built-ins' (issue 11)."""
+
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
-from core.api import EventSpec, Plugin, RuleSpec, TaskSpec, hookimpl
+from core.api import EventSpec, Plugin, TaskSpec, hookimpl
 from core.app import create_app
 from core.extensions import db
 from core.plugins import registry
@@ -59,8 +60,11 @@ def _catalogue(folder: Path, domain: str, strings: dict[str, str]) -> None:
 
 
 def test_a_plugins_task_name_reads_german_on_automate(config, tmp_path):
-    _catalogue(tmp_path, "parking", {"Free the expired spaces": "Abgelaufene Stellplätze freigeben",
-                                     "Saved.": "Von einem Plugin überschrieben"})
+    _catalogue(
+        tmp_path,
+        "parking",
+        {"Free the expired spaces": "Abgelaufene Stellplätze freigeben", "Saved.": "Von einem Plugin überschrieben"},
+    )
 
     class ParkingPlugin(Plugin):
         """Parking spaces."""
@@ -96,10 +100,13 @@ def test_a_plugins_task_name_reads_german_on_automate(config, tmp_path):
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda folder: None, "is not a folder"),
-    (lambda folder: folder.mkdir(), "has no compiled catalogue"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda folder: None, "is not a folder"),
+        (lambda folder: folder.mkdir(), "has no compiled catalogue"),
+    ],
+)
 def test_a_wrong_translations_folder_sets_the_plugin_aside_with_the_reason(config, tmp_path, make, reason):
     folder = tmp_path / "translations"
     make(folder)

@@ -1,5 +1,6 @@
 """The vertrag plugin: contract events to both parties, each in their language;
 disabling a plugin at run time."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -16,10 +17,21 @@ from plugins.vertrag import service
 from plugins.vertrag.models import Contract
 from tests.helpers import by_recipient, csrf_token, login, make_tenant
 
-CONTRACT = dict(number="MV-2026-017", property_address="Lindenstraße 5, 10115 Berlin", start_date=date(2026, 12, 1),
-                end_date=None, rent="850,50 €", mieter_name="Jane Renter", mieter_salutation="Ms",
-                mieter_email="jane@example.org", mieter_language="en", vermieter_name="Hans Vermieter",
-                vermieter_salutation="Herr", vermieter_email="hans@example.org", vermieter_language="de")
+CONTRACT = dict(
+    number="MV-2026-017",
+    property_address="Lindenstraße 5, 10115 Berlin",
+    start_date=date(2026, 12, 1),
+    end_date=None,
+    rent="850,50 €",
+    mieter_name="Jane Renter",
+    mieter_salutation="Ms",
+    mieter_email="jane@example.org",
+    mieter_language="en",
+    vermieter_name="Hans Vermieter",
+    vermieter_salutation="Herr",
+    vermieter_email="hans@example.org",
+    vermieter_language="de",
+)
 
 
 @pytest.fixture
@@ -51,8 +63,9 @@ def test_each_contract_event_reaches_both_parties_in_their_language(estate, smtp
         ("jane@example.org", "Rental contract MV-2026-017 signed"),
         ("jane@example.org", "Rental contract MV-2026-017 terminated"),
     ]
-    last = by_recipient([m for m in received if "gekündigt" in str(m.message["Subject"])
-                         or "terminated" in str(m.message["Subject"])])
+    last = by_recipient(
+        [m for m in received if "gekündigt" in str(m.message["Subject"]) or "terminated" in str(m.message["Subject"])]
+    )
     subject, text, html = last["hans@example.org"]
     assert "Guten Tag Hans Vermieter" in text and "endet am 2027-11-30. Grund: Eigenbedarf" in text
     assert "850.50 EUR" in text and "Jane Renter" in text and "Lindenstraße 5, 10115 Berlin" in html

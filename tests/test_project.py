@@ -1,5 +1,6 @@
 """Checks that keep the project honest: docs equal code, layering holds,
 migrations equal models."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_docs_hooks_is_rendered_from_the_hookspecs():
-    assert (ROOT / "docs" / "hooks.md").read_text() == hookdocs.render(), \
+    assert (ROOT / "docs" / "hooks.md").read_text() == hookdocs.render(), (
         "docs/hooks.md is stale: run `python -m core.hookdocs > docs/hooks.md`"
+    )
 
 
 def test_entry_point_group_is_one_name_everywhere():

@@ -5,6 +5,7 @@ Each race is run ROUNDS times with real threads, each with its own logged-in
 client (own session, own database connection), released together by a
 barrier; the database decides, not the timing of the test.
 """
+
 from __future__ import annotations
 
 import threading
@@ -56,8 +57,11 @@ def at_once(admins, url: str, data: dict) -> list[int]:
 
 
 def _audits(action: str, message_id: int) -> int:
-    return db.session.execute(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == action, AuditEntry.object_id == str(message_id))).scalar()
+    return db.session.execute(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == action, AuditEntry.object_id == str(message_id))
+    ).scalar()
 
 
 @BACKENDS
@@ -77,8 +81,7 @@ def test_two_resends_at_once_make_one_copy(tenant, admins):
 def test_two_send_nows_at_once_record_one(tenant, admins):
     tid = tenant.id
     for n in range(ROUNDS):
-        waiting = make_message(tid, n, status=MessageStatus.PENDING,
-                               next_attempt_at=utcnow() + timedelta(hours=1)).id
+        waiting = make_message(tid, n, status=MessageStatus.PENDING, next_attempt_at=utcnow() + timedelta(hours=1)).id
         assert at_once(admins, BASE + "/queue/send-now", {"id": waiting}) == [302, 302]
         db.session.remove()
         assert _audits("message.send_now", waiting) == 1, f"round {n}"
@@ -107,8 +110,9 @@ def test_resend_all_failed_twice_resends_each_message_once(tenant, admins):
         response = client.post(BASE + "/queue/resend-failed", data={"csrf_token": token, "id": "bulk"})
         assert response.status_code == 302
         db.session.remove()
-        db.session.execute(Message.__table__.update().where(Message.resend_of_id.is_not(None))
-                           .values(status=MessageStatus.SENT))
+        db.session.execute(
+            Message.__table__.update().where(Message.resend_of_id.is_not(None)).values(status=MessageStatus.SENT)
+        )
         db.session.commit()
     for message in failed:
         copies = db.session.execute(select(Message.id).where(Message.resend_of_id == message)).scalars().all()
@@ -123,8 +127,9 @@ def test_resend_all_failed_pressed_twice_at_once_resends_each_message_once(tenan
         assert at_once(admins, BASE + "/queue/resend-failed", {"id": "bulk"}) == [302, 302]
         db.session.remove()
         for message in failed:
-            copies = db.session.execute(select(func.count()).select_from(Message).where(
-                Message.resend_of_id == message)).scalar()
+            copies = db.session.execute(
+                select(func.count()).select_from(Message).where(Message.resend_of_id == message)
+            ).scalar()
             assert copies == 1, f"round {n}: message {message} resent {copies} times"
 
 

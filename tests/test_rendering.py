@@ -1,4 +1,5 @@
 """Admin-written templates: sandboxed, strict, bounded (RELIABILITY 15-17)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,25 +9,31 @@ from core.mail.rendering import TemplateError, render, validate
 KNOWN = ["ticket.id", "ticket.title", "ticket.reporter.name", "tenant.name"]
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ ''|attr('__class__') }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ (1).__class__.__base__.__subclasses__() }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''|attr('__class__') }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ (1).__class__.__base__.__subclasses__() }}",
+    ],
+)
 def test_escapes_are_refused_at_save_and_never_executed(source):
     assert any(p.kind == "security" for p in validate(source, KNOWN).problems)
     with pytest.raises(TemplateError):
         render(source, {"ticket": {"id": 1}})
 
 
-@pytest.mark.parametrize("source", [
-    "{{ 'a' * 10**9 }}",
-    "{{ 'a' * 1000000 }}",
-    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}",
-    "{{ 2 ** 100000 }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'a' * 10**9 }}",
+        "{{ 'a' * 1000000 }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}",
+        "{{ 2 ** 100000 }}",
+    ],
+)
 def test_runaway_templates_are_bounded(source):
     with pytest.raises(TemplateError) as info:
         render(source, {})
@@ -66,16 +73,19 @@ def test_html_escapes_values_and_text_does_not():
 def test_dotted_names_read_dict_items_as_jinja_does():
     data = {"t": {"title": "Heizung", "items": "shadowed", "reporter": {"name": "Erika"}}}
     # An item whose name a dict also has as a method stays the method, as in plain Jinja.
-    assert render("{{ t.title }}/{{ t.reporter.name }}/{{ t.items is callable }}/{{ t['items'] }}", data) == \
-        "Heizung/Erika/True/shadowed"
+    assert (
+        render("{{ t.title }}/{{ t.reporter.name }}/{{ t.items is callable }}/{{ t['items'] }}", data)
+        == "Heizung/Erika/True/shadowed"
+    )
     with pytest.raises(TemplateError, match="empty placeholder"):
         render("{{ t.missing }}", data)
 
 
 # --- the budget on every operation (issue 16, item 1; RELIABILITY 34) ---------
 
-NESTED_LOOPS = ("{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}"
-                "{% endfor %}{% endfor %}{% endfor %}")
+NESTED_LOOPS = (
+    "{% for a in 'a'*1000 %}{% for b in 'a'*1000 %}{% for c in 'a'*1000 %}{% endfor %}{% endfor %}{% endfor %}"
+)
 ATTACKS = {
     "power tower": "{{ (9**100**100**100**20) > 1 }}",
     "big base": "{{ (10**100)**100 }}",
@@ -85,7 +95,7 @@ ATTACKS = {
     "recursive loop": "{% for x in ['a'*1000]*1000 recursive %}{{ loop(x) if x|length > 1 }}{% endfor %}",
     "tilde": "{% set a = 'a'*100000 %}{% set b = a~a~a~a~a~a~a~a~a~a~a %}{{ b|length }}",
     "set block": "{% set a %}{{ 'a'*100000 }}{{ 'a'*100000 }}{% endset %}{% set b %}{{a}}{{a}}{{a}}{{a}}{{a}}"
-                 "{% endset %}{% set c %}{{b}}{{b}}{{b}}{{b}}{{b}}{% endset %}{{ c|length }}",
+    "{% endset %}{% set c %}{{b}}{{b}}{{b}}{{b}}{{b}}{% endset %}{{ c|length }}",
     "macro": "{% macro d(s) %}{{ s }}{{ s }}{% endmacro %}{{ d(d(d(d(d(d(d(d(d(d(d('a'*1000))))))))))) }}",
     "center filter": "{{ 'x'|center(100000000) }}",
     "center method": "{{ 'x'.center(100000000) }}",
@@ -139,10 +149,14 @@ def test_a_huge_text_is_refused_before_it_is_built(source):
     assert info.value.kind == "limit"
 
 
-@pytest.mark.parametrize("source", [
-    "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
-    "".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "x" + "{% endfor %}" * 25,
-], ids=["3000 parentheses", "25 nested loops"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
+        "".join("{%% for x%d in [1] %%}" % i for i in range(25)) + "x" + "{% endfor %}" * 25,
+    ],
+    ids=["3000 parentheses", "25 nested loops"],
+)
 def test_deeply_nested_source_is_a_clear_error(source):
     with pytest.raises(TemplateError, match="nested too deeply") as info:
         render(source, {})
@@ -162,8 +176,10 @@ def test_a_deadline_bound_template_is_stopped(monkeypatch):
 
 def test_ordinary_templates_stay_within_the_budget():
     items = [{"name": f"Teil {i}", "price": i * 3} for i in range(200)]
-    source = ("{% for i in items %}{{ loop.index }}. {{ i.name|center(20) }} {{ '%8.2f'|format(i.price) }}"
-              "{{ '{:>6}'.format(i.price * 2**10) }}\n{% endfor %}{{ items|map(attribute='name')|join(', ') }}"
-              "{{ (items|sum(attribute='price')) ** 2 }}{{ 'x'|indent(4) }}{{ 'a b c'|replace(' ', '-') }}")
+    source = (
+        "{% for i in items %}{{ loop.index }}. {{ i.name|center(20) }} {{ '%8.2f'|format(i.price) }}"
+        "{{ '{:>6}'.format(i.price * 2**10) }}\n{% endfor %}{{ items|map(attribute='name')|join(', ') }}"
+        "{{ (items|sum(attribute='price')) ** 2 }}{{ 'x'|indent(4) }}{{ 'a b c'|replace(' ', '-') }}"
+    )
     assert render(source, {"items": items}).count("Teil") == 400
     assert validate(source, ["items"]).ok

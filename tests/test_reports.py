@@ -4,6 +4,7 @@ task "report:ID"; the PDF (read back with pdftotext from the mail the sink
 received) has the table and the tenant's branding; a failed run is a failed
 task run with the reason.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -28,8 +29,9 @@ REPORTS = "/settings/admin/automate/reports"
 
 
 def pdf_text(content: bytes) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=content, capture_output=True, check=True,
-                          timeout=30).stdout.decode()
+    return subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=content, capture_output=True, check=True, timeout=30
+    ).stdout.decode()
 
 
 @pytest.fixture
@@ -39,8 +41,14 @@ def office(ctx, smtp_sink):
 
 def _schedule(client, **fields):
     html = client.get(REPORTS).get_data(as_text=True)
-    data = {"csrf_token": csrf_token(html), "cron": "0 7 * * 1", "language": "de", "addresses": "",
-            "format": "pdf", **fields}
+    data = {
+        "csrf_token": csrf_token(html),
+        "cron": "0 7 * * 1",
+        "language": "de",
+        "addresses": "",
+        "format": "pdf",
+        **fields,
+    }
     return html, client.post(REPORTS, data=data)
 
 
@@ -52,8 +60,13 @@ def _run(app, tenant_id: int, schedule: ReportSchedule) -> TaskRun:
     Scheduler(app, use_lock=False).tick()
     drain(app)
     db.session.expire_all()
-    return db.session.execute(db.select(TaskRun).where(TaskRun.task_key == f"report:{schedule.id}")
-                              .order_by(TaskRun.id.desc())).scalars().first()
+    return (
+        db.session.execute(
+            db.select(TaskRun).where(TaskRun.task_key == f"report:{schedule.id}").order_by(TaskRun.id.desc())
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _pdf_of(mail) -> str:
@@ -62,15 +75,20 @@ def _pdf_of(mail) -> str:
 
 
 def test_the_open_tickets_report_is_scheduled_run_and_mailed_as_a_pdf(app, office, client, smtp_sink):
-    tickets.create_ticket(office.id, title="Heizung fällt aus", description="kalt", reporter_name="Erika Muster",
-                          reporter_email="erika@example.org")
-    closed = tickets.create_ticket(office.id, title="Fenster klemmt", description="", reporter_name="Max",
-                                   reporter_email="max@example.org")
+    tickets.create_ticket(
+        office.id,
+        title="Heizung fällt aus",
+        description="kalt",
+        reporter_name="Erika Muster",
+        reporter_email="erika@example.org",
+    )
+    closed = tickets.create_ticket(
+        office.id, title="Fenster klemmt", description="", reporter_name="Max", reporter_email="max@example.org"
+    )
     tickets.change_status(office.id, closed.id, "closed")
     db.session.commit()
     login(client)
-    html, response = _schedule(client, report_key="ticket.open_this_week", roles="admins",
-                               addresses="chef@example.org")
+    html, response = _schedule(client, report_key="ticket.open_this_week", roles="admins", addresses="chef@example.org")
     assert "Open tickets this week" in html or "Offene Tickets" in html
     assert response.status_code == 302, response.get_data(as_text=True)[:1000]
     (schedule,) = db.session.execute(db.select(ReportSchedule)).scalars().all()
@@ -87,7 +105,7 @@ def test_the_open_tickets_report_is_scheduled_run_and_mailed_as_a_pdf(app, offic
         text = _pdf_of(mail)
         assert "Acme GmbH" in text and "Offene Tickets dieser Woche" in text
         assert "Heizung fällt aus" in text and "Erika Muster" in text
-        assert "Fenster klemmt" not in text   # closed
+        assert "Fenster klemmt" not in text  # closed
     # The AUTOMATE page lists the schedule's task with its history.
     page = client.get(f"/settings/admin/automate/tasks/report:{schedule.id}/history")
     assert page.status_code == 200 and "mailed" in page.get_data(as_text=True)
@@ -104,8 +122,15 @@ def test_the_contracts_report_lists_only_contracts_ending_within_90_days_in_engl
         contracts.sign(office.id, contract.id)
         contracts.terminate(office.id, contract.id, end_date=end, reason="")
     db.session.commit()
-    schedule = reports.create(office.id, report_key="vertrag.ending_soon", cron="0 6 1 * *", roles=[],
-                              addresses="owner@example.org", language="en", actor="test")
+    schedule = reports.create(
+        office.id,
+        report_key="vertrag.ending_soon",
+        cron="0 6 1 * *",
+        roles=[],
+        addresses="owner@example.org",
+        language="en",
+        actor="test",
+    )
     run = _run(app, office.id, schedule)
     assert run.ok is True, run.result
     drain(app)
@@ -119,8 +144,15 @@ def test_the_contracts_report_lists_only_contracts_ending_within_90_days_in_engl
 def test_a_run_whose_report_is_no_longer_offered_is_a_failed_task_run_with_the_reason(app, office, smtp_sink):
     from core import reports
 
-    schedule = reports.create(office.id, report_key="vertrag.ending_soon", cron="0 6 * * *", roles=["admins"],
-                              addresses="", language="de", actor="test")
+    schedule = reports.create(
+        office.id,
+        report_key="vertrag.ending_soon",
+        cron="0 6 * * *",
+        roles=["admins"],
+        addresses="",
+        language="de",
+        actor="test",
+    )
     set_enabled(office.id, "vertrag", False)
     db.session.commit()
     run = _run(app, office.id, schedule)
@@ -131,12 +163,15 @@ def test_a_run_whose_report_is_no_longer_offered_is_a_failed_task_run_with_the_r
     assert smtp_sink.messages == []
 
 
-@pytest.mark.parametrize("fields, words", [
-    (dict(report_key="ticket.open_this_week", cron="every monday", roles="admins"), "not a cron expression"),
-    (dict(report_key="nope", cron="0 7 * * 1", roles="admins"), "is not offered"),
-    (dict(report_key="ticket.open_this_week", cron="0 7 * * 1"), "choose a role or enter an address"),
-    (dict(report_key="ticket.open_this_week", cron="0 7 * * 1", addresses="a@b@c"), "a@b@c"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        (dict(report_key="ticket.open_this_week", cron="every monday", roles="admins"), "not a cron expression"),
+        (dict(report_key="nope", cron="0 7 * * 1", roles="admins"), "is not offered"),
+        (dict(report_key="ticket.open_this_week", cron="0 7 * * 1"), "choose a role or enter an address"),
+        (dict(report_key="ticket.open_this_week", cron="0 7 * * 1", addresses="a@b@c"), "a@b@c"),
+    ],
+)
 def test_a_bad_schedule_is_refused_with_its_reason(office, client, fields, words):
     login(client)
     _, response = _schedule(client, **fields)
@@ -144,7 +179,6 @@ def test_a_bad_schedule_is_refused_with_its_reason(office, client, fields, words
     page = client.get(REPORTS).get_data(as_text=True)
     assert words in page
     assert db.session.execute(db.select(ReportSchedule)).scalars().all() == []
-
 
 
 def five_rows(tenant, language):

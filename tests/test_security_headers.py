@@ -1,4 +1,5 @@
 """The web face's headers and cookie (issue 16, item 9)."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,19 @@ def _check(response):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
-@pytest.mark.parametrize("path", ["/login", "/", "/settings/admin/mail/settings", "/settings/admin/mail/templates",
-                                  "/tickets/", "/no-such-page", "/static/admin.js", "/api/v1/openapi.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login",
+        "/",
+        "/settings/admin/mail/settings",
+        "/settings/admin/mail/templates",
+        "/tickets/",
+        "/no-such-page",
+        "/static/admin.js",
+        "/api/v1/openapi.json",
+    ],
+)
 def test_every_page_has_the_security_headers(tenant, client, path):
     login(client)
     response = client.get(path)
@@ -42,8 +54,9 @@ def test_the_session_cookie_is_httponly_samesite_lax_and_secure_outside_developm
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     production = finalise({"SECRET_KEY": "k", "ENCRYPTION_KEYS": [ENCRYPTION_KEY]}, str(tmp_path))
     assert production["SESSION_COOKIE_SECURE"] is True
-    development = finalise({"POSTWERK_ENV": "development", "SECRET_KEY": "k", "ENCRYPTION_KEYS": [ENCRYPTION_KEY]},
-                           str(tmp_path))
+    development = finalise(
+        {"POSTWERK_ENV": "development", "SECRET_KEY": "k", "ENCRYPTION_KEYS": [ENCRYPTION_KEY]}, str(tmp_path)
+    )
     assert development["SESSION_COOKIE_SECURE"] is False
 
 

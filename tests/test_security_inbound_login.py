@@ -1,4 +1,4 @@
-""""Same login as the incoming mailbox" never sends the mailbox password to a
+""" "Same login as the incoming mailbox" never sends the mailbox password to a
 server it was not saved for (issue 16, item 4).
 
 The mailbox's own server is a real SMTP sink reached as 127.0.0.1; the
@@ -6,6 +6,7 @@ The mailbox's own server is a real SMTP sink reached as 127.0.0.1; the
 host name, so to Postwerk another server. Every AUTH either sink sees is
 recorded.
 """
+
 from __future__ import annotations
 
 import pytest

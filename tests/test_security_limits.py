@@ -1,4 +1,5 @@
 """Size limits on everything that enters (issue 16, item 3)."""
+
 from __future__ import annotations
 
 import io
@@ -47,9 +48,12 @@ def test_a_body_over_max_content_length_is_413_before_parsing(tenant, client):
 def test_a_chunked_api_body_is_cut_off_while_reading(tenant, client):
     token = _token(tenant.id)
     stream = Endless(32 * 1024 * 1024)
-    response = client.post(API, content_type="application/json",
-                           headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
-                           environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True})
+    response = client.post(
+        API,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True},
+    )
     # Attachments (issue 13) let the body grow to the application's limit, never further.
     assert response.status_code == 413 and "4096 kB" in response.json["error"], response.get_data()[:300]
     assert stream.read_bytes <= 4 * 1024 * 1024 + 64 * 1024  # never the whole 32 MiB
@@ -73,8 +77,16 @@ def test_an_event_over_the_recipient_cap_fails_with_the_reason_and_makes_no_mail
 
     app.config["MAX_RECIPIENTS_PER_EVENT"] = 5
     addresses = ",".join(f"w{i}@example.org" for i in range(10))
-    db.session.add(Rule(tenant_id=tenant.id, name="many", event="TICKET_CREATED", recipient=f"address:{addresses}",
-                        template_key="ticket_created", active=True))
+    db.session.add(
+        Rule(
+            tenant_id=tenant.id,
+            name="many",
+            event="TICKET_CREATED",
+            recipient=f"address:{addresses}",
+            template_key="ticket_created",
+            active=True,
+        )
+    )
     db.session.commit()
     event = emit(tenant.id, "TICKET_CREATED", TICKET)
     db.session.commit()
@@ -90,13 +102,18 @@ def test_a_payload_naming_more_addresses_than_the_cap_is_422(tenant, client, app
     app.config["MAX_RECIPIENTS_PER_EVENT"] = 5
     token = _token(tenant.id)
     payload = {"ticket": {**TICKET["ticket"], "watchers": [f"w{i}@example.org" for i in range(5)]}}
-    response = client.post(API, json={"event": "TICKET_CREATED", "payload": payload},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        API, json={"event": "TICKET_CREATED", "payload": payload}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 422  # 5 watchers + the reporter: 6
     assert "POSTWERK_MAX_RECIPIENTS_PER_EVENT" in response.json["error"] and response.json["field"] == "payload"
     payload["ticket"]["watchers"] = payload["ticket"]["watchers"][:4]
-    assert client.post(API, json={"event": "TICKET_CREATED", "payload": payload},
-                       headers={"Authorization": f"Bearer {token}"}).status_code == 202
+    assert (
+        client.post(
+            API, json={"event": "TICKET_CREATED", "payload": payload}, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 202
+    )
 
 
 def test_the_batch_endpoint_cuts_off_a_chunked_body_and_is_rate_limited_too(tenant, client, app):
@@ -104,9 +121,12 @@ def test_the_batch_endpoint_cuts_off_a_chunked_body_and_is_rate_limited_too(tena
     single one: a chunked body is cut off while read, and the limit holds."""
     token = _token(tenant.id)
     stream = Endless(64 * 1024 * 1024)
-    response = client.post(API + "/batch", content_type="application/json",
-                           headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
-                           environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True})
+    response = client.post(
+        API + "/batch",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True},
+    )
     assert response.status_code == 413 and "4096 kB" in response.json["error"], response.get_data()[:300]
     assert stream.read_bytes <= 4 * 1024 * 1024 + 64 * 1024  # never the whole 64 MiB
     app.config["API_RATE_LIMIT"] = 2

@@ -1,4 +1,5 @@
 """Log-in, sessions and redirects (issue 16, item 8)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,11 @@ def _try(client, password, *, email="admin@acme.example", slug="acme", address="
     environ = {"REMOTE_ADDR": address}
     page = client.get("/login", environ_base=environ).get_data(as_text=True)
     url = "/login" + (f"?next={next_}" if next_ is not None else "")
-    return client.post(url, data={"csrf_token": csrf_token(page), "tenant": slug, "email": email,
-                                  "password": password}, environ_base=environ)
+    return client.post(
+        url,
+        data={"csrf_token": csrf_token(page), "tenant": slug, "email": email, "password": password},
+        environ_base=environ,
+    )
 
 
 def test_wrong_passwords_lock_the_account_with_a_notice_to_the_admin(app, tenant, client):
@@ -68,8 +72,15 @@ def test_login_rotates_the_session_and_the_csrf_secret(tenant, client):
         before["planted"] = "by an attacker"
         csrf_before = before.get("csrf_token")
     assert csrf_before
-    client.post("/login", data={"csrf_token": csrf_token(page), "tenant": "acme", "email": "admin@acme.example",
-                                "password": ADMIN_PASSWORD})
+    client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(page),
+            "tenant": "acme",
+            "email": "admin@acme.example",
+            "password": ADMIN_PASSWORD,
+        },
+    )
     client.get("/")
     with client.session_transaction() as after:
         assert "planted" not in after and after.get("csrf_token") != csrf_before
@@ -133,8 +144,15 @@ def test_sign_in_and_the_admin_work_while_redis_is_down(tenant, config, app):
             Redis.from_url(down.config["REDIS_URL"], socket_connect_timeout=1).ping()
         browser = down.test_client()
         page = browser.get("/login").get_data(as_text=True)
-        response = browser.post("/login", data={"csrf_token": csrf_token(page), "tenant": "acme",
-                                                "email": "admin@acme.example", "password": ADMIN_PASSWORD})
+        response = browser.post(
+            "/login",
+            data={
+                "csrf_token": csrf_token(page),
+                "tenant": "acme",
+                "email": "admin@acme.example",
+                "password": ADMIN_PASSWORD,
+            },
+        )
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
         for url in ("/", "/settings/admin/mail/settings", "/settings/admin/mail/rules", "/settings/admin/mail/queue"):
             assert browser.get(url).status_code == 200, url
@@ -151,8 +169,17 @@ def test_sign_in_and_the_admin_work_while_redis_is_down(tenant, config, app):
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("target", ["/%09/evil.example/x", "//evil.example", "/\\evil.example", "https://evil.example/",
-                                    "/%0a/evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example/x",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/%0a/evil.example",
+        "javascript:alert(1)",
+    ],
+)
 def test_next_accepts_same_site_paths_only(tenant, client, target):
     response = _try(client, ADMIN_PASSWORD, next_=target)
     assert response.status_code == 302 and response.headers["Location"] == "/"

@@ -5,6 +5,7 @@ to the next lookup. Only the resolver is faked (``socket.getaddrinfo`` for
 that one name); the servers are real: the SMTP sink on the allowed address,
 and a listener on the forbidden one that counts every connection it gets.
 """
+
 from __future__ import annotations
 
 import socket
@@ -17,8 +18,8 @@ from core.mail.delivery import check_connection
 from tests.helpers import point_at
 
 NAME = "rebind.postwerk.test"
-ALLOWED = "127.0.0.1"      # allow-listed: where the SMTP sink listens
-FORBIDDEN = "127.0.0.2"    # loopback, refused on this installation
+ALLOWED = "127.0.0.1"  # allow-listed: where the SMTP sink listens
+FORBIDDEN = "127.0.0.2"  # loopback, refused on this installation
 
 
 class Listener:
@@ -72,8 +73,7 @@ def rebinding(app, monkeypatch):
     return resolver
 
 
-def test_the_smtp_connection_goes_to_the_checked_address_not_to_a_second_answer(tenant, ctx, smtp_sink,
-                                                                               rebinding):
+def test_the_smtp_connection_goes_to_the_checked_address_not_to_a_second_answer(tenant, ctx, smtp_sink, rebinding):
     forbidden = Listener(smtp_sink.port)
     try:
         settings = point_at(tenant.id, smtp_sink, host=NAME)
@@ -92,25 +92,34 @@ def test_a_name_that_now_answers_a_forbidden_address_gets_no_connection(ctx, reb
         try:
             with Deadline(5) as deadline:
                 deadline.connect((NAME, port), 2).close()  # the first answer: the allowed address
-                with pytest.raises(ValueError, match="loopback address; Postwerk does not connect there.*"
-                                                     "POSTWERK_TARGET_ALLOWLIST"):
-                    deadline.connect((NAME, port), 2)      # the second answer: refused before connecting
+                with pytest.raises(
+                    ValueError, match="loopback address; Postwerk does not connect there.*POSTWERK_TARGET_ALLOWLIST"
+                ):
+                    deadline.connect((NAME, port), 2)  # the second answer: refused before connecting
         finally:
             forbidden.close()
     assert forbidden.connections == 0
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
-def test_a_mailbox_connection_goes_to_the_checked_address_not_to_a_second_answer(tenant, ctx, rebinding,
-                                                                                 protocol):
+def test_a_mailbox_connection_goes_to_the_checked_address_not_to_a_second_answer(tenant, ctx, rebinding, protocol):
     from plugins.inbound_mail.connections import MailboxError, open_source
     from plugins.inbound_mail.models import Mailbox
 
     allowed = Listener.on(ALLOWED)
     forbidden = Listener(allowed.port)
     try:
-        mailbox = Mailbox(tenant_id=tenant.id, name="x", protocol=protocol, host=NAME, port=allowed.port,
-                          security="ssl", username="u", folder="INBOX", leave_on_server=True)
+        mailbox = Mailbox(
+            tenant_id=tenant.id,
+            name="x",
+            protocol=protocol,
+            host=NAME,
+            port=allowed.port,
+            security="ssl",
+            username="u",
+            folder="INBOX",
+            leave_on_server=True,
+        )
         with pytest.raises(MailboxError):  # the allowed "server" hangs up: no mail server answered
             open_source(mailbox, timeout=2)
     finally:

@@ -1,6 +1,7 @@
 """Secrets go only where the admin meant them to go (issue 16, items 4 and 5;
 RELIABILITY 36): a stored secret never follows a changed host, port or
 identity-provider URL."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,26 +38,71 @@ def test_the_smtp_password_never_follows_a_changed_host(admin, tenant):
 
 
 def test_a_changed_port_drops_the_password_and_pop3_and_a_new_one_is_kept(admin, tenant, smtp_sink):
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host="pop.acme.example", pop3_port="995",
-                          pop3_username="box", pop3_password="pop-Secret-2", password="pw-Secret-1",
-                          username="mailer"))
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host="pop.acme.example", pop3_port="110",
-                          pop3_security="starttls", pop3_username="box", port="2525", username="mailer"))
+    save(
+        admin,
+        form_data(
+            smtp_sink,
+            auth="pop_before_smtp",
+            pop3_host="pop.acme.example",
+            pop3_port="995",
+            pop3_username="box",
+            pop3_password="pop-Secret-2",
+            password="pw-Secret-1",
+            username="mailer",
+        ),
+    )
+    save(
+        admin,
+        form_data(
+            smtp_sink,
+            auth="pop_before_smtp",
+            pop3_host="pop.acme.example",
+            pop3_port="110",
+            pop3_security="starttls",
+            pop3_username="box",
+            port="2525",
+            username="mailer",
+        ),
+    )
     settings = stored(tenant.id)
     assert settings.pop3_password_encrypted is None and settings.password_encrypted is None
     # Entered again together with the change: kept.
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host="pop2.acme.example", pop3_port="110",
-                          pop3_security="starttls", pop3_username="box", pop3_password="pop-Secret-3"))
+    save(
+        admin,
+        form_data(
+            smtp_sink,
+            auth="pop_before_smtp",
+            pop3_host="pop2.acme.example",
+            pop3_port="110",
+            pop3_security="starttls",
+            pop3_username="box",
+            pop3_password="pop-Secret-3",
+        ),
+    )
     assert decrypt(stored(tenant.id).pop3_password_encrypted) == "pop-Secret-3"
     # Nothing about the server changed: the empty field keeps it.
-    save(admin, form_data(smtp_sink, auth="pop_before_smtp", pop3_host="pop2.acme.example", pop3_port="110",
-                          pop3_security="starttls", pop3_username="box", sender_name="Acme GmbH"))
+    save(
+        admin,
+        form_data(
+            smtp_sink,
+            auth="pop_before_smtp",
+            pop3_host="pop2.acme.example",
+            pop3_port="110",
+            pop3_security="starttls",
+            pop3_username="box",
+            sender_name="Acme GmbH",
+        ),
+    )
     assert decrypt(stored(tenant.id).pop3_password_encrypted) == "pop-Secret-3"
 
 
 def test_the_oauth_client_secret_and_tokens_never_follow_a_changed_provider_url(admin, tenant, smtp_sink):
-    oauth = dict(auth="oauth2", username="box@acme.example", oauth_client_id="client-1",
-                 oauth_authority="https://login.acme.example")
+    oauth = dict(
+        auth="oauth2",
+        username="box@acme.example",
+        oauth_client_id="client-1",
+        oauth_authority="https://login.acme.example",
+    )
     save(admin, form_data(smtp_sink, oauth_client_secret="oauth-Secret-3", **oauth))
     settings = stored(tenant.id)
     settings.oauth_access_token_encrypted = encrypt("access-1")
@@ -69,14 +115,17 @@ def test_the_oauth_client_secret_and_tokens_never_follow_a_changed_provider_url(
 
 
 def test_oauth_tokens_never_follow_a_changed_smtp_host(admin, tenant, smtp_sink):
-    oauth = dict(auth="oauth2", username="box@acme.example", oauth_client_id="client-1",
-                 oauth_client_secret="oauth-Secret-3")
+    oauth = dict(
+        auth="oauth2", username="box@acme.example", oauth_client_id="client-1", oauth_client_secret="oauth-Secret-3"
+    )
     save(admin, form_data(smtp_sink, **oauth))
     settings = stored(tenant.id)
     settings.oauth_access_token_encrypted = encrypt("access-1")
     db.session.commit()
-    save(admin, form_data(smtp_sink, host="smtp.evil.example", security="starttls",
-                          **{**oauth, "oauth_client_secret": ""}))
+    save(
+        admin,
+        form_data(smtp_sink, host="smtp.evil.example", security="starttls", **{**oauth, "oauth_client_secret": ""}),
+    )
     settings = stored(tenant.id)
     assert settings.oauth_access_token_encrypted is None
     # The client secret goes to the identity provider, which did not change.

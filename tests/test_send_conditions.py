@@ -4,6 +4,7 @@ when the delayed mail is due (a real worker, a real SMTP sink).
 
 "Time passing" is simulated by moving the row's due time, never by waiting.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -23,17 +24,30 @@ from tests.test_admin_pages import BASE, admin, page  # noqa: F401  (fixture)
 
 
 def _reminder_rule(tenant_id: int, condition: str = "ticket_open") -> Rule:
-    rule = Rule(tenant_id=tenant_id, name="Reminder", event="TICKET_CREATED", recipient="address:max@example.org",
-                template_key="ticket_created", active=True, delay_minutes=24 * 60, send_condition=condition)
+    rule = Rule(
+        tenant_id=tenant_id,
+        name="Reminder",
+        event="TICKET_CREATED",
+        recipient="address:max@example.org",
+        template_key="ticket_created",
+        active=True,
+        delay_minutes=24 * 60,
+        send_condition=condition,
+    )
     db.session.add(rule)
     db.session.commit()
     return rule
 
 
 def _ticket(tenant_id: int):
-    ticket = service.create_ticket(tenant_id, title="Heizung fällt aus", description="Bad kalt",
-                                   reporter_name="Erika Mustermann", reporter_email="erika@example.org",
-                                   reporter_language="de")
+    ticket = service.create_ticket(
+        tenant_id,
+        title="Heizung fällt aus",
+        description="Bad kalt",
+        reporter_name="Erika Mustermann",
+        reporter_email="erika@example.org",
+        reporter_language="de",
+    )
     db.session.commit()
     return ticket
 
@@ -44,8 +58,9 @@ def _reminder(rule: Rule) -> Message:
 
 
 def _make_due(message_pk: int) -> None:
-    db.session.execute(update(Message).where(Message.id == message_pk)
-                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.execute(
+        update(Message).where(Message.id == message_pk).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
     db.session.commit()
 
 
@@ -53,8 +68,7 @@ def _to_max(sink) -> list:
     return [m for m in sink.messages if m.rcpt_tos == ["max@example.org"]]
 
 
-def test_a_reminder_for_a_closed_ticket_is_cancelled_with_the_reason_in_the_queue(
-        admin, tenant, smtp_sink, run_worker):
+def test_a_reminder_for_a_closed_ticket_is_cancelled_with_the_reason_in_the_queue(admin, tenant, smtp_sink, run_worker):
     rule = _reminder_rule(tenant.id)
     ticket = _ticket(tenant.id)
     run_worker()
@@ -62,18 +76,26 @@ def test_a_reminder_for_a_closed_ticket_is_cancelled_with_the_reason_in_the_queu
     assert reminder.status == MessageStatus.PENDING and reminder.send_condition == "ticket_open"
     service.change_status(tenant.id, ticket.id, "closed")
     db.session.commit()
-    _make_due(reminder.id)   # 24 hours later
+    _make_due(reminder.id)  # 24 hours later
     sweep(tenant.id)
     run_worker()
     reminder = _reminder(rule)
     assert reminder.status == MessageStatus.CANCELLED
-    assert reminder.last_error == ("not sent: the condition 'only if the ticket is not closed when the mail is due' "
-                                   "no longer holds")
+    assert reminder.last_error == (
+        "not sent: the condition 'only if the ticket is not closed when the mail is due' no longer holds"
+    )
     assert _to_max(smtp_sink) == []
     # The reporter's own mails (created, closed) went out as usual.
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["erika@example.org", "erika@example.org"]
-    actions = db.session.execute(db.select(AuditEntry.action).where(
-        AuditEntry.object_type == "message", AuditEntry.object_id == str(reminder.id))).scalars().all()
+    actions = (
+        db.session.execute(
+            db.select(AuditEntry.action).where(
+                AuditEntry.object_type == "message", AuditEntry.object_id == str(reminder.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert "mail.condition_cancelled" in actions
     body = page(admin, f"{BASE}/queue/body?id={reminder.id}")
     assert "no longer holds" in body or "nicht mehr" in body
@@ -83,7 +105,7 @@ def test_a_reminder_for_an_open_ticket_goes_out_when_due(tenant, smtp_sink, run_
     rule = _reminder_rule(tenant.id)
     ticket = _ticket(tenant.id)
     run_worker()
-    service.change_status(tenant.id, ticket.id, "in_progress")   # still open
+    service.change_status(tenant.id, ticket.id, "in_progress")  # still open
     db.session.commit()
     reminder = _reminder(rule)
     _make_due(reminder.id)
@@ -120,7 +142,8 @@ def raising_app(config):
 
 
 def test_a_raising_condition_hook_names_the_plugin_and_retries_and_another_plugin_is_not_asked_in_vain(
-        raising_app, smtp_sink):
+    raising_app, smtp_sink
+):
     tenant = make_tenant("acme", smtp_sink, plugins=("ticket", "raiser"))
     rule = _reminder_rule(tenant.id)
     only_raiser = _reminder_rule(tenant.id, condition="moon_is_full")
@@ -156,15 +179,28 @@ def test_a_condition_nobody_answers_fails_the_message_with_the_reason(tenant, sm
 def _save(admin, rule: Rule, **fields):
     html = page(admin, f"{BASE}/rules/edit?id={rule.id}")
     kind, _, value = rule.recipient.partition(":")
-    data = {"csrf_token": csrf_token(html), "id": rule.id, "name": rule.name, "event": rule.event,
-            "recipient_kind": kind, f"recipient_{kind}": value, "template_key": rule.template_key,
-            "delay_minutes": "1440", "priority": "1", "active": "y", **fields}
+    data = {
+        "csrf_token": csrf_token(html),
+        "id": rule.id,
+        "name": rule.name,
+        "event": rule.event,
+        "recipient_kind": kind,
+        f"recipient_{kind}": value,
+        "template_key": rule.template_key,
+        "delay_minutes": "1440",
+        "priority": "1",
+        "active": "y",
+        **fields,
+    }
     return html, admin.post(BASE + "/rules/save", data=data)
 
 
 def test_the_rule_form_offers_the_events_conditions_and_refuses_another(admin, tenant):
-    rule = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id,
-                                                    Rule.event == "TICKET_CREATED")).scalars().first()
+    rule = (
+        db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == "TICKET_CREATED"))
+        .scalars()
+        .first()
+    )
     html, response = _save(admin, rule, send_condition="ticket_open")
     assert 'name="send_condition"' in html and 'value="ticket_open"' in html
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]

@@ -5,6 +5,7 @@ A scheduled mail is a PENDING row due at its time: the claim skips it, a
 Redis flush loses nothing, and the sweeper wakes a deliverer once it is due.
 "Time passing" is simulated by moving the row's due time, never by waiting.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -33,14 +34,16 @@ def _messages():
 
 
 def _make_due():
-    db.session.execute(update(Message).where(Message.status == MessageStatus.PENDING)
-                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.execute(
+        update(Message)
+        .where(Message.status == MessageStatus.PENDING)
+        .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
     db.session.commit()
 
 
 @BACKENDS
-def test_scheduled_mail_waits_in_the_database_survives_a_flush_and_goes_when_due(
-        tenant, smtp_sink, run_worker, config):
+def test_scheduled_mail_waits_in_the_database_survives_a_flush_and_goes_when_due(tenant, smtp_sink, run_worker, config):
     when = (utcnow() + timedelta(hours=3)).replace(microsecond=0)
     emit(tenant.id, "TICKET_CREATED", TICKET, send_at=when)
     db.session.commit()
@@ -79,16 +82,22 @@ def token(tenant):
     return value
 
 
-@pytest.mark.parametrize("send_at, why", [
-    ("2026-13-01T09:00:00+01:00", "not an ISO 8601"),
-    ("tomorrow", "not an ISO 8601"),
-    (1767254400, "ISO 8601 time with a time zone"),
-    ("2026-12-24T09:00:00", "time zone"),
-    ("2999-12-24T09:00:00+01:00", "366 days"),
-])
+@pytest.mark.parametrize(
+    "send_at, why",
+    [
+        ("2026-13-01T09:00:00+01:00", "not an ISO 8601"),
+        ("tomorrow", "not an ISO 8601"),
+        (1767254400, "ISO 8601 time with a time zone"),
+        ("2026-12-24T09:00:00", "time zone"),
+        ("2999-12-24T09:00:00+01:00", "366 days"),
+    ],
+)
 def test_the_api_refuses_a_bad_send_at_with_422(tenant, token, client, send_at, why):
-    response = client.post("/api/v1/events", json={"event": "TICKET_CREATED", "payload": TICKET, "send_at": send_at},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/api/v1/events",
+        json={"event": "TICKET_CREATED", "payload": TICKET, "send_at": send_at},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 422, response.json
     assert response.json["field"] == "send_at" and why in response.json["error"]
     assert db.session.execute(db.select(Event)).scalars().all() == []
@@ -96,9 +105,15 @@ def test_the_api_refuses_a_bad_send_at_with_422(tenant, token, client, send_at, 
 
 def test_the_api_schedules_with_send_at(tenant, token, client, run_worker, smtp_sink):
     when = (utcnow() + timedelta(days=2)).replace(microsecond=0)
-    response = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json={
-        "event": "TICKET_CREATED", "payload": TICKET,
-        "send_at": when.astimezone(timezone(timedelta(hours=1))).isoformat()})
+    response = client.post(
+        "/api/v1/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "event": "TICKET_CREATED",
+            "payload": TICKET,
+            "send_at": when.astimezone(timezone(timedelta(hours=1))).isoformat(),
+        },
+    )
     assert response.status_code == 202, response.json
     run_worker()
     (message,) = _messages()
@@ -107,8 +122,11 @@ def test_the_api_schedules_with_send_at(tenant, token, client, run_worker, smtp_
 
 
 def test_a_rule_with_a_delay_writes_its_mail_due_that_long_after_the_event(tenant, run_worker, smtp_sink):
-    rule = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id,
-                                                    Rule.event == "TICKET_CREATED")).scalars().first()
+    rule = (
+        db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == "TICKET_CREATED"))
+        .scalars()
+        .first()
+    )
     rule.delay_minutes = 24 * 60
     db.session.commit()
     emit(tenant.id, "TICKET_CREATED", TICKET)
@@ -125,11 +143,20 @@ def test_the_rule_form_saves_the_delay(admin, tenant):
     rule = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id)).scalars().first()
     html = page(admin, f"{BASE}/rules/edit?id={rule.id}")
     assert 'name="delay_minutes"' in html
-    response = admin.post(BASE + "/rules/save", data={
-        "csrf_token": csrf_token(html), "id": rule.id, "name": rule.name, "event": rule.event,
-        "recipient_kind": rule.recipient.partition(":")[0], f"recipient_{rule.recipient.partition(':')[0]}":
-        rule.recipient.partition(":")[2], "template_key": rule.template_key, "delay_minutes": "1440",
-        "active": "y"})
+    response = admin.post(
+        BASE + "/rules/save",
+        data={
+            "csrf_token": csrf_token(html),
+            "id": rule.id,
+            "name": rule.name,
+            "event": rule.event,
+            "recipient_kind": rule.recipient.partition(":")[0],
+            f"recipient_{rule.recipient.partition(':')[0]}": rule.recipient.partition(":")[2],
+            "template_key": rule.template_key,
+            "delay_minutes": "1440",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     db.session.expire_all()
     assert db.session.get(Rule, rule.id).delay_minutes == 1440
@@ -137,7 +164,8 @@ def test_the_rule_form_saves_the_delay(admin, tenant):
 
 @BACKENDS
 def test_the_queue_shows_scheduled_mail_with_its_local_time_and_cancel_beats_a_later_claim(
-        admin, tenant, run_worker, smtp_sink):
+    admin, tenant, run_worker, smtp_sink
+):
     when = datetime(utcnow().year + 1, 1, 15, 8, 30, tzinfo=timezone.utc)
     if when - utcnow() > MAX_SEND_AHEAD:
         when = (utcnow() + timedelta(days=30)).replace(hour=8, minute=30, second=0, microsecond=0)
@@ -158,8 +186,9 @@ def test_the_queue_shows_scheduled_mail_with_its_local_time_and_cancel_beats_a_l
     run_worker()
     assert smtp_sink.messages == []
     # A second cancel (or one after a claim) changes nothing.
-    response = admin.post(BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": message.id},
-                          follow_redirects=True)
+    response = admin.post(
+        BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": message.id}, follow_redirects=True
+    )
     assert "nothing changed" in response.get_data(as_text=True) or "nichts" in response.get_data(as_text=True)
 
 
@@ -172,8 +201,9 @@ def test_a_claimed_message_cannot_be_cancelled(admin, tenant, run_worker):
     token, taken = claim(tenant.id, 10)
     assert len(taken) == 1
     html = page(admin, BASE + "/queue")
-    response = admin.post(BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": taken[0]},
-                          follow_redirects=True)
+    response = admin.post(
+        BASE + "/queue/cancel", data={"csrf_token": csrf_token(html), "id": taken[0]}, follow_redirects=True
+    )
     text = response.get_data(as_text=True)
     assert "nothing changed" in text or "nichts geändert" in text
     assert _messages()[0].status == MessageStatus.SENDING
@@ -181,20 +211,34 @@ def test_a_claimed_message_cannot_be_cancelled(admin, tenant, run_worker):
 
 # --- the priority lane ---------------------------------------------------------
 
+
 @BACKENDS
 def test_the_claim_takes_a_system_mail_before_an_older_bulk_backlog(tenant):
     from core.mail import mime
     from core.models.message import Priority
 
     old = utcnow() - timedelta(minutes=10)
-    values = dict(tenant_id=tenant.id, sender="noreply@acme.example", subject="bulk", body_text="x",
-                  status=MessageStatus.PENDING, next_attempt_at=old, priority=Priority.BULK)
-    db.session.execute(db.insert(Message), [dict(values, message_id=mime.new_message_id("acme.example"),
-                                                 recipients=[f"user{n}@example.org"]) for n in range(300)])
+    values = dict(
+        tenant_id=tenant.id,
+        sender="noreply@acme.example",
+        subject="bulk",
+        body_text="x",
+        status=MessageStatus.PENDING,
+        next_attempt_at=old,
+        priority=Priority.BULK,
+    )
+    db.session.execute(
+        db.insert(Message),
+        [
+            dict(values, message_id=mime.new_message_id("acme.example"), recipients=[f"user{n}@example.org"])
+            for n in range(300)
+        ],
+    )
     db.session.commit()
     emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
     db.session.commit()
     from core.mail import jobs
+
     jobs.expand_events(tenant.id)
     db.session.remove()
     (system,) = db.session.execute(db.select(Message).where(Message.event_id.is_not(None))).scalars().all()
@@ -206,14 +250,28 @@ def test_the_claim_takes_a_system_mail_before_an_older_bulk_backlog(tenant):
 def test_a_rule_priority_is_set_in_the_form_and_carried_to_its_mail(admin, tenant, run_worker):
     from core.models.message import Priority
 
-    rule = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id,
-                                                    Rule.event == "TICKET_CREATED")).scalars().first()
+    rule = (
+        db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == "TICKET_CREATED"))
+        .scalars()
+        .first()
+    )
     html = page(admin, f"{BASE}/rules/edit?id={rule.id}")
     kind, _, value = rule.recipient.partition(":")
-    response = admin.post(BASE + "/rules/save", data={
-        "csrf_token": csrf_token(html), "id": rule.id, "name": rule.name, "event": rule.event,
-        "recipient_kind": kind, f"recipient_{kind}": value, "template_key": rule.template_key,
-        "delay_minutes": "0", "priority": "0", "active": "y"})
+    response = admin.post(
+        BASE + "/rules/save",
+        data={
+            "csrf_token": csrf_token(html),
+            "id": rule.id,
+            "name": rule.name,
+            "event": rule.event,
+            "recipient_kind": kind,
+            f"recipient_{kind}": value,
+            "template_key": rule.template_key,
+            "delay_minutes": "0",
+            "priority": "0",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     emit(tenant.id, "TICKET_CREATED", TICKET)
     db.session.commit()

@@ -1,6 +1,7 @@
 """Connection security, logins and the per-tenant connection limit:
 RELIABILITY cases 11, 12, 13 (OAuth), 14, plus POP-before-SMTP, the
 inbound-login hook and DKIM."""
+
 from __future__ import annotations
 
 import threading
@@ -45,12 +46,14 @@ def _recording(sink: SmtpSink) -> list:
 
 # --- 11. STARTTLS ----------------------------------------------------------------
 
+
 def test_required_starttls_not_offered_is_a_hard_error_without_auth_in_clear(tenant, ctx):
     sink = SmtpSink(auth={"user": "pw"})
     attempts = _recording(sink)
     with sink:
-        point_at(tenant.id, sink, security="starttls", auth="password", username="user",
-                 password_encrypted=encrypt("pw"))
+        point_at(
+            tenant.id, sink, security="starttls", auth="password", username="user", password_encrypted=encrypt("pw")
+        )
         message = queue_message(tenant.id)
         deliver(tenant.id)
         assert message.status == MessageStatus.PENDING and message.attempts == 0
@@ -63,8 +66,16 @@ def test_starttls_with_a_trusted_internal_ca_logs_in_over_tls(tenant, ctx, certs
     sink = SmtpSink(auth={"user": "pw"}, starttls_context=certs.server_context("ca_signed"))
     attempts = _recording(sink)
     with sink:
-        point_at(tenant.id, sink, host="localhost", security="starttls", auth="password", username="user",
-                 password_encrypted=encrypt("pw"), trusted_ca_pem=certs.ca_cert.read_text())
+        point_at(
+            tenant.id,
+            sink,
+            host="localhost",
+            security="starttls",
+            auth="password",
+            username="user",
+            password_encrypted=encrypt("pw"),
+            trusted_ca_pem=certs.ca_cert.read_text(),
+        )
         message = queue_message(tenant.id)
         deliver(tenant.id)
         assert message.status == MessageStatus.SENT, message.last_error
@@ -92,16 +103,24 @@ def test_implicit_tls(tenant, ctx, certs):
 
 # --- 12. certificates -------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, trust_ca, words", [
-    ("selfsigned", False, "self-signed certificate"),
-    ("ca_signed", False, "unable to get local issuer certificate"),   # internal CA not uploaded
-    ("wronghost", True, "Hostname mismatch"),
-])
-def test_untrusted_or_wrong_certificate_is_a_clear_error_and_nothing_is_sent(tenant, ctx, certs, kind, trust_ca,
-                                                                             words):
+
+@pytest.mark.parametrize(
+    "kind, trust_ca, words",
+    [
+        ("selfsigned", False, "self-signed certificate"),
+        ("ca_signed", False, "unable to get local issuer certificate"),  # internal CA not uploaded
+        ("wronghost", True, "Hostname mismatch"),
+    ],
+)
+def test_untrusted_or_wrong_certificate_is_a_clear_error_and_nothing_is_sent(tenant, ctx, certs, kind, trust_ca, words):
     with SmtpSink(starttls_context=certs.server_context(kind)) as sink:
-        point_at(tenant.id, sink, host="localhost", security="starttls",
-                 trusted_ca_pem=certs.ca_cert.read_text() if trust_ca else None)
+        point_at(
+            tenant.id,
+            sink,
+            host="localhost",
+            security="starttls",
+            trusted_ca_pem=certs.ca_cert.read_text() if trust_ca else None,
+        )
         message = queue_message(tenant.id)
         deliver(tenant.id)
         assert message.status == MessageStatus.PENDING and message.attempts == 0
@@ -111,6 +130,7 @@ def test_untrusted_or_wrong_certificate_is_a_clear_error_and_nothing_is_sent(ten
 
 
 # --- 14. connection limit ------------------------------------------------------------
+
 
 def test_connection_limit_leases(ctx):
     a, b, c = (ConnectionLimit(redis(), 99, 2, 60, prefix=ctx.config["QUEUE_PREFIX"]) for _ in range(3))
@@ -161,8 +181,11 @@ def test_never_more_connections_than_configured_across_workers(tenant, app, ctx,
                 for _ in range(200):
                     stats = delivery.deliver_due(tenant_id)
                     waited.append(stats.waited)
-                    remaining = db.session.execute(db.select(db.func.count()).select_from(delivery.Message).where(
-                        delivery.Message.status.in_(("PENDING", "SENDING")))).scalar()
+                    remaining = db.session.execute(
+                        db.select(db.func.count())
+                        .select_from(delivery.Message)
+                        .where(delivery.Message.status.in_(("PENDING", "SENDING")))
+                    ).scalar()
                     db.session.rollback()
                     if not remaining:
                         break
@@ -231,8 +254,9 @@ def test_a_backlog_goes_out_over_a_second_connection_at_once(tenant, app, ctx, m
 
 
 @pytest.mark.parametrize("limit, lanes", [(1, 4), (5, 1)])
-def test_no_second_lane_beyond_the_connection_limit_or_the_lanes_setting(tenant, app, ctx, smtp_sink, monkeypatch,
-                                                                         limit, lanes):
+def test_no_second_lane_beyond_the_connection_limit_or_the_lanes_setting(
+    tenant, app, ctx, smtp_sink, monkeypatch, limit, lanes
+):
     from core.mail import jobs
 
     monkeypatch.setattr(delivery, "BATCH_SIZE", 5)
@@ -275,10 +299,19 @@ def test_a_job_without_a_free_slot_leaves_the_mail_pending_and_comes_back(tenant
 
 # --- POP-before-SMTP, same login as the inbound mailbox ---------------------------------
 
+
 @pytest.mark.parametrize("password, outcome", [("boxpw", MessageStatus.SENT), ("nope", MessageStatus.PENDING)])
 def test_pop_before_smtp_logs_into_the_mailbox_first(tenant, ctx, smtp_sink, pop_dovecot, password, outcome):
-    point_at(tenant.id, smtp_sink, auth="pop_before_smtp", pop3_host=pop_dovecot.host, pop3_port=pop_dovecot.pop3_port,
-             pop3_security="none", pop3_username="box", pop3_password_encrypted=encrypt(password))
+    point_at(
+        tenant.id,
+        smtp_sink,
+        auth="pop_before_smtp",
+        pop3_host=pop_dovecot.host,
+        pop3_port=pop_dovecot.pop3_port,
+        pop3_security="none",
+        pop3_username="box",
+        pop3_password_encrypted=encrypt(password),
+    )
     message = queue_message(tenant.id)
     deliver(tenant.id)
     assert message.status == outcome
@@ -313,8 +346,10 @@ def test_same_login_as_the_incoming_mailbox(config):
                 deliver(tenant.id)
                 db.session.remove()
             db.session.expire_all()
-            assert message.status == MessageStatus.SENT, (message.last_error,
-                                                          db.session.get(MailSettings, tenant.id).broken_reason)
+            assert message.status == MessageStatus.SENT, (
+                message.last_error,
+                db.session.get(MailSettings, tenant.id).broken_reason,
+            )
             assert sink.messages[0].login == "box@acme.example"
         db.session.remove()
         db.engine.dispose()
@@ -337,9 +372,10 @@ def test_a_raising_credentials_hook_fails_alone_and_is_named(config):
             tenant = make_tenant("acme", sink, plugins=("creds_bug",))
             settings = point_at(tenant.id, sink, auth="inbound")
             # The settings page's check: a clear error naming the plugin, not a 500.
-            with pytest.raises(delivery.ConfigurationError, match="plugin 'creds_bug' failed in "
-                                                                  "postwerk_mailbox_credentials: RuntimeError: "
-                                                                  "vault sealed"):
+            with pytest.raises(
+                delivery.ConfigurationError,
+                match="plugin 'creds_bug' failed in postwerk_mailbox_credentials: RuntimeError: vault sealed",
+            ):
                 delivery.check_connection(settings)
             db.session.rollback()
             # The send path holds the mail and says why, naming the plugin.
@@ -364,6 +400,7 @@ def test_a_raising_credentials_hook_fails_alone_and_is_named(config):
 
 # --- DKIM ---------------------------------------------------------------------------------
 
+
 def test_dkim_signature_verifies_with_the_published_key(tenant, ctx, smtp_sink):
     import base64
 
@@ -372,12 +409,20 @@ def test_dkim_signature_verifies_with_the_published_key(tenant, ctx, smtp_sink):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption()).decode()
-    public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.DER,
-                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
-    point_at(tenant.id, smtp_sink, sender_address="post@acme.example", dkim_domain="acme.example",
-             dkim_selector="pw1", dkim_private_key_encrypted=encrypt(pem))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    point_at(
+        tenant.id,
+        smtp_sink,
+        sender_address="post@acme.example",
+        dkim_domain="acme.example",
+        dkim_selector="pw1",
+        dkim_private_key_encrypted=encrypt(pem),
+    )
     queue_message(tenant.id, subject="Grüße", body="Schöne Grüße")
     deliver(tenant.id)
     (mail,) = smtp_sink.messages
@@ -391,8 +436,14 @@ def test_dkim_signature_verifies_with_the_published_key(tenant, ctx, smtp_sink):
 
 
 def test_a_broken_dkim_key_stops_sending_as_a_configuration_error(tenant, ctx, smtp_sink):
-    point_at(tenant.id, smtp_sink, sender_address="post@acme.example", dkim_domain="acme.example",
-             dkim_selector="pw1", dkim_private_key_encrypted=encrypt("not a key"))
+    point_at(
+        tenant.id,
+        smtp_sink,
+        sender_address="post@acme.example",
+        dkim_domain="acme.example",
+        dkim_selector="pw1",
+        dkim_private_key_encrypted=encrypt("not a key"),
+    )
     message = queue_message(tenant.id)
     deliver(tenant.id)
     assert message.status == MessageStatus.PENDING

@@ -1,6 +1,7 @@
 """OAuth2 (XOAUTH2): linking an account through the admin pages, token
 refresh and rotation, expired tokens -- against a loopback OAuth server and
 an SMTP server that checks the token."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -33,9 +34,18 @@ def xoauth_sink(idp):
 
 
 def _configure(tenant_id, sink, idp, provider="microsoft", **extra):
-    return point_at(tenant_id, sink, auth="oauth2", username=idp.user, oauth_provider=provider,
-                    oauth_tenant="contoso", oauth_client_id=idp.client_id,
-                    oauth_client_secret_encrypted=encrypt(idp.client_secret), oauth_authority=idp.url, **extra)
+    return point_at(
+        tenant_id,
+        sink,
+        auth="oauth2",
+        username=idp.user,
+        oauth_provider=provider,
+        oauth_tenant="contoso",
+        oauth_client_id=idp.client_id,
+        oauth_client_secret_encrypted=encrypt(idp.client_secret),
+        oauth_authority=idp.url,
+        **extra,
+    )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -67,11 +77,12 @@ def test_link_account_stores_encrypted_tokens_and_xoauth2_sends(tenant, ctx, cli
     parts = urllib.parse.urlsplit(authorize)
     assert authorize.startswith(f"{idp.url}/contoso/oauth2/v2.0/authorize?")
     query = dict(urllib.parse.parse_qsl(parts.query))
-    assert query["scope"] == ("https://outlook.office.com/IMAP.AccessAsUser.All "
-                              "https://outlook.office.com/SMTP.Send offline_access")
+    assert query["scope"] == (
+        "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access"
+    )
     assert query["code_challenge_method"] == "S256" and query["state"] and query["client_id"] == "client-1"
     callback = _consent(authorize)
-    response = client.get(callback[callback.index("/settings"):])
+    response = client.get(callback[callback.index("/settings") :])
     assert response.status_code == 302, response.get_data(as_text=True)
     db.session.expire_all()
     settings = db.session.get(MailSettings, tenant.id)
@@ -94,7 +105,7 @@ def test_callback_with_a_foreign_state_is_refused(tenant, ctx, client, idp, xoau
     login(client)
     authorize = _link(client)
     callback = _consent(authorize.replace("state=", "state=forged"))
-    assert client.get(callback[callback.index("/settings"):]).status_code == 400
+    assert client.get(callback[callback.index("/settings") :]).status_code == 400
     assert db.session.get(MailSettings, tenant.id).oauth_access_token_encrypted is None
 
 
@@ -106,7 +117,7 @@ def test_google_asks_for_offline_access(tenant, ctx, client, idp, xoauth_sink):
     assert authorize.startswith(f"{idp.url}/o/oauth2/v2/auth?")
     assert query["access_type"] == "offline" and query["scope"] == "https://mail.google.com/"
     callback = _consent(authorize)
-    assert client.get(callback[callback.index("/settings"):]).status_code == 302
+    assert client.get(callback[callback.index("/settings") :]).status_code == 302
     message = queue_message(tenant.id)
     deliver(tenant.id)
     assert message.status == MessageStatus.SENT, message.last_error
@@ -120,9 +131,14 @@ def _linked(tenant_id, sink, idp, *, expires_in_minutes):
     access, refresh = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
     idp.access[access] = (idp.user, time.time() + expires_in_minutes * 60)
     idp.refresh_tokens[refresh] = idp.user
-    _configure(tenant_id, sink, idp, oauth_access_token_encrypted=encrypt(access),
-               oauth_refresh_token_encrypted=encrypt(refresh),
-               oauth_expires_at=utcnow() + timedelta(minutes=expires_in_minutes))
+    _configure(
+        tenant_id,
+        sink,
+        idp,
+        oauth_access_token_encrypted=encrypt(access),
+        oauth_refresh_token_encrypted=encrypt(refresh),
+        oauth_expires_at=utcnow() + timedelta(minutes=expires_in_minutes),
+    )
     return access, refresh
 
 
@@ -168,7 +184,7 @@ def test_linking_again_clears_the_broken_state(tenant, ctx, client, idp, xoauth_
     _configure(tenant.id, xoauth_sink, idp, broken_reason="535 token expired")
     login(client)
     callback = _consent(_link(client))
-    client.get(callback[callback.index("/settings"):])
+    client.get(callback[callback.index("/settings") :])
     db.session.expire_all()
     assert db.session.get(MailSettings, tenant.id).broken_reason is None
 
@@ -181,8 +197,12 @@ def test_presets_and_notification_log_pages(tenant, ctx, client, smtp_sink):
     keys = {p["key"] for p in presets}
     assert keys == {"google", "microsoft365", "sendgrid", "mailgun", "postmark", "postfix"}
     m365 = next(p for p in presets if p["key"] == "microsoft365")
-    assert (m365["host"], m365["port"], m365["security"], m365["auth"]) == ("smtp.office365.com", 587,
-                                                                            "starttls", "oauth2")
+    assert (m365["host"], m365["port"], m365["security"], m365["auth"]) == (
+        "smtp.office365.com",
+        587,
+        "starttls",
+        "oauth2",
+    )
     notify(tenant.id, "error", "Message 7 to x@example.org failed: 550 no such user")
     db.session.commit()
     # The old address of the notification log leads to the mail admin's log.

@@ -1,4 +1,5 @@
 """Outgoing mail against misbehaving SMTP servers: RELIABILITY cases 1-4, 13 (password), 18, 19."""
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ from tests.support.smtp_sink import Behaviour, SmtpSink
 
 
 # --- 1. refused / timed out -> retries, then FAILED with the server's words ----
+
 
 def test_refused_connection_is_retried_three_times_then_failed_with_an_audit_entry(tenant, ctx):
     closed = type("Closed", (), {"host": "127.0.0.1", "port": free_port()})()
@@ -76,6 +78,7 @@ def test_one_connection_carries_all_due_mail_of_the_tenant(tenant, ctx, smtp_sin
 
 # --- 2. 4xx retry, 5xx FAILED at once, per-recipient results ------------------
 
+
 def test_4xx_is_retried_and_then_delivered_once(tenant, ctx, smtp_sink):
     smtp_sink.behaviour.data_reply = ["451 4.3.0 try later"]
     message = queue_message(tenant.id)
@@ -122,6 +125,7 @@ def test_all_recipients_refused_permanently_is_failed(tenant, ctx, smtp_sink):
 
 # --- 3. link drops after the final dot -> UNKNOWN, never resent ------------------
 
+
 def test_drop_after_data_is_unknown_shown_and_not_resent(tenant, ctx, smtp_sink, client):
     smtp_sink.behaviour.drop_after_data = 1
     message = queue_message(tenant.id)
@@ -147,6 +151,7 @@ def test_silence_after_the_final_dot_is_unknown(tenant, ctx, app, smtp_sink):
 
 # --- 4. 421 to DATA, no greeting ----------------------------------------------
 
+
 def test_421_to_data_is_temporary(tenant, ctx, smtp_sink):
     smtp_sink.behaviour.data_command_reply = ["421 4.3.2 shutting down"]
     message = queue_message(tenant.id)
@@ -158,8 +163,9 @@ def test_421_to_data_is_temporary(tenant, ctx, smtp_sink):
     assert message.status == MessageStatus.SENT
 
 
-@pytest.mark.parametrize("behaviour", [Behaviour(no_greeting=True),
-                                       Behaviour(greeting_reply="421 4.3.2 Service not available")])
+@pytest.mark.parametrize(
+    "behaviour", [Behaviour(no_greeting=True), Behaviour(greeting_reply="421 4.3.2 Service not available")]
+)
 def test_no_greeting_is_temporary(tenant, ctx, behaviour):
     with SmtpSink(behaviour=behaviour) as sink:
         point_at(tenant.id, sink)
@@ -183,8 +189,10 @@ def test_the_worker_job_finishes_and_schedules_the_retry(tenant, ctx, app, smtp_
 
 # --- 13 (password). AUTH rejected -> configuration error, no retry storm ---------
 
-@pytest.mark.parametrize("reply", [None, "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
-                                         "is disabled for the Tenant."])
+
+@pytest.mark.parametrize(
+    "reply", [None, "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."]
+)
 def test_rejected_login_stops_the_tenants_sending_and_tells_the_admin(tenant, ctx, client, reply):
     from aiosmtpd.smtp import AuthResult
 
@@ -216,6 +224,7 @@ def test_rejected_login_stops_the_tenants_sending_and_tells_the_admin(tenant, ct
 
 # --- 18. header injection ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("field", ["subject", "recipient", "sender_name"])
 def test_crlf_in_a_header_value_is_refused_and_adds_no_recipient(tenant, ctx, smtp_sink, field):
     values = {"subject": "Hallo", "recipients": ["erika@example.org"], "sender_name": "Acme"}
@@ -233,12 +242,17 @@ def test_crlf_in_a_header_value_is_refused_and_adds_no_recipient(tenant, ctx, sm
 
 # --- 19. non-ASCII, ISO-8859-1, IDN, SMTPUTF8 ----------------------------------------
 
+
 @pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
 def test_non_ascii_names_subject_and_body_are_correct_mime(tenant, ctx, smtp_sink, encoding):
     point_at(tenant.id, smtp_sink, encoding=encoding, sender_address="post@acme.example")
-    message = queue_message(tenant.id, subject="Größere Wärme für Müller – Übergabe",
-                            sender_name="Hausverwaltung Jürgen Weiß", body="Sehr geehrte Frau Jäger, grüß Gott.",
-                            html="<p>Grüße aus Köln</p>")
+    message = queue_message(
+        tenant.id,
+        subject="Größere Wärme für Müller – Übergabe",
+        sender_name="Hausverwaltung Jürgen Weiß",
+        body="Sehr geehrte Frau Jäger, grüß Gott.",
+        html="<p>Grüße aus Köln</p>",
+    )
     deliver(tenant.id)
     assert message.status == MessageStatus.SENT
     (mail,) = smtp_sink.messages
@@ -307,6 +321,7 @@ def test_every_mail_carries_auto_submitted_and_its_fixed_message_id(tenant, ctx,
 
 # --- sender -----------------------------------------------------------------------
 
+
 def test_user_sender_mode_uses_the_users_address_unless_the_server_forbids_it(tenant, ctx, smtp_sink):
     point_at(tenant.id, smtp_sink, sender_address="system@acme.example", sender_mode="user")
     queue_message(tenant.id, sender="hausmeister@acme.example", sender_name="Hausmeister")
@@ -325,8 +340,9 @@ def test_user_sender_mode_uses_the_users_address_unless_the_server_forbids_it(te
 
 def test_server_refusing_the_users_address_forces_the_system_sender(tenant, ctx, smtp_sink):
     point_at(tenant.id, smtp_sink, sender_address="system@acme.example", sender_mode="user")
-    smtp_sink.behaviour.data_reply = ["554 5.2.252 SendAsDenied; system@acme.example not allowed to send as "
-                                      "hausmeister@acme.example"]
+    smtp_sink.behaviour.data_reply = [
+        "554 5.2.252 SendAsDenied; system@acme.example not allowed to send as hausmeister@acme.example"
+    ]
     message = queue_message(tenant.id, sender="hausmeister@acme.example")
     deliver(tenant.id)
     assert message.status == MessageStatus.SENT, message.last_error
@@ -364,8 +380,13 @@ def test_after_its_fair_share_a_job_makes_way_for_waiting_jobs(tenant, ctx, app,
     ids = [queue_message(tenant.id).id for _ in range(7)]
     other = queue().enqueue(len, [])  # another tenant's job, waiting
     assert jobs.deliver_messages(tenant.id)["sent"] == 3
-    statuses = db.session.execute(db.select(delivery.Message.status).where(delivery.Message.id.in_(ids))
-                                  .order_by(delivery.Message.id)).scalars().all()
+    statuses = (
+        db.session.execute(
+            db.select(delivery.Message.status).where(delivery.Message.id.in_(ids)).order_by(delivery.Message.id)
+        )
+        .scalars()
+        .all()
+    )
     assert statuses == [MessageStatus.SENT] * 3 + [MessageStatus.PENDING] * 4
     waiting = queue().get_job_ids()
     assert waiting[0] == other.id and waiting[1].startswith("deliver_messages-")  # the successor, behind
@@ -382,20 +403,28 @@ def test_a_claim_taken_back_before_sent_is_written_stays_with_the_sweeper(tenant
     def sweeper_first(self):
         if self._sent:
             with db.engine.begin() as conn:
-                conn.execute(db.update(delivery.Message).where(delivery.Message.id == taken_back.id)
-                             .values(claim_token="the-sweepers", status=MessageStatus.SENDING))
+                conn.execute(
+                    db.update(delivery.Message)
+                    .where(delivery.Message.id == taken_back.id)
+                    .values(claim_token="the-sweepers", status=MessageStatus.SENDING)
+                )
         original(self)
 
     monkeypatch.setattr(delivery.Delivery, "_write_sent", sweeper_first)
     stats = deliver(tenant.id)
     assert stats.sent == 3
-    assert [m.status for m in messages] == [MessageStatus.SENT, MessageStatus.SENT, MessageStatus.SENDING,
-                                             MessageStatus.SENT]
+    assert [m.status for m in messages] == [
+        MessageStatus.SENT,
+        MessageStatus.SENT,
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+    ]
     assert taken_back.claim_token == "the-sweepers" and taken_back.sent_at is None
     assert len(smtp_sink.messages) == 4
 
 
 # --- PIPELINING (RFC 2920): the same outcomes in one round trip ------------------
+
 
 @pytest.mark.parametrize("pipelining", [False, True])
 def test_pipelining_where_offered_keeps_every_outcome(tenant, ctx, smtp_sink, pipelining):
@@ -415,7 +444,10 @@ def test_pipelining_where_offered_keeps_every_outcome(tenant, ctx, smtp_sink, pi
     # The replies stayed in step: one connection, each accepted message once, nothing of the refused.
     assert smtp_sink.connections == 1
     assert [(m.message["Subject"], m.rcpt_tos) for m in smtp_sink.messages] == [
-        ("eins", ["erika@example.org"]), ("zwei", ["a@example.org"]), ("fünf", ["erika@example.org"])]
+        ("eins", ["erika@example.org"]),
+        ("zwei", ["a@example.org"]),
+        ("fünf", ["erika@example.org"]),
+    ]
     # Without PIPELINING offered the client waits for every reply, as before.
     assert smtp_sink.pipelined == (5 if pipelining else 0)
 
@@ -432,8 +464,10 @@ def test_pipelined_link_lost_after_the_final_dot_is_unknown(tenant, ctx, smtp_si
 def test_a_synchronous_5_1_1_at_rcpt_suppresses_the_address(tenant, ctx, smtp_sink):
     from core.models.suppression import SuppressedAddress
 
-    smtp_sink.behaviour.rcpt_replies = {"gone@example.org": "550 5.1.1 no such user",
-                                        "spam@example.org": "550 5.7.1 policy"}
+    smtp_sink.behaviour.rcpt_replies = {
+        "gone@example.org": "550 5.1.1 no such user",
+        "spam@example.org": "550 5.7.1 policy",
+    }
     alone = queue_message(tenant.id, recipients=["gone@example.org"])
     deliver(tenant.id)
     assert alone.status == MessageStatus.FAILED

@@ -5,6 +5,7 @@ scheduler, mail catcher) on free loopback ports and stops it with Ctrl-C --
 from a wheel (not the editable checkout), in a working folder that has a
 ``core/`` package of its own, as an operator's project may.
 """
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -42,9 +43,21 @@ def test_serve_runs_everything_and_a_ticket_mail_arrives_in_the_catcher(tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWERK_")}
     with open(tmp_path / "serve.log", "w") as log:
         proc = subprocess.Popen(
-            [str(postwerk), "serve", "--port", str(web), "--mail-catcher-port", str(smtp),
-             "--mail-catcher-http-port", str(catcher)],
-            cwd=decoy_core(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                str(postwerk),
+                "serve",
+                "--port",
+                str(web),
+                "--mail-catcher-port",
+                str(smtp),
+                "--mail-catcher-http-port",
+                str(catcher),
+            ],
+            cwd=decoy_core(tmp_path),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(f"http://127.0.0.1:{web}/login")
         _wait_for(f"http://127.0.0.1:{catcher}/")
@@ -53,18 +66,36 @@ def test_serve_runs_everything_and_a_ticket_mail_arrives_in_the_catcher(tmp_path
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         base = f"http://127.0.0.1:{web}"
         page = browser.open(base + "/login").read().decode()
-        browser.open(base + "/login", urllib.parse.urlencode({
-            "csrf_token": _token(page), "tenant": "demo", "email": "admin@demo.postwerk.test",
-            "password": password}).encode())
+        browser.open(
+            base + "/login",
+            urllib.parse.urlencode(
+                {
+                    "csrf_token": _token(page),
+                    "tenant": "demo",
+                    "email": "admin@demo.postwerk.test",
+                    "password": password,
+                }
+            ).encode(),
+        )
         page = browser.open(base + "/tickets/").read().decode()
         assert "Report a ticket" in page
-        browser.open(base + "/tickets/", urllib.parse.urlencode({
-            "csrf_token": _token(page), "title": "Wasserhahn tropft", "description": "Küche",
-            "reporter_name": "Max Mieter", "reporter_email": "max@example.org",
-            "reporter_language": "de"}).encode())
+        browser.open(
+            base + "/tickets/",
+            urllib.parse.urlencode(
+                {
+                    "csrf_token": _token(page),
+                    "title": "Wasserhahn tropft",
+                    "description": "Küche",
+                    "reporter_name": "Max Mieter",
+                    "reporter_email": "max@example.org",
+                    "reporter_language": "de",
+                }
+            ).encode(),
+        )
         deadline = time.monotonic() + 30
-        while "Wasserhahn tropft" not in (caught := urllib.request.urlopen(f"http://127.0.0.1:{catcher}/").read()
-                                          .decode()):
+        while "Wasserhahn tropft" not in (
+            caught := urllib.request.urlopen(f"http://127.0.0.1:{catcher}/").read().decode()
+        ):
             assert time.monotonic() < deadline, "the ticket mail did not reach the mail catcher"
             time.sleep(0.2)
         assert "max@example.org" in caught

@@ -1,5 +1,6 @@
 """Sign-in by mail (issue 13): password reset, sign-in codes, system mail
 through the fallback server, the priority queues of RQ."""
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,9 @@ def _page(client, path, **kwargs) -> str:
 def _forgot(client, email=EMAIL, slug="acme", address="203.0.113.9"):
     environ = {"REMOTE_ADDR": address}
     page = _page(client, "/forgot-password", environ_base=environ)
-    return client.post("/forgot-password", data={"csrf_token": csrf_token(page), "tenant": slug, "email": email},
-                       environ_base=environ)
+    return client.post(
+        "/forgot-password", data={"csrf_token": csrf_token(page), "tenant": slug, "email": email}, environ_base=environ
+    )
 
 
 def _link(mail) -> str:
@@ -50,17 +52,21 @@ def _link(mail) -> str:
 
 def _actions(tenant_id) -> list[str]:
     db.session.expire_all()
-    return [a.action for a in db.session.execute(db.select(AuditEntry).where(
-        AuditEntry.tenant_id == tenant_id).order_by(AuditEntry.id)).scalars()]
+    return [
+        a.action
+        for a in db.session.execute(
+            db.select(AuditEntry).where(AuditEntry.tenant_id == tenant_id).order_by(AuditEntry.id)
+        ).scalars()
+    ]
 
 
 def _set_password(client, path, password=NEW_PASSWORD):
     page = _page(client, path)
-    return client.post(path, data={"csrf_token": csrf_token(page), "password": password,
-                                   "confirm": password})
+    return client.post(path, data={"csrf_token": csrf_token(page), "password": password, "confirm": password})
 
 
 # --- password reset ----------------------------------------------------------------
+
 
 @BACKENDS
 def test_reset_mails_a_single_use_link_and_ends_every_session(app, tenant, smtp_sink, run_worker):
@@ -108,8 +114,9 @@ def test_an_expired_or_replaced_link_does_not_work(app, tenant, client):
     texts = [m.body_text for m in db.session.execute(db.select(Message).order_by(Message.id)).scalars()]
     old_path, new_path = (re.search(r"http://localhost(/reset-password/\S+)", t).group(1) for t in texts)
     assert _get(client, old_path).status_code == 404
-    db.session.execute(db.update(AccountSecret).where(AccountSecret.id == second.id).values(
-        expires_at=second.created_at))
+    db.session.execute(
+        db.update(AccountSecret).where(AccountSecret.id == second.id).values(expires_at=second.created_at)
+    )
     db.session.commit()
     assert _get(client, new_path).status_code == 404
     assert _get(client, "/reset-password/made-up-token").status_code == 404
@@ -123,8 +130,9 @@ def test_the_answer_is_the_same_with_or_without_an_account(app, tenant):
         client = app.test_client()
         page = _page(client, "/forgot-password")
         started = time.monotonic()
-        response = client.post("/forgot-password", data={"csrf_token": csrf_token(page), "tenant": slug,
-                                                          "email": email})
+        response = client.post(
+            "/forgot-password", data={"csrf_token": csrf_token(page), "tenant": slug, "email": email}
+        )
         times.append(time.monotonic() - started)
         body = re.sub(r'value="[^"]+"', "", response.get_data(as_text=True))
         answers.append((response.status_code, body))
@@ -153,13 +161,15 @@ def test_a_short_or_mismatched_password_is_refused_where_it_is_entered(app, tena
     short = _set_password(client, path, "short")
     assert short.status_code == 400 and "At least 10 characters" in short.get_data(as_text=True)
     page = _page(client, path)
-    mismatch = client.post(path, data={"csrf_token": csrf_token(page), "password": NEW_PASSWORD,
-                                       "confirm": NEW_PASSWORD + "x"})
+    mismatch = client.post(
+        path, data={"csrf_token": csrf_token(page), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "x"}
+    )
     assert mismatch.status_code == 400 and "The two passwords differ" in mismatch.get_data(as_text=True)
     assert _get(client, path).status_code == 200  # the link is still good
 
 
 # --- system mail through the fallback server --------------------------------------------
+
 
 @BACKENDS
 def test_system_mail_of_a_broken_tenant_goes_through_the_fallback_server(app, tenant, smtp_sink, run_worker):
@@ -219,11 +229,14 @@ def test_a_paused_automate_holds_other_mail_but_not_system_mail(app, tenant, smt
     assert len(smtp_sink.messages) == 1  # the ticket mail is held by the pause
 
 
-@pytest.mark.parametrize("url, error", [
-    ("http://host", "must start with smtp://"),
-    ("smtp://host?security=tls", "security must be one of"),
-    ("smtp://:587", "names no host"),
-])
+@pytest.mark.parametrize(
+    "url, error",
+    [
+        ("http://host", "must start with smtp://"),
+        ("smtp://host?security=tls", "security must be one of"),
+        ("smtp://:587", "names no host"),
+    ],
+)
 def test_a_bad_fallback_url_stops_start_up(config, url, error):
     from core.app import create_app
 
@@ -233,12 +246,18 @@ def test_a_bad_fallback_url_stops_start_up(config, url, error):
 
 def test_the_fallback_url_is_read_with_defaults():
     assert system_smtp("smtps://u%40x:p%2Fw@mail.example") == {
-        "host": "mail.example", "port": 465, "security": "ssl", "username": "u@x", "password": "p/w"}
+        "host": "mail.example",
+        "port": 465,
+        "security": "ssl",
+        "username": "u@x",
+        "password": "p/w",
+    }
     assert system_smtp("smtp://mail.example")["port"] == 587
     assert system_smtp(None) is None
 
 
 # --- sign-in codes ---------------------------------------------------------------------
+
 
 def _policy(tenant_id, policy):
     db.session.get(Tenant, tenant_id).sign_in_codes = policy
@@ -248,8 +267,11 @@ def _policy(tenant_id, policy):
 def _password_step(client, address="203.0.113.20"):
     environ = {"REMOTE_ADDR": address}
     page = _page(client, "/login", environ_base=environ)
-    return client.post("/login", data={"csrf_token": csrf_token(page), "tenant": "acme", "email": EMAIL,
-                                       "password": ADMIN_PASSWORD}, environ_base=environ)
+    return client.post(
+        "/login",
+        data={"csrf_token": csrf_token(page), "tenant": "acme", "email": EMAIL, "password": ADMIN_PASSWORD},
+        environ_base=environ,
+    )
 
 
 def _send_code(client, code, remember=False, address="203.0.113.20"):
@@ -290,8 +312,12 @@ def test_a_required_code_is_mailed_and_opens_the_admin_once(app, tenant, smtp_si
     assert "Wrong code" in _send_code(other, code).get_data(as_text=True)
     assert _get(other, "/settings/admin/mail/").status_code == 302
     actions = _actions(tenant.id)
-    assert {"auth.password_ok_code_needed", "auth.sign_in_code_sent", "auth.sign_in_code_wrong",
-            "auth.sign_in_code_ok"} <= set(actions)
+    assert {
+        "auth.password_ok_code_needed",
+        "auth.sign_in_code_sent",
+        "auth.sign_in_code_wrong",
+        "auth.sign_in_code_ok",
+    } <= set(actions)
 
 
 def test_five_wrong_tries_kill_the_code(app, tenant, smtp_sink, run_worker):
@@ -315,8 +341,9 @@ def test_an_expired_code_does_not_work(app, tenant, smtp_sink, run_worker):
     _password_step(client)
     run_worker()
     code = _mailed_code(smtp_sink)
-    db.session.execute(db.update(AccountSecret).values(expires_at=db.func.coalesce(AccountSecret.created_at,
-                                                                                    AccountSecret.created_at)))
+    db.session.execute(
+        db.update(AccountSecret).values(expires_at=db.func.coalesce(AccountSecret.created_at, AccountSecret.created_at))
+    )
     db.session.commit()
     assert _send_code(client, code).headers["Location"].endswith("/login")
 
@@ -363,8 +390,12 @@ def test_the_policy_and_the_own_choice(app, tenant, smtp_sink):
     client = app.test_client()
     login(client)
     page = _page(client, "/account/sign-in")
-    assert client.post("/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy",
-                                                 "policy": "optional"}).status_code == 200
+    assert (
+        client.post(
+            "/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy", "policy": "optional"}
+        ).status_code
+        == 200
+    )
     assert db.session.get(Tenant, tenant.id).sign_in_codes == "optional"
     page = _page(client, "/account/sign-in")
     client.post("/account/sign-in", data={"csrf_token": csrf_token(page), "action": "own", "codes": "y"})
@@ -374,11 +405,13 @@ def test_the_policy_and_the_own_choice(app, tenant, smtp_sink):
     made = client.post("/account/sign-in", data={"csrf_token": csrf_token(page), "action": "recovery"})
     assert len(re.findall(r"<li><code>[0-9a-f]{8}-[0-9a-f]{8}</code></li>", made.get_data(as_text=True))) == 10
     page = _page(client, "/account/sign-in")
-    bad = client.post("/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy",
-                                                "policy": "sometimes"})
+    bad = client.post(
+        "/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy", "policy": "sometimes"}
+    )
     assert bad.status_code == 400
     assert {"auth.sign_in_code_policy", "auth.sign_in_codes_chosen", "auth.recovery_codes_created"} <= set(
-        _actions(tenant.id))
+        _actions(tenant.id)
+    )
     # A user who is not an admin may not change the tenant's policy.
     other = User(tenant_id=tenant.id, email="clerk@acme.example", name="Clerk", is_admin=False)
     other.set_password(ADMIN_PASSWORD)
@@ -388,11 +421,16 @@ def test_the_policy_and_the_own_choice(app, tenant, smtp_sink):
     g.pop("csrf_token", None)
     login(clerk, email="clerk@acme.example")
     page = _page(clerk, "/account/sign-in")
-    assert clerk.post("/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy",
-                                                "policy": "off"}).status_code == 403
+    assert (
+        clerk.post(
+            "/account/sign-in", data={"csrf_token": csrf_token(page), "action": "policy", "policy": "off"}
+        ).status_code
+        == 403
+    )
 
 
 # --- RQ queues per priority ------------------------------------------------------------------
+
 
 def test_workers_take_system_jobs_before_other_waiting_jobs(app, tenant, smtp_sink):
     from core.mail.jobs import wake_deliverer
@@ -419,23 +457,37 @@ def test_a_job_sending_other_mail_gives_its_worker_to_a_waiting_system_job(app, 
 
     now = utcnow()
     for i in range(30):
-        db.session.add(Message(tenant_id=tenant.id, message_id=f"<bulk{i}@acme.example>", sender="a@acme.example",
-                               recipients=[f"r{i}@example.org"], subject="bulk", body_text="x",
-                               priority=Priority.BULK, next_attempt_at=now, created_at=now, updated_at=now))
+        db.session.add(
+            Message(
+                tenant_id=tenant.id,
+                message_id=f"<bulk{i}@acme.example>",
+                sender="a@acme.example",
+                recipients=[f"r{i}@example.org"],
+                subject="bulk",
+                body_text="x",
+                priority=Priority.BULK,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     db.session.commit()
     # This job came from the transactional queue; a system job is waiting.
-    monkeypatch.setattr(delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail"),
-                                                                               worker_name=None))
+    monkeypatch.setattr(
+        delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail"), worker_name=None)
+    )
     queue("mail-system").enqueue(len, [])
     stats = delivery.deliver_due(tenant.id)
     assert stats.sent == delivery.YIELD_EVERY and stats.more
     db.session.expire_all()
-    pending = db.session.execute(db.select(db.func.count()).select_from(Message).where(
-        Message.status == MessageStatus.PENDING)).scalar()
+    pending = db.session.execute(
+        db.select(db.func.count()).select_from(Message).where(Message.status == MessageStatus.PENDING)
+    ).scalar()
     assert pending == 30 - delivery.YIELD_EVERY
     # A job of the system queue itself does not give way.
-    monkeypatch.setattr(delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-system"),
-                                                                               worker_name=None))
+    monkeypatch.setattr(
+        delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-system"), worker_name=None)
+    )
     assert delivery.deliver_due(tenant.id).sent == pending
 
 

@@ -225,9 +225,7 @@ def test_sink_implicit_tls(sink_factory, certs):
 def test_sink_rejects_one_recipient_and_accepts_the_others(sink_factory):
     sink = sink_factory(behaviour=Behaviour(rcpt_replies={"Bad@X.test": "550 5.1.1 no such user"}))
     with smtplib.SMTP(sink.host, sink.port, timeout=10) as client:
-        refused = client.send_message(
-            mail(4), to_addrs=["good@x.test", "bad@x.test", "other@x.test"]
-        )
+        refused = client.send_message(mail(4), to_addrs=["good@x.test", "bad@x.test", "other@x.test"])
     assert refused == {"bad@x.test": (550, b"5.1.1 no such user")}
     [received] = sink.wait_for(1)
     assert received.rcpt_tos == ["good@x.test", "other@x.test"]

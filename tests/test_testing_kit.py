@@ -1,14 +1,18 @@
 """The pytest plugin shipped for plugin authors (core/testing.py, entry
 point pytest11): used here exactly as a plugin's own tests use it."""
+
 from __future__ import annotations
 
 import pytest
 
 from core.api import EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec, Variable, branded_html, hookimpl
 
-BOOKED = EventSpec("KIT_BOOKED", "Booked", variables=(Variable("space.number", "number", "P 12"),
-                                                      Variable("space.email", "who", "erika@example.org")),
-                   roles=(Role("booker", "who booked"),))
+BOOKED = EventSpec(
+    "KIT_BOOKED",
+    "Booked",
+    variables=(Variable("space.number", "number", "P 12"), Variable("space.email", "who", "erika@example.org")),
+    roles=(Role("booker", "who booked"),),
+)
 
 
 class KitPlugin(Plugin):
@@ -28,10 +32,17 @@ class KitPlugin(Plugin):
 
     @hookimpl
     def postwerk_default_templates(self):
-        return [TemplateSpec("kit_booked", "de", "Platz {{ space.number }} gehört Ihnen",
-                             branded_html("<p>Platz {{ space.number }}</p>")),
-                TemplateSpec("kit_booked", "en", "Space {{ space.number }} is yours",
-                             branded_html("<p>Space {{ space.number }}</p>"))]
+        return [
+            TemplateSpec(
+                "kit_booked",
+                "de",
+                "Platz {{ space.number }} gehört Ihnen",
+                branded_html("<p>Platz {{ space.number }}</p>"),
+            ),
+            TemplateSpec(
+                "kit_booked", "en", "Space {{ space.number }} is yours", branded_html("<p>Space {{ space.number }}</p>")
+            ),
+        ]
 
     @hookimpl
     def postwerk_default_rules(self):
@@ -59,5 +70,4 @@ def test_the_admin_client_is_logged_in_and_csrf_is_handled(postwerk):
     page = postwerk.client.get("/settings/admin/plugins/")
     assert page.status_code == 200 and 'id="plugin-kit" data-enabled="yes"' in page.get_data(as_text=True)
     assert postwerk.client.post("/settings/admin/plugins/kit/disable").status_code == 302
-    assert 'id="plugin-kit" data-enabled="no"' in postwerk.client.get("/settings/admin/plugins/").get_data(
-        as_text=True)
+    assert 'id="plugin-kit" data-enabled="no"' in postwerk.client.get("/settings/admin/plugins/").get_data(as_text=True)

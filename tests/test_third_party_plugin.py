@@ -1,6 +1,7 @@
 """A third-party plugin, written with core.api only, is a first-class citizen:
 listed on the plugins page, enabled per tenant without restart, its events
 accepted by the HTTP API and mailed through its own recipient hook."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,10 +14,14 @@ from core.models import Rule
 from tests.helpers import by_recipient, csrf_token, drain, login, make_tenant
 
 PARKING_BOOKED = EventSpec(
-    key="PARKING_BOOKED", label="Parking space booked",
-    variables=(Variable("stellplatz.number", "number of the space", "P 12"),
-               Variable("stellplatz.email", "who booked it", "erika@example.org")),
-    roles=(Role("booker", "who booked"),))
+    key="PARKING_BOOKED",
+    label="Parking space booked",
+    variables=(
+        Variable("stellplatz.number", "number of the space", "P 12"),
+        Variable("stellplatz.email", "who booked it", "erika@example.org"),
+    ),
+    roles=(Role("booker", "who booked"),),
+)
 
 
 class ParkingPlugin(Plugin):
@@ -40,8 +45,15 @@ class ParkingPlugin(Plugin):
 
     @hookimpl
     def postwerk_default_templates(self):
-        return [TemplateSpec("parking_booked", lang, "Space {{ stellplatz.number }} is yours",
-                             branded_html("<p>Space {{ stellplatz.number }}.</p>")) for lang in ("de", "en")]
+        return [
+            TemplateSpec(
+                "parking_booked",
+                lang,
+                "Space {{ stellplatz.number }} is yours",
+                branded_html("<p>Space {{ stellplatz.number }}.</p>"),
+            )
+            for lang in ("de", "en")
+        ]
 
     @hookimpl
     def postwerk_default_rules(self):
@@ -68,8 +80,9 @@ def test_third_party_plugin_is_listed_enabled_and_mails(parking_app, smtp_sink):
     body = {"event": "PARKING_BOOKED", "payload": {"stellplatz": {"number": "P 7", "email": "jane@example.org"}}}
     headers = {"Authorization": f"Bearer {token}"}
     assert client.post("/api/v1/events", json=body, headers=headers).status_code == 409
-    assert client.post("/settings/admin/plugins/parking/enable",
-                       data={"csrf_token": csrf_token(page)}).status_code == 302
+    assert (
+        client.post("/settings/admin/plugins/parking/enable", data={"csrf_token": csrf_token(page)}).status_code == 302
+    )
     db.session.execute(db.update(Rule).where(Rule.event == "PARKING_BOOKED").values(active=True))
     db.session.commit()
     assert client.post("/api/v1/events", json=body, headers=headers).status_code == 202

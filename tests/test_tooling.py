@@ -1,6 +1,7 @@
 """The field's tooling, run by the one test command (scripts/test): the
 import layers (import-linter), lint and format (ruff) and types (mypy), as
 configured in pyproject.toml and described in README "Contributing"."""
+
 from __future__ import annotations
 
 import subprocess
@@ -78,19 +79,23 @@ def _late_core_imports():
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             body = [node for node in ast.walk(function) if node is not function]
-            imports = sorted((node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))),
-                             key=lambda node: node.lineno)
+            imports = sorted(
+                (node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))), key=lambda node: node.lineno
+            )
             for node in imports:
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                if not ((isinstance(node, ast.ImportFrom) and node.level) or any(
-                        n == "core" or n.startswith("core.") for n in names)):
+                if not (
+                    (isinstance(node, ast.ImportFrom) and node.level)
+                    or any(n == "core" or n.startswith("core.") for n in names)
+                ):
                     continue
                 # The group: this import and the imports right above it, blank lines between them allowed.
                 first = node.lineno
-                while first > 1 and (lines[first - 2].strip().startswith(("import ", "from "))
-                                     or not lines[first - 2].strip()):
+                while first > 1 and (
+                    lines[first - 2].strip().startswith(("import ", "from ")) or not lines[first - 2].strip()
+                ):
                     first -= 1
-                group = lines[first - 2:node.end_lineno]
+                group = lines[first - 2 : node.end_lineno]
                 if not any("#" in line for line in group):
                     yield f"{path.relative_to(ROOT)}:{node.lineno}"
 

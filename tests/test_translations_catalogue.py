@@ -1,5 +1,6 @@
 """The German texts live in gettext catalogues (.po), not in Python dicts;
 scripts/translations.py updates them and folds a branch's dict in (issue 17)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,8 +40,10 @@ def test_the_po_is_the_source_of_the_compiled_catalogue():
 def test_import_dict_merges_a_branch_dict_into_the_po(tmp_path):
     module = script()
     branch = tmp_path / "de_strings_topic.py"
-    branch.write_text('"""A branch\'s strings."""\nDE_TOPIC = {"Digest": "Zusammenfassung", "Run now": "Los"}\n'
-                      'NOT_STRINGS = {"a": 1}\n')
+    branch.write_text(
+        '"""A branch\'s strings."""\nDE_TOPIC = {"Digest": "Zusammenfassung", "Run now": "Los"}\n'
+        'NOT_STRINGS = {"a": 1}\n'
+    )
     folder = tmp_path / "translations"
     (folder / "de" / "LC_MESSAGES").mkdir(parents=True)
     old = Catalog(locale="de")

@@ -1,4 +1,5 @@
 """What the tenant's enabled plugins offer: events, their placeholders, roles."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ def event_choices() -> list[tuple[str, str]]:
 
 def grouped_event_choices() -> dict[str, list[tuple[str, str]]]:
     """For a select with one <optgroup> per plugin."""
-    return {plugin: [(spec.key, f"{tr(spec.label)} ({spec.key})") for spec in specs]
-            for plugin, specs in enabled_events().items()}
+    return {
+        plugin: [(spec.key, f"{tr(spec.label)} ({spec.key})") for spec in specs]
+        for plugin, specs in enabled_events().items()
+    }
 
 
 def placeholders(event: str, language: str | None = None) -> list[Placeholder]:

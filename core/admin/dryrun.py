@@ -1,5 +1,6 @@
 """The dry run: the real expansion (``expansion.plan``) with writing and
 sending switched off, plus every placeholder that would come out empty."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,14 +29,19 @@ _parser = Environment()
 def _form() -> DryRunForm:
     form = DryRunForm()
     rules = db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id()).order_by(Rule.id)).scalars()
-    form.target.choices = grouped({
-        _("An event with all its rules"): [(f"event:{key}", label) for key, label in event_choices()],
-        _("One rule"): [(f"rule:{r.id}", f"#{r.id} {tr(r.name) or r.template_key} ({r.event})") for r in rules],
-    })
-    recent = db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id())
-                                .order_by(Event.id.desc()).limit(RECENT_EVENTS)).scalars()
-    form.source.choices = options([("sample", _("the event's sample values"))] + [
-        (str(e.id), f"#{e.id} {e.key} {e.created_at:%Y-%m-%d %H:%M}") for e in recent])
+    form.target.choices = grouped(
+        {
+            _("An event with all its rules"): [(f"event:{key}", label) for key, label in event_choices()],
+            _("One rule"): [(f"rule:{r.id}", f"#{r.id} {tr(r.name) or r.template_key} ({r.event})") for r in rules],
+        }
+    )
+    recent = db.session.execute(
+        db.select(Event).where(Event.tenant_id == tenant_id()).order_by(Event.id.desc()).limit(RECENT_EVENTS)
+    ).scalars()
+    form.source.choices = options(
+        [("sample", _("the event's sample values"))]
+        + [(str(e.id), f"#{e.id} {e.key} {e.created_at:%Y-%m-%d %H:%M}") for e in recent]
+    )
     if request.method == "GET":
         if request.args.get("rule"):
             form.target.data = f"rule:{request.args['rule']}"
@@ -98,8 +104,15 @@ def run(target: str, source: str) -> dict:
         rule = get_owned(Rule, value)
         if not rule.active:
             # Checking before switching on is the point: plan it as if on (a copy, never saved).
-            rule = Rule(id=rule.id, tenant_id=rule.tenant_id, name=rule.name, event=rule.event,
-                        recipient=rule.recipient, template_key=rule.template_key, active=True)
+            rule = Rule(
+                id=rule.id,
+                tenant_id=rule.tenant_id,
+                name=rule.name,
+                event=rule.event,
+                recipient=rule.recipient,
+                template_key=rule.template_key,
+                active=True,
+            )
             off.add(rule.id)
         event, rules = rule.event, [rule]
     else:
@@ -112,8 +125,7 @@ def run(target: str, source: str) -> dict:
     else:
         real = get_owned(Event, source)
         if real.key != event:
-            return {"error": _("Event #%(id)s is a %(key)s, not a %(event)s.", id=real.id, key=real.key,
-                               event=event)}
+            return {"error": _("Event #%(id)s is a %(key)s, not a %(event)s.", id=real.id, key=real.key, event=event)}
         payload = real.payload
     failures: list = []
     try:
@@ -132,15 +144,21 @@ def run(target: str, source: str) -> dict:
         mails = []
         for mail in rule_plan.mails:
             template = templates.pick(mail.template_key, mail.language, tenant.language)
-            scoped = dict(values, recipient={"address": mail.recipient.address, "name": mail.recipient.name,
-                                             "language": mail.language})
+            scoped = dict(
+                values,
+                recipient={"address": mail.recipient.address, "name": mail.recipient.name, "language": mail.language},
+            )
             mails.append({"mail": mail, "empty": empty_placeholders(template, scoped) if template else []})
         results.append({"plan": rule_plan, "mails": mails, "off": rule_plan.rule.id in off})
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
-    return {"event": event, "label": tr(spec.label) if spec else event, "results": results,
-            "source": _("sample values") if source == "sample" else f"#{source}",
-            "failures": [str(f) for f in failures]}
+    return {
+        "event": event,
+        "label": tr(spec.label) if spec else event,
+        "results": results,
+        "source": _("sample values") if source == "sample" else f"#{source}",
+        "failures": [str(f) for f in failures],
+    }
 
 
 @bp.route("/rules/dryrun", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
 """Failed events: what a faulty plugin held up, and "run again"."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
@@ -14,9 +15,11 @@ from .scope import tenant_id
 @bp.route("/events/failed")
 def failed_events_page():
     events = failed_events(tenant_id())
-    return render_template("admin/failed_events.html", events=events,
-                           reasons={e.id: [failure_text(f) for f in e.failures or ()] or [e.error or ""]
-                                    for e in events})
+    return render_template(
+        "admin/failed_events.html",
+        events=events,
+        reasons={e.id: [failure_text(f) for f in e.failures or ()] or [e.error or ""] for e in events},
+    )
 
 
 @bp.route("/events/failed/retry", methods=["POST"])

@@ -1,4 +1,5 @@
 """The admin's own choice of mail about failed mail (Settings > Mail overview)."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -25,10 +26,14 @@ def failure_mail_save():
     before = current_user.failure_mail
     failure_mail.choose(current_user, choice)
     if before != choice:
-        audit(tenant_id(), actor(), "user.saved", "user", current_user.id,
-              changes={"failure_mail": [before, choice]})
+        audit(tenant_id(), actor(), "user.saved", "user", current_user.id, changes={"failure_mail": [before, choice]})
     db.session.commit()
-    flash({"off": _("You get no mail about failed mail."),
-           "immediate": _("You get a mail whenever a mail fails."),
-           "daily": _("You get a daily digest of failed mail.")}[choice], "success")
+    flash(
+        {
+            "off": _("You get no mail about failed mail."),
+            "immediate": _("You get a mail whenever a mail fails."),
+            "daily": _("You get a daily digest of failed mail."),
+        }[choice],
+        "success",
+    )
     return redirect(url_for("admin.overview") + "#failure-mail")

@@ -4,6 +4,7 @@ Choice lists that other features extend (authentication methods, recipient
 kinds) are module-level lists, so adding OAuth2 or distribution lists is one
 more entry, not a new form.
 """
+
 from __future__ import annotations
 
 import ssl
@@ -11,13 +12,22 @@ import ssl
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (BooleanField, SelectChoice, EmailField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    SelectChoice,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..mail import return_path
 from ..mail.transport import Security, tls_context
-
 
 
 def options(pairs, optgroup: str | None = None) -> list[SelectChoice]:
@@ -65,12 +75,16 @@ class SmtpSettingsForm(FlaskForm):
     sender_address = EmailField(_l("Sender address"), validators=[Optional(), Email(), Length(max=254)])
     sender_name = StringField(_l("Sender name"), validators=[Optional(), Length(max=200)])
     reply_to = EmailField(_l("Reply-To"), validators=[Optional(), Email(), Length(max=254)])
-    bounce_address = StringField(_l("Bounce address (VERP; empty: bounces go to the sender address)"),
-                                 validators=[Optional(), Length(max=254)])
-    sender_mode = SelectField(_l("Sender of mail caused by a user"), choices=options(SENDER_MODE_CHOICES), default="system")
+    bounce_address = StringField(
+        _l("Bounce address (VERP; empty: bounces go to the sender address)"), validators=[Optional(), Length(max=254)]
+    )
+    sender_mode = SelectField(
+        _l("Sender of mail caused by a user"), choices=options(SENDER_MODE_CHOICES), default="system"
+    )
     encoding = SelectField(_l("Encoding"), choices=options(ENCODING_CHOICES), default="utf-8")
-    max_connections = IntegerField(_l("Connections at most"), validators=[InputRequired(), NumberRange(1, 100)],
-                                   default=10)
+    max_connections = IntegerField(
+        _l("Connections at most"), validators=[InputRequired(), NumberRange(1, 100)], default=10
+    )
     trusted_ca = FileField(_l("Trusted CA certificate (PEM), for an internal server"))
     remove_trusted_ca = BooleanField(_l("Remove the trusted CA certificate"))
 
@@ -154,15 +168,27 @@ class RuleForm(FlaskForm):
     recipient_list = SelectField(_l("List"), choices=[], validate_choice=False)
     template_key = SelectField(_l("Template"), choices=[], validators=[DataRequired()])
     # "24 hours after the event": at most a year (core.events.MAX_SEND_AHEAD).
-    delay_minutes = IntegerField(_l("Send after (minutes, 0 = at once)"), default=0,
-                                 validators=[Optional(), NumberRange(min=0, max=366 * 24 * 60)])
+    delay_minutes = IntegerField(
+        _l("Send after (minutes, 0 = at once)"),
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=366 * 24 * 60)],
+    )
     # models.message.Priority: the claim takes higher first.
-    priority = SelectField(_l("Priority"), coerce=int, default=1, choices=options([
-        (2, _l("System (goes first)")), (1, _l("Transactional")), (0, _l("Bulk (goes last; carries an unsubscribe link)"))]))
+    priority = SelectField(
+        _l("Priority"),
+        coerce=int,
+        default=1,
+        choices=options(
+            [
+                (2, _l("System (goes first)")),
+                (1, _l("Transactional")),
+                (0, _l("Bulk (goes last; carries an unsubscribe link)")),
+            ]
+        ),
+    )
     # A condition of the event (EventSpec.conditions), asked when the mail is
     # due; checked against the chosen event in rules.py.
-    send_condition = SelectField(_l("Send only if (checked when the mail is due)"), choices=[],
-                                 validate_choice=False)
+    send_condition = SelectField(_l("Send only if (checked when the mail is due)"), choices=[], validate_choice=False)
     active = BooleanField(_l("Active"), default=True)
 
     def __init__(self, *args, **kwargs):

@@ -1,4 +1,5 @@
 """The notification log (permanent failures, warnings) and the audit trail."""
+
 from __future__ import annotations
 
 from flask import render_template, request, url_for
@@ -33,8 +34,11 @@ def describe(entry: AuditEntry) -> list[str]:
         if key in ("snapshot", "restored"):
             continue
         if key == "changes" and isinstance(value, dict):
-            lines += [f"{name}: {_word(pair[0])} → {_word(pair[1])}" for name, pair in value.items()
-                      if isinstance(pair, list) and len(pair) == 2]
+            lines += [
+                f"{name}: {_word(pair[0])} → {_word(pair[1])}"
+                for name, pair in value.items()
+                if isinstance(pair, list) and len(pair) == 2
+            ]
         elif key == "changed" and isinstance(value, list):
             lines.append(gettext("changed: %(fields)s", fields=", ".join(value) or "—"))
         elif value not in (None, "", [], {}):
@@ -52,8 +56,13 @@ def _search(model, query):
         if model is Notification:
             columns = [Notification.text, Notification.level]
         else:
-            columns = [AuditEntry.action, AuditEntry.object_type, AuditEntry.object_id, AuditEntry.actor,
-                       cast(AuditEntry.detail, String)]
+            columns = [
+                AuditEntry.action,
+                AuditEntry.object_type,
+                AuditEntry.object_id,
+                AuditEntry.actor,
+                cast(AuditEntry.detail, String),
+            ]
         query = query.where(or_(*[db.func.lower(column).like(needle, escape="\\") for column in columns]))
     if model is Notification and request.args.get("level"):
         query = query.where(Notification.level == request.args["level"])
@@ -77,9 +86,12 @@ def _page(model, before: str | None):
 @bp.route("/log")
 def notification_log():
     entries, more = _page(Notification, request.args.get("before"))
-    return render_template("admin/log.html", entries=entries,
-                           filters=_filters(),
-                           older_url=url_for("admin.notification_log", before=more, **_filters()) if more else None)
+    return render_template(
+        "admin/log.html",
+        entries=entries,
+        filters=_filters(),
+        older_url=url_for("admin.notification_log", before=more, **_filters()) if more else None,
+    )
 
 
 @bp.route("/audit")
@@ -87,10 +99,22 @@ def audit_log():
     entries, more = _page(AuditEntry, request.args.get("before"))
     # "user:12" -> the user's e-mail, for this tenant's users only.
     ids = {int(e.actor[5:]) for e in entries if e.actor.startswith("user:") and e.actor[5:].isdigit()}
-    users = dict(db.session.execute(db.select(User.id, User.email).where(
-        User.tenant_id == tenant_id(), User.id.in_(ids))).all()) if ids else {}
+    users = (
+        dict(
+            db.session.execute(
+                db.select(User.id, User.email).where(User.tenant_id == tenant_id(), User.id.in_(ids))
+            ).all()
+        )
+        if ids
+        else {}
+    )
     names = {f"user:{uid}": email for uid, email in users.items()}
-    return render_template("admin/audit.html", entries=entries, names=names, describe=describe,
-                           restorable={e.id for e in entries if restorable(e)},
-                           filters=_filters(),
-                           older_url=url_for("admin.audit_log", before=more, **_filters()) if more else None)
+    return render_template(
+        "admin/audit.html",
+        entries=entries,
+        names=names,
+        describe=describe,
+        restorable={e.id for e in entries if restorable(e)},
+        filters=_filters(),
+        older_url=url_for("admin.audit_log", before=more, **_filters()) if more else None,
+    )

@@ -1,4 +1,5 @@
 """Rules: on EVENT send to RECIPIENT using TEMPLATE."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
@@ -22,8 +23,11 @@ FIELDS = ("name", "event", "recipient", "template_key", "delay_minutes", "priori
 
 
 def _template_keys() -> list[str]:
-    return list(db.session.execute(db.select(Template.key).where(Template.tenant_id == tenant_id())
-                                   .distinct().order_by(Template.key)).scalars())
+    return list(
+        db.session.execute(
+            db.select(Template.key).where(Template.tenant_id == tenant_id()).distinct().order_by(Template.key)
+        ).scalars()
+    )
 
 
 def _role_choices() -> dict[str, list[tuple[str, str]]]:
@@ -47,8 +51,13 @@ def _condition_choices() -> dict[str, list[tuple[str, str]]]:
 
 
 def _list_names() -> list[str]:
-    return list(db.session.execute(db.select(DistributionList.name).where(DistributionList.tenant_id == tenant_id())
-                                   .order_by(DistributionList.name)).scalars())
+    return list(
+        db.session.execute(
+            db.select(DistributionList.name)
+            .where(DistributionList.tenant_id == tenant_id())
+            .order_by(DistributionList.name)
+        ).scalars()
+    )
 
 
 def _form(rule: Rule | None = None) -> RuleForm:
@@ -77,8 +86,9 @@ def _form(rule: Rule | None = None) -> RuleForm:
 
 
 def _editor(form: RuleForm, rule: Rule | None, status: int = 200):
-    return render_template("admin/rule_edit.html", form=form, rule=rule,
-                           reason=why_not_firing(rule.event) if rule else None), status
+    return render_template(
+        "admin/rule_edit.html", form=form, rule=rule, reason=why_not_firing(rule.event) if rule else None
+    ), status
 
 
 def cannot_fire(rule: Rule) -> str | None:
@@ -102,16 +112,26 @@ def twins(rules: list[Rule]) -> dict[int, list[Rule]]:
     """Active rules that send the same event to the same recipients: each gets two mails."""
     found: dict[int, list[Rule]] = {}
     for rule in rules:
-        same = [other for other in rules if other.id != rule.id and other.active and rule.active
-                and other.event == rule.event and other.recipient == rule.recipient]
+        same = [
+            other
+            for other in rules
+            if other.id != rule.id
+            and other.active
+            and rule.active
+            and other.event == rule.event
+            and other.recipient == rule.recipient
+        ]
         if same:
             found[rule.id] = same
     return found
 
 
 def _all_rules() -> list[Rule]:
-    return db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id())
-                              .order_by(Rule.event, Rule.id)).scalars().all()
+    return (
+        db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id()).order_by(Rule.event, Rule.id))
+        .scalars()
+        .all()
+    )
 
 
 @bp.route("/rules")
@@ -122,8 +142,15 @@ def rules_list():
     db.session.rollback()  # planning wrote nothing; make sure of it
     rules = _all_rules()
     labels = {rule.id: (tr(spec.label) if (spec := event_spec(rule.event)) else rule.event) for rule in rules}
-    return render_template("admin/rules.html", rules=rules, reasons=reasons, labels=labels, cannot=cannot,
-                           twins=twins(rules), action_form=ActionForm())
+    return render_template(
+        "admin/rules.html",
+        rules=rules,
+        reasons=reasons,
+        labels=labels,
+        cannot=cannot,
+        twins=twins(rules),
+        action_form=ActionForm(),
+    )
 
 
 @bp.route("/rules/switch", methods=["POST"])
@@ -143,9 +170,16 @@ def rules_switch():
 def _warn_twins(rule: Rule) -> None:
     same = twins(_all_rules()).get(rule.id)
     if same:
-        flash(_("Rule #%(id)s and %(others)s both send %(event)s to %(recipient)s: each recipient gets two mails.",
-                id=rule.id, others=", ".join(f"#{r.id} ({r.template_key})" for r in same), event=rule.event,
-                recipient=rule.recipient), "warning")
+        flash(
+            _(
+                "Rule #%(id)s and %(others)s both send %(event)s to %(recipient)s: each recipient gets two mails.",
+                id=rule.id,
+                others=", ".join(f"#{r.id} ({r.template_key})" for r in same),
+                event=rule.event,
+                recipient=rule.recipient,
+            ),
+            "warning",
+        )
 
 
 @bp.route("/rules/new")
@@ -173,14 +207,23 @@ def _check_recipient(form: RuleForm) -> str | None:
         spec = event_spec(form.event.data)
         roles = {r.name for r in spec.roles} if spec else set()
         if form.recipient_role.data not in roles:
-            form.recipient_role.errors = [*form.recipient_role.errors, _(
-                "The event %(event)s offers these roles: %(roles)s",
-                event=form.event.data, roles=", ".join(sorted(roles)) or "—")]
+            form.recipient_role.errors = [
+                *form.recipient_role.errors,
+                _(
+                    "The event %(event)s offers these roles: %(roles)s",
+                    event=form.event.data,
+                    roles=", ".join(sorted(roles)) or "—",
+                ),
+            ]
             return None
     if kind == "list" and distribution_lists.get(tenant_id(), form.recipient_list.data or "") is None:
-        form.recipient_list.errors = [*form.recipient_list.errors, _(
-            "There is no distribution list named %(name)s; create it under Lists first.",
-            name=form.recipient_list.data or "—")]
+        form.recipient_list.errors = [
+            *form.recipient_list.errors,
+            _(
+                "There is no distribution list named %(name)s; create it under Lists first.",
+                name=form.recipient_list.data or "—",
+            ),
+        ]
         return None
     return ref
 
@@ -190,9 +233,14 @@ def _check_condition(form: RuleForm) -> bool:
     wanted = form.send_condition.data or ""
     offered = conditions.offered(event_spec(form.event.data))
     if wanted and wanted not in offered:
-        form.send_condition.errors = [*form.send_condition.errors, _(
-            "The event %(event)s offers these conditions: %(names)s",
-            event=form.event.data, names=", ".join(sorted(offered)) or "—")]
+        form.send_condition.errors = [
+            *form.send_condition.errors,
+            _(
+                "The event %(event)s offers these conditions: %(names)s",
+                event=form.event.data,
+                names=", ".join(sorted(offered)) or "—",
+            ),
+        ]
         return False
     return True
 
@@ -222,8 +270,14 @@ def rules_save():
     rule.active = bool(form.active.data)
     db.session.flush()
     after = {name: getattr(rule, name) for name in FIELDS}
-    audit(tenant_id(), actor(), "rule.created" if created else "rule.saved", "rule", rule.id,
-          changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v})
+    audit(
+        tenant_id(),
+        actor(),
+        "rule.created" if created else "rule.saved",
+        "rule",
+        rule.id,
+        changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
+    )
     db.session.commit()
     flash(_("Rule saved."), "success")
     _warn_twins(rule)
@@ -235,7 +289,8 @@ def rules_delete():
     form = ActionForm()
     if form.validate_on_submit():
         rule = get_owned(Rule, form.id.data)
-        trash.delete("rule", rule, _("Rule deleted."), event=rule.event, recipient=rule.recipient,
-                     template_key=rule.template_key)
+        trash.delete(
+            "rule", rule, _("Rule deleted."), event=rule.event, recipient=rule.recipient, template_key=rule.template_key
+        )
         db.session.commit()
     return redirect(url_for("admin.rules_list"))

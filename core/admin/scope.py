@@ -1,4 +1,5 @@
 """Tenant scoping for the admin pages: lookups that 404 across tenants."""
+
 from __future__ import annotations
 
 from flask import abort

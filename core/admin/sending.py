@@ -3,6 +3,7 @@
 removing the DKIM key or the linked OAuth account, and what the page shows
 about them (DNS record, linked account, why the system sender was forced).
 """
+
 from __future__ import annotations
 
 from flask import current_app, flash, jsonify, redirect, url_for
@@ -104,11 +105,17 @@ def _remove(columns: tuple[str, ...], action: str, message: str):
 
 @bp.route("/settings/delete-dkim-key", methods=["POST"])
 def settings_delete_dkim_key():
-    return _remove(("dkim_private_key_encrypted",), "mail_settings.dkim_key_deleted",
-                   _("The DKIM key was removed; mail is no longer signed."))
+    return _remove(
+        ("dkim_private_key_encrypted",),
+        "mail_settings.dkim_key_deleted",
+        _("The DKIM key was removed; mail is no longer signed."),
+    )
 
 
 @bp.route("/settings/unlink-oauth", methods=["POST"])
 def settings_unlink_oauth():
-    return _remove(("oauth_access_token_encrypted", "oauth_refresh_token_encrypted", "oauth_expires_at"),
-                   "mail_settings.oauth_unlinked", _("The linked account was removed from Postwerk."))
+    return _remove(
+        ("oauth_access_token_encrypted", "oauth_refresh_token_encrypted", "oauth_expires_at"),
+        "mail_settings.oauth_unlinked",
+        _("The linked account was removed from Postwerk."),
+    )

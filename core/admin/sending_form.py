@@ -6,6 +6,7 @@ A subclass of ``forms.SmtpSettingsForm`` so the basic form stays as it was;
 the extra login methods are appended to ``forms.AUTH_CHOICES``, which the
 base form reads at use time.
 """
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -21,13 +22,18 @@ from ..web.words import tr
 from ..mail.transport import DEFAULT_PORTS, Security
 from .forms import AUTH_CHOICES, SmtpSettingsForm, options
 
-AUTH_CHOICES.extend([
-    ("inbound", _l("Same login as the incoming mailbox")),
-    ("pop_before_smtp", _l("POP-before-SMTP (log in to the POP3 mailbox first)")),
-    ("oauth2", _l("OAuth2 (Microsoft 365, Google)")),
-])
-POP3_SECURITY_CHOICES = [("ssl", _l("SSL/TLS (usually port 995)")), ("starttls", _l("STARTTLS (usually port 110)")),
-                         ("none", _l("None (internal server only)"))]
+AUTH_CHOICES.extend(
+    [
+        ("inbound", _l("Same login as the incoming mailbox")),
+        ("pop_before_smtp", _l("POP-before-SMTP (log in to the POP3 mailbox first)")),
+        ("oauth2", _l("OAuth2 (Microsoft 365, Google)")),
+    ]
+)
+POP3_SECURITY_CHOICES = [
+    ("ssl", _l("SSL/TLS (usually port 995)")),
+    ("starttls", _l("STARTTLS (usually port 110)")),
+    ("none", _l("None (internal server only)")),
+]
 OAUTH_PROVIDER_CHOICES = [("microsoft", "Microsoft 365 / Exchange Online"), ("google", "Google / Gmail")]
 # Logins that need the mailbox address in "User name".
 NEEDS_USERNAME = ("password", "oauth2")
@@ -40,17 +46,18 @@ class SendingSettingsForm(SmtpSettingsForm):
     system_sender_only = BooleanField(_l("Send as the system address only"))
     # "Same login as the incoming mailbox" with an SMTP server that is not the
     # mailbox's own: typing the mailbox password allows it for that server.
-    inbound_password = PasswordField(_l("Incoming mailbox password (to allow it for this SMTP server)"),
-                                     validators=[Optional(), Length(max=1000)])
+    inbound_password = PasswordField(
+        _l("Incoming mailbox password (to allow it for this SMTP server)"), validators=[Optional(), Length(max=1000)]
+    )
     pop3_host = StringField(_l("POP3 server"), validators=[Optional(), Length(max=255)])
     pop3_port = IntegerField(_l("POP3 port"), validators=[Optional(), NumberRange(1, 65535)])
     pop3_security = SelectField(_l("POP3 security"), choices=options(POP3_SECURITY_CHOICES), default="ssl")
     pop3_username = StringField(_l("POP3 user name"), validators=[Optional(), Length(max=255)])
     pop3_password = PasswordField(_l("POP3 password"), validators=[Optional(), Length(max=1000)])
-    oauth_provider = SelectField(_l("Identity provider"), choices=options(OAUTH_PROVIDER_CHOICES),
-                                 default="microsoft")
-    oauth_authority = StringField(_l("Identity provider URL (empty: the provider's public one)"),
-                                  validators=[Optional(), Length(max=255)])
+    oauth_provider = SelectField(_l("Identity provider"), choices=options(OAUTH_PROVIDER_CHOICES), default="microsoft")
+    oauth_authority = StringField(
+        _l("Identity provider URL (empty: the provider's public one)"), validators=[Optional(), Length(max=255)]
+    )
     oauth_tenant = StringField(_l("Directory (tenant) ID"), validators=[Optional(), Length(max=100)])
     oauth_client_id = StringField(_l("Application (client) ID"), validators=[Optional(), Length(max=255)])
     oauth_client_secret = PasswordField(_l("Client secret"), validators=[Optional(), Length(max=2000)])
@@ -76,14 +83,34 @@ class SendingSettingsForm(SmtpSettingsForm):
                 problems.append((self.pop3_host, _l("POP-before-SMTP needs the POP3 server.")))
             if not (self.pop3_username.data or "").strip():
                 problems.append((self.pop3_username, _l("POP-before-SMTP needs the POP3 user name.")))
-        if auth in ("password", "inbound", "oauth2") and self.security.data == "none" \
-                and not targets.is_loopback(self.host.data or ""):
-            problems.append((self.security, _l("Without TLS the password would cross the network in clear: "
-                                               "security “none” with a login is for this machine only.")))
-        if auth == "pop_before_smtp" and self.pop3_security.data == "none" \
-                and not targets.is_loopback(self.pop3_host.data or ""):
-            problems.append((self.pop3_security, _l("Without TLS the POP3 password would cross the network in "
-                                                    "clear: “none” is for this machine only.")))
+        if (
+            auth in ("password", "inbound", "oauth2")
+            and self.security.data == "none"
+            and not targets.is_loopback(self.host.data or "")
+        ):
+            problems.append(
+                (
+                    self.security,
+                    _l(
+                        "Without TLS the password would cross the network in clear: "
+                        "security “none” with a login is for this machine only."
+                    ),
+                )
+            )
+        if (
+            auth == "pop_before_smtp"
+            and self.pop3_security.data == "none"
+            and not targets.is_loopback(self.pop3_host.data or "")
+        ):
+            problems.append(
+                (
+                    self.pop3_security,
+                    _l(
+                        "Without TLS the POP3 password would cross the network in "
+                        "clear: “none” is for this machine only."
+                    ),
+                )
+            )
         if bool((self.dkim_domain.data or "").strip()) != bool((self.dkim_selector.data or "").strip()):
             problems.append((self.dkim_selector, _l("DKIM needs both the domain and the selector.")))
         for field, message in problems:
@@ -105,8 +132,7 @@ class SendingSettingsForm(SmtpSettingsForm):
             try:
                 targets.check_url(value)
             except targets.TargetRefused as exc:
-                raise ValidationError(_l("Not allowed as identity provider URL: %(reason)s", reason=str(exc))) \
-                    from None
+                raise ValidationError(_l("Not allowed as identity provider URL: %(reason)s", reason=str(exc))) from None
 
     def validate_dkim_domain(self, field):
         value = (field.data or "").strip().lower().rstrip(".")
@@ -133,8 +159,10 @@ class SendingSettingsForm(SmtpSettingsForm):
         try:
             DkimKey(domain, selector, pem).check()
         except DkimError as exc:
-            self.dkim_key.errors = [*self.dkim_key.errors,
-                                    _l("This key cannot sign: %(error)s", error=str(exc).rpartition(": ")[2])]
+            self.dkim_key.errors = [
+                *self.dkim_key.errors,
+                _l("This key cannot sign: %(error)s", error=str(exc).rpartition(": ")[2]),
+            ]
             raise ValidationError(str(exc)) from exc
         return pem
 
@@ -157,7 +185,10 @@ def resolve_port(port: int | None, security: str, *, previous_port: int | None, 
     usual = DEFAULT_PORTS[Security(security)]
     if not port:
         return usual
-    if security != previous_security and port == previous_port \
-            and port == DEFAULT_PORTS.get(Security(previous_security)):
+    if (
+        security != previous_security
+        and port == previous_port
+        and port == DEFAULT_PORTS.get(Security(previous_security))
+    ):
         return usual
     return port

@@ -5,6 +5,7 @@ other logins, DKIM and the forced system sender); ``settings_save`` copies
 it onto the row. Presets, the connection check and removing the DKIM key
 live in ``sending.py``.
 """
+
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -32,32 +33,79 @@ from .settings_page import page as _page
 from .sending_form import SendingSettingsForm, default_scopes, resolve_port
 
 # Columns the form edits directly (the port, scopes and secrets are handled apart).
-PLAIN_FIELDS = ("host", "security", "auth", "username", "sender_address", "sender_name", "reply_to", "bounce_address",
-                "sender_mode", "encoding", "max_connections", "system_sender_only",
-                "pop3_host", "pop3_port", "pop3_security", "pop3_username",
-                "oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id", "dkim_domain", "dkim_selector")
+PLAIN_FIELDS = (
+    "host",
+    "security",
+    "auth",
+    "username",
+    "sender_address",
+    "sender_name",
+    "reply_to",
+    "bounce_address",
+    "sender_mode",
+    "encoding",
+    "max_connections",
+    "system_sender_only",
+    "pop3_host",
+    "pop3_port",
+    "pop3_security",
+    "pop3_username",
+    "oauth_provider",
+    "oauth_authority",
+    "oauth_tenant",
+    "oauth_client_id",
+    "dkim_domain",
+    "dkim_selector",
+)
 # Changing any of these makes the linked account's tokens useless.
 OAUTH_IDENTITY = ("oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id")
 # Secret inputs: an empty field keeps the stored value; audited by name only.
-SECRETS = {"password": "password_encrypted", "pop3_password": "pop3_password_encrypted",
-           "oauth_client_secret": "oauth_client_secret_encrypted"}
+SECRETS = {
+    "password": "password_encrypted",
+    "pop3_password": "pop3_password_encrypted",
+    "oauth_client_secret": "oauth_client_secret_encrypted",
+}
 # Where each secret goes: a stored secret never follows a changed server
 # (RELIABILITY 36). Changing one of these without entering the secret again
 # drops the stored one; the OAuth tokens also go to the SMTP server (XOAUTH2).
-SECRET_TARGETS = {"password": ("host", "port"), "pop3_password": ("pop3_host", "pop3_port"),
-                  "oauth_client_secret": ("oauth_provider", "oauth_authority")}
+SECRET_TARGETS = {
+    "password": ("host", "port"),
+    "pop3_password": ("pop3_host", "pop3_port"),
+    "oauth_client_secret": ("oauth_provider", "oauth_authority"),
+}
 TOKEN_TARGETS = ("host", "port", "oauth_provider", "oauth_authority")
 
 
 def current_settings() -> MailSettings:
     settings = db.session.get(MailSettings, tenant_id())
     if settings is None:
-        settings = MailSettings(tenant_id=tenant_id(), host="", port=587, security="starttls", auth="none",
-                                username="", sender_address="", sender_name="", reply_to="", bounce_address="",
-                                sender_mode="system", encoding="utf-8", max_connections=10,
-                                system_sender_only=False, pop3_host="", pop3_port=995, pop3_security="ssl",
-                                pop3_username="", oauth_provider="", oauth_authority="", oauth_tenant="",
-                                oauth_client_id="", oauth_scopes="", dkim_domain="", dkim_selector="")
+        settings = MailSettings(
+            tenant_id=tenant_id(),
+            host="",
+            port=587,
+            security="starttls",
+            auth="none",
+            username="",
+            sender_address="",
+            sender_name="",
+            reply_to="",
+            bounce_address="",
+            sender_mode="system",
+            encoding="utf-8",
+            max_connections=10,
+            system_sender_only=False,
+            pop3_host="",
+            pop3_port=995,
+            pop3_security="ssl",
+            pop3_username="",
+            oauth_provider="",
+            oauth_authority="",
+            oauth_tenant="",
+            oauth_client_id="",
+            oauth_scopes="",
+            dkim_domain="",
+            dkim_selector="",
+        )
     return settings
 
 
@@ -83,8 +131,12 @@ def settings_save():
             valid = False
     if not valid:
         return _page(form, settings, status=400)
-    form.port.data = resolve_port(form.port.data, form.security.data, previous_port=settings.port,
-                                  previous_security=settings.security or "starttls")
+    form.port.data = resolve_port(
+        form.port.data,
+        form.security.data,
+        previous_port=settings.port,
+        previous_security=settings.security or "starttls",
+    )
     scopes = " ".join((form.oauth_scopes.data or "").split())
     if scopes == default_scopes(form.oauth_provider.data):
         scopes = ""  # the provider's defaults, also after switching provider
@@ -96,15 +148,21 @@ def settings_save():
     if not settings.oauth_provider and new["auth"] != "oauth2" and new["oauth_provider"] == "microsoft":
         new["oauth_provider"] = ""  # the form shows Microsoft for an empty provider; the admin did not choose it
     # Only what the admin changed: None and "" are the same empty field.
-    changed = [name for name, value in new.items() if (getattr(settings, name) or "") != (value or "")
-               and getattr(settings, name) != value]
+    changed = [
+        name
+        for name, value in new.items()
+        if (getattr(settings, name) or "") != (value or "") and getattr(settings, name) != value
+    ]
     confirmed_for, problem = _inbound_login_confirmation(form, settings, new, changed)
     if problem:
         form.inbound_password.errors = [*form.inbound_password.errors, problem]
         return _page(form, settings, status=400)
     if confirmed_for != settings.inbound_login_confirmed_for:
-        changed.append(f"inbound login allowed for {confirmed_for}" if confirmed_for
-                       else "inbound login permission removed (server changed)")
+        changed.append(
+            f"inbound login allowed for {confirmed_for}"
+            if confirmed_for
+            else "inbound login permission removed (server changed)"
+        )
         settings.inbound_login_confirmed_for = confirmed_for
     dropped = _drop_moved_secrets(form, settings, changed)
     linked = settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted
@@ -132,14 +190,26 @@ def settings_save():
     previous_break = settings.broken_reason
     settings.broken_reason = None
     db.session.add(settings)
-    audit(tenant_id(), actor(), "mail_settings.saved", "mail_settings", tenant_id(), changed=changed,
-          cleared_broken_reason=previous_break)
+    audit(
+        tenant_id(),
+        actor(),
+        "mail_settings.saved",
+        "mail_settings",
+        tenant_id(),
+        changed=changed,
+        cleared_broken_reason=previous_break,
+    )
     db.session.commit()
     wake_deliverer(tenant_id())
     flash(_("Settings saved."), "success")
     if dropped:
-        flash(_("The server changed, so the stored secret was removed: enter it again (%(fields)s).",
-                fields=", ".join(str(getattr(form, name).label.text) for name in dropped)), "warning")
+        flash(
+            _(
+                "The server changed, so the stored secret was removed: enter it again (%(fields)s).",
+                fields=", ".join(str(getattr(form, name).label.text) for name in dropped),
+            ),
+            "warning",
+        )
     # The page then tries the connection by itself (admin_settings.js), without holding up the save.
     return redirect(url_for("admin.settings_page", saved=1) if settings.host else url_for("admin.settings_page"))
 
@@ -150,16 +220,20 @@ def _drop_moved_secrets(form: SendingSettingsForm, settings: MailSettings, chang
     dropped = []
     for field_name, targets in SECRET_TARGETS.items():
         column = SECRETS[field_name]
-        if getattr(settings, column) and not getattr(form, field_name).data \
-                and any(name in changed for name in targets):
+        if (
+            getattr(settings, column)
+            and not getattr(form, field_name).data
+            and any(name in changed for name in targets)
+        ):
             setattr(settings, column, None)
             changed.append(f"{field_name} removed (server changed)")
             dropped.append(field_name)
     return dropped
 
 
-def _inbound_login_confirmation(form: SendingSettingsForm, settings: MailSettings, new: dict,
-                                changed: list[str]) -> tuple[str | None, str | None]:
+def _inbound_login_confirmation(
+    form: SendingSettingsForm, settings: MailSettings, new: dict, changed: list[str]
+) -> tuple[str | None, str | None]:
     """The SMTP server the incoming mailbox's password may go to besides the
     mailbox's own (``MailSettings.inbound_login_confirmed_for``), and why the
     form is refused, if it is: a changed host or port drops the permission,
@@ -180,9 +254,12 @@ def _inbound_login_confirmation(form: SendingSettingsForm, settings: MailSetting
         return server, None
     if confirmed_for == server:
         return confirmed_for, None
-    return confirmed_for, _("The incoming mailbox's password was saved for its own server (%(mailbox)s), not for "
-                            "%(server)s. Enter it here to allow sending it to %(server)s, or choose another login.",
-                            mailbox=login.host or _("unknown"), server=server)
+    return confirmed_for, _(
+        "The incoming mailbox's password was saved for its own server (%(mailbox)s), not for "
+        "%(server)s. Enter it here to allow sending it to %(server)s, or choose another login.",
+        mailbox=login.host or _("unknown"),
+        server=server,
+    )
 
 
 def _clean(value):
@@ -208,11 +285,17 @@ def send_test_mail(settings: MailSettings, recipient: str) -> dict:
     sender = settings.sender_address or f"postwerk@{get_tenant(settings.tenant_id).slug}.invalid"
     tenant = get_tenant(settings.tenant_id)
     try:
-        payload = mime.build(sender=sender, sender_name=settings.sender_name or tenant.name,
-                             recipients=[recipient], subject=_("Postwerk test mail"),
-                             body_text=_("This test mail shows that %(tenant)s can send mail.", tenant=tenant.name),
-                             body_html="", message_id=mime.new_message_id(sender), reply_to=settings.reply_to,
-                             encoding=settings.encoding)
+        payload = mime.build(
+            sender=sender,
+            sender_name=settings.sender_name or tenant.name,
+            recipients=[recipient],
+            subject=_("Postwerk test mail"),
+            body_text=_("This test mail shows that %(tenant)s can send mail.", tenant=tenant.name),
+            body_html="",
+            message_id=mime.new_message_id(sender),
+            reply_to=settings.reply_to,
+            encoding=settings.encoding,
+        )
         # Signed like real mail, so the test also shows that DKIM works.
         payload = signed(payload, dkim_key(settings), sender)
         needs_utf8 = mime.needs_smtputf8(sender, [recipient], settings.reply_to)

@@ -2,6 +2,7 @@
 (saving, the test mail) and ``sending.py`` (presets, the connection check):
 the form filled from the row, the page itself with what it says about DKIM,
 OAuth and a forced system sender, and the hint for a failed test."""
+
 from __future__ import annotations
 
 from flask import render_template
@@ -25,19 +26,36 @@ def form_for(settings: MailSettings) -> SendingSettingsForm:
     return form
 
 
-def page(form: SendingSettingsForm, settings: MailSettings, test_form: TestMailForm | None = None,
-         test_outcome: dict | None = None, status: int = 200, preset=None, check_after_save: bool = False):
-    return render_template("admin/settings.html", form=form, settings=settings,
-                           test_form=test_form or TestMailForm(), action_form=ActionForm(),
-                           test_outcome=test_outcome, preset=preset, check_after_save=check_after_save,
-                           **page_extras(settings)), status
+def page(
+    form: SendingSettingsForm,
+    settings: MailSettings,
+    test_form: TestMailForm | None = None,
+    test_outcome: dict | None = None,
+    status: int = 200,
+    preset=None,
+    check_after_save: bool = False,
+):
+    return render_template(
+        "admin/settings.html",
+        form=form,
+        settings=settings,
+        test_form=test_form or TestMailForm(),
+        action_form=ActionForm(),
+        test_outcome=test_outcome,
+        preset=preset,
+        check_after_save=check_after_save,
+        **page_extras(settings),
+    ), status
 
 
 def page_extras(settings: MailSettings) -> dict:
-    return {"dkim_dns": _dkim_dns(settings), "forced_reason": _forced_reason(settings),
-            "oauth_linked": bool(settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted),
-            "default_ports": {s.value: port for s, port in DEFAULT_PORTS.items()},
-            "check_form": ActionForm(id="check")}
+    return {
+        "dkim_dns": _dkim_dns(settings),
+        "forced_reason": _forced_reason(settings),
+        "oauth_linked": bool(settings.oauth_refresh_token_encrypted or settings.oauth_access_token_encrypted),
+        "default_ports": {s.value: port for s, port in DEFAULT_PORTS.items()},
+        "check_form": ActionForm(id="check"),
+    }
 
 
 def _dkim_dns(settings: MailSettings) -> tuple[str, str] | None:
@@ -55,9 +73,11 @@ def _forced_reason(settings: MailSettings) -> str | None:
     if not settings.system_sender_only or settings.tenant_id is None:
         return None
     entry = db.session.execute(
-        db.select(AuditEntry).where(AuditEntry.tenant_id == settings.tenant_id,
-                                    AuditEntry.action == "mail.system_sender_forced")
-        .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+        db.select(AuditEntry)
+        .where(AuditEntry.tenant_id == settings.tenant_id, AuditEntry.action == "mail.system_sender_forced")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     return (entry.detail or {}).get("reason") if entry else None
 
 

@@ -1,5 +1,6 @@
 """The suppression list: addresses mail is not sent to (bounced, or added by
 an admin). Rules skip them, with the reason in the queue and the dry run."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
@@ -32,11 +33,23 @@ def suppression():
                 db.session.commit()
                 flash(_("%(address)s is on the suppression list.", address=address.lower()), "success")
         return redirect(url_for("admin.suppression"))
-    rows = db.session.execute(db.select(SuppressedAddress).where(SuppressedAddress.tenant_id == tenant_id())
-                              .order_by(SuppressedAddress.suppressed.desc(), SuppressedAddress.updated_at.desc())
-                              .limit(1000)).scalars().all()
-    unsubscribed = db.session.execute(db.select(OptOut).where(OptOut.tenant_id == tenant_id())
-                                      .order_by(OptOut.created_at.desc()).limit(1000)).scalars().all()
+    rows = (
+        db.session.execute(
+            db.select(SuppressedAddress)
+            .where(SuppressedAddress.tenant_id == tenant_id())
+            .order_by(SuppressedAddress.suppressed.desc(), SuppressedAddress.updated_at.desc())
+            .limit(1000)
+        )
+        .scalars()
+        .all()
+    )
+    unsubscribed = (
+        db.session.execute(
+            db.select(OptOut).where(OptOut.tenant_id == tenant_id()).order_by(OptOut.created_at.desc()).limit(1000)
+        )
+        .scalars()
+        .all()
+    )
     return render_template("admin/suppression.html", rows=rows, opt_outs=unsubscribed)
 
 
@@ -52,6 +65,7 @@ def suppression_remove(row_id: int):
 
 
 # --- Opt-outs from bulk mail (core.opt_outs): shown on the same page ----------
+
 
 @bp.route("/suppression/opt-outs", methods=["POST"])
 def opt_out_add():

@@ -4,6 +4,7 @@ Checks and preview use the same code as sending (``core.mail.rendering``
 and ``expansion.render_mail``), so what the editor accepts renders the same
 way in the worker.
 """
+
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
@@ -29,8 +30,13 @@ PARTS = (("subject", False), ("body_html", True), ("body_text", False))
 
 @bp.route("/templates")
 def templates_list():
-    rows = db.session.execute(db.select(Template).where(Template.tenant_id == tenant_id())
-                              .order_by(Template.key, Template.language)).scalars().all()
+    rows = (
+        db.session.execute(
+            db.select(Template).where(Template.tenant_id == tenant_id()).order_by(Template.key, Template.language)
+        )
+        .scalars()
+        .all()
+    )
     by_key: dict[str, list[Template]] = {}
     for row in rows:
         by_key.setdefault(row.key, []).append(row)
@@ -104,8 +110,16 @@ def check(form: TemplateForm) -> list[dict]:
             if (part, problem.message) in seen:
                 continue
             seen.add((part, problem.message))
-            problems.append({"part": part, "field": labels[part], "line": problem.lineno,
-                             "message": problem.message, "suggestion": problem.suggestion, "kind": problem.kind})
+            problems.append(
+                {
+                    "part": part,
+                    "field": labels[part],
+                    "line": problem.lineno,
+                    "message": problem.message,
+                    "suggestion": problem.suggestion,
+                    "kind": problem.kind,
+                }
+            )
     return problems
 
 
@@ -117,9 +131,14 @@ def preview(form: TemplateForm) -> PlannedMail | None:
     tenant = tenant_ref(get_tenant(tenant_id()))
     language = form.language.data or get_tenant(tenant_id()).language
     values = variables.collect(tenant, spec.key, _payload(spec, language))
-    draft = Template(tenant_id=tenant_id(), key=form.key.data or "", language=form.language.data or "de",
-                     subject=form.subject.data or "", body_html=form.body_html.data or "",
-                     body_text=form.body_text.data or "")
+    draft = Template(
+        tenant_id=tenant_id(),
+        key=form.key.data or "",
+        language=form.language.data or "de",
+        subject=form.subject.data or "",
+        body_html=form.body_html.data or "",
+        body_text=form.body_text.data or "",
+    )
     person = sample_recipient(draft.language)
     mail = render_mail(draft, values, person, draft.language)
     if mail.error:
@@ -138,8 +157,16 @@ def recent_events(event: str) -> list:
     """The tenant's latest real events of this type, to preview with instead of the samples."""
     if not event:
         return []
-    return db.session.execute(db.select(Event).where(Event.tenant_id == tenant_id(), Event.key == event)
-                              .order_by(Event.id.desc()).limit(10)).scalars().all()
+    return (
+        db.session.execute(
+            db.select(Event)
+            .where(Event.tenant_id == tenant_id(), Event.key == event)
+            .order_by(Event.id.desc())
+            .limit(10)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def sample_recipient(language: str | None) -> Recipient:
@@ -163,28 +190,46 @@ def hints(form: TemplateForm, template: Template | None) -> list[str]:
     """Notes that are no errors: a key that looks like another one, a missing language."""
     notes = []
     key = (form.key.data or "").strip()
-    rows = db.session.execute(db.select(Template.key, Template.language).where(
-        Template.tenant_id == tenant_id())).all()
+    rows = db.session.execute(db.select(Template.key, Template.language).where(Template.tenant_id == tenant_id())).all()
     keys = {k for k, _lang in rows}
     norm = key.lower().replace("-", "_")
     for other in sorted(keys):
         if other != key and other.lower().replace("-", "_") == norm:
-            notes.append(_("The key “%(key)s” differs from the existing “%(other)s” only by '-', '_' or case: "
-                           "rules name one of them exactly.", key=key, other=other))
+            notes.append(
+                _(
+                    "The key “%(key)s” differs from the existing “%(other)s” only by '-', '_' or case: "
+                    "rules name one of them exactly.",
+                    key=key,
+                    other=other,
+                )
+            )
     languages = {lang for k, lang in rows if k == key}
     if template is not None and len(languages) == 1:
         other = "en" if template.language == "de" else "de"
-        notes.append(_("This template exists in %(language)s only: recipients who read %(other)s get this "
-                       "version too.", language=template.language.upper(), other=other.upper()))
+        notes.append(
+            _(
+                "This template exists in %(language)s only: recipients who read %(other)s get this version too.",
+                language=template.language.upper(),
+                other=other.upper(),
+            )
+        )
     return notes
 
 
 def _editor(form: TemplateForm, template: Template | None, problems=None, shown=None, status=200):
     event = form.event.data or ""
-    return render_template("admin/template_edit.html", form=form, template=template, problems=problems or [],
-                           preview=shown, placeholders=placeholders(event, form.language.data), event=event,
-                           hints=hints(form, template), recent=recent_events(event),
-                           source=request.values.get("source", "")), status
+    return render_template(
+        "admin/template_edit.html",
+        form=form,
+        template=template,
+        problems=problems or [],
+        preview=shown,
+        placeholders=placeholders(event, form.language.data),
+        event=event,
+        hints=hints(form, template),
+        recent=recent_events(event),
+        source=request.values.get("source", ""),
+    ), status
 
 
 @bp.route("/templates/new")
@@ -217,9 +262,14 @@ def templates_save():
     if problems:
         flash(_("Not saved: the template has problems (see below)."), "error")
         return _editor(form, template, problems, shown, status=400)
-    clash = db.session.execute(db.select(Template.id).where(
-        Template.tenant_id == tenant_id(), Template.key == form.key.data, Template.language == form.language.data,
-        Template.id != (template.id if template else -1))).scalar()
+    clash = db.session.execute(
+        db.select(Template.id).where(
+            Template.tenant_id == tenant_id(),
+            Template.key == form.key.data,
+            Template.language == form.language.data,
+            Template.id != (template.id if template else -1),
+        )
+    ).scalar()
     if clash is not None:
         form.key.errors = [*form.key.errors, _("This key already has a version in this language.")]
         return _editor(form, template, problems, shown, status=400)
@@ -246,14 +296,23 @@ def templates_preview():
     shown = preview(form) if not any(p["kind"] == "syntax" for p in problems) else None
     for problem in problems:
         problem["message"] = said(problem["message"])
-    return jsonify(problems=problems, hints=hints(form, None), preview=None if shown is None else {
-        "subject": shown.subject, "html": shown.body_html, "text": shown.body_text, "error": shown.error})
+    return jsonify(
+        problems=problems,
+        hints=hints(form, None),
+        preview=None
+        if shown is None
+        else {"subject": shown.subject, "html": shown.body_html, "text": shown.body_text, "error": shown.error},
+    )
 
 
 @bp.route("/templates/placeholders")
 def templates_placeholders():
-    return jsonify([{"name": p.name, "description": p.description, "sample": str(p.sample)}
-                    for p in placeholders(request.args.get("event", ""), request.args.get("language") or None)])
+    return jsonify(
+        [
+            {"name": p.name, "description": p.description, "sample": str(p.sample)}
+            for p in placeholders(request.args.get("event", ""), request.args.get("language") or None)
+        ]
+    )
 
 
 @bp.route("/templates/delete", methods=["POST"])
@@ -265,8 +324,14 @@ def templates_delete():
     users = _rules_by_key().get(template.key, [])
     if users:
         names = ", ".join(f"#{r.id} {r.name or r.event}" for r in users)
-        flash(_("The template '%(key)s' is used by these rules and cannot be deleted: %(rules)s",
-                key=template.key, rules=names), "error")
+        flash(
+            _(
+                "The template '%(key)s' is used by these rules and cannot be deleted: %(rules)s",
+                key=template.key,
+                rules=names,
+            ),
+            "error",
+        )
         return redirect(url_for("admin.templates_list"))
 
     trash.delete("template", template, _("Template deleted."), key=template.key, language=template.language)

@@ -1,6 +1,7 @@
 """Deleting softly: a deleted rule, template or queue message keeps a copy in
 its audit entry, and can be restored from there for ``RESTORE_DAYS`` (the
 "Undo" in the flash message, or "Restore" in the audit)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -55,8 +56,13 @@ def restorable(entry: AuditEntry) -> bool:
     """A deletion of this tenant, young enough, not yet restored."""
     detail = entry.detail or {}
     kind = entry.object_type
-    return (entry.action == f"{kind}.deleted" and kind in KINDS and "snapshot" in detail
-            and not detail.get("restored") and entry.created_at >= utcnow() - timedelta(days=RESTORE_DAYS))
+    return (
+        entry.action == f"{kind}.deleted"
+        and kind in KINDS
+        and "snapshot" in detail
+        and not detail.get("restored")
+        and entry.created_at >= utcnow() - timedelta(days=RESTORE_DAYS)
+    )
 
 
 @bp.route("/restore", methods=["POST"])
@@ -68,11 +74,15 @@ def restore():
     if entry is None or entry.tenant_id != tenant_id():
         return redirect(url_for("admin.audit_log"))
     target = request.form.get("next") or ""
-    back = target if target.startswith("/") and not target.startswith("//") else url_for(
-        _PAGES.get(entry.object_type, "admin.audit_log"))
+    back = (
+        target
+        if target.startswith("/") and not target.startswith("//")
+        else url_for(_PAGES.get(entry.object_type, "admin.audit_log"))
+    )
     if not restorable(entry):
-        flash(_("This can no longer be restored (after %(days)s days, or restored already).", days=RESTORE_DAYS),
-              "error")
+        flash(
+            _("This can no longer be restored (after %(days)s days, or restored already).", days=RESTORE_DAYS), "error"
+        )
         return redirect(back)
     model = KINDS[entry.object_type]
     values = {key: _back(value) for key, value in entry.detail["snapshot"].items()}
@@ -91,10 +101,19 @@ def restore():
 
 def _clashes(model, values: dict) -> bool:
     if model is Template:
-        return db.session.execute(db.select(Template.id).where(
-            Template.tenant_id == values["tenant_id"], Template.key == values["key"],
-            Template.language == values["language"])).first() is not None
+        return (
+            db.session.execute(
+                db.select(Template.id).where(
+                    Template.tenant_id == values["tenant_id"],
+                    Template.key == values["key"],
+                    Template.language == values["language"],
+                )
+            ).first()
+            is not None
+        )
     if model is Message:
-        return db.session.execute(db.select(Message.id).where(
-            Message.message_id == values["message_id"])).first() is not None
+        return (
+            db.session.execute(db.select(Message.id).where(Message.message_id == values["message_id"])).first()
+            is not None
+        )
     return False

@@ -1,4 +1,5 @@
 """AUTOMATE's tables: per-tenant state, per-task state, run history."""
+
 from __future__ import annotations
 
 from datetime import datetime

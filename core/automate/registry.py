@@ -7,6 +7,7 @@ so this part sits below the mail pipeline and the functions above it. A
 task's function is named by import path and imported when it runs, for the
 core's tasks as for a plugin's.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -33,17 +34,35 @@ RETENTION = "retention"
 FAILURE_DIGEST = "failure_digest"
 
 CORE_TASKS = [
-    TaskSpec(key=MAIL_WORKER, label="Mail worker", function="core.automate.tasks:run_mail_worker", interval=60,
-             description="Sends due mail. While it is off, mail waits as PENDING."),
-    TaskSpec(key=SWEEPER, label="Sweeper", function="core.automate.tasks:run_sweeper", interval=60,
-             description="Re-queues events and mail whose wake-up Redis lost; takes back mail of "
-                         "workers that died."),
-    TaskSpec(key=RETENTION, label="Retention", function="core.automate.tasks:run_retention", interval=24 * 3600,
-             description="Deletes SENT messages and their events older than the retention period."),
+    TaskSpec(
+        key=MAIL_WORKER,
+        label="Mail worker",
+        function="core.automate.tasks:run_mail_worker",
+        interval=60,
+        description="Sends due mail. While it is off, mail waits as PENDING.",
+    ),
+    TaskSpec(
+        key=SWEEPER,
+        label="Sweeper",
+        function="core.automate.tasks:run_sweeper",
+        interval=60,
+        description="Re-queues events and mail whose wake-up Redis lost; takes back mail of workers that died.",
+    ),
+    TaskSpec(
+        key=RETENTION,
+        label="Retention",
+        function="core.automate.tasks:run_retention",
+        interval=24 * 3600,
+        description="Deletes SENT messages and their events older than the retention period.",
+    ),
     # Hourly: each admin's digest goes out once their last one is a day old.
-    TaskSpec(key=FAILURE_DIGEST, label="Failure digest", function="core.mail.failure_mail:run_digests",
-             interval=3600,
-             description="Mails the daily digest of failed mail to the admins who chose it."),
+    TaskSpec(
+        key=FAILURE_DIGEST,
+        label="Failure digest",
+        function="core.mail.failure_mail:run_digests",
+        interval=3600,
+        description="Mails the daily digest of failed mail to the admins who chose it.",
+    ),
 ]
 
 
@@ -97,8 +116,11 @@ def declared_tasks(tenant_id: int) -> DeclaredTasks:
     for plugin, answer in registry().call_each("postwerk_tasks", tenant_id, failures=found.failures):
         bad = [spec for spec in answer or () if not isinstance(spec, TaskSpec)]
         if bad:
-            found.failures.append(HookFailure(plugin, "postwerk_tasks",
-                                              f"returned {bad[0]!r}, not a core.api.TaskSpec; its tasks are left out"))
+            found.failures.append(
+                HookFailure(
+                    plugin, "postwerk_tasks", f"returned {bad[0]!r}, not a core.api.TaskSpec; its tasks are left out"
+                )
+            )
             continue
         for spec in answer or ():
             found.specs.setdefault(spec.key, spec)
@@ -114,9 +136,13 @@ def declared_tasks(tenant_id: int) -> DeclaredTasks:
 
 def notify_once(tenant_id: int, level: str, text: str, within: timedelta = timedelta(days=1)) -> None:
     """A notification, unless the same text was noted within ``within``; committed."""
-    seen = db.session.execute(select(Notification.id).where(
-        Notification.tenant_id == tenant_id, Notification.text == text,
-        Notification.created_at > utcnow() - within).limit(1)).scalar()
+    seen = db.session.execute(
+        select(Notification.id)
+        .where(
+            Notification.tenant_id == tenant_id, Notification.text == text, Notification.created_at > utcnow() - within
+        )
+        .limit(1)
+    ).scalar()
     if seen is None:
         notify(tenant_id, level, text)
         db.session.commit()
@@ -127,7 +153,7 @@ def resolve(spec: TaskSpec) -> Callable[[int], object]:
     for source in _SOURCES:
         if spec.key.startswith(source.prefix):
             # One function for all of a source's tasks: it learns which from the key.
-            return partial(source.run, spec.key[len(source.prefix):])
+            return partial(source.run, spec.key[len(source.prefix) :])
     module, sep, name = spec.function.partition(":")
     if not sep:
         module, _, name = spec.function.rpartition(".")

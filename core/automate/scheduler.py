@@ -18,6 +18,7 @@ mailbox holds one worker up to its network deadline, never the scheduler or
 another tenant's runs. A task with a run still in flight is not claimed again
 until that run ends (or its job timeout passes).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 HISTORY_PER_TASK = 100
 SYNC_EVERY_TICKS = 12
 RESULT_LIMIT = 2000
-
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,9 @@ class Scheduler:
                     return []
                 self._lock_lost.clear()
                 if self.use_lock and self._lock is not None:
-                    threading.Thread(target=self._keep_lock, args=(done,), daemon=True,
-                                     name="postwerk-leader-lock").start()
+                    threading.Thread(
+                        target=self._keep_lock, args=(done,), daemon=True, name="postwerk-leader-lock"
+                    ).start()
                 runs = self._run_due()
                 scheduler_ticked()
                 return runs
@@ -149,15 +150,23 @@ class Scheduler:
         # enabled plugins) when tenants or plugin switches changed, and every
         # so many ticks; in between only tenants with something due.
         self._ticks += 1
-        seen = (tuple(db.session.execute(select(func.count(Tenant.id), func.max(Tenant.id))).one()),
-                db.session.execute(select(func.max(PluginState.updated_at))).scalar())
+        seen = (
+            tuple(db.session.execute(select(func.count(Tenant.id), func.max(Tenant.id))).one()),
+            db.session.execute(select(func.max(PluginState.updated_at))).scalar(),
+        )
         if seen != self._seen or self._ticks % SYNC_EVERY_TICKS == 1:
             self._seen = seen
             tenant_ids = db.session.execute(select(Tenant.id).order_by(Tenant.id)).scalars().all()
         else:
-            tenant_ids = db.session.execute(
-                select(TaskState.tenant_id).where(or_(TaskState.run_requested, and_(
-                    TaskState.enabled, TaskState.next_run_at <= utcnow()))).distinct()).scalars().all()
+            tenant_ids = (
+                db.session.execute(
+                    select(TaskState.tenant_id)
+                    .where(or_(TaskState.run_requested, and_(TaskState.enabled, TaskState.next_run_at <= utcnow())))
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
         runs = []
         for tenant_id in tenant_ids:
             if self._lock_lost.is_set():
@@ -178,28 +187,46 @@ class Scheduler:
     def _claim_and_enqueue(self, task: TaskState, now) -> RunRecord | None:
         manual = task.run_requested
         job_timeout = current_app.config["DELIVERY_JOB_TIMEOUT"]
-        in_flight = db.session.execute(select(TaskRun.id).where(
-            TaskRun.tenant_id == task.tenant_id, TaskRun.task_key == task.task_key, TaskRun.finished_at.is_(None),
-            TaskRun.started_at > now - timedelta(seconds=job_timeout)).limit(1)).scalar()
+        in_flight = db.session.execute(
+            select(TaskRun.id)
+            .where(
+                TaskRun.tenant_id == task.tenant_id,
+                TaskRun.task_key == task.task_key,
+                TaskRun.finished_at.is_(None),
+                TaskRun.started_at > now - timedelta(seconds=job_timeout),
+            )
+            .limit(1)
+        ).scalar()
         if in_flight is not None:
             return None  # its last run is still going (a slow mailbox): never two at once
         # Still due and nobody ran it since we looked: only then is it ours.
         still_due = or_(TaskState.run_requested, and_(TaskState.enabled, TaskState.next_run_at <= now))
         won = db.session.execute(
-            update(TaskState).where(TaskState.id == task.id, TaskState.runs == task.runs, still_due)
-            .values(runs=TaskState.runs + 1, last_run_at=now, run_requested=False,
-                    next_run_at=next_run(task, now) if task.enabled else task.next_run_at)).rowcount
+            update(TaskState)
+            .where(TaskState.id == task.id, TaskState.runs == task.runs, still_due)
+            .values(
+                runs=TaskState.runs + 1,
+                last_run_at=now,
+                run_requested=False,
+                next_run_at=next_run(task, now) if task.enabled else task.next_run_at,
+            )
+        ).rowcount
         db.session.commit()
         if not won:
             return None  # another scheduler took this run
         trigger = "manual" if manual else "schedule"
-        run = TaskRun(tenant_id=task.tenant_id, task_key=task.task_key, trigger=trigger, scheduler=self.name,
-                      started_at=now)
+        run = TaskRun(
+            tenant_id=task.tenant_id, task_key=task.task_key, trigger=trigger, scheduler=self.name, started_at=now
+        )
         db.session.add(run)
         db.session.commit()
         try:
-            queue().enqueue(run_claimed, run.id, job_timeout=job_timeout,
-                            job_id=f"{current_app.config['QUEUE_PREFIX']}-task-run-{run.id}")
+            queue().enqueue(
+                run_claimed,
+                run.id,
+                job_timeout=job_timeout,
+                job_id=f"{current_app.config['QUEUE_PREFIX']}-task-run-{run.id}",
+            )
         except RedisError as exc:
             _record(run.id, False, f"not queued, Redis is unavailable: {exc}")
             return RunRecord(task.tenant_id, task.task_key, trigger, False, "not queued", now)
@@ -249,16 +276,19 @@ def run_claimed(run_id: int) -> str:
 def _record(run_id: int, ok: bool, text: str) -> None:
     run = db.session.get(TaskRun, run_id)
     text = text[:RESULT_LIMIT]
-    was_ok = db.session.execute(select(TaskState.last_ok).where(
-        TaskState.tenant_id == run.tenant_id, TaskState.task_key == run.task_key)).scalar()
+    was_ok = db.session.execute(
+        select(TaskState.last_ok).where(TaskState.tenant_id == run.tenant_id, TaskState.task_key == run.task_key)
+    ).scalar()
     if not ok and was_ok is not False:
         # When a task starts failing, not on every failed run: a poller that
         # fails each minute must not bury the rest of the log.
         notify(run.tenant_id, "error", f"AUTOMATE task {run.task_key} failed: {text}")
     db.session.execute(update(TaskRun).where(TaskRun.id == run_id).values(finished_at=utcnow(), ok=ok, result=text))
-    db.session.execute(update(TaskState).where(TaskState.tenant_id == run.tenant_id,
-                                               TaskState.task_key == run.task_key)
-                       .values(last_ok=ok, last_result=text))
+    db.session.execute(
+        update(TaskState)
+        .where(TaskState.tenant_id == run.tenant_id, TaskState.task_key == run.task_key)
+        .values(last_ok=ok, last_result=text)
+    )
     _prune(run.tenant_id, run.task_key, run_id)
     db.session.commit()
 
@@ -266,7 +296,14 @@ def _record(run_id: int, ok: bool, text: str) -> None:
 def _prune(tenant_id: int, key: str, newest_id: int) -> None:
     if newest_id % 20:  # now and then is enough
         return
-    keep = select(TaskRun.id).where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key) \
-        .order_by(TaskRun.id.desc()).limit(HISTORY_PER_TASK)
-    db.session.execute(delete(TaskRun).where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key,
-                                             TaskRun.id.not_in(keep.scalar_subquery())))
+    keep = (
+        select(TaskRun.id)
+        .where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key)
+        .order_by(TaskRun.id.desc())
+        .limit(HISTORY_PER_TASK)
+    )
+    db.session.execute(
+        delete(TaskRun).where(
+            TaskRun.tenant_id == tenant_id, TaskRun.task_key == key, TaskRun.id.not_in(keep.scalar_subquery())
+        )
+    )

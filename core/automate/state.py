@@ -2,6 +2,7 @@
 
 Every function takes the tenant id and touches only that tenant's rows.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -61,14 +62,22 @@ def ensure_tasks(tenant_id: int, specs: dict[str, TaskSpec] | None = None) -> di
     the specs' defaults where missing (committed). Rows of tasks whose plugin
     is now disabled are kept (with their settings) but not returned."""
     specs = task_specs(tenant_id) if specs is None else specs
-    rows = {t.task_key: t for t in db.session.execute(
-        select(TaskState).where(TaskState.tenant_id == tenant_id)).scalars()}
+    rows = {
+        t.task_key: t for t in db.session.execute(select(TaskState).where(TaskState.tenant_id == tenant_id)).scalars()
+    }
     missing = [spec for key, spec in specs.items() if key not in rows]
     if missing:
         now = utcnow()
         for spec in missing:
-            row = TaskState(tenant_id=tenant_id, task_key=spec.key, enabled=spec.enabled_by_default,
-                            interval_seconds=spec.interval, runs=0, run_requested=False, next_run_at=now)
+            row = TaskState(
+                tenant_id=tenant_id,
+                task_key=spec.key,
+                enabled=spec.enabled_by_default,
+                interval_seconds=spec.interval,
+                runs=0,
+                run_requested=False,
+                next_run_at=now,
+            )
             db.session.add(row)
             rows[spec.key] = row
         try:
@@ -80,8 +89,9 @@ def ensure_tasks(tenant_id: int, specs: dict[str, TaskSpec] | None = None) -> di
 
 
 def task_enabled(tenant_id: int, key: str, default: bool = True) -> bool:
-    enabled = db.session.execute(select(TaskState.enabled).where(
-        TaskState.tenant_id == tenant_id, TaskState.task_key == key)).scalar_one_or_none()
+    enabled = db.session.execute(
+        select(TaskState.enabled).where(TaskState.tenant_id == tenant_id, TaskState.task_key == key)
+    ).scalar_one_or_none()
     return default if enabled is None else bool(enabled)
 
 
@@ -111,8 +121,7 @@ def set_task_enabled(tenant_id: int, key: str, enabled: bool, *, actor: str) -> 
     return task
 
 
-def set_schedule(tenant_id: int, key: str, *, interval_seconds: int | None, cron: str | None,
-                 actor: str) -> TaskState:
+def set_schedule(tenant_id: int, key: str, *, interval_seconds: int | None, cron: str | None, actor: str) -> TaskState:
     cron = (cron or "").strip() or None
     check_schedule(interval_seconds, cron)
     task = ensure_tasks(tenant_id)[key]

@@ -1,5 +1,6 @@
 """Why a tenant's mail is waiting: the one answer the overview page and the
 deliverer share, so what the admin reads is what the worker does."""
+
 from __future__ import annotations
 
 from ..extensions import db

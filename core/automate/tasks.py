@@ -2,6 +2,7 @@
 same ``postwerk_tasks`` hook a plugin uses). They drive the mail pipeline, so
 they sit above it; which tasks exist and how one is looked up is
 ``core.automate.registry`` (its names are kept here too)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,21 +18,35 @@ from ..mail.sweeper import sweep
 from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, User, WebSession
 from ..models.types import utcnow
 from .models import DEFAULT_RETENTION_DAYS, AutomateState
-from .registry import (CORE_TASKS, FAILURE_DIGEST, MAIL_WORKER, RETENTION, SWEEPER, DeclaredTasks, declared_tasks,
-                       notify_once, resolve, task_specs)
+from .registry import (
+    CORE_TASKS,
+    FAILURE_DIGEST,
+    MAIL_WORKER,
+    RETENTION,
+    SWEEPER,
+    DeclaredTasks,
+    declared_tasks,
+    notify_once,
+    resolve,
+    task_specs,
+)
 
 
 # --- the core tasks ----------------------------------------------------------
+
 
 def run_mail_worker(tenant_id: int) -> str:
     """Wake the expander and the deliverer for anything due (the delivery
     itself runs in the RQ workers, so a slow SMTP server never blocks AUTOMATE)."""
     now = utcnow()
-    due = db.session.execute(select(db.func.count()).select_from(Message).where(
-        Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
-        Message.next_attempt_at <= now)).scalar()
-    new_events = db.session.execute(select(db.func.count()).select_from(Event).where(
-        Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)).scalar()
+    due = db.session.execute(
+        select(db.func.count())
+        .select_from(Message)
+        .where(Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING, Message.next_attempt_at <= now)
+    ).scalar()
+    new_events = db.session.execute(
+        select(db.func.count()).select_from(Event).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
+    ).scalar()
     if new_events:
         jobs.wake_expander(tenant_id)
     if due:
@@ -48,29 +63,37 @@ def run_retention(tenant_id: int) -> str:
     state = db.session.get(AutomateState, tenant_id)
     days = state.retention_days if state is not None else DEFAULT_RETENTION_DAYS
     cutoff = utcnow() - timedelta(days=days)
-    old = select(Message.id).where(Message.tenant_id == tenant_id, Message.status == MessageStatus.SENT,
-                                   Message.sent_at < cutoff)
+    old = select(Message.id).where(
+        Message.tenant_id == tenant_id, Message.status == MessageStatus.SENT, Message.sent_at < cutoff
+    )
     # A resend keeps living when its original goes; only the link is dropped.
-    db.session.execute(update(Message).where(Message.tenant_id == tenant_id, Message.resend_of_id.in_(old))
-                       .values(resend_of_id=None))
+    db.session.execute(
+        update(Message).where(Message.tenant_id == tenant_id, Message.resend_of_id.in_(old)).values(resend_of_id=None)
+    )
     messages = db.session.execute(delete(Message).where(Message.id.in_(old))).rowcount
     # API idempotency keys are kept for days, not months: forget the old ones
     # here, so they neither pile up nor hold their events.
     keys = expire_idempotency_keys(tenant_id=tenant_id)
     # Events are deleted once old and no message (FAILED, UNKNOWN, ...) or
     # idempotency key still points at them.
-    events = db.session.execute(delete(Event).where(
-        Event.tenant_id == tenant_id, Event.created_at < cutoff,
-        Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
-        ~exists().where(Message.event_id == Event.id),
-        ~exists().where(IdempotencyKey.event_id == Event.id))).rowcount
+    events = db.session.execute(
+        delete(Event).where(
+            Event.tenant_id == tenant_id,
+            Event.created_at < cutoff,
+            Event.status.notin_((EventStatus.NEW, EventStatus.FAILED)),  # a FAILED one waits to run again
+            ~exists().where(Message.event_id == Event.id),
+            ~exists().where(IdempotencyKey.event_id == Event.id),
+        )
+    ).rowcount
     # A stored attachment goes with the last message (or event) that carries it.
     files = attachments.prune(tenant_id)
     sessions = expire_ended_sessions(tenant_id)
     db.session.commit()
-    return (f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
-            f"{files} attachment file(s) no longer used, {keys} expired API idempotency key(s), "
-            f"{sessions} ended log-in session(s)")
+    return (
+        f"deleted {messages} message(s) and {events} event(s) older than {days} days, "
+        f"{files} attachment file(s) no longer used, {keys} expired API idempotency key(s), "
+        f"{sessions} ended log-in session(s)"
+    )
 
 
 def expire_ended_sessions(tenant_id: int) -> int:
@@ -80,11 +103,23 @@ def expire_ended_sessions(tenant_id: int) -> int:
     now = utcnow()
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
     longest = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
-    return db.session.execute(delete(WebSession).where(
-        WebSession.user_id.in_(select(User.id).where(User.tenant_id == tenant_id)),
-        (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest))).rowcount
+    return db.session.execute(
+        delete(WebSession).where(
+            WebSession.user_id.in_(select(User.id).where(User.tenant_id == tenant_id)),
+            (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest),
+        )
+    ).rowcount
 
 
-__all__ = ["CORE_TASKS", "FAILURE_DIGEST", "MAIL_WORKER", "RETENTION", "SWEEPER", "DeclaredTasks", "declared_tasks",
-           "notify_once", "resolve",
-           "task_specs"]
+__all__ = [
+    "CORE_TASKS",
+    "FAILURE_DIGEST",
+    "MAIL_WORKER",
+    "RETENTION",
+    "SWEEPER",
+    "DeclaredTasks",
+    "declared_tasks",
+    "notify_once",
+    "resolve",
+    "task_specs",
+]

@@ -1,4 +1,5 @@
 """The admin page of AUTOMATE: /settings/admin/automate."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -11,9 +12,11 @@ from ..models import Tenant
 from ..web.auth import admin_required, current_tenant_id
 from . import state as automate
 from .labels import translator
-from .models import TaskRun
+from .models import TaskRun, TaskState
 from .status import why_mail_waits
 from .tasks import SWEEPER, task_specs
+from .. import reports
+from ..models import ReportSchedule
 
 LANGUAGES = ("de", "en")
 bp = Blueprint("automate", __name__, url_prefix="/settings/admin/automate", template_folder="templates")
@@ -48,11 +51,18 @@ def index():
     t = translator(_language())
     specs = task_specs(tenant_id)
     rows = automate.ensure_tasks(tenant_id, specs)
-    tasks = [dict(key=key, label=t(spec.label), description=t(spec.description), row=rows[key])
-             for key, spec in specs.items()]
-    return render_template("automate/index.html", t=t, tasks=tasks,
-                           state=automate.automate_state(tenant_id), waits=why_mail_waits(tenant_id),
-                           sweeper=SWEEPER)
+    tasks = [
+        dict(key=key, label=t(spec.label), description=t(spec.description), row=rows[key])
+        for key, spec in specs.items()
+    ]
+    return render_template(
+        "automate/index.html",
+        t=t,
+        tasks=tasks,
+        state=automate.automate_state(tenant_id),
+        waits=why_mail_waits(tenant_id),
+        sweeper=SWEEPER,
+    )
 
 
 @bp.post("/pause")
@@ -61,8 +71,12 @@ def pause():
     tenant_id = current_tenant_id()
     paused = request.form.get("action") == "pause"
     automate.set_paused(tenant_id, paused, actor=_actor())
-    flash(_t("AUTOMATE is paused: mail waits as PENDING.") if paused
-          else _t("AUTOMATE is active again; waiting mail goes out."), "success")
+    flash(
+        _t("AUTOMATE is paused: mail waits as PENDING.")
+        if paused
+        else _t("AUTOMATE is active again; waiting mail goes out."),
+        "success",
+    )
     return redirect(url_for(".index"))
 
 
@@ -100,8 +114,7 @@ def schedule(key: str):
         flash(f"{raw!r} is not a whole number of seconds", "error")
         return redirect(url_for(".index"))
     try:
-        automate.set_schedule(tenant_id, key, interval_seconds=interval, cron=request.form.get("cron"),
-                              actor=_actor())
+        automate.set_schedule(tenant_id, key, interval_seconds=interval, cron=request.form.get("cron"), actor=_actor())
         flash(_t("Saved."), "success")
     except automate.ScheduleError as exc:
         flash(str(exc), "error")
@@ -124,43 +137,68 @@ def history(key: str):
     tenant_id = current_tenant_id()
     spec = _task_or_404(tenant_id, key)
     t = translator(_language())
-    runs = db.session.execute(select(TaskRun).where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key)
-                              .order_by(TaskRun.id.desc()).limit(50)).scalars().all()
+    runs = (
+        db.session.execute(
+            select(TaskRun)
+            .where(TaskRun.tenant_id == tenant_id, TaskRun.task_key == key)
+            .order_by(TaskRun.id.desc())
+            .limit(50)
+        )
+        .scalars()
+        .all()
+    )
     return render_template("automate/history.html", t=t, label=t(spec.label), runs=runs)
 
 
 # --- Scheduled report mails (core.reports) -------------------------------------
 
+
 @bp.get("/reports")
 @admin_required
 def reports_page():
-    from .. import reports
-    from ..models import ReportSchedule
-    from .models import TaskState
-
     tenant_id = current_tenant_id()
     offered = reports.offered(tenant_id)
-    schedules = db.session.execute(select(ReportSchedule).where(ReportSchedule.tenant_id == tenant_id)
-                                   .order_by(ReportSchedule.id)).scalars().all()
-    tasks = {t.task_key: t for t in db.session.execute(select(TaskState).where(
-        TaskState.tenant_id == tenant_id, TaskState.task_key.like(reports.TASK_PREFIX + "%"))).scalars()}
-    rows = [dict(schedule=s, task=tasks.get(reports.task_key(s.id)), key=reports.task_key(s.id),
-                 label=_(offered[s.report_key].label) if s.report_key in offered else s.report_key)
-            for s in schedules]
+    schedules = (
+        db.session.execute(
+            select(ReportSchedule).where(ReportSchedule.tenant_id == tenant_id).order_by(ReportSchedule.id)
+        )
+        .scalars()
+        .all()
+    )
+    tasks = {
+        t.task_key: t
+        for t in db.session.execute(
+            select(TaskState).where(
+                TaskState.tenant_id == tenant_id, TaskState.task_key.like(reports.TASK_PREFIX + "%")
+            )
+        ).scalars()
+    }
+    rows = [
+        dict(
+            schedule=s,
+            task=tasks.get(reports.task_key(s.id)),
+            key=reports.task_key(s.id),
+            label=_(offered[s.report_key].label) if s.report_key in offered else s.report_key,
+        )
+        for s in schedules
+    ]
     return render_template("automate/reports.html", offered=offered, rows=rows, roles=reports.ROLES)
 
 
 @bp.post("/reports")
 @admin_required
 def reports_create():
-    from .. import reports
-
     tenant_id = current_tenant_id()
     try:
-        schedule = reports.create(tenant_id, report_key=request.form.get("report_key", ""),
-                                  cron=(request.form.get("cron") or "").strip(),
-                                  roles=request.form.getlist("roles"), addresses=request.form.get("addresses", ""),
-                                  language=request.form.get("language", ""), actor=_actor())
+        schedule = reports.create(
+            tenant_id,
+            report_key=request.form.get("report_key", ""),
+            cron=(request.form.get("cron") or "").strip(),
+            roles=request.form.getlist("roles"),
+            addresses=request.form.get("addresses", ""),
+            language=request.form.get("language", ""),
+            actor=_actor(),
+        )
     except (reports.ReportError, automate.ScheduleError) as exc:
         db.session.rollback()
         flash(_("Not scheduled: %(error)s", error=str(exc)), "error")
@@ -172,8 +210,6 @@ def reports_create():
 @bp.post("/reports/<int:schedule_id>/delete")
 @admin_required
 def reports_delete(schedule_id: int):
-    from .. import reports
-
     if not reports.delete(current_tenant_id(), schedule_id, actor=_actor()):
         abort(404)
     flash(_("Report schedule deleted."), "success")

@@ -6,6 +6,7 @@ plugins through ``postwerk_send_condition`` before it claims a connection for
 it. Asked at send time, not at expansion: 24 hours later the ticket may be
 closed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,11 +48,13 @@ def check(tenant: TenantRef, event_id: int | None, event_key: str | None, condit
     if event is None or event.tenant_id != tenant.id:
         return Verdict(None, f"the send-time condition '{condition}' cannot be checked: the event is gone")
     failures: list[HookFailure] = []
-    answer = registry().call_first(HOOK, tenant.id, failures=failures, tenant=tenant, event=event.key,
-                                   condition=condition, payload=event.payload)
+    answer = registry().call_first(
+        HOOK, tenant.id, failures=failures, tenant=tenant, event=event.key, condition=condition, payload=event.payload
+    )
     if answer is None and failures:
-        return Verdict(None, "the send-time condition could not be checked: " + "; ".join(map(str, failures)),
-                       temporary=True)
+        return Verdict(
+            None, "the send-time condition could not be checked: " + "; ".join(map(str, failures)), temporary=True
+        )
     if answer is None:
         return Verdict(None, f"no enabled plugin checks the send-time condition '{condition}' of {event.key}")
     if answer:

@@ -8,6 +8,7 @@ holder renews its lease while the connection is in use and removes it when
 the connection is closed. A worker that dies without releasing blocks a slot
 only until its lease expires.
 """
+
 from __future__ import annotations
 
 import logging

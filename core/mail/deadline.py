@@ -11,6 +11,7 @@ caller why.
 One watchdog thread per process serves every deadline (RQ's work horses are
 forked, so it is started again in a child).
 """
+
 from __future__ import annotations
 
 import heapq

@@ -6,6 +6,7 @@ its own right after the server answered, so an error later in the batch can
 never turn a sent message back into a pending one (the duplicate-send bugs of
 Odoo and django-post_office).
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,18 @@ from ..system_mail import system_sender
 from .failure_mail import tell_admins
 from .connection_limit import ConnectionLimit
 from .dkim import DkimError, DkimKey, signed
-from .transport import (DEFAULT_PORTS, ConfigurationError, DeliveryError, PermanentError, PopLogin, Security,
-                        SmtpConfig, SmtpTransport, TemporaryError, UnknownOutcome)
+from .transport import (
+    DEFAULT_PORTS,
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    PopLogin,
+    Security,
+    SmtpConfig,
+    SmtpTransport,
+    TemporaryError,
+    UnknownOutcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +93,9 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     unknown: int = 0
-    held: str | None = None   # why nothing was attempted
-    waited: int = 0           # claimed messages put back: no connection slot free
-    more: bool = False        # the time budget ran out with mail still due
+    held: str | None = None  # why nothing was attempted
+    waited: int = 0  # claimed messages put back: no connection slot free
+    more: bool = False  # the time budget ran out with mail still due
     retry_delays: set[int] = field(default_factory=set)
 
 
@@ -93,9 +104,14 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
 
     Raises ConfigurationError when the chosen login cannot be assembled.
     """
-    cfg = SmtpConfig(host=settings.host, port=settings.port or DEFAULT_PORTS[Security(settings.security)],
-                     security=Security(settings.security), timeout=current_app.config["SMTP_TIMEOUT"],
-                     deadline=current_app.config["NETWORK_DEADLINE"], trusted_ca_pem=settings.trusted_ca_pem)
+    cfg = SmtpConfig(
+        host=settings.host,
+        port=settings.port or DEFAULT_PORTS[Security(settings.security)],
+        security=Security(settings.security),
+        timeout=current_app.config["SMTP_TIMEOUT"],
+        deadline=current_app.config["NETWORK_DEADLINE"],
+        trusted_ca_pem=settings.trusted_ca_pem,
+    )
     auth = settings.auth or "none"
     if auth == "password":
         cfg.username = settings.username
@@ -103,8 +119,9 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
     elif auth == "inbound":
         login = mailbox_credentials(settings.tenant_id)
         if not login:
-            raise ConfigurationError("'same login as the incoming mailbox' is chosen, but no incoming mailbox "
-                                     "with a login is configured")
+            raise ConfigurationError(
+                "'same login as the incoming mailbox' is chosen, but no incoming mailbox with a login is configured"
+            )
         # The mailbox password goes to the mailbox's own server, or to the
         # one SMTP server the admin confirmed it for: never to a changed host.
         if not inbound_login.may_send(login, cfg.host, cfg.port, settings.inbound_login_confirmed_for):
@@ -114,9 +131,12 @@ def smtp_config(settings: MailSettings) -> SmtpConfig:
         if not settings.pop3_host or not settings.pop3_username:
             raise ConfigurationError("POP-before-SMTP needs the POP3 server and its login")
         cfg.pop_before_smtp = PopLogin(
-            host=settings.pop3_host, port=settings.pop3_port, username=settings.pop3_username,
+            host=settings.pop3_host,
+            port=settings.pop3_port,
+            username=settings.pop3_username,
             password=decrypt(settings.pop3_password_encrypted) if settings.pop3_password_encrypted else "",
-            security=settings.pop3_security)
+            security=settings.pop3_security,
+        )
     elif auth == "oauth2":
         if not settings.username:
             raise ConfigurationError("OAuth2 needs the mailbox address as user name")
@@ -139,8 +159,9 @@ def mailbox_credentials(tenant_id: int) -> MailboxLogin | None:
     check shows it and the send path holds the mail (PENDING) instead of
     failing it."""
     failures: list[HookFailure] = []
-    answer = registry().call_first("postwerk_mailbox_credentials", tenant_id, failures=failures,
-                                   tenant=tenant_ref(get_tenant(tenant_id)))
+    answer = registry().call_first(
+        "postwerk_mailbox_credentials", tenant_id, failures=failures, tenant=tenant_ref(get_tenant(tenant_id))
+    )
     for failure in failures:
         notify(tenant_id, "error", f"The SMTP login could not be read: {failure}")
     if not answer and failures:
@@ -188,9 +209,13 @@ def claimant() -> tuple[str | None, str | None]:
     return epoch, worker if registered else None
 
 
-def claim(tenant_id: int, limit: int, conn: Connection | None = None,
-          by: tuple[str | None, str | None] | None = None, min_priority: int | None = None
-          ) -> tuple[str, list[int]]:
+def claim(
+    tenant_id: int,
+    limit: int,
+    conn: Connection | None = None,
+    by: tuple[str | None, str | None] | None = None,
+    min_priority: int | None = None,
+) -> tuple[str, list[int]]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
     PostgreSQL so concurrent claimers do not queue behind each other).
@@ -203,12 +228,14 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None,
     now = utcnow()
     token = secrets.token_hex(16)
     table = Message.__table__
-    due = (db.select(table.c.id)
-           .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING,
-                  table.c.next_attempt_at <= now)
-           # Priority lane: system mail before transactional before bulk, so
-           # a sign-in code never waits behind a tenant's bulk backlog.
-           .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id).limit(limit))
+    due = (
+        db.select(table.c.id)
+        .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING, table.c.next_attempt_at <= now)
+        # Priority lane: system mail before transactional before bulk, so
+        # a sign-in code never waits behind a tenant's bulk backlog.
+        .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    )
     if min_priority is not None:
         due = due.where(table.c.priority >= min_priority)
     if conn.dialect.name == "postgresql":
@@ -222,16 +249,27 @@ def claim(tenant_id: int, limit: int, conn: Connection | None = None,
     # The job cannot outlive its timeout (RQ stops it), so a lease this long
     # only expires when the worker is gone; the margin covers clocks of
     # different machines disagreeing (the sweeper compares with its own).
-    lease = now + timedelta(seconds=current_app.config["DELIVERY_JOB_TIMEOUT"]
-                            + current_app.config.get("CLOCK_SKEW_SECONDS", 60))
+    lease = now + timedelta(
+        seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + current_app.config.get("CLOCK_SKEW_SECONDS", 60)
+    )
     epoch, worker = by if by is not None else claimant()
-    ids = conn.execute(
-        update(table)
-        .where(taken, table.c.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.SENDING, claim_token=token, lease_until=lease, updated_at=now,
-                claim_epoch=epoch, claimed_by=worker)
-        .returning(table.c.id)
-    ).scalars().all()
+    ids = (
+        conn.execute(
+            update(table)
+            .where(taken, table.c.status == MessageStatus.PENDING)
+            .values(
+                status=MessageStatus.SENDING,
+                claim_token=token,
+                lease_until=lease,
+                updated_at=now,
+                claim_epoch=epoch,
+                claimed_by=worker,
+            )
+            .returning(table.c.id)
+        )
+        .scalars()
+        .all()
+    )
     conn.commit()
     return token, sorted(ids)
 
@@ -247,8 +285,9 @@ def _finish(conn: Connection, message_id: int, token: str, **values) -> bool:
     """
     values.setdefault("updated_at", utcnow())
     values.update(claim_token=None, lease_until=None, claim_epoch=None, claimed_by=None)
-    done = conn.execute(_finish_statement(tuple(sorted(values))),
-                        {"_id": message_id, "_token": token, **values}).rowcount
+    done = conn.execute(
+        _finish_statement(tuple(sorted(values))), {"_id": message_id, "_token": token, **values}
+    ).rowcount
     conn.commit()
     return bool(done)
 
@@ -259,8 +298,11 @@ def _finish_statement(names: tuple[str, ...]):
     statement = _finish_statements.get(names)
     if statement is None:
         table = Message.__table__
-        statement = (update(table).where(table.c.id == bindparam("_id"), table.c.claim_token == bindparam("_token"))
-                     .values({name: bindparam(name) for name in names}))
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.claim_token == bindparam("_token"))
+            .values({name: bindparam(name) for name in names})
+        )
         _finish_statements[names] = statement
     return statement
 
@@ -296,8 +338,13 @@ class Outgoing:
 _OUTGOING_COLUMNS = [getattr(Message, f.name) for f in fields(Outgoing)]
 
 
-def deliver_due(tenant_id: int, *, lane: int = 0, call_helper: Callable[[], object] | None = None,
-                linger: Callable[[int], bool] | None = None) -> DeliveryStats:
+def deliver_due(
+    tenant_id: int,
+    *,
+    lane: int = 0,
+    call_helper: Callable[[], object] | None = None,
+    linger: Callable[[int], bool] | None = None,
+) -> DeliveryStats:
     """Send what is due for one tenant. ``call_helper`` wakes a job in the
     next lane; it is called once, when a full batch shows a backlog and the
     tenant may use another lane. ``linger(progress)``, called when nothing
@@ -337,24 +384,48 @@ def fallback_settings(tenant_id: int, own: MailSettings | None) -> tuple[MailSet
         return None
     address, name = system_sender(get_tenant(tenant_id))
     settings = MailSettings(
-        tenant_id=tenant_id, host=url["host"], port=url["port"], security=url["security"],
-        auth="password" if url["username"] else "none", username=url["username"], sender_address=address,
-        sender_name=name, reply_to="", sender_mode="system", encoding=(own.encoding if own else "") or "utf-8",
-        max_connections=(own.max_connections if own else 0) or 1, system_sender_only=True,
-        dkim_domain=own.dkim_domain if own else "", dkim_selector=own.dkim_selector if own else "",
-        dkim_private_key_encrypted=own.dkim_private_key_encrypted if own else None)
-    config = SmtpConfig(host=url["host"], port=url["port"], security=Security(url["security"]),
-                        timeout=current_app.config["SMTP_TIMEOUT"], deadline=current_app.config["NETWORK_DEADLINE"],
-                        username=url["username"], password=url["password"])
+        tenant_id=tenant_id,
+        host=url["host"],
+        port=url["port"],
+        security=url["security"],
+        auth="password" if url["username"] else "none",
+        username=url["username"],
+        sender_address=address,
+        sender_name=name,
+        reply_to="",
+        sender_mode="system",
+        encoding=(own.encoding if own else "") or "utf-8",
+        max_connections=(own.max_connections if own else 0) or 1,
+        system_sender_only=True,
+        dkim_domain=own.dkim_domain if own else "",
+        dkim_selector=own.dkim_selector if own else "",
+        dkim_private_key_encrypted=own.dkim_private_key_encrypted if own else None,
+    )
+    config = SmtpConfig(
+        host=url["host"],
+        port=url["port"],
+        security=Security(url["security"]),
+        timeout=current_app.config["SMTP_TIMEOUT"],
+        deadline=current_app.config["NETWORK_DEADLINE"],
+        username=url["username"],
+        password=url["password"],
+    )
     return settings, config
 
 
 class Delivery:
     """One job's worth of sending for one tenant."""
 
-    def __init__(self, settings: MailSettings, *, lane: int = 0, call_helper: Callable[[], object] | None = None,
-                 linger: Callable[[int], bool] | None = None, config: SmtpConfig | None = None,
-                 min_priority: int | None = None):
+    def __init__(
+        self,
+        settings: MailSettings,
+        *,
+        lane: int = 0,
+        call_helper: Callable[[], object] | None = None,
+        linger: Callable[[int], bool] | None = None,
+        config: SmtpConfig | None = None,
+        min_priority: int | None = None,
+    ):
         self.settings = settings
         # A given connection (the fallback server) instead of the tenant's own.
         self._config = config
@@ -420,8 +491,12 @@ class Delivery:
                     # if this job drains the backlog first.
                     self._call_helper()
                     self._call_helper = None
-                batch = [Outgoing.of(row) for row in self.conn.execute(
-                    db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id))]
+                batch = [
+                    Outgoing.of(row)
+                    for row in self.conn.execute(
+                        db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id)
+                    )
+                ]
                 self.conn.commit()
                 if not self._send_batch(batch, token):
                     break
@@ -487,8 +562,11 @@ class Delivery:
         for index, message in enumerate(messages):
             if message.send_condition and not self._condition_holds(message, token):
                 continue
-            if self._out_of_time() or heartbeat_stale() or (index and index % YIELD_EVERY == 0
-                                                               and self._system_job_waits()):
+            if (
+                self._out_of_time()
+                or heartbeat_stale()
+                or (index and index % YIELD_EVERY == 0 and self._system_job_waits())
+            ):
                 # A server that stalls on every message must not keep this job
                 # past its timeout: hand the rest to a successor job. Nor may
                 # a worker whose RQ heartbeat is overdue go on: the sweeper may
@@ -528,7 +606,7 @@ class Delivery:
                 if not self.transport.is_open:
                     self.slots.release()
                 if isinstance(exc, ConfigurationError):
-                    for rest in messages[index + 1:]:
+                    for rest in messages[index + 1 :]:
                         _finish(self.conn, rest.id, token, status=MessageStatus.PENDING)
                     return False
                 continue
@@ -536,15 +614,28 @@ class Delivery:
             marked = self.markers.sent(message.id)
             refused = _refused(results)
             note = ("not delivered to " + "; ".join(f"{r} ({a})" for r, a in refused.items())) if refused else None
-            self._sent.append((message, token, dict(status=MessageStatus.SENT, sent_at=utcnow(),
-                                                    attempts=message.attempts + 1, rcpt_results=results,
-                                                    last_error=note)))
+            self._sent.append(
+                (
+                    message,
+                    token,
+                    dict(
+                        status=MessageStatus.SENT,
+                        sent_at=utcnow(),
+                        attempts=message.attempts + 1,
+                        rcpt_results=results,
+                        last_error=note,
+                    ),
+                )
+            )
             if not self._sent_since:
                 self._sent_since = time.monotonic()
             # Without its marker a sent message must reach the database now:
             # nothing else would remember it if this worker died.
-            if (not marked or len(self._sent) >= SENT_GROUP_SIZE
-                    or time.monotonic() - self._sent_since > SENT_GROUP_SECONDS):
+            if (
+                not marked
+                or len(self._sent) >= SENT_GROUP_SIZE
+                or time.monotonic() - self._sent_since > SENT_GROUP_SECONDS
+            ):
                 self._write_sent()
         return True
 
@@ -557,8 +648,15 @@ class Delivery:
             return True
         if verdict.send is False:
             if _finish(self.conn, message.id, token, status=MessageStatus.CANCELLED, last_error=verdict.reason):
-                audit(message.tenant_id, "system", "mail.condition_cancelled", "message", message.id, reason=verdict.reason,
-                      condition=message.send_condition)
+                audit(
+                    message.tenant_id,
+                    "system",
+                    "mail.condition_cancelled",
+                    "message",
+                    message.id,
+                    reason=verdict.reason,
+                    condition=message.send_condition,
+                )
                 db.session.commit()
             return False
         error = TemporaryError(verdict.reason) if verdict.temporary else PermanentError(verdict.reason)
@@ -573,8 +671,9 @@ class Delivery:
         if not group:
             return
         values = group[0][2]
-        statement = _finish_statement(tuple(sorted({*values, "updated_at", "claim_token", "lease_until", "claim_epoch",
-                                                    "claimed_by"})))
+        statement = _finish_statement(
+            tuple(sorted({*values, "updated_at", "claim_token", "lease_until", "claim_epoch", "claimed_by"}))
+        )
         now = utcnow()
         params = []
         for message, token, row in group:
@@ -591,8 +690,10 @@ class Delivery:
                 if self.conn.execute(statement, one).rowcount:
                     self.stats.sent += 1
                 else:
-                    log.warning("message %s was sent, but its claim had been taken back; the sweeper decides "
-                                "from its marker", message.id)
+                    log.warning(
+                        "message %s was sent, but its claim had been taken back; the sweeper decides from its marker",
+                        message.id,
+                    )
         self.conn.commit()
         for message, _, row in group:
             refused = _refused(row["rcpt_results"])
@@ -623,8 +724,11 @@ class Delivery:
         self.system_sender_only = True
         settings = db.session.get(MailSettings, self.tenant_id)
         settings.system_sender_only = True
-        notify(self.tenant_id, "warning", f"The server refused user addresses as sender ({reason}); mail is now "
-               "sent from the system address.")
+        notify(
+            self.tenant_id,
+            "warning",
+            f"The server refused user addresses as sender ({reason}); mail is now sent from the system address.",
+        )
         audit(self.tenant_id, "system", "mail.system_sender_forced", "mail_settings", self.tenant_id, reason=reason)
         db.session.commit()
 
@@ -640,22 +744,30 @@ class Delivery:
             recipients = [mime.transport_address(r) for r in message.recipients]
             envelope = [mime.transport_address(envelope_from)] + recipients
             needs_utf8 = any(flag for _, flag in envelope) or mime.needs_smtputf8(
-                sender, message.recipients, message.reply_to)
-            payload = mime.build(sender=sender, sender_name=message.sender_name, recipients=message.recipients,
-                                 subject=message.subject, body_text=message.body_text,
-                                 body_html=message.body_html, message_id=message.message_id,
-                                 reply_to=message.reply_to, encoding=self.encoding,
-                                 extra_headers=self._list_headers(message),
-                                 attachments=attachment_store.files_of(message.id, self.conn)
-                                 if message.attachments else None)
+                sender, message.recipients, message.reply_to
+            )
+            payload = mime.build(
+                sender=sender,
+                sender_name=message.sender_name,
+                recipients=message.recipients,
+                subject=message.subject,
+                body_text=message.body_text,
+                body_html=message.body_html,
+                message_id=message.message_id,
+                reply_to=message.reply_to,
+                encoding=self.encoding,
+                extra_headers=self._list_headers(message),
+                attachments=attachment_store.files_of(message.id, self.conn) if message.attachments else None,
+            )
         except (mime.HeaderError, ValueError, opt_outs.PublicUrlMissing) as exc:
             raise PermanentError(f"the message cannot be built: {exc}") from exc
         try:
             payload = signed(payload, self.dkim, sender)
         except DkimError as exc:
             raise ConfigurationError(str(exc)) from exc
-        return self.transport.send(envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8,
-                                   before_dot=before_dot)
+        return self.transport.send(
+            envelope[0][0], [a for a, _ in recipients], payload, needs_smtputf8=needs_utf8, before_dot=before_dot
+        )
 
     def _list_headers(self, message: Outgoing) -> dict[str, str] | None:
         """RFC 8058 one-click unsubscribe for bulk mail only; transactional and
@@ -676,13 +788,31 @@ class Delivery:
             stats.held = exc.text
             return
         if isinstance(exc, UnknownOutcome):
-            if _finish(self.conn, message.id, token, status=MessageStatus.UNKNOWN, attempts=message.attempts + 1,
-                       last_error=exc.text):
+            if _finish(
+                self.conn,
+                message.id,
+                token,
+                status=MessageStatus.UNKNOWN,
+                attempts=message.attempts + 1,
+                last_error=exc.text,
+            ):
                 stats.unknown += 1
-                notify(message.tenant_id, "warning", f"Message {message.id} to {', '.join(message.recipients)}: "
-                       f"{exc.text}. Check with the recipient before resending.", message.id)
-                audit(message.tenant_id, "system", "mail.unknown", "message", message.id, reason=exc.text,
-                      attempt=message.attempts + 1)
+                notify(
+                    message.tenant_id,
+                    "warning",
+                    f"Message {message.id} to {', '.join(message.recipients)}: "
+                    f"{exc.text}. Check with the recipient before resending.",
+                    message.id,
+                )
+                audit(
+                    message.tenant_id,
+                    "system",
+                    "mail.unknown",
+                    "message",
+                    message.id,
+                    reason=exc.text,
+                    attempt=message.attempts + 1,
+                )
                 db.session.commit()
                 self._outcome(message, MessageStatus.UNKNOWN, exc.text)
             return
@@ -690,18 +820,35 @@ class Delivery:
         delays = current_app.config.get("RETRY_DELAYS", RETRY_DELAYS)
         if isinstance(exc, TemporaryError) and attempts_done <= len(delays):
             delay = delays[attempts_done - 1]
-            if _finish(self.conn, message.id, token, status=MessageStatus.PENDING, attempts=attempts_done,
-                       next_attempt_at=now + timedelta(seconds=delay), last_error=exc.text):
+            if _finish(
+                self.conn,
+                message.id,
+                token,
+                status=MessageStatus.PENDING,
+                attempts=attempts_done,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_error=exc.text,
+            ):
                 stats.retried += 1
                 # The message's history keeps this error: a later SENT clears last_error.
-                audit(message.tenant_id, "system", "mail.retry", "message", message.id, reason=exc.text,
-                      attempt=attempts_done, retry_in_seconds=delay)
+                audit(
+                    message.tenant_id,
+                    "system",
+                    "mail.retry",
+                    "message",
+                    message.id,
+                    reason=exc.text,
+                    attempt=attempts_done,
+                    retry_in_seconds=delay,
+                )
                 db.session.commit()
                 # Wake a second later than due: a job woken exactly on time
                 # can run a few milliseconds early, find nothing due and end.
                 stats.retry_delays.add(delay + 1)
             return
-        if _finish(self.conn, message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text):
+        if _finish(
+            self.conn, message.id, token, status=MessageStatus.FAILED, attempts=attempts_done, last_error=exc.text
+        ):
             stats.failed += 1
             record_permanent_failure(message, exc.text)
             db.session.commit()
@@ -732,18 +879,30 @@ def mark_broken(tenant_id: int, reason: str) -> None:
 def record_refused_recipients(message: Outgoing, refused: dict[str, str]) -> None:
     """Some recipients refused for good while others got the message."""
     reason = "; ".join(f"{r}: {a}" for r, a in refused.items())
-    audit(message.tenant_id, "system", "mail.recipients_refused", "message", message.id, reason=reason,
-          recipients=list(refused))
+    audit(
+        message.tenant_id,
+        "system",
+        "mail.recipients_refused",
+        "message",
+        message.id,
+        reason=reason,
+        recipients=list(refused),
+    )
     notify(message.tenant_id, "warning", f"Message {message.id} was delivered, but not to {reason}", message.id)
     bounces.note_refused_at_rcpt(message.tenant_id, message.id, refused)
 
 
 def record_permanent_failure(message: Message | Outgoing, reason: str) -> None:
-    audit(message.tenant_id, "system", "mail.failed", "message", message.id, reason=reason,
-          recipients=message.recipients)
+    audit(
+        message.tenant_id, "system", "mail.failed", "message", message.id, reason=reason, recipients=message.recipients
+    )
     if "all recipients refused" in reason:
         # The transport lists "rcpt: answer; rcpt: answer": each address by its own answer.
         answers = {r: next((part for part in reason.split("; ") if r in part), "") for r in message.recipients}
         bounces.note_refused_at_rcpt(message.tenant_id, message.id, answers)
-    notify(message.tenant_id, "error", f"Message {message.id} to {', '.join(message.recipients)} failed: {reason}",
-           message.id)
+    notify(
+        message.tenant_id,
+        "error",
+        f"Message {message.id} to {', '.join(message.recipients)} failed: {reason}",
+        message.id,
+    )

@@ -1,4 +1,5 @@
 """DKIM signatures (dkimpy) for a tenant that uploaded a key for its domain."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +7,17 @@ from dataclasses import dataclass
 import dkim as dkimpy
 
 # Signed headers: the ones a receiver shows or that identify the message.
-SIGNED_HEADERS = (b"From", b"To", b"Subject", b"Date", b"Message-ID", b"Reply-To", b"MIME-Version",
-                  b"Content-Type", b"Auto-Submitted")
+SIGNED_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"Reply-To",
+    b"MIME-Version",
+    b"Content-Type",
+    b"Auto-Submitted",
+)
 
 
 class DkimError(ValueError):
@@ -27,9 +37,14 @@ class DkimKey:
     def sign(self, payload: bytes) -> bytes:
         """The DKIM-Signature header line(s) to put in front of ``payload``."""
         try:
-            header = dkimpy.sign(payload, self.selector.encode(), self.domain.encode(),
-                                 self.private_key_pem.encode(), include_headers=list(SIGNED_HEADERS),
-                                 linesep=b"\r\n")
+            header = dkimpy.sign(
+                payload,
+                self.selector.encode(),
+                self.domain.encode(),
+                self.private_key_pem.encode(),
+                include_headers=list(SIGNED_HEADERS),
+                linesep=b"\r\n",
+            )
         except (dkimpy.DKIMException, ValueError, TypeError) as exc:
             raise DkimError(f"DKIM signing for {self.domain} (selector {self.selector}) failed: {exc}") from exc
         return header
@@ -61,8 +76,10 @@ def dns_record(key: DkimKey) -> tuple[str, str] | None:
         return None
     public = private.public_key()
     if isinstance(private, rsa.RSAPrivateKey):
-        kind, raw = "rsa", public.public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        kind, raw = (
+            "rsa",
+            public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        )
     elif isinstance(private, ed25519.Ed25519PrivateKey):
         kind, raw = "ed25519", public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     else:

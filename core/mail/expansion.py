@@ -4,6 +4,7 @@
 expansion and the admin's dry run, so the dry run shows exactly what would
 happen.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,16 +94,26 @@ def _names_recipient(template: Template) -> bool:
     return any("recipient" in (part or "") for part in (template.subject, template.body_html, template.body_text))
 
 
-def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[Rule] | None = None,
-         templates: TemplateSet | None = None, suppressions=None) -> list[RulePlan]:
+def plan(
+    tenant: TenantRef,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    rules: list[Rule] | None = None,
+    templates: TemplateSet | None = None,
+    suppressions=None,
+) -> list[RulePlan]:
     """What the event's rules would send. ``suppressions`` (a
     ``bounces.SuppressionSnapshot``) lets a batch ask the suppression list
     once; without it each rule asks the database (the dry run)."""
     reg = registry()
     _, owner = reg.event(event)
     if rules is None:
-        rules = list(db.session.execute(
-            db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == event).order_by(Rule.id)).scalars())
+        rules = list(
+            db.session.execute(
+                db.select(Rule).where(Rule.tenant_id == tenant.id, Rule.event == event).order_by(Rule.id)
+            ).scalars()
+        )
     templates = templates or TemplateSet(tenant.id)
     if owner not in reg.enabled_plugins(tenant.id):
         return [RulePlan(r, False, f"the plugin '{owner}' is disabled for this tenant") for r in rules]
@@ -121,8 +132,9 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             values = variables.collect(tenant, event, payload, failures=value_failures)
         result = RulePlan(rule, True)
         try:
-            people = recipient_refs.resolve(tenant, event, rule.recipient, payload, failures=result.failures,
-                                            skipped=result.skipped)
+            people = recipient_refs.resolve(
+                tenant, event, rule.recipient, payload, failures=result.failures, skipped=result.skipped
+            )
         except recipient_refs.RecipientError as exc:
             result.fires, result.reason = False, str(exc)
             plans.append(result)
@@ -138,8 +150,10 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
         if planned + len(people) > cap:
             # Checked before rendering: 5,000 watchers must not cost 5,000 renders first.
             result.fires, result.over_cap = False, True
-            result.reason = (f"{planned + len(people)} recipients, more than the {cap} one event may have "
-                             "(POSTWERK_MAX_RECIPIENTS_PER_EVENT); no mail is made")
+            result.reason = (
+                f"{planned + len(people)} recipients, more than the {cap} one event may have "
+                "(POSTWERK_MAX_RECIPIENTS_PER_EVENT); no mail is made"
+            )
             plans.append(result)
             continue
         planned += len(people)
@@ -152,20 +166,32 @@ def plan(tenant: TenantRef, event: str, payload: dict[str, Any], *, rules: list[
             language = person.language or tenant.language
             if person.address.strip().lower() in blocked:
                 # Kept as a visible, never-sent row: the queue and the dry run say why.
-                result.mails.append(PlannedMail(person, language, rule.template_key, error=(
-                    f"not sent: {person.address} is on the suppression list "
-                    f"({blocked[person.address.strip().lower()]})")[:2000]))
+                result.mails.append(
+                    PlannedMail(
+                        person,
+                        language,
+                        rule.template_key,
+                        error=(
+                            f"not sent: {person.address} is on the suppression list "
+                            f"({blocked[person.address.strip().lower()]})"
+                        )[:2000],
+                    )
+                )
                 continue
             template = templates.pick(rule.template_key, language, tenant.language)
             if template is None:
-                result.mails.append(PlannedMail(person, language, rule.template_key,
-                                                error=f"the template '{rule.template_key}' does not exist"))
+                result.mails.append(
+                    PlannedMail(
+                        person, language, rule.template_key, error=f"the template '{rule.template_key}' does not exist"
+                    )
+                )
                 continue
             if len(people) > 1 and not _names_recipient(template):
                 first = shared.get((id(template), template.language))
                 if first is None:
                     first = shared[(id(template), template.language)] = render_mail(
-                        template, values, person, template.language)
+                        template, values, person, template.language
+                    )
                     result.mails.append(first)
                 else:
                     result.mails.append(replace(first, recipient=person))
@@ -188,8 +214,7 @@ class ExpansionContext:
         self.settings = db.session.get(MailSettings, tenant_id)
         self.templates = TemplateSet(tenant_id)
         self.rules: dict[str, list[Rule]] = {}
-        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id).order_by(Rule.id)
-                                       ).scalars():
+        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id).order_by(Rule.id)).scalars():
             self.rules.setdefault(rule.event, []).append(rule)
         # Read per batch (refresh_suppressions); until then each rule asks.
         self.suppressions: bounces.SuppressionSnapshot | None = None
@@ -221,8 +246,14 @@ def rules_to_run(event: Event, ctx: ExpansionContext) -> list[Rule]:
     return [r for r in rules if r.id in wanted]
 
 
-def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None = None,
-           skipped: list[str] | None = None, files: dict[int, list] | None = None) -> list[dict]:
+def expand(
+    event: Event,
+    ctx: ExpansionContext,
+    *,
+    failures: list[dict] | None = None,
+    skipped: list[str] | None = None,
+    files: dict[int, list] | None = None,
+) -> list[dict]:
     """The message rows of one event, as dicts for one bulk INSERT of the
     whole batch (the caller writes them and marks the event).
 
@@ -233,8 +264,14 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
     The files plugins attach (``postwerk_mail_attachments``) go to
     ``files[event.id]``, checked; the caller stores them in its write
     transaction and links them to the rows."""
-    plans = plan(ctx.ref, event.key, event.payload, rules=rules_to_run(event, ctx), templates=ctx.templates,
-                 suppressions=ctx.suppressions)
+    plans = plan(
+        ctx.ref,
+        event.key,
+        event.payload,
+        rules=rules_to_run(event, ctx),
+        templates=ctx.templates,
+        suppressions=ctx.suppressions,
+    )
     for rule_plan in plans:
         if rule_plan.failures and failures is None:
             raise PluginHookError(rule_plan.failures[0])
@@ -254,24 +291,42 @@ def expand(event: Event, ctx: ExpansionContext, *, failures: list[dict] | None =
         # Send later (emit(send_at=), a rule's delay): the row waits, PENDING
         # and not yet due, in the database; the claim takes only due mail and
         # the sweeper wakes a deliverer once it is due (a Redis flush loses nothing).
-        due = max(now, (event.send_at or event.created_at or now)
-                  + timedelta(minutes=rule_plan.rule.delay_minutes or 0))
+        due = max(
+            now, (event.send_at or event.created_at or now) + timedelta(minutes=rule_plan.rule.delay_minutes or 0)
+        )
         priority = event.priority if event.priority is not None else rule_plan.rule.priority
         for mail in rule_plan.mails:
-            rows.append(dict(
-                tenant_id=ctx.tenant.id, event_id=event.id, rule_id=rule_plan.rule.id, event_key=event.key,
-                template_key=mail.template_key, language=mail.language,
-                message_id=mime.new_message_id(domain_source), sender=sender, sender_name=sender_name,
-                reply_to=reply_to, recipients=[mail.recipient.address], subject=mail.subject or "",
-                body_text=mail.body_text, body_html=mail.body_html, created_at=now, updated_at=now,
-                next_attempt_at=due, attempts=0, priority=1 if priority is None else priority,
-                send_condition=rule_plan.rule.send_condition or None, attachments=0,
-                status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
-                last_error=mail.error))
+            rows.append(
+                dict(
+                    tenant_id=ctx.tenant.id,
+                    event_id=event.id,
+                    rule_id=rule_plan.rule.id,
+                    event_key=event.key,
+                    template_key=mail.template_key,
+                    language=mail.language,
+                    message_id=mime.new_message_id(domain_source),
+                    sender=sender,
+                    sender_name=sender_name,
+                    reply_to=reply_to,
+                    recipients=[mail.recipient.address],
+                    subject=mail.subject or "",
+                    body_text=mail.body_text,
+                    body_html=mail.body_html,
+                    created_at=now,
+                    updated_at=now,
+                    next_attempt_at=due,
+                    attempts=0,
+                    priority=1 if priority is None else priority,
+                    send_condition=rule_plan.rule.send_condition or None,
+                    attachments=0,
+                    status=MessageStatus.FAILED if mail.error else MessageStatus.PENDING,
+                    last_error=mail.error,
+                )
+            )
     if rows and files is not None:
         attached = plugin_files(ctx.ref, event, failures)
         if attached is None:
-            return []   # a plugin failed: the event runs again, never sends without the file
+            return []  # a plugin failed: the event runs again, never sends without the file
         if attached:
             files[event.id] = attached
     _drop_opted_out(ctx.tenant.id, rows)
@@ -283,8 +338,14 @@ def plugin_files(tenant: TenantRef, event: Event, failures: list[dict] | None) -
     None when a plugin raised or gave a file that is refused (recorded in
     ``failures`` with the plugin's name, or raised without the list)."""
     hook_failures: list[HookFailure] = []
-    answers = registry().call_each("postwerk_mail_attachments", tenant.id, failures=hook_failures, tenant=tenant,
-                                   event=event.key, payload=event.payload)
+    answers = registry().call_each(
+        "postwerk_mail_attachments",
+        tenant.id,
+        failures=hook_failures,
+        tenant=tenant,
+        event=event.key,
+        payload=event.payload,
+    )
     collected = []
     for plugin, answer in answers:
         try:
@@ -292,7 +353,7 @@ def plugin_files(tenant: TenantRef, event: Event, failures: list[dict] | None) -
         except attachment_store.AttachmentError as exc:
             hook_failures.append(HookFailure(plugin, "postwerk_mail_attachments", str(exc)))
     try:
-        collected = attachment_store.check(collected)   # the limits hold for all of them together
+        collected = attachment_store.check(collected)  # the limits hold for all of them together
     except attachment_store.AttachmentError as exc:
         hook_failures.append(HookFailure(", ".join(p for p, _ in answers), "postwerk_mail_attachments", str(exc)))
     if not hook_failures:
@@ -314,5 +375,4 @@ def _drop_opted_out(tenant_id: int, rows: list[dict]) -> None:
         hit = next((gone[a.strip().lower()] for a in row["recipients"] if a.strip().lower() in gone), None)
         if hit is not None:
             row["status"] = MessageStatus.CANCELLED
-            row["last_error"] = (f"not sent: {hit.address} unsubscribed from bulk mail "
-                                 f"on {hit.created_at:%Y-%m-%d}")
+            row["last_error"] = f"not sent: {hit.address} unsubscribed from bulk mail on {hit.created_at:%Y-%m-%d}"

@@ -12,6 +12,7 @@ feed a loop of mail about mail. "Immediate" is capped at
 ``IMMEDIATE_PER_HOUR`` an hour per admin; past the cap the failures wait in
 the queue and in the next digest of an admin who chose one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,29 +59,52 @@ def _language(user: User, tenant: Tenant) -> str:
 
 
 def _admins(tenant_id: int, choice: str) -> list[User]:
-    return list(db.session.execute(db.select(User).where(
-        User.tenant_id == tenant_id, User.is_admin.is_(True), User.failure_mail == choice).order_by(User.id)
-    ).scalars())
+    return list(
+        db.session.execute(
+            db.select(User)
+            .where(User.tenant_id == tenant_id, User.is_admin.is_(True), User.failure_mail == choice)
+            .order_by(User.id)
+        ).scalars()
+    )
 
 
 def _queue(tenant: Tenant, user: User, key: str, subject: str, text: str, html: str, now: datetime) -> Message:
     settings = db.session.get(MailSettings, tenant.id)
     sender = settings.sender_address if settings else ""
     message = Message(
-        tenant_id=tenant.id, event_id=None, rule_id=None, event_key=key, template_key=key,
-        language=_language(user, tenant), message_id=mime.new_message_id(sender or f"postwerk@{tenant.slug}.postwerk.invalid"),
-        sender=sender, sender_name=(settings.sender_name if settings else "") or "Postwerk",
-        reply_to="", recipients=[user.email], subject=subject, body_text=text, body_html=html,
-        status=MessageStatus.PENDING, priority=Priority.SYSTEM, attempts=0, next_attempt_at=now,
-        created_at=now, updated_at=now)
+        tenant_id=tenant.id,
+        event_id=None,
+        rule_id=None,
+        event_key=key,
+        template_key=key,
+        language=_language(user, tenant),
+        message_id=mime.new_message_id(sender or f"postwerk@{tenant.slug}.postwerk.invalid"),
+        sender=sender,
+        sender_name=(settings.sender_name if settings else "") or "Postwerk",
+        reply_to="",
+        recipients=[user.email],
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        status=MessageStatus.PENDING,
+        priority=Priority.SYSTEM,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(message)
     return message
 
 
 def _sent_this_hour(tenant_id: int, address: str, now: datetime) -> int:
-    rows = db.session.execute(db.select(Message.recipients).where(
-        Message.tenant_id == tenant_id, Message.event_key == NOTICE_KEY,
-        Message.created_at > now - timedelta(hours=1))).scalars()
+    rows = db.session.execute(
+        db.select(Message.recipients).where(
+            Message.tenant_id == tenant_id,
+            Message.event_key == NOTICE_KEY,
+            Message.created_at > now - timedelta(hours=1),
+        )
+    ).scalars()
     return sum(1 for recipients in rows if recipients == [address])
 
 
@@ -106,8 +130,9 @@ def notice(tenant_id: int, message_pk: int, status: str, detail: str) -> list[Me
             continue
         with force_locale(_language(admin, tenant)):
             word = gettext("failed") if status == MessageStatus.FAILED else gettext("bounced")
-            subject = gettext("Mail #%(id)s %(outcome)s: %(subject)s", id=failed.id, outcome=word,
-                              subject=failed.subject or "")
+            subject = gettext(
+                "Mail #%(id)s %(outcome)s: %(subject)s", id=failed.id, outcome=word, subject=failed.subject or ""
+            )
             facts = [
                 (gettext("To"), ", ".join(failed.recipients or ())),
                 (gettext("Subject"), failed.subject or ""),
@@ -115,15 +140,21 @@ def notice(tenant_id: int, message_pk: int, status: str, detail: str) -> list[Me
                 (gettext("Reason"), detail or failed.last_error or ""),
             ]
             intro = gettext("A mail of %(tenant)s could not be delivered.", tenant=tenant.name)
-            outro = gettext("Find it in the queue as #%(id)s; resend it there once the cause is fixed. "
-                            "At most %(cap)s of these mails are sent per hour.", id=failed.id,
-                            cap=IMMEDIATE_PER_HOUR)
-            why = gettext("You receive this because you chose mail about failures at once in Postwerk "
-                          "(Settings > Mail).")
+            outro = gettext(
+                "Find it in the queue as #%(id)s; resend it there once the cause is fixed. "
+                "At most %(cap)s of these mails are sent per hour.",
+                id=failed.id,
+                cap=IMMEDIATE_PER_HOUR,
+            )
+            why = gettext(
+                "You receive this because you chose mail about failures at once in Postwerk (Settings > Mail)."
+            )
         text = "\n".join([intro, "", *(f"{k}: {v}" for k, v in facts), "", outro, "", "-- ", why]) + "\n"
-        html = (f"<p>{escape(intro)}</p><table>"
-                + "".join(f"<tr><th align=\"left\">{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
-                + f"</table><p>{escape(outro)}</p><p><small>{escape(why)}</small></p>")
+        html = (
+            f"<p>{escape(intro)}</p><table>"
+            + "".join(f'<tr><th align="left">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in facts)
+            + f"</table><p>{escape(outro)}</p><p><small>{escape(why)}</small></p>"
+        )
         queued.append(_queue(tenant, admin, NOTICE_KEY, subject, text, html, now))
     return queued
 
@@ -140,26 +171,46 @@ def digests(tenant_id: int, now: datetime | None = None) -> list[Message]:
         since = admin.failure_digest_at or (now - DIGEST_EVERY)
         if now - since < DIGEST_EVERY:
             continue
-        failed = list(db.session.execute(db.select(Message).where(
-            Message.tenant_id == tenant_id, Message.status.in_(FAILED_STATES),
-            Message.event_key.not_in(OWN_KEYS) | Message.event_key.is_(None),
-            Message.updated_at > since, Message.updated_at <= now).order_by(Message.id)).scalars())
+        failed = list(
+            db.session.execute(
+                db.select(Message)
+                .where(
+                    Message.tenant_id == tenant_id,
+                    Message.status.in_(FAILED_STATES),
+                    Message.event_key.not_in(OWN_KEYS) | Message.event_key.is_(None),
+                    Message.updated_at > since,
+                    Message.updated_at <= now,
+                )
+                .order_by(Message.id)
+            ).scalars()
+        )
         admin.failure_digest_at = now
         if not failed:
             continue
         with force_locale(_language(admin, tenant)):
-            subject = gettext("%(count)s mails failed in the last day (%(tenant)s)", count=len(failed),
-                              tenant=tenant.name)
-            intro = gettext("These mails of %(tenant)s could not be delivered since the last digest:",
-                            tenant=tenant.name)
-            more = (gettext("and %(count)s more: see the queue.", count=len(failed) - DIGEST_LISTED)
-                    if len(failed) > DIGEST_LISTED else "")
-            why = gettext("You receive this because you chose a daily digest of failures in Postwerk "
-                          "(Settings > Mail).")
+            subject = gettext(
+                "%(count)s mails failed in the last day (%(tenant)s)", count=len(failed), tenant=tenant.name
+            )
+            intro = gettext(
+                "These mails of %(tenant)s could not be delivered since the last digest:", tenant=tenant.name
+            )
+            more = (
+                gettext("and %(count)s more: see the queue.", count=len(failed) - DIGEST_LISTED)
+                if len(failed) > DIGEST_LISTED
+                else ""
+            )
+            why = gettext(
+                "You receive this because you chose a daily digest of failures in Postwerk (Settings > Mail)."
+            )
         lines = [f"{_line(m)} — {m.last_error or ''}" for m in failed[:DIGEST_LISTED]]
         text = "\n".join([intro, "", *lines, *([more] if more else []), "", "-- ", why]) + "\n"
-        html = (f"<p>{escape(intro)}</p><ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
-                + (f"<p>{escape(more)}</p>" if more else "") + f"<p><small>{escape(why)}</small></p>")
+        html = (
+            f"<p>{escape(intro)}</p><ul>"
+            + "".join(f"<li>{escape(line)}</li>" for line in lines)
+            + "</ul>"
+            + (f"<p>{escape(more)}</p>" if more else "")
+            + f"<p><small>{escape(why)}</small></p>"
+        )
         queued.append(_queue(tenant, admin, DIGEST_KEY, subject, text, html, now))
     return queued
 

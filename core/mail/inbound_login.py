@@ -1,4 +1,4 @@
-""""Same login as the incoming mailbox": whose password goes to which server.
+""" "Same login as the incoming mailbox": whose password goes to which server.
 
 The incoming mailbox's password belongs to the mailbox's server. Sending it
 to the SMTP server is fine when that is the same machine, and a choice only
@@ -10,6 +10,7 @@ imports that plugin, sends it only to that host, or to the one SMTP
 server (host and port) the admin confirmed by typing the mailbox password
 for it (``MailSettings.inbound_login_confirmed_for``).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -53,5 +54,7 @@ def confirms(login: MailboxLogin, typed: str) -> bool:
 
 def refusal(login: MailboxLogin, host: str, port: int) -> str:
     saved_for = f"its own server {login.host}" if login.host else "its own server"
-    return (f"the incoming mailbox's password was saved for {saved_for}, not for {host}:{port}; it is not sent "
-            f"there until an admin confirms it by entering the mailbox password in the SMTP settings")
+    return (
+        f"the incoming mailbox's password was saved for {saved_for}, not for {host}:{port}; it is not sent "
+        f"there until an admin confirms it by entering the mailbox password in the SMTP settings"
+    )

@@ -4,6 +4,7 @@ Each job works through everything due for one tenant in batches and is
 woken (deduplicated) by ``core.queueing.wake``; the database says what is
 due, so a duplicate or lost job is harmless.
 """
+
 from __future__ import annotations
 
 import logging
@@ -184,26 +185,46 @@ def expand_events(tenant_id: int, wake_key: str | None = None) -> int:
 
 
 def _new_events(tenant_id: int, limit: int) -> list[int]:
-    return db.session.execute(
-        db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
-        # Priority lane: an event emitted with priority=SYSTEM is expanded
-        # before a backlog of other events (NULL: the rules decide, as 1).
-        .order_by(db.func.coalesce(Event.priority, 1).desc(), Event.id).limit(limit)).scalars().all()
+    return (
+        db.session.execute(
+            db.select(Event.id)
+            .where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
+            # Priority lane: an event emitted with priority=SYSTEM is expanded
+            # before a backlog of other events (NULL: the rules decide, as 1).
+            .order_by(db.func.coalesce(Event.priority, 1).desc(), Event.id)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _any_new_event(tenant_id: int) -> bool:
     # Own short connection: the session's objects (the expansion context)
     # stay loaded, and no read transaction is held between the steps.
     with db.engine.connect() as conn:
-        return conn.execute(db.select(Event.id).where(
-            Event.tenant_id == tenant_id, Event.status == EventStatus.NEW).limit(1)).first() is not None
+        return (
+            conn.execute(
+                db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW).limit(1)
+            ).first()
+            is not None
+        )
 
 
 def _any_due_message(tenant_id: int) -> bool:
     with db.engine.connect() as conn:
-        return conn.execute(db.select(Message.id).where(
-            Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
-            Message.next_attempt_at <= utcnow()).limit(1)).first() is not None
+        return (
+            conn.execute(
+                db.select(Message.id)
+                .where(
+                    Message.tenant_id == tenant_id,
+                    Message.status == MessageStatus.PENDING,
+                    Message.next_attempt_at <= utcnow(),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 def _deliverable(tenant_id: int) -> bool:
@@ -211,56 +232,84 @@ def _deliverable(tenant_id: int) -> bool:
     worker task switched off while a delivery job lingers ends its waiting,
     as ``deliver_due`` would hold a new job (core.automate.status)."""
     with db.engine.connect() as conn:
-        if conn.execute(db.select(Message.id).where(
-                Message.tenant_id == tenant_id, Message.status == MessageStatus.PENDING,
-                Message.next_attempt_at <= utcnow()).limit(1)).first() is None:
+        if (
+            conn.execute(
+                db.select(Message.id)
+                .where(
+                    Message.tenant_id == tenant_id,
+                    Message.status == MessageStatus.PENDING,
+                    Message.next_attempt_at <= utcnow(),
+                )
+                .limit(1)
+            ).first()
+            is None
+        ):
             return False
-        paused = conn.execute(db.select(AutomateState.paused).where(
-            AutomateState.tenant_id == tenant_id)).scalar_one_or_none()
-        enabled = conn.execute(db.select(TaskState.enabled).where(
-            TaskState.tenant_id == tenant_id, TaskState.task_key == MAIL_WORKER)).scalar_one_or_none()
+        paused = conn.execute(
+            db.select(AutomateState.paused).where(AutomateState.tenant_id == tenant_id)
+        ).scalar_one_or_none()
+        enabled = conn.execute(
+            db.select(TaskState.enabled).where(TaskState.tenant_id == tenant_id, TaskState.task_key == MAIL_WORKER)
+        ).scalar_one_or_none()
     return not paused and enabled is not False
 
 
 def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
-    events = db.session.execute(db.select(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW)
-                                .order_by(Event.id)).scalars().all()
+    events = (
+        db.session.execute(
+            db.select(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW).order_by(Event.id)
+        )
+        .scalars()
+        .all()
+    )
     # Render before taking anything: on SQLite the first write takes the one
     # lock of the whole file, and rendering a batch inside the transaction
     # held it for tens of milliseconds, stalling every web request's emit().
     results: dict[int, tuple[list[dict], list[dict], list[str]]] = {}
     if events:
         ctx.refresh_suppressions()
-    files: dict[int, list] = {}   # what plugins attach, by event: stored below, in the write transaction
+    files: dict[int, list] = {}  # what plugins attach, by event: stored below, in the write transaction
     for event in events:
         failures: list[dict] = []
         skipped: list[str] = []
         try:
             with bound(event_id=event.id):
-                results[event.id] = (expansion.expand(event, ctx, failures=failures, skipped=skipped, files=files),
-                                     failures, skipped)
+                results[event.id] = (
+                    expansion.expand(event, ctx, failures=failures, skipped=skipped, files=files),
+                    failures,
+                    skipped,
+                )
         except Exception as exc:  # a bug outside the isolated hooks: keep the event, say why, go on
             with bound(event_id=event.id):
                 log.exception("expanding event %s failed", event.id)
-            failure = exc.failure.as_dict() if isinstance(exc, PluginHookError) else {
-                "plugin": None, "hook": None, "error": describe(exc)}
+            failure = (
+                exc.failure.as_dict()
+                if isinstance(exc, PluginHookError)
+                else {"plugin": None, "hook": None, "error": describe(exc)}
+            )
             results[event.id] = [], [dict(failure, rule_id=None)], []
     # Taking the events (NEW -> EXPANDED) happens in the same transaction as
     # writing their messages: a concurrent expander finds nothing left to
     # take, and what it took first is left out here (its rendering wasted).
-    taken = set(db.session.execute(
-        update(Event).where(Event.id.in_([e.id for e in events]), Event.status == EventStatus.NEW)
-        .values(status=EventStatus.EXPANDED, expanded_at=utcnow(), error=null(), failures=null())
-        .returning(Event.id).execution_options(synchronize_session=False)).scalars())
+    taken = set(
+        db.session.execute(
+            update(Event)
+            .where(Event.id.in_([e.id for e in events]), Event.status == EventStatus.NEW)
+            .values(status=EventStatus.EXPANDED, expanded_at=utcnow(), error=null(), failures=null())
+            .returning(Event.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
     rows: list[dict] = []
     given = attachment_store.of_events([e.id for e in events if e.id in taken])
-    links: dict[str, list] = {}   # Message-ID -> the files it carries
+    links: dict[str, list] = {}  # Message-ID -> the files it carries
     for event in events:
         if event.id not in taken:
             continue
         event_rows, failures, skipped = results[event.id]
-        refs = given.get(event.id, []) + (attachment_store.store_all(ctx.tenant.id, files[event.id])
-                                          if event.id in files and event_rows else [])
+        refs = given.get(event.id, []) + (
+            attachment_store.store_all(ctx.tenant.id, files[event.id]) if event.id in files and event_rows else []
+        )
         if refs:
             for row in event_rows:
                 row["attachments"] = len(refs)
@@ -279,8 +328,11 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
     db.session.add_all(failed)
     if links:
         db.session.flush()
-        ids = db.session.execute(db.select(Message.message_id, Message.id).where(
-            Message.tenant_id == ctx.tenant.id, Message.message_id.in_(list(links)))).all()
+        ids = db.session.execute(
+            db.select(Message.message_id, Message.id).where(
+                Message.tenant_id == ctx.tenant.id, Message.message_id.in_(list(links))
+            )
+        ).all()
         attachment_store.attach_to_messages([(pk, links[mid]) for mid, pk in ids])
     db.session.commit()
     # A CANCELLED row (an opt-out of bulk mail) is no failure: nothing to report.
@@ -298,9 +350,12 @@ def _record_failures(tenant_id: int, event: Event, failures: list[dict]) -> None
     """The event stays FAILED, with each failed part, until it is run again
     (``core.event_retry``); the admin hears of it in the notification log."""
     texts = [failure_text(f) for f in failures]
-    db.session.execute(update(Event).where(Event.id == event.id).values(
-        status=EventStatus.FAILED, error="; ".join(dict.fromkeys(texts)), failures=failures)
-        .execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Event)
+        .where(Event.id == event.id)
+        .values(status=EventStatus.FAILED, error="; ".join(dict.fromkeys(texts)), failures=failures)
+        .execution_options(synchronize_session=False)
+    )
     for text in dict.fromkeys(texts):
         notify(tenant_id, "error", f"Event #{event.id} ({event.key}) was not fully mailed: {text}")
 
@@ -321,12 +376,16 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
     """
     clear_wake(wake_key)
     # Lane 0 lingers (keeping its SMTP connection); helpers end when idle.
-    linger = Linger(queueing.wake_key(deliver_messages.__name__, tenant_id), lambda: _deliverable(tenant_id)
-                    ) if lane == 0 else None
+    linger = (
+        Linger(queueing.wake_key(deliver_messages.__name__, tenant_id), lambda: _deliverable(tenant_id))
+        if lane == 0
+        else None
+    )
     try:
         try:
-            stats = delivery.deliver_due(tenant_id, lane=lane, linger=linger,
-                                         call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1))
+            stats = delivery.deliver_due(
+                tenant_id, lane=lane, linger=linger, call_helper=lambda: wake_deliverer(tenant_id, lane=lane + 1)
+            )
             metrics.count_deliveries(vars(stats))
         finally:
             if linger is not None and linger.holding:
@@ -338,7 +397,12 @@ def deliver_messages(tenant_id: int, wake_key: str | None = None, lane: int = 0)
             wake_deliverer(tenant_id, delay=delay)
         if stats.more:
             wake_deliverer(tenant_id, lane=lane)
-        return {"sent": stats.sent, "retried": stats.retried, "failed": stats.failed,
-                "unknown": stats.unknown, "held": stats.held}
+        return {
+            "sent": stats.sent,
+            "retried": stats.retried,
+            "failed": stats.failed,
+            "unknown": stats.unknown,
+            "held": stats.held,
+        }
     finally:
         db.session.remove()

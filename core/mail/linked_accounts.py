@@ -11,6 +11,7 @@ three columns named as MailSettings names them
 (``oauth_access_token_encrypted``, ``oauth_refresh_token_encrypted``,
 ``oauth_expires_at``), so ``postwerk keys rotate`` covers them too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..crypto import decrypt
 from ..extensions import db
 from ..models import MailSettings
 from . import oauth
+from ..queueing import redis
 
 #: IMAP access (plus refresh tokens) instead of the sending side's SMTP.Send.
 IMAP_SCOPES = {
@@ -51,8 +53,14 @@ class _Account:
 
     def __init__(self, app: MailSettings, holder, login_hint: str = "") -> None:
         object.__setattr__(self, "_holder", holder)
-        for name in ("tenant_id", "oauth_provider", "oauth_authority", "oauth_tenant", "oauth_client_id",
-                     "oauth_client_secret_encrypted"):
+        for name in (
+            "tenant_id",
+            "oauth_provider",
+            "oauth_authority",
+            "oauth_tenant",
+            "oauth_client_id",
+            "oauth_client_secret_encrypted",
+        ):
             object.__setattr__(self, name, getattr(app, name))
         object.__setattr__(self, "oauth_scopes", IMAP_SCOPES.get(app.oauth_provider, ""))
         object.__setattr__(self, "username", login_hint)
@@ -73,8 +81,10 @@ class _Account:
 def _app(tenant_id: int) -> MailSettings:
     settings = db.session.get(MailSettings, tenant_id)
     if settings is None or not settings.oauth_provider or not settings.oauth_client_id:
-        raise oauth.OAuthError("no OAuth app is set up: choose the provider and enter the client id (and secret) "
-                               "under Mail -> Settings first")
+        raise oauth.OAuthError(
+            "no OAuth app is set up: choose the provider and enter the client id (and secret) "
+            "under Mail -> Settings first"
+        )
     return settings
 
 
@@ -100,15 +110,16 @@ def access_token(tenant_id: int, holder, *, lock_name: str) -> str:
     expires within a few minutes; a rotated refresh token is committed at
     once. ``lock_name`` names the account among the tenant's (e.g.
     ``"mailbox-7"``). Raises OAuthError when only an admin can help."""
-    from ..queueing import redis
-
     if not holder.oauth_refresh_token_encrypted and not holder.oauth_access_token_encrypted:
         raise oauth.OAuthError("the account is not linked yet: use 'Link account'")
     if oauth._fresh(holder.oauth_expires_at) and holder.oauth_access_token_encrypted:
         return decrypt(holder.oauth_access_token_encrypted)
     account = _Account(_app(tenant_id), holder)
-    lock = redis().lock(f"{current_app.config['QUEUE_PREFIX']}:oauth-refresh:{tenant_id}:{lock_name}",
-                        timeout=oauth.HTTP_TIMEOUT * 2, blocking_timeout=oauth.HTTP_TIMEOUT * 2)
+    lock = redis().lock(
+        f"{current_app.config['QUEUE_PREFIX']}:oauth-refresh:{tenant_id}:{lock_name}",
+        timeout=oauth.HTTP_TIMEOUT * 2,
+        blocking_timeout=oauth.HTTP_TIMEOUT * 2,
+    )
     if not lock.acquire():
         raise oauth.OAuthError("another worker is refreshing the token and did not finish")
     try:
@@ -118,8 +129,12 @@ def access_token(tenant_id: int, holder, *, lock_name: str) -> str:
             return decrypt(holder.oauth_access_token_encrypted)
         if not holder.oauth_refresh_token_encrypted:
             raise oauth.OAuthError("the access token expired and there is no refresh token: link the account again")
-        form = {**oauth._client_form(account), "grant_type": "refresh_token",
-                "refresh_token": decrypt(holder.oauth_refresh_token_encrypted), "scope": oauth.scopes(account)}
+        form = {
+            **oauth._client_form(account),
+            "grant_type": "refresh_token",
+            "refresh_token": decrypt(holder.oauth_refresh_token_encrypted),
+            "scope": oauth.scopes(account),
+        }
         try:
             answer = oauth._post(oauth.endpoints(account).token, form)
         except oauth.OAuthError as exc:

@@ -28,6 +28,7 @@ UNKNOWN with that reason instead of PENDING. Redis being away while writing
 a marker is logged and sending goes on, with SENT written to the database at
 once (Redis being away must not stop mail).
 """
+
 from __future__ import annotations
 
 import logging
@@ -102,7 +103,7 @@ class Writer:
         self._pool = redis().connection_pool
         self._conn = None
         self._prefix = _prefix()
-        self._unread = 0   # replies of commands sent and not yet read
+        self._unread = 0  # replies of commands sent and not yet read
         self._failed = False  # a write since the last read failed
 
     def attempting(self, message_pk: int, token: str) -> None:
@@ -110,7 +111,8 @@ class Writer:
         Call it right before the final dot; its reply is read later."""
         try:
             self._connection().send_packed_command(
-                [_set_command(self._key("attempt", message_pk), token.encode())], check_health=False)
+                [_set_command(self._key("attempt", message_pk), token.encode())], check_health=False
+            )
             self._unread += 1
         except RedisError as exc:
             log.warning("could not write the attempt marker of message %s: %s", message_pk, exc)
@@ -122,8 +124,9 @@ class Writer:
         attempt marker announced since the last call are stored: the caller
         may delay writing SENT to the database only while they are."""
         failed, self._failed = self._failed, False
-        stored = self._write(_set_command(self._key("sent", message_pk), b"1"), 1,
-                             f"the sent marker of message {message_pk}")
+        stored = self._write(
+            _set_command(self._key("sent", message_pk), b"1"), 1, f"the sent marker of message {message_pk}"
+        )
         return stored and not failed
 
     def _key(self, kind: str, message_pk: int) -> bytes:
@@ -185,7 +188,13 @@ _TTL = str(MARKER_TTL_SECONDS).encode()
 def _set_command(key: bytes, value: bytes) -> bytes:
     """SET key value EX ttl, as RESP."""
     return b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$2\r\nEX\r\n$%d\r\n%b\r\n" % (
-        len(key), key, len(value), value, len(_TTL), _TTL)
+        len(key),
+        key,
+        len(value),
+        value,
+        len(_TTL),
+        _TTL,
+    )
 
 
 def outcomes(claims: list[tuple[int, str | None]]) -> dict[int, str | None]:

@@ -5,6 +5,7 @@ encodes non-ASCII words and bodies correctly. Header values are
 checked for CR, LF and NUL first: the email package's own defences have had
 holes (CVE-2024-6923), and a placeholder must never add a header.
 """
+
 from __future__ import annotations
 
 import binascii
@@ -114,10 +115,20 @@ def _address(address: str, name: str = "") -> Address:
     return Address(display_name=name or "", username=local, domain=domain)
 
 
-def build(*, sender: str, sender_name: str, recipients: list[str], subject: str, body_text: str,
-          body_html: str, message_id: str, reply_to: str = "", encoding: str = "utf-8",
-          extra_headers: dict[str, str] | None = None,
-          attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:
+def build(
+    *,
+    sender: str,
+    sender_name: str,
+    recipients: list[str],
+    subject: str,
+    body_text: str,
+    body_html: str,
+    message_id: str,
+    reply_to: str = "",
+    encoding: str = "utf-8",
+    extra_headers: dict[str, str] | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+) -> bytes:
     """The message as bytes, ready for the SMTP DATA phase.
 
     ASCII addresses (nearly all mail) take a fast path, several times
@@ -125,43 +136,63 @@ def build(*, sender: str, sender_name: str, recipients: list[str], subject: str,
     need ``EmailMessage`` with the SMTPUTF8 policy, which writes them as
     UTF-8 as RFC 6532 wants.
     """
-    for name, value in (("sender name", sender_name), ("subject", subject), ("Message-ID", message_id),
-                        ("sender", sender), ("Reply-To", reply_to), *(("recipient", r) for r in recipients),
-                        *(extra_headers or {}).items()):
+    for name, value in (
+        ("sender name", sender_name),
+        ("subject", subject),
+        ("Message-ID", message_id),
+        ("sender", sender),
+        ("Reply-To", reply_to),
+        *(("recipient", r) for r in recipients),
+        *(extra_headers or {}).items(),
+    ):
         check_header(name, value)
     charset = ENCODINGS.get(encoding.lower())
     if charset is None:
         raise HeaderError(f"unsupported encoding {encoding!r}; use utf-8 or iso-8859-1")
-    headers = {"Date": formatdate(usegmt=True), "Message-ID": message_id,
-               # RFC 3834: tells auto-responders not to answer, which stops mail loops.
-               "Auto-Submitted": "auto-generated", **(extra_headers or {})}
+    headers = {
+        "Date": formatdate(usegmt=True),
+        "Message-ID": message_id,
+        # RFC 3834: tells auto-responders not to answer, which stops mail loops.
+        "Auto-Submitted": "auto-generated",
+        **(extra_headers or {}),
+    }
     if needs_smtputf8(sender, recipients, reply_to):
-        return _build_international(sender, sender_name, recipients, subject, body_text, body_html, reply_to,
-                                    charset, headers, attachments)
+        return _build_international(
+            sender, sender_name, recipients, subject, body_text, body_html, reply_to, charset, headers, attachments
+        )
     if attachments:
         # Rare enough for the email package: multipart/mixed, base64 parts,
         # RFC 2231 file names. International domains as punycode, as below.
         return _build_international(
-            transport_address(sender)[0], sender_name, [transport_address(r)[0] for r in recipients], subject,
-            body_text, body_html, transport_address(reply_to)[0] if reply_to else "", charset, headers,
-            attachments, utf8=False)
+            transport_address(sender)[0],
+            sender_name,
+            [transport_address(r)[0] for r in recipients],
+            subject,
+            body_text,
+            body_html,
+            transport_address(reply_to)[0] if reply_to else "",
+            charset,
+            headers,
+            attachments,
+            utf8=False,
+        )
     # International domains with ASCII local parts travel as punycode.
     sender, reply_to = transport_address(sender)[0], transport_address(reply_to)[0] if reply_to else ""
     recipients = [transport_address(r)[0] for r in recipients]
-    return _assemble(sender, sender_name, recipients, subject, body_text or "", body_html, reply_to, charset,
-                     headers)
+    return _assemble(sender, sender_name, recipients, subject, body_text or "", body_html, reply_to, charset, headers)
 
 
-def _assemble(sender, sender_name, recipients, subject, body_text, body_html, reply_to, charset,
-              headers) -> bytes:
+def _assemble(sender, sender_name, recipients, subject, body_text, body_html, reply_to, charset, headers) -> bytes:
     """MIME by hand from standard encoders (the email package's ``Header``
     for encoded words, ``binascii`` for quoted-printable): the generic
     generator spent more time folding headers than the SMTP exchange took.
     ``tests/test_mime.py`` parses the result back with the email package."""
     cs = Charset(charset)
     cs.header_encoding = QP
-    lines = [_header("From", formataddr((sender_name, sender), _header_charset(sender_name, cs)), cs, encoded=True),
-             _header("To", ", ".join(recipients), cs)]
+    lines = [
+        _header("From", formataddr((sender_name, sender), _header_charset(sender_name, cs)), cs, encoded=True),
+        _header("To", ", ".join(recipients), cs),
+    ]
     if reply_to:
         lines.append(_header("Reply-To", reply_to, cs))
     lines.append(_header("Subject", subject, cs))
@@ -174,8 +205,7 @@ def _assemble(sender, sender_name, recipients, subject, body_text, body_html, re
     # collide with the content.
     boundary = f"=_pw{uuid.uuid4().hex}"
     lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
-    body = (f"--{boundary}\r\n{text_part}\r\n--{boundary}\r\n{_part('html', body_html, cs)}\r\n"
-            f"--{boundary}--\r\n")
+    body = f"--{boundary}\r\n{text_part}\r\n--{boundary}\r\n{_part('html', body_html, cs)}\r\n--{boundary}--\r\n"
     return ("".join(lines) + body).encode("ascii")
 
 
@@ -202,16 +232,33 @@ def _part(subtype: str, content: str, cs: Charset) -> str:
     content = _encodable(content, cs.input_charset).replace("\r\n", "\n").replace("\r", "\n")
     # binascii's quoted-printable (C) instead of the email package's (Python),
     # a third of the time of building a message.
-    encoded = binascii.b2a_qp(content.encode(cs.output_charset), quotetabs=False, istext=True,
-                              header=False).decode("ascii").replace("\n", "\r\n")
+    encoded = (
+        binascii.b2a_qp(content.encode(cs.output_charset), quotetabs=False, istext=True, header=False)
+        .decode("ascii")
+        .replace("\n", "\r\n")
+    )
     if not encoded.endswith("\r\n"):
         encoded += "\r\n"
-    return (f'Content-Type: text/{subtype}; charset="{cs.output_charset}"\r\n'
-            f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{encoded}")
+    return (
+        f'Content-Type: text/{subtype}; charset="{cs.output_charset}"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{encoded}"
+    )
 
 
-def _build_international(sender, sender_name, recipients, subject, body_text, body_html, reply_to, charset,
-                         headers, attachments=None, *, utf8: bool = True) -> bytes:
+def _build_international(
+    sender,
+    sender_name,
+    recipients,
+    subject,
+    body_text,
+    body_html,
+    reply_to,
+    charset,
+    headers,
+    attachments=None,
+    *,
+    utf8: bool = True,
+) -> bytes:
     chosen = policy.SMTPUTF8 if utf8 else policy.SMTP
     msg = EmailMessage(policy=chosen)
     msg["From"] = _address(sender, sender_name)

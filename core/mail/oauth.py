@@ -11,6 +11,7 @@ stored (committed) at once, because the old one may already be invalid.
 Two workers refreshing at the same moment are serialised by a Redis lock,
 and the second one uses the token the first one stored.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,8 +40,7 @@ GOOGLE_AUTHORITY = "https://accounts.google.com"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 DEFAULT_SCOPES = {
-    "microsoft": "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send "
-                 "offline_access",
+    "microsoft": "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send offline_access",
     "google": "https://mail.google.com/",
 }
 # Refresh this long before the access token expires: a send may take a
@@ -117,6 +117,7 @@ def _watched(connection_class, deadline: Deadline):
         conn = connection_class(*args, **kwargs)
         conn._create_connection = lambda address, timeout, source_address=None: deadline.connect(address, timeout)
         return conn
+
     return connection
 
 
@@ -152,9 +153,12 @@ def _post(url: str, form: dict) -> dict:
         targets.check_url(url, resolve=False)
     except targets.TargetRefused as exc:
         raise OAuthError(f"the identity provider's address is refused: {exc}") from None
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded",
-                                              "Accept": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+    )
     deadline = Deadline(HTTP_DEADLINE).start()
     opener = urllib.request.build_opener(_NoRedirect, _HTTPHandler(deadline), _HTTPSHandler(deadline))
     try:
@@ -171,8 +175,9 @@ def _post(url: str, form: dict) -> dict:
         raise OAuthError(f"the identity provider's address is refused: {exc}") from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         if deadline.expired:
-            raise OAuthError(f"the identity provider at {url} took longer than {HTTP_DEADLINE:g} s in all "
-                             "(it answers too slowly)") from exc
+            raise OAuthError(
+                f"the identity provider at {url} took longer than {HTTP_DEADLINE:g} s in all (it answers too slowly)"
+            ) from exc
         raise OAuthError(f"the identity provider at {url} cannot be reached: {exc}") from exc
     finally:
         deadline.release()
@@ -197,12 +202,20 @@ def _store(settings: MailSettings, answer: dict) -> None:
 
 def exchange_code(settings: MailSettings, *, code: str, redirect_uri: str, verifier: str) -> None:
     """The callback's half: trade the code for tokens and store them (caller commits)."""
-    form = {**_client_form(settings), "grant_type": "authorization_code", "code": code,
-            "redirect_uri": redirect_uri, "code_verifier": verifier, "scope": scopes(settings)}
+    form = {
+        **_client_form(settings),
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        "scope": scopes(settings),
+    }
     answer = _post(endpoints(settings).token, form)
     if not answer.get("refresh_token"):
-        raise OAuthError("the identity provider gave no refresh token: for Microsoft add the scope "
-                         "offline_access, for Google allow offline access")
+        raise OAuthError(
+            "the identity provider gave no refresh token: for Microsoft add the scope "
+            "offline_access, for Google allow offline access"
+        )
     _store(settings, answer)
     settings.broken_reason = None
 
@@ -221,8 +234,11 @@ def access_token(settings: MailSettings) -> str:
 
 
 def refresh(settings: MailSettings) -> str:
-    lock = redis().lock(f"{current_app.config['QUEUE_PREFIX']}:oauth-refresh:{settings.tenant_id}",
-                        timeout=HTTP_TIMEOUT * 2, blocking_timeout=HTTP_TIMEOUT * 2)
+    lock = redis().lock(
+        f"{current_app.config['QUEUE_PREFIX']}:oauth-refresh:{settings.tenant_id}",
+        timeout=HTTP_TIMEOUT * 2,
+        blocking_timeout=HTTP_TIMEOUT * 2,
+    )
     if not lock.acquire():
         raise OAuthError("another worker is refreshing the token and did not finish")
     try:
@@ -232,8 +248,12 @@ def refresh(settings: MailSettings) -> str:
             return decrypt(settings.oauth_access_token_encrypted)
         if not settings.oauth_refresh_token_encrypted:
             raise OAuthError("the access token expired and there is no refresh token: link the account again")
-        form = {**_client_form(settings), "grant_type": "refresh_token",
-                "refresh_token": decrypt(settings.oauth_refresh_token_encrypted), "scope": scopes(settings)}
+        form = {
+            **_client_form(settings),
+            "grant_type": "refresh_token",
+            "refresh_token": decrypt(settings.oauth_refresh_token_encrypted),
+            "scope": scopes(settings),
+        }
         try:
             answer = _post(endpoints(settings).token, form)
         except OAuthError as exc:

@@ -7,6 +7,7 @@ deadline, an iteration budget, and size bounds checked before arithmetic and
 string growth), and this module caps the output size (output is streamed and
 counted). Templates that exceed the budget on their own are refused at save.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -26,8 +27,10 @@ _html_env = BoundedSandbox(autoescape=True)
 _text_env = BoundedSandbox(autoescape=False)
 # Save-time trial run: empty placeholders render as nothing, so that only what
 # the template itself builds (loops, arithmetic, strings) meets the budget.
-_trial_envs = {True: BoundedSandbox(autoescape=True, undefined=ChainableUndefined),
-               False: BoundedSandbox(autoescape=False, undefined=ChainableUndefined)}
+_trial_envs = {
+    True: BoundedSandbox(autoescape=True, undefined=ChainableUndefined),
+    False: BoundedSandbox(autoescape=False, undefined=ChainableUndefined),
+}
 
 _TOO_DEEP = "the template is nested too deeply (brackets, blocks or loops)"
 
@@ -58,8 +61,9 @@ def _compile(source: str, html: bool, env: BoundedSandbox | None = None):
     try:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"syntax error on line {exc.lineno}: {exc.message}", lineno=exc.lineno,
-                            kind="syntax") from exc
+        raise TemplateError(
+            f"syntax error on line {exc.lineno}: {exc.message}", lineno=exc.lineno, kind="syntax"
+        ) from exc
     except (RecursionError, MemoryError, SyntaxError) as exc:
         # Jinja's parser recurses per bracket; Python refuses more than 20
         # nested blocks in the compiled code.
@@ -138,6 +142,7 @@ def render_marked(source: str, variables: dict[str, Any], *, html: bool = False)
 
 # --- validation at save time -------------------------------------------------
 
+
 @dataclass
 class Problem:
     message: str
@@ -191,8 +196,9 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
             result.problems.append(Problem(f"'{node.arg.value}' is not allowed in templates", node.lineno, "security"))
     for node in ast.find_all(nodes.Filter):
         if node.name in _UNSAFE_FILTERS:
-            result.problems.append(Problem(f"the filter '{node.name}' is not allowed in templates",
-                                           node.lineno, "security"))
+            result.problems.append(
+                Problem(f"the filter '{node.name}' is not allowed in templates", node.lineno, "security")
+            )
     for node in ast.find_all(nodes.Const):
         if isinstance(node.value, str) and node.value.startswith("__"):
             result.problems.append(Problem(f"'{node.value}' is not allowed in templates", node.lineno, "security"))
@@ -205,8 +211,11 @@ def validate(source: str, known_variables: Iterable[str], *, html: bool = False)
             continue
         if dotted in roots:  # a whole namespace, e.g. {{ ticket }}
             continue
-        if dotted in called and "." in dotted and (dotted.rsplit(".", 1)[0] in known
-                                                   or dotted.rsplit(".", 1)[0] in roots):
+        if (
+            dotted in called
+            and "." in dotted
+            and (dotted.rsplit(".", 1)[0] in known or dotted.rsplit(".", 1)[0] in roots)
+        ):
             continue
         suggestion = _suggest(dotted, known)
         text = f"unknown placeholder '{dotted}'"

@@ -17,6 +17,7 @@ Hex keeps it intact through servers that lower-case local parts. Changing
 ``POSTWERK_SECRET_KEY`` invalidates the tags of mail sent before; bounces of
 that mail are still matched by the Message-ID they quote.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ TAG_LENGTH = 12
 #: RFC 5321's 64 characters.
 MAX_LOCAL_PART = 64 - 1 - 18 - 1 - TAG_LENGTH
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*/=?^_`{|}~.-]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _FOUND = re.compile(r"\+(\d{1,18})-([0-9a-f]{%d})@" % TAG_LENGTH, re.IGNORECASE)
 
 
@@ -52,8 +55,10 @@ def check(address: str) -> str:
         # which not every server that bounces speaks.
         raise BounceAddressError("the part before @ may use only ASCII letters, digits and . - _ (no '+')")
     if len(local) > MAX_LOCAL_PART:
-        raise BounceAddressError(f"the part before @ may have at most {MAX_LOCAL_PART} characters "
-                                 "(the message number and its tag are added to it)")
+        raise BounceAddressError(
+            f"the part before @ may have at most {MAX_LOCAL_PART} characters "
+            "(the message number and its tag are added to it)"
+        )
     return f"{local}@{domain.lower()}"
 
 

@@ -16,6 +16,7 @@ arithmetic, the GIL) is bounded *before* it runs:
 - the deadline is checked on every attribute access, call, operator and
   loop step.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,12 +34,12 @@ from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from markupsafe import Markup
 
-MAX_OUTPUT_CHARS = 1_000_000       # per rendered part; also the cap of any one string value
+MAX_OUTPUT_CHARS = 1_000_000  # per rendered part; also the cap of any one string value
 MAX_RENDER_SECONDS = 2.0
-MAX_RANGE_ITEMS = 100_000          # across one render, all ranges together
-MAX_LOOP_ITERATIONS = 100_000      # across one render, all loops together (nested ones multiply)
-MAX_OPERAND_SIZE = 100_000         # result length of *, +, ** on sequences
-MAX_INT_BITS = 10_000              # about 3,000 decimal digits
+MAX_RANGE_ITEMS = 100_000  # across one render, all ranges together
+MAX_LOOP_ITERATIONS = 100_000  # across one render, all loops together (nested ones multiply)
+MAX_OPERAND_SIZE = 100_000  # result length of *, +, ** on sequences
+MAX_INT_BITS = 10_000  # about 3,000 decimal digits
 
 
 class TemplateError(ValueError):
@@ -161,6 +162,7 @@ def _budgeted(iterable: Any) -> Iterable[Any]:
 
 # --- arithmetic ---------------------------------------------------------------
 
+
 def _int(value: Any) -> bool:
     return isinstance(value, int)  # bool included: harmless
 
@@ -239,6 +241,7 @@ class _EscapeFormatter(_BoundedFormatting, SandboxedEscapeFormatter):
 
 # --- string growth through methods and filters --------------------------------
 
+
 def _replaced_length(s: str, old: str, new: str, count: int | None = None) -> int:
     found = len(s) + 1 if old == "" else s.count(old)
     if count is not None and count >= 0:
@@ -275,7 +278,9 @@ def _filter(name: str):
             check_deadline()
             replaced = check(*args, **kwargs)  # None, or all arguments by position
             return original(*replaced) if replaced is not None else original(*args, **kwargs)
+
         return wrapper
+
     return bounded
 
 
@@ -376,10 +381,23 @@ def _slice(eval_ctx, value, slices, fill_with=None):  # async_variant passes the
         raise _too_large("a list")
 
 
-_BOUNDED_FILTERS = {"center": _center, "indent": _indent, "wordwrap": _wordwrap, "replace": _replace,
-                    "join": _join, "format": _format, "tojson": _tojson, "batch": _batch, "slice": _slice,
-                    "list": _list, "string": _string, "escape": _escape, "e": _escape, "pprint": _pprint,
-                    "sum": _sum}
+_BOUNDED_FILTERS = {
+    "center": _center,
+    "indent": _indent,
+    "wordwrap": _wordwrap,
+    "replace": _replace,
+    "join": _join,
+    "format": _format,
+    "tojson": _tojson,
+    "batch": _batch,
+    "slice": _slice,
+    "list": _list,
+    "string": _string,
+    "escape": _escape,
+    "e": _escape,
+    "pprint": _pprint,
+    "sum": _sum,
+}
 
 
 def _bounded_concat(parts: Iterable[Any]) -> str:
@@ -505,9 +523,20 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     raise TypeError("format_map() takes exactly one argument")
                 kwargs, args = args[0], ()
             return type(s)(formatter.vformat(s, args, kwargs))
+
         return bounded
 
 
-__all__ = ["BoundedSandbox", "TemplateError", "check_deadline", "start_budget", "end_budget",
-           "MAX_OUTPUT_CHARS", "MAX_RENDER_SECONDS", "MAX_RANGE_ITEMS", "MAX_LOOP_ITERATIONS",
-           "MAX_OPERAND_SIZE", "MAX_INT_BITS"]
+__all__ = [
+    "BoundedSandbox",
+    "TemplateError",
+    "check_deadline",
+    "start_budget",
+    "end_budget",
+    "MAX_OUTPUT_CHARS",
+    "MAX_RENDER_SECONDS",
+    "MAX_RANGE_ITEMS",
+    "MAX_LOOP_ITERATIONS",
+    "MAX_OPERAND_SIZE",
+    "MAX_INT_BITS",
+]

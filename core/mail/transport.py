@@ -5,6 +5,7 @@ temporary (retry later), permanent (FAILED now), configuration (the tenant's
 settings are wrong: stop and tell the admin) and unknown (the link broke after
 the message was handed over and before the server answered: RFC 1047).
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,10 +25,10 @@ from .deadline import Deadline
 
 
 class Security(str, Enum):
-    NONE = "none"                            # plain text; internal relays only
-    STARTTLS = "starttls"                    # required: no fallback, no AUTH in clear
+    NONE = "none"  # plain text; internal relays only
+    STARTTLS = "starttls"  # required: no fallback, no AUTH in clear
     STARTTLS_OPTIONAL = "starttls_optional"  # upgrade when offered
-    SSL = "ssl"                              # implicit TLS on connect
+    SSL = "ssl"  # implicit TLS on connect
 
 
 DEFAULT_PORTS = {Security.NONE: 25, Security.STARTTLS: 587, Security.STARTTLS_OPTIONAL: 587, Security.SSL: 465}
@@ -171,9 +172,9 @@ class _SMTP(smtplib.SMTP):
         self.dot_sent = True
         return self.getreply()
 
-
-    def pipeline(self, sender: str, options: list[str], recipients: list[str]
-                 ) -> tuple[tuple[int, bytes], list[tuple[int, bytes]], tuple[int, bytes]]:
+    def pipeline(
+        self, sender: str, options: list[str], recipients: list[str]
+    ) -> tuple[tuple[int, bytes], list[tuple[int, bytes]], tuple[int, bytes]]:
         """MAIL, every RCPT and DATA in one write (RFC 2920), then their
         replies in order. Only for plain addresses without SMTPUTF8."""
         self.dot_sent = False
@@ -184,8 +185,7 @@ class _SMTP(smtplib.SMTP):
         rcpts = [self.getreply() for _ in recipients]
         return mail, rcpts, self.getreply()
 
-    def end_data(self, payload: bytes | None, before_dot: Callable[[], object] | None = None
-                 ) -> tuple[int, bytes]:
+    def end_data(self, payload: bytes | None, before_dot: Callable[[], object] | None = None) -> tuple[int, bytes]:
         """After a 354: the message (or, when no recipient was accepted, an
         empty one the server must refuse, RFC 2920 3.1) and the final dot."""
         body = _PERIOD_AT_LINE_START.sub(b"..", payload) if payload else b""
@@ -251,7 +251,8 @@ def _tls_error(exc: ssl.SSLError, host: str, port: int) -> ConfigurationError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ConfigurationError(
             f"the certificate of {host} was not accepted: {exc.verify_message}. "
-            "Upload the server's CA certificate if this is an internal server, or check the host name.")
+            "Upload the server's CA certificate if this is an internal server, or check the host name."
+        )
     return ConfigurationError(f"TLS with {host}:{port} failed: {exc}. Check port and security mode.")
 
 
@@ -270,7 +271,8 @@ class SmtpTransport:
         if cfg.username and cfg.security == Security.NONE and not targets.is_loopback(cfg.host):
             raise ConfigurationError(
                 f"without TLS the password for {cfg.host} would cross the network in clear; nothing was sent "
-                "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)")
+                "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)"
+            )
         context = tls_context(cfg.trusted_ca_pem)
         # The target policy is checked where the socket is opened
         # (Deadline.connect -> targets.connect), on the one DNS answer it
@@ -311,12 +313,14 @@ class SmtpTransport:
                 elif cfg.security == Security.STARTTLS:
                     raise ConfigurationError(
                         f"{cfg.host} does not offer STARTTLS, which the settings require; nothing was sent "
-                        "(choose SSL/TLS on port 465, or STARTTLS-if-available only for a trusted network)")
+                        "(choose SSL/TLS on port 465, or STARTTLS-if-available only for a trusted network)"
+                    )
                 elif cfg.username:
                     # "If offered" upgrades the mail, never a password: no AUTH in clear.
                     raise ConfigurationError(
                         f"{cfg.host} does not offer STARTTLS, and the login is never sent in clear; nothing "
-                        "was sent (choose STARTTLS or SSL/TLS, or no login)")
+                        "was sent (choose STARTTLS or SSL/TLS, or no login)"
+                    )
             self.smtputf8 = smtp.has_extn("smtputf8")
             if cfg.username:
                 self._login(smtp)
@@ -329,8 +333,9 @@ class SmtpTransport:
             raise ConfigurationError(str(exc)) from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
-            raise ConfigurationError(f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}",
-                                     exc.smtp_code) from exc
+            raise ConfigurationError(
+                f"login refused by {cfg.host}: {_describe(exc.smtp_code, exc.smtp_error)}", exc.smtp_code
+            ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
             raise ConfigurationError(f"{cfg.host}: {exc}") from exc
@@ -344,28 +349,35 @@ class SmtpTransport:
             self.close()
             if self.deadline.expired:
                 raise TemporaryError(self._past_deadline("connecting and logging in"), connection_lost=True) from exc
-            raise TemporaryError(f"{cfg.host}:{cfg.port} did not answer in time or closed the connection: "
-                                 f"{exc or type(exc).__name__}", connection_lost=True) from exc
+            raise TemporaryError(
+                f"{cfg.host}:{cfg.port} did not answer in time or closed the connection: {exc or type(exc).__name__}",
+                connection_lost=True,
+            ) from exc
         except OSError as exc:
             self.close()
             if self.deadline.expired:
                 raise TemporaryError(self._past_deadline("connecting and logging in"), connection_lost=True) from exc
-            raise TemporaryError(f"cannot connect to {cfg.host}:{cfg.port}: {exc.strerror or exc}",
-                                 connection_lost=True) from exc
+            raise TemporaryError(
+                f"cannot connect to {cfg.host}:{cfg.port}: {exc.strerror or exc}", connection_lost=True
+            ) from exc
         except DeliveryError:
             self.close()
             raise
 
     def _past_deadline(self, step: str) -> str:
-        return (f"{self.config.host}:{self.config.port} took longer than {self.config.deadline:g} s in all for "
-                f"{step} (it answers too slowly); the connection was closed")
+        return (
+            f"{self.config.host}:{self.config.port} took longer than {self.config.deadline:g} s in all for "
+            f"{step} (it answers too slowly); the connection was closed"
+        )
 
     def _pop_login(self, pop: PopLogin, context: ssl.SSLContext) -> None:
         timeout = self.config.timeout
         client = None
         if pop.security == "none" and pop.password and not targets.is_loopback(pop.host):
-            raise ConfigurationError(f"without TLS the POP3 password for {pop.host} would cross the network in "
-                                     "clear; choose SSL/TLS or STARTTLS for POP-before-SMTP")
+            raise ConfigurationError(
+                f"without TLS the POP3 password for {pop.host} would cross the network in "
+                "clear; choose SSL/TLS or STARTTLS for POP-before-SMTP"
+            )
         deadline = Deadline(self.config.deadline).start()
         try:
             try:
@@ -391,13 +403,14 @@ class SmtpTransport:
         except targets.TargetRefused as exc:
             raise ConfigurationError(f"POP-before-SMTP: {exc}") from None
         except poplib.error_proto as exc:
-            text = str(exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes)
-                       else exc)
+            text = str(exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc)
             raise ConfigurationError(f"POP-before-SMTP login at {pop.host} refused: {text}") from exc
         except OSError as exc:
             if deadline.expired:
-                raise TemporaryError(f"POP-before-SMTP: {pop.host}:{pop.port} took longer than "
-                                     f"{self.config.deadline:g} s in all", connection_lost=True) from exc
+                raise TemporaryError(
+                    f"POP-before-SMTP: {pop.host}:{pop.port} took longer than {self.config.deadline:g} s in all",
+                    connection_lost=True,
+                ) from exc
             raise _no_server("POP3", pop.host, pop.port) from None
         finally:
             if client is not None:
@@ -413,8 +426,7 @@ class SmtpTransport:
             # On a bad token the server sends a 334 with an error (JSON) and
             # expects an empty answer before its 535 (Google's and Microsoft's
             # documented XOAUTH2 exchange).
-            smtp.auth("XOAUTH2", lambda challenge=None: token if challenge is None else "",
-                      initial_response_ok=True)
+            smtp.auth("XOAUTH2", lambda challenge=None: token if challenge is None else "", initial_response_ok=True)
         else:
             smtp.login(cfg.username, cfg.password)
 
@@ -446,13 +458,27 @@ class SmtpTransport:
         self.close()
 
     # -- one message ----------------------------------------------------------
-    def send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False,
-             before_dot: Callable[[], object] | None = None) -> dict[str, str]:
+    def send(
+        self,
+        sender: str,
+        recipients: list[str],
+        payload: bytes,
+        *,
+        needs_smtputf8: bool = False,
+        before_dot: Callable[[], object] | None = None,
+    ) -> dict[str, str]:
         with SMTP_SECONDS.time():  # the SMTP latency histogram of /metrics
             return self._send(sender, recipients, payload, needs_smtputf8=needs_smtputf8, before_dot=before_dot)
 
-    def _send(self, sender: str, recipients: list[str], payload: bytes, *, needs_smtputf8: bool = False,
-              before_dot: Callable[[], object] | None = None) -> dict[str, str]:
+    def _send(
+        self,
+        sender: str,
+        recipients: list[str],
+        payload: bytes,
+        *,
+        needs_smtputf8: bool = False,
+        before_dot: Callable[[], object] | None = None,
+    ) -> dict[str, str]:
         """Send one message; returns the per-recipient answers of the server.
 
         ``before_dot`` is called after the server's 354, right before the
@@ -469,15 +495,20 @@ class SmtpTransport:
         options = []
         if needs_smtputf8:
             if not self.smtputf8:
-                raise PermanentError(f"{self.config.host} does not support SMTPUTF8, which this message's "
-                                     "international address needs")
+                raise PermanentError(
+                    f"{self.config.host} does not support SMTPUTF8, which this message's international address needs"
+                )
             options.append("SMTPUTF8")
         if smtp.has_extn("size"):
             options.append(f"SIZE={len(payload)}")
         phase = "MAIL FROM"
         self.deadline.start()
-        if (smtp.has_extn("pipelining") and not needs_smtputf8 and _PLAIN_ADDRESS.fullmatch(sender)
-                and all(_PLAIN_ADDRESS.fullmatch(r) for r in recipients)):
+        if (
+            smtp.has_extn("pipelining")
+            and not needs_smtputf8
+            and _PLAIN_ADDRESS.fullmatch(sender)
+            and all(_PLAIN_ADDRESS.fullmatch(r) for r in recipients)
+        ):
             return self._send_pipelined(smtp, sender, recipients, payload, options, before_dot)
         try:
             code, text = smtp.mail(sender, options)
@@ -497,8 +528,9 @@ class SmtpTransport:
             if not accepted:
                 self._reset()
                 worst = min(int(r[:3]) for r in results.values())
-                error = _classify(worst, "; ".join(f"{k}: {v}" for k, v in results.items()),
-                                  what="all recipients refused")
+                error = _classify(
+                    worst, "; ".join(f"{k}: {v}" for k, v in results.items()), what="all recipients refused"
+                )
                 raise error
             phase = "DATA"
             code, text = smtp.data_bytes(payload, before_dot)
@@ -516,14 +548,20 @@ class SmtpTransport:
             self._refused(smtp, exc)
             raise
 
-    def _send_pipelined(self, smtp: _SMTP, sender: str, recipients: list[str], payload: bytes,
-                        options: list[str], before_dot: Callable[[], object] | None) -> dict[str, str]:
+    def _send_pipelined(
+        self,
+        smtp: _SMTP,
+        sender: str,
+        recipients: list[str],
+        payload: bytes,
+        options: list[str],
+        before_dot: Callable[[], object] | None,
+    ) -> dict[str, str]:
         """``send()`` with MAIL, RCPT and DATA in one round trip (the server
         offers PIPELINING); the same outcomes as the step-by-step path."""
         phase = "MAIL FROM"
         try:
-            (mail_code, mail_text), rcpt_replies, (data_code, data_text) = smtp.pipeline(sender, options,
-                                                                                        recipients)
+            (mail_code, mail_text), rcpt_replies, (data_code, data_text) = smtp.pipeline(sender, options, recipients)
             results: dict[str, str] = {}
             accepted = []
             for rcpt, (code, text) in zip(recipients, rcpt_replies):
@@ -543,8 +581,9 @@ class SmtpTransport:
             if not accepted:
                 self._reset()
                 worst = min(int(r[:3]) for r in results.values())
-                raise _classify(worst, "; ".join(f"{k}: {v}" for k, v in results.items()),
-                                what="all recipients refused")
+                raise _classify(
+                    worst, "; ".join(f"{k}: {v}" for k, v in results.items()), what="all recipients refused"
+                )
             if data_code != 354:
                 if data_code != 421:
                     self._reset()
@@ -579,9 +618,11 @@ class SmtpTransport:
             raise UnknownOutcome(
                 f"the connection to {self.config.host} broke after the message was handed over and before "
                 f"the server confirmed it ({exc or type(exc).__name__}); it may or may not have been delivered",
-                connection_lost=True) from exc
-        raise TemporaryError(f"connection lost during {phase}: {exc or type(exc).__name__}",
-                             connection_lost=True) from exc
+                connection_lost=True,
+            ) from exc
+        raise TemporaryError(
+            f"connection lost during {phase}: {exc or type(exc).__name__}", connection_lost=True
+        ) from exc
 
     def _refused(self, smtp: _SMTP, exc: DeliveryError) -> None:
         """The server refused the message (either send path): the step is

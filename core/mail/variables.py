@@ -1,4 +1,5 @@
 """Collecting placeholder values for an event from every enabled plugin."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,19 +12,22 @@ class VariableConflictError(RuntimeError):
     pass
 
 
-def collect(tenant: TenantRef, event: str, payload: dict[str, Any], *,
-            failures: list[HookFailure] | None = None) -> dict[str, Any]:
+def collect(
+    tenant: TenantRef, event: str, payload: dict[str, Any], *, failures: list[HookFailure] | None = None
+) -> dict[str, Any]:
     """The placeholder values of every enabled plugin, merged. A plugin whose
     hook raises is left out and recorded in ``failures`` (without that list,
     ``PluginHookError`` names it)."""
     merged: dict[str, Any] = {}
     owner: dict[str, str] = {}
-    for plugin, answer in registry().call_each("postwerk_template_variables", tenant.id, failures=failures,
-                                               tenant=tenant, event=event, payload=payload):
+    for plugin, answer in registry().call_each(
+        "postwerk_template_variables", tenant.id, failures=failures, tenant=tenant, event=event, payload=payload
+    ):
         for name, value in (answer or {}).items():
             if name in merged:
                 raise VariableConflictError(
-                    f"plugins {owner[name]!r} and {plugin!r} both provide the placeholder namespace {name!r}")
+                    f"plugins {owner[name]!r} and {plugin!r} both provide the placeholder namespace {name!r}"
+                )
             merged[name] = value
             owner[name] = plugin
     return merged

@@ -4,6 +4,7 @@ Autogenerate for one branch only: ``postwerk db revision --branch NAME``
 passes ``-x branch=NAME``, and only tables whose ``info["plugin"]`` is NAME
 (or, for ``core``, tables without that mark) are compared.
 """
+
 import logging
 
 from alembic import context
@@ -45,15 +46,21 @@ def run_migrations_online():
     args = dict(current_app.extensions["migrate"].configure_args)
     args.setdefault("process_revision_directives", process_revision_directives)
     with db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=db.metadata, include_object=include_object,
-                          render_item=render_item, **args)
+        context.configure(
+            connection=connection,
+            target_metadata=db.metadata,
+            include_object=include_object,
+            render_item=render_item,
+            **args,
+        )
         with context.begin_transaction():
             context.run_migrations()
 
 
 if context.is_offline_mode():
-    context.configure(url=db.engine.url.render_as_string(hide_password=False), target_metadata=db.metadata,
-                      literal_binds=True)
+    context.configure(
+        url=db.engine.url.render_as_string(hide_password=False), target_metadata=db.metadata, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

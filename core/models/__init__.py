@@ -1,4 +1,5 @@
 """The core's tables. Plugins own their tables in their own packages."""
+
 from .account import AccountSecret, AccountSecretPurpose
 from .attachment import AttachmentBlob, EventAttachment, MessageAttachment
 from .audit import AuditEntry, Notification
@@ -12,10 +13,29 @@ from .tenant import PluginState, Tenant, User
 from .web_session import WebSession
 
 __all__ = [
-    "AccountSecret", "AccountSecretPurpose", "AttachmentBlob", "EventAttachment", "MessageAttachment",
-    "ApiToken", "DistributionList", "IdempotencyKey",
-    "AuditEntry", "Notification", "Event", "EventStatus", "MailSettings", "Rule", "Template",
-    "Message", "MessageStatus", "OptOut", "ReportSchedule", "PluginState", "SuppressedAddress", "Tenant", "User",
+    "AccountSecret",
+    "AccountSecretPurpose",
+    "AttachmentBlob",
+    "EventAttachment",
+    "MessageAttachment",
+    "ApiToken",
+    "DistributionList",
+    "IdempotencyKey",
+    "AuditEntry",
+    "Notification",
+    "Event",
+    "EventStatus",
+    "MailSettings",
+    "Rule",
+    "Template",
+    "Message",
+    "MessageStatus",
+    "OptOut",
+    "ReportSchedule",
+    "PluginState",
+    "SuppressedAddress",
+    "Tenant",
+    "User",
     "WebSession",
 ]
 

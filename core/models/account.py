@@ -1,6 +1,7 @@
 """One-time secrets of a user's account: password-reset links, sign-in
 codes and recovery codes. Only a SHA-256 of each is stored; the secret
 itself exists only in the mail (or on the recovery-code page) once."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,9 +14,9 @@ from .types import UTCDateTime, utcnow
 
 
 class AccountSecretPurpose:
-    RESET = "reset"          # the link of a "forgot password" mail
-    SIGN_IN_CODE = "code"    # the 6-digit code of a sign-in mail
-    RECOVERY = "recovery"    # a recovery code, for when the mail does not arrive
+    RESET = "reset"  # the link of a "forgot password" mail
+    SIGN_IN_CODE = "code"  # the 6-digit code of a sign-in mail
+    RECOVERY = "recovery"  # a recovery code, for when the mail does not arrive
 
 
 class AccountSecret(db.Model):

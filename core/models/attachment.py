@@ -1,5 +1,6 @@
 """Files attached to outgoing mail: stored once per tenant by content,
 referenced by the events and messages that carry them (core.attachments)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Who changed what, and what went wrong for good."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,9 +13,11 @@ from .types import UTCDateTime, utcnow
 
 class AuditEntry(db.Model):
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_entry_tenant_id_id", "tenant_id", "id"),
-                      # The history of one object, e.g. a message's body page (revision c0710).
-                      Index("ix_audit_entry_object", "tenant_id", "object_type", "object_id"))
+    __table_args__ = (
+        Index("ix_audit_entry_tenant_id_id", "tenant_id", "id"),
+        # The history of one object, e.g. a message's body page (revision c0710).
+        Index("ix_audit_entry_object", "tenant_id", "object_type", "object_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenant.id"))

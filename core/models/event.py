@@ -1,4 +1,5 @@
 """The outbox: every emitted event, written in the producer's transaction."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,10 +12,10 @@ from .types import UTCDateTime, utcnow
 
 
 class EventStatus:
-    NEW = "NEW"            # written, not yet expanded into messages
+    NEW = "NEW"  # written, not yet expanded into messages
     EXPANDED = "EXPANDED"  # rules evaluated, messages written
-    FAILED = "FAILED"      # expansion failed, wholly or for some rules (reason in .error and .failures);
-                           # kept until it is run again
+    FAILED = "FAILED"  # expansion failed, wholly or for some rules (reason in .error and .failures);
+    # kept until it is run again
 
 
 class Event(db.Model):

@@ -1,5 +1,6 @@
 """What a tenant's admin sets up for other systems: distribution lists,
 API tokens and the idempotency keys of API calls."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """What a tenant configures: how mail is sent, what it looks like, when it goes out."""
+
 from __future__ import annotations
 
 from datetime import datetime

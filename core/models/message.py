@@ -1,4 +1,5 @@
 """The mail queue: one row per mail, the source of truth for its state."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,10 +12,10 @@ from .types import UTCDateTime, utcnow
 
 
 class MessageStatus:
-    PENDING = "PENDING"   # waiting for its (next) attempt
-    SENDING = "SENDING"   # claimed by a worker until lease_until
+    PENDING = "PENDING"  # waiting for its (next) attempt
+    SENDING = "SENDING"  # claimed by a worker until lease_until
     SENT = "SENT"
-    FAILED = "FAILED"     # permanent; reason in last_error
+    FAILED = "FAILED"  # permanent; reason in last_error
     # The link broke after the data was handed over and before the server's
     # reply (RFC 1047): the server may have it. Shown, never silently resent.
     UNKNOWN = "UNKNOWN"
@@ -31,9 +32,10 @@ class MessageStatus:
 class Priority:
     """Which mail goes first when a tenant's queue is long: the claim takes
     the highest priority first (core.mail.delivery.claim)."""
+
     BULK = 0
-    TRANSACTIONAL = 1   # the default
-    SYSTEM = 2          # sign-in codes, password resets: never behind other mail
+    TRANSACTIONAL = 1  # the default
+    SYSTEM = 2  # sign-in codes, password resets: never behind other mail
 
     ALL = (SYSTEM, TRANSACTIONAL, BULK)
     NAMES = {SYSTEM: "system", TRANSACTIONAL: "transactional", BULK: "bulk"}
@@ -50,8 +52,12 @@ class Message(db.Model):
         # The queue page's event filter (revision c0301).
         Index("ix_message_tenant_event_id", "tenant_id", "event_key", "id"),
         # Resends of a message (partial: nearly all rows are NULL there).
-        Index("ix_message_resend_of_id", "resend_of_id", sqlite_where=text("resend_of_id IS NOT NULL"),
-              postgresql_where=text("resend_of_id IS NOT NULL")),
+        Index(
+            "ix_message_resend_of_id",
+            "resend_of_id",
+            sqlite_where=text("resend_of_id IS NOT NULL"),
+            postgresql_where=text("resend_of_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,6 @@
 """Scheduled report mails: which report goes to whom. The schedule itself
 (cron, enabled, runs, history) is the AUTOMATE task ``report:ID``."""
+
 from __future__ import annotations
 
 from datetime import datetime

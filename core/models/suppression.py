@@ -1,4 +1,5 @@
 """The tenant's suppression list: addresses mail is no longer sent to."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Tenants, their users and which plugins each tenant has enabled."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,6 +5,7 @@ working while Redis is down, and logout still ends a session on the server:
 the cookie carries only a random id, and a row that is gone (logout, idle,
 too old) makes that cookie worthless.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

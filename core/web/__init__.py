@@ -1,4 +1,5 @@
 """The web face of the core: log-in, the shell pages, plugin blueprints."""
+
 from __future__ import annotations
 
 from flask import Flask
@@ -13,13 +14,34 @@ def register_web(app: Flask, registry: PluginRegistry) -> None:
     from .. import http_api
     from ..admin.pages import register as register_admin
     from ..automate.views import bp as automate_bp
-    from . import (admin_lists, admin_plugins, admin_tokens, auth, home, i18n, oauth, password_reset, sign_in_codes,
-                   unsubscribe)
+    from . import (
+        admin_lists,
+        admin_plugins,
+        admin_tokens,
+        auth,
+        home,
+        i18n,
+        oauth,
+        password_reset,
+        sign_in_codes,
+        unsubscribe,
+    )
 
     i18n.init_app(app)
     auth.init_app(app)
-    for blueprint in (auth.bp, home.bp, admin_plugins.bp, admin_lists.bp, admin_tokens.bp, http_api.bp,
-                      automate_bp, oauth.bp, password_reset.bp, sign_in_codes.bp, unsubscribe.bp):
+    for blueprint in (
+        auth.bp,
+        home.bp,
+        admin_plugins.bp,
+        admin_lists.bp,
+        admin_tokens.bp,
+        http_api.bp,
+        automate_bp,
+        oauth.bp,
+        password_reset.bp,
+        sign_in_codes.bp,
+        unsubscribe.bp,
+    ):
         app.register_blueprint(blueprint)
     register_admin(app)
 

@@ -1,4 +1,5 @@
 """Distribution lists: named sets of fixed addresses, usable by any rule as ``list:NAME``."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -27,8 +28,11 @@ class DeleteForm(FlaskForm):
 
 
 def _own(list_id: int) -> DistributionList:
-    row = db.session.execute(db.select(DistributionList).where(
-        DistributionList.tenant_id == current_user.tenant_id, DistributionList.id == list_id)).scalar_one_or_none()
+    row = db.session.execute(
+        db.select(DistributionList).where(
+            DistributionList.tenant_id == current_user.tenant_id, DistributionList.id == list_id
+        )
+    ).scalar_one_or_none()
     if row is None:
         abort(404)
     return row
@@ -40,8 +44,15 @@ def _save(form: ListForm, list_id: int | None):
     except distribution_lists.ListError as exc:
         form.addresses.errors.append(str(exc)) if "address" in str(exc) else form.name.errors.append(str(exc))
         return None
-    audit(current_user.tenant_id, f"user:{current_user.id}", "list.saved", "distribution_list", row.id,
-          name=row.name, count=len(row.addresses))
+    audit(
+        current_user.tenant_id,
+        f"user:{current_user.id}",
+        "list.saved",
+        "distribution_list",
+        row.id,
+        name=row.name,
+        count=len(row.addresses),
+    )
     db.session.commit()
     flash(_("List %(name)s saved: rules reach it as list:%(name)s.", name=row.name), "success")
     return redirect(url_for(".index"))
@@ -55,8 +66,15 @@ def index():
         done = _save(form, None)
         if done is not None:
             return done
-    lists = db.session.execute(db.select(DistributionList).where(
-        DistributionList.tenant_id == current_user.tenant_id).order_by(DistributionList.name)).scalars().all()
+    lists = (
+        db.session.execute(
+            db.select(DistributionList)
+            .where(DistributionList.tenant_id == current_user.tenant_id)
+            .order_by(DistributionList.name)
+        )
+        .scalars()
+        .all()
+    )
     return render_template("admin/lists.html", form=form, lists=lists, delete_form=DeleteForm())
 
 
@@ -78,8 +96,7 @@ def delete(list_id: int):
     if not DeleteForm().validate_on_submit():
         abort(400)
     row = _own(list_id)
-    audit(current_user.tenant_id, f"user:{current_user.id}", "list.deleted", "distribution_list", row.id,
-          name=row.name)
+    audit(current_user.tenant_id, f"user:{current_user.id}", "list.deleted", "distribution_list", row.id, name=row.name)
     db.session.delete(row)
     db.session.commit()
     flash(_("List %(name)s deleted. Rules that named it no longer find recipients.", name=row.name), "success")

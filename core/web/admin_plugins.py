@@ -1,4 +1,5 @@
 """The plugins page: every installed plugin, and enabling it per tenant."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -27,21 +28,31 @@ def index():
     reg = registry()
     tenant_id = current_user.tenant_id
     enabled = reg.enabled_plugins(tenant_id)
-    rule_counts = dict(db.session.execute(
-        db.select(Rule.event, func.count()).where(Rule.tenant_id == tenant_id, Rule.active).group_by(Rule.event)).all())
+    rule_counts = dict(
+        db.session.execute(
+            db.select(Rule.event, func.count()).where(Rule.tenant_id == tenant_id, Rule.active).group_by(Rule.event)
+        ).all()
+    )
     paused = paused_events(tenant_id)
-    stored = set(db.session.execute(db.select(PluginState.plugin).where(
-        PluginState.tenant_id == tenant_id, PluginState.enabled)).scalars())
+    stored = set(
+        db.session.execute(
+            db.select(PluginState.plugin).where(PluginState.tenant_id == tenant_id, PluginState.enabled)
+        ).scalars()
+    )
     rows = []
     for name, info in reg.plugins.items():
-        rows.append({
-            "name": name, "info": info, "enabled": name in enabled,
-            # A broken plugin counts as off, but its stored state can still be switched off.
-            "stored_enabled": bool(info.broken) and name in stored,
-            "active_rules": sum(rule_counts.get(e.key, 0) for e in info.events),
-            # The rules page shows the same words next to each such rule.
-            "paused": next((paused[e.key] for e in info.events if e.key in paused), None),
-        })
+        rows.append(
+            {
+                "name": name,
+                "info": info,
+                "enabled": name in enabled,
+                # A broken plugin counts as off, but its stored state can still be switched off.
+                "stored_enabled": bool(info.broken) and name in stored,
+                "active_rules": sum(rule_counts.get(e.key, 0) for e in info.events),
+                # The rules page shows the same words next to each such rule.
+                "paused": next((paused[e.key] for e in info.events if e.key in paused), None),
+            }
+        )
     return render_template("admin/plugins.html", rows=rows, form=ToggleForm(), core_variables=CORE_VARIABLES)
 
 
@@ -60,9 +71,16 @@ def toggle(name: str, action: str):
         return redirect(url_for(".index"))
     db.session.commit()
     if action == "enable":
-        flash(_("%(name)s is enabled. Its default rules were created switched off: review and activate them.",
-                name=name), "success")
+        flash(
+            _("%(name)s is enabled. Its default rules were created switched off: review and activate them.", name=name),
+            "success",
+        )
     else:
-        flash(_("%(name)s is disabled. Its data and rules are kept; its events are refused and its rules do not "
-                "fire.", name=name), "success")
+        flash(
+            _(
+                "%(name)s is disabled. Its data and rules are kept; its events are refused and its rules do not fire.",
+                name=name,
+            ),
+            "success",
+        )
     return redirect(url_for(".index"))

@@ -1,4 +1,5 @@
 """API tokens of a tenant: created (shown once) and revoked by the admin."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -34,8 +35,13 @@ def index():
         form = TokenForm(formdata=None)
     # The new token is rendered into this response only: never flashed (the
     # session cookie is signed, not encrypted) and never stored.
-    response = render_template("admin/tokens.html", form=form, tokens=api_tokens.for_tenant(current_user.tenant_id),
-                               new_token=new_token, revoke_form=RevokeForm())
+    response = render_template(
+        "admin/tokens.html",
+        form=form,
+        tokens=api_tokens.for_tenant(current_user.tenant_id),
+        new_token=new_token,
+        revoke_form=RevokeForm(),
+    )
     return response, 200, {"Cache-Control": "no-store"}
 
 

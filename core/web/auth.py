@@ -1,4 +1,5 @@
 """Log-in and log-out; the current user's tenant scopes every admin page."""
+
 from __future__ import annotations
 
 import functools
@@ -52,22 +53,25 @@ def login():
         tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
         user = None
         if tenant is not None:
-            user = db.session.execute(db.select(User).where(
-                User.tenant_id == tenant.id, User.email == email)).scalar_one_or_none()
+            user = db.session.execute(
+                db.select(User).where(User.tenant_id == tenant.id, User.email == email)
+            ).scalar_one_or_none()
         if user is None:
             sessions.burn_password_check(form.password.data)
         if user is None or not user.check_password(form.password.data):
             if sessions.failed(account, client) and tenant is not None:
-                notify(tenant.id, "warning", f"log-ins for {email} are locked for a while after repeated wrong "
-                                             f"passwords (last from {client})")
+                notify(
+                    tenant.id,
+                    "warning",
+                    f"log-ins for {email} are locked for a while after repeated wrong passwords (last from {client})",
+                )
                 audit(tenant.id, "anonymous", "auth.locked", "user", email, client=client)
                 db.session.commit()
             flash(_("Unknown tenant, e-mail or password."), "error")
         else:
             if sign_in_codes.required(user) and not sign_in_codes.remembered(user):
                 # Not logged in yet: the code mailed now is the second step.
-                audit(user.tenant_id, f"user:{user.id}", "auth.password_ok_code_needed", "user", user.id,
-                      client=client)
+                audit(user.tenant_id, f"user:{user.id}", "auth.password_ok_code_needed", "user", user.id, client=client)
                 return sign_in_codes.begin(user)
             sessions.succeeded(account)
             sessions.start(user.id)  # a new session and CSRF secret: nothing from before the log-in survives

@@ -1,4 +1,5 @@
 """The start page after log-in."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
@@ -24,11 +25,26 @@ def favicon():
 @login_required
 def index():
     tenant_id = current_user.tenant_id
-    counts = dict(db.session.execute(
-        db.select(Message.status, func.count()).where(Message.tenant_id == tenant_id).group_by(Message.status)).all())
+    counts = dict(
+        db.session.execute(
+            db.select(Message.status, func.count()).where(Message.tenant_id == tenant_id).group_by(Message.status)
+        ).all()
+    )
     enabled = registry().enabled_plugins(tenant_id)
-    recent = db.session.execute(db.select(Message).where(Message.tenant_id == tenant_id)
-                                .order_by(Message.id.desc()).limit(10)).scalars().all()
+    recent = (
+        db.session.execute(
+            db.select(Message).where(Message.tenant_id == tenant_id).order_by(Message.id.desc()).limit(10)
+        )
+        .scalars()
+        .all()
+    )
     settings = db.session.get(MailSettings, tenant_id)
-    return render_template("home.html", security_labels=dict(SECURITY_CHOICES), counts=counts, enabled=sorted(enabled - {"core"}), recent=recent,
-                           settings=settings, waits=why_mail_waits(tenant_id))
+    return render_template(
+        "home.html",
+        security_labels=dict(SECURITY_CHOICES),
+        counts=counts,
+        enabled=sorted(enabled - {"core"}),
+        recent=recent,
+        settings=settings,
+        waits=why_mail_waits(tenant_id),
+    )

@@ -1,4 +1,5 @@
 """The UI language: the user's own setting, else the browser's preference."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Two areas: ``main`` (the top bar: the business pages everyone uses) and
 ``settings`` (the admin's sub-navigation under "Settings").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

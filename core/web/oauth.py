@@ -3,6 +3,7 @@
 Only these routes live here; the mail settings form itself is a page of its
 own (``/settings/admin/mail``).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -49,8 +50,12 @@ def link():
         flash(_("Cannot link the account: %(error)s", error=exc), "error")
         return redirect(SETTINGS_PATH)
     # The state ties the callback to this admin, this tenant and this attempt.
-    session[_SESSION_KEY] = {"state": state, "verifier": verifier, "tenant_id": current_user.tenant_id,
-                             "redirect_uri": redirect_uri}
+    session[_SESSION_KEY] = {
+        "state": state,
+        "verifier": verifier,
+        "tenant_id": current_user.tenant_id,
+        "redirect_uri": redirect_uri,
+    }
     return redirect(target)
 
 
@@ -58,8 +63,11 @@ def link():
 @admin_required
 def callback():
     pending = session.pop(_SESSION_KEY, None)
-    if not pending or not secrets.compare_digest(pending["state"], request.args.get("state", "")) \
-            or pending["tenant_id"] != current_user.tenant_id:
+    if (
+        not pending
+        or not secrets.compare_digest(pending["state"], request.args.get("state", ""))
+        or pending["tenant_id"] != current_user.tenant_id
+    ):
         abort(400, "This sign-in answer does not belong to a link started here; start again.")
     if request.args.get("error"):
         reason = request.args.get("error_description") or request.args["error"]
@@ -75,8 +83,14 @@ def callback():
         db.session.rollback()
         flash(_("Linking the account failed: %(error)s", error=exc), "error")
         return redirect(SETTINGS_PATH)
-    audit(settings.tenant_id, f"user:{current_user.id}", "mail.oauth_linked", "mail_settings", settings.tenant_id,
-          provider=settings.oauth_provider)
+    audit(
+        settings.tenant_id,
+        f"user:{current_user.id}",
+        "mail.oauth_linked",
+        "mail_settings",
+        settings.tenant_id,
+        provider=settings.oauth_provider,
+    )
     db.session.commit()
     flash(_("The account is linked; mail will be sent with it."), "success")
     return redirect(SETTINGS_PATH)
@@ -85,8 +99,9 @@ def callback():
 @bp.get("/presets.json")
 @admin_required
 def presets():
-    return jsonify([dict(p.as_dict(), label=tr(p.label), note=tr(p.note), username_hint=tr(p.username_hint))
-                    for p in PRESETS])
+    return jsonify(
+        [dict(p.as_dict(), label=tr(p.label), note=tr(p.note), username_hint=tr(p.username_hint)) for p in PRESETS]
+    )
 
 
 @bp.get("/notifications")

@@ -7,6 +7,7 @@ database, Redis, a recent scheduler tick, at least one worker -- and answers
 balancer, page someone). ``/metrics`` is Prometheus text, for the configured
 addresses or the bearer token only.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -97,6 +98,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     max_age = app.config.get("HSTS_SECONDS", 0)
     if max_age:
+
         @app.after_request
         def _hsts(response):
             # Browsers ignore it over plain HTTP; behind a TLS proxy ProxyFix

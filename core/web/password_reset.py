@@ -7,6 +7,7 @@ request is padded to ANSWER_SECONDS (1 s). It is rate limited per address
 Only the SHA-256 of the link's token is stored. Setting the new password
 uses the link up, ends every session of the user and is audited.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,8 @@ bp = Blueprint("password_reset", __name__)
 # that queuing takes longer shows the difference: doing the work in a job
 # for both cases would close that (not built).
 ANSWER_SECONDS = 1.0
-PER_ADDRESS = (3, 3600)   # reset mails per account and hour
-PER_CLIENT = (10, 900)    # reset requests per client address and 15 minutes
+PER_ADDRESS = (3, 3600)  # reset mails per account and hour
+PER_CLIENT = (10, 900)  # reset requests per client address and 15 minutes
 MIN_PASSWORD = 10
 
 
@@ -44,11 +45,17 @@ class ForgotForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField(_l("New password"), validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=200,
-                               message=_l("At least %(min)d characters.", min=MIN_PASSWORD))])
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(), EqualTo("password", message=_l("The two passwords differ."))])
+    password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(),
+            Length(min=MIN_PASSWORD, max=200, message=_l("At least %(min)d characters.", min=MIN_PASSWORD)),
+        ],
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+    )
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
@@ -72,8 +79,13 @@ def _request_reset(slug: str, email: str, client: str) -> None:
     """Queue the reset mail if the account exists and is within its limit."""
     within = allow(f"reset:account:{slug}/{email}", limit=PER_ADDRESS[0], window=PER_ADDRESS[1])
     tenant = db.session.execute(db.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
-    user = None if tenant is None else db.session.execute(db.select(User).where(
-        User.tenant_id == tenant.id, User.email == email)).scalar_one_or_none()
+    user = (
+        None
+        if tenant is None
+        else db.session.execute(
+            db.select(User).where(User.tenant_id == tenant.id, User.email == email)
+        ).scalar_one_or_none()
+    )
     if user is None:
         return
     if not within:
@@ -82,9 +94,15 @@ def _request_reset(slug: str, email: str, client: str) -> None:
         return
     token = account_secrets.issue_reset(user)
     try:
-        system_mail.queue_for_user(user, system_templates.PASSWORD_RESET, {
-            "link": url_for("password_reset.reset", token=token, _external=True),
-            "minutes": account_secrets.RESET_MINUTES, "client": client})
+        system_mail.queue_for_user(
+            user,
+            system_templates.PASSWORD_RESET,
+            {
+                "link": url_for("password_reset.reset", token=token, _external=True),
+                "minutes": account_secrets.RESET_MINUTES,
+                "client": client,
+            },
+        )
     except system_mail.SystemMailError as exc:
         db.session.rollback()
         current_app.logger.error("tenant %s: the password reset mail cannot be rendered: %s", tenant.id, exc)
@@ -118,8 +136,15 @@ def reset(token: str):
     # In the same transaction as the new password: no session outlives it.
     ended = sessions.end_all(user.id)
     user.set_password(form.password.data)
-    audit(user.tenant_id, f"user:{user.id}", "auth.password_reset", "user", user.id, client=client_address(),
-          sessions_ended=ended)
+    audit(
+        user.tenant_id,
+        f"user:{user.id}",
+        "auth.password_reset",
+        "user",
+        user.id,
+        client=client_address(),
+        sessions_ended=ended,
+    )
     db.session.commit()
     sessions.end()
     tenant = db.session.get(Tenant, user.tenant_id)

@@ -1,6 +1,7 @@
 """The web face's guards that apply to every request (issue 16): body and
 form limits before anything parses the body, and the security headers of
 every response."""
+
 from __future__ import annotations
 
 from flask import Flask, abort, current_app, request
@@ -9,8 +10,10 @@ from flask import Flask, abort, current_app, request
 # No inline script anywhere: scripts are static files of the app. Inline
 # styles stay allowed (templates and mail previews use them). Mail HTML is
 # shown in sandboxed srcdoc frames, which inherit this policy.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "frame-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",

@@ -14,6 +14,7 @@ lock-out time, even for the right password, and the tenant's admins get a
 notice in the notification log once per lock-out. While Redis is down they
 are not counted (logged): the password hashing still bounds guessing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,6 +49,7 @@ def _key(*parts: object) -> str:
 
 # --- sessions --------------------------------------------------------------------
 
+
 def _digest(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
@@ -68,9 +70,12 @@ def start(user_id: int) -> None:
     sid = secrets.token_urlsafe(32)
     now = utcnow()
     # This user's ended sessions go now; nobody else's rows are touched.
-    db.session.execute(db.delete(WebSession).where(
-        WebSession.user_id == user_id,
-        (WebSession.last_seen_at < now - _idle()) | (WebSession.started_at < now - _longest())))
+    db.session.execute(
+        db.delete(WebSession).where(
+            WebSession.user_id == user_id,
+            (WebSession.last_seen_at < now - _idle()) | (WebSession.started_at < now - _longest()),
+        )
+    )
     db.session.add(WebSession(id=_digest(sid), user_id=user_id, started_at=now, last_seen_at=now))
     db.session.commit()
     session[SID] = sid  # the start and the last request are the row's
@@ -115,6 +120,7 @@ def end() -> None:
 
 # --- failed log-ins ----------------------------------------------------------------
 
+
 def locked(account: str, client: str) -> bool:
     limit = current_app.config["LOGIN_LOCKOUT_FAILURES"]
     try:
@@ -158,6 +164,7 @@ def burn_password_check(password: str) -> None:
 
 
 # --- next= ----------------------------------------------------------------------
+
 
 def safe_next(target: str) -> str | None:
     """A same-site path, or None. Browsers drop tabs and newlines and read

@@ -10,13 +10,13 @@ mailed one. "Remember this browser" sets a cookie signed with the secret
 key for REMEMBER_DAYS, bound to the user's password hash: a new password
 ends it. Every step is audited.
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user
@@ -37,8 +37,12 @@ from . import sessions
 bp = Blueprint("sign_in", __name__)
 
 POLICIES = ("off", "optional", "admins", "everyone")
-POLICY_LABELS = {"off": _l("off"), "optional": _l("optional: each user chooses"),
-                 "admins": _l("required for admins"), "everyone": _l("required for everyone")}
+POLICY_LABELS = {
+    "off": _l("off"),
+    "optional": _l("optional: each user chooses"),
+    "admins": _l("required for admins"),
+    "everyone": _l("required for everyone"),
+}
 REMEMBER_DAYS = 30
 PENDING = "_pw_code_pending"
 RESENDS = (3, 600)  # new codes one account may ask for per 10 minutes
@@ -47,11 +51,15 @@ RESENDS = (3, 600)  # new codes one account may ask for per 10 minutes
 def required(user: User) -> bool:
     """Whether ``user`` needs a sign-in code after the password."""
     policy = db.session.get(Tenant, user.tenant_id).sign_in_codes or "off"
-    return (policy == "everyone" or (policy == "admins" and user.is_admin)
-            or (policy == "optional" and bool(user.sign_in_codes)))
+    return (
+        policy == "everyone"
+        or (policy == "admins" and user.is_admin)
+        or (policy == "optional" and bool(user.sign_in_codes))
+    )
 
 
 # --- remember this browser ---------------------------------------------------------
+
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="postwerk-sign-in-remember")
@@ -78,13 +86,19 @@ def remembered(user: User) -> bool:
 
 
 def _remember(response, user: User):
-    response.set_cookie(_cookie_name(user), _serializer().dumps({"u": user.id, "b": _binding(user)}),
-                        max_age=REMEMBER_DAYS * 86400, httponly=True, samesite="Lax",
-                        secure=current_app.config.get("SESSION_COOKIE_SECURE", True))
+    response.set_cookie(
+        _cookie_name(user),
+        _serializer().dumps({"u": user.id, "b": _binding(user)}),
+        max_age=REMEMBER_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config.get("SESSION_COOKIE_SECURE", True),
+    )
     return response
 
 
 # --- the second step of the log-in -------------------------------------------------
+
 
 def begin(user: User):
     """After the right password: mail a code and ask for it (not logged in yet)."""
@@ -98,14 +112,22 @@ def begin(user: User):
 def _send_code(user: User) -> bool:
     code = account_secrets.issue_code(user)
     try:
-        system_mail.queue_for_user(user, system_templates.SIGN_IN_CODE, {
-            "code": code, "minutes": account_secrets.CODE_MINUTES, "client": client_address()})
+        system_mail.queue_for_user(
+            user,
+            system_templates.SIGN_IN_CODE,
+            {"code": code, "minutes": account_secrets.CODE_MINUTES, "client": client_address()},
+        )
     except system_mail.SystemMailError as exc:
         db.session.rollback()
         audit(user.tenant_id, f"user:{user.id}", "auth.sign_in_code_failed", "user", user.id, reason=str(exc))
         db.session.commit()
-        flash(_("The sign-in code cannot be mailed: the tenant's template for it is broken. An admin can use a "
-                "recovery code."), "error")
+        flash(
+            _(
+                "The sign-in code cannot be mailed: the tenant's template for it is broken. An admin can use a "
+                "recovery code."
+            ),
+            "error",
+        )
         return False
     audit(user.tenant_id, f"user:{user.id}", "auth.sign_in_code_sent", "user", user.id, client=client_address())
     db.session.commit()
@@ -148,20 +170,31 @@ def code():
         result, action = account_secrets.check_code(user, given), "auth.sign_in_code_ok"
     if result != CodeResult.OK:
         sessions.failed(account, client)
-        audit(tenant.id, "anonymous", "auth.sign_in_code_wrong" if result == CodeResult.WRONG
-              else "auth.sign_in_code_dead", "user", user.id, client=client)
+        audit(
+            tenant.id,
+            "anonymous",
+            "auth.sign_in_code_wrong" if result == CodeResult.WRONG else "auth.sign_in_code_dead",
+            "user",
+            user.id,
+            client=client,
+        )
         db.session.commit()
         if result == CodeResult.DEAD:
             session.pop(PENDING, None)
-            flash(_("This code no longer works (expired, used or too many wrong tries): please log in again."),
-                  "error")
+            flash(_("This code no longer works (expired, used or too many wrong tries): please log in again."), "error")
             return redirect(url_for("auth.login"))
         flash(_("Wrong code."), "error")
         return render_template("auth/code.html", form=form, email=user.email), 200
     audit(tenant.id, f"user:{user.id}", action, "user", user.id, client=client, remember=bool(form.remember.data))
     if action == "auth.recovery_code_used":
-        audit(tenant.id, f"user:{user.id}", "auth.recovery_codes_left", "user", user.id,
-              left=account_secrets.recovery_codes_left(user))
+        audit(
+            tenant.id,
+            f"user:{user.id}",
+            "auth.recovery_codes_left",
+            "user",
+            user.id,
+            left=account_secrets.recovery_codes_left(user),
+        )
     db.session.commit()
     sessions.succeeded(account)
     sessions.start(user.id)
@@ -185,12 +218,17 @@ def resend():
 
 # --- the account page ----------------------------------------------------------------
 
+
 class AccountForm(FlaskForm):
     """One form for the page's three buttons (``action``): own choice,
     tenant policy (admins), new recovery codes."""
+
     codes = BooleanField(_l("Ask me for a code by mail after the password"))
-    policy = SelectField(_l("Sign-in codes for this tenant"), validate_choice=False,
-                         choices=[SelectChoice(p, POLICY_LABELS[p]) for p in POLICIES])
+    policy = SelectField(
+        _l("Sign-in codes for this tenant"),
+        validate_choice=False,
+        choices=[SelectChoice(p, POLICY_LABELS[p]) for p in POLICIES],
+    )
 
 
 @bp.route("/account/sign-in", methods=["GET", "POST"])
@@ -214,8 +252,15 @@ def account():
             if form.policy.data not in POLICIES:
                 abort(400)
             before, tenant.sign_in_codes = tenant.sign_in_codes, form.policy.data
-            audit(tenant.id, actor, "auth.sign_in_code_policy", "tenant", tenant.id, before=before,
-                  after=tenant.sign_in_codes)
+            audit(
+                tenant.id,
+                actor,
+                "auth.sign_in_code_policy",
+                "tenant",
+                tenant.id,
+                before=before,
+                after=tenant.sign_in_codes,
+            )
             flash(_("Saved."), "success")
         elif action == "recovery":
             new_codes = account_secrets.issue_recovery_codes(user)
@@ -225,6 +270,13 @@ def account():
         db.session.commit()
     form.codes.data = user.sign_in_codes
     form.policy.data = tenant.sign_in_codes
-    return render_template("auth/account.html", form=form, tenant=tenant, user=user, needed=required(user),
-                           new_codes=new_codes, policy_label=POLICY_LABELS[tenant.sign_in_codes],
-                           left=account_secrets.recovery_codes_left(user))
+    return render_template(
+        "auth/account.html",
+        form=form,
+        tenant=tenant,
+        user=user,
+        needed=required(user),
+        new_codes=new_codes,
+        policy_label=POLICY_LABELS[tenant.sign_in_codes],
+        left=account_secrets.recovery_codes_left(user),
+    )

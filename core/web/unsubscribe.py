@@ -6,6 +6,7 @@ one-click POST (body ``List-Unsubscribe=One-Click``) comes from the
 recipient's mail provider, which has no CSRF token: the signed token in the
 path is the authority, so the blueprint is exempt from CSRF.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template
@@ -36,8 +37,9 @@ def confirm(token: str):
         return render_template("unsubscribe.html", state="invalid"), 404
     tenant, address, _ = found
     done = bool(opt_outs.opted_out(tenant.id, [address]))
-    return render_template("unsubscribe.html", state="done" if done else "ask", tenant=tenant, address=address,
-                           token=token)
+    return render_template(
+        "unsubscribe.html", state="done" if done else "ask", tenant=tenant, address=address, token=token
+    )
 
 
 @bp.route("/unsubscribe/<token>", methods=["POST"])
@@ -48,8 +50,9 @@ def unsubscribe(token: str):
     tenant, address, message_pk = found
     if not opt_outs.opted_out(tenant.id, [address]):
         try:
-            opt_outs.record(tenant.id, address, source="link", note="the recipient's unsubscribe link",
-                            message_pk=message_pk)
+            opt_outs.record(
+                tenant.id, address, source="link", note="the recipient's unsubscribe link", message_pk=message_pk
+            )
             audit(tenant.id, address, "opt_out.added", "address", address, source="link", message=message_pk)
             db.session.commit()
         except IntegrityError:  # a second click at the same instant: that one recorded it

@@ -6,6 +6,7 @@ into the catalogue, and ``tr`` looks it up when it is shown. Messages the
 machinery stores in English (a delivery error, a rule's reason) are matched
 against ``SAID`` and shown translated, with the parts that vary kept as they are.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,35 +26,56 @@ def tr(text):
 # (pattern on the stored English text, the same message with %(name)s for each group).
 SAID = [
     (r"cannot connect to (?P<where>\S+): (?P<why>.+)", _l("cannot connect to %(where)s: %(why)s")),
-    (r"(?P<where>\S+) did not answer in time or closed the connection: (?P<why>.+)",
-     _l("%(where)s did not answer in time or closed the connection: %(why)s")),
+    (
+        r"(?P<where>\S+) did not answer in time or closed the connection: (?P<why>.+)",
+        _l("%(where)s did not answer in time or closed the connection: %(why)s"),
+    ),
     (r"login refused by (?P<host>\S+): (?P<why>.+)", _l("login refused by %(host)s: %(why)s")),
-    (r"TLS with (?P<where>\S+) failed: (?P<why>.+)\. Check port and security mode\.",
-     _l("TLS with %(where)s failed: %(why)s. Check port and security mode.")),
+    (
+        r"TLS with (?P<where>\S+) failed: (?P<why>.+)\. Check port and security mode\.",
+        _l("TLS with %(where)s failed: %(why)s. Check port and security mode."),
+    ),
     (r"STARTTLS refused: (?P<why>.+)", _l("STARTTLS refused: %(why)s")),
     (r"connection lost during (?P<phase>\S+): (?P<why>.+)", _l("connection lost during %(phase)s: %(why)s")),
     (r"no SMTP server is configured", _l("no SMTP server is configured")),
     (r"no sender address is configured", _l("no sender address is configured")),
     (r"the rule is switched off", _l("the rule is switched off")),
     (r"no recipient found for (?P<ref>.+)", _l("no recipient found for %(ref)s")),
-    (r"the plugin '(?P<name>[^']+)' is disabled for this tenant", _l("the plugin '%(name)s' is disabled for this tenant")),
-    (r"paused: the plugin '(?P<name>[^']+)' is disabled for this tenant",
-     _l("paused: the plugin '%(name)s' is disabled for this tenant")),
-    (r"unknown placeholder '(?P<name>[^']+)' — did you mean '(?P<suggestion>[^']+)'\?",
-     _l("unknown placeholder '%(name)s' — did you mean '%(suggestion)s'?")),
+    (
+        r"the plugin '(?P<name>[^']+)' is disabled for this tenant",
+        _l("the plugin '%(name)s' is disabled for this tenant"),
+    ),
+    (
+        r"paused: the plugin '(?P<name>[^']+)' is disabled for this tenant",
+        _l("paused: the plugin '%(name)s' is disabled for this tenant"),
+    ),
+    (
+        r"unknown placeholder '(?P<name>[^']+)' — did you mean '(?P<suggestion>[^']+)'\?",
+        _l("unknown placeholder '%(name)s' — did you mean '%(suggestion)s'?"),
+    ),
     (r"unknown placeholder '(?P<name>[^']+)'", _l("unknown placeholder '%(name)s'")),
-    (r"empty placeholder '(?P<name>[^']+)': it is missing or has no value",
-     _l("empty placeholder '%(name)s': it is missing or has no value")),
+    (
+        r"empty placeholder '(?P<name>[^']+)': it is missing or has no value",
+        _l("empty placeholder '%(name)s': it is missing or has no value"),
+    ),
     (r"syntax error: (?P<why>.+)", _l("syntax error: %(why)s")),
-    (r"not sent: the condition '(?P<what>[^']+)' no longer holds",
-     _l("not sent: the condition '%(what)s' no longer holds")),
-    (r"not sent: (?P<address>\S+) unsubscribed from bulk mail on (?P<date>\S+)",
-     _l("not sent: %(address)s unsubscribed from bulk mail on %(date)s")),
-    (r"no enabled plugin checks the send-time condition '(?P<name>[^']+)' of (?P<event>\S+)",
-     _l("no enabled plugin checks the send-time condition '%(name)s' of %(event)s")),
+    (
+        r"not sent: the condition '(?P<what>[^']+)' no longer holds",
+        _l("not sent: the condition '%(what)s' no longer holds"),
+    ),
+    (
+        r"not sent: (?P<address>\S+) unsubscribed from bulk mail on (?P<date>\S+)",
+        _l("not sent: %(address)s unsubscribed from bulk mail on %(date)s"),
+    ),
+    (
+        r"no enabled plugin checks the send-time condition '(?P<name>[^']+)' of (?P<event>\S+)",
+        _l("no enabled plugin checks the send-time condition '%(name)s' of %(event)s"),
+    ),
     (r"the template '(?P<key>[^']+)' does not exist", _l("the template '%(key)s' does not exist")),
-    (r"there is no distribution list named (?P<name>.+) \(or it is empty\)",
-     _l("there is no distribution list named %(name)s (or it is empty)")),
+    (
+        r"there is no distribution list named (?P<name>.+) \(or it is empty\)",
+        _l("there is no distribution list named %(name)s (or it is empty)"),
+    ),
 ]
 # The operating system's words inside them.
 OS_WORDS = {

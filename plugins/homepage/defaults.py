@@ -1,8 +1,11 @@
 """Default templates (German and English) and rules of the homepage plugin."""
+
 from core.api import RuleSpec, TemplateSpec, branded_html, branded_text
 
-_QUOTE = ('<blockquote style="border-left:3px solid {{ tenant.colour }};margin:0;padding:4px 12px;'
-          'white-space:pre-wrap">{{ anfrage.message }}</blockquote>')
+_QUOTE = (
+    '<blockquote style="border-left:3px solid {{ tenant.colour }};margin:0;padding:4px 12px;'
+    'white-space:pre-wrap">{{ anfrage.message }}</blockquote>'
+)
 
 _WORDS = {
     ("inquiry_confirmation", "de"): dict(
@@ -20,7 +23,8 @@ Ihre Nachricht:
 {{ anfrage.message }}
 
 Freundliche Grüße
-{{ tenant.name }}"""),
+{{ tenant.name }}""",
+    ),
     ("inquiry_confirmation", "en"): dict(
         subject="Your inquiry to {{ tenant.name }}",
         html=f"""<p>Hello {{{{ anfrage.name }}}},</p>
@@ -36,7 +40,8 @@ Your message:
 {{ anfrage.message }}
 
 Kind regards
-{{ tenant.name }}"""),
+{{ tenant.name }}""",
+    ),
     ("inquiry_office", "de"): dict(
         subject="Neue Anfrage von {{ anfrage.name }}",
         html=f"""<p>Über das Anfrageformular ist eine neue Anfrage eingegangen ({{{{ anfrage.received_at }}}}).</p>
@@ -57,7 +62,8 @@ Objekt:  {{ anfrage.property or "–" }}
 
 {{ anfrage.message }}
 
-Anfrage öffnen: {{ anfrage.url }}"""),
+Anfrage öffnen: {{ anfrage.url }}""",
+    ),
     ("inquiry_office", "en"): dict(
         subject="New inquiry from {{ anfrage.name }}",
         html=f"""<p>A new inquiry arrived through the inquiry form ({{{{ anfrage.received_at }}}}).</p>
@@ -78,18 +84,32 @@ Property: {{ anfrage.property or "–" }}
 
 {{ anfrage.message }}
 
-Open the inquiry: {{ anfrage.url }}"""),
+Open the inquiry: {{ anfrage.url }}""",
+    ),
 }
 
 TEMPLATES = [
-    TemplateSpec(key=key, language=lang, subject=w["subject"], body_html=branded_html(w["html"]),
-                 body_text=branded_text(w["text"]))
+    TemplateSpec(
+        key=key,
+        language=lang,
+        subject=w["subject"],
+        body_html=branded_html(w["html"]),
+        body_text=branded_text(w["text"]),
+    )
     for (key, lang), w in _WORDS.items()
 ]
 
 RULES = [
-    RuleSpec(event="NEW_INQUIRY", recipient="role:inquirer", template_key="inquiry_confirmation",
-             name="Confirm an inquiry to the inquirer"),
-    RuleSpec(event="NEW_INQUIRY", recipient="role:office", template_key="inquiry_office",
-             name="Tell the office about a new inquiry"),
+    RuleSpec(
+        event="NEW_INQUIRY",
+        recipient="role:inquirer",
+        template_key="inquiry_confirmation",
+        name="Confirm an inquiry to the inquirer",
+    ),
+    RuleSpec(
+        event="NEW_INQUIRY",
+        recipient="role:office",
+        template_key="inquiry_office",
+        name="Tell the office about a new inquiry",
+    ),
 ]

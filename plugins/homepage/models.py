@@ -1,4 +1,5 @@
 """The homepage plugin's tables (its own Alembic branch: migrations/)."""
+
 from __future__ import annotations
 
 from datetime import datetime

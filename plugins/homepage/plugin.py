@@ -1,4 +1,5 @@
 """The homepage plugin's hooks: NEW_INQUIRY, its placeholders and recipients."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,10 +18,18 @@ NEW_INQUIRY = EventSpec(
         Variable("anfrage.name", "name of the inquirer", "Erika Mustermann", samples={"en": "Jane Doe"}),
         Variable("anfrage.email", "e-mail address of the inquirer", "erika@example.org"),
         Variable("anfrage.phone", "phone number (may be empty)", "+49 30 1234567"),
-        Variable("anfrage.message", "what the inquirer wrote", "Ist die Wohnung in der Lindenstraße noch frei?",
-                 samples={"en": "Is the flat in Lindenstraße still available?"}),
-        Variable("anfrage.property", "the property the inquiry refers to (may be empty)", "Lindenstraße 5, WE 3",
-                 samples={"en": "Lindenstraße 5, flat 3"}),
+        Variable(
+            "anfrage.message",
+            "what the inquirer wrote",
+            "Ist die Wohnung in der Lindenstraße noch frei?",
+            samples={"en": "Is the flat in Lindenstraße still available?"},
+        ),
+        Variable(
+            "anfrage.property",
+            "the property the inquiry refers to (may be empty)",
+            "Lindenstraße 5, WE 3",
+            samples={"en": "Lindenstraße 5, flat 3"},
+        ),
         Variable("anfrage.language", "language the form was filled in (de or en)", "de", samples={"en": "en"}),
         Variable("anfrage.received_at", "when it arrived (UTC)", "2026-11-22 10:15 UTC"),
         Variable("anfrage.url", "link to the inquiry in the admin", "https://postwerk.example/inquiries/42"),
@@ -57,8 +66,11 @@ class HomepagePlugin(Plugin):
         if role == "inquirer":
             if not anfrage.get("email"):
                 return []
-            return [Recipient(address=anfrage["email"], name=anfrage.get("name") or "",
-                              language=anfrage.get("language") or None)]
+            return [
+                Recipient(
+                    address=anfrage["email"], name=anfrage.get("name") or "", language=anfrage.get("language") or None
+                )
+            ]
         if role == "office":
             from .service import office_address
 

@@ -7,6 +7,7 @@ adds one on top; a second one with the same id was forged by the sender
 (a correctly configured server also removes such forged headers). The
 result must be ``dmarc=pass`` for the From domain.
 """
+
 from __future__ import annotations
 
 from email.message import EmailMessage

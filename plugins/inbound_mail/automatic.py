@@ -5,6 +5,7 @@ headers (RFC 2369/2919) and an empty Return-Path (bounces) mark a mail as
 automatic. Answering such mail is how two systems end up mailing each other
 forever; Postwerk's own mails carry ``Auto-Submitted: auto-generated``.
 """
+
 from __future__ import annotations
 
 from email.message import EmailMessage

@@ -10,6 +10,7 @@ to flufl.bounce, whose detectors Mailman uses, but only
 for mail that looks machine-made: its heuristics must not read a person's
 mail as a bounce.
 """
+
 from __future__ import annotations
 
 import re
@@ -84,8 +85,11 @@ def _dsn_failures(msg: EmailMessage) -> list[Failure] | None:
         blocks = part.get_payload()
         if not isinstance(blocks, list):  # unparsed: read the fields from the text
             raw = (part.get_payload(decode=True) or b"").replace(b"\r\n", b"\n")
-            blocks = [BytesParser(policy=policy.default).parsebytes(b + b"\n", headersonly=True)
-                      for b in raw.split(b"\n\n") if b.strip()]
+            blocks = [
+                BytesParser(policy=policy.default).parsebytes(b + b"\n", headersonly=True)
+                for b in raw.split(b"\n\n")
+                if b.strip()
+            ]
         failures = []
         for block in blocks[1:] if len(blocks) > 1 else blocks:
             action = _text(block.get("action", "")).lower()
@@ -127,10 +131,14 @@ def read(msg: EmailMessage, automatic: str | None) -> Bounce | None:
             return None
         status = _STATUS.search(msg.get_body(("plain",)).get_content() if msg.get_body(("plain",)) else "")
         code = ".".join(status.groups()) if status else ""
-        found = [Failure(a.decode("utf-8", "replace").lower(), code if code.startswith("5") else "5.0.0", "", True)
-                 for a in sorted(permanent)]
-        found += [Failure(a.decode("utf-8", "replace").lower(), code if code.startswith("4") else "4.0.0", "", False)
-                  for a in sorted(temporary)]
+        found = [
+            Failure(a.decode("utf-8", "replace").lower(), code if code.startswith("5") else "5.0.0", "", True)
+            for a in sorted(permanent)
+        ]
+        found += [
+            Failure(a.decode("utf-8", "replace").lower(), code if code.startswith("4") else "4.0.0", "", False)
+            for a in sorted(temporary)
+        ]
         if not found:
             return None if failures is None else Bounce((), envelope_headers(msg), _returned_message_id(msg), how)
         failures, how = found, "flufl.bounce"

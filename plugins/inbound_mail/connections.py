@@ -6,6 +6,7 @@ only its header, and deletes mails. Certificates are always verified
 library does not verify unless given such a context (``core.api.tls_context``,
 the one the sending side uses).
 """
+
 from __future__ import annotations
 
 import functools
@@ -62,6 +63,7 @@ def xoauth2_string(username: str, access_token: str) -> str:
 def _within_deadline(step):
     """One step of the conversation, ended by the overall deadline however
     slowly the server answers (a per-read timeout never fires on a tarpit)."""
+
     @functools.wraps(step)
     def bounded(self, *args, **kwargs):
         self.deadline.start()
@@ -73,12 +75,15 @@ def _within_deadline(step):
             raise
         finally:
             self.deadline.stop()
+
     return bounded
 
 
 def _too_slow(deadline: Deadline, mailbox) -> str:
-    return (f"{mailbox.host}:{mailbox.port} took longer than {deadline.seconds:g} s in all for one step "
-            "(it answers too slowly); the connection was closed")
+    return (
+        f"{mailbox.host}:{mailbox.port} took longer than {deadline.seconds:g} s in all for one step "
+        "(it answers too slowly); the connection was closed"
+    )
 
 
 class _IMAP4(imap4.IMAP4WithTimeout):
@@ -127,8 +132,14 @@ class ImapSource:
                 raise MailboxError(str(exc)) from None
         self.deadline = Deadline(deadline).start()
         try:
-            self.client = _IMAPClient(self.deadline, mailbox.host, port=mailbox.port, ssl=mailbox.security == "ssl",
-                                      ssl_context=context, timeout=timeout)
+            self.client = _IMAPClient(
+                self.deadline,
+                mailbox.host,
+                port=mailbox.port,
+                ssl=mailbox.security == "ssl",
+                ssl_context=context,
+                timeout=timeout,
+            )
         except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
@@ -169,10 +180,11 @@ class ImapSource:
         uids = sorted(u for u in self.client.search(["UID", f"{watermark + 1}:*"]) if u > watermark)
         found: list[ServerMail] = []
         for start in range(0, len(uids), 500):
-            chunk = uids[start:start + 500]
+            chunk = uids[start : start + 500]
             sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
-            found += [ServerMail(key=str(uid), uid=uid, size=int(sizes[uid][b"RFC822.SIZE"]))
-                      for uid in chunk if uid in sizes]
+            found += [
+                ServerMail(key=str(uid), uid=uid, size=int(sizes[uid][b"RFC822.SIZE"])) for uid in chunk if uid in sizes
+            ]
         return found
 
     @_within_deadline
@@ -262,14 +274,6 @@ class Pop3Source:
     def __init__(self, mailbox, *, timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
         context = tls_context(mailbox.trusted_ca_pem)
         self.mailbox = mailbox
-        token = ""
-        if mailbox.protocol == "exchange":
-            # Before the connection: a refresh talks to the identity
-            # provider under its own deadline.
-            try:
-                token = exchange.access_token(mailbox)
-            except exchange.NoToken as exc:
-                raise MailboxError(str(exc)) from None
         self.deadline = Deadline(deadline).start()
         try:
             if mailbox.security == "ssl":

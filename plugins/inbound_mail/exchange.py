@@ -6,6 +6,7 @@ rotated refresh token is stored at once (core.api.oauth_access_token). An
 access token pasted by hand (the older way) is used as it is until it
 stops working.
 """
+
 from __future__ import annotations
 
 from core.api import OAuthError, oauth_access_token

@@ -4,6 +4,7 @@ the tenant's OAuth app (core.api.oauth_start_link / oauth_finish_link).
 Register ``.../settings/admin/inbound/oauth/callback`` (shown on the
 mailbox page) as a redirect URI of the OAuth app, next to the sending one.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -33,16 +34,24 @@ def register(bp, protected) -> None:
             flash(_("Cannot link the account: %(error)s", error=exc), "error")
             return redirect(url_for("inbound_mail.edit", mailbox_id=mailbox.id))
         # The state ties the callback to this tenant, this mailbox and this attempt.
-        session[_SESSION_KEY] = {"state": link.state, "verifier": link.verifier, "tenant_id": mailbox.tenant_id,
-                                 "mailbox_id": mailbox.id, "redirect_uri": link.redirect_uri}
+        session[_SESSION_KEY] = {
+            "state": link.state,
+            "verifier": link.verifier,
+            "tenant_id": mailbox.tenant_id,
+            "mailbox_id": mailbox.id,
+            "redirect_uri": link.redirect_uri,
+        }
         return redirect(link.url)
 
     @bp.get("/oauth/callback")
     @protected
     def oauth_callback():
         pending = session.pop(_SESSION_KEY, None)
-        if not pending or not secrets.compare_digest(pending["state"], request.args.get("state", "")) \
-                or pending["tenant_id"] != current_tenant_id():
+        if (
+            not pending
+            or not secrets.compare_digest(pending["state"], request.args.get("state", ""))
+            or pending["tenant_id"] != current_tenant_id()
+        ):
             abort(400, "This sign-in answer does not belong to a link started here; start again.")
         mailbox = db.session.get(Mailbox, pending["mailbox_id"])
         if mailbox is None or mailbox.tenant_id != current_tenant_id():
@@ -56,8 +65,13 @@ def register(bp, protected) -> None:
         if not code:
             abort(400, "The identity provider answered without a code.")
         try:
-            oauth_finish_link(mailbox.tenant_id, mailbox, code=code, redirect_uri=pending["redirect_uri"],
-                              verifier=pending["verifier"])
+            oauth_finish_link(
+                mailbox.tenant_id,
+                mailbox,
+                code=code,
+                redirect_uri=pending["redirect_uri"],
+                verifier=pending["verifier"],
+            )
         except OAuthError as exc:
             db.session.rollback()
             flash(_("Linking the account failed: %(error)s", error=exc), "error")

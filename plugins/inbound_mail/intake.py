@@ -5,6 +5,7 @@ and committed together with the handling plugin's work. A second poller
 fails on the unique key before it calls the hook; a crash before the commit
 rolls back claim and work together, and the next poll takes the mail again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,9 +46,17 @@ def _commit() -> None:
     db.session.commit()
 
 
-def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
-            limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None,
-            policy: trust.Policy | None = None) -> Outcome:
+def take_in(
+    mailbox: Mailbox,
+    item: ServerMail,
+    uidvalidity: int,
+    raw: bytes,
+    *,
+    limits: parsing.Limits,
+    complete: bool = True,
+    rejected: parsing.Rejected | None = None,
+    policy: trust.Policy | None = None,
+) -> Outcome:
     """Process one mail; commits. ``complete=False`` means ``raw`` is only the
     header of a mail that was too large to fetch (``rejected`` says so).
     ``policy``: the tenant's trust policy, read once by the poller (None:
@@ -61,11 +70,18 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
     header_msg = msg if msg is not None else _header_only(raw, limits)
     msg_id = parsing.message_id(header_msg) if header_msg is not None else ""
     from_address = parsing.sender(header_msg)[0] if header_msg is not None else ""
-    claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
-                     server_key=item.key, uid=item.uid, message_id=msg_id, from_address=from_address,
-                     fingerprint=parsing.fingerprint(msg_id, from_address,
-                                                     raw if complete else parsing.header_block(raw)),
-                     subject=_subject(header_msg), outcome="pending")
+    claim = SeenMail(
+        tenant_id=mailbox.tenant_id,
+        mailbox_id=mailbox.id,
+        uidvalidity=uidvalidity,
+        server_key=item.key,
+        uid=item.uid,
+        message_id=msg_id,
+        from_address=from_address,
+        fingerprint=parsing.fingerprint(msg_id, from_address, raw if complete else parsing.header_block(raw)),
+        subject=_subject(header_msg),
+        outcome="pending",
+    )
     db.session.add(claim)
     try:
         db.session.flush()
@@ -74,9 +90,16 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return Outcome("taken", "another poller took this mail")
 
     # The same mail under another key: a new UIDVALIDITY, a second mailbox.
-    earlier = db.session.execute(db.select(SeenMail.id).where(
-        SeenMail.tenant_id == mailbox.tenant_id, SeenMail.fingerprint == claim.fingerprint,
-        SeenMail.id != claim.id, SeenMail.outcome != "pending").limit(1)).scalar()
+    earlier = db.session.execute(
+        db.select(SeenMail.id)
+        .where(
+            SeenMail.tenant_id == mailbox.tenant_id,
+            SeenMail.fingerprint == claim.fingerprint,
+            SeenMail.id != claim.id,
+            SeenMail.outcome != "pending",
+        )
+        .limit(1)
+    ).scalar()
     if earlier is not None:
         claim.duplicate_of = earlier
         return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
@@ -97,31 +120,76 @@ def take_in(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, *,
         return _record(claim, "automatic", reason)
     if not from_address:
         # Nobody to answer or attribute it to; a person can look at it.
-        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "no_sender", "the mail has no single, readable From address"), limits, complete)
+        return _quarantine(
+            mailbox,
+            claim,
+            msg,
+            raw,
+            item,
+            parsing.Rejected("no_sender", "the mail has no single, readable From address"),
+            limits,
+            complete,
+        )
     if not senders.allowed(mailbox.sender_pattern, from_address):
-        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "sender_refused", f"{from_address} does not match the allowed senders"),
-            limits, complete)
+        return _quarantine(
+            mailbox,
+            claim,
+            msg,
+            raw,
+            item,
+            parsing.Rejected("sender_refused", f"{from_address} does not match the allowed senders"),
+            limits,
+            complete,
+        )
     if not mailbox.allow_unknown_senders and not is_known_sender(mailbox.tenant_id, from_address):
-        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "unknown_sender", f"{from_address} is not known to the tenant, and the mailbox does not allow "
-                              "unknown senders"), limits, complete)
+        return _quarantine(
+            mailbox,
+            claim,
+            msg,
+            raw,
+            item,
+            parsing.Rejected(
+                "unknown_sender",
+                f"{from_address} is not known to the tenant, and the mailbox does not allow unknown senders",
+            ),
+            limits,
+            complete,
+        )
     loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
     if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
-        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "loop", f"more than {loop_limit} mails from {from_address} within an hour"), limits, complete)
+        return _quarantine(
+            mailbox,
+            claim,
+            msg,
+            raw,
+            item,
+            parsing.Rejected("loop", f"more than {loop_limit} mails from {from_address} within an hour"),
+            limits,
+            complete,
+        )
     try:
         trusted = policy or trust.policy(mailbox.tenant_id, mailbox)
         authenticated = authentication.is_authenticated(msg, from_address, trusted.authserv_id)
-        mail = parsing.to_inbound(msg, mailbox=mailbox.name, authenticated=authenticated,
-                                  sender_trusted=authenticated or trusted.accept_unauthenticated)
+        mail = parsing.to_inbound(
+            msg,
+            mailbox=mailbox.name,
+            authenticated=authenticated,
+            sender_trusted=authenticated or trusted.accept_unauthenticated,
+        )
     except parsing.Rejected as exc:
         return _quarantine(mailbox, claim, msg, raw, item, exc, limits, complete)
     result = call_inbound(mailbox.tenant_id, mail)
     if result is None:
-        return _quarantine(mailbox, claim, msg, raw, item, parsing.Rejected(
-            "unhandled", "no enabled plugin took this mail"), limits, complete)
+        return _quarantine(
+            mailbox,
+            claim,
+            msg,
+            raw,
+            item,
+            parsing.Rejected("unhandled", "no enabled plugin took this mail"),
+            limits,
+            complete,
+        )
     claim.link = (result.link or "")[:500]
     detail = f"{result.kind} {result.reference}".strip() + (f"; {result.detail}" if result.detail else "")
     return _record(claim, "handled", detail)
@@ -134,9 +202,15 @@ def _close_loop(tenant_id: int, bounce: bounces.Bounce) -> str:
     words = []
     message_pk = verp_message(tenant_id, bounce.envelope)
     for failure in bounce.failures:
-        matched = record_bounce(tenant_id, recipient=failure.recipient, status=failure.status,
-                                diagnostic=failure.diagnostic, message_pk=message_pk,
-                                message_id=bounce.message_id, final=failure.final)
+        matched = record_bounce(
+            tenant_id,
+            recipient=failure.recipient,
+            status=failure.status,
+            diagnostic=failure.diagnostic,
+            message_pk=message_pk,
+            message_id=bounce.message_id,
+            final=failure.final,
+        )
         what = f"message {matched}" if matched is not None else "no message of ours"
         kind = "hard" if failure.status.startswith("5") else "soft"
         words.append(f"{failure.recipient}: {failure.status} ({kind}) {failure.diagnostic}; {what}".strip())
@@ -155,13 +229,29 @@ def _header_only(raw: bytes, limits: parsing.Limits):
         return None
 
 
-def set_aside(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, rejected: parsing.Rejected, *,
-              limits: parsing.Limits, complete: bool = True) -> Outcome:
+def set_aside(
+    mailbox: Mailbox,
+    item: ServerMail,
+    uidvalidity: int,
+    raw: bytes,
+    rejected: parsing.Rejected,
+    *,
+    limits: parsing.Limits,
+    complete: bool = True,
+) -> Outcome:
     """Keep a mail aside with nothing read from its headers: the last resort
     for a mail whose ordinary claim or handling cannot be written. Commits."""
-    claim = SeenMail(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, uidvalidity=uidvalidity,
-                     server_key=item.key, uid=item.uid, message_id="", from_address="",
-                     fingerprint=parsing.fingerprint("", "", raw), outcome="pending")
+    claim = SeenMail(
+        tenant_id=mailbox.tenant_id,
+        mailbox_id=mailbox.id,
+        uidvalidity=uidvalidity,
+        server_key=item.key,
+        uid=item.uid,
+        message_id="",
+        from_address="",
+        fingerprint=parsing.fingerprint("", "", raw),
+        outcome="pending",
+    )
     db.session.add(claim)
     try:
         db.session.flush()
@@ -172,9 +262,16 @@ def set_aside(mailbox: Mailbox, item: ServerMail, uidvalidity: int, raw: bytes, 
 
 
 def _recent_from(mailbox: Mailbox, address: str, own_id: int) -> int:
-    return db.session.execute(db.select(db.func.count()).select_from(SeenMail).where(
-        SeenMail.mailbox_id == mailbox.id, SeenMail.from_address == address, SeenMail.id != own_id,
-        SeenMail.processed_at >= utcnow() - LOOP_WINDOW)).scalar()
+    return db.session.execute(
+        db.select(db.func.count())
+        .select_from(SeenMail)
+        .where(
+            SeenMail.mailbox_id == mailbox.id,
+            SeenMail.from_address == address,
+            SeenMail.id != own_id,
+            SeenMail.processed_at >= utcnow() - LOOP_WINDOW,
+        )
+    ).scalar()
 
 
 def _record(claim: SeenMail, outcome: str, detail: str) -> Outcome:
@@ -192,14 +289,32 @@ def _subject(msg) -> str:
         return ""
 
 
-def _quarantine(mailbox: Mailbox, claim: SeenMail, msg, raw: bytes, item: ServerMail,
-                rejected: parsing.Rejected, limits: parsing.Limits, complete: bool) -> Outcome:
+def _quarantine(
+    mailbox: Mailbox,
+    claim: SeenMail,
+    msg,
+    raw: bytes,
+    item: ServerMail,
+    rejected: parsing.Rejected,
+    limits: parsing.Limits,
+    complete: bool,
+) -> Outcome:
     subject = _subject(msg)
     kept = raw[: limits.keep_raw_bytes]
-    db.session.add(QuarantinedMail(
-        tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, seen_id=claim.id, reason=rejected.code,
-        detail=rejected.detail[:2000], subject=subject, from_address=claim.from_address,
-        message_id=claim.message_id, size=item.size or len(raw), raw=kept,
-        raw_complete=complete and len(kept) == len(raw)))
+    db.session.add(
+        QuarantinedMail(
+            tenant_id=mailbox.tenant_id,
+            mailbox_id=mailbox.id,
+            seen_id=claim.id,
+            reason=rejected.code,
+            detail=rejected.detail[:2000],
+            subject=subject,
+            from_address=claim.from_address,
+            message_id=claim.message_id,
+            size=item.size or len(raw),
+            raw=kept,
+            raw_complete=complete and len(kept) == len(raw),
+        )
+    )
     log.info("inbound mail kept aside (mailbox %s, key %s): %s", mailbox.id, item.key, rejected.code)
     return _record(claim, "quarantined", f"{rejected.code}: {rejected.detail}")

@@ -1,4 +1,5 @@
 """The inbound mail plugin's tables (its own Alembic branch: migrations/)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -95,15 +96,13 @@ class SeenMail(db.Model):
     """
 
     __tablename__ = "inbound_seen_mail"
-    __table_args__ = (UniqueConstraint("mailbox_id", "uidvalidity", "server_key"),
-                      {"info": {"plugin": "inbound_mail"}})
+    __table_args__ = (UniqueConstraint("mailbox_id", "uidvalidity", "server_key"), {"info": {"plugin": "inbound_mail"}})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
     # Kept (as NULL) when the mailbox is removed: its fingerprints still stop
     # the same mails from making tickets again if the mailbox is added anew.
-    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mailbox.id", ondelete="SET NULL"),
-                                                   index=True)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mailbox.id", ondelete="SET NULL"), index=True)
     # IMAP UIDVALIDITY; 0 for POP3.
     uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
     # IMAP UID as text, or the POP3 UIDL.

@@ -5,6 +5,7 @@ the header block and the number of parts by a linear scan of the bytes before
 the MIME parser runs, the nesting depth right after it. A mail over a cap is
 not parsed further: it raises :class:`Rejected`, and the caller keeps it aside.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -147,8 +148,9 @@ def decode_raw_headers(msg: EmailMessage) -> None:
         declared = part.get_content_charset() or top
         # The raw (name, value) list is the only way to rewrite repeated
         # headers in place, in their order; values are parsed when read.
-        part._headers = [(name, _fix(value, declared) if isinstance(value, str) else value)
-                         for name, value in part._headers]
+        part._headers = [
+            (name, _fix(value, declared) if isinstance(value, str) else value) for name, value in part._headers
+        ]
 
 
 def _check_structure(msg: EmailMessage, limits: Limits) -> None:
@@ -228,12 +230,24 @@ def _text_of(part) -> str:
 
 #: Extensions for unnamed parts; mimetypes (the system's table) for the rest.
 _EXTENSIONS = {
-    "text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics", "text/csv": ".csv",
-    "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "application/pdf": ".pdf",
-    "message/rfc822": ".eml", "message/delivery-status": ".txt", "text/rfc822-headers": ".txt",
-    "application/pkcs7-signature": ".p7s", "application/x-pkcs7-signature": ".p7s",
-    "application/pkcs7-mime": ".p7m", "application/x-pkcs7-mime": ".p7m",
-    "application/pgp-signature": ".asc", "application/ms-tnef": ".dat", "application/octet-stream": ".bin",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/calendar": ".ics",
+    "text/csv": ".csv",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "message/rfc822": ".eml",
+    "message/delivery-status": ".txt",
+    "text/rfc822-headers": ".txt",
+    "application/pkcs7-signature": ".p7s",
+    "application/x-pkcs7-signature": ".p7s",
+    "application/pkcs7-mime": ".p7m",
+    "application/x-pkcs7-mime": ".p7m",
+    "application/pgp-signature": ".asc",
+    "application/ms-tnef": ".dat",
+    "application/octet-stream": ".bin",
 }
 _NAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 #: The binary form of a message/rfc822 attachment: 8-bit headers stay as they are.

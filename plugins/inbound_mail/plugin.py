@@ -1,4 +1,5 @@
 """The inbound mail plugin's hooks: its poller task and its admin pages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,9 +36,16 @@ class InboundMailPlugin(Plugin):
         from .models import Mailbox
 
         mailbox = db.session.execute(
-            db.select(Mailbox).where(Mailbox.tenant_id == tenant.id, Mailbox.enabled,
-                                     Mailbox.password_encrypted.is_not(None), Mailbox.username != "")
-            .order_by(Mailbox.id).limit(1)).scalar_one_or_none()
+            db.select(Mailbox)
+            .where(
+                Mailbox.tenant_id == tenant.id,
+                Mailbox.enabled,
+                Mailbox.password_encrypted.is_not(None),
+                Mailbox.username != "",
+            )
+            .order_by(Mailbox.id)
+            .limit(1)
+        ).scalar_one_or_none()
         if mailbox is None:
             return None
         return MailboxLogin(mailbox.username, decrypt(mailbox.password_encrypted), host=mailbox.host)

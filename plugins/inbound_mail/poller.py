@@ -5,6 +5,7 @@ A mailbox that cannot be reached or refuses the login backs off
 Nothing is deleted from a server unless the mailbox is set not to leave mail
 there, and then only mail whose processing was committed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,9 +46,15 @@ def poll_tenant(tenant_id: int) -> str:
     if not plugin_enabled(tenant_id, PLUGIN):
         return "inbound mail is not enabled for this tenant"
     now = utcnow()
-    due = db.session.execute(db.select(Mailbox.id, Mailbox.name).where(
-        Mailbox.tenant_id == tenant_id, Mailbox.enabled,
-        db.or_(Mailbox.next_poll_at.is_(None), Mailbox.next_poll_at <= now)).order_by(Mailbox.id)).all()
+    due = db.session.execute(
+        db.select(Mailbox.id, Mailbox.name)
+        .where(
+            Mailbox.tenant_id == tenant_id,
+            Mailbox.enabled,
+            db.or_(Mailbox.next_poll_at.is_(None), Mailbox.next_poll_at <= now),
+        )
+        .order_by(Mailbox.id)
+    ).all()
     db.session.rollback()  # end the read; each mailbox runs its own transactions
     results = []
     for mailbox_id, name in due:
@@ -119,8 +126,14 @@ def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = N
     delete_mode = not mailbox.leave_on_server
     watermark = 0
     if source.uidvalidity and not delete_mode:
-        watermark = db.session.execute(db.select(db.func.max(SeenMail.uid)).where(
-            SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity)).scalar() or 0
+        watermark = (
+            db.session.execute(
+                db.select(db.func.max(SeenMail.uid)).where(
+                    SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity
+                )
+            ).scalar()
+            or 0
+        )
     # In delete mode every mail on the server is listed: mail processed
     # before (while mail was left there, or in a poll that failed half-way)
     # is deleted now; the rest of the mailbox is normally small.
@@ -147,12 +160,20 @@ def _poll(mailbox_id: int, source: Source, counts: Counter, skip: str | None = N
                 source.delete(deletable)
                 counts["deleted from server"] += len(deletable)
             except _SERVER_ERRORS:
-                log.warning("mailbox %s: deleting processed mail failed; the next poll tries again",
-                            mailbox_id, exc_info=True)
+                log.warning(
+                    "mailbox %s: deleting processed mail failed; the next poll tries again", mailbox_id, exc_info=True
+                )
 
 
-def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, caps: parsing.Limits,
-          skip: str | None = None, policy: trust.Policy | None = None) -> str:
+def _take(
+    mailbox_id: int,
+    source: Source,
+    item: ServerMail,
+    uidvalidity: int,
+    caps: parsing.Limits,
+    skip: str | None = None,
+    policy: trust.Policy | None = None,
+) -> str:
     mailbox = db.session.get(Mailbox, mailbox_id)
     rejected = None
     complete = True
@@ -160,8 +181,9 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         if item.size > caps.max_bytes:
             # Not downloaded: the header tells the admin which mail it was.
             raw, complete = source.fetch_header(item), False
-            rejected = parsing.Rejected("too_large", f"{item.size} bytes; the limit is {caps.max_bytes} bytes; "
-                                                     "the mail stays on the server")
+            rejected = parsing.Rejected(
+                "too_large", f"{item.size} bytes; the limit is {caps.max_bytes} bytes; the mail stays on the server"
+            )
         else:
             raw = source.fetch(item)
     except Vanished:
@@ -170,14 +192,22 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
         raise MailboxError(_server_words(exc)) from None
     last_resort = None
     if rejected is None and skip is not None and skip == item.key:
-        last_resort = parsing.Rejected("skipped", "skipped by an admin; last error: "
-                                                  f"{mailbox.last_error or 'none'}")
+        last_resort = parsing.Rejected("skipped", f"skipped by an admin; last error: {mailbox.last_error or 'none'}")
     elif rejected is None and mailbox.stuck_key == item.key and mailbox.stuck_attempts >= MAX_STUCK_ATTEMPTS:
-        last_resort = parsing.Rejected("handler_failed", f"handling failed {mailbox.stuck_attempts} times: "
-                                                         f"{mailbox.last_error or 'unknown error'}")
+        last_resort = parsing.Rejected(
+            "handler_failed", f"handling failed {mailbox.stuck_attempts} times: {mailbox.last_error or 'unknown error'}"
+        )
     try:
-        return take_in(mailbox, item, uidvalidity, raw, limits=caps, complete=complete, policy=policy,
-                       rejected=rejected or last_resort).kind
+        return take_in(
+            mailbox,
+            item,
+            uidvalidity,
+            raw,
+            limits=caps,
+            complete=complete,
+            policy=policy,
+            rejected=rejected or last_resort,
+        ).kind
     except Exception as exc:
         db.session.rollback()
         if last_resort is not None:
@@ -186,9 +216,15 @@ def _take(mailbox_id: int, source: Source, item: ServerMail, uidvalidity: int, c
             # so the mail behind it is not held up for ever.
             log.exception("keeping inbound mail %s of mailbox %s aside failed; storing it bare", item.key, mailbox_id)
             mailbox = db.session.get(Mailbox, mailbox_id)
-            return set_aside(mailbox, item, uidvalidity, raw, parsing.Rejected(
-                last_resort.code, f"{last_resort.detail}; then: {type(exc).__name__}: {exc}"[:2000]),
-                limits=caps, complete=complete).kind
+            return set_aside(
+                mailbox,
+                item,
+                uidvalidity,
+                raw,
+                parsing.Rejected(last_resort.code, f"{last_resort.detail}; then: {type(exc).__name__}: {exc}"[:2000]),
+                limits=caps,
+                complete=complete,
+            ).kind
         log.exception("handling inbound mail %s of mailbox %s failed", item.key, mailbox_id)
         _note_stuck(mailbox_id, item.key)
         raise HandlerError(f"handling mail {item.key} failed: {type(exc).__name__}: {exc}"[:500]) from exc
@@ -198,9 +234,15 @@ def _known_keys(mailbox_id: int, uidvalidity: int, keys: list[str]) -> dict[str,
     """The keys among ``keys`` this mailbox processed before, with their outcome."""
     known: dict[str, str] = {}
     for start in range(0, len(keys), 500):
-        known.update(db.session.execute(db.select(SeenMail.server_key, SeenMail.outcome).where(
-            SeenMail.mailbox_id == mailbox_id, SeenMail.uidvalidity == uidvalidity,
-            SeenMail.server_key.in_(keys[start:start + 500]))).all())
+        known.update(
+            db.session.execute(
+                db.select(SeenMail.server_key, SeenMail.outcome).where(
+                    SeenMail.mailbox_id == mailbox_id,
+                    SeenMail.uidvalidity == uidvalidity,
+                    SeenMail.server_key.in_(keys[start : start + 500]),
+                )
+            ).all()
+        )
     return known
 
 
@@ -225,8 +267,7 @@ def _failed(mailbox_id: int, reason: str, counts: Counter | None = None) -> str:
     mailbox.last_poll_at = now
     mailbox.last_result = _summary(counts or Counter()) + f"; failed: {reason}"[:2000]
     db.session.commit()
-    log.warning("mailbox %s failed (%s in a row), next try in %s s: %s",
-                mailbox_id, mailbox.failures, delay, reason)
+    log.warning("mailbox %s failed (%s in a row), next try in %s s: %s", mailbox_id, mailbox.failures, delay, reason)
     return f"{reason} (attempt {mailbox.failures}; next try in {delay} s)"
 
 

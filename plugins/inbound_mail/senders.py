@@ -4,6 +4,7 @@ Patterns are regular expressions written by admins: ``(a+)+$`` against a long
 address backtracks for minutes in ``re``. The ``regex`` module stops after a
 timeout; a pattern that times out counts as no match.
 """
+
 from __future__ import annotations
 
 import regex

@@ -6,6 +6,7 @@ the installation's defaults (``POSTWERK_TRUSTED_AUTHSERV_ID`` and
 ``POSTWERK_TRUST_UNAUTHENTICATED_MAIL``). A mailbox fetched from another
 receiving server names that server's authserv-id itself.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

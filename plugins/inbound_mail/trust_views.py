@@ -1,4 +1,5 @@
 """Admin page: the tenant's trust policy (see trust.py)."""
+
 from __future__ import annotations
 
 import re
@@ -26,17 +27,26 @@ _CHOICES = {"default": None, "yes": True, "no": False}
 class TrustForm(FlaskForm):
     trusted_authserv_id = StringField(
         _l("Trusted Authentication-Results host (authserv-id of your receiving server; empty: the installation's)"),
-        validators=[Optional(), Length(max=255)])
-    accept_unauthenticated = SelectField(_l("Mail comments from unauthenticated senders"), choices=[
-        SelectChoice("default", _l("as the installation decides")),
-        SelectChoice("no", _l("mark them \"sender not verified\"")),
-        SelectChoice("yes", _l("count them as the sender's"))])
+        validators=[Optional(), Length(max=255)],
+    )
+    accept_unauthenticated = SelectField(
+        _l("Mail comments from unauthenticated senders"),
+        choices=[
+            SelectChoice("default", _l("as the installation decides")),
+            SelectChoice("no", _l('mark them "sender not verified"')),
+            SelectChoice("yes", _l("count them as the sender's")),
+        ],
+    )
 
     def validate_trusted_authserv_id(self, field):
         value = (field.data or "").strip()
         if value and not AUTHSERV_ID.match(value):
-            raise ValidationError(_("an authserv-id is a host name such as mx.example.org (letters, digits, "
-                                    "'.', '-', '_'), as your receiving server writes it"))
+            raise ValidationError(
+                _(
+                    "an authserv-id is a host name such as mx.example.org (letters, digits, "
+                    "'.', '-', '_'), as your receiving server writes it"
+                )
+            )
         field.data = value.lower()
 
 
@@ -59,6 +69,10 @@ def register(bp, protected) -> None:
             db.session.commit()
             flash(_("Trust policy saved."), "success")
             return redirect(url_for("inbound_mail.index"))
-        return render_template("inbound_mail/trust.html", form=form, effective=trust.policy(tenant_id),
-                               installation_id=trust.installation_authserv_id(),
-                               installation_accepts=trust.installation_accepts_unauthenticated())
+        return render_template(
+            "inbound_mail/trust.html",
+            form=form,
+            effective=trust.policy(tenant_id),
+            installation_id=trust.installation_authserv_id(),
+            installation_accepts=trust.installation_accepts_unauthenticated(),
+        )

@@ -1,5 +1,6 @@
 """Admin pages: mailboxes (list, new, edit, delete, test, poll now) and the
 mail kept aside. Stored secrets are never shown back; an empty field keeps them."""
+
 from __future__ import annotations
 
 import ssl
@@ -11,8 +12,15 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from core.api import (SecretError, TargetRefused, admin_required, check_target_host, current_tenant_id, db,
-                      plugin_enabled_required)
+from core.api import (
+    SecretError,
+    TargetRefused,
+    admin_required,
+    check_target_host,
+    current_tenant_id,
+    db,
+    plugin_enabled_required,
+)
 
 from . import exchange_views, senders, trust_views
 from .connections import LOOPBACK, MailboxError, tls_context
@@ -22,8 +30,11 @@ from .poller import check_connection, poll_mailbox
 bp = Blueprint("inbound_mail", __name__, url_prefix="/settings/admin/inbound", template_folder="templates")
 
 _PROTOCOL_LABELS = {"imap": "IMAP", "pop3": "POP3", "exchange": _l("Exchange (IMAP with OAuth 2)")}
-_SECURITY_LABELS = {"ssl": _l("TLS (implicit, port 993/995)"), "starttls": "STARTTLS (port 143/110)",
-                    "none": _l("none (loopback or trusted network only)")}
+_SECURITY_LABELS = {
+    "ssl": _l("TLS (implicit, port 993/995)"),
+    "starttls": "STARTTLS (port 143/110)",
+    "none": _l("none (loopback or trusted network only)"),
+}
 
 
 def _protected(view):
@@ -45,13 +56,18 @@ class MailboxForm(FlaskForm):
     oauth_access_token = PasswordField(_l("OAuth access token for Exchange (empty keeps the stored one)"))
     folder = StringField(_l("IMAP folder"), default="INBOX", validators=[Length(max=255)])
     leave_on_server = BooleanField(_l("Leave mail on the server"), default=True)
-    sender_pattern = StringField(_l("Allowed senders (regular expression on the address; empty allows all)"),
-                                 validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)])
-    allow_unknown_senders = BooleanField(_l("Allow unknown senders (off: only the tenant's users and people its "
-                                            "plugins know, e.g. ticket reporters)"), default=True)
-    trusted_authserv_id = StringField(_l("Trusted Authentication-Results host (authserv-id; empty: the tenant's "
-                                         "trust policy)"),
-                                      validators=[Optional(), Length(max=255)])
+    sender_pattern = StringField(
+        _l("Allowed senders (regular expression on the address; empty allows all)"),
+        validators=[Optional(), Length(max=senders.MAX_PATTERN_LENGTH)],
+    )
+    allow_unknown_senders = BooleanField(
+        _l("Allow unknown senders (off: only the tenant's users and people its plugins know, e.g. ticket reporters)"),
+        default=True,
+    )
+    trusted_authserv_id = StringField(
+        _l("Trusted Authentication-Results host (authserv-id; empty: the tenant's trust policy)"),
+        validators=[Optional(), Length(max=255)],
+    )
     trusted_ca_pem = TextAreaField(_l("Trusted CA certificate (PEM, for an internal server)"), validators=[Optional()])
     enabled = BooleanField(_l("Poll this mailbox"), default=True)
 
@@ -69,8 +85,10 @@ class MailboxForm(FlaskForm):
 
     def validate_security(self, field):
         if field.data == "none" and (self.host.data or "").strip().lower() not in LOOPBACK:
-            raise ValidationError("without TLS the password would cross the network in clear; "
-                                  "choose TLS or STARTTLS (none is only for a server on this machine)")
+            raise ValidationError(
+                "without TLS the password would cross the network in clear; "
+                "choose TLS or STARTTLS (none is only for a server on this machine)"
+            )
 
     def validate_trusted_ca_pem(self, field):
         if field.data and field.data.strip():
@@ -88,8 +106,9 @@ def _mailbox(mailbox_id: int) -> Mailbox:
 
 
 def _name_taken(tenant_id: int, name: str, own_id: int | None) -> bool:
-    other = db.session.execute(db.select(Mailbox.id).where(
-        Mailbox.tenant_id == tenant_id, Mailbox.name == name)).scalar()
+    other = db.session.execute(
+        db.select(Mailbox.id).where(Mailbox.tenant_id == tenant_id, Mailbox.name == name)
+    ).scalar()
     return other is not None and other != own_id
 
 
@@ -97,10 +116,21 @@ def _name_taken(tenant_id: int, name: str, own_id: int | None) -> bool:
 @_protected
 def index():
     tenant_id = current_tenant_id()
-    mailboxes = db.session.execute(db.select(Mailbox).where(Mailbox.tenant_id == tenant_id)
-                                   .order_by(Mailbox.name)).scalars().all()
-    kept = db.session.execute(db.select(QuarantinedMail).where(QuarantinedMail.tenant_id == tenant_id)
-                              .order_by(QuarantinedMail.id.desc()).limit(100)).scalars().all()
+    mailboxes = (
+        db.session.execute(db.select(Mailbox).where(Mailbox.tenant_id == tenant_id).order_by(Mailbox.name))
+        .scalars()
+        .all()
+    )
+    kept = (
+        db.session.execute(
+            db.select(QuarantinedMail)
+            .where(QuarantinedMail.tenant_id == tenant_id)
+            .order_by(QuarantinedMail.id.desc())
+            .limit(100)
+        )
+        .scalars()
+        .all()
+    )
     names = {m.id: m.name for m in mailboxes}
     return render_template("inbound_mail/index.html", mailboxes=mailboxes, kept=kept, names=names)
 
@@ -124,15 +154,26 @@ def edit(mailbox_id: int | None = None):
             # A stored secret never follows a changed server: without the
             # secret entered again, the stored one is dropped.
             moved = mailbox.id is not None and (
-                (mailbox.host or "").strip().lower() != form.host.data.strip().lower()
-                or mailbox.port != form.port.data)
+                (mailbox.host or "").strip().lower() != form.host.data.strip().lower() or mailbox.port != form.port.data
+            )
             if moved and not form.password.data and mailbox.password_encrypted:
                 mailbox.password_encrypted = None
                 flash(_("The server changed, so the stored password was removed: enter it again."), "warning")
             if moved and not form.oauth_access_token.data:
                 mailbox.oauth_access_token_encrypted = mailbox.oauth_refresh_token_encrypted = None
-            for field in ("protocol", "host", "port", "security", "username", "folder", "leave_on_server",
-                          "sender_pattern", "allow_unknown_senders", "trusted_authserv_id", "enabled"):
+            for field in (
+                "protocol",
+                "host",
+                "port",
+                "security",
+                "username",
+                "folder",
+                "leave_on_server",
+                "sender_pattern",
+                "allow_unknown_senders",
+                "trusted_authserv_id",
+                "enabled",
+            ):
                 value = getattr(form, field).data
                 setattr(mailbox, field, value.strip() if isinstance(value, str) else value)
             mailbox.name = form.name.data.strip()
@@ -189,8 +230,7 @@ def skip(mailbox_id: int):
     mailbox = _mailbox(mailbox_id)
     name, key = mailbox.name, mailbox.stuck_key
     if not key or request.form.get("key") != key:
-        flash(_("%(name)s: no mail is waiting to be skipped (it may have been handled meanwhile).", name=name),
-              "error")
+        flash(_("%(name)s: no mail is waiting to be skipped (it may have been handled meanwhile).", name=name), "error")
         return redirect(url_for("inbound_mail.index"))
     result = poll_mailbox(mailbox.id, skip=key)
     flash(f"{name}: {result}", "error" if result.startswith("failed") else "success")
@@ -212,11 +252,17 @@ def mails(mailbox_id: int):
     else:
         outcome = ""
     rows = db.session.execute(query.order_by(SeenMail.id.desc()).limit(500)).scalars().all()
-    kept = dict(db.session.execute(db.select(QuarantinedMail.seen_id, QuarantinedMail.id).where(
-        QuarantinedMail.tenant_id == mailbox.tenant_id,
-        QuarantinedMail.seen_id.in_([r.id for r in rows if r.outcome == "quarantined"]))).all())
-    return render_template("inbound_mail/mails.html", mailbox=mailbox, rows=rows, outcome=outcome,
-                           outcomes=OUTCOMES, kept=kept)
+    kept = dict(
+        db.session.execute(
+            db.select(QuarantinedMail.seen_id, QuarantinedMail.id).where(
+                QuarantinedMail.tenant_id == mailbox.tenant_id,
+                QuarantinedMail.seen_id.in_([r.id for r in rows if r.outcome == "quarantined"]),
+            )
+        ).all()
+    )
+    return render_template(
+        "inbound_mail/mails.html", mailbox=mailbox, rows=rows, outcome=outcome, outcomes=OUTCOMES, kept=kept
+    )
 
 
 @bp.route("/kept/<int:kept_id>.eml")
@@ -226,6 +272,11 @@ def raw(kept_id: int):
     if kept is None or kept.tenant_id != current_tenant_id():
         abort(404)
     # Served as a download, never rendered: the bytes are untrusted.
-    return Response(kept.raw, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="kept-{kept.id}.eml"',
-                             "X-Content-Type-Options": "nosniff"})
+    return Response(
+        kept.raw,
+        mimetype="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="kept-{kept.id}.eml"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

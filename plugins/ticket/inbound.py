@@ -4,6 +4,7 @@ A subject carrying ``[#123]`` of an existing ticket of the tenant adds a
 comment (source ``mail``); otherwise the mail opens a new ticket with the
 sender as its reporter. Runs in the caller's transaction (see the hookspec).
 """
+
 from __future__ import annotations
 
 import re
@@ -48,13 +49,21 @@ def known_sender(tenant_id: int, address: str) -> bool:
 
     from .models import Ticket, TicketWatcher
 
-    reporter = db.session.execute(db.select(Ticket.id).where(
-        Ticket.tenant_id == tenant_id, db.func.lower(Ticket.reporter_email) == address).limit(1)).first()
+    reporter = db.session.execute(
+        db.select(Ticket.id)
+        .where(Ticket.tenant_id == tenant_id, db.func.lower(Ticket.reporter_email) == address)
+        .limit(1)
+    ).first()
     if reporter is not None:
         return True
-    return db.session.execute(db.select(TicketWatcher.id).where(
-        TicketWatcher.tenant_id == tenant_id, db.func.lower(TicketWatcher.email) == address).limit(1)).first() \
+    return (
+        db.session.execute(
+            db.select(TicketWatcher.id)
+            .where(TicketWatcher.tenant_id == tenant_id, db.func.lower(TicketWatcher.email) == address)
+            .limit(1)
+        ).first()
         is not None
+    )
 
 
 def _threaded_ticket(tenant_id: int, mail) -> int | None:
@@ -91,19 +100,31 @@ def handle(tenant, mail) -> InboundResult:
             # tenant that accepts unauthenticated mail) speaks as that person;
             # the inbound side applies the tenant's trust policy.
             verified = bool(mail.authenticated or mail.sender_trusted)
-            comment = service.add_comment(tenant.id, ticket.id, author_name=mail.from_name or mail.from_address,
-                                          author_email=mail.from_address, body=body or "(empty mail)",
-                                          source="mail", attachments=files, sender_verified=verified)
+            comment = service.add_comment(
+                tenant.id,
+                ticket.id,
+                author_name=mail.from_name or mail.from_address,
+                author_email=mail.from_address,
+                body=body or "(empty mail)",
+                source="mail",
+                attachments=files,
+                sender_verified=verified,
+            )
             if not verified:
                 note += "; sender not verified"
             return InboundResult("comment", str(comment.id), f"ticket {ticket.id}{note}", link=_link(ticket.id))
     subject = NUMBER.sub("", mail.subject or "").strip() or "(no subject)"
     # The workspace that names this mailbox, else the default one.
     workspace = workspaces.for_mailbox(tenant.id, mail.mailbox)
-    ticket = service.create_ticket(tenant.id, title=subject, description=body,
-                                   reporter_name=mail.from_name or mail.from_address,
-                                   reporter_email=mail.from_address, reporter_language=tenant.language,
-                                   workspace_id=workspace.id)
+    ticket = service.create_ticket(
+        tenant.id,
+        title=subject,
+        description=body,
+        reporter_name=mail.from_name or mail.from_address,
+        reporter_email=mail.from_address,
+        reporter_language=tenant.language,
+        workspace_id=workspace.id,
+    )
     for filename, content_type, content in files:
         service.add_attachment(tenant.id, ticket.id, filename, content_type, content)
     return InboundResult("ticket", str(ticket.id), note.lstrip("; "), link=_link(ticket.id))

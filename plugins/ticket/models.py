@@ -1,4 +1,5 @@
 """The ticket plugin's tables (its own Alembic branch: migrations/)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -60,14 +61,25 @@ class Ticket(db.Model):
 
         ``assignee`` is the assignee's ``UserRef`` (the service looks it up).
         """
-        return {"ticket": {
-            "id": self.id, "title": self.title, "description": self.description, "status": self.status,
-            "reporter": {"name": self.reporter_name, "email": self.reporter_email,
-                         "language": self.reporter_language},
-            "assignee": ({"name": assignee.name, "email": assignee.email, "language": assignee.language or None}
-                         if assignee is not None else None),
-            "watchers": [w.email for w in self.watchers],
-        }}
+        return {
+            "ticket": {
+                "id": self.id,
+                "title": self.title,
+                "description": self.description,
+                "status": self.status,
+                "reporter": {
+                    "name": self.reporter_name,
+                    "email": self.reporter_email,
+                    "language": self.reporter_language,
+                },
+                "assignee": (
+                    {"name": assignee.name, "email": assignee.email, "language": assignee.language or None}
+                    if assignee is not None
+                    else None
+                ),
+                "watchers": [w.email for w in self.watchers],
+            }
+        }
 
 
 class TicketWatcher(db.Model):

@@ -1,4 +1,5 @@
 """The ticket plugin's hooks: its events, placeholders, recipients, pages, inbound mail."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,17 +10,27 @@ from . import defaults, models  # noqa: F401  (models: tables known before migra
 
 _TICKET = (
     Variable("ticket.id", "number of the ticket (shown as [#123] in subjects)", 123),
-    Variable("ticket.title", "title of the ticket", "Heizung im Bad fällt aus",
-             samples={"en": "Bathroom heating is out"}),
-    Variable("ticket.description", "what the reporter wrote", "Seit gestern bleibt der Heizkörper kalt.",
-             samples={"en": "The radiator has been cold since yesterday."}),
+    Variable(
+        "ticket.title", "title of the ticket", "Heizung im Bad fällt aus", samples={"en": "Bathroom heating is out"}
+    ),
+    Variable(
+        "ticket.description",
+        "what the reporter wrote",
+        "Seit gestern bleibt der Heizkörper kalt.",
+        samples={"en": "The radiator has been cold since yesterday."},
+    ),
     Variable("ticket.status", "status: open, in_progress, waiting, closed", "open"),
-    Variable("ticket.reporter.name", "name of the person who reported it", "Erika Mustermann",
-             samples={"en": "Jane Doe"}),
+    Variable(
+        "ticket.reporter.name", "name of the person who reported it", "Erika Mustermann", samples={"en": "Jane Doe"}
+    ),
     Variable("ticket.reporter.email", "e-mail address of the reporter", "erika@example.org"),
     Variable("ticket.reporter.language", "language of the reporter (de or en)", "de", samples={"en": "en"}),
-    Variable("ticket.assignee.name", "name of the assigned staff member (may be empty)", "Max Hausmeister",
-             samples={"en": "John Caretaker"}),
+    Variable(
+        "ticket.assignee.name",
+        "name of the assigned staff member (may be empty)",
+        "Max Hausmeister",
+        samples={"en": "John Caretaker"},
+    ),
     Variable("ticket.assignee.email", "e-mail address of the assignee", "max@example.org"),
     Variable("ticket.assignee.language", "language of the assignee", "de", samples={"en": "en"}),
     Variable("ticket.watchers", "addresses of the ticket's watchers", ["verwaltung@example.org"]),
@@ -35,27 +46,43 @@ TICKET_OPEN = "ticket_open"
 _CONDITIONS = (SendCondition(TICKET_OPEN, "only if the ticket is not closed when the mail is due"),)
 
 TICKET_CREATED = EventSpec(
-    key="TICKET_CREATED", label="Ticket created", description="A new ticket was reported.",
-    variables=_TICKET, roles=_ROLES, conditions=_CONDITIONS)
+    key="TICKET_CREATED",
+    label="Ticket created",
+    description="A new ticket was reported.",
+    variables=_TICKET,
+    roles=_ROLES,
+    conditions=_CONDITIONS,
+)
 
 TICKET_STATUS_CHANGED = EventSpec(
-    key="TICKET_STATUS_CHANGED", label="Ticket status changed",
+    key="TICKET_STATUS_CHANGED",
+    label="Ticket status changed",
     description="A ticket moved from one status to another.",
     variables=_TICKET + (Variable("ticket.old_status", "the status before the change", "open"),),
-    roles=_ROLES, conditions=_CONDITIONS)
+    roles=_ROLES,
+    conditions=_CONDITIONS,
+)
 
 TICKET_COMMENTED = EventSpec(
-    key="TICKET_COMMENTED", label="Ticket commented",
+    key="TICKET_COMMENTED",
+    label="Ticket commented",
     description="Someone commented on a ticket, on the web or by replying to a mail.",
-    variables=_TICKET + (
+    variables=_TICKET
+    + (
         Variable("comment.id", "number of the comment", 5),
         Variable("comment.author_name", "who wrote the comment", "Max Hausmeister", samples={"en": "John Caretaker"}),
         Variable("comment.author_email", "the author's e-mail address", "max@example.org"),
-        Variable("comment.body", "the comment's text", "Der Techniker kommt am Montag.",
-                 samples={"en": "The technician is coming on Monday."}),
+        Variable(
+            "comment.body",
+            "the comment's text",
+            "Der Techniker kommt am Montag.",
+            samples={"en": "The technician is coming on Monday."},
+        ),
         Variable("comment.source", "where it came from: web or mail", "web"),
     ),
-    roles=_ROLES, conditions=_CONDITIONS)
+    roles=_ROLES,
+    conditions=_CONDITIONS,
+)
 
 EVENTS = (TICKET_CREATED, TICKET_STATUS_CHANGED, TICKET_COMMENTED)
 _KEYS = {e.key for e in EVENTS}

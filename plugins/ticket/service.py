@@ -2,6 +2,7 @@
 
 The caller commits: a rolled-back change sends nothing.
 """
+
 from __future__ import annotations
 
 from core.api import AddressError, check_address, db, emit, user_of
@@ -22,8 +23,9 @@ class TicketNotFound(LookupError):
 
 
 def get_ticket(tenant_id: int, ticket_id: int) -> Ticket:
-    ticket = db.session.execute(db.select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
-                                ).scalar_one_or_none()
+    ticket = db.session.execute(
+        db.select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
+    ).scalar_one_or_none()
     if ticket is None:
         raise TicketNotFound(f"no ticket #{ticket_id}")
     return ticket
@@ -34,8 +36,9 @@ def is_open(tenant_id: int, ticket_id) -> bool:
     condition "ticket_open"); a deleted or unknown ticket is not open."""
     if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
         return False
-    status = db.session.execute(db.select(Ticket.status).where(Ticket.tenant_id == tenant_id,
-                                                              Ticket.id == ticket_id)).scalar()
+    status = db.session.execute(
+        db.select(Ticket.status).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
+    ).scalar()
     return status is not None and status != "closed"
 
 
@@ -58,9 +61,19 @@ def _address(value: str, field: str) -> str:
         raise TicketError(str(exc)) from exc
 
 
-def create_ticket(tenant_id: int, *, title: str, description: str, reporter_name: str, reporter_email: str,
-                  reporter_language: str = "de", assignee_id: int | None = None, watchers: tuple[str, ...] = (),
-                  actor_user_id: int | None = None, workspace_id: int | None = None) -> Ticket:
+def create_ticket(
+    tenant_id: int,
+    *,
+    title: str,
+    description: str,
+    reporter_name: str,
+    reporter_email: str,
+    reporter_language: str = "de",
+    assignee_id: int | None = None,
+    watchers: tuple[str, ...] = (),
+    actor_user_id: int | None = None,
+    workspace_id: int | None = None,
+) -> Ticket:
     """Create a ticket and emit TICKET_CREATED; the caller commits. Without
     ``workspace_id`` it goes to the tenant's default workspace."""
     title = (title or "").strip()
@@ -70,10 +83,16 @@ def create_ticket(tenant_id: int, *, title: str, description: str, reporter_name
         workspace = workspaces.get(tenant_id, workspace_id) if workspace_id else workspaces.default(tenant_id)
     except workspaces.WorkspaceNotFound:
         raise TicketError("no such workspace") from None
-    ticket = Ticket(tenant_id=tenant_id, title=title[:200], description=description or "",
-                    reporter_name=(reporter_name or "").strip()[:200], reporter_email=(reporter_email or "").strip(),
-                    reporter_language=reporter_language if reporter_language in ("de", "en") else "de",
-                    assignee_id=_assignee(tenant_id, assignee_id), workspace_id=workspace.id)
+    ticket = Ticket(
+        tenant_id=tenant_id,
+        title=title[:200],
+        description=description or "",
+        reporter_name=(reporter_name or "").strip()[:200],
+        reporter_email=(reporter_email or "").strip(),
+        reporter_language=reporter_language if reporter_language in ("de", "en") else "de",
+        assignee_id=_assignee(tenant_id, assignee_id),
+        workspace_id=workspace.id,
+    )
     for address in watchers:
         ticket.watchers.append(TicketWatcher(tenant_id=tenant_id, email=_address(address, "watcher")))
     db.session.add(ticket)
@@ -98,10 +117,18 @@ def change_status(tenant_id: int, ticket_id: int, new_status: str, actor_user_id
     return ticket
 
 
-def add_comment(tenant_id: int, ticket_id: int, *, author_name: str, author_email: str, body: str,
-                source: str = "web", actor_user_id: int | None = None,
-                attachments: tuple[tuple[str, str, bytes], ...] = (),
-                sender_verified: bool | None = None) -> TicketComment:
+def add_comment(
+    tenant_id: int,
+    ticket_id: int,
+    *,
+    author_name: str,
+    author_email: str,
+    body: str,
+    source: str = "web",
+    actor_user_id: int | None = None,
+    attachments: tuple[tuple[str, str, bytes], ...] = (),
+    sender_verified: bool | None = None,
+) -> TicketComment:
     """Add a comment (with optional attachments as (filename, content type,
     bytes)) and emit TICKET_COMMENTED; the caller commits."""
     if source not in ("web", "mail"):
@@ -110,17 +137,28 @@ def add_comment(tenant_id: int, ticket_id: int, *, author_name: str, author_emai
     if not body and not attachments:
         raise TicketError("a comment needs a text or an attachment")
     ticket = get_ticket(tenant_id, ticket_id)
-    comment = TicketComment(tenant_id=tenant_id, ticket_id=ticket.id, author_name=(author_name or "").strip()[:200],
-                            author_email=(author_email or "").strip()[:254], body=body, source=source,
-                            sender_verified=sender_verified)
+    comment = TicketComment(
+        tenant_id=tenant_id,
+        ticket_id=ticket.id,
+        author_name=(author_name or "").strip()[:200],
+        author_email=(author_email or "").strip()[:254],
+        body=body,
+        source=source,
+        sender_verified=sender_verified,
+    )
     db.session.add(comment)
     db.session.flush()
     for filename, content_type, content in attachments[:MAX_ATTACHMENTS_PER_CHANGE]:
         add_attachment(tenant_id, ticket.id, filename, content_type, content, comment_id=comment.id)
     data = payload(ticket)
-    data["comment"] = {"id": comment.id, "author_name": comment.author_name, "author_email": comment.author_email,
-                       "body": comment.body, "source": comment.source,
-                       "sender_verified": comment.sender_verified}
+    data["comment"] = {
+        "id": comment.id,
+        "author_name": comment.author_name,
+        "author_email": comment.author_email,
+        "body": comment.body,
+        "source": comment.source,
+        "sender_verified": comment.sender_verified,
+    }
     emit(tenant_id, "TICKET_COMMENTED", data, actor_user_id=actor_user_id)
     return comment
 
@@ -132,16 +170,23 @@ def clean_filename(filename: str | None) -> str:
     return " ".join(name.replace("\\", "/").rsplit("/", 1)[-1].split())[:255] or "attachment"
 
 
-def add_attachment(tenant_id: int, ticket_id: int, filename: str, content_type: str, content: bytes, *,
-                   comment_id: int | None = None) -> TicketAttachment:
+def add_attachment(
+    tenant_id: int, ticket_id: int, filename: str, content_type: str, content: bytes, *, comment_id: int | None = None
+) -> TicketAttachment:
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise TicketError(f"{filename!r} is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
     ticket = get_ticket(tenant_id, ticket_id)
     # Only the last path part of a name; never a path the download could abuse.
     name = clean_filename(filename)
-    row = TicketAttachment(tenant_id=tenant_id, ticket_id=ticket.id, comment_id=comment_id, filename=name,
-                           content_type=(content_type or "application/octet-stream")[:255], size=len(content),
-                           content=content)
+    row = TicketAttachment(
+        tenant_id=tenant_id,
+        ticket_id=ticket.id,
+        comment_id=comment_id,
+        filename=name,
+        content_type=(content_type or "application/octet-stream")[:255],
+        size=len(content),
+        content=content,
+    )
     db.session.add(row)
     return row
 

@@ -1,5 +1,6 @@
 """Ticket pages: the list, reporting a ticket, and one ticket's page
 (status, assignee, watchers, comments, attachments)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -25,7 +26,9 @@ class TicketForm(FlaskForm):
     description = TextAreaField(_l("Description"))
     reporter_name = StringField(_l("Reporter"), validators=[DataRequired(), Length(max=200)])
     reporter_email = EmailField(_l("Reporter's e-mail"), validators=[DataRequired(), Email()])
-    reporter_language = SelectField(_l("Language"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
+    reporter_language = SelectField(
+        _l("Language"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")]
+    )
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
@@ -52,7 +55,9 @@ class PlainForm(FlaskForm):
 
 
 def _user_choices(tenant_id: int) -> list[SelectChoice]:
-    return [SelectChoice("", "nobody")] + [SelectChoice(str(u.id), f"{u.name} <{u.email}>") for u in users_of(tenant_id)]
+    return [SelectChoice("", "nobody")] + [
+        SelectChoice(str(u.id), f"{u.name} <{u.email}>") for u in users_of(tenant_id)
+    ]
 
 
 def _user_id(value: str | None) -> int | None:
@@ -75,10 +80,15 @@ def index():
     if form.validate_on_submit():
         try:
             ticket = service.create_ticket(
-                tenant_id, title=form.title.data, description=form.description.data or "",
-                reporter_name=form.reporter_name.data, reporter_email=form.reporter_email.data,
-                reporter_language=form.reporter_language.data, assignee_id=_user_id(form.assignee.data),
-                actor_user_id=current_user.id)
+                tenant_id,
+                title=form.title.data,
+                description=form.description.data or "",
+                reporter_name=form.reporter_name.data,
+                reporter_email=form.reporter_email.data,
+                reporter_language=form.reporter_language.data,
+                assignee_id=_user_id(form.assignee.data),
+                actor_user_id=current_user.id,
+            )
         except service.TicketError as exc:
             form.title.errors.append(str(exc))
         else:
@@ -94,8 +104,14 @@ def index():
     else:
         shown = ""
     tickets = db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars().all()
-    return render_template("ticket/index.html", form=form, tickets=tickets, workspaces=spaces, shown=shown,
-                           names={w.id: w.name for w in spaces})
+    return render_template(
+        "ticket/index.html",
+        form=form,
+        tickets=tickets,
+        workspaces=spaces,
+        shown=shown,
+        names={w.id: w.name for w in spaces},
+    )
 
 
 @bp.get("/<int:ticket_id>")
@@ -111,21 +127,36 @@ def _render_show(ticket: Ticket, **forms):
     status_form = forms.get("status_form") or StatusForm(data={"status": ticket.status})
     assign_form = forms.get("assign_form") or AssignForm(data={"assignee": str(ticket.assignee_id or "")})
     assign_form.assignee.choices = _user_choices(tenant_id)
-    comments = db.session.execute(db.select(TicketComment).where(
-        TicketComment.tenant_id == tenant_id, TicketComment.ticket_id == ticket.id).order_by(TicketComment.id)
-    ).scalars().all()
-    files = db.session.execute(db.select(TicketAttachment.id, TicketAttachment.filename, TicketAttachment.size,
-                                         TicketAttachment.comment_id).where(
-        TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id == ticket.id)
-        .order_by(TicketAttachment.id)).all()
+    comments = (
+        db.session.execute(
+            db.select(TicketComment)
+            .where(TicketComment.tenant_id == tenant_id, TicketComment.ticket_id == ticket.id)
+            .order_by(TicketComment.id)
+        )
+        .scalars()
+        .all()
+    )
+    files = db.session.execute(
+        db.select(TicketAttachment.id, TicketAttachment.filename, TicketAttachment.size, TicketAttachment.comment_id)
+        .where(TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id == ticket.id)
+        .order_by(TicketAttachment.id)
+    ).all()
     assignee = next((u for u in users_of(tenant_id) if u.id == ticket.assignee_id), None)
     move_form = workspace_views.MoveForm(data={"workspace": str(ticket.workspace_id or "")})
     move_form.workspace.choices = [SelectChoice(str(w.id), w.name) for w in workspaces.all_of(tenant_id)]
-    return render_template("ticket/show.html", ticket=ticket, comments=comments, files=files, assignee=assignee,
-                           move_form=move_form,
-                           status_form=status_form, assign_form=assign_form,
-                           comment_form=forms.get("comment_form") or CommentForm(),
-                           watcher_form=forms.get("watcher_form") or WatcherForm(), plain_form=PlainForm())
+    return render_template(
+        "ticket/show.html",
+        ticket=ticket,
+        comments=comments,
+        files=files,
+        assignee=assignee,
+        move_form=move_form,
+        status_form=status_form,
+        assign_form=assign_form,
+        comment_form=forms.get("comment_form") or CommentForm(),
+        watcher_form=forms.get("watcher_form") or WatcherForm(),
+        plain_form=PlainForm(),
+    )
 
 
 @bp.post("/<int:ticket_id>/status")
@@ -138,7 +169,7 @@ def status(ticket_id: int):
         return _render_show(ticket, status_form=form), 400
     service.change_status(tenant_id, ticket.id, form.status.data, actor_user_id=current_user.id)
     db.session.commit()
-    flash(_("Ticket #%(id)s is now %(status)s.", id=ticket.id, status=form.status.data.replace('_', ' ')), "success")
+    flash(_("Ticket #%(id)s is now %(status)s.", id=ticket.id, status=form.status.data.replace("_", " ")), "success")
     return redirect(url_for("ticket.show", ticket_id=ticket.id))
 
 
@@ -175,9 +206,16 @@ def comment(ticket_id: int):
         content = upload.read(service.MAX_ATTACHMENT_BYTES + 1)
         files = ((upload.filename, upload.mimetype or "application/octet-stream", content),)
     try:
-        service.add_comment(tenant_id, ticket.id, author_name=current_user.name, author_email=current_user.email,
-                            body=form.body.data or "", source="web", actor_user_id=current_user.id,
-                            attachments=files)
+        service.add_comment(
+            tenant_id,
+            ticket.id,
+            author_name=current_user.name,
+            author_email=current_user.email,
+            body=form.body.data or "",
+            source="web",
+            actor_user_id=current_user.id,
+            attachments=files,
+        )
     except service.TicketError as exc:
         db.session.rollback()
         form.body.errors.append(str(exc))
@@ -220,9 +258,13 @@ def unwatch(ticket_id: int, watcher_id: int):
 @plugin_enabled_required(NAME)
 def attachment(ticket_id: int, attachment_id: int):
     tenant_id = current_tenant_id()
-    row = db.session.execute(db.select(TicketAttachment).where(
-        TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id == ticket_id,
-        TicketAttachment.id == attachment_id)).scalar_one_or_none()
+    row = db.session.execute(
+        db.select(TicketAttachment).where(
+            TicketAttachment.tenant_id == tenant_id,
+            TicketAttachment.ticket_id == ticket_id,
+            TicketAttachment.id == attachment_id,
+        )
+    ).scalar_one_or_none()
     if row is None:
         abort(404)
     # Always a download, never rendered inline: the file comes from strangers.

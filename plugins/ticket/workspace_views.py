@@ -1,5 +1,6 @@
 """Workspace pages: the admin manages workspaces (/tickets/workspaces);
 anyone working on tickets moves a ticket to another workspace."""
+
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -16,8 +17,10 @@ from .models import NAME
 
 class WorkspaceForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
-    mailbox = StringField(_l("Mailbox (its name under Inbound mail; new tickets from it land here)"),
-                          validators=[Optional(), Length(max=100)])
+    mailbox = StringField(
+        _l("Mailbox (its name under Inbound mail; new tickets from it land here)"),
+        validators=[Optional(), Length(max=100)],
+    )
 
 
 class MoveForm(FlaskForm):
@@ -50,10 +53,14 @@ def register(bp) -> None:
                 return redirect(url_for("ticket.workspaces_index"))
         rows = workspaces.all_of(tenant_id)
         db.session.commit()  # the default workspace, when this made it
-        return render_template("ticket/workspaces.html", form=form, workspaces=rows,
-                               counts=workspaces.counts(tenant_id), action_form=ActionForm(),
-                               edit_forms={w.id: WorkspaceForm(prefix=f"w{w.id}", obj=w) for w in rows}), \
-            (422 if form.errors else 200)
+        return render_template(
+            "ticket/workspaces.html",
+            form=form,
+            workspaces=rows,
+            counts=workspaces.counts(tenant_id),
+            action_form=ActionForm(),
+            edit_forms={w.id: WorkspaceForm(prefix=f"w{w.id}", obj=w) for w in rows},
+        ), (422 if form.errors else 200)
 
     @bp.post("/workspaces/<int:workspace_id>/edit")
     @_admin
@@ -63,8 +70,7 @@ def register(bp) -> None:
         try:
             if not form.validate_on_submit():
                 raise workspaces.WorkspaceError("; ".join(e for errors in form.errors.values() for e in errors))
-            workspace = workspaces.update(tenant_id, workspace_id, name=form.name.data,
-                                          mailbox=form.mailbox.data or "")
+            workspace = workspaces.update(tenant_id, workspace_id, name=form.name.data, mailbox=form.mailbox.data or "")
         except workspaces.WorkspaceNotFound:
             abort(404)
         except workspaces.WorkspaceError as exc:
@@ -101,8 +107,7 @@ def register(bp) -> None:
             flash(str(exc), "error")
         else:
             db.session.commit()
-            flash(_("Workspace removed; %(count)s ticket(s) moved to the default workspace.", count=moved),
-                  "success")
+            flash(_("Workspace removed; %(count)s ticket(s) moved to the default workspace.", count=moved), "success")
         return redirect(url_for("ticket.workspaces_index"))
 
     @bp.post("/<int:ticket_id>/workspace")

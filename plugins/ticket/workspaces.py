@@ -6,6 +6,7 @@ workspace (one per tenant, made on first use) takes the rest: mail from
 mailboxes no workspace names, and tickets created on the web, by events or
 by other plugins. Nothing here commits; the caller does.
 """
+
 from __future__ import annotations
 
 from core.api import db, tenant_ref_by_id
@@ -26,8 +27,15 @@ class WorkspaceNotFound(LookupError):
 
 def all_of(tenant_id: int) -> list[Workspace]:
     default(tenant_id)
-    return db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id)
-                              .order_by(Workspace.is_default.desc(), Workspace.name)).scalars().all()
+    return (
+        db.session.execute(
+            db.select(Workspace)
+            .where(Workspace.tenant_id == tenant_id)
+            .order_by(Workspace.is_default.desc(), Workspace.name)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def get(tenant_id: int, workspace_id: int) -> Workspace:
@@ -39,12 +47,20 @@ def get(tenant_id: int, workspace_id: int) -> Workspace:
 
 def default(tenant_id: int) -> Workspace:
     """The tenant's default workspace, made on first use."""
-    found = db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id, Workspace.is_default)
-                               .order_by(Workspace.id).limit(1)).scalar()
+    found = db.session.execute(
+        db.select(Workspace)
+        .where(Workspace.tenant_id == tenant_id, Workspace.is_default)
+        .order_by(Workspace.id)
+        .limit(1)
+    ).scalar()
     if found is None:
         language = tenant_ref_by_id(tenant_id).language
-        found = Workspace(tenant_id=tenant_id, name=_free_name(tenant_id, DEFAULT_NAMES.get(language, "General")),
-                          mailbox="", is_default=True)
+        found = Workspace(
+            tenant_id=tenant_id,
+            name=_free_name(tenant_id, DEFAULT_NAMES.get(language, "General")),
+            mailbox="",
+            is_default=True,
+        )
         db.session.add(found)
         db.session.flush()
     return found
@@ -55,10 +71,15 @@ def for_mailbox(tenant_id: int, mailbox: str) -> Workspace:
     mailbox = (mailbox or "").strip()
     # One query for both (it runs for every mail): the mailbox's workspace
     # first, else the default one.
-    found = db.session.execute(db.select(Workspace).where(
-        Workspace.tenant_id == tenant_id, db.or_(Workspace.mailbox == mailbox, Workspace.is_default)
-        if mailbox else Workspace.is_default)
-        .order_by((Workspace.mailbox == mailbox).desc(), Workspace.id).limit(1)).scalar()
+    found = db.session.execute(
+        db.select(Workspace)
+        .where(
+            Workspace.tenant_id == tenant_id,
+            db.or_(Workspace.mailbox == mailbox, Workspace.is_default) if mailbox else Workspace.is_default,
+        )
+        .order_by((Workspace.mailbox == mailbox).desc(), Workspace.id)
+        .limit(1)
+    ).scalar()
     return found if found is not None else default(tenant_id)
 
 
@@ -76,8 +97,11 @@ def _check(tenant_id: int, name: str, mailbox: str, own_id: int | None) -> tuple
         raise WorkspaceError("a workspace needs a name")
     if len(name) > 100 or len(mailbox) > 100:
         raise WorkspaceError("names have at most 100 characters")
-    others = db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id,
-                                                           Workspace.id != (own_id or 0))).scalars().all()
+    others = (
+        db.session.execute(db.select(Workspace).where(Workspace.tenant_id == tenant_id, Workspace.id != (own_id or 0)))
+        .scalars()
+        .all()
+    )
     if any(w.name == name for w in others):
         raise WorkspaceError(f"another workspace is called {name!r}")
     if mailbox:
@@ -104,8 +128,11 @@ def update(tenant_id: int, workspace_id: int, *, name: str, mailbox: str) -> Wor
 
 def make_default(tenant_id: int, workspace_id: int) -> Workspace:
     workspace = get(tenant_id, workspace_id)
-    db.session.execute(db.update(Workspace).where(Workspace.tenant_id == tenant_id, Workspace.id != workspace.id)
-                       .values(is_default=False))
+    db.session.execute(
+        db.update(Workspace)
+        .where(Workspace.tenant_id == tenant_id, Workspace.id != workspace.id)
+        .values(is_default=False)
+    )
     workspace.is_default = True
     return workspace
 
@@ -117,9 +144,11 @@ def delete(tenant_id: int, workspace_id: int) -> int:
     if workspace.is_default:
         raise WorkspaceError("the default workspace cannot be removed; make another one the default first")
     target = default(tenant_id)
-    moved = db.session.execute(db.update(Ticket).where(Ticket.tenant_id == tenant_id,
-                                                       Ticket.workspace_id == workspace.id)
-                               .values(workspace_id=target.id)).rowcount
+    moved = db.session.execute(
+        db.update(Ticket)
+        .where(Ticket.tenant_id == tenant_id, Ticket.workspace_id == workspace.id)
+        .values(workspace_id=target.id)
+    ).rowcount
     db.session.delete(workspace)
     return moved
 
@@ -134,6 +163,9 @@ def move(tenant_id: int, ticket: Ticket, workspace_id: int) -> Workspace:
 
 
 def counts(tenant_id: int) -> dict[int, int]:
-    rows = db.session.execute(db.select(Ticket.workspace_id, db.func.count()).where(Ticket.tenant_id == tenant_id)
-                              .group_by(Ticket.workspace_id)).all()
+    rows = db.session.execute(
+        db.select(Ticket.workspace_id, db.func.count())
+        .where(Ticket.tenant_id == tenant_id)
+        .group_by(Ticket.workspace_id)
+    ).all()
     return {workspace_id: n for workspace_id, n in rows}

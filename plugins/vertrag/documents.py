@@ -3,6 +3,7 @@
 Made from the event's payload, the contract as it was when it was signed,
 so a mail sent later still carries what both parties signed.
 """
+
 from __future__ import annotations
 
 from core.api import MailAttachment, TenantRef, pdf_document
@@ -26,11 +27,17 @@ def signed_contract(tenant: TenantRef, payload: dict) -> MailAttachment:
         ("Property" if english else "Mietobjekt", contract.get("property_address") or ""),
         ("Start" if english else "Beginn", contract.get("start") or ""),
         ("End" if english else "Ende", contract.get("end") or ("open-ended" if english else "unbefristet")),
-        ("Monthly rent" if english else "Monatliche Miete",
-         f"{contract.get('rent') or ''} {contract.get('currency') or 'EUR'}".strip()),
+        (
+            "Monthly rent" if english else "Monatliche Miete",
+            f"{contract.get('rent') or ''} {contract.get('currency') or 'EUR'}".strip(),
+        ),
     ]
-    title = (f"Rental contract {number} (signed)" if english else f"Mietvertrag {number} (unterschrieben)")
-    content = pdf_document(tenant, title, table=(("Field", "Value") if english else ("Angabe", "Wert"), rows),
-                           footer=("Signed by both parties." if english else "Von beiden Parteien unterschrieben."))
+    title = f"Rental contract {number} (signed)" if english else f"Mietvertrag {number} (unterschrieben)"
+    content = pdf_document(
+        tenant,
+        title,
+        table=(("Field", "Value") if english else ("Angabe", "Wert"), rows),
+        footer=("Signed by both parties." if english else "Von beiden Parteien unterschrieben."),
+    )
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in number) or "vertrag"
     return MailAttachment(filename=f"Vertrag-{safe}.pdf", content_type="application/pdf", content=content)

@@ -1,4 +1,5 @@
 """The vertrag plugin's tables (its own Alembic branch: migrations/)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -51,16 +52,25 @@ class Contract(db.Model):
         return f"{self.rent_cents // 100}.{self.rent_cents % 100:02d}"
 
     def party(self, role: str) -> dict:
-        return {"name": getattr(self, f"{role}_name"), "salutation": getattr(self, f"{role}_salutation"),
-                "email": getattr(self, f"{role}_email"), "language": getattr(self, f"{role}_language")}
+        return {
+            "name": getattr(self, f"{role}_name"),
+            "salutation": getattr(self, f"{role}_salutation"),
+            "email": getattr(self, f"{role}_email"),
+            "language": getattr(self, f"{role}_language"),
+        }
 
     def snapshot(self) -> dict:
         """The event payload: the contract as it was when the event happened."""
         return {
             "vertrag": {
-                "id": self.id, "number": self.number, "status": self.status,
-                "start": self.start_date.isoformat(), "end": self.end_date.isoformat() if self.end_date else "",
-                "rent": self.rent, "currency": "EUR", "property_address": self.property_address,
+                "id": self.id,
+                "number": self.number,
+                "status": self.status,
+                "start": self.start_date.isoformat(),
+                "end": self.end_date.isoformat() if self.end_date else "",
+                "rent": self.rent,
+                "currency": "EUR",
+                "property_address": self.property_address,
                 "termination_reason": self.termination_reason or "",
             },
             "mieter": self.party("mieter"),

@@ -1,5 +1,6 @@
 """Contracts: create, edit, mark signed, terminate. Each step that concerns
 both parties emits its event in the caller's transaction (the caller commits)."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,9 @@ def parse_rent(value) -> int:
 
 
 def get_contract(tenant_id: int, contract_id: int) -> Contract:
-    row = db.session.execute(db.select(Contract).where(Contract.tenant_id == tenant_id, Contract.id == contract_id)
-                             ).scalar_one_or_none()
+    row = db.session.execute(
+        db.select(Contract).where(Contract.tenant_id == tenant_id, Contract.id == contract_id)
+    ).scalar_one_or_none()
     if row is None:
         raise ContractNotFound(f"no contract {contract_id}")
     return row
@@ -49,8 +51,15 @@ def _apply(contract: Contract, fields: dict) -> None:
             raise ContractError(f"the {role}'s language must be de or en")
     if "rent" in fields:
         fields["rent_cents"] = parse_rent(fields.pop("rent"))
-    allowed = {c.key for c in Contract.__table__.columns} - {"id", "tenant_id", "status", "signed_at",
-                                                              "terminated_at", "created_at", "updated_at"}
+    allowed = {c.key for c in Contract.__table__.columns} - {
+        "id",
+        "tenant_id",
+        "status",
+        "signed_at",
+        "terminated_at",
+        "created_at",
+        "updated_at",
+    }
     for key, value in fields.items():
         if key not in allowed:
             raise ContractError(f"unknown contract field {key!r}")
@@ -62,8 +71,9 @@ def _apply(contract: Contract, fields: dict) -> None:
 
 
 def _number_free(tenant_id: int, number: str, contract_id: int | None) -> None:
-    clash = db.session.execute(db.select(Contract.id).where(Contract.tenant_id == tenant_id,
-                                                            Contract.number == number.strip())).scalar()
+    clash = db.session.execute(
+        db.select(Contract.id).where(Contract.tenant_id == tenant_id, Contract.number == number.strip())
+    ).scalar()
     if clash is not None and clash != contract_id:
         raise ContractError(f"there is already a contract numbered {number!r}")
 
@@ -101,8 +111,9 @@ def sign(tenant_id: int, contract_id: int, *, actor_user_id: int | None = None) 
     return contract
 
 
-def terminate(tenant_id: int, contract_id: int, *, end_date: date, reason: str = "",
-              actor_user_id: int | None = None) -> Contract:
+def terminate(
+    tenant_id: int, contract_id: int, *, end_date: date, reason: str = "", actor_user_id: int | None = None
+) -> Contract:
     """Terminate a signed contract as of ``end_date`` and emit CONTRACT_TERMINATED."""
     contract = get_contract(tenant_id, contract_id)
     if contract.status != "signed":

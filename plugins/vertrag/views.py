@@ -1,4 +1,5 @@
 """Contract pages: the list, a new contract, one contract (edit, sign, terminate)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -35,8 +36,11 @@ class ContractForm(FlaskForm):
     notes = TextAreaField(_l("Notes"), validators=[Optional()])
 
     def values(self) -> dict:
-        return {name: field.data if field.data is not None else ("" if name != "end_date" else None)
-                for name, field in self._fields.items() if name != "csrf_token"}
+        return {
+            name: field.data if field.data is not None else ("" if name != "end_date" else None)
+            for name, field in self._fields.items()
+            if name != "csrf_token"
+        }
 
 
 class SignForm(FlaskForm):
@@ -70,8 +74,13 @@ def index():
             db.session.commit()
             flash(_("Contract %(number)s created.", number=contract.number), "success")
             return redirect(url_for(".show", contract_id=contract.id))
-    rows = db.session.execute(db.select(Contract).where(Contract.tenant_id == tenant_id)
-                              .order_by(Contract.id.desc()).limit(100)).scalars().all()
+    rows = (
+        db.session.execute(
+            db.select(Contract).where(Contract.tenant_id == tenant_id).order_by(Contract.id.desc()).limit(100)
+        )
+        .scalars()
+        .all()
+    )
     return render_template("vertrag/index.html", form=form, contracts=rows, parties=PARTIES)
 
 
@@ -90,8 +99,13 @@ def show(contract_id: int):
             db.session.commit()
             flash(_("Contract saved."), "success")
             return redirect(url_for(".show", contract_id=contract.id))
-    return render_template("vertrag/show.html", contract=contract, form=form, sign_form=SignForm(),
-                           terminate_form=TerminateForm(formdata=None))
+    return render_template(
+        "vertrag/show.html",
+        contract=contract,
+        form=form,
+        sign_form=SignForm(),
+        terminate_form=TerminateForm(formdata=None),
+    )
 
 
 def _posted() -> bool:
@@ -125,8 +139,13 @@ def terminate(contract_id: int):
         flash(_("Give the last day of the tenancy."), "error")
         return redirect(url_for(".show", contract_id=contract.id))
     try:
-        service.terminate(contract.tenant_id, contract.id, end_date=form.end_date.data, reason=form.reason.data or "",
-                          actor_user_id=current_user.id)
+        service.terminate(
+            contract.tenant_id,
+            contract.id,
+            end_date=form.end_date.data,
+            reason=form.reason.data or "",
+            actor_user_id=current_user.id,
+        )
     except service.ContractError as exc:
         flash(str(exc), "error")
     else:

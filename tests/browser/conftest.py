@@ -1,4 +1,5 @@
 """A live server and Debian's Chromium for browser tests."""
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,16 @@ def browser_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-GB")
         page = context.new_page()
         page.set_default_timeout(15_000)

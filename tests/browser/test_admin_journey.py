@@ -5,6 +5,7 @@ Log in, point SMTP at a local aiosmtpd, send a test mail, write a template
 run it, create a ticket and follow its mail through the queue: PENDING,
 SENT, then FAILED when the server refuses, and SENT again after a resend.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,9 @@ def report_ticket(page, live_server, title):
     expect(page.get_by_text(re.compile(r"Ticket #\d+ created"))).to_be_visible()
 
 
-def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, live_server, browser_page, shoot,
-                                                                     smtp_sink):
+def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(
+    app, ctx, live_server, browser_page, shoot, smtp_sink
+):
     from playwright.sync_api import expect
 
     make_tenant("acme", plugins=("ticket",), activate_rules=False, language="en")
@@ -87,11 +89,14 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     expect(page.locator("#preview-subject")).to_have_text("Thanks for ticket #123")
     page.click("button[value=save]")
     expect(page.locator("#problems")).to_contain_text(
-        "unknown placeholder 'ticket.reporter.nmae' — did you mean 'ticket.reporter.name'?")
+        "unknown placeholder 'ticket.reporter.nmae' — did you mean 'ticket.reporter.name'?"
+    )
     expect(page.locator("#problems")).to_contain_text("line 1")
     shoot("template-misspelled-placeholder")
     page.fill("textarea[name=body_html]", "<p>Hello {{ ticket.reporter.name }},</p>\n<p>we got {{ ticket.title }}.</p>")
-    expect(page.frame_locator("#preview-html").locator("body")).to_contain_text("Hello Jane Doe")  # English samples for an English template
+    expect(page.frame_locator("#preview-html").locator("body")).to_contain_text(
+        "Hello Jane Doe"
+    )  # English samples for an English template
     page.click("button[value=save]")
     expect(page.get_by_text("Template saved.")).to_be_visible()
     expect(page.locator("#preview-subject")).to_have_text("Thanks for ticket #123")  # rendered by the server
@@ -188,8 +193,9 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(app, ctx, liv
     shoot("audit")
 
     # The same admin with a German browser.
-    german = page.context.browser.new_context(viewport={"width": 1360, "height": 900}, locale="de-DE",
-                                              storage_state=page.context.storage_state())
+    german = page.context.browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="de-DE", storage_state=page.context.storage_state()
+    )
     page = german.new_page()
     page.goto(live_server + MAIL)
     expect(page.locator("nav.subnav.second")).to_contain_text("Warteschlange")

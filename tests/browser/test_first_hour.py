@@ -6,6 +6,7 @@ listens, then against a real SMTP server), dry run a rule that is still off,
 switch it on in the list, delete it and undo the delete. A screenshot at each
 step (test-artifacts/screenshots/*-first-hour-*.png).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -19,13 +20,32 @@ pytestmark = pytest.mark.browser
 MAIL = "/settings/admin/mail"
 
 WORDS = {
-    "en": {"start": "Start page", "no_connection": "No connection.", "works": "Connection works.",
-           "off": "(rule is off)", "switch_on": "Switch on", "deleted": "Rule deleted.", "undo": "Undo",
-           "restored": "Restored.", "run": "Run dry run", "refused": "no SMTP server answered", "nothing": "Nothing was saved."},
-    "de": {"start": "Startseite", "no_connection": "Keine Verbindung.", "works": "Verbindung funktioniert.",
-           "off": "(Regel ist aus)", "switch_on": "Einschalten", "deleted": "Regel gelöscht.", "undo": "Rückgängig",
-           "restored": "Wiederhergestellt.", "run": "Probelauf starten", "refused": "kein SMTP-Server hat geantwortet",
-           "nothing": "Nichts wurde gespeichert."},
+    "en": {
+        "start": "Start page",
+        "no_connection": "No connection.",
+        "works": "Connection works.",
+        "off": "(rule is off)",
+        "switch_on": "Switch on",
+        "deleted": "Rule deleted.",
+        "undo": "Undo",
+        "restored": "Restored.",
+        "run": "Run dry run",
+        "refused": "no SMTP server answered",
+        "nothing": "Nothing was saved.",
+    },
+    "de": {
+        "start": "Startseite",
+        "no_connection": "Keine Verbindung.",
+        "works": "Verbindung funktioniert.",
+        "off": "(Regel ist aus)",
+        "switch_on": "Einschalten",
+        "deleted": "Regel gelöscht.",
+        "undo": "Rückgängig",
+        "restored": "Wiederhergestellt.",
+        "run": "Probelauf starten",
+        "refused": "kein SMTP-Server hat geantwortet",
+        "nothing": "Nichts wurde gespeichert.",
+    },
 }
 
 
@@ -36,8 +56,9 @@ def test_the_first_hour(app, ctx, live_server, browser_page, shoot, smtp_sink, l
     tenant = make_tenant("acme", plugins=("ticket", "homepage"), activate_rules=False, language="de")
     point_at(tenant.id, smtp_sink, port=free_port())  # a port where nothing listens
     words = WORDS[language]
-    context = browser_page.context.browser.new_context(viewport={"width": 1360, "height": 900},
-                                                       locale="de-DE" if language == "de" else "en-GB")
+    context = browser_page.context.browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="de-DE" if language == "de" else "en-GB"
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
 

@@ -1,5 +1,6 @@
 """The SMTP settings' sending options in a real browser: a provider preset,
 the OAuth2 section, the port following the security choice."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,9 @@ def test_microsoft_365_preset_and_oauth2(app, ctx, live_server, browser_page, sh
     expect(page.get_by_text("Settings saved.")).to_be_visible()
     expect(page.locator("#oauth-link")).to_have_text("Link account")
     expect(page.locator("input[name=oauth_client_secret]")).to_have_value("")
-    expect(page.locator("input[name=oauth_client_secret]")).to_have_attribute("placeholder",
-                                                                               "stored — leave empty to keep it")
+    expect(page.locator("input[name=oauth_client_secret]")).to_have_attribute(
+        "placeholder", "stored — leave empty to keep it"
+    )
     shoot("settings-sending-microsoft365-oauth2")
 
     # Switching to SSL/TLS moves the usual STARTTLS port to 465; POP3 fields appear for POP-before-SMTP.

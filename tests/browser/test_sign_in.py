@@ -1,5 +1,6 @@
 """Password reset and sign-in codes in Chromium, in English and in German
 (issue 13). Screenshots: test-artifacts/screenshots/*-sign-in-*.png."""
+
 from __future__ import annotations
 
 import re
@@ -13,19 +14,36 @@ from tests.helpers import ADMIN_PASSWORD, make_tenant
 pytestmark = pytest.mark.browser
 
 WORDS = {
-    "en": {"forgot": "Forgot password", "sent": "If this account exists", "new": "New password",
-           "changed": "Your password has been changed", "start": "Start page", "code": "Sign-in code",
-           "wrong": "Wrong code.", "account": "Sign-in", "recovery": "Write these codes down"},
-    "de": {"forgot": "Passwort vergessen", "sent": "Falls dieses Konto existiert", "new": "Neues Passwort",
-           "changed": "Ihr Passwort wurde geändert", "start": "Startseite", "code": "Anmeldecode",
-           "wrong": "Falscher Code.", "account": "Anmeldung", "recovery": "Schreiben Sie diese Codes"},
+    "en": {
+        "forgot": "Forgot password",
+        "sent": "If this account exists",
+        "new": "New password",
+        "changed": "Your password has been changed",
+        "start": "Start page",
+        "code": "Sign-in code",
+        "wrong": "Wrong code.",
+        "account": "Sign-in",
+        "recovery": "Write these codes down",
+    },
+    "de": {
+        "forgot": "Passwort vergessen",
+        "sent": "Falls dieses Konto existiert",
+        "new": "Neues Passwort",
+        "changed": "Ihr Passwort wurde geändert",
+        "start": "Startseite",
+        "code": "Anmeldecode",
+        "wrong": "Falscher Code.",
+        "account": "Anmeldung",
+        "recovery": "Schreiben Sie diese Codes",
+    },
 }
 NEW_PASSWORD = "ein ganz neues Passwort"
 
 
 def _page(browser_page, language):
-    context = browser_page.context.browser.new_context(viewport={"width": 1360, "height": 900},
-                                                       locale="de-DE" if language == "de" else "en-GB")
+    context = browser_page.context.browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="de-DE" if language == "de" else "en-GB"
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     return page
@@ -40,8 +58,9 @@ def _log_in(page, live_server, password=ADMIN_PASSWORD):
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-def test_password_reset_in_german_and_english(app, ctx, live_server, browser_page, shoot, smtp_sink, run_worker,
-                                              language):
+def test_password_reset_in_german_and_english(
+    app, ctx, live_server, browser_page, shoot, smtp_sink, run_worker, language
+):
     from playwright.sync_api import expect
 
     app.config["RESET_ANSWER_SECONDS"] = 0
@@ -77,8 +96,9 @@ def test_password_reset_in_german_and_english(app, ctx, live_server, browser_pag
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-def test_sign_in_code_in_german_and_english(app, ctx, live_server, browser_page, shoot, smtp_sink, run_worker,
-                                            language):
+def test_sign_in_code_in_german_and_english(
+    app, ctx, live_server, browser_page, shoot, smtp_sink, run_worker, language
+):
     from playwright.sync_api import expect
 
     tenant = make_tenant("acme", smtp_sink, language=language)

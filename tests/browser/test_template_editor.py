@@ -1,5 +1,6 @@
 """The template editor's placeholder completion and highlighting, in a real
 browser, and the plain fields without JavaScript (issue 17)."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,8 @@ def test_typing_a_placeholder_offers_the_events_names(app, ctx, live_server, bro
     names = offered.all_text_contents()
     # Names that start with what was typed come first, then those that contain it (vermieter.*).
     starting = [name for name in names if name.startswith("mieter.")]
-    assert names[:len(starting)] == starting and "mieter.email" in starting
-    assert "vermieter.name" in names[len(starting):]
+    assert names[: len(starting)] == starting and "mieter.email" in starting
+    assert "vermieter.name" in names[len(starting) :]
     expect(body).to_have_attribute("aria-activedescendant", offered.first.get_attribute("id"))
     shoot("template-editor-completion")
     page.keyboard.press("Enter")

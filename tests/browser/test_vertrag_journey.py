@@ -1,4 +1,5 @@
 """In a real browser: enable the vertrag plugin, sign a contract, see both parties' mails."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,16 +40,26 @@ def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_
         page.click("#rule-form button[type=submit]")
         page.wait_for_selector("text=Rule saved.")
     db.session.expire_all()
-    assert all(db.session.execute(db.select(Rule.active).where(Rule.tenant_id == tenant.id,
-                                                               Rule.event.like("CONTRACT_%"))).scalars())
+    assert all(
+        db.session.execute(
+            db.select(Rule.active).where(Rule.tenant_id == tenant.id, Rule.event.like("CONTRACT_%"))
+        ).scalars()
+    )
 
     page.click("nav >> text=Contracts")
     form = page.locator("#new-contract")
-    for field, value in {"number": "MV-2026-017", "property_address": "Lindenstraße 5, 10115 Berlin",
-                         "start_date": "2026-12-01", "rent": "850,00", "mieter_salutation": "Ms",
-                         "mieter_name": "Jane Renter", "mieter_email": "jane@example.org",
-                         "vermieter_salutation": "Herr", "vermieter_name": "Hans Vermieter",
-                         "vermieter_email": "hans@example.org"}.items():
+    for field, value in {
+        "number": "MV-2026-017",
+        "property_address": "Lindenstraße 5, 10115 Berlin",
+        "start_date": "2026-12-01",
+        "rent": "850,00",
+        "mieter_salutation": "Ms",
+        "mieter_name": "Jane Renter",
+        "mieter_email": "jane@example.org",
+        "vermieter_salutation": "Herr",
+        "vermieter_name": "Hans Vermieter",
+        "vermieter_email": "hans@example.org",
+    }.items():
         form.locator(f"#{field}").fill(value)
     form.locator("#mieter_language").select_option("en")
     form.locator("button[type=submit]").click()
@@ -66,7 +77,8 @@ def test_enable_vertrag_sign_a_contract_and_see_both_mails(ctx, smtp_sink, live_
     hans = queue.locator("tr:has-text('hans@example.org')")
     assert "Rental contract MV-2026-017 signed" in jane.inner_text() and "Sent" in jane.inner_text()
     assert "Mietvertrag MV-2026-017 unterschrieben" in hans.inner_text() and "Sent" in hans.inner_text()
-    signed = db.session.execute(db.select(Message.recipients, Message.status).where(
-        Message.event_key == "CONTRACT_SIGNED")).all()
+    signed = db.session.execute(
+        db.select(Message.recipients, Message.status).where(Message.event_key == "CONTRACT_SIGNED")
+    ).all()
     assert sorted(signed) == [(["hans@example.org"], MessageStatus.SENT), (["jane@example.org"], MessageStatus.SENT)]
     assert {tuple(m.rcpt_tos) for m in smtp_sink.wait_for(4)} == {("jane@example.org",), ("hans@example.org",)}

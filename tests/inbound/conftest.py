@@ -1,5 +1,6 @@
 """Fixtures for the inbound mail plugin: one real Dovecot per session, a
 fresh mail user per test, and a recording plugin that makes real tickets."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,6 +1,7 @@
 """A Dovecot that accepts XOAUTH2, checking tokens with a local OAuth 2
 introspection endpoint (RFC 7662) that the tests control: the same SASL
 exchange Exchange Online does, without Microsoft."""
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,16 @@ class OAuthDovecot(DovecotServer):
 
     def _config(self) -> str:
         settings = self._oauth_dir / "oauth2.conf"
-        settings.write_text(f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
-                            "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+        settings.write_text(
+            f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
         settings.chmod(0o644)
         config = super()._config()
         config = config.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2")
-        return config.replace("passdb {", "passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n"
-                                          f"  args = {settings}\n}}\npassdb {{", 1)
+        return config.replace(
+            "passdb {", f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  args = {settings}\n}}\npassdb {{", 1
+        )
 
     def stop(self) -> None:
         super().stop()

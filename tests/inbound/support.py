@@ -1,4 +1,5 @@
 """Helpers for the inbound mail tests: a handling plugin, mail builders, mailboxes."""
+
 from __future__ import annotations
 
 import itertools
@@ -32,14 +33,24 @@ class RecordingPlugin:
     def postwerk_inbound_mail(self, tenant, mail):
         with self._lock:
             self.mails.append(mail)
-        ticket = create_ticket(tenant.id, title=(mail.subject or "(no subject)")[:200], description=mail.text,
-                               reporter_name=mail.from_name or mail.from_address,
-                               reporter_email=mail.from_address or "unknown@invalid.example")
+        ticket = create_ticket(
+            tenant.id,
+            title=(mail.subject or "(no subject)")[:200],
+            description=mail.text,
+            reporter_name=mail.from_name or mail.from_address,
+            reporter_email=mail.from_address or "unknown@invalid.example",
+        )
         return InboundResult("ticket", str(ticket.id))
 
 
-def mail(subject: str | None = None, *, sender: str = "erika@mieter.example", body: str = "Die Heizung ist kalt.",
-         headers: dict[str, str] | None = None, msgid: bool = True) -> bytes:
+def mail(
+    subject: str | None = None,
+    *,
+    sender: str = "erika@mieter.example",
+    body: str = "Die Heizung ist kalt.",
+    headers: dict[str, str] | None = None,
+    msgid: bool = True,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"Erika Mustermann <{sender}>"
     msg["To"] = "service@acme.example"
@@ -53,9 +64,17 @@ def mail(subject: str | None = None, *, sender: str = "erika@mieter.example", bo
 
 
 def make_mailbox(tenant_id: int, dovecot, user: str, protocol: str = "imap", **overrides) -> Mailbox:
-    values = dict(tenant_id=tenant_id, name=f"{protocol}-{user}", protocol=protocol, host=dovecot.host,
-                  port=dovecot.pop3_port if protocol == "pop3" else dovecot.imap_port, security="none",
-                  username=user, folder="INBOX", leave_on_server=True)
+    values = dict(
+        tenant_id=tenant_id,
+        name=f"{protocol}-{user}",
+        protocol=protocol,
+        host=dovecot.host,
+        port=dovecot.pop3_port if protocol == "pop3" else dovecot.imap_port,
+        security="none",
+        username=user,
+        folder="INBOX",
+        leave_on_server=True,
+    )
     password = overrides.pop("password", USERS.get(user, ""))
     values.update(overrides)
     mailbox = Mailbox(**values)

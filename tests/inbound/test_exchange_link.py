@@ -2,6 +2,7 @@
 flow as outgoing mail, against a real OAuth server on loopback (authorize,
 token endpoint with rotating refresh tokens) and a Dovecot that checks each
 XOAUTH2 token with that server's issued tokens."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -53,7 +54,7 @@ def _link(client, mailbox_id: int) -> None:
     assert "IMAP.AccessAsUser.All" in query["scope"] and "offline_access" in query["scope"]
     assert query["login_hint"] == "exchange" and query["code_challenge_method"] == "S256"
     callback = _consent(authorize)
-    response = client.get(callback[callback.index("/settings"):])
+    response = client.get(callback[callback.index("/settings") :])
     assert response.headers["Location"].endswith(f"/settings/admin/inbound/{mailbox_id}/edit")
 
 

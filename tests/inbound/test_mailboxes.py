@@ -1,5 +1,6 @@
 """Mailboxes that fail, back off alone and lose nothing (RELIABILITY 29);
 deleting processed mail; Exchange's XOAUTH2; the AUTOMATE task."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,14 +20,15 @@ from .support import files_on_server, mail, make_mailbox
 
 
 def ticket_count(tenant_id: int) -> int:
-    return db.session.execute(db.select(db.func.count()).select_from(Ticket).where(Ticket.tenant_id == tenant_id)).scalar()
+    return db.session.execute(
+        db.select(db.func.count()).select_from(Ticket).where(Ticket.tenant_id == tenant_id)
+    ).scalar()
 
 
 def test_a_failing_mailbox_backs_off_alone_and_nothing_is_deleted(acme, dovecot, mail_user, other_user):
     down = make_mailbox(acme.id, dovecot, "nobody-home", "imap", name="down", port=free_port())
     dovecot.deliver(mail_user, mail("Bleibt liegen"))
-    refused = make_mailbox(acme.id, dovecot, mail_user, "pop3", name="refused", password="wrong",
-                           leave_on_server=False)
+    refused = make_mailbox(acme.id, dovecot, mail_user, "pop3", name="refused", password="wrong", leave_on_server=False)
     dovecot.deliver(other_user, mail("Geht durch"))
     make_mailbox(acme.id, dovecot, other_user, "imap", name="working")
 
@@ -67,7 +69,7 @@ def test_backoff_doubles_up_to_a_cap_and_success_resets_it(acme, dovecot, mail_u
 def test_handled_mail_is_deleted_only_when_asked_and_kept_aside_mail_stays(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Erledigt"))
     dovecot.deliver(mail_user, mail("Abwesend", headers={"Auto-Submitted": "auto-replied"}))
-    broken = (b"From: x@mieter.example\r\nSubject: Kaputt\r\nContent-Type: multipart/mixed\r\n\r\nfoo\r\n")
+    broken = b"From: x@mieter.example\r\nSubject: Kaputt\r\nContent-Type: multipart/mixed\r\n\r\nfoo\r\n"
     dovecot.deliver(mail_user, broken)
     box = make_mailbox(acme.id, dovecot, mail_user, "imap", leave_on_server=False)
 
@@ -78,8 +80,9 @@ def test_handled_mail_is_deleted_only_when_asked_and_kept_aside_mail_stays(acme,
     assert [p.read_bytes() for p in remaining] == [broken]
 
 
-def test_mail_whose_handling_keeps_failing_is_kept_aside_after_three_tries(acme, dovecot, mail_user, recorder,
-                                                                          monkeypatch):
+def test_mail_whose_handling_keeps_failing_is_kept_aside_after_three_tries(
+    acme, dovecot, mail_user, recorder, monkeypatch
+):
     dovecot.deliver(mail_user, mail("Giftig"))
     dovecot.deliver(mail_user, mail("Danach"))
     box = make_mailbox(acme.id, dovecot, mail_user, "imap")
@@ -153,8 +156,7 @@ def test_disabled_plugin_or_mailbox_is_not_polled(acme, dovecot, mail_user):
 
 def test_a_mailbox_in_backoff_is_polled_again_when_due(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Später"))
-    box = make_mailbox(acme.id, dovecot, mail_user, "imap", failures=3,
-                       next_poll_at=utcnow() + timedelta(minutes=5))
+    box = make_mailbox(acme.id, dovecot, mail_user, "imap", failures=3, next_poll_at=utcnow() + timedelta(minutes=5))
     assert poller.poll_tenant(acme.id) == "no mailbox due"
     box.next_poll_at = utcnow() - timedelta(seconds=1)
     db.session.commit()
@@ -187,8 +189,10 @@ def test_tls_always_verifies_and_trusts_an_admins_ca(tmp_path):
     certs = make_certs(tmp_path / "certs")
     trusting = tls_context(certs.ca_cert.read_text())
     assert trusting.verify_mode == ssl.CERT_REQUIRED and trusting.check_hostname
-    assert any(c["subject"] == ((("organizationName", "Postwerk tests"),), (("commonName", "Postwerk Test CA"),))
-               for c in trusting.get_ca_certs())
+    assert any(
+        c["subject"] == ((("organizationName", "Postwerk tests"),), (("commonName", "Postwerk Test CA"),))
+        for c in trusting.get_ca_certs()
+    )
 
 
 def test_hook_postwerk_mailbox_credentials_gives_the_first_enabled_mailbox_login(ctx):
@@ -201,11 +205,30 @@ def test_hook_postwerk_mailbox_credentials_gives_the_first_enabled_mailbox_login
 
     tenant = make_tenant("acme", plugins=("inbound_mail",))
     assert mailbox_credentials(tenant.id) is None
-    db.session.add_all([
-        Mailbox(tenant_id=tenant.id, name="off", protocol="imap", host="127.0.0.1", port=143, security="none",
-                username="off@acme.example", password_encrypted=encrypt("x"), enabled=False),
-        Mailbox(tenant_id=tenant.id, name="office", protocol="imap", host="127.0.0.1", port=143, security="none",
-                username="office@acme.example", password_encrypted=encrypt("s3cret")),
-    ])
+    db.session.add_all(
+        [
+            Mailbox(
+                tenant_id=tenant.id,
+                name="off",
+                protocol="imap",
+                host="127.0.0.1",
+                port=143,
+                security="none",
+                username="off@acme.example",
+                password_encrypted=encrypt("x"),
+                enabled=False,
+            ),
+            Mailbox(
+                tenant_id=tenant.id,
+                name="office",
+                protocol="imap",
+                host="127.0.0.1",
+                port=143,
+                security="none",
+                username="office@acme.example",
+                password_encrypted=encrypt("s3cret"),
+            ),
+        ]
+    )
     db.session.commit()
     assert mailbox_credentials(tenant.id) == MailboxLogin("office@acme.example", "s3cret", host="127.0.0.1")

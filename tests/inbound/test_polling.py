@@ -1,4 +1,5 @@
 """Polling real Dovecot mailboxes: mail becomes tickets exactly once (RELIABILITY 26, 28)."""
+
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,9 @@ from .support import files_on_server, mail, make_mailbox
 
 
 def tickets(tenant_id: int) -> list[Ticket]:
-    return db.session.execute(db.select(Ticket).where(Ticket.tenant_id == tenant_id).order_by(Ticket.id)).scalars().all()
+    return (
+        db.session.execute(db.select(Ticket).where(Ticket.tenant_id == tenant_id).order_by(Ticket.id)).scalars().all()
+    )
 
 
 def outcomes(mailbox_id: int) -> list[str]:
@@ -23,15 +26,17 @@ def outcomes(mailbox_id: int) -> list[str]:
 
 
 RFC2047_SUBJECT = b"=?iso-8859-1?q?Re=3A_Heizung_f=E4llt_aus_=5B=23123=5D?="
-ENCODED = (b"From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@mieter.example>\r\n"
-           b"To: service@acme.example\r\nSubject: " + RFC2047_SUBJECT + b"\r\n"
-           b"Message-ID: <encoded-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-           b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
-           b"--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-           b"Gr=FC=DFe aus dem Bad\r\n"
-           b"--XX\r\nContent-Type: application/pdf\r\n"
-           b"Content-Disposition: attachment; filename*=utf-8''Mietvertr%C3%A4g%20%E2%82%AC.pdf\r\n"
-           b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n")
+ENCODED = (
+    b"From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@mieter.example>\r\n"
+    b"To: service@acme.example\r\nSubject: " + RFC2047_SUBJECT + b"\r\n"
+    b"Message-ID: <encoded-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+    b"--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"Gr=FC=DFe aus dem Bad\r\n"
+    b"--XX\r\nContent-Type: application/pdf\r\n"
+    b"Content-Disposition: attachment; filename*=utf-8''Mietvertr%C3%A4g%20%E2%82%AC.pdf\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n"
+)
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
@@ -82,8 +87,9 @@ def _change_uidvalidity(dovecot, user: str) -> None:
 def test_uidvalidity_change_makes_no_duplicate(acme, dovecot, mail_user):
     dovecot.deliver(mail_user, mail("Eins"))
     dovecot.deliver(mail_user, mail("Zwei"))
-    dovecot.deliver(mail_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\n"
-                               b"Content-Type: multipart/mixed\r\n\r\nfoo\r\n")
+    dovecot.deliver(
+        mail_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\nContent-Type: multipart/mixed\r\n\r\nfoo\r\n"
+    )
     mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
     assert "2 handled" in poll_mailbox(mailbox.id)
 
@@ -216,8 +222,10 @@ def test_a_stalled_mailbox_delays_only_its_own_tenant(app, acme, dovecot, mail_u
         assert tarpit.connections == 0
         drain(app)  # one RQ worker for both tenants
         db.session.expire_all()
-        runs = {r.tenant_id: r for r in db.session.execute(
-            select(TaskRun).where(TaskRun.task_key == POLL_TASK.key)).scalars()}
+        runs = {
+            r.tenant_id: r
+            for r in db.session.execute(select(TaskRun).where(TaskRun.task_key == POLL_TASK.key)).scalars()
+        }
         assert runs[other.id].ok and "failed" not in runs[other.id].result
         assert "took longer than 1 s in all" in runs[acme.id].result
         assert tarpit.wait_dropped(1) == 1

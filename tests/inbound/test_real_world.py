@@ -1,5 +1,6 @@
 """Real-world mail: raw 8-bit headers, nested attachments, lenient MIME, a
 mail that keeps failing (RELIABILITY 35). Every mail is built here."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,29 +16,35 @@ from .support import mail, make_mailbox
 
 
 def titles(tenant_id: int) -> list[str]:
-    return list(db.session.execute(db.select(Ticket.title).where(Ticket.tenant_id == tenant_id)
-                                   .order_by(Ticket.id)).scalars())
+    return list(
+        db.session.execute(db.select(Ticket.title).where(Ticket.tenant_id == tenant_id).order_by(Ticket.id)).scalars()
+    )
 
 
 def kept(mailbox_id: int) -> list[QuarantinedMail]:
-    return list(db.session.execute(db.select(QuarantinedMail).where(QuarantinedMail.mailbox_id == mailbox_id)
-                                   .order_by(QuarantinedMail.id)).scalars())
+    return list(
+        db.session.execute(
+            db.select(QuarantinedMail).where(QuarantinedMail.mailbox_id == mailbox_id).order_by(QuarantinedMail.id)
+        ).scalars()
+    )
 
 
 def raw_mail(from_line: bytes, subject: bytes, *, charset: str | None = None, body: bytes = b"Hallo\r\n") -> bytes:
     content_type = b"text/plain" + (f"; charset={charset}".encode() if charset else b"")
-    return (b"From: " + from_line + b"\r\nTo: service@acme.example\r\nSubject: " + subject + b"\r\n"
-            b"Message-ID: <" + subject.hex().encode() + b"@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: " + content_type + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body)
+    return (
+        b"From: " + from_line + b"\r\nTo: service@acme.example\r\nSubject: " + subject + b"\r\n"
+        b"Message-ID: <" + subject.hex().encode() + b"@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: " + content_type + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body
+    )
 
 
 # --- raw 8-bit headers -------------------------------------------------------
 
+
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 def test_a_raw_utf8_address_makes_a_ticket_and_blocks_nothing(acme, dovecot, mail_user, recorder, protocol):
     # RFC 6532: UTF-8 straight in the header, address and all.
-    dovecot.deliver(mail_user, raw_mail("Jürgen <jürgen@müller.example>".encode(), "Grüße".encode(),
-                                        charset="utf-8"))
+    dovecot.deliver(mail_user, raw_mail("Jürgen <jürgen@müller.example>".encode(), "Grüße".encode(), charset="utf-8"))
     dovecot.deliver(mail_user, mail("Dahinter"))
     mailbox = make_mailbox(acme.id, dovecot, mail_user, protocol)
 
@@ -49,13 +56,20 @@ def test_a_raw_utf8_address_makes_a_ticket_and_blocks_nothing(acme, dovecot, mai
 
 
 def test_raw_8bit_display_names_are_decoded_utf8_then_declared_charset_then_windows_1252(
-        acme, dovecot, mail_user, recorder):
+    acme, dovecot, mail_user, recorder
+):
     dovecot.deliver(mail_user, raw_mail("Jürgen Müller <j@mieter.example>".encode(), b"utf8"))
-    dovecot.deliver(mail_user, raw_mail("Jürgen Müller <j@mieter.example>".encode("latin-1"), b"latin1",
-                                        charset="iso-8859-1", body="Grüße\r\n".encode("latin-1")))
+    dovecot.deliver(
+        mail_user,
+        raw_mail(
+            "Jürgen Müller <j@mieter.example>".encode("latin-1"),
+            b"latin1",
+            charset="iso-8859-1",
+            body="Grüße\r\n".encode("latin-1"),
+        ),
+    )
     # KOI8-R declared by the body: the header bytes are read in it too.
-    dovecot.deliver(mail_user, raw_mail("Иван <ivan@mieter.example>".encode("koi8-r"), b"koi8",
-                                        charset="koi8-r"))
+    dovecot.deliver(mail_user, raw_mail("Иван <ivan@mieter.example>".encode("koi8-r"), b"koi8", charset="koi8-r"))
     # Nothing declared and not UTF-8: windows-1252 (the euro sign is 0x80 there).
     dovecot.deliver(mail_user, raw_mail(b"Caf\xe9 \x80 <cafe@mieter.example>", b"cp1252"))
     mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
@@ -115,8 +129,9 @@ def test_the_admin_can_skip_the_mail_that_keeps_failing(acme, client, dovecot, m
     page = client.get("/settings/admin/inbound/").get_data(as_text=True)
     assert "Skip this mail" in page
     stuck = db.session.get(Mailbox, mailbox_id).stuck_key
-    response = client.post(f"/settings/admin/inbound/{mailbox_id}/skip",
-                           data={"csrf_token": csrf_token(page), "key": stuck})
+    response = client.post(
+        f"/settings/admin/inbound/{mailbox_id}/skip", data={"csrf_token": csrf_token(page), "key": stuck}
+    )
 
     assert response.status_code == 302
     db.session.expire_all()
@@ -126,81 +141,98 @@ def test_the_admin_can_skip_the_mail_that_keeps_failing(acme, client, dovecot, m
     box = db.session.get(Mailbox, mailbox_id)
     assert box.stuck_key is None and box.last_error is None
     assert "Skip this mail" not in client.get("/settings/admin/inbound/").get_data(as_text=True)
-    outcomes = sorted(db.session.execute(db.select(SeenMail.outcome)
-                                         .where(SeenMail.mailbox_id == mailbox_id)).scalars())
+    outcomes = sorted(
+        db.session.execute(db.select(SeenMail.outcome).where(SeenMail.mailbox_id == mailbox_id)).scalars()
+    )
     assert outcomes == ["handled", "quarantined"]
 
 
 # --- attachments are never lost ----------------------------------------------
 
+
 def _signed_with_pdf() -> bytes:
     # Apple Mail / Outlook S/MIME layout: the attachments sit one multipart down.
-    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Signiert\r\n"
-            b"Message-ID: <signed-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;'
-            b' boundary="OUTER"\r\n\r\n'
-            b"--OUTER\r\nContent-Type: multipart/mixed; boundary=\"INNER\"\r\n\r\n"
-            b"--INNER\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei der Vertrag.\r\n"
-            b"--INNER\r\nContent-Type: application/pdf; name=\"Vertrag.pdf\"\r\n"
-            b"Content-Disposition: attachment; filename=\"Vertrag.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-            b"JVBERi0=\r\n--INNER--\r\n"
-            b"--OUTER\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
-            b"Content-Disposition: attachment; filename=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-            b"MIAGCSqGSIb3DQEHAqCAMIACAQE=\r\n--OUTER--\r\n")
+    return (
+        b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Signiert\r\n"
+        b"Message-ID: <signed-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;'
+        b' boundary="OUTER"\r\n\r\n'
+        b'--OUTER\r\nContent-Type: multipart/mixed; boundary="INNER"\r\n\r\n'
+        b"--INNER\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei der Vertrag.\r\n"
+        b'--INNER\r\nContent-Type: application/pdf; name="Vertrag.pdf"\r\n'
+        b'Content-Disposition: attachment; filename="Vertrag.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        b"JVBERi0=\r\n--INNER--\r\n"
+        b"--OUTER\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+        b"Content-Disposition: attachment; filename=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"MIAGCSqGSIb3DQEHAqCAMIACAQE=\r\n--OUTER--\r\n"
+    )
 
 
 def _attachment_only() -> bytes:
-    return (b"From: scanner@mieter.example\r\nTo: service@acme.example\r\nSubject: Scan\r\n"
-            b"Message-ID: <scan-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: application/pdf\r\nContent-Disposition: attachment\r\n"
-            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n")
+    return (
+        b"From: scanner@mieter.example\r\nTo: service@acme.example\r\nSubject: Scan\r\n"
+        b"Message-ID: <scan-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: application/pdf\r\nContent-Disposition: attachment\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n"
+    )
 
 
 def _every_leaf() -> bytes:
-    forwarded = (b"From: alt@mieter.example\r\nSubject: Alte Meldung: Fenster\r\n"
-                 b"Message-ID: <old-1@mieter.example>\r\n\r\nDas Fenster klemmt.\r\n")
-    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Alles dabei\r\n"
-            b"Message-ID: <leaves-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
-            b"--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
-            b"--A\r\nContent-Type: text/plain\r\n\r\nText\r\n"
-            b"--A\r\nContent-Type: text/html\r\n\r\n<p>Text</p>\r\n--A--\r\n"
-            b"--M\r\nContent-Type: message/rfc822\r\n\r\n" + forwarded +
-            b"--M\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n"
-            b"--M\r\nContent-Type: application/pdf\r\n"
-            b"Content-Disposition: attachment; filename=\"=?utf-8?q?Nebenkosten_M=C3=A4rz.pdf?=\"\r\n"
-            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
-            b"--M\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline\r\n\r\nNachtrag\r\n"
-            b"--M--\r\n")
+    forwarded = (
+        b"From: alt@mieter.example\r\nSubject: Alte Meldung: Fenster\r\n"
+        b"Message-ID: <old-1@mieter.example>\r\n\r\nDas Fenster klemmt.\r\n"
+    )
+    return (
+        b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Alles dabei\r\n"
+        b"Message-ID: <leaves-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
+        b"--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+        b"--A\r\nContent-Type: text/plain\r\n\r\nText\r\n"
+        b"--A\r\nContent-Type: text/html\r\n\r\n<p>Text</p>\r\n--A--\r\n"
+        b"--M\r\nContent-Type: message/rfc822\r\n\r\n"
+        + forwarded
+        + b"--M\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n"
+        b"--M\r\nContent-Type: application/pdf\r\n"
+        b'Content-Disposition: attachment; filename="=?utf-8?q?Nebenkosten_M=C3=A4rz.pdf?="\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+        b"--M\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline\r\n\r\nNachtrag\r\n"
+        b"--M--\r\n"
+    )
 
 
 def _boundary_with_equals() -> bytes:
     # Outlook Express / many mailers: an unquoted boundary with "=" in it.
-    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Unquoted\r\n"
-            b"Message-ID: <unquoted-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed;\r\n\tboundary=----=_NextPart_000_0001_01C2\r\n\r\n"
-            b"------=_NextPart_000_0001_01C2\r\nContent-Type: text/plain\r\n\r\nSiehe Anhang\r\n"
-            b"------=_NextPart_000_0001_01C2\r\nContent-Type: application/pdf; name=Plan.pdf\r\n"
-            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
-            b"------=_NextPart_000_0001_01C2--\r\n")
+    return (
+        b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Unquoted\r\n"
+        b"Message-ID: <unquoted-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed;\r\n\tboundary=----=_NextPart_000_0001_01C2\r\n\r\n"
+        b"------=_NextPart_000_0001_01C2\r\nContent-Type: text/plain\r\n\r\nSiehe Anhang\r\n"
+        b"------=_NextPart_000_0001_01C2\r\nContent-Type: application/pdf; name=Plan.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+        b"------=_NextPart_000_0001_01C2--\r\n"
+    )
 
 
 def _broken_inner_part() -> bytes:
     # The inner multipart has no boundary: that part is unreadable, the rest is fine.
-    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Halb kaputt\r\n"
-            b"Message-ID: <half-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
-            b"--M\r\nContent-Type: text/plain\r\n\r\nDer Text\r\n"
-            b"--M\r\nContent-Type: multipart/related\r\n\r\nkein boundary hier\r\n"
-            b"--M\r\nContent-Type: application/pdf; name=Gut.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-            b"JVBERi0=\r\n--M--\r\n")
+    return (
+        b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Halb kaputt\r\n"
+        b"Message-ID: <half-1@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=M\r\n\r\n"
+        b"--M\r\nContent-Type: text/plain\r\n\r\nDer Text\r\n"
+        b"--M\r\nContent-Type: multipart/related\r\n\r\nkein boundary hier\r\n"
+        b"--M\r\nContent-Type: application/pdf; name=Gut.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0=\r\n--M--\r\n"
+    )
 
 
 def _html_only() -> bytes:
-    return (b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Nur HTML\r\n"
-            b"Message-ID: <html-1@mieter.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-            b"<html><head><title>Outlook-Vorlage</title><style>p {color: red}</style></head>"
-            b"<body><p>Die T\xc3\xbcr klemmt.</p></body></html>\r\n")
+    return (
+        b"From: Erika <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: Nur HTML\r\n"
+        b"Message-ID: <html-1@mieter.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><head><title>Outlook-Vorlage</title><style>p {color: red}</style></head>"
+        b"<body><p>Die T\xc3\xbcr klemmt.</p></body></html>\r\n"
+    )
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
@@ -214,7 +246,12 @@ def test_attachments_inside_an_smime_signed_mail_are_kept(acme, dovecot, mail_us
     assert got.text.strip() == "Anbei der Vertrag."
     assert [(a.filename, a.content_type, a.content) for a in got.attachments] == [
         ("Vertrag.pdf", "application/pdf", b"%PDF-"),
-        ("smime.p7s", "application/pkcs7-signature", b"0\x80\x06\t*\x86H\x86\xf7\r\x01\x07\x02\xa0\x800\x80\x02\x01\x01")]
+        (
+            "smime.p7s",
+            "application/pkcs7-signature",
+            b"0\x80\x06\t*\x86H\x86\xf7\r\x01\x07\x02\xa0\x800\x80\x02\x01\x01",
+        ),
+    ]
     assert all(a.filename != "attachment" and a.content for a in got.attachments)
 
 
@@ -274,6 +311,7 @@ def test_the_description_of_html_only_mail_has_no_head_or_title(acme, dovecot, m
 
 # --- delete mode ------------------------------------------------------------
 
+
 def _fail_for(monkeypatch, title: str) -> None:
     from . import support
 
@@ -288,8 +326,9 @@ def _fail_for(monkeypatch, title: str) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
-def test_delete_mode_deletes_committed_mail_even_when_a_later_one_fails(acme, dovecot, mail_user, monkeypatch,
-                                                                        protocol):
+def test_delete_mode_deletes_committed_mail_even_when_a_later_one_fails(
+    acme, dovecot, mail_user, monkeypatch, protocol
+):
     from .support import files_on_server
 
     _fail_for(monkeypatch, "Kaputt")
@@ -333,6 +372,7 @@ def test_switching_to_delete_mode_removes_mail_processed_before(acme, dovecot, m
 
 # --- the list of processed mail ----------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_the_admin_lists_processed_mail_with_outcome_and_filter(ctx, client, dovecot, mail_user, other_user):
     from tests.helpers import make_tenant
@@ -344,13 +384,17 @@ def test_the_admin_lists_processed_mail_with_outcome_and_filter(ctx, client, dov
     assert "1 handled" in poll_mailbox(first.id)
     # The same mail reaches a second mailbox of the tenant: a duplicate.
     dovecot.deliver(other_user, mail("Ein Ticket", headers={"Message-ID": "<same@mieter.example>"}, msgid=False))
-    dovecot.deliver(other_user, b"From: x@mieter.example\r\nSubject: Kaputt\r\nMIME-Version: 1.0\r\n"
-                                b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+    dovecot.deliver(
+        other_user,
+        b"From: x@mieter.example\r\nSubject: Kaputt\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n",
+    )
     second = make_mailbox(acme.id, dovecot, other_user, "pop3")
     assert "1 duplicate" in poll_mailbox(second.id)
     [ticket_id] = db.session.execute(db.select(Ticket.id).where(Ticket.tenant_id == acme.id)).scalars()
-    original = db.session.execute(db.select(SeenMail.id).where(SeenMail.mailbox_id == first.id,
-                                                               SeenMail.outcome == "handled")).scalar_one()
+    original = db.session.execute(
+        db.select(SeenMail.id).where(SeenMail.mailbox_id == first.id, SeenMail.outcome == "handled")
+    ).scalar_one()
     first_id, second_id = first.id, second.id
 
     login(client)

@@ -1,5 +1,6 @@
 """Hostile and machine-made mail: caps, loops, sender patterns, forged
 authentication (RELIABILITY 23, 24, 25, 27, 28)."""
+
 from __future__ import annotations
 
 from email import policy
@@ -24,14 +25,17 @@ def kept(mailbox_id: int) -> dict[str, QuarantinedMail]:
 
 
 def titles(tenant_id: int) -> list[str]:
-    return list(db.session.execute(db.select(Ticket.title).where(Ticket.tenant_id == tenant_id)
-                                   .order_by(Ticket.id)).scalars())
+    return list(
+        db.session.execute(db.select(Ticket.title).where(Ticket.tenant_id == tenant_id).order_by(Ticket.id)).scalars()
+    )
 
 
 def _head(subject: str, content_type: str) -> bytes:
-    return (f"From: x@mieter.example\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject.replace(' ', '-')}@mieter.example>\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    return (
+        f"From: x@mieter.example\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '-')}@mieter.example>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
 
 
 def huge_mail() -> bytes:
@@ -47,8 +51,11 @@ def many_parts(count: int = 3000) -> bytes:
 def deep_nesting(levels: int = 40) -> bytes:
     body = b"Content-Type: text/plain\r\n\r\ninnen\r\n"
     for level in range(levels):
-        body = (f"Content-Type: multipart/mixed; boundary=L{level}\r\n\r\n--L{level}\r\n".encode()
-                + body + f"--L{level}--\r\n".encode())
+        body = (
+            f"Content-Type: multipart/mixed; boundary=L{level}\r\n\r\n--L{level}\r\n".encode()
+            + body
+            + f"--L{level}--\r\n".encode()
+        )
     return _head("Tief", "multipart/mixed; boundary=TOP") + b"--TOP\r\n" + body + b"--TOP--\r\n"
 
 
@@ -58,8 +65,9 @@ HOSTILE = {
     "too_deep": deep_nesting,
     "malformed": lambda: _head("Kaputt", "multipart/mixed") + b"no boundary anywhere\r\n",
     "unknown_charset": lambda: _head("Klingonisch", "text/plain; charset=x-klingon") + b"nuqneH\r\n",
-    "header_too_large": lambda: (b"X-Filler: " + b"a" * (100 * 1024) + b"\r\n" + _head("Kopflastig", "text/plain")
-                                 + b"body\r\n"),
+    "header_too_large": lambda: (
+        b"X-Filler: " + b"a" * (100 * 1024) + b"\r\n" + _head("Kopflastig", "text/plain") + b"body\r\n"
+    ),
 }
 
 
@@ -160,17 +168,25 @@ def _parsed(*auth_results: str, sender: str = "erika@mieter.example"):
     return BytesParser(policy=policy.default).parsebytes(headers.encode() + mail(sender=sender))
 
 
-@pytest.mark.parametrize("headers, expected", [
-    (["mx.acme.example; dmarc=pass header.from=mieter.example"], True),
-    (["mx.acme.example; dmarc=fail header.from=mieter.example; spf=pass smtp.mailfrom=mieter.example"], False),
-    (["mx.acme.example; dmarc=pass header.from=other.example"], False),
-    # Forged by the sender: another host's verdict, or a second one with our id.
-    (["mx.evil.example; dmarc=pass header.from=mieter.example"], False),
-    (["mx.acme.example; dmarc=fail header.from=mieter.example",
-      "mx.acme.example; dmarc=pass header.from=mieter.example"], False),
-    (["this is not ; = an authentication result ;;"], False),
-    ([], False),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        (["mx.acme.example; dmarc=pass header.from=mieter.example"], True),
+        (["mx.acme.example; dmarc=fail header.from=mieter.example; spf=pass smtp.mailfrom=mieter.example"], False),
+        (["mx.acme.example; dmarc=pass header.from=other.example"], False),
+        # Forged by the sender: another host's verdict, or a second one with our id.
+        (["mx.evil.example; dmarc=pass header.from=mieter.example"], False),
+        (
+            [
+                "mx.acme.example; dmarc=fail header.from=mieter.example",
+                "mx.acme.example; dmarc=pass header.from=mieter.example",
+            ],
+            False,
+        ),
+        (["this is not ; = an authentication result ;;"], False),
+        ([], False),
+    ],
+)
 def test_only_our_servers_dmarc_pass_authenticates(headers, expected):
     msg = _parsed(*headers)
     assert is_authenticated(msg, "erika@mieter.example", "mx.acme.example") is expected
@@ -188,19 +204,23 @@ def test_forged_authentication_results_are_not_attributed(acme, dovecot, mail_us
     poll_mailbox(mailbox.id)
 
     assert [(m.subject, m.authenticated) for m in recorder.mails] == [
-        ("Echt", True), ("Gefälscht", False), ("Ohne", False)]
+        ("Echt", True),
+        ("Gefälscht", False),
+        ("Ohne", False),
+    ]
 
 
 def test_html_only_mail_is_sanitised_and_has_text():
     raw = _head("Nur HTML", "text/html; charset=utf-8") + (
-        b"<p>Hallo <b>Team</b></p><script>alert(1)</script><img src=x onerror=alert(2)>")
+        b"<p>Hallo <b>Team</b></p><script>alert(1)</script><img src=x onerror=alert(2)>"
+    )
     inbound = parsing.to_inbound(parsing.parse(raw, parsing.Limits()), mailbox="m", authenticated=False)
     assert "<script" not in inbound.html and "onerror" not in inbound.html
     assert "Hallo Team" in inbound.text
 
 
 def test_header_values_cannot_carry_line_breaks():
-    raw = (b"From: x@mieter.example\r\nSubject: =?utf-8?q?Hallo=0D=0ABcc=3A_evil=40x.example?=\r\n\r\nbody\r\n")
+    raw = b"From: x@mieter.example\r\nSubject: =?utf-8?q?Hallo=0D=0ABcc=3A_evil=40x.example?=\r\n\r\nbody\r\n"
     inbound = parsing.to_inbound(parsing.parse(raw, parsing.Limits()), mailbox="m", authenticated=False)
     assert "\r" not in inbound.subject and "\n" not in inbound.subject
 

@@ -1,6 +1,7 @@
 """Threads and trust with the real ticket plugin: a reply to a mail Postwerk
 sent becomes a comment without [#N]; a comment speaks for a person only when
 the sender is authenticated; watchers hear of mail comments."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,21 @@ from tests.helpers import login, make_tenant
 from .support import make_mailbox
 
 
-def _mail(subject: str, body: str, *, sender: str = "erika@mieter.example", name: str = "Erika Mustermann",
-          headers: dict[str, str] | None = None, serial: str = "") -> bytes:
+def _mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "erika@mieter.example",
+    name: str = "Erika Mustermann",
+    headers: dict[str, str] | None = None,
+    serial: str = "",
+) -> bytes:
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    return (f"From: {name} <{sender}>\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{abs(hash(subject + body + serial))}@mieter.example>\r\n{extra}"
-            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+    return (
+        f"From: {name} <{sender}>\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{abs(hash(subject + body + serial))}@mieter.example>\r\n{extra}"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
 
 
 @pytest.fixture
@@ -40,14 +50,22 @@ def _ticket_by_mail(acme, dovecot, mail_user, **mailbox):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_reply_to_a_mail_postwerk_sent_becomes_a_comment_without_the_number(acme, dovecot, mail_user):
     box, ticket_id = _ticket_by_mail(acme, dovecot, mail_user)
-    jobs.expand_events(db.session.get(Ticket, ticket_id).tenant_id)  # the confirmation to the reporter, with its Message-ID
-    confirmation = db.session.execute(db.select(Message.message_id).where(
-        Message.recipients.is_not(None))).scalars().first()
+    jobs.expand_events(
+        db.session.get(Ticket, ticket_id).tenant_id
+    )  # the confirmation to the reporter, with its Message-ID
+    confirmation = (
+        db.session.execute(db.select(Message.message_id).where(Message.recipients.is_not(None))).scalars().first()
+    )
     assert confirmation
 
-    dovecot.deliver(mail_user, _mail("Re: Ihre Meldung", "Es ist immer noch kalt.",
-                                     headers={"In-Reply-To": confirmation,
-                                              "References": f"<other@x.example> {confirmation}"}))
+    dovecot.deliver(
+        mail_user,
+        _mail(
+            "Re: Ihre Meldung",
+            "Es ist immer noch kalt.",
+            headers={"In-Reply-To": confirmation, "References": f"<other@x.example> {confirmation}"},
+        ),
+    )
     assert "1 handled" in poll_mailbox(box)
 
     assert db.session.execute(db.select(db.func.count()).select_from(Ticket)).scalar() == 1
@@ -61,9 +79,18 @@ def test_a_forged_sender_is_marked_not_verified(acme, client, dovecot, mail_user
     # Anyone can write the reporter's address into From:.
     dovecot.deliver(mail_user, _mail(f"Re: [#{ticket_id}] Heizung", "Bitte Ticket schliessen.", serial="forged"))
     # The real reporter, authenticated by our receiving server.
-    dovecot.deliver(mail_user, _mail(f"Re: [#{ticket_id}] Heizung", "Danke!", serial="real", headers={
-        "Authentication-Results": "mx.acme.example; dkim=pass header.d=mieter.example; "
-                                  "dmarc=pass header.from=mieter.example"}))
+    dovecot.deliver(
+        mail_user,
+        _mail(
+            f"Re: [#{ticket_id}] Heizung",
+            "Danke!",
+            serial="real",
+            headers={
+                "Authentication-Results": "mx.acme.example; dkim=pass header.d=mieter.example; "
+                "dmarc=pass header.from=mieter.example"
+            },
+        ),
+    )
     assert "2 handled" in poll_mailbox(box)
 
     forged, real = db.session.execute(db.select(TicketComment).order_by(TicketComment.id)).scalars().all()
@@ -85,10 +112,12 @@ def test_watchers_are_notified_of_a_mail_comment(acme, dovecot, mail_user):
 
     jobs.expand_events(tenant_id)
 
-    recipients = [r for m in db.session.execute(db.select(Message).where(
-        Message.event_key == "TICKET_COMMENTED")).scalars() for r in m.recipients]
+    recipients = [
+        r
+        for m in db.session.execute(db.select(Message).where(Message.event_key == "TICKET_COMMENTED")).scalars()
+        for r in m.recipients
+    ]
     assert "hausmeister@acme.example" in recipients
-
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
@@ -97,16 +126,23 @@ def test_without_unknown_senders_only_known_people_open_tickets(acme, dovecot, m
     from plugins.ticket.service import create_ticket
 
     for name, address in (("Erika", "Erika@Mieter.example"), ("Kurt", "kurt@extern.example")):
-        create_ticket(acme.id, title=f"Alt {name}", description="", reporter_name=name, reporter_email=address,
-                      reporter_language="de")
+        create_ticket(
+            acme.id,
+            title=f"Alt {name}",
+            description="",
+            reporter_name=name,
+            reporter_email=address,
+            reporter_language="de",
+        )
     db.session.commit()
     dovecot.deliver(mail_user, _mail("Vom Admin", "x", sender="admin@acme.example", name="Admin"))  # a user
     dovecot.deliver(mail_user, _mail("Von Erika", "x", sender="erika@mieter.example"))  # a reporter
     dovecot.deliver(mail_user, _mail("Von Fremden", "x", sender="fremd@mieter.example", name="Fremd"))
     # Known, but the allowed-senders pattern still applies to everybody.
     dovecot.deliver(mail_user, _mail("Von Kurt", "x", sender="kurt@extern.example", name="Kurt"))
-    box = make_mailbox(acme.id, dovecot, mail_user, protocol, allow_unknown_senders=False,
-                       sender_pattern=r".*@(acme|mieter)\.example")
+    box = make_mailbox(
+        acme.id, dovecot, mail_user, protocol, allow_unknown_senders=False, sender_pattern=r".*@(acme|mieter)\.example"
+    )
 
     result = poll_mailbox(box.id)
 

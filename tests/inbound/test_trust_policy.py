@@ -1,6 +1,7 @@
 """The tenant's trust policy, with real mails through Dovecot: which
 receiving server's Authentication-Results count, and whether unauthenticated
 mail speaks for its sender; the installation's settings are the default."""
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,11 @@ PASS = "dkim=pass header.d=mieter.example; dmarc=pass header.from=mieter.example
 
 def _mail(subject: str, body: str, *, results: str | None = None) -> bytes:
     extra = f"Authentication-Results: {results}\r\n" if results else ""
-    return (f"From: Erika Mustermann <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{abs(hash(subject + body))}.{len(body)}@mieter.example>\r\n{extra}"
-            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+    return (
+        f"From: Erika Mustermann <erika@mieter.example>\r\nTo: service@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{abs(hash(subject + body))}.{len(body)}@mieter.example>\r\n{extra}"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
 
 
 @pytest.fixture
@@ -59,14 +62,24 @@ def test_the_tenants_authserv_id_decides_which_header_counts(acme, client, dovec
     login(client)
     assert _save(client, trusted_authserv_id="MX.acme.example", accept_unauthenticated="no").status_code == 302
 
-    verified = _comments(dovecot, mail_user, box, ticket_id, {
-        "ohne Header": None,
-        "vom eigenen Server": f"mx.acme.example; {PASS}",
-        "von fremdem Server": f"mx.evil.example; {PASS}",
-        "dmarc fail": "mx.acme.example; dmarc=fail header.from=mieter.example",
-    })
-    assert verified == {"ohne Header": False, "vom eigenen Server": True, "von fremdem Server": False,
-                        "dmarc fail": False}
+    verified = _comments(
+        dovecot,
+        mail_user,
+        box,
+        ticket_id,
+        {
+            "ohne Header": None,
+            "vom eigenen Server": f"mx.acme.example; {PASS}",
+            "von fremdem Server": f"mx.evil.example; {PASS}",
+            "dmarc fail": "mx.acme.example; dmarc=fail header.from=mieter.example",
+        },
+    )
+    assert verified == {
+        "ohne Header": False,
+        "vom eigenen Server": True,
+        "von fremdem Server": False,
+        "dmarc fail": False,
+    }
     row = db.session.execute(db.select(TrustPolicy)).scalar_one()
     assert (row.tenant_id, row.trusted_authserv_id, row.accept_unauthenticated) == (acme.id, "mx.acme.example", False)
 
@@ -76,19 +89,28 @@ def test_a_mailbox_with_its_own_authserv_id_overrides_the_tenants(acme, dovecot,
     db.session.commit()
     box, ticket_id = _ticket(acme, dovecot, mail_user, trusted_authserv_id="mx2.acme.example")
 
-    verified = _comments(dovecot, mail_user, box, ticket_id, {
-        "tenant host": f"mx.acme.example; {PASS}", "mailbox host": f"mx2.acme.example; {PASS}"})
+    verified = _comments(
+        dovecot,
+        mail_user,
+        box,
+        ticket_id,
+        {"tenant host": f"mx.acme.example; {PASS}", "mailbox host": f"mx2.acme.example; {PASS}"},
+    )
     assert verified == {"tenant host": False, "mailbox host": True}
 
 
-@pytest.mark.parametrize("installation, tenant, expected", [
-    ("0", "default", False),
-    ("1", "default", True),   # the installation's setting is the default
-    ("0", "yes", True),       # the tenant accepts unauthenticated mail
-    ("1", "no", False),       # the tenant refuses what the installation would accept
-])
-def test_the_tenant_decides_about_unauthenticated_mail(acme, ctx, client, dovecot, mail_user, installation,
-                                                       tenant, expected):
+@pytest.mark.parametrize(
+    "installation, tenant, expected",
+    [
+        ("0", "default", False),
+        ("1", "default", True),  # the installation's setting is the default
+        ("0", "yes", True),  # the tenant accepts unauthenticated mail
+        ("1", "no", False),  # the tenant refuses what the installation would accept
+    ],
+)
+def test_the_tenant_decides_about_unauthenticated_mail(
+    acme, ctx, client, dovecot, mail_user, installation, tenant, expected
+):
     ctx.config["TICKET_TRUST_UNAUTHENTICATED_MAIL"] = installation
     box, ticket_id = _ticket(acme, dovecot, mail_user)
     login(client)
@@ -97,15 +119,19 @@ def test_the_tenant_decides_about_unauthenticated_mail(acme, ctx, client, doveco
     in_force = re.search(r'<strong id="effective">([^<]*)</strong>', page).group(1)
     assert ("unauthenticated mail accepted" in in_force) is expected
 
-    assert _comments(dovecot, mail_user, box, ticket_id, {"Bitte schliessen.": None}) == {
-        "Bitte schliessen.": expected}
+    assert _comments(dovecot, mail_user, box, ticket_id, {"Bitte schliessen.": None}) == {"Bitte schliessen.": expected}
 
 
 def test_the_installations_authserv_id_is_the_default(acme, ctx, dovecot, mail_user):
     ctx.config["TRUSTED_AUTHSERV_ID"] = "mx.hoster.example"
     box, ticket_id = _ticket(acme, dovecot, mail_user)
-    verified = _comments(dovecot, mail_user, box, ticket_id, {"hoster": f"mx.hoster.example; {PASS}",
-                                                               "fremd": f"mx.acme.example; {PASS}"})
+    verified = _comments(
+        dovecot,
+        mail_user,
+        box,
+        ticket_id,
+        {"hoster": f"mx.hoster.example; {PASS}", "fremd": f"mx.acme.example; {PASS}"},
+    )
     assert verified == {"hoster": True, "fremd": False}
 
 
@@ -119,8 +145,7 @@ def test_a_malformed_authserv_id_is_refused_where_it_is_entered(acme, client):
 
 def test_another_tenants_policy_does_not_apply(acme, dovecot, mail_user):
     other = make_tenant("other", plugins=("ticket", "inbound_mail"))
-    db.session.add(TrustPolicy(tenant_id=other.id, trusted_authserv_id="mx.acme.example",
-                               accept_unauthenticated=True))
+    db.session.add(TrustPolicy(tenant_id=other.id, trusted_authserv_id="mx.acme.example", accept_unauthenticated=True))
     db.session.commit()
     box, ticket_id = _ticket(acme, dovecot, mail_user)
     verified = _comments(dovecot, mail_user, box, ticket_id, {"a": None, "b": f"mx.acme.example; {PASS}"})

@@ -2,6 +2,7 @@
 real aiosmtpd sink with its own signed envelope sender; a bounce to that
 address in the tenant's Dovecot mailbox marks exactly that message BOUNCED,
 and a made-up or altered return path marks nothing."""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,9 @@ def _send_two(acme, smtp_sink, **settings) -> tuple[Message, Message, dict[str, 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_bounce_to_the_verp_return_path_marks_that_message_bounced(acme, dovecot, mail_user, smtp_sink, recorder):
-    first, second, envelopes = _send_two(acme, smtp_sink, bounce_address="bounce@acme.example",
-                                         sender_address="service@acme.example")
+    first, second, envelopes = _send_two(
+        acme, smtp_sink, bounce_address="bounce@acme.example", sender_address="service@acme.example"
+    )
     first_id, second_id = first.id, second.id
     # The envelope names the message; the header sender stays the tenant's.
     assert re.fullmatch(rf"bounce\+{first_id}-[0-9a-f]{{12}}@acme\.example", envelopes["weg@mieter.example"])
@@ -47,8 +49,10 @@ def test_a_bounce_to_the_verp_return_path_marks_that_message_bounced(acme, dovec
     assert {m.message["From"].addresses[0].addr_spec for m in smtp_sink.messages} == {"service@acme.example"}
 
     # Exim's bounce quotes no Message-ID: only the return path says which message it was.
-    dovecot.deliver(mail_user, _delivered_to(envelopes["weg@mieter.example"],
-                                             exim_bounce("weg@mieter.example", "bounce@acme.example")))
+    dovecot.deliver(
+        mail_user,
+        _delivered_to(envelopes["weg@mieter.example"], exim_bounce("weg@mieter.example", "bounce@acme.example")),
+    )
     assert "1 bounce" in poll_mailbox(make_mailbox(acme.id, dovecot, mail_user).id)
 
     db.session.expire_all()
@@ -64,11 +68,15 @@ def test_without_a_bounce_address_the_envelope_sender_is_the_sender_address(acme
     assert set(envelopes.values()) == {"service@acme.example"}
 
 
-@pytest.mark.parametrize("forge", [
-    lambda real, pk: f"bounce+{pk}@acme.example",                          # the unsigned form
-    lambda real, pk: re.sub(r"-[0-9a-f]{12}@", "-000000000000@", real),    # a guessed tag
-    lambda real, pk: real.replace(f"+{pk - 1}-", f"+{pk}-"),               # another message's tag
-], ids=["unsigned", "guessed-tag", "other-message-tag"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda real, pk: f"bounce+{pk}@acme.example",  # the unsigned form
+        lambda real, pk: re.sub(r"-[0-9a-f]{12}@", "-000000000000@", real),  # a guessed tag
+        lambda real, pk: real.replace(f"+{pk - 1}-", f"+{pk}-"),  # another message's tag
+    ],
+    ids=["unsigned", "guessed-tag", "other-message-tag"],
+)
 def test_a_forged_return_path_marks_nothing(acme, dovecot, mail_user, smtp_sink, forge):
     first, second, envelopes = _send_two(acme, smtp_sink, bounce_address="bounce@acme.example")
     second_id = second.id
@@ -90,24 +98,33 @@ def test_the_tag_is_bound_to_the_tenant(acme, ctx):
     assert return_path.message_of(acme.id, f"Delivered-To: {mine.upper()}") == 7  # servers may change case
 
 
-def test_a_dsn_to_the_return_path_is_matched_even_when_it_quotes_another_message_id(acme, dovecot, mail_user,
-                                                                                    smtp_sink):
+def test_a_dsn_to_the_return_path_is_matched_even_when_it_quotes_another_message_id(
+    acme, dovecot, mail_user, smtp_sink
+):
     first, _, envelopes = _send_two(acme, smtp_sink, bounce_address="bounce@acme.example")
     first_id = first.id
-    dovecot.deliver(mail_user, _delivered_to(envelopes["weg@mieter.example"], dsn(
-        "weg@mieter.example", returned_id="<not-ours@elsewhere.example>", to=envelopes["weg@mieter.example"])))
+    dovecot.deliver(
+        mail_user,
+        _delivered_to(
+            envelopes["weg@mieter.example"],
+            dsn("weg@mieter.example", returned_id="<not-ours@elsewhere.example>", to=envelopes["weg@mieter.example"]),
+        ),
+    )
     assert "1 bounce" in poll_mailbox(make_mailbox(acme.id, dovecot, mail_user).id)
     db.session.expire_all()
     assert db.session.get(Message, first_id).status == MessageStatus.BOUNCED
 
 
-@pytest.mark.parametrize("value, words", [
-    ("bounce+x@acme.example", "no '+'"),
-    ("bounce", "looks like bounce@example.org"),
-    ("bounce@acme", "looks like bounce@example.org"),
-    ("b" * 40 + "@acme.example", "at most 32 characters"),
-    ("bün@acme.example", "only ASCII"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("bounce+x@acme.example", "no '+'"),
+        ("bounce", "looks like bounce@example.org"),
+        ("bounce@acme", "looks like bounce@example.org"),
+        ("b" * 40 + "@acme.example", "at most 32 characters"),
+        ("bün@acme.example", "only ASCII"),
+    ],
+)
 def test_a_bad_bounce_address_is_refused_where_it_is_entered(value, words):
     with pytest.raises(return_path.BounceAddressError, match=re.escape(words)):
         return_path.check(value)

@@ -1,6 +1,7 @@
 """End to end with the real ticket plugin's inbound hook: a new mail opens a
 ticket, a reply whose RFC 2047 subject carries [#N] becomes a comment
 (RELIABILITY 28). Skipped while the ticket plugin has no inbound hook."""
+
 from __future__ import annotations
 
 from email.header import Header
@@ -13,21 +14,27 @@ from plugins.ticket.plugin import TicketPlugin
 
 from .support import make_mailbox
 
-pytestmark = pytest.mark.skipif(not hasattr(TicketPlugin, "postwerk_inbound_mail"),
-                                reason="the ticket plugin does not handle inbound mail in this checkout")
+pytestmark = pytest.mark.skipif(
+    not hasattr(TicketPlugin, "postwerk_inbound_mail"),
+    reason="the ticket plugin does not handle inbound mail in this checkout",
+)
 
 
 def _mail(subject: str, body: str, *, attachment: bool = False) -> bytes:
     encoded = Header(subject, "iso-8859-1").encode()  # =?iso-8859-1?q?...?=
-    head = (f"From: Erika Mustermann <erika@mieter.example>\r\nTo: service@acme.example\r\n"
-            f"Subject: {encoded}\r\nMessage-ID: <{abs(hash(subject))}@mieter.example>\r\nMIME-Version: 1.0\r\n")
+    head = (
+        f"From: Erika Mustermann <erika@mieter.example>\r\nTo: service@acme.example\r\n"
+        f"Subject: {encoded}\r\nMessage-ID: <{abs(hash(subject))}@mieter.example>\r\nMIME-Version: 1.0\r\n"
+    )
     if not attachment:
         return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n").encode()
-    return (head + "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n--XX\r\n"
-            "Content-Type: image/jpeg\r\n"
-            "Content-Disposition: attachment; filename*=utf-8''Fl%C3%BCssigkeit%20im%20Bad.jpg\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n--XX--\r\n").encode()
+    return (
+        head + "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n--XX\r\n"
+        "Content-Type: image/jpeg\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''Fl%C3%BCssigkeit%20im%20Bad.jpg\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n/9j/4A==\r\n--XX--\r\n"
+    ).encode()
 
 
 def test_new_mail_opens_a_ticket_and_a_reply_becomes_a_comment(ctx, dovecot, mail_user):

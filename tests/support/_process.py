@@ -27,9 +27,7 @@ def find_program(name: str, *fallbacks: str | Path, package: str) -> str:
     for candidate in fallbacks:
         if candidate and os.access(candidate, os.X_OK):
             return str(candidate)
-    raise ServerUnavailable(
-        f"{name} is not installed (apt-get install {package}, or run scripts/bootstrap as root)"
-    )
+    raise ServerUnavailable(f"{name} is not installed (apt-get install {package}, or run scripts/bootstrap as root)")
 
 
 def as_user(user: str | int | None) -> dict:
@@ -88,9 +86,7 @@ def spawn(
         )
 
 
-def stop_process(
-    proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 10.0
-) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
     """Ask a server to exit with ``sig``; SIGKILL it if it has not after ``timeout``."""
     if proc is None or proc.poll() is not None:
         return
@@ -130,14 +126,12 @@ def wait_until_ready(
     while True:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(
-                f"{what} exited with status {proc.returncode} during start-up. "
-                f"Log {log_path}:\n{log_tail(log_path)}"
+                f"{what} exited with status {proc.returncode} during start-up. Log {log_path}:\n{log_tail(log_path)}"
             )
         if check():
             return
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"{what} did not become ready within {timeout:.0f} s. "
-                f"Log {log_path}:\n{log_tail(log_path)}"
+                f"{what} did not become ready within {timeout:.0f} s. Log {log_path}:\n{log_tail(log_path)}"
             )
         time.sleep(0.05)

@@ -6,6 +6,7 @@ install's own ``.pth`` hooks there are not run, so ``core`` resolves only to
 the wheel). Built once per test session, without network (setuptools from the
 ``test`` extra, no build isolation).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_SKIP = shutil.ignore_patterns(".git", ".venv*", "instance", "tests", "bench", "build", "dist", "*.egg-info",
-                               "__pycache__", "test-artifacts")
+_SKIP = shutil.ignore_patterns(
+    ".git", ".venv*", "instance", "tests", "bench", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts"
+)
 
 
 def installed_postwerk(base: Path) -> Path:
@@ -34,9 +36,23 @@ def installed_postwerk(base: Path) -> Path:
     purelib = sysconfig.get_path("purelib", vars={"base": str(target), "platbase": str(target)})
     Path(purelib, "postwerk-test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--disable-pip-version-check", str(source)],
-                   check=True, cwd=base, env=env)
+    subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            str(source),
+        ],
+        check=True,
+        cwd=base,
+        env=env,
+    )
     return bin_dir
 
 

@@ -8,6 +8,7 @@ be checked with :meth:`OAuthServer.valid` (hand it to the SMTP sink's
 XOAUTH2 checker); refresh tokens rotate on every use, and a used one is
 revoked, like Microsoft's and Google's rotating tokens.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,9 +40,9 @@ class OAuthServer:
     #: Answer every token request with this OAuth error (e.g. "invalid_grant").
     refuse: str | None = None
     codes: dict[str, Grant] = field(default_factory=dict)
-    access: dict[str, tuple[str, float]] = field(default_factory=dict)   # token -> (user, expires)
-    refresh_tokens: dict[str, str] = field(default_factory=dict)          # token -> user
-    requests: list[dict] = field(default_factory=list)                     # token endpoint forms
+    access: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (user, expires)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> user
+    requests: list[dict] = field(default_factory=list)  # token endpoint forms
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -95,8 +96,9 @@ class OAuthServer:
             return self._reply(handler, 400, {"error": "invalid_request"})
         code = secrets.token_urlsafe(16)
         with self._lock:
-            self.codes[code] = Grant(q["client_id"], q["redirect_uri"], q["code_challenge"], q.get("scope", ""),
-                                     self.user)
+            self.codes[code] = Grant(
+                q["client_id"], q["redirect_uri"], q["code_challenge"], q.get("scope", ""), self.user
+            )
         target = q["redirect_uri"] + "?" + urllib.parse.urlencode({"code": code, "state": q.get("state", "")})
         handler.send_response(302)
         handler.send_header("Location", target)
@@ -126,15 +128,25 @@ class OAuthServer:
             elif grant == "refresh_token":
                 user = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
                 if user is None:
-                    return self._reply(handler, 400, {"error": "invalid_grant",
-                                                      "error_description": "refresh token revoked"})
+                    return self._reply(
+                        handler, 400, {"error": "invalid_grant", "error_description": "refresh token revoked"}
+                    )
             else:
                 return self._reply(handler, 400, {"error": "unsupported_grant_type"})
             access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
             self.access[access] = (user, time.time() + self.expires_in)
             self.refresh_tokens[refresh] = user
-        self._reply(handler, 200, {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                                   "expires_in": self.expires_in, "scope": form.get("scope", "")})
+        self._reply(
+            handler,
+            200,
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": self.expires_in,
+                "scope": form.get("scope", ""),
+            },
+        )
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:

@@ -2,6 +2,7 @@
 backend, no network), for the tests that ``pip install`` a plugin into the
 running installation: one event with a rule and templates, a page, and --
 when ``with_migration`` -- its own Alembic branch with one table."""
+
 from __future__ import annotations
 
 import base64
@@ -81,7 +82,7 @@ def plugin_wheel(directory, *, with_migration: bool = False) -> str:
         "postwerk_hotplug/__init__.py": PLUGIN.replace("MIGRATIONS", migrations),
         "postwerk_hotplug-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: postwerk-hotplug\nVersion: 0.1\n",
         "postwerk_hotplug-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                                "Tag: py3-none-any\n",
+        "Tag: py3-none-any\n",
         "postwerk_hotplug-0.1.dist-info/entry_points.txt": "[postwerk.plugins]\nhotplug = postwerk_hotplug:HotPlugin\n",
     }
     if with_migration:

@@ -178,9 +178,7 @@ class PostgresServer:
             # A test that failed may leave pooled connections open; FORCE
             # (PostgreSQL >= 13) disconnects them instead of failing the drop.
             force = sql.SQL(" WITH (FORCE)") if conn.info.server_version >= 130000 else sql.SQL("")
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
 
     # -- internals -----------------------------------------------------------
 
@@ -215,10 +213,14 @@ class PostgresServer:
         assert self._bindir is not None
         command = [
             str(self._bindir / "initdb"),
-            "-D", str(self._data),
-            "-A", "trust",
-            "-U", "postgres",
-            "-E", "UTF8",
+            "-D",
+            str(self._data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
             "--no-locale",
             "--no-sync",  # a throw-away cluster does not need its files fsynced
         ]
@@ -234,8 +236,7 @@ class PostgresServer:
             )
         if result.returncode != 0:
             raise RuntimeError(
-                f"initdb failed with status {result.returncode}. "
-                f"Log {self.log_path}:\n{log_tail(self.log_path)}"
+                f"initdb failed with status {result.returncode}. Log {self.log_path}:\n{log_tail(self.log_path)}"
             )
 
     def _launch(self) -> None:
@@ -243,16 +244,23 @@ class PostgresServer:
         self._proc = spawn(
             [
                 self._bindir / "postgres",
-                "-D", self._data,
-                "-p", str(self.port),
+                "-D",
+                self._data,
+                "-p",
+                str(self.port),
                 # TCP on loopback only; an empty socket directory list turns the
                 # Unix socket off, so no socket path (length, permissions) to manage.
-                "-k", "",
-                "-c", "listen_addresses=127.0.0.1",
+                "-k",
+                "",
+                "-c",
+                "listen_addresses=127.0.0.1",
                 # Durability off: much faster, and the cluster is thrown away.
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
             ],
             self.log_path,
             user=self._user,

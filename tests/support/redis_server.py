@@ -25,8 +25,7 @@ def _redis_binary() -> str:
             return str(get_binary_path())
         except Exception:
             raise ServerUnavailable(
-                "redis-server is not installed (apt-get install redis-server, "
-                "or run scripts/bootstrap as root)"
+                "redis-server is not installed (apt-get install redis-server, or run scripts/bootstrap as root)"
             ) from None
 
 
@@ -70,13 +69,20 @@ class RedisServer:
         self._proc = spawn(
             [
                 binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-                "--daemonize", "no",
-                "--logfile", "",  # log to stdout, which spawn() sends to the log file
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",  # log to stdout, which spawn() sends to the log file
             ],
             self.log_path,
         )

@@ -164,7 +164,7 @@ def _parse_xoauth2(blob: bytes) -> tuple[str, str] | None:
     user, auth = fields.get("user"), fields.get("auth", "")
     if not user or not auth.startswith("Bearer "):
         return None
-    return user, auth[len("Bearer "):]
+    return user, auth[len("Bearer ") :]
 
 
 class _Handler:
@@ -261,9 +261,7 @@ class _Handler:
         answer = await server.challenge_auth(error)
         if answer is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(
-            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
-        )
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
 
 
 class _SinkSMTP(SMTP):

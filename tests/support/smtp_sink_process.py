@@ -51,6 +51,7 @@ def run_sink_process(conn: Connection, counter, pipelining: bool = False, reply_
             return "250 2.0.0 Ok"
 
         if pipelining:  # RFC 2920: aiosmtpd reads buffered commands in order; only the offer is missing
+
             async def handle_EHLO(self, server, session, envelope, hostname, responses):
                 session.host_name = hostname
                 return [*responses[:-1], "250-PIPELINING", responses[-1]]

@@ -5,6 +5,7 @@ seconds; per-read socket timeouts never fire. After ``give_up`` seconds the
 server closes by itself, so that a client without an overall deadline still
 ends (and its test fails instead of hanging).
 """
+
 from __future__ import annotations
 
 import socket
@@ -15,8 +16,14 @@ from tests.support.ports import free_port
 
 
 class Tarpit:
-    def __init__(self, script: bytes = b"220-slow\r\n" * 10_000, *, interval: float = 0.2, give_up: float = 60,
-                 prefix: bytes = b""):
+    def __init__(
+        self,
+        script: bytes = b"220-slow\r\n" * 10_000,
+        *,
+        interval: float = 0.2,
+        give_up: float = 60,
+        prefix: bytes = b"",
+    ):
         self.script = script
         self.prefix = prefix  # sent at once, before the dribble (a server that stalls later)
         self.interval = interval
@@ -67,7 +74,7 @@ class Tarpit:
                 if self._stop.is_set() or time.monotonic() > ends:
                     return
                 try:
-                    conn.sendall(self.script[i:i + 1])
+                    conn.sendall(self.script[i : i + 1])
                     if conn.recv(4096) == b"":  # the client hung up
                         break
                 except TimeoutError:

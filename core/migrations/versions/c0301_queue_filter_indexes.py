@@ -8,6 +8,7 @@ found by resend_of_id.
 Revision ID: c0301
 Revises: c0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,9 +23,13 @@ def upgrade():
         batch_op.create_index("ix_message_tenant_event_id", ["tenant_id", "event_key", "id"], unique=False)
         # Partial: almost every row has NULL there, and statistics counting
         # the NULLs would talk the planner out of using the index.
-        batch_op.create_index("ix_message_resend_of_id", ["resend_of_id"], unique=False,
-                              sqlite_where=sa.text("resend_of_id IS NOT NULL"),
-                              postgresql_where=sa.text("resend_of_id IS NOT NULL"))
+        batch_op.create_index(
+            "ix_message_resend_of_id",
+            ["resend_of_id"],
+            unique=False,
+            sqlite_where=sa.text("resend_of_id IS NOT NULL"),
+            postgresql_where=sa.text("resend_of_id IS NOT NULL"),
+        )
 
 
 def downgrade():

@@ -3,6 +3,7 @@
 Revision ID: c0401
 Revises: c0301
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -3,6 +3,7 @@
 Revision ID: c0501
 Revises: c0401
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -3,6 +3,7 @@
 Revision ID: c0601
 Revises: c0501
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -3,6 +3,7 @@
 Revision ID: c0710
 Revises: c0601
 """
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -19,8 +20,10 @@ def upgrade():
     # A message's history on its body page: its audit entries.
     op.create_index("ix_audit_entry_object", "audit_entry", ["tenant_id", "object_type", "object_id"])
     # Messages resent before this revision: their latest resend.
-    op.execute("UPDATE message SET resent_as_id = (SELECT max(r.id) FROM message r WHERE r.resend_of_id = message.id) "
-               "WHERE EXISTS (SELECT 1 FROM message r WHERE r.resend_of_id = message.id)")
+    op.execute(
+        "UPDATE message SET resent_as_id = (SELECT max(r.id) FROM message r WHERE r.resend_of_id = message.id) "
+        "WHERE EXISTS (SELECT 1 FROM message r WHERE r.resend_of_id = message.id)"
+    )
 
 
 def downgrade():

@@ -3,6 +3,7 @@
 Revision ID: c0720
 Revises: c0601
 """
+
 from alembic import op
 import sqlalchemy as sa
 

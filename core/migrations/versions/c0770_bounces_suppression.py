@@ -4,6 +4,7 @@ of message.status (a String(10), no schema change)
 Revision ID: c0770
 Revises: c0601
 """
+
 from alembic import op
 import sqlalchemy as sa
 

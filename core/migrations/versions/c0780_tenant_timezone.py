@@ -3,6 +3,7 @@
 Revision ID: c0780
 Revises: c0601
 """
+
 from alembic import op
 import sqlalchemy as sa
 

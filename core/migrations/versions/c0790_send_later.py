@@ -8,6 +8,7 @@ existing message.status string, so it needs no schema change.
 Revision ID: c0790
 Revises: c0780
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -3,6 +3,7 @@
 Revision ID: c0812
 Revises: c0790
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -4,6 +4,7 @@ codes; hashes only) and the sign-in code settings of tenants and users.
 Revision ID: c0813
 Revises: c0812
 """
+
 from alembic import op
 import sqlalchemy as sa
 

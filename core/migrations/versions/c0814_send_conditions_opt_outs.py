@@ -7,6 +7,7 @@ message_attachment, message.attachments) and scheduled report mails
 Revision ID: c0814
 Revises: c0813
 """
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -54,10 +55,12 @@ def upgrade():
         sa.Column("blob_id", sa.Integer(), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
-        sa.ForeignKeyConstraint(["event_id"], ["event.id"], name=op.f("fk_event_attachment_event_id_event"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["blob_id"], ["attachment_blob.id"],
-                                name=op.f("fk_event_attachment_blob_id_attachment_blob")),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["event.id"], name=op.f("fk_event_attachment_event_id_event"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["blob_id"], ["attachment_blob.id"], name=op.f("fk_event_attachment_blob_id_attachment_blob")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_attachment")),
     )
     op.create_index(op.f("ix_event_attachment_event_id"), "event_attachment", ["event_id"])
@@ -69,10 +72,12 @@ def upgrade():
         sa.Column("blob_id", sa.Integer(), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
-        sa.ForeignKeyConstraint(["message_pk"], ["message.id"], name=op.f("fk_message_attachment_message_pk_message"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["blob_id"], ["attachment_blob.id"],
-                                name=op.f("fk_message_attachment_blob_id_attachment_blob")),
+        sa.ForeignKeyConstraint(
+            ["message_pk"], ["message.id"], name=op.f("fk_message_attachment_message_pk_message"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["blob_id"], ["attachment_blob.id"], name=op.f("fk_message_attachment_blob_id_attachment_blob")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_attachment")),
     )
     op.create_index(op.f("ix_message_attachment_message_pk"), "message_attachment", ["message_pk"])

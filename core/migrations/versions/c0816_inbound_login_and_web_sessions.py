@@ -7,6 +7,7 @@
 Revision ID: c0816
 Revises: c0814
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -7,6 +7,7 @@ failure_digest_at is where the last digest's window ended.
 Revision ID: c0817
 Revises: c0816
 """
+
 from alembic import op
 import sqlalchemy as sa
 

@@ -1,33 +1,39 @@
 """The maintenance plugin: one event, one role, default templates in German and English."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.api import (EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec, Variable, branded_html,
-                      hookimpl)
+from core.api import EventSpec, Plugin, Recipient, Role, RuleSpec, TemplateSpec, Variable, branded_html, hookimpl
 
 MAINTENANCE_SCHEDULED = EventSpec(
-    key="MAINTENANCE_SCHEDULED", label="Maintenance scheduled",
+    key="MAINTENANCE_SCHEDULED",
+    label="Maintenance scheduled",
     variables=(
         Variable("maintenance.building", "address of the building", "Hauptstraße 5, Berlin"),
         Variable("maintenance.date", "day of the work (YYYY-MM-DD)", "2026-12-14"),
         Variable("maintenance.work", "what is done", "Wartung der Heizung", samples={"en": "Heating maintenance"}),
         Variable("maintenance.water_off", "whether the water is turned off", True),
-        Variable("maintenance.residents", "the residents to tell",
-                 [{"name": "Erika Mustermann", "email": "erika@example.org", "language": "de"}]),
+        Variable(
+            "maintenance.residents",
+            "the residents to tell",
+            [{"name": "Erika Mustermann", "email": "erika@example.org", "language": "de"}],
+        ),
     ),
     roles=(Role("residents", "the residents of the building"),),
 )
 
-SUBJECT = {"de": "Wartung am {{ maintenance.date }}: {{ maintenance.work }}",
-           "en": "Maintenance on {{ maintenance.date }}: {{ maintenance.work }}"}
+SUBJECT = {
+    "de": "Wartung am {{ maintenance.date }}: {{ maintenance.work }}",
+    "en": "Maintenance on {{ maintenance.date }}: {{ maintenance.work }}",
+}
 BODY = {
     "de": "<p>Guten Tag{% if recipient.name %} {{ recipient.name }}{% endif %},</p>"
-          "<p>am {{ maintenance.date }} findet in {{ maintenance.building }} statt: {{ maintenance.work }}."
-          "{% if maintenance.water_off %} Das Wasser ist an diesem Tag abgestellt.{% endif %}</p>",
+    "<p>am {{ maintenance.date }} findet in {{ maintenance.building }} statt: {{ maintenance.work }}."
+    "{% if maintenance.water_off %} Das Wasser ist an diesem Tag abgestellt.{% endif %}</p>",
     "en": "<p>Hello{% if recipient.name %} {{ recipient.name }}{% endif %},</p>"
-          "<p>on {{ maintenance.date }}, {{ maintenance.building }} gets: {{ maintenance.work }}."
-          "{% if maintenance.water_off %} The water is off that day.{% endif %}</p>",
+    "<p>on {{ maintenance.date }}, {{ maintenance.building }} gets: {{ maintenance.work }}."
+    "{% if maintenance.water_off %} The water is off that day.{% endif %}</p>",
 }
 
 
@@ -53,15 +59,25 @@ class MaintenancePlugin(Plugin):
     def postwerk_resolve_recipients(self, event, role, payload):
         if event != "MAINTENANCE_SCHEDULED" or role != "residents":
             return None
-        return [Recipient(address=r["email"], name=r["name"] or "", language=r["language"] or None)
-                for r in payload["maintenance"]["residents"] or ()]
+        return [
+            Recipient(address=r["email"], name=r["name"] or "", language=r["language"] or None)
+            for r in payload["maintenance"]["residents"] or ()
+        ]
 
     @hookimpl
     def postwerk_default_templates(self):
-        return [TemplateSpec("maintenance_scheduled", lang, SUBJECT[lang], branded_html(BODY[lang]))
-                for lang in ("de", "en")]
+        return [
+            TemplateSpec("maintenance_scheduled", lang, SUBJECT[lang], branded_html(BODY[lang]))
+            for lang in ("de", "en")
+        ]
 
     @hookimpl
     def postwerk_default_rules(self):
-        return [RuleSpec("MAINTENANCE_SCHEDULED", "role:residents", "maintenance_scheduled",
-                         "Tell the residents about maintenance")]
+        return [
+            RuleSpec(
+                "MAINTENANCE_SCHEDULED",
+                "role:residents",
+                "maintenance_scheduled",
+                "Tell the residents about maintenance",
+            )
+        ]

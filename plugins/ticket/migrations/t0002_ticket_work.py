@@ -3,6 +3,7 @@
 Revision ID: t0002
 Revises: t0001
 """
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -16,8 +17,9 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("ticket_ticket", schema=None) as batch_op:
         batch_op.add_column(sa.Column("assignee_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(batch_op.f("fk_ticket_ticket_assignee_id_user"), "user", ["assignee_id"], ["id"],
-                                    ondelete="SET NULL")
+        batch_op.create_foreign_key(
+            batch_op.f("fk_ticket_ticket_assignee_id_user"), "user", ["assignee_id"], ["id"], ondelete="SET NULL"
+        )
 
     op.create_table(
         "ticket_watcher",
@@ -27,8 +29,12 @@ def upgrade():
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_ticket_watcher_tenant_id_tenant")),
-        sa.ForeignKeyConstraint(["ticket_id"], ["ticket_ticket.id"], name=op.f("fk_ticket_watcher_ticket_id_ticket_ticket"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["ticket_ticket.id"],
+            name=op.f("fk_ticket_watcher_ticket_id_ticket_ticket"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_watcher")),
         sa.UniqueConstraint("ticket_id", "email", name=op.f("uq_ticket_watcher_ticket_id")),
         info={"plugin": "ticket"},
@@ -47,8 +53,12 @@ def upgrade():
         sa.Column("source", sa.String(length=10), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_ticket_comment_tenant_id_tenant")),
-        sa.ForeignKeyConstraint(["ticket_id"], ["ticket_ticket.id"], name=op.f("fk_ticket_comment_ticket_id_ticket_ticket"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["ticket_ticket.id"],
+            name=op.f("fk_ticket_comment_ticket_id_ticket_ticket"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_comment")),
         info={"plugin": "ticket"},
     )
@@ -66,11 +76,19 @@ def upgrade():
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["comment_id"], ["ticket_comment.id"],
-                                name=op.f("fk_ticket_attachment_comment_id_ticket_comment"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["comment_id"],
+            ["ticket_comment.id"],
+            name=op.f("fk_ticket_attachment_comment_id_ticket_comment"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_ticket_attachment_tenant_id_tenant")),
-        sa.ForeignKeyConstraint(["ticket_id"], ["ticket_ticket.id"],
-                                name=op.f("fk_ticket_attachment_ticket_id_ticket_ticket"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["ticket_ticket.id"],
+            name=op.f("fk_ticket_attachment_ticket_id_ticket_ticket"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_attachment")),
         info={"plugin": "ticket"},
     )

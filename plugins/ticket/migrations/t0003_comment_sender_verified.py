@@ -3,6 +3,7 @@
 Revision ID: t0003
 Revises: t0002
 """
+
 from alembic import op
 import sqlalchemy as sa
 

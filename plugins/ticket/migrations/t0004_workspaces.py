@@ -4,6 +4,7 @@ tenant's existing tickets move into a new default workspace
 Revision ID: t0004
 Revises: t0003
 """
+
 from datetime import datetime, timezone
 
 from alembic import op
@@ -34,23 +35,34 @@ def upgrade():
     with op.batch_alter_table("ticket_ticket", schema=None) as batch_op:
         batch_op.add_column(sa.Column("workspace_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_ticket_ticket_workspace_id"), ["workspace_id"], unique=False)
-        batch_op.create_foreign_key(batch_op.f("fk_ticket_ticket_workspace_id_ticket_workspace"),
-                                    "ticket_workspace", ["workspace_id"], ["id"])
+        batch_op.create_foreign_key(
+            batch_op.f("fk_ticket_ticket_workspace_id_ticket_workspace"), "ticket_workspace", ["workspace_id"], ["id"]
+        )
 
     # Nothing already accepted is lost: each tenant with tickets gets its
     # default workspace, holding all of them.
     conn = op.get_bind()
-    workspace = sa.table("ticket_workspace", sa.column("id", sa.Integer), sa.column("tenant_id", sa.Integer),
-                         sa.column("name", sa.String), sa.column("mailbox", sa.String),
-                         sa.column("is_default", sa.Boolean), sa.column("created_at", sa.DateTime(timezone=True)))
+    workspace = sa.table(
+        "ticket_workspace",
+        sa.column("id", sa.Integer),
+        sa.column("tenant_id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("mailbox", sa.String),
+        sa.column("is_default", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     ticket = sa.table("ticket_ticket", sa.column("tenant_id", sa.Integer), sa.column("workspace_id", sa.Integer))
     tenant = sa.table("tenant", sa.column("id", sa.Integer), sa.column("language", sa.String))
-    tenants = conn.execute(sa.select(tenant.c.id, tenant.c.language).where(
-        tenant.c.id.in_(sa.select(ticket.c.tenant_id).distinct()))).all()
+    tenants = conn.execute(
+        sa.select(tenant.c.id, tenant.c.language).where(tenant.c.id.in_(sa.select(ticket.c.tenant_id).distinct()))
+    ).all()
     for tenant_id, language in tenants:
         name = "Allgemein" if language == "de" else "General"  # as workspaces.DEFAULT_NAMES
-        conn.execute(workspace.insert().values(tenant_id=tenant_id, name=name, mailbox="", is_default=True,
-                                               created_at=datetime.now(timezone.utc)))
+        conn.execute(
+            workspace.insert().values(
+                tenant_id=tenant_id, name=name, mailbox="", is_default=True, created_at=datetime.now(timezone.utc)
+            )
+        )
         workspace_id = conn.execute(sa.select(workspace.c.id).where(workspace.c.tenant_id == tenant_id)).scalar()
         conn.execute(ticket.update().where(ticket.c.tenant_id == tenant_id).values(workspace_id=workspace_id))
 

@@ -3,6 +3,7 @@
 Revision ID: v0001
 Revises:
 """
+
 from alembic import op
 import sqlalchemy as sa
 
