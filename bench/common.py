@@ -61,4 +61,7 @@ def environment(database_url: str, redis: str, prefix: str = "bench") -> dict[st
         "POSTWERK_SECRET_KEY": "bench",
         "POSTWERK_ENCRYPTION_KEY": os.environ.get("POSTWERK_ENCRYPTION_KEY") or Fernet.generate_key().decode(),
         "POSTWERK_QUEUE_PREFIX": prefix,
+        # The bench's SMTP sink listens on loopback, which production
+        # settings refuse as a connection target unless allow-listed.
+        "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1",
     }

@@ -92,6 +92,7 @@ class Setup:
             "SECRET_KEY": "bench",
             "ENCRYPTION_KEYS": [self.key],
             "POSTWERK_ENV": "production",
+            "TARGET_ALLOWLIST": "127.0.0.1",
         }
 
     def fresh_database(self) -> str:
@@ -179,6 +180,7 @@ def run_workers(setup: Setup, sink, workers: int, messages: int, tenants: int) -
         "POSTWERK_ENCRYPTION_KEY": setup.key,
         "POSTWERK_SECRET_KEY": "bench",
         "POSTWERK_QUEUE_PREFIX": config["QUEUE_PREFIX"],
+        "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1",  # the sink is on loopback (refused by default in production)
     }
     logs = setup.workdir / "logs"
     logs.mkdir(exist_ok=True)

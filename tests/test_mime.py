@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from email import policy
 from email.parser import BytesParser, Parser
 
 import pytest
 
+from core.mail import mime
 from core.mail.mime import HeaderError, build
 
 
@@ -92,3 +95,39 @@ def test_awkward_bodies_survive_quoted_printable(encoding):
     assert msg.defects == []
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == expected
     assert msg.get_body(("html",)).get_content().replace("\r\n", "\n").strip() == "<p>" + expected + "</p>"
+
+
+SUBJECTS = [
+    "[#1] Ihre Meldung: Heizung fällt aus",
+    "ä" * 200,
+    "€uro und Ümläute " * 10,
+    "😀" * 40,
+    "a" * 70 + "ß",
+    "Grüße – „Zitat“ — ok ??=?= _ test",
+    "x" * 90 + " ö",
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_a_non_ascii_subject_comes_back_whole_in_words_no_longer_than_the_rfc_allows(subject, encoding):
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    data = mime.build(
+        sender="a@example.org",
+        sender_name="Bö",
+        recipients=["b@example.org"],
+        subject=subject,
+        body_text="hi",
+        body_html="<p>hi</p>",
+        message_id="<x@example.org>",
+        encoding=encoding,
+    )
+    head = data.split(b"\r\n\r\n")[0].decode("ascii")  # nothing but ASCII on the wire
+    lines = head[head.index("Subject:") :].split("\r\n")
+    subject_lines = [lines[0]] + list(itertools.takewhile(lambda line: line.startswith(" "), lines[1:]))
+    assert all(len(line) <= 78 for line in subject_lines)  # RFC 5322 2.1.1
+    words = re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", "".join(subject_lines))
+    assert words and all(len(word) <= 75 for word in words)  # RFC 2047 2
+    assert str(message_from_bytes(data, policy=email_policy.default)["Subject"]) == subject
