@@ -73,6 +73,8 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
         POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
         POSTWERK_SECRET_KEY="reload-test",
         POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+        # The test's SMTP sink is on loopback, which production settings refuse.
+        POSTWERK_TARGET_ALLOWLIST="127.0.0.1",
     )
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("gunicorn", "worker", "rq", "scheduler")}
