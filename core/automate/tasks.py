@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import delete, exists, select, update
 
 from .. import attachments
@@ -16,6 +15,7 @@ from ..idempotency import expire_idempotency_keys
 from ..mail import jobs
 from ..mail.sweeper import sweep
 from ..models import Event, EventStatus, IdempotencyKey, Message, MessageStatus, User, WebSession
+from ..models import web_session
 from ..models.types import utcnow
 from .models import DEFAULT_RETENTION_DAYS, AutomateState
 from .registry import (
@@ -100,13 +100,10 @@ def expire_ended_sessions(tenant_id: int) -> int:
     """Delete the log-in sessions of the tenant's users that ended (idle or
     too old) without a logout: a log-in clears only its own user's rows, so
     a user who never comes back would leave one behind for ever."""
-    now = utcnow()
-    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
-    longest = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
     return db.session.execute(
         delete(WebSession).where(
             WebSession.user_id.in_(select(User.id).where(User.tenant_id == tenant_id)),
-            (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest),
+            web_session.ended(utcnow()),
         )
     ).rowcount
 

@@ -8,7 +8,9 @@ too old) makes that cookie worthless.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from flask import current_app
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,3 +27,13 @@ class WebSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def ended(now: datetime):
+    """The SQL condition of a session that has ended without a logout: idle
+    longer than ``POSTWERK_SESSION_IDLE_MINUTES`` or started longer than
+    ``POSTWERK_SESSION_MAX_HOURS`` ago. One definition for the log-in (which
+    clears its user's ended rows) and the retention task (everyone's)."""
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    longest = timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+    return (WebSession.last_seen_at < now - idle) | (WebSession.started_at < now - longest)

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import WebSession
+from ..models import WebSession, web_session
 from ..models.types import utcnow
 from ..queueing import redis
 
@@ -73,7 +73,7 @@ def start(user_id: int) -> None:
     db.session.execute(
         db.delete(WebSession).where(
             WebSession.user_id == user_id,
-            (WebSession.last_seen_at < now - _idle()) | (WebSession.started_at < now - _longest()),
+            web_session.ended(now),
         )
     )
     db.session.add(WebSession(id=_digest(sid), user_id=user_id, started_at=now, last_seen_at=now))
