@@ -64,4 +64,7 @@ def environment(database_url: str, redis: str, prefix: str = "bench") -> dict[st
         # The bench's SMTP sink listens on loopback, which production
         # settings refuse as a connection target unless allow-listed.
         "POSTWERK_TARGET_ALLOWLIST": "127.0.0.1",
+        # Bulk mail carries a one-click unsubscribe link, which needs the
+        # installation's public address (bench.priority's backlog is bulk).
+        "POSTWERK_PUBLIC_URL": "http://127.0.0.1:8000",
     }
