@@ -13,6 +13,7 @@ from .events import PayloadError, emit
 from .extensions import db
 from .hookspecs import HOOK_API_VERSION
 from .mail.deadline import Deadline
+from .mail.pop3 import DeadlinePOP3, DeadlinePOP3_SSL
 from .layout import branded_html, branded_text
 from .mail.linked_accounts import OAuthLink
 from .mail.oauth import OAuthError
@@ -219,6 +220,8 @@ def sent_message_event(tenant_id: int, message_ids) -> tuple[str, dict] | None:
 __all__ = [
     "AddressError",
     "Deadline",
+    "DeadlinePOP3",
+    "DeadlinePOP3_SSL",
     "ENTRY_POINT_GROUP",
     "EventSpec",
     "HOOK_API_VERSION",

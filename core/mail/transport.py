@@ -22,6 +22,7 @@ from typing import NoReturn
 from .. import targets
 from ..metrics import SMTP_SECONDS
 from .deadline import Deadline
+from .pop3 import DeadlinePOP3, DeadlinePOP3_SSL
 
 
 class Security(str, Enum):
@@ -202,30 +203,6 @@ class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
     pass
 
 
-class _POP3(poplib.POP3):
-    """poplib's client, its socket watched by the deadline from the start."""
-
-    def __init__(self, deadline: Deadline, *args, **kwargs):
-        self.deadline = deadline
-        # poplib leaves the socket open when the greeting is not "+OK"
-        # (another service's banner): close it here.
-        try:
-            super().__init__(*args, **kwargs)
-        except BaseException:
-            for name in ("file", "sock"):
-                if getattr(self, name, None) is not None:
-                    getattr(self, name).close()
-            raise
-
-    def _create_socket(self, timeout):
-        return self.deadline.connect((self.host, self.port), timeout)
-
-
-class _POP3_SSL(_POP3, poplib.POP3_SSL):
-    def _create_socket(self, timeout):
-        return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
-
-
 def _no_server(what: str, host: str, port: int, tls: bool = False) -> TemporaryError:
     """One answer for refused, unreachable, silent and not-that-protocol
     alike: the connection check must not tell closed ports from open ones,
@@ -382,9 +359,9 @@ class SmtpTransport:
         try:
             try:
                 if pop.security == "ssl":
-                    client = _POP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
+                    client = DeadlinePOP3_SSL(deadline, pop.host, pop.port, timeout=timeout, context=context)
                 else:
-                    client = _POP3(deadline, pop.host, pop.port, timeout=timeout)
+                    client = DeadlinePOP3(deadline, pop.host, pop.port, timeout=timeout)
             except ssl.SSLCertVerificationError:
                 raise
             except (OSError, poplib.error_proto):  # refused, silent, or another service's banner

@@ -19,7 +19,15 @@ from typing import Iterable, Protocol
 from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import IMAPClientError
 
-from core.api import Deadline, TargetRefused, check_target_peer, is_loopback, tls_context
+from core.api import (
+    Deadline,
+    DeadlinePOP3,
+    DeadlinePOP3_SSL,
+    TargetRefused,
+    check_target_peer,
+    is_loopback,
+    tls_context,
+)
 
 from . import exchange
 
@@ -229,45 +237,6 @@ class ImapSource:
             self.deadline.release()
 
 
-class _POP3(poplib.POP3):
-    # poplib refuses lines over 2048 bytes and then loses its place in the
-    # stream; real mail has longer lines. The size cap bounds the whole mail.
-    line_limit = 1024 * 1024
-
-    def __init__(self, deadline: Deadline, *args, **kwargs) -> None:
-        self.deadline = deadline
-        # poplib leaves the socket open when the greeting is not "+OK"
-        # (another service's banner): close it here.
-        try:
-            super().__init__(*args, **kwargs)
-        except BaseException:
-            for name in ("file", "sock"):
-                if getattr(self, name, None) is not None:
-                    getattr(self, name).close()
-            raise
-
-    def _create_socket(self, timeout):
-        return self.deadline.connect((self.host, self.port), timeout)
-
-    def _getline(self):
-        line = self.file.readline(self.line_limit + 1)
-        if len(line) > self.line_limit:
-            raise poplib.error_proto("line too long")
-        if not line:
-            raise poplib.error_proto("-ERR EOF")
-        octets = len(line)
-        if line[-2:] == poplib.CRLF:
-            return line[:-2], octets
-        if line[:1] == poplib.CR:
-            return line[1:-1], octets
-        return line[:-1], octets
-
-
-class _POP3_SSL(_POP3, poplib.POP3_SSL):
-    def _create_socket(self, timeout):
-        return self.context.wrap_socket(super()._create_socket(timeout), server_hostname=self.host)
-
-
 class Pop3Source:
     uidvalidity = 0
 
@@ -277,9 +246,9 @@ class Pop3Source:
         self.deadline = Deadline(deadline).start()
         try:
             if mailbox.security == "ssl":
-                self.pop = _POP3_SSL(self.deadline, mailbox.host, mailbox.port, timeout=timeout, context=context)
+                self.pop = DeadlinePOP3_SSL(self.deadline, mailbox.host, mailbox.port, timeout=timeout, context=context)
             else:
-                self.pop = _POP3(self.deadline, mailbox.host, mailbox.port, timeout=timeout)
+                self.pop = DeadlinePOP3(self.deadline, mailbox.host, mailbox.port, timeout=timeout)
         except ssl.SSLCertVerificationError as exc:  # a TLS server answered; other TLS failures say nothing
             self.deadline.release()
             raise MailboxError(_describe(exc, mailbox)) from None
