@@ -273,7 +273,7 @@ def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env:
         f"upgraded: {', '.join(changed) or '-'}): migrating and reloading",
         err=True,
     )
-    # A removal brings no migration (and Alembic could not find its branch).
+    # A removal too: the removed plugin's revision is set aside (core.plugin_revisions).
     migrate = subprocess.run(_postwerk("db", "upgrade"), env=env) if needs_migration(before, after) else None
     if migrate is not None and migrate.returncode != 0:
         click.echo("the migrations failed; the processes keep running with the plugins they have", err=True)

@@ -49,6 +49,15 @@ def test_uninstalling_a_plugin_with_tables_leaves_a_database_that_upgrades(confi
         with engine.connect() as conn:
             return set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
 
+    def set_aside() -> list[tuple]:
+        with engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    sa.text("SELECT plugin, revision FROM postwerk_plugin_revision WHERE set_aside = :t"), {"t": True}
+                )
+            ]
+
     wheel = plugin_wheel(tmp_path, with_migration=True)
     installed = False
     try:
@@ -64,6 +73,7 @@ def test_uninstalling_a_plugin_with_tables_leaves_a_database_that_upgrades(confi
         out = upgrade()
         assert "plugin hotplug is not installed" in out
         assert "hotplug0001" not in versions()
+        assert set_aside() == [("hotplug", "hotplug0001")]
         assert "plugin hotplug is not installed" not in upgrade()  # said once, then quiet
 
         _pip("install", "--no-deps", "--no-index", wheel)
@@ -71,9 +81,44 @@ def test_uninstalling_a_plugin_with_tables_leaves_a_database_that_upgrades(confi
         out = upgrade()
         assert "plugin hotplug is installed again" in out
         assert "hotplug0001" in versions()
+        assert set_aside() == []
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT id FROM hotplug_note")).scalars().all() == [7]
+
+        # An admin who wants the tables gone migrates the branch down first.
+        down = subprocess.run(
+            [*POSTWERK, "db", "downgrade", "hotplug@base"], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not sa.inspect(engine).has_table("hotplug_note")
+        _pip("uninstall", "-y", "postwerk-hotplug")
+        installed = False
+        assert "set aside" not in upgrade()
+        _pip("install", "--no-deps", "--no-index", wheel)
+        installed = True
+        assert "installed again" not in upgrade()
+        assert sa.inspect(engine).has_table("hotplug_note")  # created anew, empty
     finally:
         engine.dispose()
         if installed:
             _pip("uninstall", "-y", "postwerk-hotplug")
+
+
+def test_a_version_of_the_plugin_that_does_not_know_its_revision_is_refused(app, caplog):
+    """Installed again in an older version, the plugin would create its tables
+    anew over the old ones; the upgrade refuses, naming the plugin."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        from core.extensions import db
+
+        # As left by an uninstall of a later version of the ticket plugin.
+        db.session.execute(sa.text("DELETE FROM alembic_version WHERE version_num = 't0004'"))
+        db.session.execute(
+            sa.text("UPDATE postwerk_plugin_revision SET revision = 't0099', set_aside = :t WHERE plugin = 'ticket'"),
+            {"t": True},
+        )
+        db.session.commit()
+        with pytest.raises(SystemExit):  # how Flask-Migrate ends a failed command
+            upgrade(revision="heads")
+    assert "plugin ticket's tables are at revision t0099" in caplog.text
