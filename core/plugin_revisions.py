@@ -73,7 +73,6 @@ def reconcile(connection, script: ScriptDirectory, plugins: Mapping[str, str]) -
     """Set aside the revisions of missing plugins, put back those of returned
     ones. ``plugins`` maps each installed plugin with migrations to its folder."""
     revisions.create(connection, checkfirst=True)
-    folders = {os.path.realpath(folder): name for name, folder in plugins.items()}
     noted = {row.revision: row for row in connection.execute(sa.select(revisions))}
     for revision in _version_rows(connection):
         if _known(script, revision) is not None:
