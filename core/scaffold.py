@@ -9,6 +9,7 @@ table with its migration, its own German message catalogue, and a passing test t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from string import Template
@@ -54,23 +55,29 @@ testpaths = ["tests"]
 # postwerk-$dash
 
 A Postwerk plugin: the event `$event` with the placeholders
-`{{ $name.title }}`, `{{ $name.contact.name }}` and `{{ $name.contact.email }}`,
-the recipient role `role:contact`, German and English default templates, and
-an admin page under Settings.
+`{{ $name.title }}`, `{{ $name.contact.name }}`, `{{ $name.contact.email }}` and
+`{{ $name.contact.language }}`, the recipient role `role:contact`, German and
+English default templates, an (inactive) default rule, and an admin page under
+Settings.
 
-    pip install -e .             # a running `postwerk serve` picks it up within seconds
-    postwerk db upgrade          # creates the table ${name}_item
-    postwerk plugins enable TENANT $name
-    pytest                       # the test uses Postwerk's kit (fixture `postwerk`)
+Into the installation where Postwerk runs (with `postwerk serve` running, in
+another terminal after the `export` line serve printed):
+
+    pip install -e .             # serve migrates (table ${name}_item) and takes it up within seconds;
+                                 # without serve: postwerk db upgrade
+    postwerk plugins enable demo $name --activate-rules
+    postwerk events emit demo $event --payload '$payload'
+    pytest                       # the tests use Postwerk's kit (fixture `postwerk`)
+
+The mail is on serve's caught-mail page. Emit the event from your code with
+`core.api.emit(tenant_id, "$event", payload)`, or from another system with
+`POST /api/v1/events`.
 
 The German words are in `postwerk_$name/translations/de/LC_MESSAGES/postwerk_$name.po`
 (the event's label, the role, the placeholders, the rule's name and the page's words
 marked with `_()`). After changing it, compile it (Postwerk loads only the `.mo`):
 
     pybabel compile -d postwerk_$name/translations -D postwerk_$name
-
-Emit the event from your code with `core.api.emit(tenant_id, "$event", payload)`,
-or from another system with `POST /api/v1/events`.
 """,
     "postwerk_$name/__init__.py": '''\
 """$title: a Postwerk plugin."""
@@ -339,6 +346,19 @@ def _catalogue(directory: Path, name: str, values: dict[str, str]) -> list[Path]
     return [po, mo]
 
 
+def sample_payload(name: str) -> str:
+    """The JSON payload of the scaffold's event, for the command line."""
+    return json.dumps(
+        {
+            name: {
+                "title": "Erster Eintrag",
+                "contact": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+            }
+        },
+        ensure_ascii=False,
+    )
+
+
 def create(name: str, directory: Path) -> list[Path]:
     """Write the package for plugin ``name`` into ``directory`` (which must
     not exist yet); returns the files written."""
@@ -355,6 +375,7 @@ def create(name: str, directory: Path) -> list[Path]:
         "event": f"{name.upper()}_CREATED",
         "klass": "".join(part.title() for part in name.split("_")),
         "title": name.replace("_", " ").title(),
+        "payload": sample_payload(name),
     }
     written = []
     for relative, text in FILES.items():
