@@ -91,7 +91,9 @@ def reconcile(connection, script: ScriptDirectory, plugins: Mapping[str, str]) -
             revision,
         )
     for row in connection.execute(sa.select(revisions).where(revisions.c.set_aside)).all():
-        if row.plugin not in plugins:
+        if row.plugin not in plugins and _known(script, row.revision) is None:
+            # Still missing (or set aside before its plugin's name was noted,
+            # and not back yet).
             continue
         if _known(script, row.revision) is None:
             raise RevisionOfOtherVersion(
