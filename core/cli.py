@@ -24,7 +24,7 @@ from .hookspecs import HOOK_API_VERSION
 from .mail.jobs import failure_text
 from .plugin_state import set_enabled
 from .plugins import PluginDisabledError, PluginError, UnknownEventError, registry
-from .scaffold import ScaffoldError, create
+from .scaffold import ScaffoldError, create, sample_payload
 from .secrets_store import rotate_all
 from .tenancy import create_tenant, get_tenant
 from .worker import make_worker
@@ -392,8 +392,11 @@ def plugins_new(name: str, directory: str | None) -> None:
     for path in files:
         click.echo(f"created {path}")
     click.echo(
-        f"\nNext: pip install -e {target}  &&  postwerk db upgrade  &&  "
-        f"postwerk plugins enable TENANT {name}  &&  (cd {target} && pytest)"
+        f"\nNext (the steps are in {target / 'README.md'}):\n"
+        f"  pip install -e {target}   (a running `postwerk serve` migrates and takes it up; else `postwerk db upgrade`)\n"
+        f"  postwerk plugins enable TENANT {name} --activate-rules\n"
+        f"  postwerk events emit TENANT {name.upper()}_CREATED --payload '{sample_payload(name)}'\n"
+        f"  cd {target} && pytest"
     )
 
 
@@ -421,22 +424,31 @@ def plugins_check(ctx: Context, strict: bool) -> None:
         )
 
 
-def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool) -> None:
+def _set_plugin(ctx: Context, tenant: str, name: str, enabled: bool, activate_rules: bool = False) -> None:
     with ctx.app.app_context():
         try:
-            set_enabled(get_tenant(tenant).id, name, enabled, actor="cli")
+            set_enabled(get_tenant(tenant).id, name, enabled, actor="cli", activate_rules=activate_rules)
         except (PluginError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
         database.session.commit()
-        click.echo(f"{name} {'enabled' if enabled else 'disabled'} for {tenant}")
+        click.echo(
+            f"{name} {'enabled' if enabled else 'disabled'} for {tenant}"
+            + (", its default rules switched on" if activate_rules else "")
+        )
 
 
 @plugins.command("enable")
 @click.argument("tenant")
 @click.argument("name")
+@click.option(
+    "--activate-rules",
+    is_flag=True,
+    help="also switch the plugin's default rules on (they are created inactive: nothing is sent otherwise)",
+)
 @pass_ctx
-def plugins_enable(ctx: Context, tenant: str, name: str) -> None:
-    _set_plugin(ctx, tenant, name, True)
+def plugins_enable(ctx: Context, tenant: str, name: str, activate_rules: bool) -> None:
+    """Enable plugin NAME for TENANT: copies its default templates, creates its default rules (inactive)."""
+    _set_plugin(ctx, tenant, name, True, activate_rules)
 
 
 @plugins.command("disable")

@@ -57,9 +57,10 @@ def describe_change(before: tuple, after: tuple) -> str:
 
 
 def needs_migration(before: tuple, after: tuple) -> bool:
-    """Whether a plugin was installed or upgraded (a removal brings no
-    migration, and Alembic could no longer find the removed branch)."""
-    return bool(set(after) - set(before))
+    """Whether the installed plugins changed at all: an installed or upgraded
+    plugin brings its migrations, and a removed one has its Alembic revision
+    set aside at once (core.plugin_revisions), which logs its name."""
+    return set(after) != set(before)
 
 
 class PluginWatch:
@@ -109,8 +110,8 @@ def console_script() -> list[str]:
 
 def migrate(redis_connection, prefix: str, before: tuple, after: tuple) -> bool:
     """``postwerk db upgrade`` in a child process, one process at a time
-    across the installation (a Redis lock), when a plugin was installed or
-    upgraded; True when it succeeded or nothing was to do."""
+    across the installation (a Redis lock), when a plugin was installed,
+    upgraded or removed; True when it succeeded or nothing was to do."""
     if not needs_migration(before, after):
         return True
     # Once per set of installed plugins: whoever holds the lock first
@@ -132,6 +133,10 @@ def migrate(redis_connection, prefix: str, before: tuple, after: tuple) -> bool:
             redis_connection.set(done_key, wanted, ex=24 * 3600)
             # A warning, so that it shows in gunicorn's master too (no logging set up there).
             log.warning("migrated the database for the changed plugins (postwerk db upgrade)")
+            # What the child said of removed or returned plugins belongs in this log.
+            for line in (run.stdout + run.stderr).splitlines():
+                if " core.plugin_revisions: " in line:
+                    log.warning("%s", line.split(" core.plugin_revisions: ", 1)[1])
     if run.returncode != 0:
         log.error(
             "the migrations after a plugin change failed; this process keeps the plugins it has:\n%s%s",

@@ -10,11 +10,15 @@ from .notify import audit
 from .plugins import PluginError, registry
 
 
-def set_enabled(tenant_id: int, plugin: str, enabled: bool, *, actor: str = "system") -> None:
+def set_enabled(
+    tenant_id: int, plugin: str, enabled: bool, *, actor: str = "system", activate_rules: bool = False
+) -> None:
     """Enable or disable ``plugin`` for a tenant; the caller commits.
 
     Enabling copies the plugin's default templates (never over the tenant's
-    own) and creates its default rules inactive. Disabling keeps all data.
+    own) and creates its default rules inactive -- switched on only when the
+    admin asks for it (``activate_rules``, ``postwerk plugins enable
+    --activate-rules``). Disabling keeps all data.
     """
     reg = registry()
     info = reg.plugins.get(plugin)
@@ -30,12 +34,12 @@ def set_enabled(tenant_id: int, plugin: str, enabled: bool, *, actor: str = "sys
         db.session.add(state)
     state.enabled = enabled
     if enabled:
-        _install_defaults(tenant_id, plugin)
+        _install_defaults(tenant_id, plugin, activate_rules)
     audit(tenant_id, actor, "plugin.enabled" if enabled else "plugin.disabled", "plugin", plugin)
     reg.forget_enabled(tenant_id)
 
 
-def _install_defaults(tenant_id: int, plugin: str) -> None:
+def _install_defaults(tenant_id: int, plugin: str, activate_rules: bool = False) -> None:
     reg = registry()
     existing = set(
         db.session.execute(db.select(Template.key, Template.language).where(Template.tenant_id == tenant_id)).all()
@@ -55,16 +59,18 @@ def _install_defaults(tenant_id: int, plugin: str) -> None:
                         body_text=spec.body_text,
                     )
                 )
-    rules = set(
-        db.session.execute(
-            db.select(Rule.event, Rule.recipient, Rule.template_key).where(Rule.tenant_id == tenant_id)
-        ).all()
-    )
+    rules = {
+        (rule.event, rule.recipient, rule.template_key): rule
+        for rule in db.session.execute(db.select(Rule).where(Rule.tenant_id == tenant_id)).scalars()
+    }
     for name, specs in reg.call_each("postwerk_default_rules"):
         if name != plugin:
             continue
         for spec in specs or ():
-            if (spec.event, spec.recipient, spec.template_key) not in rules:
+            existing_rule = rules.get((spec.event, spec.recipient, spec.template_key))
+            if existing_rule is not None and activate_rules:
+                existing_rule.active = True
+            elif existing_rule is None:
                 db.session.add(
                     Rule(
                         tenant_id=tenant_id,
@@ -72,7 +78,7 @@ def _install_defaults(tenant_id: int, plugin: str) -> None:
                         event=spec.event,
                         recipient=spec.recipient,
                         template_key=spec.template_key,
-                        active=False,
+                        active=activate_rules,
                     )
                 )
 

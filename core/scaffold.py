@@ -3,15 +3,20 @@
 It has everything docs/plugins.md describes, small: a pyproject with the
 entry point, one event with variables and samples, one role, German and
 English default templates and a rule, an admin page on the base layout, a
-table with its migration, and a passing test that uses the kit
+table with its migration, its own German message catalogue, and a passing test that uses the kit
 (core/testing.py). ``pip install -e`` it and it shows up in Postwerk.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from string import Template
+
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import write_po
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
@@ -41,7 +46,7 @@ $name = "postwerk_$name.plugin:${klass}Plugin"
 include = ["postwerk_$name*"]
 
 [tool.setuptools.package-data]
-"postwerk_$name" = ["templates/postwerk_$name/*.html", "migrations/*.py"]
+"postwerk_$name" = ["templates/postwerk_$name/*.html", "migrations/*.py", "translations/*/LC_MESSAGES/*.*"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -50,17 +55,29 @@ testpaths = ["tests"]
 # postwerk-$dash
 
 A Postwerk plugin: the event `$event` with the placeholders
-`{{ $name.title }}`, `{{ $name.contact.name }}` and `{{ $name.contact.email }}`,
-the recipient role `role:contact`, German and English default templates, and
-an admin page under Settings.
+`{{ $name.title }}`, `{{ $name.contact.name }}`, `{{ $name.contact.email }}` and
+`{{ $name.contact.language }}`, the recipient role `role:contact`, German and
+English default templates, an (inactive) default rule, and an admin page under
+Settings.
 
-    pip install -e .             # a running `postwerk serve` picks it up within seconds
-    postwerk db upgrade          # creates the table ${name}_item
-    postwerk plugins enable TENANT $name
-    pytest                       # the test uses Postwerk's kit (fixture `postwerk`)
+Into the installation where Postwerk runs (with `postwerk serve` running, in
+another terminal after the `export` line serve printed):
 
-Emit the event from your code with `core.api.emit(tenant_id, "$event", payload)`,
-or from another system with `POST /api/v1/events`.
+    pip install -e .             # serve migrates (table ${name}_item) and takes it up within seconds;
+                                 # without serve: postwerk db upgrade
+    postwerk plugins enable demo $name --activate-rules
+    postwerk events emit demo $event --payload '$payload'
+    pytest                       # the tests use Postwerk's kit (fixture `postwerk`)
+
+The mail is on serve's caught-mail page. Emit the event from your code with
+`core.api.emit(tenant_id, "$event", payload)`, or from another system with
+`POST /api/v1/events`.
+
+The German words are in `postwerk_$name/translations/de/LC_MESSAGES/postwerk_$name.po`
+(the event's label, the role, the placeholders, the rule's name and the page's words
+marked with `_()`). After changing it, compile it (Postwerk loads only the `.mo`):
+
+    pybabel compile -d postwerk_$name/translations -D postwerk_$name
 """,
     "postwerk_$name/__init__.py": '''\
 """$title: a Postwerk plugin."""
@@ -101,6 +118,9 @@ class ${klass}Plugin(Plugin):
     """$title."""
 
     migrations = str(Path(__file__).parent / "migrations")
+    # Its own message catalogue (Babel domain "postwerk_$name"): the German of
+    # the labels above and of the page's words.
+    translations = str(Path(__file__).parent / "translations")
 
     @hookimpl
     def postwerk_register_events(self):
@@ -165,6 +185,7 @@ to its contact person."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from core.api import (AddressError, admin_required, check_address, current_tenant_id, db, emit,
@@ -191,7 +212,7 @@ def index():
             "title": item.title, "contact": {"name": "", "email": email, "language": ""}}},
             actor_user_id=current_user.id)
         db.session.commit()
-        flash(f"{item.title} added", "success")
+        flash(_("%(title)s added", title=item.title), "success")
         return redirect(url_for(".index"))
     items = db.session.execute(db.select(Item).where(Item.tenant_id == current_tenant_id())
                                .order_by(Item.id.desc())).scalars().all()
@@ -205,12 +226,12 @@ def index():
 <section class="card">
   <form method="post" class="row">
     <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-    <label>Title <input name="title" required maxlength="200"></label>
-    <label>Contact e-mail <input name="email" type="email" required></label>
-    <div><button type="submit">Add and send $event</button></div>
+    <label>{{ _("Title") }} <input name="title" required maxlength="200"></label>
+    <label>{{ _("Contact e-mail") }} <input name="email" type="email" required></label>
+    <div><button type="submit">{{ _("Add and send %(event)s", event="$event") }}</button></div>
   </form>
   <ul id="${name}-items">
-  {% for item in items %}<li>{{ item.title }}</li>{% else %}<li class="muted">No entries yet.</li>{% endfor %}
+  {% for item in items %}<li>{{ item.title }}</li>{% else %}<li class="muted">{{ _("No entries yet.") }}</li>{% endfor %}
   </ul>
 </section>
 {% endblock %}
@@ -267,8 +288,15 @@ def test_the_templates_render_in_both_languages(postwerk):
     assert postwerk.render("$event", language="en").subject == "New entry: Erster Eintrag"
 
 
+def test_the_admin_page_speaks_german_and_english(postwerk):
+    german = postwerk.client.get("/settings/admin/$name/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    english = postwerk.client.get("/settings/admin/$name/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Noch keine Einträge." in german and "Kontakt-E-Mail" in german
+    assert "No entries yet." in english and "Contact e-mail" in english
+
+
 def test_the_admin_page_adds_an_entry_and_the_contact_gets_mail(postwerk):
-    page = postwerk.client.get("/settings/admin/$name/")
+    page = postwerk.client.get("/settings/admin/$name/", headers={"Accept-Language": "en"})
     assert page.status_code == 200 and "No entries yet." in page.get_data(as_text=True)
     answer = postwerk.client.post("/settings/admin/$name/", data={"title": "Zweiter", "email": "max@example.org"})
     assert answer.status_code == 302
@@ -282,6 +310,53 @@ def test_emit_and_deliver_mails_the_contact(postwerk):
     assert mail.rcpt_tos == ["jane@example.org"] and str(mail.message["Subject"]) == "New entry: Dritter"
 ''',
 }
+
+
+# The plugin's German: its data words (which Postwerk looks up in the
+# plugin's catalogue) and the page's words marked with _().
+GERMAN: dict[str, str] = {
+    "$title: new entry": "$title: neuer Eintrag",
+    "title of the entry": "Titel des Eintrags",
+    "name of the contact person": "Name der Kontaktperson",
+    "e-mail address of the contact person": "E-Mail-Adresse der Kontaktperson",
+    "language of the contact person (de or en)": "Sprache der Kontaktperson (de oder en)",
+    "the entry's contact person": "die Kontaktperson des Eintrags",
+    "Tell the contact about a new entry": "Kontaktperson über neuen Eintrag informieren",
+    "Title": "Titel",
+    "Contact e-mail": "Kontakt-E-Mail",
+    "Add and send %(event)s": "Hinzufügen und %(event)s senden",
+    "No entries yet.": "Noch keine Einträge.",
+    "%(title)s added": "%(title)s hinzugefügt",
+}
+
+
+def _catalogue(directory: Path, name: str, values: dict[str, str]) -> list[Path]:
+    """``translations/de/LC_MESSAGES/postwerk_NAME.po`` and its compiled
+    ``.mo`` (Postwerk loads only the .mo; a plugin without it is set aside)."""
+    catalog = Catalog(locale="de", project=f"postwerk-{values['dash']}", version="0.1.0", fuzzy=False)
+    for english, german in GERMAN.items():
+        catalog.add(Template(english).substitute(values), Template(german).substitute(values))
+    folder = directory / f"postwerk_{name}" / "translations" / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    po, mo = folder / f"postwerk_{name}.po", folder / f"postwerk_{name}.mo"
+    with po.open("wb") as f:
+        write_po(f, catalog, omit_header=False, width=120)
+    with mo.open("wb") as f:
+        write_mo(f, catalog)
+    return [po, mo]
+
+
+def sample_payload(name: str) -> str:
+    """The JSON payload of the scaffold's event, for the command line."""
+    return json.dumps(
+        {
+            name: {
+                "title": "Erster Eintrag",
+                "contact": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+            }
+        },
+        ensure_ascii=False,
+    )
 
 
 def create(name: str, directory: Path) -> list[Path]:
@@ -300,6 +375,7 @@ def create(name: str, directory: Path) -> list[Path]:
         "event": f"{name.upper()}_CREATED",
         "klass": "".join(part.title() for part in name.split("_")),
         "title": name.replace("_", " ").title(),
+        "payload": sample_payload(name),
     }
     written = []
     for relative, text in FILES.items():
@@ -307,4 +383,4 @@ def create(name: str, directory: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(values))
         written.append(path)
-    return written
+    return written + _catalogue(directory, name, values)

@@ -228,6 +228,7 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         f"  admin         http://{host}:{port}/login   tenant '{DEMO_TENANT}', {DEMO_ADMIN}, password {password}\n"
         f"  caught mail   http://127.0.0.1:{http_port}/\n"
         f"  try it        create a ticket at http://{host}:{port}/tickets/ and watch the caught mail\n"
+        f"{_commands_line(env)}"
         f"Ctrl-C stops everything.\n"
     )
     installed = installed_fingerprint()
@@ -273,7 +274,7 @@ def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env:
         f"upgraded: {', '.join(changed) or '-'}): migrating and reloading",
         err=True,
     )
-    # A removal brings no migration (and Alembic could not find its branch).
+    # A removal too: the removed plugin's revision is set aside (core.plugin_revisions).
     migrate = subprocess.run(_postwerk("db", "upgrade"), env=env) if needs_migration(before, after) else None
     if migrate is not None and migrate.returncode != 0:
         click.echo("the migrations failed; the processes keep running with the plugins they have", err=True)
@@ -282,6 +283,18 @@ def _reload_for_plugins(before: tuple, after: tuple, children: list[Child], env:
         if child.name != "mailcatcher":
             child.stop(timeout=PLUGIN_RELOAD_GRACE)
             child.start()
+
+
+def _commands_line(env: dict[str, str]) -> str:
+    """What another terminal needs for ``postwerk`` commands beside this
+    serve (events emit, plugins enable): the settings serve chose itself --
+    development mode, and the embedded Valkey's port, which changes at every
+    start (a command with the default Redis URL would wake no worker here)."""
+    chosen = {var: env[var] for var in ("POSTWERK_ENV", "POSTWERK_REDIS_URL") if env.get(var)}
+    if not chosen:
+        return ""
+    exports = " ".join(f"{var}={value}" for var, value in chosen.items())
+    return f"  commands      in another terminal first: export {exports}\n"
 
 
 def _prepare(catcher_port: int) -> str:

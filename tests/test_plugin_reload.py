@@ -187,6 +187,13 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
                     "plugins changed (installed: -; removed: hotplug;" in (tmp_path / f"{name}.log").read_text()
                 ),
             )
+        # The removal migrated too: the plugin's revision is set aside, named,
+        # and the database still upgrades.
+        _until(
+            "no process set the removed plugin's revision aside",
+            lambda: any("plugin hotplug is not installed" in (tmp_path / f"{n}.log").read_text() for n in logs),
+        )
+        _cli(env, "db", "upgrade")
     finally:
         if installed:
             _pip("uninstall", "-y", "postwerk-hotplug")

@@ -10,6 +10,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from core import plugin_revisions
+
 config = context.config
 log = logging.getLogger("alembic.env")
 db = current_app.extensions["migrate"].db
@@ -53,8 +55,28 @@ def run_migrations_online():
             render_item=render_item,
             **args,
         )
+        script = context.script
+        plugins = _plugin_folders()
+        _in_own_transaction(connection, lambda: plugin_revisions.reconcile(connection, script, plugins))
         with context.begin_transaction():
             context.run_migrations()
+        _in_own_transaction(connection, lambda: plugin_revisions.note_heads(connection, script, plugins))
+
+
+def _in_own_transaction(connection, work) -> None:
+    """Outside Alembic's transaction, which on SQLite is one per migration
+    (no transactional DDL) and would leave our bookkeeping uncommitted; what
+    is open here was only auto-begun by reading."""
+    if connection.in_transaction():
+        connection.commit()
+    with connection.begin():
+        work()
+
+
+def _plugin_folders() -> dict[str, str]:
+    """The installed plugins with migrations, and their folders."""
+    registry = current_app.extensions["postwerk.plugins"]
+    return {name: info.migrations for name, info in registry.plugins.items() if info.migrations}
 
 
 if context.is_offline_mode():
