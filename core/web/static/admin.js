@@ -16,12 +16,14 @@
   });
 
   function insert(text) {
+    // A field the editor (vendor/template-editor.js) stands in for: insert there.
+    if (target.codeEditor) { target.codeEditor.insert(text); return; }
     const start = target.selectionStart ?? target.value.length;
     const end = target.selectionEnd ?? start;
     target.value = target.value.slice(0, start) + text + target.value.slice(end);
     target.focus();
     target.selectionStart = target.selectionEnd = start + text.length;
-    // As if typed: the live preview and template_editor.js's colours follow.
+    // As if typed: the live preview follows.
     target.dispatchEvent(new Event("input", {bubbles: true}));
   }
 
