@@ -39,7 +39,7 @@ CORE_TASKS = [
         label="Mail worker",
         function="core.automate.tasks:run_mail_worker",
         interval=60,
-        description="Sends due mail. While it is off, mail waits as PENDING.",
+        description="Sends due mail. While it is off, mail waits in the queue.",
     ),
     TaskSpec(
         key=SWEEPER,
