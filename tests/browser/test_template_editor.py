@@ -11,6 +11,9 @@ from tests.helpers import ADMIN_PASSWORD, make_tenant
 
 pytestmark = pytest.mark.browser
 NEW = "/settings/admin/mail/templates/new"
+# CodeMirror ignores Enter and Tab for 75 ms after its completion list opens (interactionDelay),
+# so that a key pressed just as the list appears is not taken as a choice; a person is slower.
+CHOOSE_DELAY_MS = 150
 
 
 def log_in(page, live_server):
@@ -48,6 +51,7 @@ def test_typing_a_placeholder_offers_the_events_names(app, ctx, live_server, bro
     assert "vermieter.name" in names[len(starting) :]
     expect(body).to_have_attribute("aria-activedescendant", offered.first.get_attribute("id"))
     shoot("template-editor-completion")
+    page.wait_for_timeout(CHOOSE_DELAY_MS)
     page.keyboard.press("Enter")
     # The hidden field, which is what the form submits, follows every change
     # (the HTML mode closed the <p> when it was typed).
@@ -68,6 +72,7 @@ def test_typing_a_placeholder_offers_the_events_names(app, ctx, live_server, bro
     page.keyboard.press("Delete")
     subject.press_sequentially("Contract {{ vertrag.num")
     expect(page.locator(".cm-tooltip-autocomplete [role=option]").first).to_have_text("vertrag.number")
+    page.wait_for_timeout(CHOOSE_DELAY_MS)
     page.keyboard.press("Tab")
     expect(subject_field).to_have_value("Contract {{ vertrag.number }}")
     # The live preview renders what was completed.

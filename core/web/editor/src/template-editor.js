@@ -17,7 +17,7 @@
 
    Built by scripts/build-editor into core/web/static/vendor/ (one file, no
    CDN, no inline script or eval: CSP script-src 'self'). */
-import {EditorState, Transaction} from "@codemirror/state";
+import {EditorState, Prec, Transaction} from "@codemirror/state";
 import {
   EditorView, keymap, drawSelection, highlightSpecialChars, placeholder as emptyText,
   ViewPlugin, MatchDecorator, Decoration,
@@ -137,7 +137,8 @@ function enhance(field, multiline) {
         const text = tr.newDoc.toString().replace(/\r?\n/g, " ");
         return [tr, {changes: {from: 0, to: tr.newDoc.length, insert: text}, sequential: true}];
       }),
-      keymap.of([{key: "Enter", run() { form.requestSubmit(form.querySelector("button[type=submit]")); return true; }}]),
+      // Before the default keymap's new line; an open completion list still takes Enter first.
+      Prec.high(keymap.of([{key: "Enter", run() { form.requestSubmit(form.querySelector("button[type=submit]")); return true; }}])),
       syntaxHighlighting(style),
     );
   }
