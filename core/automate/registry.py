@@ -53,7 +53,7 @@ CORE_TASKS = [
         label="Retention",
         function="core.automate.tasks:run_retention",
         interval=24 * 3600,
-        description="Deletes SENT messages and their events older than the retention period.",
+        description="Deletes sent messages and their events older than the retention period.",
     ),
     # Hourly: each admin's digest goes out once their last one is a day old.
     TaskSpec(
