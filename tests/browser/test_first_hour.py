@@ -128,7 +128,8 @@ def test_the_first_hour(app, ctx, live_server, browser_page, shoot, smtp_sink, l
     page.wait_for_timeout(CHOOSE_DELAY_MS)
     page.keyboard.press("Enter")
     expect(page.locator("textarea[name=body_html]")).to_have_value("<p>{{ ticket.reporter.name }}</p>")
-    expect(page.frame_locator("#preview-html").locator("p")).not_to_be_empty()
+    # Laid out, not only loaded: the blank HTML preview of issue 17 had its text but no box.
+    expect(page.frame_locator("#preview-html").locator("p")).to_be_visible()
     snap("template-preview")
 
     # Switch it on in the list; delete it; undo.
