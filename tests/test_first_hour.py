@@ -542,3 +542,39 @@ def test_the_template_preview_can_use_a_real_past_event(admin, tenant):
     assert "Tür klemmt im Keller" in admin.post(MAIL + "/templates/preview", data=data).get_json()["preview"]["html"]
     sample = _template_form(admin, body_html="<p>{{ ticket.title }}</p>")
     assert "Heizung im Bad" in admin.post(MAIL + "/templates/preview", data=sample).get_json()["preview"]["html"]
+
+
+# --- What the screenshots of every page showed (issue 17: "Look at each one") ----------------
+
+
+def test_a_test_that_worked_names_security_and_login_in_words_in_both_languages(admin, tenant):
+    from datetime import datetime, timezone
+
+    settings = db.session.get(MailSettings, tenant.id)
+    settings.last_test_at = datetime.now(timezone.utc)
+    settings.last_test_result = "OK: 127.0.0.1:2525 answered (none, no login, with SMTPUTF8)"
+    db.session.commit()
+    english = admin.get(MAIL + "/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "(none, no login" not in english
+    assert "127.0.0.1:2525 answered. Security: None (internal relay only); no login" in english
+    german = admin.get(MAIL + "/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "answered" not in german and "127.0.0.1:2525 hat geantwortet. Verschlüsselung: Keine" in german
+
+
+def test_german_pages_show_no_status_keys_object_types_or_plugin_sources(admin, tenant):
+    from plugins.ticket.service import create_ticket
+
+    de = {"Accept-Language": "de"}
+    queue = admin.get(MAIL + "/queue", headers=de).get_data(as_text=True)
+    assert "FAILED-Nachrichten" not in queue and "Alle fehlgeschlagenen Nachrichten" in queue
+    audit = admin.get(MAIL + "/audit", headers=de).get_data(as_text=True).split("<main")[1]
+    assert ">system<" not in audit and "Mandant" in audit and "tenant " not in audit
+    plugins = admin.get("/settings/admin/plugins/", headers=de).get_data(as_text=True)
+    assert "(entry point)" not in plugins and "(installiertes Paket)" in plugins
+    automate = admin.get("/settings/admin/automate/", headers=de).get_data(as_text=True)
+    assert "PENDING" not in automate and "Sweeper" not in automate
+    ticket = create_ticket(
+        tenant.id, title="Heizung", description="kalt", reporter_name="Erika", reporter_email="erika@example.org"
+    )
+    page = admin.get(f"/tickets/{ticket.id}", headers=de).get_data(as_text=True)
+    assert ">open<" not in page and ">nobody<" not in page and '<span class="badge">offen</span>' in page

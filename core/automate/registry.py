@@ -39,7 +39,7 @@ CORE_TASKS = [
         label="Mail worker",
         function="core.automate.tasks:run_mail_worker",
         interval=60,
-        description="Sends due mail. While it is off, mail waits as PENDING.",
+        description="Sends due mail. While it is off, mail waits in the queue.",
     ),
     TaskSpec(
         key=SWEEPER,
@@ -53,7 +53,7 @@ CORE_TASKS = [
         label="Retention",
         function="core.automate.tasks:run_retention",
         interval=24 * 3600,
-        description="Deletes SENT messages and their events older than the retention period.",
+        description="Deletes sent messages and their events older than the retention period.",
     ),
     # Hourly: each admin's digest goes out once their last one is a day old.
     TaskSpec(

@@ -72,7 +72,7 @@ def pause():
     paused = request.form.get("action") == "pause"
     automate.set_paused(tenant_id, paused, actor=_actor())
     flash(
-        _t("AUTOMATE is paused: mail waits as PENDING.")
+        _t("AUTOMATE is paused: mail waits in the queue.")
         if paused
         else _t("AUTOMATE is active again; waiting mail goes out."),
         "success",

@@ -93,10 +93,43 @@ OS_WORDS = {
 }
 _COMPILED = [(re.compile(pattern + r"\Z", re.S), message) for pattern, message in SAID]
 
+# What core.mail.delivery.check_connection stores: "host:port answered (none, no login, with SMTPUTF8)".
+# Shown in words in both languages (issue 17: "Show the security and login with labels").
+ANSWERED = re.compile(
+    r"(?P<where>\S+) answered \((?P<security>[a-z_]+), (?:no login|logged in as (?P<user>.+)), "
+    r"(?P<utf8>with|without) SMTPUTF8\)\Z",
+    re.S,
+)
+# The same words as the settings form's choices (core.admin.forms.SECURITY_CHOICES).
+SECURITY_WORDS = {
+    "starttls": _l("STARTTLS (required)"),
+    "ssl": _l("SSL/TLS (implicit, usually port 465)"),
+    "starttls_optional": _l("STARTTLS if offered (trusted network only)"),
+    "none": _l("None (internal relay only)"),
+}
+
+
+def _answered(match: re.Match) -> str:
+    security = str(SECURITY_WORDS.get(match["security"], match["security"]))
+    login = gettext("logged in as %(user)s", user=match["user"]) if match["user"] else gettext("no login")
+    utf8 = gettext("yes") if match["utf8"] == "with" else gettext("no")
+    return gettext(
+        "%(where)s answered. Security: %(security)s; %(login)s; international addresses (SMTPUTF8): %(utf8)s.",
+        where=match["where"],
+        security=security,
+        login=login,
+        utf8=utf8,
+    )
+
 
 def said(text):
     """A stored English message in the reader's language, when it is one we know."""
-    if not isinstance(text, str) or not text or str(get_locale() or "en") == "en":
+    if not isinstance(text, str) or not text:
+        return text
+    answered = ANSWERED.match(text)
+    if answered:
+        return _answered(answered)
+    if str(get_locale() or "en") == "en":
         return text
     for pattern, message in _COMPILED:
         match = pattern.match(text)
@@ -136,6 +169,35 @@ def status_word(status) -> str:
     return str(word) if word is not None else str(value)
 
 
+# The audit's object types and machine actors, as words (issue 17: no raw keys on the page).
+OBJECT_WORDS = {
+    "address": _l("address"),
+    "automate": "AUTOMATE",
+    "api_token": _l("API token"),
+    "distribution_list": _l("distribution list"),
+    "event": _l("event"),
+    "mail_settings": _l("SMTP settings"),
+    "message": _l("message"),
+    "plugin": _l("plugin"),
+    "rule": _l("rule"),
+    "task": _l("task"),
+    "template": _l("template"),
+    "tenant": _l("tenant"),
+    "user": _l("user"),
+}
+ACTOR_WORDS = {"system": _l("System"), "anonymous": _l("anonymous")}
+
+
+def object_word(kind) -> str:
+    word = OBJECT_WORDS.get(str(kind))
+    return str(word) if word is not None else str(kind or "")
+
+
+def actor_word(actor) -> str:
+    word = ACTOR_WORDS.get(str(actor))
+    return str(word) if word is not None else str(actor or "")
+
+
 def tenant_zone():
     """The logged-in user's tenant's time zone (UTC when unknown). Not cached on
     ``g``: an app context can outlive a request (tests, embedding); the row
@@ -170,4 +232,6 @@ def init_app(app) -> None:
     app.jinja_env.filters["tr"] = tr
     app.jinja_env.filters["said"] = said
     app.jinja_env.filters["test_result"] = test_result
+    app.jinja_env.filters["object_word"] = object_word
+    app.jinja_env.filters["actor_word"] = actor_word
     app.jinja_env.filters["status_word"] = status_word

@@ -20,6 +20,9 @@ from .models import NAME, STATUSES, Ticket, TicketAttachment, TicketComment
 bp = Blueprint("ticket", __name__, url_prefix="/tickets", template_folder="templates")
 workspace_views.register(bp)
 
+# The statuses as words in the reader's language (the stored values stay English keys).
+STATUS_WORDS = {"open": _l("open"), "in_progress": _l("in progress"), "waiting": _l("waiting"), "closed": _l("closed")}
+
 
 class TicketForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
@@ -33,7 +36,7 @@ class TicketForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=[SelectChoice(s, s.replace("_", " ")) for s in STATUSES])
+    status = SelectField(_l("Status"), choices=[SelectChoice(s, STATUS_WORDS[s]) for s in STATUSES])
 
 
 class AssignForm(FlaskForm):
@@ -55,7 +58,7 @@ class PlainForm(FlaskForm):
 
 
 def _user_choices(tenant_id: int) -> list[SelectChoice]:
-    return [SelectChoice("", "nobody")] + [
+    return [SelectChoice("", _("nobody"))] + [
         SelectChoice(str(u.id), f"{u.name} <{u.email}>") for u in users_of(tenant_id)
     ]
 

@@ -3,7 +3,8 @@
 Log in with the browser's language, save the SMTP settings as they are and
 see the connection tried by itself (first against a port where nothing
 listens, then against a real SMTP server), dry run a rule that is still off,
-switch it on in the list, delete it and undo the delete. A screenshot at each
+write a template with the placeholders the editor offers, switch the rule
+on in the list, delete it and undo the delete. A screenshot at each
 step (test-artifacts/screenshots/*-first-hour-*.png).
 """
 
@@ -18,6 +19,9 @@ from tests.support.ports import free_port
 
 pytestmark = pytest.mark.browser
 MAIL = "/settings/admin/mail"
+# CodeMirror ignores Enter for 75 ms after its completion list opens (interactionDelay), so
+# that a key pressed just as the list appears is not taken as a choice; a person is slower.
+CHOOSE_DELAY_MS = 150
 
 WORDS = {
     "en": {
@@ -104,6 +108,29 @@ def test_the_first_hour(app, ctx, live_server, browser_page, shoot, smtp_sink, l
     expect(page.locator(".rule-off")).to_have_text(words["off"])
     expect(page.locator(".dry-subject").first).not_to_be_empty()
     snap("dry-run-off")
+
+    # A template in the editor: the event's placeholders are offered after "{{", the preview follows.
+    page.goto(live_server + MAIL + "/templates/new")
+    page.select_option("select[name=event]", "TICKET_CREATED")
+    expect(page.locator("#placeholders")).to_contain_text("ticket.title")
+    offered = page.locator(".cm-tooltip-autocomplete [role=option]")
+    page.locator(".code-editor-line .cm-content").click()
+    page.keyboard.type("{{ ticket.tit")
+    expect(offered.first).to_have_text("ticket.title")
+    page.wait_for_timeout(CHOOSE_DELAY_MS)
+    page.keyboard.press("Enter")
+    expect(page.locator("input[name=subject]")).to_have_value("{{ ticket.title }}")
+    expect(page.locator("#preview-subject")).not_to_be_empty()
+    page.locator(".code-editor:not(.code-editor-line) .cm-content").first.click()
+    page.keyboard.type("<p>{{ ticket.reporter.na")
+    expect(offered.first).to_have_text("ticket.reporter.name")
+    snap("template-editor")
+    page.wait_for_timeout(CHOOSE_DELAY_MS)
+    page.keyboard.press("Enter")
+    expect(page.locator("textarea[name=body_html]")).to_have_value("<p>{{ ticket.reporter.name }}</p>")
+    # Laid out, not only loaded: the blank HTML preview of issue 17 had its text but no box.
+    expect(page.frame_locator("#preview-html").locator("p")).to_be_visible()
+    snap("template-preview")
 
     # Switch it on in the list; delete it; undo.
     page.goto(live_server + MAIL + "/rules")

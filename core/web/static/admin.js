@@ -16,12 +16,14 @@
   });
 
   function insert(text) {
+    // A field the editor (vendor/template-editor.js) stands in for: insert there.
+    if (target.codeEditor) { target.codeEditor.insert(text); return; }
     const start = target.selectionStart ?? target.value.length;
     const end = target.selectionEnd ?? start;
     target.value = target.value.slice(0, start) + text + target.value.slice(end);
     target.focus();
     target.selectionStart = target.selectionEnd = start + text.length;
-    // As if typed: the live preview and template_editor.js's colours follow.
+    // As if typed: the live preview follows.
     target.dispatchEvent(new Event("input", {bubbles: true}));
   }
 
@@ -80,12 +82,17 @@
     });
   }
 
+  // Answers can arrive out of order on a busy server: only the latest request's is shown,
+  // or an older text's preview (or its blank frame) would stay on the page.
+  let latest = 0;
   function refresh() {
     const data = new FormData(form);
     data.set("action", "preview");
+    const ticket = ++latest;
     fetch(form.dataset.previewUrl, {method: "POST", body: data, headers: {"X-CSRFToken": csrf}})
       .then(function (r) { return r.json(); })
       .then(function (answer) {
+        if (ticket !== latest) return;
         showProblems(answer.problems);
         const empty = document.getElementById("preview-empty");
         if (empty) empty.hidden = !!answer.preview;
@@ -96,8 +103,13 @@
         if (error) { error.hidden = !answer.preview.error; error.textContent = answer.preview.error || ""; }
         document.getElementById("preview-subject").textContent = answer.preview.subject;
         const frameBox = document.getElementById("preview-html-box");
-        frame.srcdoc = answer.preview.html;
         if (frameBox) frameBox.hidden = !answer.preview.html; else frame.hidden = !answer.preview.html;
+        // A new frame for each preview: Chromium sometimes never lays out a srcdoc assigned to a
+        // sandboxed frame that was in a hidden box (a blank HTML preview, issue 17); a frame
+        // inserted with its srcdoc is laid out.
+        const fresh = frame.cloneNode(false);
+        fresh.srcdoc = answer.preview.html;
+        frame.replaceWith(fresh);
         text.hidden = !answer.preview.text; text.textContent = answer.preview.text;
       });
   }
