@@ -43,6 +43,7 @@ moved out of the core's).
 from __future__ import annotations
 
 import argparse
+import io
 import runpy
 import subprocess
 import sys
@@ -259,12 +260,16 @@ def update_and_compile(
         catalog.fuzzy = False
         catalog.project, catalog.version = "Postwerk", ""
         mo = target / f"{domain}.mo"
-        # Unchanged strings: leave both files alone (no new date in the header, no diff to merge).
-        if _content(catalog) != before or not po.exists() or not mo.exists():
+        # Unchanged strings: leave the .po alone (no new date in the header, no diff to merge).
+        if _content(catalog) != before or not po.exists():
             with po.open("wb") as f:
                 write_po(f, catalog, omit_header=False, width=120)
-            with mo.open("wb") as f:
-                write_mo(f, catalog)
+        # The .mo follows the .po whatever made them differ: a hand edit of the .po
+        # (which the update above does not see as a change) or a placeholder .mo.
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        if not mo.exists() or mo.read_bytes() != compiled.getvalue():
+            mo.write_bytes(compiled.getvalue())
         missing += [f"{locale}: {m.id}" for m in catalog if m.id and not m.string]
     return missing
 

@@ -77,3 +77,32 @@ def test_import_dict_refuses_a_file_without_strings(tmp_path):
     empty.write_text("X = 1\n")
     with pytest.raises(SystemExit, match="no dict of English -> German strings"):
         script().dict_strings(empty)
+
+
+def test_the_compiled_catalogue_follows_a_hand_edited_po_and_replaces_a_placeholder(tmp_path):
+    """A translator edits the .po by hand, and a plugin's first run leaves an
+    empty placeholder .mo: both used to keep a stale .mo, since the .po's
+    strings had not changed in the update."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import write_po
+
+    module = script()
+    folder = tmp_path / "translations"
+    target = folder / "de" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    edited = Catalog(locale="de")
+    edited.add("Parking space", "Stellplatz")
+    with (target / "parking.po").open("wb") as f:
+        write_po(f, edited)
+    with (target / "parking.mo").open("wb") as f:
+        write_mo(f, Catalog(locale="de"))  # the placeholder
+    template = Catalog()
+    template.add("Parking space")
+
+    module.update_and_compile(folder, "parking", template, [])
+
+    with (target / "parking.mo").open("rb") as f:
+        assert {m.id: m.string for m in read_mo(f) if m.id} == {"Parking space": "Stellplatz"}
+    before = (target / "parking.mo").read_bytes()
+    module.update_and_compile(folder, "parking", template, [])
+    assert (target / "parking.mo").read_bytes() == before  # nothing to do: nothing written
