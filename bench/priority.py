@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from datetime import timezone
@@ -222,7 +223,11 @@ def main() -> None:
             else:
                 database_url = f"sqlite:///{tmp}/bench.sqlite3"
             app, env, tenant_id = setup(port, database_url, redis)
-            print(json.dumps(run(app, env, tenant_id, args.backlog, args.samples, args.workers, sink), indent=2))
+            load = os.getloadavg()[0]
+            figures = run(app, env, tenant_id, args.backlog, args.samples, args.workers, sink)
+            figures["load_before"], figures["load_after"] = round(load, 2), round(os.getloadavg()[0], 2)
+            print(json.dumps(figures, indent=2))
+            print(json.dumps(figures))  # the one line bench.series reads
         finally:
             if postgres is not None:
                 postgres.stop()

@@ -215,6 +215,9 @@ def _expand_system_events(tenant_id: int, wake_key: str | None) -> int:
             total += _expand_batch(ctx, ids)
             mutex.renew()
         mutex.release()
+        # A system job that found this one running ended at once and left
+        # its key, which would swallow the wake below.
+        clear_wake(queueing.wake_key(expand_events.__name__, tenant_id, priority=Priority.SYSTEM))
         if _new_events(tenant_id, 1, min_priority=Priority.SYSTEM):
             wake_expander(tenant_id, priority=Priority.SYSTEM)
     finally:
