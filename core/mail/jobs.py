@@ -212,7 +212,7 @@ def _expand_system_events(tenant_id: int, wake_key: str | None) -> int:
     try:
         ctx = expansion.ExpansionContext(tenant_id)
         while ids := _new_events(tenant_id, EXPAND_BATCH, min_priority=Priority.SYSTEM):
-            total += _expand_batch(ctx, ids)
+            total += _expand_batch(ctx, ids, wake=False)
             mutex.renew()
         mutex.release()
         # A system job that found this one running ended at once and left
@@ -223,6 +223,15 @@ def _expand_system_events(tenant_id: int, wake_key: str | None) -> int:
     finally:
         mutex.release()
         db.session.remove()
+    if total:
+        # Sent by this job at once: a delivery job of its own waited for a
+        # worker a second time (bench.priority: 80 ms at the median, 270 ms
+        # at the 95th percentile with the machine's load at 9).
+        try:
+            deliver_messages(tenant_id)
+        except Exception:
+            wake_deliverer(tenant_id, priority=Priority.SYSTEM)
+            raise
     return total
 
 
@@ -297,7 +306,9 @@ def _deliverable(tenant_id: int) -> bool:
     return not paused and enabled is not False
 
 
-def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
+def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int], *, wake: bool = True) -> int:
+    """Expand and write one batch; ``wake=False``: the caller sends the
+    mail itself (the system lane's expander)."""
     events = (
         db.session.execute(
             db.select(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW).order_by(Event.id)
@@ -384,7 +395,7 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int]) -> int:
         delivery.record_permanent_failure(message, message.last_error or "failed")
     if failed:
         db.session.commit()
-    if pending:
+    if pending and wake:
         wake_deliverer(ctx.tenant.id, priority=max(r["priority"] for r in pending))
     return len(taken)
 
