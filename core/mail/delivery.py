@@ -558,10 +558,13 @@ class Delivery:
             return False
         # The holders look for the call every YIELD_EVERY messages and close
         # their connections; the first slot freed is taken here.
-        queueing.want_slot(self.tenant_id)
         try:
+            called = 0.0
             until = time.monotonic() + current_app.config.get("SYSTEM_SLOT_WAIT", SYSTEM_SLOT_WAIT)
             while time.monotonic() < until:
+                if time.monotonic() - called >= 1:
+                    queueing.want_slot(self.tenant_id)  # again: the call expires by itself
+                    called = time.monotonic()
                 time.sleep(SLOT_POLL_SECONDS)
                 if self.slots.acquire():
                     return True
