@@ -383,3 +383,17 @@ def test_the_batch_holds_each_item_to_the_single_forms_limits(app, tenant, token
     large = dict(big, content_base64=base64.b64encode(b"x" * (80 * 1024)).decode())
     response = _batch(client, token, [_item(6, [large])])
     assert response.status_code == 413, response.json
+
+
+def test_only_the_files_may_make_a_batch_larger_than_its_own_limit(app, tenant, token, client, monkeypatch):
+    from core import http_api
+
+    monkeypatch.setattr(http_api, "MAX_BATCH_BODY", 64 * 1024)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    wordy = [{"payload": {"ticket": dict(TICKET["ticket"], id=n, description="x" * (20 * 1024))}} for n in range(5)]
+    response = _batch(client, token, wordy)
+    assert response.status_code == 413 and response.json["field"] == "items", response.json
+    content = b"%PDF-1.4 " + b"x" * (200 * 1024)  # 270 kB of base64 in one item
+    pdf = {"filename": "gross.pdf", "content_type": "application/pdf"}
+    response = _batch(client, token, [_item(1, [dict(pdf, content_base64=base64.b64encode(content).decode())])])
+    assert response.status_code == 200 and response.json["results"][0]["status"] == "accepted", response.json
