@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 
 from flask import current_app
@@ -33,8 +34,12 @@ def body_limit(base: int) -> int:
     return max(base, min(wanted, int(current_app.config.get("MAX_CONTENT_LENGTH") or wanted)))
 
 
-def parse(tenant_id: int, value) -> list[MailAttachment]:
-    """``[{"filename", "content_type", "content_base64" | "sha256"}]`` as files."""
+def parse(tenant_id: int, value, sent: dict[str, bytes] | None = None) -> list[MailAttachment]:
+    """``[{"filename", "content_type", "content_base64" | "sha256"}]`` as files.
+
+    ``sent``: the files of this request so far, by SHA-256 (the batch form,
+    whose items may name a file an earlier item sent); the ones sent here
+    are added to it."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -64,6 +69,10 @@ def parse(tenant_id: int, value) -> list[MailAttachment]:
                 raise ApiAttachmentError(f"{where}.{name} is required (a string)", f"{where}.{name}")
         if "content_base64" in item:
             content = _decode(item["content_base64"], f"{where}.content_base64")
+            if sent is not None:
+                sent.setdefault(hashlib.sha256(content).hexdigest(), content)
+        elif sent is not None and isinstance(item["sha256"], str) and item["sha256"].lower() in sent:
+            content = sent[item["sha256"].lower()]
         else:
             content = _stored(tenant_id, item["sha256"], f"{where}.sha256")
         total += len(content)

@@ -151,6 +151,7 @@ def emit_many(
     actor_user_id: int | None = None,
     send_at: datetime | None = None,
     priority: int | None = None,
+    attachments: list[list[MailAttachment] | None] | None = None,
 ) -> list[EmittedEvent | PayloadError]:
     """``emit()`` for many payloads of one event, in the caller's transaction
     (importers, the HTTP API's batch form): one INSERT for all of them.
@@ -158,7 +159,11 @@ def emit_many(
     Each payload is checked like ``emit()`` checks one; the answer holds, in
     the order of ``payloads``, an ``EmittedEvent`` for each accepted item and
     the ``PayloadError`` of each refused one; a refused item never keeps the
-    others out. ``send_at`` as for ``emit()``, for every item. Raises
+    others out. ``send_at`` as for ``emit()``, for every item.
+    ``attachments``, in the order of ``payloads`` (None or [] for an item
+    without), as ``emit()`` takes them for one: a file sent with several
+    items is stored once. Raises ``AttachmentError`` for a refused file
+    (check them first, as the HTTP API does, to refuse only its item),
     ``UnknownEventError`` / ``PluginDisabledError`` / ``SendAtError`` (they
     concern every item).
     """
@@ -169,6 +174,9 @@ def emit_many(
     tenant_id = tenant if isinstance(tenant, int) else get_tenant(tenant).id
     if owner not in reg.enabled_plugins(tenant_id):
         raise PluginDisabledError(f"the plugin {owner!r} is disabled for this tenant, so {event} is not accepted")
+    if attachments is not None and len(attachments) != len(payloads):
+        raise ValueError("attachments: one list (or None) per payload")
+    files = [attachment_store.check(f) if f else [] for f in attachments or []]
     results: list[EmittedEvent | PayloadError] = []
     rows, slots = [], []
     now = utcnow()
@@ -199,6 +207,8 @@ def emit_many(
         ids = db.session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
         for index, event_id in zip(slots, ids):
             results[index] = EmittedEvent(event_id, tenant_id, event)
+            if files and files[index]:
+                attachment_store.attach_to_event(event_id, attachment_store.store_all(tenant_id, files[index]))
         _note_wake(tenant_id, priority)
     return results
 

@@ -376,11 +376,16 @@ def post_events_batch():
     if refused is not None:
         return refused
     tenant_id = token.tenant_id
-    body, refused = _json_body(MAX_BATCH_BODY)
+    # As for the single form: the files may make the body larger, by at most
+    # one mail's worth of them (api_attachments.body_limit) ...
+    body, refused = _json_body(api_attachments.body_limit(MAX_BATCH_BODY))
     if refused is not None:
         return refused
     if not isinstance(body, dict):
         return _error(422, "the body must be a JSON object with 'event' and 'items'")
+    # ... the rest keeps the batch's own limit.
+    if _without_files(body) > MAX_BATCH_BODY:
+        return _error(413, f"the batch without its files is larger than {MAX_BATCH_BODY // 1024} kB", "items")
     unknown = sorted(set(body) - {"event", "items", "send_at", "priority"})
     if unknown:
         return _error(
@@ -435,14 +440,16 @@ def _batch(
     extra: dict | None = None,
 ) -> list[dict]:
     results: list[dict] = [{}] * len(items)
-    checked: list[tuple[int, dict, str, str]] = []  # (index, payload, idempotency key, request hash)
+    # (index, payload, idempotency key, request hash, files)
+    checked: list[tuple[int, dict, str, str, list]] = []
     seen: dict[str, int] = {}
+    sent: dict[str, bytes] = {}  # files of this batch by SHA-256: a later item may name one
     for index, item in enumerate(items):
         where = f"items[{index}]"
         if not isinstance(item, dict):
             results[index] = _rejected(index, "an item is an object with 'payload' (and 'idempotency_key')", where)
             continue
-        unknown = sorted(set(item) - {"payload", "idempotency_key"})
+        unknown = sorted(set(item) - {"payload", "idempotency_key", "attachments"})
         if unknown:
             results[index] = _rejected(index, f"unknown field {unknown[0]!r}", f"{where}.{unknown[0]}")
             continue
@@ -461,21 +468,48 @@ def _batch(
         if "payload" not in item:
             results[index] = _rejected(index, "'payload' is required", f"{where}.payload")
             continue
+        if len(json.dumps(item["payload"])) > MAX_BODY:
+            # The single form's limit (413 there) for each item's payload.
+            results[index] = _rejected(
+                index, f"the payload is larger than {MAX_BODY // 1024} kB", f"{where}.payload", code=413
+            )
+            continue
         try:
             payload = validate(spec, item["payload"])
         except PayloadInvalid as exc:
             results[index] = _rejected(index, exc.message, f"{where}.{exc.field}" if exc.field else where)
             continue
+        try:
+            files = api_attachments.parse(tenant_id, item.get("attachments"), sent)
+        except api_attachments.ApiAttachmentError as exc:
+            # The single form's answer (413 or 422, the field) for this item only.
+            results[index] = _rejected(
+                index,
+                str(exc).replace("attachments", f"{where}.attachments", 1)
+                if str(exc).startswith("attachments")
+                else str(exc),
+                f"{where}.{exc.field}",
+                code=413 if exc.too_large else 422,
+            )
+            continue
         if idem_key:
             seen[idem_key] = index
         # The same hash as the single form's body, so a retry may switch form.
-        # send_at and priority count as part of each item's request.
+        # send_at, priority and the files count as part of each item's request.
         request_hash = hashlib.sha256(
-            json.dumps({"event": key, "payload": item["payload"], **(extra or {})}, sort_keys=True).encode()
+            json.dumps(
+                {
+                    "event": key,
+                    "payload": item["payload"],
+                    **({"attachments": item["attachments"]} if item.get("attachments") is not None else {}),
+                    **(extra or {}),
+                },
+                sort_keys=True,
+            ).encode()
         ).hexdigest()
-        checked.append((index, payload, idem_key, request_hash))
+        checked.append((index, payload, idem_key, request_hash, files))
     earlier = {}
-    keys = [k for _, _, k, _ in checked if k]
+    keys = [k for _, _, k, _, _ in checked if k]
     if keys:
         earlier = {
             row.key: row
@@ -484,10 +518,10 @@ def _batch(
             ).scalars()
         }
     fresh = []
-    for index, payload, idem_key, request_hash in checked:
+    for index, payload, idem_key, request_hash, files in checked:
         row = earlier.get(idem_key) if idem_key else None
         if row is None:
-            fresh.append((index, payload, idem_key, request_hash))
+            fresh.append((index, payload, idem_key, request_hash, files))
         elif row.request_hash != request_hash:
             results[index] = _rejected(
                 index, "this idempotency_key was used with a different payload", f"items[{index}].idempotency_key"
@@ -501,11 +535,18 @@ def _batch(
                 "event": event.key if event else "",
             }
     emitted = (
-        emit_many(tenant_id, key, [payload for _, payload, _, _ in fresh], send_at=send_at, priority=priority)
+        emit_many(
+            tenant_id,
+            key,
+            [payload for _, payload, _, _, _ in fresh],
+            send_at=send_at,
+            priority=priority,
+            attachments=[files for _, _, _, _, files in fresh],
+        )
         if fresh
         else []
     )
-    for (index, _, idem_key, request_hash), outcome in zip(fresh, emitted):
+    for (index, _, idem_key, request_hash, _), outcome in zip(fresh, emitted):
         if isinstance(outcome, Exception):  # checked above already; emit_many's own check
             results[index] = _rejected(index, str(outcome), f"items[{index}].payload")
             continue
@@ -517,5 +558,16 @@ def _batch(
     return results
 
 
-def _rejected(index: int, message: str, field: str) -> dict:
-    return {"index": index, "status": "rejected", "error": message, "field": field}
+def _rejected(index: int, message: str, field: str, *, code: int = 422) -> dict:
+    """A refused item: ``code`` is the status the single form answers with
+    (413 for a payload or files over a limit, else 422)."""
+    return {"index": index, "status": "rejected", "error": message, "field": field, "code": code}
+
+
+def _without_files(body: dict) -> int:
+    """The size of a batch's JSON without the files' base64."""
+    items = body.get("items")
+    if not isinstance(items, list):
+        return len(json.dumps(body))
+    rest = [{k: v for k, v in item.items() if k != "attachments"} if isinstance(item, dict) else item for item in items]
+    return len(json.dumps(dict(body, items=rest)))

@@ -81,10 +81,38 @@ def waiting() -> int:
     return sum(pipe.execute())
 
 
-def system_waiting() -> bool:
-    """Whether a job waits in the system queue (for a sign-in code, say):
-    a job sending other mail then gives its worker back (core.mail.delivery)."""
-    return redis().llen(queue(PRIORITY_KINDS[2]).key) > 0
+SLOT_WANTED_SECONDS = 5  # how long a system job's call for a connection slot stands
+
+
+def system_waiting(tenant_id: int | None = None) -> bool:
+    """Whether a job waits in the system queue (for a sign-in code, say), or
+    a running system job of ``tenant_id`` waits for one of the tenant's
+    connection slots (``want_slot``): a job sending other mail then gives
+    its worker and its connection back (core.mail.delivery)."""
+    if tenant_id is None:
+        return redis().llen(queue(PRIORITY_KINDS[2]).key) > 0
+    pipe = redis().pipeline(transaction=False)
+    pipe.llen(queue(PRIORITY_KINDS[2]).key)
+    pipe.exists(_slot_wanted_key(tenant_id))
+    queued, wanted = pipe.execute()
+    return queued > 0 or bool(wanted)
+
+
+def _slot_wanted_key(tenant_id: int) -> str:
+    return f"{current_app.config['QUEUE_PREFIX']}:slot-wanted:{tenant_id}"
+
+
+def want_slot(tenant_id: int, wanted: bool = True) -> None:
+    """Call for (or, ``wanted=False``, withdraw the call for) one of the
+    tenant's connection slots, all held by jobs sending other mail. Expires
+    by itself: a system job that died cannot stall the others for long."""
+    try:
+        if wanted:
+            redis().set(_slot_wanted_key(tenant_id), 1, ex=SLOT_WANTED_SECONDS)
+        else:
+            redis().delete(_slot_wanted_key(tenant_id))
+    except RedisError as exc:
+        log.warning("could not call for a connection slot of tenant %s: %s", tenant_id, exc)
 
 
 def wake_key(job_name: str, tenant_id: int, lane: int = 0, priority: int = 1) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from . import attachments, pdf
+from . import attachments, distribution_lists, pdf
 from .extensions import db
 from .mail import mime
 from .models import MailSettings, Message, MessageStatus, ReportSchedule, User
@@ -89,11 +89,24 @@ def task_specs(tenant_id: int) -> dict[str, TaskSpec]:
 
 
 def recipients_text(schedule: ReportSchedule) -> str:
-    return ", ".join(p for p in (schedule.roles, schedule.addresses) if p)
+    lists = ", ".join(f"list:{name}" for name in _names(schedule.lists))
+    return ", ".join(p for p in (schedule.roles, schedule.addresses, lists) if p)
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
 def create(
-    tenant_id: int, *, report_key: str, cron: str, roles: list[str], addresses: str, language: str, actor: str
+    tenant_id: int,
+    *,
+    report_key: str,
+    cron: str,
+    roles: list[str],
+    addresses: str,
+    language: str,
+    actor: str,
+    lists: list[str] | None = None,
 ) -> ReportSchedule:
     """Check and save a schedule with its AUTOMATE task (the caller commits
     nothing: this commits). Raises ReportError or automate's ScheduleError."""
@@ -111,14 +124,23 @@ def create(
             except mime.HeaderError as exc:
                 raise ReportError(f"{address}: {exc}") from None
             clean.append(address)
-    if not roles and not clean:
-        raise ReportError("choose a role or enter an address")
+    names: list[str] = []
+    for name in lists or []:
+        name = name.strip().lower()
+        if not name:
+            continue
+        if distribution_lists.get(tenant_id, name) is None:
+            raise ReportError(f"there is no distribution list named {name!r}")
+        names.append(name)
+    if not roles and not clean and not names:
+        raise ReportError("choose a role or a list or enter an address")
     state.check_schedule(None, cron)
     schedule = ReportSchedule(
         tenant_id=tenant_id,
         report_key=report_key,
         roles=",".join(roles),
         addresses=", ".join(clean),
+        lists=",".join(dict.fromkeys(names)),
         language=language,
         format="pdf",
     )
@@ -166,6 +188,12 @@ def _recipients(schedule: ReportSchedule) -> list[str]:
             query = query.where(User.is_admin)
         found += db.session.execute(query.order_by(User.id)).scalars().all()
     found += [a.strip() for a in schedule.addresses.split(",") if a.strip()]
+    for name in _names(schedule.lists):
+        # Resolved now, not when scheduled: the list's members of today.
+        members = distribution_lists.addresses(schedule.tenant_id, name)
+        if not members:
+            raise ReportError(f"there is no distribution list named {name!r} (or it is empty)")
+        found += members
     return list(dict.fromkeys(a.lower() for a in found))
 
 

@@ -721,6 +721,75 @@ def test_the_dry_run_explains_a_disabled_plugin(admin, tenant):
     assert "would not fire" in html and "disabled for this tenant" in html
 
 
+def test_the_dry_run_shows_opt_outs_suppression_and_the_send_time_condition(admin, tenant, smtp_sink):
+    """Per recipient, what a bulk rule would skip (an address that
+    unsubscribed, one on the suppression list), and the rule's send-time
+    condition with what it answers now for the values shown."""
+    from core import bounces, distribution_lists, opt_outs
+    from core.models.message import Priority
+    from plugins.ticket.service import create_ticket
+
+    distribution_lists.save(tenant.id, "kunden", "opted@example.org, bounced@example.org, fine@example.org")
+    opt_outs.record(tenant.id, "opted@example.org", source="link")
+    bounces.note(tenant.id, "bounced@example.org", hard=True, reason="550 5.1.1 no such user")
+    bulk = Rule(
+        tenant_id=tenant.id,
+        name="Newsletter",
+        event="TICKET_CREATED",
+        recipient="list:kunden",
+        template_key="ticket_created",
+        active=False,
+        priority=Priority.BULK,
+        delay_minutes=1440,
+        send_condition="ticket_open",
+    )
+    plain = Rule(
+        tenant_id=tenant.id,
+        name="Copy",
+        event="TICKET_CREATED",
+        recipient="list:kunden",
+        template_key="ticket_created",
+        active=True,
+    )
+    db.session.add_all([bulk, plain])
+    db.session.commit()
+    before = _counts()
+
+    def dry(target: str, source: str = "sample") -> str:
+        return post(
+            admin,
+            BASE + "/rules/dryrun",
+            {"target": target, "source": source},
+            token_from=BASE + "/rules/dryrun",
+            status=200,
+        ).get_data(as_text=True)
+
+    html = dry(f"rule:{bulk.id}")
+    assert "Priority: Bulk" in html and "skips addresses that unsubscribed from bulk mail" in html
+    assert html.count("Would be skipped") == 2
+    assert "Would be skipped: opted@example.org unsubscribed from bulk mail on" in html
+    assert "Would be skipped: the address is on the suppression list." in html
+    assert "Send-time condition: <code>ticket_open</code>" in html
+    assert "only if the ticket is not closed when the mail is due" in html
+    # The sample's ticket #123 does not exist here: not open, so not sent now.
+    assert "does not hold now for these values: would not be sent" in html
+    assert "sent 1440 minutes after the event" in html
+    # A transactional rule to the same list skips only the suppressed address.
+    html = dry(f"rule:{plain.id}")
+    assert "Priority: Transactional" in html and "unsubscribed from bulk mail on" not in html
+    assert html.count("Would be skipped") == 1 and "Send-time condition" not in html
+    # A real, open ticket: the condition holds now.
+    create_ticket(tenant.id, title="Tür klemmt", description="", reporter_name="Max", reporter_email="max@example.org")
+    db.session.commit()
+    from core.models import Event
+
+    event = db.session.execute(db.select(Event)).scalar_one()
+    html = dry(f"rule:{bulk.id}", str(event.id))
+    assert "holds now for these values: would be sent" in html
+    assert _counts() == (before[0], before[1] + 1, before[2])  # only the ticket's own event was written
+    assert smtp_sink.messages == []
+
+
 # --- queue ----------------------------------------------------------------------------
 
 

@@ -303,3 +303,97 @@ def test_only_the_files_may_make_the_body_large_the_payload_keeps_its_256_kb(ten
         ],
     )
     assert response.status_code == 202, response.json
+
+
+# --- the batch form --------------------------------------------------------------------
+
+
+def _batch(client, token, items):
+    return client.post(
+        "/api/v1/events/batch",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"event": "TICKET_CREATED", "items": items},
+    )
+
+
+def _item(n: int, attachments=None) -> dict:
+    item = {"payload": {"ticket": dict(TICKET["ticket"], id=n)}}
+    if attachments is not None:
+        item["attachments"] = attachments
+    return item
+
+
+def test_the_batch_takes_attachments_per_item_and_refuses_a_bad_one_alone(tenant, token, client, smtp_sink, run_worker):
+    content = _invoice(tenant)
+    pdf = {"filename": "Rechnung.pdf", "content_type": "application/pdf"}
+    response = _batch(
+        client,
+        token,
+        [
+            _item(1, [dict(pdf, content_base64=base64.b64encode(content).decode())]),
+            _item(2, [dict(pdf, content_base64="%%%")]),
+            _item(3, [dict(pdf, filename="Kopie.pdf", sha256=hashlib.sha256(content).hexdigest())]),
+            _item(4, [dict(pdf, sha256="ab" * 32)]),
+            _item(5),
+        ],
+    )
+    assert response.status_code == 200, response.json
+    results = response.json["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected", "accepted"]
+    assert results[1]["field"] == "items[1].attachments[0].content_base64" and results[1]["code"] == 422
+    assert "not valid base64" in results[1]["error"]
+    assert (
+        results[3]["field"] == "items[3].attachments[0].sha256" and "no file with this SHA-256" in results[3]["error"]
+    )
+    run_worker()
+    mails = smtp_sink.wait_for(3)
+    named = {m.message["Subject"]: [name for name, _ in pdfs(m)] for m in mails}
+    assert sorted(named.values()) == [[], ["Kopie.pdf"], ["Rechnung.pdf"]]
+    for mail in mails:
+        for _, received in pdfs(mail):
+            assert received == content and "Rechnung 2026-0042" in pdf_text(received)
+    assert db.session.execute(db.select(db.func.count()).select_from(AttachmentBlob)).scalar() == 1
+
+
+def test_the_batch_holds_each_item_to_the_single_forms_limits(app, tenant, token, client):
+    app.config["MAX_ATTACHMENT_BYTES"] = 1024
+    big = {
+        "filename": "big.bin",
+        "content_type": "application/octet-stream",
+        "content_base64": base64.b64encode(b"x" * 2048).decode(),
+    }
+    many = [dict(big, content_base64="eA==", filename=f"f{i}.txt") for i in range(21)]
+    huge = {"payload": {"ticket": dict(TICKET["ticket"], description="x" * (300 * 1024))}}
+    response = _batch(client, token, [_item(1, [big]), _item(2, many), huge, _item(4, "a.pdf"), _item(5)])
+    assert response.status_code == 200, response.json
+    results = response.json["results"]
+    assert [(r["status"], r.get("code"), r.get("field")) for r in results] == [
+        ("rejected", 413, "items[0].attachments"),
+        ("rejected", 413, "items[1].attachments"),
+        ("rejected", 413, "items[2].payload"),
+        ("rejected", 422, "items[3].attachments"),
+        ("accepted", None, None),
+    ]
+    assert "more than 1024 bytes" in results[0]["error"] and "256 kB" in results[2]["error"]
+    assert len(db.session.execute(db.select(Event)).scalars().all()) == 1
+    assert db.session.execute(db.select(AttachmentBlob)).scalars().all() == []
+    # The whole body: the files may make it larger only up to the web limit.
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["MAX_ATTACHMENT_BYTES"] = 10 * 1024 * 1024
+    large = dict(big, content_base64=base64.b64encode(b"x" * (80 * 1024)).decode())
+    response = _batch(client, token, [_item(6, [large])])
+    assert response.status_code == 413, response.json
+
+
+def test_only_the_files_may_make_a_batch_larger_than_its_own_limit(app, tenant, token, client, monkeypatch):
+    from core import http_api
+
+    monkeypatch.setattr(http_api, "MAX_BATCH_BODY", 64 * 1024)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    wordy = [{"payload": {"ticket": dict(TICKET["ticket"], id=n, description="x" * (20 * 1024))}} for n in range(5)]
+    response = _batch(client, token, wordy)
+    assert response.status_code == 413 and response.json["field"] == "items", response.json
+    content = b"%PDF-1.4 " + b"x" * (200 * 1024)  # 270 kB of base64 in one item
+    pdf = {"filename": "gross.pdf", "content_type": "application/pdf"}
+    response = _batch(client, token, [_item(1, [dict(pdf, content_base64=base64.b64encode(content).decode())])])
+    assert response.status_code == 200 and response.json["results"][0]["status"] == "accepted", response.json

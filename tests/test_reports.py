@@ -163,12 +163,64 @@ def test_a_run_whose_report_is_no_longer_offered_is_a_failed_task_run_with_the_r
     assert smtp_sink.messages == []
 
 
+def test_a_report_scheduled_to_a_distribution_list_reaches_every_member_of_the_list(app, office, client, smtp_sink):
+    """Recipients are roles, addresses and lists: the list is resolved when
+    the report runs, so a member added after scheduling gets it too."""
+    from core import distribution_lists
+
+    distribution_lists.save(office.id, "verwaltung", "anna@example.org, bernd@example.org")
+    db.session.commit()
+    login(client)
+    html, response = _schedule(client, report_key="ticket.open_this_week", lists="verwaltung")
+    assert 'name="lists" value="verwaltung"' in html
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    (schedule,) = db.session.execute(db.select(ReportSchedule)).scalars().all()
+    assert "list:verwaltung" in client.get(REPORTS).get_data(as_text=True)
+    row = distribution_lists.get(office.id, "verwaltung")
+    distribution_lists.save(
+        office.id, "verwaltung", "anna@example.org, bernd@example.org, carla@example.org", list_id=row.id
+    )
+    db.session.commit()
+    run = _run(app, office.id, schedule)
+    assert run.ok is True, run.result
+    assert run.result.endswith("to 3 recipient(s)")
+    drain(app)
+    mails = smtp_sink.wait_for(3)
+    assert sorted(m.rcpt_tos[0] for m in mails) == ["anna@example.org", "bernd@example.org", "carla@example.org"]
+    for mail in mails:
+        assert "Offene Tickets dieser Woche" in _pdf_of(mail)
+
+
+def test_a_run_whose_distribution_list_is_gone_is_a_failed_task_run_with_the_reason(app, office, smtp_sink):
+    from core import distribution_lists, reports
+    from core.models import DistributionList
+
+    distribution_lists.save(office.id, "verwaltung", "anna@example.org")
+    db.session.commit()
+    schedule = reports.create(
+        office.id,
+        report_key="ticket.open_this_week",
+        cron="0 7 * * 1",
+        roles=[],
+        addresses="",
+        lists=["verwaltung"],
+        language="de",
+        actor="test",
+    )
+    db.session.execute(db.delete(DistributionList))
+    db.session.commit()
+    run = _run(app, office.id, schedule)
+    assert run.ok is False and "no distribution list named 'verwaltung'" in run.result
+    assert smtp_sink.messages == []
+
+
 @pytest.mark.parametrize(
     "fields, words",
     [
         (dict(report_key="ticket.open_this_week", cron="every monday", roles="admins"), "not a cron expression"),
         (dict(report_key="nope", cron="0 7 * * 1", roles="admins"), "is not offered"),
-        (dict(report_key="ticket.open_this_week", cron="0 7 * * 1"), "choose a role or enter an address"),
+        (dict(report_key="ticket.open_this_week", cron="0 7 * * 1"), "choose a role or a list or enter an address"),
+        (dict(report_key="ticket.open_this_week", cron="0 7 * * 1", lists="nobody"), "no distribution list named"),
         (dict(report_key="ticket.open_this_week", cron="0 7 * * 1", addresses="a@b@c"), "a@b@c"),
     ],
 )

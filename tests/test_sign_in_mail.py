@@ -18,6 +18,7 @@ from core.queueing import PRIORITY_KINDS, queue, queue_name
 from core.worker import make_worker
 from tests.helpers import ADMIN_PASSWORD, csrf_token, login
 from tests.support.smtp_sink import SmtpSink
+from tests.test_http_api import TICKET
 
 EMAIL = "admin@acme.example"
 NEW_PASSWORD = "a new and long password"
@@ -491,16 +492,130 @@ def test_a_job_sending_other_mail_gives_its_worker_to_a_waiting_system_job(app, 
     assert delivery.deliver_due(tenant.id).sent == pending
 
 
-def test_a_system_wake_that_met_a_running_expander_does_not_swallow_the_next(app, tenant):
-    from core.mail.jobs import expand_events, wake_expander
+def test_a_system_event_is_expanded_beside_a_running_expander_not_behind_it(app, tenant):
+    """bench.priority: a system job that met the tenant's expander at work
+    ended at once and left the system event to the batch after the one of
+    up to 200 bulk events being rendered."""
+    from core.events import emit
+    from core.mail.jobs import wake_expander
+    from core.models import Event, EventStatus
     from core.queueing import TenantMutex, redis, wake_key
 
+    bulk = emit(tenant.id, "TICKET_CREATED", TICKET)
+    system = emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
+    db.session.commit()
     running = TenantMutex("expand_events", tenant.id)
-    assert running.acquire()  # an expander of this tenant is at work
-    assert wake_expander(tenant.id, priority=Priority.SYSTEM)
-    make_worker(app).work(burst=True, with_scheduler=False)  # the system job ends at once, its key left
-    assert redis().get(wake_key("expand_events", tenant.id, priority=Priority.SYSTEM)) is not None
-    running.release()
-    expand_events(tenant.id)  # the running one finishing
-    assert redis().get(wake_key("expand_events", tenant.id, priority=Priority.SYSTEM)) is None
-    assert wake_expander(tenant.id, priority=Priority.SYSTEM)  # the next system wake is not swallowed
+    assert running.acquire()  # the tenant's expander is at work on other events
+    try:
+        make_worker(app).work(burst=True, with_scheduler=False)  # the system job woken by emit()
+        db.session.expire_all()
+        assert db.session.get(Event, system.id).status == EventStatus.EXPANDED
+        assert db.session.get(Event, bulk.id).status == EventStatus.NEW  # the running expander's
+        (message,) = db.session.execute(db.select(Message).where(Message.event_id == system.id)).scalars()
+        assert message.priority == Priority.SYSTEM
+        assert redis().get(wake_key("expand_events", tenant.id, priority=Priority.SYSTEM)) is None
+        assert wake_expander(tenant.id, priority=Priority.SYSTEM)  # the next system wake is not swallowed
+    finally:
+        running.release()
+
+
+def _bulk_backlog(tenant, count: int) -> None:
+    from core.models.types import utcnow
+
+    now = utcnow()
+    for i in range(count):
+        db.session.add(
+            Message(
+                tenant_id=tenant.id,
+                message_id=f"<bulk{i}@acme.example>",
+                sender="a@acme.example",
+                recipients=[f"r{i}@example.org"],
+                subject="bulk",
+                body_text="x",
+                priority=Priority.BULK,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.commit()
+
+
+def test_a_system_mail_claimed_with_a_bulk_backlog_goes_first(app, tenant, smtp_sink):
+    """The claim took the system mail first, but the job sent its batch in id
+    order: the newest mail, the system one, went out after 99 bulk ones."""
+    from core.events import emit
+    from core.mail import delivery
+    from core.mail.jobs import expand_events
+
+    _bulk_backlog(tenant, 30)
+    emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
+    db.session.commit()
+    expand_events(tenant.id)
+    delivery.deliver_due(tenant.id)
+    mails = smtp_sink.wait_for(31)
+    assert mails[0].message["Subject"] != "bulk"
+    assert [m.message["Subject"] for m in mails[1:]] == ["bulk"] * 30
+
+
+def test_a_system_job_calls_for_a_connection_slot_held_by_bulk_delivery(app, tenant, smtp_sink, monkeypatch):
+    """Every connection slot of the tenant taken by jobs sending its bulk
+    backlog: the system job no longer tries again after CONNECTION_WAIT
+    seconds but calls for a slot, and a bulk job gives its own back within
+    YIELD_EVERY messages."""
+    import threading
+    from types import SimpleNamespace
+
+    from core.mail import delivery
+    from core.mail.connection_limit import ConnectionLimit
+    from core.queueing import system_waiting
+    from core.events import emit
+    from core.mail.jobs import expand_events
+
+    settings = db.session.get(MailSettings, tenant.id)
+    settings.max_connections = 1
+    _bulk_backlog(tenant, 30)
+    db.session.commit()
+    held = ConnectionLimit.for_tenant(tenant.id, 1)
+    assert held.acquire()  # a bulk job's connection
+    emit(tenant.id, "TICKET_CREATED", TICKET, priority=Priority.SYSTEM)
+    db.session.commit()
+    expand_events(tenant.id)
+    queue("mail-system").empty()  # the jobs woken above: this test plays them
+    assert not system_waiting(tenant.id)
+    monkeypatch.setattr(
+        delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-system"), worker_name=None)
+    )
+    calls = []
+
+    def bulk_holder():
+        # The holder, sending, sees the call and closes its connection.
+        import time as clock
+
+        until = clock.monotonic() + 5
+        while clock.monotonic() < until:
+            with app.app_context():
+                if system_waiting(tenant.id):
+                    calls.append(True)
+                    held.release()
+                    return
+            clock.sleep(0.01)
+
+    thread = threading.Thread(target=bulk_holder)
+    thread.start()
+    stats = delivery.deliver_due(tenant.id, min_priority=Priority.SYSTEM)
+    thread.join()
+    assert calls == [True]
+    assert stats.sent == 1 and stats.waited == 0 and not stats.retry_delays
+    assert [m.message["Subject"] for m in smtp_sink.wait_for(1)] != ["bulk"]
+    assert not system_waiting(tenant.id)  # the call is withdrawn
+    # A bulk job meeting such a call gives its connection back.
+    monkeypatch.setattr(
+        delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail-bulk"), worker_name=None)
+    )
+    from core.queueing import want_slot
+
+    want_slot(tenant.id)
+    stats = delivery.deliver_due(tenant.id)
+    assert stats.sent == delivery.YIELD_EVERY and stats.more
+    assert ConnectionLimit.for_tenant(tenant.id, 1).in_use() == 0

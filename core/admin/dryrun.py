@@ -10,9 +10,11 @@ from flask_babel import gettext as _
 from jinja2 import Environment, nodes
 
 from ..extensions import db
-from ..mail import variables
+from .. import opt_outs
+from ..mail import conditions, variables
 from ..mail.expansion import TemplateSet, plan
 from ..models import Event, Rule
+from ..models.message import Priority
 from ..plugins import UnknownEventError, describe
 from ..tenancy import get_tenant, tenant_ref
 from . import bp
@@ -112,12 +114,16 @@ def run(target: str, source: str) -> dict:
                 recipient=rule.recipient,
                 template_key=rule.template_key,
                 active=True,
+                priority=rule.priority,
+                delay_minutes=rule.delay_minutes,
+                send_condition=rule.send_condition,
             )
             off.add(rule.id)
         event, rules = rule.event, [rule]
     else:
         event = value
     spec = event_spec(event)
+    emitted_priority = None  # emit(..., priority=) of a real event overrides the rules'
     if source == "sample":
         if spec is None:
             return {"error": _("No installed plugin declares the event %(event)s.", event=event)}
@@ -127,6 +133,7 @@ def run(target: str, source: str) -> dict:
         if real.key != event:
             return {"error": _("Event #%(id)s is a %(key)s, not a %(event)s.", id=real.id, key=real.key, event=event)}
         payload = real.payload
+        emitted_priority = real.priority
     failures: list = []
     try:
         plans = plan(tenant, event, payload, rules=rules)
@@ -141,6 +148,16 @@ def run(target: str, source: str) -> dict:
     templates = TemplateSet(tenant.id)
     results = []
     for rule_plan in plans:
+        rule = rule_plan.rule
+        priority = emitted_priority if emitted_priority is not None else rule.priority
+        priority = Priority.TRANSACTIONAL if priority is None else priority
+        # Bulk mail skips who unsubscribed (as the expansion does, after the
+        # plan: core.mail.expansion._drop_opted_out); other mail never.
+        gone = (
+            opt_outs.opted_out(tenant.id, [m.recipient.address for m in rule_plan.mails if not m.error])
+            if priority == Priority.BULK
+            else {}
+        )
         mails = []
         for mail in rule_plan.mails:
             template = templates.pick(mail.template_key, mail.language, tenant.language)
@@ -148,8 +165,31 @@ def run(target: str, source: str) -> dict:
                 values,
                 recipient={"address": mail.recipient.address, "name": mail.recipient.name, "language": mail.language},
             )
-            mails.append({"mail": mail, "empty": empty_placeholders(template, scoped) if template else []})
-        results.append({"plan": rule_plan, "mails": mails, "off": rule_plan.rule.id in off})
+            out = gone.get(mail.recipient.address.strip().lower()) if not mail.error else None
+            mails.append(
+                {
+                    "mail": mail,
+                    "empty": empty_placeholders(template, scoped) if template else [],
+                    "opted_out": out.created_at if out is not None else None,
+                    "suppressed": bool(mail.error and "suppression list" in mail.error),
+                }
+            )
+        results.append(
+            {
+                "plan": rule_plan,
+                "mails": mails,
+                "off": rule.id in off,
+                "priority": Priority.NAMES.get(priority, str(priority)),
+                "priority_label": {
+                    Priority.SYSTEM: _("System"),
+                    Priority.TRANSACTIONAL: _("Transactional"),
+                    Priority.BULK: _("Bulk"),
+                }.get(priority, str(priority)),
+                "condition": _condition(tenant, event, spec, rule.send_condition, payload)
+                if rule.send_condition
+                else None,
+            }
+        )
     # Belt and braces: the dry run never leaves anything behind.
     db.session.rollback()
     return {
@@ -158,6 +198,22 @@ def run(target: str, source: str) -> dict:
         "results": results,
         "source": _("sample values") if source == "sample" else f"#{source}",
         "failures": [str(f) for f in failures],
+    }
+
+
+def _condition(tenant, event: str, spec, name: str, payload: dict) -> dict:
+    """A rule's send-time condition: its name and description, and what the
+    plugins answer for these values now (at send time the answer may differ:
+    it is asked again then)."""
+    try:
+        verdict = conditions.ask(tenant, event, name, payload)
+    except Exception as exc:  # a plugin's bug is shown, never a 500
+        verdict = conditions.Verdict(None, describe(exc))
+    return {
+        "name": name,
+        "description": conditions.offered(spec).get(name, ""),
+        "now": verdict.send,
+        "reason": verdict.reason,
     }
 
 

@@ -16,7 +16,7 @@ from .models import TaskRun, TaskState
 from .status import why_mail_waits
 from .tasks import SWEEPER, task_specs
 from .. import reports
-from ..models import ReportSchedule
+from ..models import DistributionList, ReportSchedule
 
 LANGUAGES = ("de", "en")
 bp = Blueprint("automate", __name__, url_prefix="/settings/admin/automate", template_folder="templates")
@@ -182,7 +182,21 @@ def reports_page():
         )
         for s in schedules
     ]
-    return render_template("automate/reports.html", offered=offered, rows=rows, roles=reports.ROLES)
+    lists = (
+        db.session.execute(
+            select(DistributionList.name).where(DistributionList.tenant_id == tenant_id).order_by(DistributionList.name)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "automate/reports.html",
+        offered=offered,
+        rows=rows,
+        roles=reports.ROLES,
+        lists=lists,
+        recipients_text=reports.recipients_text,
+    )
 
 
 @bp.post("/reports")
@@ -196,6 +210,7 @@ def reports_create():
             cron=(request.form.get("cron") or "").strip(),
             roles=request.form.getlist("roles"),
             addresses=request.form.get("addresses", ""),
+            lists=request.form.getlist("lists"),
             language=request.form.get("language", ""),
             actor=_actor(),
         )

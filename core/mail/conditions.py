@@ -47,16 +47,22 @@ def check(tenant: TenantRef, event_id: int | None, event_key: str | None, condit
     event = db.session.get(Event, event_id) if event_id is not None else None
     if event is None or event.tenant_id != tenant.id:
         return Verdict(None, f"the send-time condition '{condition}' cannot be checked: the event is gone")
+    return ask(tenant, event.key, condition, event.payload)
+
+
+def ask(tenant: TenantRef, event_key: str, condition: str, payload: dict) -> Verdict:
+    """The plugins' answer for an event's payload, now (the delivery worker
+    when a message is due; the dry run for its sample or a past event)."""
     failures: list[HookFailure] = []
     answer = registry().call_first(
-        HOOK, tenant.id, failures=failures, tenant=tenant, event=event.key, condition=condition, payload=event.payload
+        HOOK, tenant.id, failures=failures, tenant=tenant, event=event_key, condition=condition, payload=payload
     )
     if answer is None and failures:
         return Verdict(
             None, "the send-time condition could not be checked: " + "; ".join(map(str, failures)), temporary=True
         )
     if answer is None:
-        return Verdict(None, f"no enabled plugin checks the send-time condition '{condition}' of {event.key}")
+        return Verdict(None, f"no enabled plugin checks the send-time condition '{condition}' of {event_key}")
     if answer:
         return Verdict(True)
-    return Verdict(False, f"not sent: the condition '{describe(event.key, condition)}' no longer holds")
+    return Verdict(False, f"not sent: the condition '{describe(event_key, condition)}' no longer holds")

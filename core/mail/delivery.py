@@ -85,6 +85,10 @@ FAIR_SHARE_SECONDS = 5
 # How often (in messages) a job sending other mail looks for a waiting
 # system job, to give its worker over (one LLEN per YIELD_EVERY messages).
 YIELD_EVERY = 10
+# How long a system job waits for a connection slot it called for (the
+# holders give one back within YIELD_EVERY messages), and its polling step.
+SYSTEM_SLOT_WAIT = 5
+SLOT_POLL_SECONDS = 0.01
 
 
 @dataclass
@@ -344,8 +348,10 @@ def deliver_due(
     lane: int = 0,
     call_helper: Callable[[], object] | None = None,
     linger: Callable[[int], bool] | None = None,
+    min_priority: int | None = None,
 ) -> DeliveryStats:
-    """Send what is due for one tenant. ``call_helper`` wakes a job in the
+    """Send what is due for one tenant (``min_priority``: only mail of at
+    least this priority, for a job of the system queue). ``call_helper`` wakes a job in the
     next lane; it is called once, when a full batch shows a backlog and the
     tenant may use another lane. ``linger(progress)``, called when nothing
     is due, may wait a moment and return True to look again on the open
@@ -371,7 +377,7 @@ def deliver_due(
         stats = Delivery(settings, min_priority=Priority.SYSTEM).run()
         stats.held = paused
         return stats
-    return Delivery(settings, lane=lane, call_helper=call_helper, linger=linger).run()
+    return Delivery(settings, lane=lane, call_helper=call_helper, linger=linger, min_priority=min_priority).run()
 
 
 def fallback_settings(tenant_id: int, own: MailSettings | None) -> tuple[MailSettings, SmtpConfig] | None:
@@ -459,7 +465,13 @@ class Delivery:
         # share: with every worker busy on a bulk backlog, a sign-in code
         # would otherwise wait seconds for a worker (bench.priority).
         job = get_current_job()
-        self._yields = job is not None and job.origin != queueing.queue_name(queueing.PRIORITY_KINDS[Priority.SYSTEM])
+        system_queue = queueing.queue_name(queueing.PRIORITY_KINDS[Priority.SYSTEM])
+        self._yields = job is not None and job.origin != system_queue
+        # A job of the system queue sending only system mail: when every
+        # connection slot of the tenant is taken (by jobs sending its bulk
+        # backlog), it calls for one and waits for it (SYSTEM_SLOT_WAIT)
+        # instead of trying again after CONNECTION_WAIT seconds.
+        self._calls_for_slot = job is not None and job.origin == system_queue and min_priority == Priority.SYSTEM
         self.markers = markers.Writer()
         self._claimant: tuple[str | None, str | None] | None = None  # read at the first claim
         # (message, token, values) of sent messages not yet written as SENT.
@@ -494,7 +506,11 @@ class Delivery:
                 batch = [
                     Outgoing.of(row)
                     for row in self.conn.execute(
-                        db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id)
+                        # In the claim's order: a system mail claimed with 99
+                        # bulk ones went out last, after them (bench.priority).
+                        db.select(*_OUTGOING_COLUMNS)
+                        .where(Message.id.in_(ids))
+                        .order_by(Message.priority.desc(), Message.next_attempt_at, Message.id)
                     )
                 ]
                 self.conn.commit()
@@ -531,9 +547,30 @@ class Delivery:
         if not self._yields:
             return False
         try:
-            return queueing.system_waiting()
+            return queueing.system_waiting(self.tenant_id)
         except RedisError:
             return False
+
+    def _acquire_slot(self) -> bool:
+        if self.slots.acquire():
+            return True
+        if not self._calls_for_slot:
+            return False
+        # The holders look for the call every YIELD_EVERY messages and close
+        # their connections; the first slot freed is taken here.
+        try:
+            called = 0.0
+            until = time.monotonic() + current_app.config.get("SYSTEM_SLOT_WAIT", SYSTEM_SLOT_WAIT)
+            while time.monotonic() < until:
+                if time.monotonic() - called >= 1:
+                    queueing.want_slot(self.tenant_id)  # again: the call expires by itself
+                    called = time.monotonic()
+                time.sleep(SLOT_POLL_SECONDS)
+                if self.slots.acquire():
+                    return True
+            return False
+        finally:
+            queueing.want_slot(self.tenant_id, False)
 
     def _close(self) -> None:
         try:
@@ -580,7 +617,7 @@ class Delivery:
                 # worker's by now, so this connection must go.
                 self.transport.close()
             if self.transport is None or not self.transport.is_open:
-                if not self.slots.acquire():
+                if not self._acquire_slot():
                     # All slots busy elsewhere: put the mail back untouched and
                     # come back shortly; the holders are sending meanwhile.
                     for rest in messages[index:]:

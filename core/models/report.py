@@ -23,6 +23,9 @@ class ReportSchedule(db.Model):
     roles: Mapped[str] = mapped_column(String(100), default="")
     # Comma-separated addresses.
     addresses: Mapped[str] = mapped_column(Text, default="")
+    # Comma-separated names of the tenant's distribution lists, resolved to
+    # their addresses when the report runs (a list edited later counts).
+    lists: Mapped[str] = mapped_column(Text, default="", server_default="")
     # de | en: the mail's text and the report's language.
     language: Mapped[str] = mapped_column(String(2), default="de")
     # Only "pdf" so far: the format the report is attached in.
