@@ -1,6 +1,7 @@
-"""CPU time a worker spends before its first job: interpreter, imports,
-``create_app`` and the RQ worker object (what ``postwerk worker`` does
-before it listens). Median of ``--runs`` fresh processes.
+"""CPU time a worker spends before its first job: interpreter, imports
+(the command line's included), ``create_app`` and the RQ worker object (what
+``postwerk worker`` does before it listens). Median of ``--runs`` fresh
+processes.
 
 The children run with a bytecode cache (as an installed package has one,
 whatever ``PYTHONDONTWRITEBYTECODE`` says in the caller's shell), in a
@@ -26,6 +27,7 @@ from bench.common import median
 
 CHILD = """
 import resource, sys
+import core.cli
 from core.app import create_app
 from core.worker import make_worker
 app = create_app()
