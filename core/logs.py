@@ -32,6 +32,10 @@ _secrets_lock = threading.Lock()
 _handler: logging.Handler | None = None
 # These log request headers, tokens or protocol lines at DEBUG.
 QUIET_AT_DEBUG = ("urllib3", "msal", "imapclient", "requests_oauthlib", "oauthlib", "mail.log", "aiosmtpd")
+# Alembic names each of its plugins at INFO when it is imported; it is
+# imported on first use (core.extensions.DeferredMigrate), after logging is
+# configured, and would otherwise print seven lines before every migration.
+QUIET_BELOW_WARNING = ("alembic.runtime.plugins",)
 
 
 def bind(**fields) -> contextvars.Token:
@@ -143,6 +147,8 @@ def configure(
     root.setLevel(level)
     for name in QUIET_AT_DEBUG:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    for name in QUIET_BELOW_WARNING:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return _handler
 
 

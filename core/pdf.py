@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fpdf import FPDF
-from fpdf.fonts import FontFace
-
 from .specs import TenantRef
 
 # Characters outside Latin-1 that business text often has.
@@ -57,6 +54,11 @@ def document(
     footer: str = "",
 ) -> bytes:
     """The PDF as bytes. ``table`` is (header, rows); an empty table says so."""
+    # fpdf2 loads fontTools and PIL (about 0.2 s of CPU): only the process
+    # that makes a PDF pays for it, not every worker at start (issue 15).
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_title(latin1(title))
     pdf.set_author(latin1(tenant.name))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import inscriptis
 from flask import current_app
 
 from .. import attachments as attachment_store
@@ -82,6 +81,10 @@ def render_mail(template: Template, values: dict[str, Any], recipient: Recipient
         mail.body_html = rendering.render(template.body_html, scoped, html=True)
         mail.body_text = rendering.render(template.body_text, scoped) if template.body_text else ""
         if not mail.body_text and mail.body_html:
+            # inscriptis loads lxml.html: only a template without a text part
+            # needs it, so a worker does not load it at start (issue 15).
+            import inscriptis
+
             mail.body_text = inscriptis.get_text(mail.body_html).strip() + "\n"
     except (rendering.TemplateError, mime.HeaderError) as exc:
         mail.error = f"template '{template.key}' ({template.language}): {exc}"
