@@ -67,4 +67,8 @@ def environment(database_url: str, redis: str, prefix: str = "bench") -> dict[st
         # Bulk mail carries a one-click unsubscribe link, which needs the
         # installation's public address (bench.priority's backlog is bulk).
         "POSTWERK_PUBLIC_URL": "http://127.0.0.1:8000",
+        # Workers run as installed ones do, from bytecode: a shell that sets
+        # PYTHONDONTWRITEBYTECODE would have every worker compile the whole
+        # core at start, which an installed package never does (empty = off).
+        "PYTHONDONTWRITEBYTECODE": "",
     }
