@@ -238,6 +238,49 @@ def test_the_audit_shows_changes_in_words_and_only_what_the_admin_changed(admin,
     assert "[False, True]" not in audit and "{" not in audit.split("<main>")[1].split("</main>")[0]
 
 
+def test_the_audit_names_actions_in_words_and_finds_them_by_those_words(admin, tenant):
+    from core.models import AuditEntry, Rule
+
+    rule = db.session.execute(db.select(Rule)).scalars().first()
+    edit = admin.get(f"{MAIL}/rules/edit?id={rule.id}").get_data(as_text=True)
+    assert admin.post(MAIL + "/rules/save", data=form_values(edit, "rule-form")).status_code == 302
+    db.session.add(AuditEntry(tenant_id=tenant.id, actor="system", action="ticket_workspace.moved", object_id="3"))
+    db.session.commit()
+    audit = admin.get(MAIL + "/audit").get_data(as_text=True)
+    main = audit.split("<main>")[1].split("</main>")[0]
+    assert ">Rule saved<" in main and 'title="rule.saved"' in main
+    assert ">rule.saved<" not in main
+    found = admin.get(MAIL + "/audit?q=rule+saved").get_data(as_text=True)
+    assert ">Rule saved<" in found
+
+    page = admin.get("/").get_data(as_text=True)
+    admin.post("/language", data={"csrf_token": csrf_token(page), "language": "de", "next": "/"})
+    german = admin.get(MAIL + "/audit?q=gespeichert").get_data(as_text=True)
+    assert ">Regel gespeichert<" in german
+
+
+def test_every_audit_action_the_core_writes_has_words():
+    """The actions are read from the code (every ``audit(...)`` call with a
+    literal action), so a new one without words fails here."""
+    import ast
+    from pathlib import Path
+
+    from core.web.words import ACTION_WORDS, VERB_WORDS
+
+    root = Path(__file__).resolve().parent.parent / "core"
+    actions = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "audit":
+                if len(node.args) >= 3:
+                    argument = node.args[2]
+                    values = [argument.body, argument.orelse] if isinstance(argument, ast.IfExp) else [argument]
+                    actions |= {v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+    assert len(actions) > 40
+    wordless = sorted(a for a in actions if a not in ACTION_WORDS and a.rpartition(".")[2] not in VERB_WORDS)
+    assert wordless == []
+
+
 def test_the_rules_list_says_when_an_active_rule_cannot_fire_and_switches_rules(client, ctx, smtp_sink):
     from core.models import Rule
     from tests.helpers import make_tenant

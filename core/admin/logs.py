@@ -8,6 +8,7 @@ from sqlalchemy import String, cast, or_
 
 from ..extensions import db
 from ..models import AuditEntry, Notification, User
+from ..web.words import ACTION_WORDS, action_word
 from . import bp
 from .scope import tenant_id
 from .trash import restorable
@@ -63,7 +64,13 @@ def _search(model, query):
                 AuditEntry.actor,
                 cast(AuditEntry.detail, String),
             ]
-        query = query.where(or_(*[db.func.lower(column).like(needle, escape="\\") for column in columns]))
+        matches = [db.func.lower(column).like(needle, escape="\\") for column in columns]
+        if model is AuditEntry:
+            # The page shows actions as words in the admin's language: find those words too.
+            said = [code for code in ACTION_WORDS if words in action_word(code).lower()]
+            if said:
+                matches.append(AuditEntry.action.in_(said))
+        query = query.where(or_(*matches))
     if model is Notification and request.args.get("level"):
         query = query.where(Notification.level == request.args["level"])
     if model is AuditEntry and request.args.get("action"):

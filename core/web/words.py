@@ -187,6 +187,100 @@ OBJECT_WORDS = {
 }
 ACTOR_WORDS = {"system": _l("System"), "anonymous": _l("anonymous")}
 
+# The audit's actions as words; the code stays in the page as a tooltip (and
+# for the filter). An action of the form "<object>.<verb>" that is not listed
+# (a plugin's, or a kind deleted and restored through the trash) is said as
+# the object's word and the verb's.
+ACTION_WORDS = {
+    "api_token.created": _l("API token created"),
+    "api_token.revoked": _l("API token revoked"),
+    "auth.locked": _l("Sign-in locked after failed tries"),
+    "auth.password_ok_code_needed": _l("Password right, sign-in code asked for"),
+    "auth.password_reset": _l("Password reset"),
+    "auth.recovery_code_used": _l("Signed in with a recovery code"),
+    "auth.recovery_codes_created": _l("Recovery codes created"),
+    "auth.recovery_codes_left": _l("Few recovery codes left"),
+    "auth.reset_failed": _l("Password reset mail failed"),
+    "auth.reset_requested": _l("Password reset requested"),
+    "auth.reset_throttled": _l("Password reset refused: too many requests"),
+    "auth.sign_in_code_dead": _l("Sign-in code used up"),
+    "auth.sign_in_code_failed": _l("Sign-in code mail failed"),
+    "auth.sign_in_code_ok": _l("Signed in with a sign-in code"),
+    "auth.sign_in_code_policy": _l("Sign-in code rule of the tenant changed"),
+    "auth.sign_in_code_sent": _l("Sign-in code sent"),
+    "auth.sign_in_code_wrong": _l("Wrong sign-in code"),
+    "auth.sign_in_codes_chosen": _l("Own choice of sign-in codes changed"),
+    "automate.paused": _l("AUTOMATE paused"),
+    "automate.resumed": _l("AUTOMATE resumed"),
+    "automate.retention": _l("Retention changed"),
+    "automate.run_requested": _l("Task run requested"),
+    "automate.schedule": _l("Task schedule changed"),
+    "automate.task_disabled": _l("Task switched off"),
+    "automate.task_enabled": _l("Task switched on"),
+    "event.retried": _l("Failed events run again"),
+    "list.deleted": _l("Distribution list deleted"),
+    "list.saved": _l("Distribution list saved"),
+    "mail.bounced": _l("Mail bounced"),
+    "mail.condition_cancelled": _l("Mail cancelled: its send-time condition no longer held"),
+    "mail.failed": _l("Mail failed"),
+    "mail.oauth_linked": _l("Microsoft account linked"),
+    "mail.recipients_refused": _l("Some recipients refused"),
+    "mail.reclaimed": _l("Mail taken back from a stopped worker"),
+    "mail.retry": _l("Mail to be tried again"),
+    "mail.sending_broken": _l("Sending stopped: settings broken"),
+    "mail.sent_reconciled": _l("Mail recorded as sent after a stopped worker"),
+    "mail.system_sender_forced": _l("System sender used instead of the user's"),
+    "mail.unknown": _l("Mail outcome unknown"),
+    "mail_settings.checked": _l("Connection checked"),
+    "mail_settings.dkim_key_deleted": _l("DKIM key deleted"),
+    "mail_settings.oauth_unlinked": _l("Microsoft account unlinked"),
+    "mail_settings.password_deleted": _l("SMTP password deleted"),
+    "mail_settings.saved": _l("SMTP settings saved"),
+    "mail_settings.tested": _l("Test mail sent"),
+    "message.cancelled": _l("Message cancelled"),
+    "message.resend": _l("Message resent"),
+    "message.send_now": _l("Send now requested"),
+    "opt_out.added": _l("Opt-out added"),
+    "opt_out.removed": _l("Opt-out removed"),
+    "plugin.disabled": _l("Plugin switched off"),
+    "plugin.enabled": _l("Plugin switched on"),
+    "report.deleted": _l("Report schedule deleted"),
+    "report.scheduled": _l("Report scheduled"),
+    "rule.created": _l("Rule created"),
+    "rule.saved": _l("Rule saved"),
+    "suppression.added": _l("Address suppressed"),
+    "suppression.removed": _l("Address no longer suppressed"),
+    "template.created": _l("Template created"),
+    "template.saved": _l("Template saved"),
+    "tenant.created": _l("Tenant created"),
+    "tenant.saved": _l("Tenant settings saved"),
+    "user.saved": _l("User settings saved"),
+}
+VERB_WORDS = {
+    "added": _l("added"),
+    "created": _l("created"),
+    "deleted": _l("deleted"),
+    "disabled": _l("switched off"),
+    "enabled": _l("switched on"),
+    "moved": _l("moved"),
+    "removed": _l("removed"),
+    "restored": _l("restored"),
+    "saved": _l("saved"),
+}
+
+
+def action_word(action) -> str:
+    """ "rule.saved" as words: "Rule saved" / "Regel gespeichert"."""
+    code = str(action or "")
+    word = ACTION_WORDS.get(code)
+    if word is not None:
+        return str(word)
+    kind, _dot, verb = code.rpartition(".")
+    if kind and verb in VERB_WORDS:
+        said_kind = object_word(kind)
+        return f"{said_kind[:1].upper()}{said_kind[1:]} {VERB_WORDS[verb]}"
+    return code
+
 
 def object_word(kind) -> str:
     word = OBJECT_WORDS.get(str(kind))
@@ -234,4 +328,5 @@ def init_app(app) -> None:
     app.jinja_env.filters["test_result"] = test_result
     app.jinja_env.filters["object_word"] = object_word
     app.jinja_env.filters["actor_word"] = actor_word
+    app.jinja_env.filters["action_word"] = action_word
     app.jinja_env.filters["status_word"] = status_word
