@@ -970,7 +970,7 @@ def test_the_overview_shows_automate_and_why_mail_waits(admin, tenant):
     # Paused through AUTOMATE's own page, as an admin would.
     admin.post("/settings/admin/automate/pause", data={"csrf_token": csrf_token(html), "action": "pause"})
     html = page(admin, BASE)
-    assert "Mail is waiting: AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed" in html
+    assert "Mail is waiting: AUTOMATE is paused: mail waits in the queue and goes out after it is resumed" in html
     assert '<span class="badge status-failed">paused</span>' in html
     german = admin.get(BASE, headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert "Mails warten: AUTOMATE ist pausiert" in german

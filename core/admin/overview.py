@@ -34,9 +34,9 @@ def capped_count(tenant_id: int, status: str) -> str:
 def explain(reason: str | None) -> str | None:
     """The worker's reason (English, also in logs) in the admin's language."""
     known = {
-        automate_status.PAUSED: _("AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed"),
+        automate_status.PAUSED: _("AUTOMATE is paused: mail waits in the queue and goes out after it is resumed"),
         automate_status.MAIL_WORKER_OFF: _(
-            "the mail worker task is switched off in AUTOMATE: mail waits as PENDING until it is switched on"
+            "the mail worker task is switched off in AUTOMATE: mail waits in the queue until it is switched on"
         ),
         "no SMTP server is configured": _("no SMTP server is configured"),
     }

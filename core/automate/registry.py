@@ -43,7 +43,7 @@ CORE_TASKS = [
     ),
     TaskSpec(
         key=SWEEPER,
-        label="Sweeper",
+        label="Check the queue",
         function="core.automate.tasks:run_sweeper",
         interval=60,
         description="Re-queues events and mail whose wake-up Redis lost; takes back mail of workers that died.",

@@ -9,8 +9,8 @@ from .models import AutomateState
 from .state import task_enabled
 from .registry import MAIL_WORKER
 
-PAUSED = "AUTOMATE is paused: mail waits as PENDING and goes out after it is resumed"
-MAIL_WORKER_OFF = "the mail worker task is switched off in AUTOMATE: mail waits as PENDING until it is switched on"
+PAUSED = "AUTOMATE is paused: mail waits in the queue and goes out after it is resumed"
+MAIL_WORKER_OFF = "the mail worker task is switched off in AUTOMATE: mail waits in the queue until it is switched on"
 
 
 def hold_reason(tenant_id: int) -> str | None:
