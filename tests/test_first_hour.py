@@ -621,3 +621,16 @@ def test_german_pages_show_no_status_keys_object_types_or_plugin_sources(admin, 
     )
     page = admin.get(f"/tickets/{ticket.id}", headers=de).get_data(as_text=True)
     assert ">open<" not in page and ">nobody<" not in page and '<span class="badge">offen</span>' in page
+
+
+def test_the_templates_list_shows_a_subject_without_its_statements(admin, tenant):
+    from core.models import Template
+
+    template = db.session.execute(db.select(Template)).scalars().first()
+    template.subject = (
+        '{% set label = {"open": "offen"} %}[#{{ ticket.id }}] {# a note #}Status: {{ label.get(ticket.status) }}'
+    )
+    db.session.commit()
+    html = admin.get(MAIL + "/templates").get_data(as_text=True)
+    assert "[#{{ ticket.id }}] Status: {{ label.get(ticket.status) }}</a>" in html
+    assert "{% set" not in html and "a note" not in html

@@ -321,6 +321,16 @@ def local(value, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return f"{shown.strftime(fmt)} {shown.tzname()}"
 
 
+_STATEMENTS = re.compile(r"\{%.*?%\}|\{#.*?#\}", re.S)
+
+
+def outline(source) -> str:
+    """A template's subject as a list shows it: its ``{% … %}`` statements and
+    ``{# … #}`` comments left out (a ``{% set %}`` of labels is no subject),
+    its placeholders kept."""
+    return " ".join(_STATEMENTS.sub(" ", str(source or "")).split())
+
+
 def init_app(app) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["tr"] = tr
@@ -329,4 +339,5 @@ def init_app(app) -> None:
     app.jinja_env.filters["object_word"] = object_word
     app.jinja_env.filters["actor_word"] = actor_word
     app.jinja_env.filters["action_word"] = action_word
+    app.jinja_env.filters["outline"] = outline
     app.jinja_env.filters["status_word"] = status_word
