@@ -7,7 +7,7 @@ compare a change by, before and after in turns. The events are the ones of
 ``bench.delivery`` (one rule, the German ticket template, three parts); the
 mail goes into the same SMTP sink (its own process, PIPELINING offered).
 
-    python -m bench.cpu_path [--n 1000] [--db sqlite|postgresql] [--profile]
+    python -m bench.cpu_path [--n 1000] [--db sqlite|postgresql] [--claim-batch K] [--profile]
 
 ``--profile`` prints cProfile's top functions of each step (by own time).
 """
@@ -50,6 +50,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--claim-batch",
+        type=int,
+        default=0,
+        help="messages per claim (default: the deliverer's own, 100); small batches stand for a trickle",
+    )
     args = parser.parse_args()
     postgres = None
     with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess(pipelining=True) as sink:
@@ -65,7 +71,10 @@ def main() -> None:
             app, _env, tenant_id = setup(port, database_url, redis)
             from core.events import emit
             from core.extensions import db
-            from core.mail import jobs
+            from core.mail import delivery, jobs
+
+            if args.claim_batch:
+                delivery.BATCH_SIZE = args.claim_batch
             from core.models import Message, MessageStatus
 
             with app.app_context():
@@ -73,12 +82,22 @@ def main() -> None:
                     emit(tenant_id, "TICKET_CREATED", payload(i))
                     db.session.commit()
             base = sink.count()
+            statements = {"n": 0}
+            with app.app_context():
+                from sqlalchemy import event
+
+                @event.listens_for(db.engine, "before_cursor_execute")
+                def _count(*_args):
+                    statements["n"] += 1
+
             with app.app_context():
                 expand_cpu, expanded = _timed("expand_events", lambda: jobs.expand_events(tenant_id), args.profile)
+            expand_statements, statements["n"] = statements["n"], 0
             with app.app_context():
                 deliver_cpu, _ = _timed(
                     "deliver_messages", lambda: _deliver_all(jobs, tenant_id, db, Message, MessageStatus), args.profile
                 )
+                deliver_statements = statements["n"]  # with one count of what is left per call below
                 sent = db.session.scalar(
                     db.select(db.func.count()).select_from(Message).where(Message.status == MessageStatus.SENT)
                 )
@@ -92,10 +111,13 @@ def main() -> None:
     result = {
         "db": args.db,
         "n": args.n,
+        "claim_batch": args.claim_batch or "default",
         "expanded": expanded,
         "sent": sent,
         "expand_cpu_ms_per_event": round(expand_cpu * 1000 / max(expanded, 1), 3),
         "deliver_cpu_ms_per_mail": round(deliver_cpu * 1000 / max(sent, 1), 3),
+        "expand_statements_per_event": round(expand_statements / max(expanded, 1), 3),
+        "deliver_statements_per_mail": round(deliver_statements / max(sent, 1), 3),
         "load_average_1min": round(load[0], 2),
         "setting": (
             "sqlite synchronous=" + os.environ.get("POSTWERK_SQLITE_SYNCHRONOUS", "FULL").upper()

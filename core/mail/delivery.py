@@ -215,16 +215,20 @@ def claim(
     conn: Connection | None = None,
     by: tuple[str | None, str | None] | None = None,
     min_priority: int | None = None,
-) -> tuple[str, list[int]]:
+    returning: list | None = None,
+) -> tuple[str, list]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
     PostgreSQL so concurrent claimers do not queue behind each other).
     ``by``: what :func:`claimant` returned for this job (read now if None).
     ``min_priority``: only mail of at least this priority (system mail
-    through the fallback server, or while AUTOMATE holds the rest)."""
+    through the fallback server, or while AUTOMATE holds the rest).
+    Returns the claim token and the ids taken, in order; with ``returning``
+    (columns of the message table), those columns of the rows taken instead,
+    by id: the claim and the read of what to send in one statement."""
     if conn is None:
         with db.engine.connect() as own:
-            return claim(tenant_id, limit, own, by, min_priority)
+            return claim(tenant_id, limit, own, by, min_priority, returning)
     now = utcnow()
     token = secrets.token_hex(16)
     table = Message.__table__
@@ -253,23 +257,24 @@ def claim(
         seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + current_app.config.get("CLOCK_SKEW_SECONDS", 60)
     )
     epoch, worker = by if by is not None else claimant()
-    ids = (
-        conn.execute(
-            update(table)
-            .where(taken, table.c.status == MessageStatus.PENDING)
-            .values(
-                status=MessageStatus.SENDING,
-                claim_token=token,
-                lease_until=lease,
-                updated_at=now,
-                claim_epoch=epoch,
-                claimed_by=worker,
-            )
-            .returning(table.c.id)
+    result = conn.execute(
+        update(table)
+        .where(taken, table.c.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.SENDING,
+            claim_token=token,
+            lease_until=lease,
+            updated_at=now,
+            claim_epoch=epoch,
+            claimed_by=worker,
         )
-        .scalars()
-        .all()
+        .returning(*(returning or [table.c.id]))
     )
+    if returning:
+        rows = sorted(result.all(), key=lambda row: row.id)
+        conn.commit()
+        return token, rows
+    ids = result.scalars().all()
     conn.commit()
     return token, sorted(ids)
 
@@ -476,8 +481,17 @@ class Delivery:
                     break
                 if self._claimant is None:
                     self._claimant = claimant()
-                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant, self.min_priority)
-                if not ids:
+                # The claim returns the claimed rows themselves: a second
+                # SELECT (and its commit) per batch cost as much as the claim.
+                token, rows = claim(
+                    self.tenant_id,
+                    BATCH_SIZE,
+                    self.conn,
+                    self._claimant,
+                    self.min_priority,
+                    returning=_OUTGOING_COLUMNS,
+                )
+                if not rows:
                     # Under a trickle, wait a moment with the connection
                     # open instead of ending (the next job would open anew).
                     self._write_sent()
@@ -485,19 +499,13 @@ class Delivery:
                     if self._linger is not None and self._linger(done):
                         continue
                     break
-                if len(ids) == BATCH_SIZE and self._call_helper is not None:
+                if len(rows) == BATCH_SIZE and self._call_helper is not None:
                     # A full batch: more is waiting than this connection
                     # sends soon. The helper finds nothing and ends at once
                     # if this job drains the backlog first.
                     self._call_helper()
                     self._call_helper = None
-                batch = [
-                    Outgoing.of(row)
-                    for row in self.conn.execute(
-                        db.select(*_OUTGOING_COLUMNS).where(Message.id.in_(ids)).order_by(Message.id)
-                    )
-                ]
-                self.conn.commit()
+                batch = [Outgoing.of(row) for row in rows]
                 if not self._send_batch(batch, token):
                     break
                 self._write_sent()
