@@ -231,25 +231,6 @@ def claim(
             return claim(tenant_id, limit, own, by, min_priority, returning)
     now = utcnow()
     token = secrets.token_hex(16)
-    table = Message.__table__
-    due = (
-        db.select(table.c.id)
-        .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING, table.c.next_attempt_at <= now)
-        # Priority lane: system mail before transactional before bulk, so
-        # a sign-in code never waits behind a tenant's bulk backlog.
-        .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id)
-        .limit(limit)
-    )
-    if min_priority is not None:
-        due = due.where(table.c.priority >= min_priority)
-    if conn.dialect.name == "postgresql":
-        # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
-        # may run the locking subquery again for every row, each run skipping
-        # the rows this UPDATE already changed, and took all due mail at once.
-        due = due.with_for_update(skip_locked=True).cte("due")
-        taken = table.c.id == due.c.id
-    else:
-        taken = table.c.id.in_(due.scalar_subquery())
     # The job cannot outlive its timeout (RQ stops it), so a lease this long
     # only expires when the worker is gone; the margin covers clocks of
     # different machines disagreeing (the sweeper compares with its own).
@@ -257,18 +238,20 @@ def claim(
         seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + current_app.config.get("CLOCK_SKEW_SECONDS", 60)
     )
     epoch, worker = by if by is not None else claimant()
+    statement = _claim_statement(
+        conn.dialect.name, limit, min_priority is not None, tuple(str(c) for c in returning or ()), returning
+    )
     result = conn.execute(
-        update(table)
-        .where(taken, table.c.status == MessageStatus.PENDING)
-        .values(
-            status=MessageStatus.SENDING,
-            claim_token=token,
-            lease_until=lease,
-            updated_at=now,
-            claim_epoch=epoch,
-            claimed_by=worker,
-        )
-        .returning(*(returning or [table.c.id]))
+        statement,
+        {
+            "_tenant": tenant_id,
+            "_now": now,
+            "_min_priority": min_priority,
+            "_token": token,
+            "_lease": lease,
+            "_epoch": epoch,
+            "_worker": worker,
+        },
     )
     if returning:
         rows = sorted(result.all(), key=lambda row: row.id)
@@ -277,6 +260,57 @@ def claim(
     ids = result.scalars().all()
     conn.commit()
     return token, sorted(ids)
+
+
+_claim_statements: dict[tuple, object] = {}
+
+
+def _claim_statement(dialect: str, limit: int, by_priority: bool, names: tuple, returning: list | None):
+    """The claim's UPDATE, built once per shape (its values are bound at
+    execution): building it per claim cost more CPU than running it, once
+    per batch, and under a trickle a batch is a few messages."""
+    key = (dialect, limit, by_priority, names)
+    statement = _claim_statements.get(key)
+    if statement is not None:
+        return statement
+    table = Message.__table__
+    due = (
+        db.select(table.c.id)
+        .where(
+            table.c.tenant_id == bindparam("_tenant"),
+            table.c.status == MessageStatus.PENDING,
+            table.c.next_attempt_at <= bindparam("_now"),
+        )
+        # Priority lane: system mail before transactional before bulk, so
+        # a sign-in code never waits behind a tenant's bulk backlog.
+        .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    )
+    if by_priority:
+        due = due.where(table.c.priority >= bindparam("_min_priority"))
+    if dialect == "postgresql":
+        # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
+        # may run the locking subquery again for every row, each run skipping
+        # the rows this UPDATE already changed, and took all due mail at once.
+        due = due.with_for_update(skip_locked=True).cte("due")
+        taken = table.c.id == due.c.id
+    else:
+        taken = table.c.id.in_(due.scalar_subquery())
+    statement = (
+        update(table)
+        .where(taken, table.c.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.SENDING,
+            claim_token=bindparam("_token"),
+            lease_until=bindparam("_lease"),
+            updated_at=bindparam("_now"),
+            claim_epoch=bindparam("_epoch"),
+            claimed_by=bindparam("_worker"),
+        )
+        .returning(*(returning or [table.c.id]))
+    )
+    _claim_statements[key] = statement
+    return statement
 
 
 _finish_statements: dict[tuple[str, ...], object] = {}
