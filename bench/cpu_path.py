@@ -7,7 +7,7 @@ compare a change by, before and after in turns. The events are the ones of
 ``bench.delivery`` (one rule, the German ticket template, three parts); the
 mail goes into the same SMTP sink (its own process, PIPELINING offered).
 
-    python -m bench.cpu_path [--n 1000] [--db sqlite|postgresql] [--claim-batch K] [--profile]
+    python -m bench.cpu_path [--n 1000] [--db sqlite|postgresql] [--batch K] [--profile]
 
 ``--profile`` prints cProfile's top functions of each step (by own time).
 """
@@ -51,10 +51,11 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
-        "--claim-batch",
+        "--batch",
         type=int,
         default=0,
-        help="messages per claim (default: the deliverer's own, 100); small batches stand for a trickle",
+        help="events per expansion batch and messages per claim (default: the jobs' own, 200 and 100); "
+        "small batches stand for a trickle, where each job takes what arrived since its last look",
     )
     args = parser.parse_args()
     postgres = None
@@ -73,8 +74,8 @@ def main() -> None:
             from core.extensions import db
             from core.mail import delivery, jobs
 
-            if args.claim_batch:
-                delivery.BATCH_SIZE = args.claim_batch
+            if args.batch:
+                delivery.BATCH_SIZE = jobs.EXPAND_BATCH = args.batch
             from core.models import Message, MessageStatus
 
             with app.app_context():
@@ -111,7 +112,7 @@ def main() -> None:
     result = {
         "db": args.db,
         "n": args.n,
-        "claim_batch": args.claim_batch or "default",
+        "batch": args.batch or "default",
         "expanded": expanded,
         "sent": sent,
         "expand_cpu_ms_per_event": round(expand_cpu * 1000 / max(expanded, 1), 3),
