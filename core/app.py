@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from . import config as config_module
-from . import logs
+from . import logs, sqlite_gate
 from . import reports  # noqa: F401 (registers the report schedules as AUTOMATE tasks)
 from .crypto import check_keys
 from .events import install_session_hooks
@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None, *, extra_plugins: dict[str,
 
     db.init_app(app)
     _sqlite_synchronous(app)
+    _sqlite_writer_gate(app)
     with app.app_context():
         # An app that is dropped (the CLI's, a test's, an embedder's) closes
         # its pooled connections instead of leaving them to the garbage
@@ -129,6 +130,17 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_writer_gate(app: Flask) -> None:
+    """Writers of one process queue on a lock, not in SQLite's busy handler
+    (core.sqlite_gate says why)."""
+    with app.app_context():
+        engines = list(db.engines.values())
+    for engine in engines:
+        if engine.dialect.name == "sqlite":
+            timeout = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("timeout", 5)
+            sqlite_gate.install(engine, timeout)
 
 
 def _sqlite_synchronous(app: Flask) -> None:

@@ -219,37 +219,22 @@ def claim(
     conn: Connection | None = None,
     by: tuple[str | None, str | None] | None = None,
     min_priority: int | None = None,
-) -> tuple[str, list[int]]:
+    returning: list | None = None,
+) -> tuple[str, list]:
     """Atomically take up to ``limit`` due messages; two workers never get
     the same one (single UPDATE ... WHERE status='PENDING'; SKIP LOCKED on
     PostgreSQL so concurrent claimers do not queue behind each other).
     ``by``: what :func:`claimant` returned for this job (read now if None).
     ``min_priority``: only mail of at least this priority (system mail
-    through the fallback server, or while AUTOMATE holds the rest)."""
+    through the fallback server, or while AUTOMATE holds the rest).
+    Returns the claim token and the ids taken, in order; with ``returning``
+    (columns of the message table), those columns of the rows taken instead,
+    by id: the claim and the read of what to send in one statement."""
     if conn is None:
         with db.engine.connect() as own:
-            return claim(tenant_id, limit, own, by, min_priority)
+            return claim(tenant_id, limit, own, by, min_priority, returning)
     now = utcnow()
     token = secrets.token_hex(16)
-    table = Message.__table__
-    due = (
-        db.select(table.c.id)
-        .where(table.c.tenant_id == tenant_id, table.c.status == MessageStatus.PENDING, table.c.next_attempt_at <= now)
-        # Priority lane: system mail before transactional before bulk, so
-        # a sign-in code never waits behind a tenant's bulk backlog.
-        .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id)
-        .limit(limit)
-    )
-    if min_priority is not None:
-        due = due.where(table.c.priority >= min_priority)
-    if conn.dialect.name == "postgresql":
-        # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
-        # may run the locking subquery again for every row, each run skipping
-        # the rows this UPDATE already changed, and took all due mail at once.
-        due = due.with_for_update(skip_locked=True).cte("due")
-        taken = table.c.id == due.c.id
-    else:
-        taken = table.c.id.in_(due.scalar_subquery())
     # The job cannot outlive its timeout (RQ stops it), so a lease this long
     # only expires when the worker is gone; the margin covers clocks of
     # different machines disagreeing (the sweeper compares with its own).
@@ -257,25 +242,81 @@ def claim(
         seconds=current_app.config["DELIVERY_JOB_TIMEOUT"] + current_app.config.get("CLOCK_SKEW_SECONDS", 60)
     )
     epoch, worker = by if by is not None else claimant()
-    ids = (
-        conn.execute(
-            update(table)
-            .where(taken, table.c.status == MessageStatus.PENDING)
-            .values(
-                status=MessageStatus.SENDING,
-                claim_token=token,
-                lease_until=lease,
-                updated_at=now,
-                claim_epoch=epoch,
-                claimed_by=worker,
-            )
-            .returning(table.c.id)
-        )
-        .scalars()
-        .all()
+    statement = _claim_statement(
+        conn.dialect.name, limit, min_priority is not None, tuple(str(c) for c in returning or ()), returning
     )
+    result = conn.execute(
+        statement,
+        {
+            "_tenant": tenant_id,
+            "_now": now,
+            "_min_priority": min_priority,
+            "_token": token,
+            "_lease": lease,
+            "_epoch": epoch,
+            "_worker": worker,
+        },
+    )
+    if returning:
+        # In the claim's order, system mail first: a system mail claimed
+        # with 99 bulk ones went out last, after them (bench.priority).
+        rows = sorted(result.all(), key=lambda row: (-getattr(row, "priority", 0), row.id))
+        conn.commit()
+        return token, rows
+    ids = result.scalars().all()
     conn.commit()
     return token, sorted(ids)
+
+
+_claim_statements: dict[tuple, object] = {}
+
+
+def _claim_statement(dialect: str, limit: int, by_priority: bool, names: tuple, returning: list | None):
+    """The claim's UPDATE, built once per shape (its values are bound at
+    execution): building it per claim cost more CPU than running it, once
+    per batch, and under a trickle a batch is a few messages."""
+    key = (dialect, limit, by_priority, names)
+    statement = _claim_statements.get(key)
+    if statement is not None:
+        return statement
+    table = Message.__table__
+    due = (
+        db.select(table.c.id)
+        .where(
+            table.c.tenant_id == bindparam("_tenant"),
+            table.c.status == MessageStatus.PENDING,
+            table.c.next_attempt_at <= bindparam("_now"),
+        )
+        # Priority lane: system mail before transactional before bulk, so
+        # a sign-in code never waits behind a tenant's bulk backlog.
+        .order_by(table.c.priority.desc(), table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    )
+    if by_priority:
+        due = due.where(table.c.priority >= bindparam("_min_priority"))
+    if dialect == "postgresql":
+        # In a CTE, which runs once: as "WHERE id IN (subquery)" PostgreSQL
+        # may run the locking subquery again for every row, each run skipping
+        # the rows this UPDATE already changed, and took all due mail at once.
+        due = due.with_for_update(skip_locked=True).cte("due")
+        taken = table.c.id == due.c.id
+    else:
+        taken = table.c.id.in_(due.scalar_subquery())
+    statement = (
+        update(table)
+        .where(taken, table.c.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.SENDING,
+            claim_token=bindparam("_token"),
+            lease_until=bindparam("_lease"),
+            updated_at=bindparam("_now"),
+            claim_epoch=bindparam("_epoch"),
+            claimed_by=bindparam("_worker"),
+        )
+        .returning(*(returning or [table.c.id]))
+    )
+    _claim_statements[key] = statement
+    return statement
 
 
 _finish_statements: dict[tuple[str, ...], object] = {}
@@ -488,8 +529,17 @@ class Delivery:
                     break
                 if self._claimant is None:
                     self._claimant = claimant()
-                token, ids = claim(self.tenant_id, BATCH_SIZE, self.conn, self._claimant, self.min_priority)
-                if not ids:
+                # The claim returns the claimed rows themselves: a second
+                # SELECT (and its commit) per batch cost as much as the claim.
+                token, rows = claim(
+                    self.tenant_id,
+                    BATCH_SIZE,
+                    self.conn,
+                    self._claimant,
+                    self.min_priority,
+                    returning=_OUTGOING_COLUMNS,
+                )
+                if not rows:
                     # Under a trickle, wait a moment with the connection
                     # open instead of ending (the next job would open anew).
                     self._write_sent()
@@ -497,23 +547,13 @@ class Delivery:
                     if self._linger is not None and self._linger(done):
                         continue
                     break
-                if len(ids) == BATCH_SIZE and self._call_helper is not None:
+                if len(rows) == BATCH_SIZE and self._call_helper is not None:
                     # A full batch: more is waiting than this connection
                     # sends soon. The helper finds nothing and ends at once
                     # if this job drains the backlog first.
                     self._call_helper()
                     self._call_helper = None
-                batch = [
-                    Outgoing.of(row)
-                    for row in self.conn.execute(
-                        # In the claim's order: a system mail claimed with 99
-                        # bulk ones went out last, after them (bench.priority).
-                        db.select(*_OUTGOING_COLUMNS)
-                        .where(Message.id.in_(ids))
-                        .order_by(Message.priority.desc(), Message.next_attempt_at, Message.id)
-                    )
-                ]
-                self.conn.commit()
+                batch = [Outgoing.of(row) for row in rows]
                 if not self._send_batch(batch, token):
                     break
                 self._write_sent()

@@ -7,13 +7,14 @@ due, so a duplicate or lost job is harmless.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 from flask import current_app, g
 from redis.exceptions import RedisError
 from rq import get_current_job
-from sqlalchemy import insert, null, update
+from sqlalchemy import bindparam, insert, null, update
 
 from .. import attachments as attachment_store
 from .. import metrics, wakeups
@@ -235,48 +236,75 @@ def _expand_system_events(tenant_id: int, wake_key: str | None) -> int:
     return total
 
 
-def _new_events(tenant_id: int, limit: int, min_priority: int | None = None) -> list[int]:
-    due = db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW)
-    if min_priority is not None:
-        due = due.where(Event.priority >= min_priority)
-    return (
-        db.session.execute(
+@functools.cache
+def _statement(name: str, limit: int = 1, by_priority: bool = False):
+    """The pipeline's recurring queries, built once (values bound at
+    execution): under a trickle a job runs them every few events and every
+    poll step, and building a statement cost more CPU than running it."""
+    if name == "new_events":
+        due = db.select(Event.id).where(Event.tenant_id == bindparam("_tenant"), Event.status == EventStatus.NEW)
+        if by_priority:  # the system lane's expander (_expand_system_events)
+            due = due.where(Event.priority >= bindparam("_min_priority"))
+        return (
             due
             # Priority lane: an event emitted with priority=SYSTEM is expanded
             # before a backlog of other events (NULL: the rules decide, as 1).
             .order_by(db.func.coalesce(Event.priority, 1).desc(), Event.id).limit(limit)
         )
-        .scalars()
-        .all()
-    )
+    if name == "any_new_event":
+        return (
+            db.select(Event.id).where(Event.tenant_id == bindparam("_tenant"), Event.status == EventStatus.NEW).limit(1)
+        )
+    if name == "any_due_message":
+        return (
+            db.select(Message.id)
+            .where(
+                Message.tenant_id == bindparam("_tenant"),
+                Message.status == MessageStatus.PENDING,
+                Message.next_attempt_at <= bindparam("_now"),
+            )
+            .limit(1)
+        )
+    if name == "paused":
+        return db.select(AutomateState.paused).where(AutomateState.tenant_id == bindparam("_tenant"))
+    if name == "mail_worker_enabled":
+        return db.select(TaskState.enabled).where(
+            TaskState.tenant_id == bindparam("_tenant"), TaskState.task_key == MAIL_WORKER
+        )
+    if name == "events_of_batch":
+        return (
+            db.select(Event)
+            .where(Event.id.in_(bindparam("_ids", expanding=True)), Event.status == EventStatus.NEW)
+            .order_by(Event.id)
+        )
+    if name == "take_events":
+        return (
+            update(Event)
+            .where(Event.id.in_(bindparam("_ids", expanding=True)), Event.status == EventStatus.NEW)
+            .values(status=EventStatus.EXPANDED, expanded_at=bindparam("_now"), error=null(), failures=null())
+            .returning(Event.id)
+            .execution_options(synchronize_session=False)
+        )
+    raise KeyError(name)
+
+
+def _new_events(tenant_id: int, limit: int, min_priority: int | None = None) -> list[int]:
+    if min_priority is None:
+        return db.session.execute(_statement("new_events", limit), {"_tenant": tenant_id}).scalars().all()
+    statement = _statement("new_events", limit, by_priority=True)
+    return db.session.execute(statement, {"_tenant": tenant_id, "_min_priority": min_priority}).scalars().all()
 
 
 def _any_new_event(tenant_id: int) -> bool:
     # Own short connection: the session's objects (the expansion context)
     # stay loaded, and no read transaction is held between the steps.
     with db.engine.connect() as conn:
-        return (
-            conn.execute(
-                db.select(Event.id).where(Event.tenant_id == tenant_id, Event.status == EventStatus.NEW).limit(1)
-            ).first()
-            is not None
-        )
+        return conn.execute(_statement("any_new_event"), {"_tenant": tenant_id}).first() is not None
 
 
 def _any_due_message(tenant_id: int) -> bool:
     with db.engine.connect() as conn:
-        return (
-            conn.execute(
-                db.select(Message.id)
-                .where(
-                    Message.tenant_id == tenant_id,
-                    Message.status == MessageStatus.PENDING,
-                    Message.next_attempt_at <= utcnow(),
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
+        return conn.execute(_statement("any_due_message"), {"_tenant": tenant_id, "_now": utcnow()}).first() is not None
 
 
 def _deliverable(tenant_id: int) -> bool:
@@ -284,38 +312,17 @@ def _deliverable(tenant_id: int) -> bool:
     worker task switched off while a delivery job lingers ends its waiting,
     as ``deliver_due`` would hold a new job (core.automate.status)."""
     with db.engine.connect() as conn:
-        if (
-            conn.execute(
-                db.select(Message.id)
-                .where(
-                    Message.tenant_id == tenant_id,
-                    Message.status == MessageStatus.PENDING,
-                    Message.next_attempt_at <= utcnow(),
-                )
-                .limit(1)
-            ).first()
-            is None
-        ):
+        if conn.execute(_statement("any_due_message"), {"_tenant": tenant_id, "_now": utcnow()}).first() is None:
             return False
-        paused = conn.execute(
-            db.select(AutomateState.paused).where(AutomateState.tenant_id == tenant_id)
-        ).scalar_one_or_none()
-        enabled = conn.execute(
-            db.select(TaskState.enabled).where(TaskState.tenant_id == tenant_id, TaskState.task_key == MAIL_WORKER)
-        ).scalar_one_or_none()
+        paused = conn.execute(_statement("paused"), {"_tenant": tenant_id}).scalar_one_or_none()
+        enabled = conn.execute(_statement("mail_worker_enabled"), {"_tenant": tenant_id}).scalar_one_or_none()
     return not paused and enabled is not False
 
 
 def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int], *, wake: bool = True) -> int:
     """Expand and write one batch; ``wake=False``: the caller sends the
     mail itself (the system lane's expander)."""
-    events = (
-        db.session.execute(
-            db.select(Event).where(Event.id.in_(ids), Event.status == EventStatus.NEW).order_by(Event.id)
-        )
-        .scalars()
-        .all()
-    )
+    events = db.session.execute(_statement("events_of_batch"), {"_ids": ids}).scalars().all()
     # Render before taking anything: on SQLite the first write takes the one
     # lock of the whole file, and rendering a batch inside the transaction
     # held it for tens of milliseconds, stalling every web request's emit().
@@ -346,13 +353,7 @@ def _expand_batch(ctx: expansion.ExpansionContext, ids: list[int], *, wake: bool
     # writing their messages: a concurrent expander finds nothing left to
     # take, and what it took first is left out here (its rendering wasted).
     taken = set(
-        db.session.execute(
-            update(Event)
-            .where(Event.id.in_([e.id for e in events]), Event.status == EventStatus.NEW)
-            .values(status=EventStatus.EXPANDED, expanded_at=utcnow(), error=null(), failures=null())
-            .returning(Event.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
+        db.session.execute(_statement("take_events"), {"_ids": [e.id for e in events], "_now": utcnow()}).scalars()
     )
     rows: list[dict] = []
     given = attachment_store.of_events([e.id for e in events if e.id in taken])
