@@ -27,15 +27,20 @@ log = logging.getLogger(__name__)
 WAKE_TTL_SECONDS = 300  # a lost job can block wakes at most this long; the sweeper covers it
 
 
+# Threads of one process that ask at once must share one client, not each
+# make their own and drop all but the last.
+_client_lock = threading.Lock()
+
+
 def redis() -> Redis:
     conn = current_app.extensions.get("postwerk.redis")
     if conn is None:
-        conn = _client()
-        current_app.extensions["postwerk.redis"] = conn
+        with _client_lock:
+            conn = current_app.extensions.get("postwerk.redis")
+            if conn is None:
+                conn = _client()
+                current_app.extensions["postwerk.redis"] = conn
     return conn
-
-
-_wake_client_lock = threading.Lock()
 
 
 def _wake_redis() -> Redis:
@@ -45,9 +50,7 @@ def _wake_redis() -> Redis:
     instead of 87 µs of CPU here."""
     conn = current_app.extensions.get("postwerk.redis.wake")
     if conn is None:
-        # Threads of one web process that commit at once must share one
-        # client, not each make their own and drop all but the last.
-        with _wake_client_lock:
+        with _client_lock:
             conn = current_app.extensions.get("postwerk.redis.wake")
             if conn is None:
                 conn = _client(single_connection_client=True)
