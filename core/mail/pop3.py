@@ -50,13 +50,14 @@ class DeadlinePOP3(poplib.POP3):
         Raises ``poplib.error_proto`` as ``retr()`` does."""
         if len(numbers) < 2 or not self._pipelining():
             return [self.retr(number)[1] for number in numbers]
-        self._putline(b"\r\n".join(b"RETR %d" % number for number in numbers))
+        # poplib's own writer and reader (private, so typeshed leaves them out).
+        self._putline(b"\r\n".join(b"RETR %d" % number for number in numbers))  # type: ignore[attr-defined]
         # Every reply is read even after an -ERR, so that the stream stays in step.
         found: list[list[bytes]] = []
         refused = None
         for _ in numbers:
             try:
-                found.append(self._getlongresp()[1])
+                found.append(self._getlongresp()[1])  # type: ignore[attr-defined]
             except poplib.error_proto as exc:
                 if not (exc.args and isinstance(exc.args[0], bytes)):
                     raise  # not the server's -ERR but the end of the stream or an overlong line
