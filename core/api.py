@@ -6,6 +6,9 @@ plugins included -- so a third-party plugin has exactly the same tools.
 
 from __future__ import annotations
 
+from flask import has_request_context
+from flask_login import current_user
+
 from .bounces import announce_bounces, record_bounce
 from .crypto import SecretError, decrypt, encrypt
 from .distribution_lists import addresses as distribution_list
@@ -21,6 +24,7 @@ from .mail.mime import HeaderError as AddressError
 from .mail.mime import check_address
 from .mail.transport import tls_context
 from .metrics import INBOUND
+from .notify import audit as _audit
 from .models import Event, Message, User
 from .models.types import UTCDateTime, utcnow
 from .pdf import document as pdf_document
@@ -140,6 +144,41 @@ def call_inbound(tenant_id: int, mail: InboundMail) -> InboundResult | None:
     return None
 
 
+def audit(
+    tenant_id: int,
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    *,
+    changes: dict[str, tuple | list] | None = None,
+    actor: str | None = None,
+    **detail,
+) -> None:
+    """Write an entry into the tenant's audit log (the admin's Logs → Audit
+    page), as the core does for its own settings. Runs in the caller's
+    transaction: the caller commits, so a change and its entry are stored
+    together or not at all.
+
+    ``action`` is what happened, as ``thing.verb`` (``workspace.created``);
+    ``object_type`` and ``object_id`` name what it happened to
+    (``"workspace"``, ``12``). ``changes`` maps each field to its
+    ``(old, new)`` values; the page shows them as "field: old → new"
+    (True/False as on/off, None and "" as —), and a field whose old and new
+    values are equal is left out, so pass the whole before and after.
+    Further keyword arguments (JSON values) are shown as "key: value".
+    ``actor``: who did it, ``"user:<id>"``; None: the user signed in to the
+    current request, else ``"system"``. Never put a secret into an entry."""
+    if changes is not None:
+        detail["changes"] = {name: [old, new] for name, (old, new) in changes.items() if old != new}
+    _audit(tenant_id, actor or _signed_in_actor(), action, object_type, object_id, **detail)
+
+
+def _signed_in_actor() -> str:
+    if has_request_context() and current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return "system"
+
+
 def is_known_sender(tenant_id: int, address: str) -> bool:
     """Whether ``address`` is a user of the tenant or a person one of its
     enabled plugins knows (``postwerk_known_sender``)."""
@@ -254,6 +293,7 @@ __all__ = [
     "Variable",
     "admin_required",
     "announce_bounces",
+    "audit",
     "branded_html",
     "branded_text",
     "call_inbound",

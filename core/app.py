@@ -143,6 +143,16 @@ def _sqlite_writer_gate(app: Flask) -> None:
             sqlite_gate.install(engine, timeout)
 
 
+@sa_event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_in_transaction(conn, name):
+    # Python's sqlite3 opens a transaction only before a write: a SAVEPOINT
+    # as the first statement would open one of its own, and releasing it
+    # would commit at once. Open the transaction the savepoint belongs to.
+    dbapi_connection = conn.connection.dbapi_connection
+    if type(dbapi_connection).__module__.startswith("sqlite3") and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def _sqlite_synchronous(app: Flask) -> None:
     """Apply ``POSTWERK_SQLITE_SYNCHRONOUS`` to the app's SQLite engine(s)."""
     level = app.config["SQLITE_SYNCHRONOUS"]

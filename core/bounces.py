@@ -192,9 +192,13 @@ class SuppressionSnapshot:
 
 def _after_commit_outcome(tenant_id: int, message_pk: int, detail: str) -> None:
     session = db.session()
-    session.info.setdefault(_OUTCOMES, []).append((tenant_id, message_pk, detail))
-    if not sa_event.contains(Session, "after_rollback", _after_rollback):
-        sa_event.listen(Session, "after_rollback", _after_rollback)
+    # The savepoint it is recorded in (None: the transaction itself): when
+    # that savepoint is rolled back (one mail of a poller's batch), the
+    # outcome goes with it, and the outcomes recorded before it stay.
+    where = session.get_nested_transaction()
+    session.info.setdefault(_OUTCOMES, []).append((where, tenant_id, message_pk, detail))
+    if not sa_event.contains(Session, "after_soft_rollback", _after_soft_rollback):
+        sa_event.listen(Session, "after_soft_rollback", _after_soft_rollback)
 
 
 def announce_bounces() -> int:
@@ -205,7 +209,7 @@ def announce_bounces() -> int:
     outcomes = db.session().info.pop(_OUTCOMES, None)
     if not outcomes:
         return 0
-    for tenant_id, message_pk, detail in outcomes:
+    for _, tenant_id, message_pk, detail in outcomes:
         tell_admins(tenant_id, message_pk, MessageStatus.BOUNCED, detail)
         try:
             registry().hook("postwerk_delivery_outcome", tenant_id)(
@@ -219,5 +223,20 @@ def announce_bounces() -> int:
     return len(outcomes)
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_OUTCOMES, None)
+def _after_soft_rollback(session: Session, previous) -> None:
+    outcomes = session.info.get(_OUTCOMES)
+    if not outcomes:
+        return
+    if not previous.nested:
+        if previous.parent is None:  # the whole transaction
+            session.info.pop(_OUTCOMES, None)
+        return
+    session.info[_OUTCOMES] = [entry for entry in outcomes if not _inside(entry[0], previous)]
+
+
+def _inside(transaction, savepoint) -> bool:
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False

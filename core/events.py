@@ -221,6 +221,10 @@ def _note_wake(tenant_id: int, priority: int | None) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    # SQLAlchemy calls this for a SAVEPOINT released too: the event is not
+    # committed yet then, and an expander woken now would find nothing.
+    if session.in_nested_transaction():
+        return
     tenants = session.info.pop(_WAKE, None)
     if not tenants:
         return
@@ -229,6 +233,10 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    # A SAVEPOINT rolled back (one mail of a batch, one plugin) leaves the
+    # events emitted before it in the transaction: their wake-up stays.
+    if session.in_nested_transaction():
+        return
     session.info.pop(_WAKE, None)
 
 

@@ -1,23 +1,28 @@
-"""Taking in one mail: claim it, sort it, hand it over, record it -- once.
+"""Taking in a mail: claim it, sort it, hand it over, record it -- once.
 
-The claim (a SeenMail row with a unique key) is written before anything else
-and committed together with the handling plugin's work. A second poller
-fails on the unique key before it calls the hook; a crash before the commit
-rolls back claim and work together, and the next poll takes the mail again.
+The poller takes mails in batches, one transaction per batch and one
+savepoint per mail in it. The claim (a SeenMail row with a unique key) is the
+first row a mail writes in its savepoint, and it is committed together with
+the handling plugin's work and the rest of the batch. A second poller fails
+on the unique key before it calls the hook (its savepoint rolls back: the
+mail was "taken"); a crash before the commit rolls back the batch's claims
+and work together, and the next poll takes those mails again. A mail whose
+handling raises is rolled back to its savepoint alone; the mails before it
+in the batch are committed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from email import policy
-from email.parser import BytesParser
+from email.message import EmailMessage
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from core.api import announce_bounces, call_inbound, db, is_known_sender, record_bounce, utcnow, verp_message
+from core.api import call_inbound, db, is_known_sender, record_bounce, utcnow, verp_message
 
 from . import automatic, authentication, bounces, parsing, senders, trust
 from .connections import ServerMail
@@ -42,25 +47,32 @@ class Outcome:
 
 
 def _commit() -> None:
-    # One name for the commit that makes a mail "processed" (tests put a crash here).
+    # One name for the commit that makes mails "processed" (tests put a crash here).
     db.session.commit()
 
 
-def take_in(
-    mailbox: Mailbox,
-    item: ServerMail,
-    uidvalidity: int,
-    raw: bytes,
-    *,
-    limits: parsing.Limits,
-    complete: bool = True,
-    rejected: parsing.Rejected | None = None,
-    policy: trust.Policy | None = None,
-) -> Outcome:
-    """Process one mail; commits. ``complete=False`` means ``raw`` is only the
-    header of a mail that was too large to fetch (``rejected`` says so).
-    ``policy``: the tenant's trust policy, read once by the poller (None:
-    read here)."""
+@dataclass(frozen=True)
+class Reading:
+    """What is read from a mail before it is claimed, once per mail."""
+
+    raw: bytes
+    #: False: ``raw`` is only the header of a mail too large to fetch.
+    complete: bool
+    #: The parsed mail; None when it was not parsed (``rejected``).
+    msg: EmailMessage | None
+    #: The mail or, when it was not parsed, its header alone (names for the list).
+    header_msg: EmailMessage | None
+    rejected: parsing.Rejected | None
+    message_id: str
+    from_address: str
+    fingerprint: str
+    subject: str
+
+
+def read(
+    raw: bytes, *, limits: parsing.Limits, complete: bool = True, rejected: parsing.Rejected | None = None
+) -> Reading:
+    """Parse a mail within the caps (``rejected``: it is kept aside unparsed)."""
     msg = None
     if rejected is None:
         try:
@@ -70,41 +82,147 @@ def take_in(
     header_msg = msg if msg is not None else _header_only(raw, limits)
     msg_id = parsing.message_id(header_msg) if header_msg is not None else ""
     from_address = parsing.sender(header_msg)[0] if header_msg is not None else ""
+    return Reading(
+        raw=raw,
+        complete=complete,
+        msg=msg,
+        header_msg=header_msg,
+        rejected=rejected,
+        message_id=msg_id,
+        from_address=from_address,
+        fingerprint=parsing.fingerprint(msg_id, from_address, raw if complete else parsing.header_block(raw)),
+        subject=_subject(header_msg),
+    )
+
+
+class Batch:
+    """What the mails of one batch need to know of the mail before them,
+    read with one query each instead of one per mail: the fingerprints
+    processed before (duplicates) and each sender's mails within
+    LOOP_WINDOW (loops). Kept current as the batch's mails are taken."""
+
+    def __init__(self, mailbox: Mailbox, readings: list[Reading]) -> None:
+        # A value the database cannot hold (undecodable bytes) cannot be in it.
+        fingerprints = sorted({r.fingerprint for r in readings if _storable(r.fingerprint)})
+        addresses = sorted({r.from_address for r in readings if _storable(r.from_address)})
+        self.earlier: dict[str, int] = {}
+        if fingerprints:
+            self.earlier = dict(
+                db.session.execute(
+                    db.select(SeenMail.fingerprint, db.func.min(SeenMail.id))
+                    .where(
+                        SeenMail.tenant_id == mailbox.tenant_id,
+                        SeenMail.fingerprint.in_(fingerprints),
+                        SeenMail.outcome != "pending",
+                    )
+                    .group_by(SeenMail.fingerprint)
+                ).all()
+            )
+        self.recent: Counter[str] = Counter()
+        if addresses:
+            self.recent.update(
+                dict(
+                    db.session.execute(
+                        db.select(SeenMail.from_address, db.func.count())
+                        .where(
+                            SeenMail.mailbox_id == mailbox.id,
+                            SeenMail.from_address.in_(addresses),
+                            SeenMail.processed_at >= utcnow() - LOOP_WINDOW,
+                        )
+                        .group_by(SeenMail.from_address)
+                    ).all()
+                )
+            )
+
+    def taken(self, claim: SeenMail) -> None:
+        """A mail of the batch was recorded (its savepoint released)."""
+        self.recent[claim.from_address] += 1
+        if claim.outcome != "pending":
+            self.earlier.setdefault(claim.fingerprint, claim.id)
+
+
+def _storable(value: str) -> bool:
+    if not value or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def take_in(
+    mailbox: Mailbox,
+    item: ServerMail,
+    uidvalidity: int,
+    reading: Reading,
+    *,
+    limits: parsing.Limits,
+    policy: trust.Policy | None = None,
+    batch: Batch | None = None,
+) -> Outcome:
+    """Process one mail in a savepoint of the caller's transaction; the
+    caller commits (``_commit``) and then calls ``core.api.announce_bounces``.
+    When handling raises, the mail's savepoint is rolled back and the error
+    goes to the caller; the transaction stays usable for the other mails.
+    ``policy``: the tenant's trust policy, read once by the poller (None:
+    read here); ``batch``: what the poller read for the whole batch (None:
+    read for this mail)."""
+    if batch is None:
+        batch = Batch(mailbox, [reading])
+    savepoint = db.session.begin_nested()
     claim = SeenMail(
         tenant_id=mailbox.tenant_id,
         mailbox_id=mailbox.id,
         uidvalidity=uidvalidity,
         server_key=item.key,
         uid=item.uid,
-        message_id=msg_id,
-        from_address=from_address,
-        fingerprint=parsing.fingerprint(msg_id, from_address, raw if complete else parsing.header_block(raw)),
-        subject=_subject(header_msg),
+        message_id=reading.message_id,
+        from_address=reading.from_address,
+        fingerprint=reading.fingerprint,
+        subject=reading.subject,
         outcome="pending",
     )
     db.session.add(claim)
     try:
         db.session.flush()
     except IntegrityError:
-        db.session.rollback()
+        savepoint.rollback()
         return Outcome("taken", "another poller took this mail")
+    except BaseException:
+        savepoint.rollback()
+        raise
+    try:
+        outcome = _sort(mailbox, item, claim, reading, limits, policy, batch)
+        # The rows of this mail are written here, so that an error in them
+        # is this mail's, not the next one's.
+        savepoint.commit()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    batch.taken(claim)
+    return outcome
 
+
+def _sort(
+    mailbox: Mailbox,
+    item: ServerMail,
+    claim: SeenMail,
+    reading: Reading,
+    limits: parsing.Limits,
+    policy: trust.Policy | None,
+    batch: Batch,
+) -> Outcome:
+    msg, raw, complete = reading.msg, reading.raw, reading.complete
+    from_address = reading.from_address
     # The same mail under another key: a new UIDVALIDITY, a second mailbox.
-    earlier = db.session.execute(
-        db.select(SeenMail.id)
-        .where(
-            SeenMail.tenant_id == mailbox.tenant_id,
-            SeenMail.fingerprint == claim.fingerprint,
-            SeenMail.id != claim.id,
-            SeenMail.outcome != "pending",
-        )
-        .limit(1)
-    ).scalar()
+    earlier = batch.earlier.get(claim.fingerprint)
     if earlier is not None:
         claim.duplicate_of = earlier
         return _record(claim, "duplicate", f"already processed as seen mail {earlier}")
-    if rejected is not None:
-        return _quarantine(mailbox, claim, header_msg, raw, item, rejected, limits, complete)
+    if reading.rejected is not None:
+        return _quarantine(mailbox, claim, reading.header_msg, raw, item, reading.rejected, limits, complete)
     assert msg is not None
     reason = automatic.automatic_reason(msg)
     try:
@@ -113,9 +231,8 @@ def take_in(
         log.exception("reading a bounce failed (mailbox %s, key %s)", mailbox.id, item.key)
         bounce = None
     if bounce is not None:
-        outcome = _record(claim, "bounce", _close_loop(mailbox.tenant_id, bounce))
-        announce_bounces()  # after the commit: postwerk_delivery_outcome(BOUNCED)
-        return outcome
+        # core.api.announce_bounces, after the commit: postwerk_delivery_outcome(BOUNCED)
+        return _record(claim, "bounce", _close_loop(mailbox.tenant_id, bounce))
     if reason:
         return _record(claim, "automatic", reason)
     if not from_address:
@@ -156,7 +273,7 @@ def take_in(
             complete,
         )
     loop_limit = int(current_app.config.get("INBOUND_LOOP_LIMIT", LOOP_LIMIT))
-    if _recent_from(mailbox, from_address, claim.id) >= loop_limit:
+    if batch.recent[from_address] >= loop_limit:
         return _quarantine(
             mailbox,
             claim,
@@ -222,7 +339,7 @@ def _header_only(raw: bytes, limits: parsing.Limits):
     if len(block) > limits.max_header_bytes:
         return None
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(block + b"\r\n\r\n", headersonly=True)
+        msg = parsing.parser().parsebytes(block + b"\r\n\r\n", headersonly=True)
         parsing.decode_raw_headers(msg)
         return msg
     except Exception:  # only used for names on the quarantine list
@@ -240,7 +357,9 @@ def set_aside(
     complete: bool = True,
 ) -> Outcome:
     """Keep a mail aside with nothing read from its headers: the last resort
-    for a mail whose ordinary claim or handling cannot be written. Commits."""
+    for a mail whose ordinary claim or handling cannot be written. In a
+    savepoint of the caller's transaction, as ``take_in``."""
+    savepoint = db.session.begin_nested()
     claim = SeenMail(
         tenant_id=mailbox.tenant_id,
         mailbox_id=mailbox.id,
@@ -256,27 +375,23 @@ def set_aside(
     try:
         db.session.flush()
     except IntegrityError:
-        db.session.rollback()
+        savepoint.rollback()
         return Outcome("taken", "another poller took this mail")
-    return _quarantine(mailbox, claim, None, raw, item, rejected, limits, complete)
-
-
-def _recent_from(mailbox: Mailbox, address: str, own_id: int) -> int:
-    return db.session.execute(
-        db.select(db.func.count())
-        .select_from(SeenMail)
-        .where(
-            SeenMail.mailbox_id == mailbox.id,
-            SeenMail.from_address == address,
-            SeenMail.id != own_id,
-            SeenMail.processed_at >= utcnow() - LOOP_WINDOW,
-        )
-    ).scalar()
+    except BaseException:
+        savepoint.rollback()
+        raise
+    try:
+        outcome = _quarantine(mailbox, claim, None, raw, item, rejected, limits, complete)
+        savepoint.commit()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    return outcome
 
 
 def _record(claim: SeenMail, outcome: str, detail: str) -> Outcome:
     claim.outcome, claim.detail, claim.processed_at = outcome, detail[:2000], utcnow()
-    _commit()
     return Outcome(outcome, detail)
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from email import errors, policy
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -61,6 +62,55 @@ _SURROGATES = re.compile(r"[\udc80-\udcff]")
 _UNQUOTED_BOUNDARY = re.compile(rb'(?im)(^content-type:[^\r\n]*;\s*boundary=)([^"\s;]*=[^\s;]*)')
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The email package's header factory, but each header class is made
+    once: the stock one builds a new class with ``type()`` for every header
+    it parses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(key)
+        return made
+
+
+_HEADER_CLASSES = _HeaderClasses()
+
+
+class _MailPolicy(policy.EmailPolicy):
+    """``policy.default`` that parses each header value once per mail.
+
+    The email package parses a header again on every read, and sorting a mail
+    reads the same few many times (Content-Type for every
+    ``get_content_type()``, From for the sender and the bounce check): about
+    38 reads for 24 parses per mail, a third of a poll's time. One policy
+    per parsed mail holds that mail's parsed headers and goes with it."""
+
+    def __init__(self, **kw) -> None:
+        kw.setdefault("header_factory", _HEADER_CLASSES)
+        super().__init__(**kw)
+        object.__setattr__(self, "_parsed", {})
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name"):
+            return value
+        key = (name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = super().header_fetch_parse(name, value)
+        return found
+
+
+def parser() -> BytesParser:
+    """A parser for one mail (its policy keeps that mail's parsed headers)."""
+    return BytesParser(policy=_MailPolicy())
+
+
 def header_block(raw: bytes) -> bytes:
     match = _HEADER_END.search(raw)
     return raw[: match.start()] if match else raw
@@ -99,7 +149,7 @@ def parse(raw: bytes, limits: Limits) -> EmailMessage:
 
 def _parse_bytes(raw: bytes) -> EmailMessage:
     try:
-        return BytesParser(policy=policy.default).parsebytes(raw)
+        return parser().parsebytes(raw)
     except Exception as exc:  # RecursionError included; the parser is lenient; anything it raises is malformed input
         raise Rejected("malformed", f"the MIME structure cannot be read ({type(exc).__name__})") from None
 

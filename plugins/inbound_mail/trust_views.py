@@ -11,7 +11,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-from core.api import current_tenant_id, db
+from core.api import audit, current_tenant_id, db
 
 from . import trust
 from .models import TrustPolicy
@@ -50,6 +50,16 @@ class TrustForm(FlaskForm):
         field.data = value.lower()
 
 
+def _audited(row: TrustPolicy | None) -> dict[str, object]:
+    """The policy's fields as the audit log shows them ("installation" for
+    the installation's choice)."""
+    accept = row.accept_unauthenticated if row is not None else None
+    return {
+        "trusted_authserv_id": row.trusted_authserv_id if row is not None else "",
+        "accept_unauthenticated": "installation" if accept is None else accept,
+    }
+
+
 def register(bp, protected) -> None:
     @bp.route("/trust", methods=["GET", "POST"])
     @protected
@@ -61,11 +71,21 @@ def register(bp, protected) -> None:
             form.trusted_authserv_id.data = row.trusted_authserv_id
             form.accept_unauthenticated.data = next(k for k, v in _CHOICES.items() if v is row.accept_unauthenticated)
         if form.validate_on_submit():
+            before = _audited(row)
             if row is None:
                 row = TrustPolicy(tenant_id=tenant_id)
                 db.session.add(row)
             row.trusted_authserv_id = form.trusted_authserv_id.data or ""
             row.accept_unauthenticated = _CHOICES[form.accept_unauthenticated.data]
+            after = _audited(row)
+            if after != before:
+                audit(
+                    tenant_id,
+                    "inbound_trust_policy.saved",
+                    "inbound_trust_policy",
+                    tenant_id,
+                    changes={name: (before[name], after[name]) for name in after},
+                )
             db.session.commit()
             flash(_("Trust policy saved."), "success")
             return redirect(url_for("inbound_mail.index"))

@@ -92,9 +92,10 @@ def create_ticket(
         reporter_language=reporter_language if reporter_language in ("de", "en") else "de",
         assignee_id=_assignee(tenant_id, assignee_id),
         workspace_id=workspace.id,
+        # Given even when empty: the payload reads the list, and a new
+        # ticket's list left unset is loaded with a query after the insert.
+        watchers=[TicketWatcher(tenant_id=tenant_id, email=_address(address, "watcher")) for address in watchers],
     )
-    for address in watchers:
-        ticket.watchers.append(TicketWatcher(tenant_id=tenant_id, email=_address(address, "watcher")))
     db.session.add(ticket)
     db.session.flush()  # the id belongs in the payload
     emit(tenant_id, "TICKET_CREATED", payload(ticket), actor_user_id=actor_user_id)

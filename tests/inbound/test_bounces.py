@@ -198,3 +198,26 @@ def test_the_admin_sees_adds_and_removes_suppressed_addresses(acme, client):
     )
     assert response.status_code == 302
     assert db.session.execute(db.select(SuppressedAddress)).first() is None
+
+
+def test_a_bounce_is_announced_when_a_later_mail_of_its_batch_fails(acme, dovecot, mail_user, recorder, monkeypatch):
+    # One poll, one batch: the DSN commits with the batch; the next mail's
+    # handler raises and only that mail's savepoint is rolled back, which
+    # must not take the bounce's announcement (or its expander wake-up) along.
+    from . import support
+
+    def broken(tenant_id, **values):
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setattr(support, "create_ticket", broken)
+    message = sent(acme.id, "weg@mieter.example")
+    dovecot.deliver(mail_user, dsn("weg@mieter.example"))
+    dovecot.deliver(mail_user, support.mail("Kaputt"))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user)
+
+    assert poll_mailbox(mailbox.id).startswith("failed: handling mail")
+
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == MessageStatus.BOUNCED
+    assert [(m, s) for m, s, _ in recorder.outcomes] == [(message.id, "BOUNCED")]
+    assert [s.outcome for s in db.session.execute(db.select(SeenMail)).scalars()] == ["bounce"]
