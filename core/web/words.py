@@ -283,8 +283,13 @@ def action_word(action) -> str:
 
 
 def object_word(kind) -> str:
+    """A kind of object as a word; a plugin's kind ("ticket_workspace") is
+    looked up in the catalogues as words ("ticket workspace"), which is how a
+    plugin gives its own kinds German words (its catalogue has them)."""
     word = OBJECT_WORDS.get(str(kind))
-    return str(word) if word is not None else str(kind or "")
+    if word is not None:
+        return str(word)
+    return tr(str(kind or "").replace("_", " "))
 
 
 def actor_word(actor) -> str:

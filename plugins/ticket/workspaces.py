@@ -11,9 +11,15 @@ commits; the caller does.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from core.api import audit, db, tenant_ref_by_id
 
 from .models import Ticket, Workspace
+
+#: The audit page's words for the kinds of object written here: it looks an
+#: unknown kind up in the catalogues ("workspace" -> "Arbeitsbereich").
+AUDIT_KINDS = (_l("workspace"), _l("ticket"))
 
 #: The default workspace's name when a tenant gets its first one.
 DEFAULT_NAMES = {"de": "Allgemein", "en": "General"}

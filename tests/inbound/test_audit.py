@@ -51,13 +51,18 @@ def test_changing_the_trust_policy_is_in_the_audit_log(acme, client):
     _post(client, TRUST, TRUST, trusted_authserv_id="mx.acme.example", accept_unauthenticated="yes")
     _post(client, TRUST, TRUST, trusted_authserv_id="mx.acme.example", accept_unauthenticated="yes")  # no change
 
-    rows = [row for row in _audit_rows(client) if "inbound_trust_policy.saved" in row]
+    rows = [row for row in _audit_rows(client) if "Inbound trust policy saved" in row]
     assert len(rows) == 2, rows
     newest, first = rows
     assert "accept_unauthenticated: off → on" in newest and "trusted_authserv_id" not in newest
     assert "trusted_authserv_id: — → mx.acme.example" in first
     assert "accept_unauthenticated: installation → off" in first
     assert _admin(acme) in newest
+
+    # In German, the plugin's kind comes from its own catalogue.
+    page = client.get("/").get_data(as_text=True)
+    client.post("/language", data={"csrf_token": csrf_token(page), "language": "de", "next": "/"})
+    assert any("Vertrauensregeln des Posteingangs gespeichert" in row for row in _audit_rows(client))
 
 
 def test_every_change_to_a_workspace_is_in_the_audit_log(acme, client):
@@ -90,10 +95,10 @@ def test_every_change_to_a_workspace_is_in_the_audit_log(acme, client):
 
     rows = _audit_rows(client)
     deleted, made_default, moved, mailbox, renamed, created = rows[:6]
-    assert "workspace.created" in created and "name: — → Technik" in created and "mailbox: — → Service" in created
-    assert "workspace.saved" in renamed and "name: Technik → Haustechnik" in renamed and "mailbox" not in renamed
+    assert "Workspace created" in created and "name: — → Technik" in created and "mailbox: — → Service" in created
+    assert "Workspace saved" in renamed and "name: Technik → Haustechnik" in renamed and "mailbox" not in renamed
     assert "mailbox: Service → Stoerungen" in mailbox and "name:" not in mailbox
-    assert "ticket.moved" in moved and f"ticket {ticket_id}" in moved and "workspace: Allgemein → Haustechnik" in moved
+    assert "Ticket moved" in moved and f"ticket {ticket_id}" in moved and "workspace: Allgemein → Haustechnik" in moved
     assert "default workspace: Allgemein → Haustechnik" in made_default
-    assert "workspace.deleted" in deleted and "name: Allgemein → —" in deleted
+    assert "Workspace deleted" in deleted and "name: Allgemein → —" in deleted
     assert all(_admin(acme) in row for row in rows[:6])
