@@ -14,11 +14,11 @@ from wtforms.validators import Length, Optional, ValidationError
 from core.api import audit, current_tenant_id, db
 
 from . import trust
+from .models import TrustPolicy
 
 #: The audit page's word for the kind of object this page changes (it looks
 #: an unknown kind up in the catalogues, "_" read as a space).
 AUDIT_KINDS = (_l("inbound trust policy"),)
-from .models import TrustPolicy
 
 # An authserv-id as receiving servers write it: a host name in practice
 # (RFC 8601 allows any token; ';' or a space would end it in the header).
