@@ -21,6 +21,8 @@ branch = context.get_x_argument(as_dictionary=True).get("branch", "core")
 def include_object(obj, name, type_, reflected, compare_to):
     if type_ != "table":
         return True
+    if name == plugin_revisions.revisions.name:
+        return False  # bookkeeping of the migrations, like alembic_version: no model's table
     table = obj if not reflected or compare_to is None else compare_to
     owner = table.info.get("plugin", "core") if table is not None else None
     if owner is None:  # a reflected table we have no model for: belongs to someone else

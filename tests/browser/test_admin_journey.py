@@ -200,7 +200,7 @@ def test_a_new_admin_sets_up_mail_and_follows_it_through_the_queue(
     expect(page.locator("body")).to_contain_text("554 5.7.1")
     shoot("notifications")
     page.click("nav.tabs >> text=Audit")
-    expect(page.locator("body")).to_contain_text("message.resend")
+    expect(page.locator("body")).to_contain_text("Message resent")
     shoot("audit")
 
     # The same admin with a German browser.
