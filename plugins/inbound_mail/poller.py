@@ -282,8 +282,21 @@ def _take_batch(
             intake._commit()
         except Exception as exc:
             db.session.rollback()
-            # Claims and work of the whole batch are gone together; its first
-            # mail stands for it (retried, and kept aside after repeated failures).
+            if len(batch) > 1:
+                # Claims and work of the whole batch are gone together, and
+                # which mail the commit refused is unknown: take the batch in
+                # again one mail to a transaction, so the retries (and, after
+                # repeated failures, keeping aside) hit the mail at fault, not
+                # the batch's first.
+                log.warning(
+                    "mailbox %s: committing a batch of %s mails failed (%s); taking them in one by one",
+                    mailbox_id,
+                    len(batch),
+                    exc,
+                )
+                for item in batch:
+                    _take_batch(mailbox_id, source, [item], uidvalidity, caps, skip, policy, counts, deletable)
+                return
             _fail(mailbox_id, done[0][0], exc)
         announce_bounces()
         for item, kind in done:

@@ -408,3 +408,34 @@ def test_the_admin_lists_processed_mail_with_outcome_and_filter(ctx, client, dov
     assert "Ein Ticket" in duplicates and "Kaputt" not in duplicates
     automatic = client.get(f"/settings/admin/inbound/{first_id}/mails?outcome=automatic").get_data(as_text=True)
     assert "Abwesend" in automatic and "Ein Ticket" not in automatic
+
+
+def test_a_batch_whose_commit_fails_blames_the_mail_at_fault_not_the_first(acme, dovecot, mail_user, monkeypatch):
+    # A commit that refuses one mail's work (a constraint checked only at
+    # commit, a trigger): the batch is rolled back whole, and which mail was at
+    # fault is unknown until they are taken in one by one.
+    from plugins.inbound_mail import intake
+
+    real_commit = intake._commit
+
+    def refuses_kaputt():
+        # The transaction sees its own uncommitted rows.
+        if db.session.execute(db.select(Ticket.id).where(Ticket.title == "Kaputt")).first() is not None:
+            raise RuntimeError("the database refused the commit")
+        real_commit()
+
+    monkeypatch.setattr(intake, "_commit", refuses_kaputt)
+    for subject in ("Eins", "Kaputt", "Drei"):
+        dovecot.deliver(mail_user, mail(subject))
+    mailbox = make_mailbox(acme.id, dovecot, mail_user, "imap")
+
+    for _ in range(MAX_STUCK_ATTEMPTS):
+        assert "failed" in poll_mailbox(mailbox.id)
+    assert titles(acme.id) == ["Eins"]  # committed alone in the first poll
+
+    result = poll_mailbox(mailbox.id)
+
+    assert "1 quarantined" in result
+    assert titles(acme.id) == ["Eins", "Drei"]
+    [aside] = kept(mailbox.id)
+    assert aside.reason == "handler_failed" and b"Kaputt" in aside.raw
