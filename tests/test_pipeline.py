@@ -394,3 +394,31 @@ def test_a_fan_out_renders_once_when_the_template_never_names_the_recipient(tena
     assert {(m.subject, m.body_text) for m in notice.mails} == {("Neu: Heizung", "Heizung")}
     assert renders.count("Neu: {{ ticket.title }}") == 1  # once, not once per member
     assert [m.subject for m in greeting.mails] == [f"Hallo {a}" for a in members]  # per recipient
+
+
+def test_an_event_emitted_in_a_savepoint_wakes_the_expander_after_the_commit(tenant, ctx):
+    """Inbound mail takes a batch in one transaction with a savepoint per mail:
+    releasing a savepoint is no commit (no wake yet: an expander would find
+    nothing), and a later savepoint rolled back keeps the wake of the events
+    before it (else they waited for the sweeper)."""
+    from redis import Redis
+
+    from core import queueing
+    from tests.test_http_api import TICKET
+
+    key = queueing.wake_key("expand_events", tenant.id)
+    conn = Redis.from_url(ctx.config["REDIS_URL"])
+    db.session.commit()  # whatever the fixtures left
+    conn.delete(key)
+
+    with db.session.begin_nested():
+        emit(tenant, "TICKET_CREATED", TICKET)
+    assert conn.get(key) is None  # released, not committed
+    savepoint = db.session.begin_nested()
+    db.session.execute(db.text("SELECT 1"))
+    savepoint.rollback()
+    assert conn.get(key) is None
+    db.session.commit()
+
+    assert conn.get(key) is not None
+    assert db.session.execute(db.select(Event.status)).scalar_one() == EventStatus.NEW
