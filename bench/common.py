@@ -72,3 +72,15 @@ def environment(database_url: str, redis: str, prefix: str = "bench") -> dict[st
         # core at start, which an installed package never does (empty = off).
         "PYTHONDONTWRITEBYTECODE": "",
     }
+
+
+def start_database(kind: str, folder: str, name: str):
+    """The database of a bench run: a SQLite file in ``folder``, or with
+    ``kind`` "postgresql" a private cluster there, started the way the tests
+    start theirs. Returns (URL, the cluster or None); the caller stops it."""
+    if kind == "postgresql":
+        from tests.support.postgres_server import PostgresServer
+
+        server = PostgresServer(Path(folder) / "postgres").start()
+        return server.create_database(name), server
+    return f"sqlite:///{Path(folder) / 'bench.sqlite3'}", None

@@ -21,9 +21,8 @@ import os
 import pstats
 import tempfile
 import time
-from pathlib import Path
 
-from bench.common import redis_url
+from bench.common import redis_url, start_database
 from bench.delivery import payload, setup
 from tests.support.smtp_sink_process import SinkProcess
 
@@ -62,13 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess(pipelining=True) as sink:
         port = sink.port or sink.start()
         try:
-            if args.db == "postgresql":
-                from tests.support.postgres_server import PostgresServer
-
-                postgres = PostgresServer(Path(tmp) / "postgres").start()
-                database_url = postgres.create_database("bench_cpu")
-            else:
-                database_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            database_url, postgres = start_database(args.db, tmp, "bench_cpu")
             app, _env, tenant_id = setup(port, database_url, redis)
             from core.events import emit
             from core.extensions import db

@@ -46,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import environment, percentile, recommended_workers, redis_url
+from bench.common import environment, percentile, recommended_workers, redis_url, start_database
 from tests.support.smtp_sink_process import SinkProcess
 
 
@@ -380,13 +380,8 @@ def main() -> None:
         try:
             if args.database:
                 database_url = args.database
-            elif args.db == "postgresql":
-                from tests.support.postgres_server import PostgresServer
-
-                postgres = PostgresServer(Path(tmp) / "postgres").start()
-                database_url = postgres.create_database("bench_delivery")
             else:
-                database_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+                database_url, postgres = start_database(args.db, tmp, "bench_delivery")
             app, env, tenant_id = setup(port, database_url, redis, args.fanout)
             messages = prebuilt(app, tenant_id, events)
             mails = len(messages)

@@ -25,9 +25,8 @@ import os
 import tempfile
 import time
 from datetime import timezone
-from pathlib import Path
 
-from bench.common import percentile, recommended_workers, redis_url
+from bench.common import percentile, recommended_workers, redis_url, start_database
 from bench.delivery import _start_workers, payload, setup
 from tests.support.smtp_sink_process import SinkProcess
 
@@ -215,13 +214,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, redis_url() as redis, SinkProcess() as sink:
         port = sink.port or sink.start()
         try:
-            if args.db == "postgresql":
-                from tests.support.postgres_server import PostgresServer
-
-                postgres = PostgresServer(Path(tmp) / "postgres").start()
-                database_url = postgres.create_database("bench_priority")
-            else:
-                database_url = f"sqlite:///{tmp}/bench.sqlite3"
+            database_url, postgres = start_database(args.db, tmp, "bench_priority")
             app, env, tenant_id = setup(port, database_url, redis)
             load = os.getloadavg()[0]
             figures = run(app, env, tenant_id, args.backlog, args.samples, args.workers, sink)

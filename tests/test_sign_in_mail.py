@@ -454,25 +454,8 @@ def test_a_job_sending_other_mail_gives_its_worker_to_a_waiting_system_job(app, 
     from types import SimpleNamespace
 
     from core.mail import delivery
-    from core.models.types import utcnow
 
-    now = utcnow()
-    for i in range(30):
-        db.session.add(
-            Message(
-                tenant_id=tenant.id,
-                message_id=f"<bulk{i}@acme.example>",
-                sender="a@acme.example",
-                recipients=[f"r{i}@example.org"],
-                subject="bulk",
-                body_text="x",
-                priority=Priority.BULK,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    db.session.commit()
+    _bulk_backlog(tenant, 30)
     # This job came from the transactional queue; a system job is waiting.
     monkeypatch.setattr(
         delivery, "get_current_job", lambda: SimpleNamespace(origin=queue_name("mail"), worker_name=None)
