@@ -36,6 +36,10 @@ QUIET_AT_DEBUG = ("urllib3", "msal", "imapclient", "requests_oauthlib", "oauthli
 # imported on first use (core.extensions.DeferredMigrate), after logging is
 # configured, and would otherwise print seven lines before every migration.
 QUIET_BELOW_WARNING = ("alembic.runtime.plugins",)
+# The mail catcher's SMTP server (aiosmtpd) says at INFO how every
+# connection opens and closes, three lines a mail beside Postwerk's one:
+# kept only when DEBUG is asked for.
+CHATTY_AT_INFO = ("mail.log",)
 
 
 def bind(**fields) -> contextvars.Token:
@@ -149,6 +153,9 @@ def configure(
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     for name in QUIET_BELOW_WARNING:
         logging.getLogger(name).setLevel(logging.WARNING)
+    debug = logging.getLevelName(level) == logging.DEBUG
+    for name in CHATTY_AT_INFO:
+        logging.getLogger(name).setLevel(logging.INFO if debug else logging.WARNING)
     return _handler
 
 

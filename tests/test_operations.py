@@ -114,6 +114,22 @@ def test_log_settings_are_checked_at_start_up(tmp_path):
         finalise({"TESTING": True, "LOG_FORMAT": "xml"}, str(tmp_path))
 
 
+def test_the_mail_catchers_connection_chatter_shows_only_at_debug():
+    """aiosmtpd (the mail catcher of `postwerk serve`) logs three INFO lines
+    per connection; at the default level they would bury Postwerk's own."""
+    import io
+    import logging
+
+    try:
+        logs.configure("INFO", "text", role="test", stream=io.StringIO())
+        assert not logging.getLogger("mail.log").isEnabledFor(logging.INFO)
+        assert logging.getLogger("mail.log").isEnabledFor(logging.WARNING)
+        logs.configure("DEBUG", "text", role="test")
+        assert logging.getLogger("mail.log").isEnabledFor(logging.INFO)
+    finally:
+        logs.reset()
+
+
 # --- health, readiness, metrics ------------------------------------------------
 
 
