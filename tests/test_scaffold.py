@@ -12,6 +12,20 @@ from click.testing import CliRunner
 from core.cli import main
 
 
+def _package_tests_pass(pkg, env: dict) -> None:
+    """The generated package's own tests, run as its author runs them."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=pkg,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
+
+
 def test_plugins_new_creates_a_package_whose_tests_pass(tmp_path):
     result = CliRunner().invoke(main, ["plugins", "new", "parking", "--directory", str(tmp_path / "pkg")])
     assert result.exit_code == 0, result.output
@@ -30,16 +44,7 @@ def test_plugins_new_creates_a_package_whose_tests_pass(tmp_path):
     # The package's own tests, run as its author runs them (the kit comes in through pytest11).
     env = dict(os.environ, PYTHONPATH=str(pkg))
     env.pop("POSTWERK_STRICT_PLUGINS", None)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=pkg,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout
+    _package_tests_pass(pkg, env)
     # The kit runs with POSTWERK_STRICT_PLUGINS on: the plugin also loaded without a problem.
     po = (pkg / "postwerk_parking/translations/de/LC_MESSAGES/postwerk_parking.po").read_text()
     assert 'msgid "Tell the contact about a new entry"' in po and "fuzzy" not in po
@@ -61,16 +66,7 @@ def test_the_scaffold_installed_with_pip_install_e_shows_up_and_its_tests_pass(t
         )
         assert listing.returncode == 0, listing.stdout + listing.stderr
         assert "scaffolded" in listing.stdout and "broken" not in listing.stdout.lower()
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=pkg,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert "4 passed" in run.stdout
+        _package_tests_pass(pkg, env)
     finally:
         subprocess.run([*pip, "uninstall", "-y", "postwerk-scaffolded"], check=True, timeout=300)
 
