@@ -1030,3 +1030,12 @@ def test_body_page_shows_the_history_of_a_message_taken_back_from_a_dead_worker(
     html = page(admin, f"{BASE}/queue/body?id={message.id}")
     assert "Taken back from a stopped worker, queued again" in html
     assert "its claim expired" in html and "451 4.3.0 try later" in html  # the earlier error stays visible
+    # An action the history has no words of its own for reads as the audit says it, never as a code.
+    db.session.add(
+        AuditEntry(
+            tenant_id=tenant.id, actor="system", action="mail.bounced", object_type="message", object_id=str(message.id)
+        )
+    )
+    db.session.commit()
+    html = page(admin, f"{BASE}/queue/body?id={message.id}")
+    assert "Mail bounced" in html and ">mail.bounced<" not in html and "<td>System</td>" in html
