@@ -250,16 +250,21 @@ class SmtpTransport:
                 f"without TLS the password for {cfg.host} would cross the network in clear; nothing was sent "
                 "(choose STARTTLS or SSL/TLS: security 'none' with a login is for this machine only)"
             )
-        context = tls_context(cfg.trusted_ca_pem)
+        # The TLS context is asked for only where TLS is spoken (it is cached):
+        # the first one of a process loads the system's CAs, about 20 ms of
+        # CPU that a worker sending through a plain loopback relay would pay
+        # for nothing.
         # The target policy is checked where the socket is opened
         # (Deadline.connect -> targets.connect), on the one DNS answer it
         # connects to: a TargetRefused there becomes a ConfigurationError below.
         self.deadline.start()
         if cfg.pop_before_smtp is not None:
-            self._pop_login(cfg.pop_before_smtp, context)
+            self._pop_login(cfg.pop_before_smtp, tls_context(cfg.trusted_ca_pem))
         try:
             if cfg.security == Security.SSL:
-                smtp = _SMTP_SSL(local_hostname=cfg.local_hostname, timeout=cfg.timeout, context=context)
+                smtp = _SMTP_SSL(
+                    local_hostname=cfg.local_hostname, timeout=cfg.timeout, context=tls_context(cfg.trusted_ca_pem)
+                )
             else:
                 smtp = _SMTP(local_hostname=cfg.local_hostname, timeout=cfg.timeout)
             smtp.deadline = self.deadline
@@ -283,7 +288,7 @@ class SmtpTransport:
             smtp.ehlo()
             if cfg.security in (Security.STARTTLS, Security.STARTTLS_OPTIONAL):
                 if smtp.has_extn("starttls"):
-                    code, text = smtp.starttls(context=context)
+                    code, text = smtp.starttls(context=tls_context(cfg.trusted_ca_pem))
                     if code != 220:
                         raise ConfigurationError(f"STARTTLS refused: {_describe(code, text)}")
                     smtp.ehlo()
