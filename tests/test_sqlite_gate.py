@@ -1,14 +1,17 @@
 """The SQLite writer gate (core.sqlite_gate): the writers of one process
 queue on a lock, taken at a transaction's first write and given back when
-the transaction ends, however it ends."""
+the transaction ends, however it ends; the writers of several processes
+queue on flock(2) of a file beside the database."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 from sqlalchemy import text
 
 from core.extensions import db
+from core.sqlite_gate import FileGate, file_gate
 
 
 def _gate():
@@ -91,3 +94,82 @@ def test_one_thread_on_two_connections_passes_its_own_gate(ctx):
     assert gate._lock.locked()  # still the first connection's
     db.session.commit()
     assert not gate._lock.locked()
+
+
+def _other_process_gate(gate) -> FileGate:
+    """A FileGate on the same lock file through a descriptor of its own:
+    what another process's writers lock (flock(2) locks of two open files
+    exclude each other, in one process as across two)."""
+    assert gate.files is not None, "no file gate beside the SQLite database"
+    return FileGate(gate.files.path)
+
+
+def test_a_write_holds_the_file_gate_of_every_process_until_it_ends(ctx):
+    gate = _gate()
+    other = _other_process_gate(gate)
+    assert gate.files.path == os.path.realpath(db.engine.url.database) + "-writers.lock"
+    db.session.execute(text("SELECT 1")).all()
+    assert other.acquire(0)  # a read takes nothing
+    other.release()
+    db.session.execute(text("UPDATE tenant SET name = name WHERE id = -1"))
+    assert not other.acquire(0.05)  # another process's writer waits
+    db.session.commit()
+    assert other.acquire(0)
+    other.release()
+    db.session.execute(text("UPDATE tenant SET name = name WHERE id = -1"))
+    db.session.rollback()
+    assert other.acquire(0)
+    other.release()
+
+
+def test_a_writer_waits_while_another_process_writes_and_goes_on_after(app):
+    """The other process's writer holds the file: this process's writer is
+    parked before its statement reaches SQLite, and writes once it is free."""
+    with app.app_context():
+        gate = _gate()
+    other = _other_process_gate(gate)
+    assert other.acquire(0)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            with app.app_context():
+                db.session.execute(text("UPDATE tenant SET name = name WHERE id = -3"))
+                db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert not done.wait(0.3)  # parked on the file
+        assert gate._lock.locked()  # past its own process's gate, waiting for the file
+    finally:
+        other.release()
+    thread.join(60)
+    assert done.is_set() and not errors
+    assert other.acquire(0)  # given back after the commit
+    other.release()
+
+
+def test_a_forked_child_opens_the_lock_file_anew(ctx):
+    """A child shares its parent's open files: on the inherited descriptor
+    it would pass the lock its parent holds."""
+    gate = _gate()
+    db.session.execute(text("UPDATE tenant SET name = name WHERE id = -1"))
+    pid = os.fork()
+    if pid == 0:  # the child: the parent is inside; the child must wait
+        code = 0 if not gate.files.acquire(0.05) else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    db.session.commit()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_no_file_gate_for_an_in_memory_database():
+    assert file_gate(":memory:") is None
+    assert file_gate("file::memory:?cache=shared") is None
+    assert file_gate(None) is None
