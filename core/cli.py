@@ -28,6 +28,7 @@ from .scaffold import ScaffoldError, create, sample_payload
 from .secrets_store import rotate_all
 from .tenancy import create_tenant, get_tenant
 from .worker import make_worker
+from .worker_pool import WorkerPool
 from . import plugin_reload, queueing
 from .plugin_reload import PluginWatch
 
@@ -201,14 +202,48 @@ def _serve_metrics(port: int | None, host: str) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
-@click.option("--name", default=None)
+@click.option("--name", default=None, help="the worker's name in RQ (with --processes: NAME-1, NAME-2, ...)")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, None),
+    default=1,
+    show_default=True,
+    help="workers forked from this process, which loads Postwerk once and restarts them (Linux); one per CPU core",
+)
 @metrics_port_options
 @pass_ctx
-def worker(ctx: Context, burst: bool, name: str | None, metrics_port: int | None, metrics_host: str) -> None:
-    """Run one RQ worker (with RQ's scheduler for retries) on Postwerk's queue."""
+def worker(
+    ctx: Context, burst: bool, name: str | None, processes: int, metrics_port: int | None, metrics_host: str
+) -> None:
+    """Run RQ workers (with RQ's scheduler for retries) on Postwerk's queues:
+    one in this process, or with --processes N a pool of N forked from it."""
+    if processes > 1:
+        sys.exit(_worker_pool(ctx.app, processes, burst, name, metrics_port, metrics_host))
     _serve_metrics(metrics_port, metrics_host)
     w = make_worker(ctx.app, name=name)
     w.work(burst=burst, with_scheduler=True)
+
+
+def _worker_pool(app, processes: int, burst: bool, name: str | None, metrics_port: int | None, host: str) -> int:
+    if not hasattr(os, "fork"):
+        raise click.ClickException("--processes needs os.fork (Linux); start one postwerk worker per process instead")
+    metrics = None
+    if metrics_port is not None:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Without it each worker counts in its own memory, and the
+            # parent's port would serve none of it.
+            raise click.ClickException(
+                "--metrics-port with --processes needs PROMETHEUS_MULTIPROC_DIR (docs/operations.md, Metrics)"
+            )
+        # Late: its module is not needed by a worker without a port.
+        from .metrics_port import MetricsPortError, bind
+
+        try:
+            metrics = bind(metrics_port, host)
+        except MetricsPortError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"metrics: http://{host}:{metrics_port}/metrics", err=True)
+    return WorkerPool(app, processes, name=name, burst=burst, metrics=metrics).run()
 
 
 @main.command()
