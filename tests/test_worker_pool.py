@@ -7,10 +7,12 @@ drains and exits, and a worker that cannot start stops the pool."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from redis import Redis
@@ -203,3 +205,46 @@ def test_a_pool_whose_workers_cannot_start_stops_with_status_1(config, tmp_path)
     assert "keeps exiting within 2 s of its start (5 times in a row); stopping the pool" in done.stderr
     # At most one restart a second per worker: five starts take four seconds at least.
     assert time.monotonic() - started >= 4
+
+
+def _scrape(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def _sent_counter(text: str | None) -> float:
+    found = re.search(r'^postwerk_deliveries_total\{outcome="sent"\} ([0-9.e+]+)$', text or "", re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_pools_metrics_port_adds_up_its_workers(tenant, config, smtp_sink, tmp_path):
+    """The parent serves the port (multiprocess mode: every worker's counters)."""
+    port, folder = free_port(), tmp_path / "metrics"
+    folder.mkdir()
+    env = dict(_env(config), PROMETHEUS_MULTIPROC_DIR=str(folder))
+    args = [POSTWERK, "worker", "--processes", "2", "--name", f"metrics{os.getpid()}", "--metrics-port", str(port)]
+    with open(tmp_path / "pool.log", "w") as log:
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _scrape(port) is not None, "the metrics port", proc)
+        _emit(tenant, 6)
+        _wait(_sent(6), "six mails sent", proc)
+        _wait(lambda: _sent_counter(_scrape(port)) == 6.0, "six deliveries counted on the port", proc)
+        # Counted by the workers (each in a file of its own pid), not by the parent serving them.
+        counting = {int(path.stem.split("_")[1]) for path in folder.glob("counter_*.db")}
+        assert counting and proc.pid not in counting
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Without multiprocess mode the parent's port would show none of the workers' counting: refused at start.
+    env.pop("PROMETHEUS_MULTIPROC_DIR")
+    refused = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert (
+        refused.returncode != 0 and "--metrics-port with --processes needs PROMETHEUS_MULTIPROC_DIR" in refused.stderr
+    )
