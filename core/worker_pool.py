@@ -41,8 +41,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from typing import NoReturn
-from wsgiref.simple_server import WSGIServer
+from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 
@@ -50,6 +49,9 @@ from . import plugin_reload, queueing
 from .extensions import db
 from .plugins import installed_fingerprint
 from .worker import make_worker
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,18 @@ class WorkerPool:
                 continue
             lived = time.monotonic() - slot.started
             slot.quick_exits = slot.quick_exits + 1 if lived < QUICK_SECONDS else 0
+            if slot.quick_exits >= QUICK_EXITS:
+                log.error(
+                    "worker %s (pid %d) exited: %s; it keeps exiting within %.0f s of its start "
+                    "(%d times in a row): stopping the pool. Its messages are above.",
+                    slot.name,
+                    pid,
+                    _describe(slot.exit_code),
+                    QUICK_SECONDS,
+                    slot.quick_exits,
+                )
+                self.broken = slot
+                continue
             log.warning(
                 "worker %s (pid %d) exited after %.1f s: %s; starting it again",
                 slot.name,
@@ -178,15 +192,6 @@ class WorkerPool:
                 lived,
                 _describe(slot.exit_code),
             )
-            if slot.quick_exits >= QUICK_EXITS:
-                log.error(
-                    "worker %s keeps exiting within %.0f s of its start (%d times in a row); stopping the pool. "
-                    "Its messages are above.",
-                    slot.name,
-                    QUICK_SECONDS,
-                    slot.quick_exits,
-                )
-                self.broken = slot
 
     def _pause(self) -> None:
         if self.metrics is None:
@@ -219,9 +224,15 @@ class WorkerPool:
             self._reap()
         if self.stops:
             return  # a supervisor's SIGTERM wins over a reload: the main loop ends the pool
-        with self.app.app_context():
-            migrated = plugin_reload.migrate(queueing.redis(), self.app.config["QUEUE_PREFIX"], before, after)
+        try:
+            with self.app.app_context():
+                migrated = plugin_reload.migrate(queueing.redis(), self.app.config["QUEUE_PREFIX"], before, after)
+        except Exception:  # Redis away for the lock, say: the workers come back as they were
+            log.exception("the migrations after the plugin change could not run; keeping the plugins loaded")
+            migrated = False
         self._let_go()
+        if self.stops:
+            return  # stopped while migrating: the next start has the new plugins
         if migrated:
             plugin_reload.reexec()
         self.reloading = False

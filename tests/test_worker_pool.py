@@ -202,7 +202,7 @@ def test_a_pool_whose_workers_cannot_start_stops_with_status_1(config, tmp_path)
         timeout=120,
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "keeps exiting within 2 s of its start (5 times in a row); stopping the pool" in done.stderr
+    assert "keeps exiting within 2 s of its start (5 times in a row): stopping the pool" in done.stderr
     # At most one restart a second per worker: five starts take four seconds at least.
     assert time.monotonic() - started >= 4
 
