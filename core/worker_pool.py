@@ -81,6 +81,11 @@ class Slot:
 
 
 class WorkerPool:
+    """``WorkerPool(app, 4).run()`` forks four workers of ``app`` and looks
+    after them until the pool ends; returns the exit status (see the
+    module's docstring). ``metrics``: a bound, unserved metrics port
+    (core.metrics_port.bind) the parent answers between its rounds."""
+
     def __init__(
         self,
         app: Flask,
