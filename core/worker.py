@@ -53,6 +53,9 @@ class PostwerkWorker(SimpleWorker):
         if app is None:
             app = process_app()
         self.app = app
+        # False in a worker pool's child: the pool's parent watches the
+        # plugins and reloads the pool (core.worker_pool).
+        self.watch_plugins = True
         self.watching = False
         self.plugin_change: tuple[tuple, tuple] | None = None
         self.stop_signalled = False
@@ -67,7 +70,7 @@ class PostwerkWorker(SimpleWorker):
         self.plugin_change = None
         watch = (
             None
-            if burst or not self.app.config.get("PLUGIN_RELOAD", True)
+            if burst or not self.watch_plugins or not self.app.config.get("PLUGIN_RELOAD", True)
             else PluginWatch(self._plugins_changed).start()
         )
         self.watching = watch is not None

@@ -7,6 +7,7 @@ gunicorn by its HUP reload. Mail queued around the change is all delivered."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -210,3 +211,97 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
     output = {name: (tmp_path / f"{name}.log").read_text() for name in logs}
     assert "plugins changed (installed: hotplug;" in output["gunicorn"], output["gunicorn"]
     assert "Traceback" not in "".join(output.values()), output
+
+
+def _workers(config, prefix: str) -> dict[str, int]:
+    from redis import Redis
+    from rq import Worker
+
+    redis = Redis.from_url(config["REDIS_URL"])
+    return {
+        w.name: w.pid for w in Worker.all(connection=redis) if w.name.startswith(prefix + "-") and w.death_date is None
+    }
+
+
+def test_a_plugin_installed_while_a_worker_pool_runs_reloads_the_pool(tenant, config, smtp_sink, tmp_path):
+    """``postwerk worker --processes 2``: the parent notices the plugin, stops
+    its workers after their jobs, migrates and re-executes itself (same pid),
+    forking new workers with the plugin loaded; no worker re-executes itself
+    into a second pool."""
+    database = config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
+    env.update(
+        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
+        POSTWERK_REDIS_URL=config["REDIS_URL"],
+        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
+        POSTWERK_SECRET_KEY="reload-test",
+        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+        POSTWERK_TARGET_ALLOWLIST="127.0.0.1",
+    )
+    name = f"reloadpool-{os.getpid()}"
+    log_path = tmp_path / "pool.log"
+    with open(log_path, "w") as log:
+        pool = subprocess.Popen(
+            [*POSTWERK, "worker", "--processes", "2", "--name", name],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    installed = False
+    try:
+        _until("the pool's workers never registered", lambda: len(_workers(config, name)) == 2)
+        before = set(_workers(config, name).values())
+        for _ in range(10):
+            emit(tenant.slug, "TICKET_CREATED", TICKET)
+            db.session.commit()
+        _pip("install", "--no-deps", "--no-index", plugin_wheel(tmp_path, with_migration=True))
+        installed = True
+        _until("the pool never reloaded", lambda: "plugins changed (installed: hotplug;" in log_path.read_text())
+        _until(
+            "the pool never migrated", lambda: "migrated the database for the changed plugins" in log_path.read_text()
+        )
+        with sqlite3.connect(database) as conn:
+            assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'hotplug_note'").fetchone()
+        # New workers, forked by the same parent, which re-executed itself.
+        _until(
+            "the reloaded pool's workers never registered",
+            lambda: len(_workers(config, name)) == 2 and not set(_workers(config, name).values()) & before,
+        )
+        assert pool.poll() is None
+        _cli(env, "plugins", "enable", tenant.slug, "hotplug")
+        db.session.execute(update(Rule).where(Rule.event == "HOT_EVENT").values(active=True))
+        db.session.commit()
+        _cli(env, "events", "emit", tenant.slug, "HOT_EVENT", "--payload", '{"hot": {"word": "sunny"}}')
+        _until(
+            "the reloaded pool never mailed the new plugin's event",
+            lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages),
+        )
+
+        def all_sent() -> bool:
+            db.session.expire_all()
+            statuses = db.session.execute(select(Message.status)).scalars().all()
+            return len(statuses) == 11 and set(statuses) == {MessageStatus.SENT}
+
+        _until("mail queued around the reload was lost", all_sent, timeout=60)
+        _pip("uninstall", "-y", "postwerk-hotplug")
+        installed = False
+        _until(
+            "the pool never noticed the removal",
+            lambda: "plugins changed (installed: -; removed: hotplug;" in log_path.read_text(),
+        )
+        _until("the pool's workers never came back", lambda: len(_workers(config, name)) == 2)
+        pool.terminate()
+        assert pool.wait(timeout=60) == 0
+    finally:
+        if installed:
+            _pip("uninstall", "-y", "postwerk-hotplug")
+        if pool.poll() is None:
+            pool.kill()
+            pool.wait()
+    output = log_path.read_text()
+    # Only the parent watched: one notice per change, and no worker started a pool of its own.
+    assert output.count("plugins changed (installed: hotplug;") == 1, output
+    # Reloaded in place: every line of the pool's parent, before and after both reloads, has its pid.
+    assert set(re.findall(r"worker\[(\d+)\] core\.worker_pool:", output)) == {str(pool.pid)}, output
+    assert "Traceback" not in output, output
