@@ -4,7 +4,8 @@
     will send for these events) over one reused connection into an SMTP sink
     running in its own process;
 (b) Postwerk: N events (each matching one rule) delivered by the
-    recommended workers into the same sink; plus what ``emit()`` adds to the
+    recommended workers (one ``postwerk worker --processes N``, N = one per
+    core; ``--separate-workers``: N ``postwerk worker`` processes) into the same sink; plus what ``emit()`` adds to the
     caller and the workers' CPU time per mail (from /proc).
 
 Modes (``--mode``):
@@ -262,16 +263,38 @@ def _warm_up(app, tenant_id: int, sink: SinkProcess, fanout: int) -> int:
     return expected
 
 
-def _start_workers(env: dict, workers: int) -> list[subprocess.Popen]:
+def _start_workers(env: dict, workers: int, separate: bool = False) -> list[subprocess.Popen]:
+    """The workers the way docs/operations.md runs them: one ``postwerk
+    worker --processes N`` (loads Postwerk once, forks N), or with
+    ``separate`` N ``postwerk worker`` processes (systemd's worker@N)."""
+    stamp = time.time()
+    if not separate:
+        command = ["worker", "--processes", str(workers), "--name", f"bench-{stamp}"]
+        return [subprocess.Popen([sys.executable, "-m", "core.cli", *command], env={**os.environ, **env}, **_QUIET)]
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}-{time.time()}"],
+            [sys.executable, "-m", "core.cli", "worker", "--name", f"bench-{i}-{stamp}"],
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            **_QUIET,
         )
         for i in range(workers)
     ]
+
+
+_QUIET: dict = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def _worker_pids(procs: list[subprocess.Popen]) -> list[int]:
+    """The started processes and their children (a pool's workers; not
+    the RQ scheduler each worker forks, as with separate workers)."""
+    pids = []
+    for p in procs:
+        pids.append(p.pid)
+        try:
+            pids += [int(c) for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+        except OSError:
+            pass
+    return pids
 
 
 def _emit_all(app, tenant_id: int, indexes: list[int], bulk: int, emit_ms: list, commit_ms: list) -> None:
@@ -315,6 +338,7 @@ def postwerk(
     bulk: int,
     warm: bool,
     fanout: int,
+    separate: bool,
 ) -> dict:
     emit_ms: list[float] = []
     commit_ms: list[float] = []
@@ -322,15 +346,17 @@ def postwerk(
     if mode == "backlog":
         _emit_all(app, tenant_id, list(range(events)), 0, emit_ms, commit_ms)
         started = time.perf_counter()
-        procs = _start_workers(env, workers)
+        procs = _start_workers(env, workers, separate)
+        pids = None  # a pool's workers are forked later: counted at the end
         cpu_before = 0.0
         emitted = started
     else:
-        procs = _start_workers(env, workers)
+        procs = _start_workers(env, workers, separate)
         _wait_listening(app, workers)  # workers up and listening before the clock starts
         if warm:
             base += _warm_up(app, tenant_id, sink, fanout)
-        cpu_before = _cpu_seconds([p.pid for p in procs])
+        pids = _worker_pids(procs)
+        cpu_before = _cpu_seconds(pids)
         started = time.perf_counter()
         threads = producers if mode == "steady" else 1
         parts = [list(range(t, events, threads)) for t in range(threads)]
@@ -352,7 +378,7 @@ def postwerk(
                 raise SystemExit(f"only {sink.count() - base} of {mails} mails arrived in 600 s")
             time.sleep(0.005)
         finished = time.perf_counter()
-        cpu = _cpu_seconds([p.pid for p in procs]) - cpu_before
+        cpu = _cpu_seconds(_worker_pids(procs) if pids is None else pids) - cpu_before
     finally:
         for p in procs:
             p.terminate()
@@ -384,6 +410,11 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=100, help="events per emit_many() in bulk mode")
     parser.add_argument("--fanout", type=int, default=0, help="one event to K recipients (distribution lists)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--separate-workers",
+        action="store_true",
+        help="N 'postwerk worker' processes instead of one 'postwerk worker --processes N' (the recommended pool)",
+    )
     parser.add_argument(
         "--cold",
         action="store_true",
@@ -447,6 +478,7 @@ def main() -> None:
                 bulk=args.bulk,
                 warm=not args.cold,
                 fanout=args.fanout,
+                separate=args.separate_workers,
             )
             raw_after = raw_ceiling(port, messages)
         finally:
@@ -458,6 +490,7 @@ def main() -> None:
         setting = "postgresql" + (" (test cluster: fsync=off, synchronous_commit=off)" if postgres else "")
     setting += ", sink " + ("without" if args.no_pipelining else "with") + " PIPELINING"
     setting += f", redis appendfsync={args.redis_aof}" if args.redis_aof != "no" else ", redis without AOF"
+    setting += ", separate worker processes" if args.separate_workers else ", one worker pool (--processes)"
     if args.mode != "backlog":
         setting += ", workers cold (first jobs counted)" if args.cold else ", workers warm (one mail sent before)"
     raw = (raw_before + raw_after) / 2
@@ -497,6 +530,7 @@ def main() -> None:
                 "emit_p95_ms": round(result["emit_p95_ms"], 3),
                 "commit_p50_ms": round(result["commit_p50_ms"], 3),
                 "commit_p95_ms": round(result["commit_p95_ms"], 3),
+                "worker_pool": not args.separate_workers,
                 "workers_warm": args.mode != "backlog" and not args.cold,
                 "n": events,
                 "mails": mails,
