@@ -37,8 +37,14 @@ class _Watchdog:
                 self._pid = os.getpid()
                 self._heap = []
                 threading.Thread(target=self._run, name="postwerk-deadlines", daemon=True).start()
-            heapq.heappush(self._heap, (at, next(self._seq), deadline))
-            self._cond.notify()
+            entry = (at, next(self._seq), deadline)
+            heapq.heappush(self._heap, entry)
+            # The watchdog sleeps until the earliest entry: only a new earliest
+            # one needs it awake. Each message arms a deadline later than the
+            # previous one's, and waking the thread for it cost a thread switch
+            # per mail.
+            if self._heap[0] is entry:
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
