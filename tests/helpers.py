@@ -12,6 +12,17 @@ from core.tenancy import create_tenant
 from core.worker import make_worker
 
 ADMIN_PASSWORD = "correct horse battery"
+# A TICKET_CREATED payload for the tests that start real processes and only
+# need some mail to flow.
+TICKET = {
+    "ticket": {
+        "id": 1,
+        "title": "Heizung",
+        "description": "",
+        "status": "open",
+        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
+    }
+}
 
 
 def make_tenant(slug: str, sink=None, *, plugins=("ticket",), activate_rules=True, language="de"):

@@ -16,18 +16,9 @@ from core.events import emit
 from core.extensions import db
 from core.models import Message, MessageStatus
 from tests.conftest import ENCRYPTION_KEY
+from tests.helpers import TICKET
 from tests.support.installed import installed_postwerk
 from tests.support.ports import free_port
-
-TICKET = {
-    "ticket": {
-        "id": 1,
-        "title": "Heizung",
-        "description": "",
-        "status": "open",
-        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
-    }
-}
 
 
 def _get(url: str) -> str:

@@ -22,17 +22,9 @@ from core.extensions import db
 from core.metrics_port import MetricsPortError, serve
 from core.models import Message, MessageStatus
 from tests.conftest import ENCRYPTION_KEY
+from tests.helpers import TICKET
 from tests.support.ports import free_port
 
-TICKET = {
-    "ticket": {
-        "id": 1,
-        "title": "Heizung",
-        "description": "",
-        "status": "open",
-        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
-    }
-}
 POSTWERK = str(Path(sys.executable).with_name("postwerk"))
 
 

@@ -23,20 +23,10 @@ from core.extensions import db
 from core.models import MessageStatus
 from core.worker import make_worker
 from tests.conftest import ENCRYPTION_KEY
-from tests.helpers import make_tenant, point_at
+from tests.helpers import TICKET, make_tenant, point_at
 from tests.sending_helpers import deliver, queue_message
 from tests.support.certs import make_certs
 from tests.support.smtp_sink import SmtpSink
-
-TICKET = {
-    "ticket": {
-        "id": 1,
-        "title": "Heizung",
-        "description": "",
-        "status": "open",
-        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
-    }
-}
 
 
 @pytest.fixture

@@ -22,20 +22,12 @@ from core.events import emit
 from core.extensions import db
 from core.models import Event, Message, MessageStatus, Rule
 from tests.conftest import ENCRYPTION_KEY
+from tests.helpers import TICKET
 from tests.support.plugin_wheel import plugin_wheel
 from tests.support.ports import free_port
 
 _SCRIPT = Path(sys.executable).parent / "postwerk"
 POSTWERK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
-TICKET = {
-    "ticket": {
-        "id": 1,
-        "title": "Heizung",
-        "description": "",
-        "status": "open",
-        "reporter": {"name": "Erika", "email": "erika@example.org", "language": "de"},
-    }
-}
 
 
 def _status(url: str) -> int:
@@ -158,21 +150,8 @@ def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(te
         )
         with sqlite3.connect(database) as conn:
             assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'hotplug_note'").fetchone()
-        _cli(env, "plugins", "enable", tenant.slug, "hotplug")
-        db.session.execute(update(Rule).where(Rule.event == "HOT_EVENT").values(active=True))
-        db.session.commit()
-        _cli(env, "events", "emit", tenant.slug, "HOT_EVENT", "--payload", '{"hot": {"word": "sunny"}}')
-        _until(
-            "the reloaded workers never mailed the new plugin's event",
-            lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages),
-        )
-
-        def all_sent() -> bool:
-            db.session.expire_all()
-            statuses = db.session.execute(select(Message.status)).scalars().all()
-            return len(statuses) == 31 and set(statuses) == {MessageStatus.SENT}
-
-        _until("mail queued around the reload was lost", all_sent, timeout=60)
+        _mail_the_new_plugins_event(env, tenant.slug, smtp_sink, "the reloaded workers")
+        _until_all_sent(31)
         assert len(smtp_sink.messages) == 31
         assert {e.status for e in db.session.execute(select(Event)).scalars()} == {"EXPANDED"}
         # Reloaded in place: the same processes (a supervisor sees no exit).
@@ -269,21 +248,8 @@ def test_a_plugin_installed_while_a_worker_pool_runs_reloads_the_pool(tenant, co
             lambda: len(_workers(config, name)) == 2 and not set(_workers(config, name).values()) & before,
         )
         assert pool.poll() is None
-        _cli(env, "plugins", "enable", tenant.slug, "hotplug")
-        db.session.execute(update(Rule).where(Rule.event == "HOT_EVENT").values(active=True))
-        db.session.commit()
-        _cli(env, "events", "emit", tenant.slug, "HOT_EVENT", "--payload", '{"hot": {"word": "sunny"}}')
-        _until(
-            "the reloaded pool never mailed the new plugin's event",
-            lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages),
-        )
-
-        def all_sent() -> bool:
-            db.session.expire_all()
-            statuses = db.session.execute(select(Message.status)).scalars().all()
-            return len(statuses) == 11 and set(statuses) == {MessageStatus.SENT}
-
-        _until("mail queued around the reload was lost", all_sent, timeout=60)
+        _mail_the_new_plugins_event(env, tenant.slug, smtp_sink, "the reloaded pool")
+        _until_all_sent(11)
         _pip("uninstall", "-y", "postwerk-hotplug")
         installed = False
         _until(
@@ -305,3 +271,25 @@ def test_a_plugin_installed_while_a_worker_pool_runs_reloads_the_pool(tenant, co
     # Reloaded in place: every line of the pool's parent, before and after both reloads, has its pid.
     assert set(re.findall(r"worker\[(\d+)\] core\.worker_pool:", output)) == {str(pool.pid)}, output
     assert "Traceback" not in output, output
+
+
+def _mail_the_new_plugins_event(env: dict, slug: str, smtp_sink, who: str) -> None:
+    """Switch the installed plugin and its rule on and emit its event: the
+    reloaded processes must mail it."""
+    _cli(env, "plugins", "enable", slug, "hotplug")
+    db.session.execute(update(Rule).where(Rule.event == "HOT_EVENT").values(active=True))
+    db.session.commit()
+    _cli(env, "events", "emit", slug, "HOT_EVENT", "--payload", '{"hot": {"word": "sunny"}}')
+    _until(
+        f"{who} never mailed the new plugin's event",
+        lambda: any(m.message["Subject"] == "Hot sunny" for m in smtp_sink.messages),
+    )
+
+
+def _until_all_sent(count: int) -> None:
+    def all_sent() -> bool:
+        db.session.expire_all()
+        statuses = db.session.execute(select(Message.status)).scalars().all()
+        return len(statuses) == count and set(statuses) == {MessageStatus.SENT}
+
+    _until("mail queued around the reload was lost", all_sent, timeout=60)
