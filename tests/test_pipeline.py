@@ -320,6 +320,15 @@ def test_a_trickle_is_taken_by_the_lingering_jobs_on_one_connection(tenant, smtp
             time.sleep(0.1)
         _ticket(tenant.id)
         smtp_sink.wait_for(1, timeout=30)
+        # Both jobs lingering (each holds its wake key while it waits): the
+        # first mail can arrive before the expander has finished its batch
+        # and begun to linger, and a commit then enqueues a job as it should.
+        with app.app_context():
+            keys = [queueing.wake_key(job, tenant.id) for job in ("expand_events", "deliver_messages")]
+        lingering_by = time.monotonic() + 30
+        while not all(conn.exists(key) for key in keys) and time.monotonic() < lingering_by:
+            time.sleep(0.01)
+        assert all(conn.exists(key) for key in keys), "the jobs never lingered"
         _ticket(tenant.id, title="Fenster klemmt")
         assert conn.llen(queue_key) == 0  # the commit's wake found the expander's key held
         received = smtp_sink.wait_for(2, timeout=30)
