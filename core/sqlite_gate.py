@@ -99,6 +99,24 @@ _FILE_GATES: dict[str, FileGate] = {}
 _FILE_GATES_LOCK = threading.Lock()
 
 
+def _forget_descriptors_in_child() -> None:
+    """A forked child's copy of a descriptor keeps the parent's open file
+    alive, and with it a lock the parent holds: a parent killed while it
+    held one would leave it held for as long as the child lives. The child
+    closes its copies (the parent's lock stays the parent's: flock(2) lets
+    go only when every copy is closed) and opens its own on first use."""
+    for gate in list(_FILE_GATES.values()):
+        if gate._fd is not None:
+            try:
+                os.close(gate._fd)
+            except OSError:
+                pass
+        gate._fd, gate._pid = None, None
+
+
+os.register_at_fork(after_in_child=_forget_descriptors_in_child)
+
+
 def file_gate(database: str | None) -> FileGate | None:
     """The one FileGate of this process for a database file (two engines
     on one file, as tests have, must not lock each other out through two

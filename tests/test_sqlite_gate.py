@@ -6,6 +6,8 @@ queue on flock(2) of a file beside the database."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 from sqlalchemy import text
@@ -173,3 +175,32 @@ def test_no_file_gate_for_an_in_memory_database():
     assert file_gate(":memory:") is None
     assert file_gate("file::memory:?cache=shared") is None
     assert file_gate(None) is None
+
+
+def test_a_child_of_a_writer_that_died_holding_the_file_does_not_keep_it_held(tmp_path):
+    """flock(2) lets go when every copy of the descriptor is closed: a
+    forked child that kept its copy would keep the lock of a parent killed
+    while holding it. The parent here is a process that takes the file gate,
+    forks a child that lives on, and dies holding it."""
+    path = str(tmp_path / "db.sqlite3-writers.lock")
+    code = f"""
+import os, time
+from core.sqlite_gate import file_gate
+gate = file_gate({str(tmp_path / "db.sqlite3")!r})
+assert gate.acquire(1)
+if os.fork() == 0:  # the child lives on, holding whatever it inherited
+    time.sleep(30)
+    os._exit(0)
+print("held", flush=True)
+os.kill(os.getpid(), 9)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert parent.stdout.readline().strip() == "held"
+        parent.wait(30)
+        other = FileGate(path)
+        assert other.acquire(5), "the dead writer's lock is still held by its child"
+        other.release()
+    finally:
+        os.killpg(parent.pid, 9)
+        parent.stdout.close()
