@@ -263,6 +263,9 @@ def _warm_up(app, tenant_id: int, sink: SinkProcess, fanout: int) -> int:
     return expected
 
 
+_QUIET: dict = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
 def _start_workers(env: dict, workers: int, separate: bool = False) -> list[subprocess.Popen]:
     """The workers the way docs/operations.md runs them: one ``postwerk
     worker --processes N`` (loads Postwerk once, forks N), or with
@@ -279,9 +282,6 @@ def _start_workers(env: dict, workers: int, separate: bool = False) -> list[subp
         )
         for i in range(workers)
     ]
-
-
-_QUIET: dict = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
 
 def _worker_pids(procs: list[subprocess.Popen]) -> list[int]:

@@ -26,6 +26,26 @@ def _gate():
     return gates[0]
 
 
+def _write_in_thread(app, row: int, name: str | None = None):
+    """A writer in a thread of its own: (thread, done, errors), started."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            with app.app_context():
+                db.session.execute(text(f"UPDATE tenant SET name = name WHERE id = {row}"))
+                db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write, name=name)
+    thread.start()
+    return thread, done, errors
+
+
 def test_a_write_holds_the_gate_until_commit(ctx):
     gate = _gate()
     db.session.execute(text("SELECT 1")).all()
@@ -53,8 +73,6 @@ def test_a_second_writer_waits_for_the_first_to_commit(app):
         gate = _gate()
         db.session.execute(text("UPDATE tenant SET name = name WHERE id = -1"))
         waiting = threading.Event()
-        done = threading.Event()
-        errors: list[BaseException] = []
         enter = gate.enter
 
         def watched_enter(connection):
@@ -63,19 +81,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(app):
             enter(connection)
 
         gate.enter = watched_enter
-
-        def second():
-            try:
-                with app.app_context():
-                    db.session.execute(text("UPDATE tenant SET name = name WHERE id = -2"))
-                    db.session.commit()
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=second, name="second")
-        thread.start()
+        thread, done, errors = _write_in_thread(app, -2, name="second")
         assert waiting.wait(30)
         assert not done.is_set()  # parked on the gate while the first holds it
         db.session.commit()
@@ -131,21 +137,7 @@ def test_a_writer_waits_while_another_process_writes_and_goes_on_after(app):
         gate = _gate()
     other = _other_process_gate(gate)
     assert other.acquire(0)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def write():
-        try:
-            with app.app_context():
-                db.session.execute(text("UPDATE tenant SET name = name WHERE id = -3"))
-                db.session.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=write)
-    thread.start()
+    thread, done, errors = _write_in_thread(app, -3)
     try:
         assert not done.wait(0.3)  # parked on the file
         assert gate._lock.locked()  # past its own process's gate, waiting for the file
