@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -10,6 +11,7 @@ from core.models import MailSettings, Message, Rule
 from core.plugin_state import set_enabled
 from core.tenancy import create_tenant
 from core.worker import make_worker
+from tests.conftest import ENCRYPTION_KEY
 
 ADMIN_PASSWORD = "correct horse battery"
 # A TICKET_CREATED payload for the tests that start real processes and only
@@ -121,3 +123,21 @@ def by_recipient(received) -> dict:
             msg.get_body(("html",)).get_content(),
         )
     return result
+
+
+def process_env(config, secret: str, **extra: str) -> dict[str, str]:
+    """The environment of `postwerk` processes a test starts: this test's
+    database, Redis and queues, and nothing of the caller's Postwerk or
+    Prometheus settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
+    env.update(
+        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
+        POSTWERK_REDIS_URL=config["REDIS_URL"],
+        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
+        POSTWERK_SECRET_KEY=secret,
+        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
+        # The test's SMTP sink is on loopback, which production settings refuse.
+        POSTWERK_TARGET_ALLOWLIST="127.0.0.1",
+        **extra,
+    )
+    return env

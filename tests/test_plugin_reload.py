@@ -21,8 +21,7 @@ from sqlalchemy import select, update
 from core.events import emit
 from core.extensions import db
 from core.models import Event, Message, MessageStatus, Rule
-from tests.conftest import ENCRYPTION_KEY
-from tests.helpers import TICKET
+from tests.helpers import TICKET, process_env
 from tests.support.plugin_wheel import plugin_wheel
 from tests.support.ports import free_port
 
@@ -52,21 +51,6 @@ def _pip(*args: str) -> None:
     )
 
 
-def _env(config) -> dict[str, str]:
-    """The processes' environment: this test's database, Redis and queues."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
-    env.update(
-        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
-        POSTWERK_REDIS_URL=config["REDIS_URL"],
-        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
-        POSTWERK_SECRET_KEY="reload-test",
-        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
-        # The test's SMTP sink is on loopback, which production settings refuse.
-        POSTWERK_TARGET_ALLOWLIST="127.0.0.1",
-    )
-    return env
-
-
 def _cli(env, *args: str) -> None:
     run = subprocess.run([*POSTWERK, *args], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -74,7 +58,7 @@ def _cli(env, *args: str) -> None:
 
 def test_a_plugin_installed_while_a_bare_worker_and_gunicorn_run_takes_effect(tenant, config, smtp_sink, tmp_path):
     database = config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    env = _env(config)
+    env = process_env(config, "reload-test")
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("gunicorn", "worker", "rq", "scheduler")}
     procs = {
@@ -214,7 +198,7 @@ def test_a_plugin_installed_while_a_worker_pool_runs_reloads_the_pool(tenant, co
     forking new workers with the plugin loaded; no worker re-executes itself
     into a second pool."""
     database = config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    env = _env(config)
+    env = process_env(config, "reload-test")
     name = f"reloadpool-{os.getpid()}"
     log_path = tmp_path / "pool.log"
     with open(log_path, "w") as log:

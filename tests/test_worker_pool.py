@@ -21,29 +21,17 @@ from rq import Worker
 from core.events import emit
 from core.extensions import db
 from core.models import Message, MessageStatus
-from tests.conftest import ENCRYPTION_KEY
-from tests.helpers import TICKET
+from tests.helpers import TICKET, process_env
 from tests.support.ports import free_port
 
 POSTWERK = str(Path(sys.executable).with_name("postwerk"))
 
 
 def _env(config) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTWERK_", "PROMETHEUS_"))}
-    env.update(
-        POSTWERK_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
-        POSTWERK_REDIS_URL=config["REDIS_URL"],
-        POSTWERK_QUEUE_PREFIX=config["QUEUE_PREFIX"],
-        POSTWERK_SECRET_KEY="pool-test",
-        POSTWERK_ENCRYPTION_KEY=ENCRYPTION_KEY,
-        # The test's SMTP sink is on loopback, which production settings refuse.
-        POSTWERK_TARGET_ALLOWLIST="127.0.0.1",
-        # Jobs end when their work is done instead of waiting for more: a
-        # worker killed while idle leaves no wake-up held by its job (that
-        # one would wait for the sweeper, which this test does not run).
-        POSTWERK_LINGER_SECONDS="0",
-    )
-    return env
+    # Jobs end when their work is done instead of waiting for more: a
+    # worker killed while idle leaves no wake-up held by its job (that
+    # one would wait for the sweeper, which this test does not run).
+    return process_env(config, "pool-test", POSTWERK_LINGER_SECONDS="0")
 
 
 def _wait(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 90) -> None:
